@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything CONET needs to build, test and fuzz, from Debian packages
+# (DESIGN.md §3) and, for the interop tests only, npm packages into
+# tests/interop/node_modules. Idempotent: a second run changes nothing.
+#
+# Usage: scripts/install-deps.sh [--no-npm]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+with_npm=1
+[[ "${1:-}" == "--no-npm" ]] && with_npm=0
+
+sudo_cmd=()
+if [[ "$(id -u)" != "0" ]]; then sudo_cmd=(sudo); fi
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache git
+  clang-14 libclang-rt-14-dev llvm-14
+  # libraries (DESIGN §3)
+  libboost1.81-dev libboost-json1.81-dev
+  libsecp256k1-dev libcrypto++-dev libsodium-dev libssl-dev
+  librocksdb-dev libexpected-dev libspdlog-dev libfmt-dev
+  libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  python3-pytest python3-socks curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all ${#packages[@]} Debian packages present"
+fi
+
+if ((with_npm)); then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: installing nodejs and npm from Debian"
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  interop="$here/tests/interop"
+  if [[ ! -d "$interop/node_modules/ethers" ]]; then
+    echo "install-deps: installing ethers (npm) into tests/interop/node_modules"
+    (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "install-deps: ethers present in tests/interop/node_modules"
+  fi
+fi

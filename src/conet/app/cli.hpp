@@ -1,0 +1,26 @@
+#pragma once
+/// Shared pieces of the command-line front end.
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace conet::app {
+
+/// Exit codes: 0 success, 1 the operation failed, 2 bad usage / input.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+/// Prints "conet: error: <message>" to stderr and returns `code`.
+int fail(std::string_view message, int code = exit_failure);
+
+void print_json(const boost::json::value& v);
+
+/// Each add_*_commands registers subcommands whose callbacks store their exit
+/// code in `exit_code`.
+void add_wallet_commands(CLI::App& app, int& exit_code);
+void add_debug_commands(CLI::App& app, int& exit_code);
+
+}  // namespace conet::app

@@ -1,0 +1,24 @@
+// conet: the single binary (DESIGN §1). This file is the composition root of
+// the command-line front end and owns nothing else.
+
+#include "conet/app/cli.hpp"
+#include "conet/crypto/random.hpp"
+
+int main(int argc, char** argv) {
+    conet::crypto::initialize();
+
+    CLI::App app{"conet: a decentralized privacy network (wallets, relays, proxy, ledger)", "conet"};
+    app.set_version_flag("--version", "conet 0.1.0");
+    app.require_subcommand(1);
+    int exit_code = conet::app::exit_ok;
+    conet::app::add_wallet_commands(app, exit_code);
+    conet::app::add_debug_commands(app, exit_code);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? 0 : conet::app::exit_usage;
+    }
+    return exit_code;
+}
