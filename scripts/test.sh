@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's test command: sets everything up and runs every test.
+#   1. installs dependencies (Debian packages, ethers from npm)
+#   2. checks the module layering
+#   3. builds the release, debug (ASan+UBSan) and fuzz presets
+#   4. unit tests under sanitizers and in release (ctest)
+#   5. a short smoke run of every fuzz target
+#   6. functional tests (pytest-3) against the real binaries
+# Environment: FUZZ_SECONDS (default 20) per fuzz target; SKIP_DEPS=1 to
+# skip step 1 on a machine that is already set up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+if [[ "${SKIP_DEPS:-0}" != "1" ]]; then
+  step "dependencies"
+  scripts/install-deps.sh
+fi
+
+step "layer check"
+python3 scripts/check-layers.py
+
+for preset in release debug fuzz; do
+  step "build ($preset)"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+done
+
+step "unit tests (debug: ASan + UBSan)"
+ctest --preset debug --parallel 2
+step "unit tests (release)"
+ctest --preset release --parallel 2
+
+step "fuzz smoke"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
+
+step "functional tests (debug binary: ASan + UBSan)"
+CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional
+step "functional tests (release binary)"
+echo "(elapsed before the last suite: $(( $(date +%s) - started ))s)"
+CONET_BIN=build/release/conet pytest-3 -q -p no:cacheprovider tests/functional
