@@ -26,11 +26,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;
     SeededRng rng(1);
-    const std::string name = std::string("Noise_") + k_patterns[data[0] % k_patterns.size()] + "_25519_ChaChaPoly_BLAKE2b";
+    const std::string name =
+        std::string("Noise_") + k_patterns[data[0] % k_patterns.size()] + "_25519_ChaChaPoly_BLAKE2b";
     auto protocol = parse_protocol_name(name);
     if (!protocol) std::abort();
-    HandshakeConfig config{*protocol, Role::responder, conet::util::to_bytes("fuzz"), X25519KeyPair::generate(rng),
-                           {}, {}, {}, {}};
+    HandshakeConfig config{
+        *protocol, Role::responder, conet::util::to_bytes("fuzz"), X25519KeyPair::generate(rng), {}, {}, {}, {}};
     auto hs = HandshakeState::create(std::move(config));
     if (!hs) std::abort();
 

@@ -1,10 +1,12 @@
+#include "conet/codec/codec.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include "conet/codec/codec.hpp"
-#include "codec_sample.hpp"
 #include "conet/util/hex.hpp"
+
+#include "codec_sample.hpp"
 
 namespace conet::codec {
 namespace {
@@ -29,8 +31,8 @@ rc::Gen<Sample> gen_sample() {
 }
 
 TEST(Codec, GoldenEncodingIsFrozen) {
-    const Sample s{0x01, 0x0203, 0x04050607, 0x08090a0b0c0d0e0f, true, {0xde, 0xad, 0xbe, 0xef}, {0xaa, 0xbb}, "hi",
-                   {7}};
+    const Sample s{0x01,         0x0203, 0x04050607, 0x08090a0b0c0d0e0f, true, {0xde, 0xad, 0xbe, 0xef},
+                   {0xaa, 0xbb}, "hi",   {7}};
     EXPECT_EQ(util::to_hex(encode(s)),
               "01"                  // u8
               "0203"                // u16 big-endian

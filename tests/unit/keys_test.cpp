@@ -3,6 +3,7 @@
 #include "conet/crypto/eip191.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/util/hex.hpp"
+
 #include "test_data.hpp"
 
 namespace conet::crypto {
@@ -16,9 +17,13 @@ const json::object& ethereum_vectors() {
     return doc.get_object();
 }
 
-std::string str(const json::value& v) { return std::string(v.get_string()); }
+std::string str(const json::value& v) {
+    return std::string(v.get_string());
+}
 
-PrivateKey key_from_hex(const json::value& v) { return *PrivateKey::from_bytes(hex(str(v))); }
+PrivateKey key_from_hex(const json::value& v) {
+    return *PrivateKey::from_bytes(hex(str(v)));
+}
 
 TEST(Keccak, MatchesEthersVectors) {
     const auto& cases = ethereum_vectors().at("keccak256").get_array();
@@ -116,8 +121,8 @@ TEST(Signature, HighSIsRejected) {
     ASSERT_EQ(*recover(digest, sig), k.public_key());
 
     // s' = n - s is the malleated twin of a valid signature; it must be refused.
-    const util::ByteArray<32> n = *util::from_hex_fixed<32>(
-        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
+    const util::ByteArray<32> n =
+        *util::from_hex_fixed<32>("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
     util::ByteArray<32> twin{};
     int borrow = 0;
     for (int i = 31; i >= 0; --i) {

@@ -1,8 +1,10 @@
+#include "conet/crypto/keystore.hpp"
+
 #include <gtest/gtest.h>
 
-#include "conet/crypto/keystore.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/util/hex.hpp"
+
 #include "test_data.hpp"
 
 namespace conet::crypto {
@@ -10,7 +12,9 @@ namespace {
 
 namespace json = boost::json;
 
-std::string str(const json::value& v) { return std::string(v.get_string()); }
+std::string str(const json::value& v) {
+    return std::string(v.get_string());
+}
 
 const json::array& ethers_keystores() {
     static const json::value doc = test::read_json("ethereum/vectors.json");

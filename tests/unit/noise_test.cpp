@@ -3,6 +3,7 @@
 #include "conet/crypto/noise/handshake.hpp"
 #include "conet/crypto/noise/vectors.hpp"
 #include "conet/crypto/random.hpp"
+
 #include "test_data.hpp"
 
 namespace conet::crypto::noise {
@@ -286,8 +287,7 @@ TEST(NoiseVectors, CacophonySubsetPassesEveryVector) {
 
 TEST(NoiseVectors, OriginalSubsetDiffersOnlyInTheRecordedHandshakeHash) {
     // See tests/data/README.md: the shared copy records an intermediate h.
-    const VectorReport report =
-        run_cacophony_vectors(test::read_data_file("noise/cacophony-subset.original.json"));
+    const VectorReport report = run_cacophony_vectors(test::read_data_file("noise/cacophony-subset.original.json"));
     EXPECT_EQ(report.failed, 4u);
     for (const std::string& f : report.failures) EXPECT_NE(f.find("handshake hash differs"), std::string::npos) << f;
 }
@@ -302,8 +302,8 @@ TEST(NoiseVectors, TamperedVectorCiphertextFails) {
 }
 
 TEST(NoiseVectors, UnsupportedProtocolsAreSkippedAndJunkIsFatal) {
-    const VectorReport skipped = run_cacophony_vectors(
-        R"({"vectors": [{"protocol_name": "Noise_NN_448_AESGCM_SHA512", "messages": []}]})");
+    const VectorReport skipped =
+        run_cacophony_vectors(R"({"vectors": [{"protocol_name": "Noise_NN_448_AESGCM_SHA512", "messages": []}]})");
     EXPECT_EQ(skipped.skipped, 1u);
     EXPECT_EQ(skipped.failed, 0u);
     EXPECT_FALSE(run_cacophony_vectors("{").fatal.empty());

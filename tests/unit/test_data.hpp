@@ -1,8 +1,9 @@
 #pragma once
 // Access to the repository's test vectors (tests/data).
 
-#include <boost/json.hpp>
 #include <string>
+
+#include <boost/json.hpp>
 
 #include "conet/util/bytes.hpp"
 

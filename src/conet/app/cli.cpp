@@ -9,6 +9,8 @@ int fail(std::string_view message, int code) {
     return code;
 }
 
-void print_json(const boost::json::value& v) { std::cout << boost::json::serialize(v) << "\n"; }
+void print_json(const boost::json::value& v) {
+    std::cout << boost::json::serialize(v) << "\n";
+}
 
 }  // namespace conet::app

@@ -1,10 +1,11 @@
 #pragma once
 /// Shared pieces of the command-line front end.
 
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <string>
 #include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 namespace conet::app {
 

@@ -26,8 +26,8 @@ void add_debug_commands(CLI::App& app, int& exit_code) {
     CLI::App* debug = app.add_subcommand("debug", "Developer tools");
     debug->require_subcommand(1);
 
-    auto* vectors = debug->add_subcommand(
-        "noise-vectors", "Check the Noise engine against a cacophony-format test vector file");
+    auto* vectors =
+        debug->add_subcommand("noise-vectors", "Check the Noise engine against a cacophony-format test vector file");
     auto path = std::make_shared<std::string>();
     vectors->add_option("FILE", *path, "cacophony JSON file ({\"vectors\": [...]})")->required();
     vectors->final_callback([&exit_code, path] { exit_code = run_noise_vectors(*path); });

@@ -111,7 +111,7 @@ private:
 ///   void encode(Writer&) const;  static Result<T> decode(Reader&);
 template <class T>
 concept Encodable = requires(const T& v, Writer& w, Reader& r) {
-    { v.encode(w) };
+    {v.encode(w)};
     { T::decode(r) } -> std::same_as<Result<T>>;
 };
 

@@ -5,7 +5,10 @@
 namespace conet::crypto {
 
 Hash256 personal_message_digest(util::ByteView message) {
-    const std::string prefix = "\x19" "Ethereum Signed Message:\n" + std::to_string(message.size());
+    const std::string prefix =
+        "\x19"
+        "Ethereum Signed Message:\n" +
+        std::to_string(message.size());
     Keccak256 h;
     h.update(util::as_bytes(prefix)).update(message);
     return h.finish();

@@ -156,8 +156,8 @@ PublicKey PrivateKey::public_key() const {
 Signature sign_hash(const PrivateKey& key, const Hash256& digest) {
     secp256k1_ecdsa_recoverable_signature rsig;
     // nullptr nonce function = RFC 6979; libsecp256k1 always emits low-s.
-    CONET_ASSERT(secp256k1_ecdsa_sign_recoverable(context(), &rsig, digest.data(), key.secret().data(), nullptr,
-                                                  nullptr) == 1);
+    CONET_ASSERT(
+        secp256k1_ecdsa_sign_recoverable(context(), &rsig, digest.data(), key.secret().data(), nullptr, nullptr) == 1);
     unsigned char compact[64];
     int recid = 0;
     CONET_ASSERT(secp256k1_ecdsa_recoverable_signature_serialize_compact(context(), compact, &recid, &rsig) == 1);
@@ -173,8 +173,7 @@ KeyResult<PublicKey> recover(const Hash256& digest, const Signature& sig) {
     std::copy(sig.r.begin(), sig.r.end(), compact);
     std::copy(sig.s.begin(), sig.s.end(), compact + 32);
     secp256k1_ecdsa_recoverable_signature rsig;
-    if (sig.recid > 1 ||
-        secp256k1_ecdsa_recoverable_signature_parse_compact(context(), &rsig, compact, sig.recid) != 1)
+    if (sig.recid > 1 || secp256k1_ecdsa_recoverable_signature_parse_compact(context(), &rsig, compact, sig.recid) != 1)
         return util::unexpected(KeyError::bad_signature);
 
     secp256k1_ecdsa_signature plain;

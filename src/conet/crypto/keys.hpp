@@ -16,12 +16,12 @@
 namespace conet::crypto {
 
 enum class KeyError {
-    bad_private_key,   ///< zero, not below the group order, or wrong length
-    bad_public_key,    ///< not a point on the curve or wrong encoding
-    bad_address,       ///< not 20 bytes of hex, or a wrong EIP-55 checksum
-    bad_signature,     ///< wrong length, r/s out of range or bad recovery id
-    high_s,            ///< s above n/2: malleable form, refused
-    recovery_failed,   ///< no public key recovers from the signature
+    bad_private_key,  ///< zero, not below the group order, or wrong length
+    bad_public_key,   ///< not a point on the curve or wrong encoding
+    bad_address,      ///< not 20 bytes of hex, or a wrong EIP-55 checksum
+    bad_signature,    ///< wrong length, r/s out of range or bad recovery id
+    high_s,           ///< s above n/2: malleable form, refused
+    recovery_failed,  ///< no public key recovers from the signature
 };
 std::string_view describe(KeyError e);
 

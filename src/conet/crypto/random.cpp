@@ -7,12 +7,18 @@
 namespace conet::crypto {
 
 namespace detail {
-void wipe(void* p, std::size_t n) { sodium_memzero(p, n); }
+void wipe(void* p, std::size_t n) {
+    sodium_memzero(p, n);
+}
 }  // namespace detail
 
-void initialize() { CONET_ASSERT_MSG(sodium_init() >= 0, "libsodium failed to initialise"); }
+void initialize() {
+    CONET_ASSERT_MSG(sodium_init() >= 0, "libsodium failed to initialise");
+}
 
-void SystemRng::fill(std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); }
+void SystemRng::fill(std::span<std::uint8_t> out) {
+    randombytes_buf(out.data(), out.size());
+}
 
 SeededRng::SeededRng(std::uint64_t seed) {
     for (int i = 0; i < 8; ++i) m_key.data()[i] = static_cast<std::uint8_t>(seed >> (8 * i));

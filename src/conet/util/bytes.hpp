@@ -32,7 +32,9 @@ inline Bytes to_bytes(std::string_view s) {
     return {v.begin(), v.end()};
 }
 
-inline void append(Bytes& out, ByteView more) { out.insert(out.end(), more.begin(), more.end()); }
+inline void append(Bytes& out, ByteView more) {
+    out.insert(out.end(), more.begin(), more.end());
+}
 
 inline Bytes concat(ByteView a, ByteView b) {
     Bytes out;

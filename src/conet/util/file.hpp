@@ -20,8 +20,7 @@ struct FileError {
 };
 
 /// Reads a whole file, refusing files larger than `max_bytes`.
-[[nodiscard]] Result<std::string, FileError> read_file(const std::filesystem::path& path,
-                                                       std::size_t max_bytes);
+[[nodiscard]] Result<std::string, FileError> read_file(const std::filesystem::path& path, std::size_t max_bytes);
 
 enum class Overwrite { no, yes };
 
@@ -29,8 +28,7 @@ enum class Overwrite { no, yes };
 /// its old contents) or complete: temp file in the same directory created with
 /// `mode`, fsync, rename, fsync of the directory. With Overwrite::no an existing
 /// `path` is never replaced (checked atomically at rename time).
-[[nodiscard]] Result<void, FileError> write_file_atomic(const std::filesystem::path& path,
-                                                        ByteView data, unsigned mode,
+[[nodiscard]] Result<void, FileError> write_file_atomic(const std::filesystem::path& path, ByteView data, unsigned mode,
                                                         Overwrite overwrite);
 
 }  // namespace conet::util

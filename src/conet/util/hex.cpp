@@ -32,7 +32,9 @@ std::string to_hex(ByteView bytes) {
     return out;
 }
 
-std::string to_hex_prefixed(ByteView bytes) { return "0x" + to_hex(bytes); }
+std::string to_hex_prefixed(ByteView bytes) {
+    return "0x" + to_hex(bytes);
+}
 
 Result<Bytes, HexError> from_hex(std::string_view text) {
     if (text.size() >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) text.remove_prefix(2);

@@ -15,7 +15,9 @@ std::size_t count_token(const Pattern& p, Token t, bool sent_by_initiator) {
     return n;
 }
 
-bool contains(const std::vector<Token>& v, Token t) { return std::find(v.begin(), v.end(), t) != v.end(); }
+bool contains(const std::vector<Token>& v, Token t) {
+    return std::find(v.begin(), v.end(), t) != v.end();
+}
 
 }  // namespace
 
@@ -70,8 +72,8 @@ Result<HandshakeState> HandshakeState::create(HandshakeConfig config) {
     for (const bool initiator_side : {true, false}) {
         const bool mine = initiator_side == init;
         for (Token t : initiator_side ? hs.m_pattern.pre_initiator : hs.m_pattern.pre_responder) {
-            const X25519Public& key = t == Token::s ? (mine ? hs.m_s->public_key : *hs.m_rs)
-                                                    : (mine ? hs.m_e->public_key : *hs.m_re);
+            const X25519Public& key =
+                t == Token::s ? (mine ? hs.m_s->public_key : *hs.m_rs) : (mine ? hs.m_e->public_key : *hs.m_re);
             hs.m_symmetric.mix_hash(key);
             if (t == Token::e && hs.m_pattern.has_psk) hs.m_symmetric.mix_key(key);
         }
@@ -88,8 +90,14 @@ Result<void> HandshakeState::mix_dh(Token token) {
     const X25519KeyPair* local = nullptr;
     const X25519Public* remote = nullptr;
     switch (token) {
-        case Token::ee: local = m_e ? &*m_e : nullptr; remote = m_re ? &*m_re : nullptr; break;
-        case Token::ss: local = m_s ? &*m_s : nullptr; remote = m_rs ? &*m_rs : nullptr; break;
+        case Token::ee:
+            local = m_e ? &*m_e : nullptr;
+            remote = m_re ? &*m_re : nullptr;
+            break;
+        case Token::ss:
+            local = m_s ? &*m_s : nullptr;
+            remote = m_rs ? &*m_rs : nullptr;
+            break;
         case Token::es:  // initiator's e with responder's s
             local = initiator() ? (m_e ? &*m_e : nullptr) : (m_s ? &*m_s : nullptr);
             remote = initiator() ? (m_rs ? &*m_rs : nullptr) : (m_re ? &*m_re : nullptr);

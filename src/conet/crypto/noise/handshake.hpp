@@ -28,10 +28,10 @@ struct HandshakeConfig {
     Protocol protocol;
     Role role = Role::initiator;
     util::Bytes prologue;
-    std::optional<X25519KeyPair> s;   ///< our static key, if the pattern uses one
-    std::optional<X25519KeyPair> e;   ///< preset ephemeral: test vectors only
-    std::optional<X25519Public> rs;   ///< the peer's static key, when known in advance
-    std::optional<X25519Public> re;   ///< the peer's ephemeral, when known in advance
+    std::optional<X25519KeyPair> s;       ///< our static key, if the pattern uses one
+    std::optional<X25519KeyPair> e;       ///< preset ephemeral: test vectors only
+    std::optional<X25519Public> rs;       ///< the peer's static key, when known in advance
+    std::optional<X25519Public> re;       ///< the peer's ephemeral, when known in advance
     std::vector<Secret<psk_bytes>> psks;  ///< in the order the pattern's psk tokens use them
 };
 

@@ -86,8 +86,8 @@ Result<Protocol> parse_protocol_name(std::string_view name) {
     const auto it = base_patterns().find(full.substr(0, base_len));
     if (it == base_patterns().end()) return util::unexpected(NoiseError::unsupported_protocol);
 
-    Pattern p{std::string(full), it->second.pre_initiator, it->second.pre_responder, it->second.messages,
-              it->second.one_way, false};
+    Pattern p{std::string(full),   it->second.pre_initiator, it->second.pre_responder,
+              it->second.messages, it->second.one_way,       false};
     if (auto ok = apply_modifiers(p, full.substr(base_len)); !ok) return util::unexpected(ok.error());
     return Protocol{std::string(name), std::move(p)};
 }

@@ -14,11 +14,11 @@ namespace conet::crypto::noise {
 enum class Token { e, s, ee, es, se, ss, psk };
 
 struct Pattern {
-    std::string name;                      ///< e.g. "XK" or "XKpsk3"
-    std::vector<Token> pre_initiator;      ///< "-> ..." before "..."
-    std::vector<Token> pre_responder;      ///< "<- ..." before "..."
+    std::string name;                          ///< e.g. "XK" or "XKpsk3"
+    std::vector<Token> pre_initiator;          ///< "-> ..." before "..."
+    std::vector<Token> pre_responder;          ///< "<- ..." before "..."
     std::vector<std::vector<Token>> messages;  ///< message i is sent by the initiator when i is even
-    bool one_way = false;                  ///< N, K, X: only the initiator ever sends
+    bool one_way = false;                      ///< N, K, X: only the initiator ever sends
     bool has_psk = false;
 };
 

@@ -37,7 +37,9 @@ void SymmetricState::mix_key(util::ByteView ikm) {
     m_cipher.initialize_key(out.o2.view().first(key_bytes));
 }
 
-void SymmetricState::mix_hash(util::ByteView data) { m_h = blake2b({m_h, data}); }
+void SymmetricState::mix_hash(util::ByteView data) {
+    m_h = blake2b({m_h, data});
+}
 
 void SymmetricState::mix_key_and_hash(util::ByteView ikm) {
     HkdfOut out = hkdf(m_ck.view(), ikm, 3);

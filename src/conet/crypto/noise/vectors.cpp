@@ -69,7 +69,8 @@ VResult<HandshakeConfig> side_config(const json::object& v, const Protocol& prot
         if (!psks->is_array()) return util::unexpected(Failure{pre + "psks is not an array"});
         for (const json::value& p : psks->get_array()) {
             auto b = p.is_string() ? util::from_hex(p.get_string()) : util::unexpected(util::HexError::bad_digit);
-            if (!b || b->size() != psk_bytes) return util::unexpected(Failure{pre + "psks entry is not 32 bytes of hex"});
+            if (!b || b->size() != psk_bytes)
+                return util::unexpected(Failure{pre + "psks entry is not 32 bytes of hex"});
             c.psks.emplace_back(*b);
         }
     }
