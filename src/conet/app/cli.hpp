@@ -23,5 +23,7 @@ void print_json(const boost::json::value& v);
 /// code in `exit_code`.
 void add_wallet_commands(CLI::App& app, int& exit_code);
 void add_debug_commands(CLI::App& app, int& exit_code);
+void add_node_commands(CLI::App& app, int& exit_code);
+void add_proxy_commands(CLI::App& app, int& exit_code);
 
 }  // namespace conet::app

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     int exit_code = conet::app::exit_ok;
     conet::app::add_wallet_commands(app, exit_code);
     conet::app::add_debug_commands(app, exit_code);
+    conet::app::add_node_commands(app, exit_code);
+    conet::app::add_proxy_commands(app, exit_code);
 
     try {
         app.parse(argc, argv);

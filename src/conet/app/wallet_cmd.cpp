@@ -6,6 +6,7 @@
 
 #include "conet/app/cli.hpp"
 #include "conet/app/password.hpp"
+#include "conet/app/unlock.hpp"
 #include "conet/crypto/eip191.hpp"
 #include "conet/crypto/keystore.hpp"
 #include "conet/crypto/random.hpp"
@@ -35,20 +36,7 @@ struct WalletOptions {
 };
 
 util::Result<PrivateKey, std::string> unlock(const WalletOptions& o) {
-    auto text = util::read_file(o.keystore, crypto::keystore_max_bytes);
-    if (!text) {
-        if (text.error().code == util::FileErrorCode::too_large)
-            return util::unexpected(std::string(describe(crypto::KeystoreError::too_large)));
-        return util::unexpected("cannot read keystore: " + text.error().message());
-    }
-    // Parse before asking for a password, so a broken file fails fast.
-    auto ks = crypto::parse_keystore(*text);
-    if (!ks) return util::unexpected(o.keystore + ": " + std::string(describe(ks.error())));
-    auto password = obtain_password(o.password_file, "Keystore password: ", Confirm::no);
-    if (!password) return util::unexpected(password.error());
-    auto key = crypto::decrypt_keystore(*ks, *password);
-    if (!key) return util::unexpected(o.keystore + ": " + std::string(describe(key.error())));
-    return std::move(*key);
+    return unlock_keystore(o.keystore, o.password_file);
 }
 
 int save(const WalletOptions& o, const PrivateKey& key) {

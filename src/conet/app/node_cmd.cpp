@@ -1,0 +1,128 @@
+// `conet node …`: set up, describe and run a relay.
+
+#include <ctime>
+#include <iostream>
+
+#include <boost/json.hpp>
+
+#include "conet/app/cli.hpp"
+#include "conet/app/unlock.hpp"
+#include "conet/crypto/random.hpp"
+#include "conet/node/relay_node.hpp"
+
+namespace conet::app {
+
+namespace {
+
+struct NodeOptions {
+    std::string dir;
+    std::optional<std::string> password_file;
+    std::string wallet_keystore;
+    std::string listen = "127.0.0.1:9001";
+    std::string advertise;
+    std::string region = "ZZ";
+    std::vector<std::string> exit_allow;
+    std::string directory;
+    std::string metrics;
+    bool no_exit = false;
+};
+
+util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
+    return node::load_config(std::filesystem::path(o.dir) / node::config_file_name);
+}
+
+int cmd_init(const NodeOptions& o) {
+    node::NodeConfig c;
+    c.wallet_keystore = std::filesystem::absolute(o.wallet_keystore).string();
+    auto listen = node::parse_host_port(o.listen);
+    if (!listen) return fail("--listen: " + listen.error(), exit_usage);
+    c.listen = *listen;
+    if (!o.advertise.empty()) {
+        auto adv = node::parse_host_port(o.advertise);
+        if (!adv) return fail("--advertise: " + adv.error(), exit_usage);
+        c.advertise = o.advertise;
+    }
+    if (o.region.size() != 2 || !std::isupper(static_cast<unsigned char>(o.region[0])) ||
+        !std::isupper(static_cast<unsigned char>(o.region[1])))
+        return fail("--region must be two upper-case letters (ISO 3166 alpha-2)", exit_usage);
+    c.region = o.region;
+    c.exit = !o.no_exit;
+    for (const auto& a : o.exit_allow) {
+        auto cidr = relay::Cidr::parse(a);
+        if (!cidr) return fail("--exit-allow: " + cidr.error(), exit_usage);
+        c.exit_allow.push_back(*cidr);
+    }
+    if (!o.directory.empty()) c.directory = std::filesystem::absolute(o.directory).string();
+    if (!o.metrics.empty()) {
+        auto m = node::parse_host_port(o.metrics);
+        if (!m) return fail("--metrics: " + m.error(), exit_usage);
+        c.metrics = o.metrics;
+    }
+    // The operator must be able to open the wallet that will sign the record.
+    auto wallet = unlock_keystore(c.wallet_keystore, o.password_file);
+    if (!wallet) return fail(wallet.error());
+    crypto::SystemRng rng;
+    auto made = node::init_node_dir(o.dir, c, rng);
+    if (!made) return fail(made.error());
+    std::cout << "initialised " << o.dir << " (operator " << wallet->address().to_string() << ")\n";
+    return exit_ok;
+}
+
+int cmd_record(const NodeOptions& o) {
+    auto c = load(o);
+    if (!c) return fail(c.error());
+    auto key = node::load_noise_key(o.dir);
+    if (!key) return fail(key.error());
+    auto wallet = unlock_keystore(c->wallet_keystore, o.password_file);
+    if (!wallet) return fail(wallet.error());
+    const auto record =
+        node::make_record(*c, key->public_key, *wallet, static_cast<std::uint64_t>(std::time(nullptr)));
+    print_json(record.to_json());
+    return exit_ok;
+}
+
+int cmd_run(const NodeOptions& o) {
+    auto c = load(o);
+    if (!c) return fail(c.error());
+    auto key = node::load_noise_key(o.dir);
+    if (!key) return fail(key.error());
+    return node::run_relay(o.dir, *c, *key);
+}
+
+}  // namespace
+
+void add_node_commands(CLI::App& app, int& exit_code) {
+    auto opts = std::make_shared<NodeOptions>();
+    NodeOptions& o = *opts;
+    CLI::App* node_cmd = app.add_subcommand("node", "Run a relay (entry and exit)");
+    node_cmd->require_subcommand(1);
+    auto bind = [&exit_code, opts](CLI::App* cmd, int (*run)(const NodeOptions&)) {
+        cmd->final_callback([&exit_code, opts, run] { exit_code = run(*opts); });
+    };
+
+    auto* init = node_cmd->add_subcommand("init", "Create a relay directory: node.toml and a Noise static key");
+    init->add_option("--dir", o.dir, "Relay directory to create")->required();
+    init->add_option("--wallet-keystore", o.wallet_keystore, "Operator wallet keystore (signs the node record)")
+        ->required();
+    init->add_option("--password-file", o.password_file, "File whose first line is the wallet password");
+    init->add_option("--listen", o.listen, "HOST:PORT to accept links on")->capture_default_str();
+    init->add_option("--advertise", o.advertise, "HOST:PORT published in the record (default: --listen)");
+    init->add_option("--region", o.region, "Region code for the record (ISO 3166 alpha-2)")->capture_default_str();
+    init->add_option("--exit-allow", o.exit_allow, "CIDR the exit may reach despite the default refusals (repeatable)");
+    init->add_option("--directory", o.directory, "JSON file of signed node records (known relays)");
+    init->add_option("--metrics", o.metrics, "HOST:PORT to serve Prometheus metrics on");
+    init->add_flag("--no-exit", o.no_exit, "Do not serve as an exit");
+    bind(init, cmd_init);
+
+    auto* record = node_cmd->add_subcommand("record", "Print this node's NodeRecord (JSON), signed by the operator");
+    record->add_option("--dir", o.dir, "Relay directory")->required();
+    record->add_option("--password-file", o.password_file, "File whose first line is the wallet password");
+    bind(record, cmd_record);
+
+    auto* run = node_cmd->add_subcommand("run", "Run the relay until SIGINT/SIGTERM");
+    run->add_option("--dir", o.dir, "Relay directory")->required();
+    run->add_option("--password-file", o.password_file, "Wallet password file (unused until the ledger exists)");
+    bind(run, cmd_run);
+}
+
+}  // namespace conet::app

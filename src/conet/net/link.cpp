@@ -1,0 +1,300 @@
+#include "conet/net/link.hpp"
+
+#include "conet/net/cell.hpp"
+
+namespace conet::net {
+
+namespace noise = crypto::noise;
+using util::unexpected;
+
+std::string_view describe(LinkError e) {
+    switch (e) {
+        case LinkError::connect_failed: return "connection failed";
+        case LinkError::handshake_failed: return "link handshake failed";
+        case LinkError::timeout: return "link handshake timed out";
+        case LinkError::peer_not_allowed: return "peer is not a known relay";
+    }
+    return "unknown link error";
+}
+
+namespace {
+
+constexpr std::size_t frame_header_bytes = 2;
+constexpr std::size_t read_buffer_bytes = 256 * 1024;
+constexpr std::size_t write_batch_bytes = 256 * 1024;
+constexpr std::string_view link_prologue = "CONET link v1";
+
+util::Bytes prologue_for(LinkKind kind) {
+    util::Bytes p = util::to_bytes(link_prologue);
+    p.push_back(static_cast<std::uint8_t>(kind));
+    return p;
+}
+
+const char* pattern_for(LinkKind kind) {
+    return kind == LinkKind::client ? "Noise_NK_25519_ChaChaPoly_BLAKE2b" : "Noise_XK_25519_ChaChaPoly_BLAKE2b";
+}
+
+void append_frame(util::Bytes& out, util::ByteView body) {
+    out.push_back(static_cast<std::uint8_t>(body.size() >> 8));
+    out.push_back(static_cast<std::uint8_t>(body.size()));
+    util::append(out, body);
+}
+
+awaitable<bool> write_all(tcp::socket& s, util::ByteView data) {
+    auto [ec, n] = co_await asio::async_write(s, asio::buffer(data.data(), data.size()), use_nothrow);
+    co_return !ec;
+}
+
+awaitable<std::optional<util::Bytes>> read_frame(tcp::socket& s) {
+    std::uint8_t header[frame_header_bytes];
+    auto [ec, n] = co_await asio::async_read(s, asio::buffer(header), use_nothrow);
+    if (ec) co_return std::nullopt;
+    const std::size_t len = (std::size_t(header[0]) << 8) | header[1];
+    util::Bytes body(len);
+    auto [ec2, n2] = co_await asio::async_read(s, asio::buffer(body), use_nothrow);
+    if (ec2) co_return std::nullopt;
+    co_return body;
+}
+
+/// Closes the socket if the handshake is not done in time.
+struct HandshakeGuard {
+    HandshakeGuard(const asio::any_io_executor& ex, std::shared_ptr<tcp::socket> s, std::uint32_t ms)
+        : timer(ex), fired(std::make_shared<bool>(false)) {
+        timer.expires_after(std::chrono::milliseconds(ms));
+        timer.async_wait([s, f = fired](boost::system::error_code ec) {
+            if (ec) return;
+            *f = true;
+            boost::system::error_code ignored;
+            s->close(ignored);
+        });
+    }
+    ~HandshakeGuard() { timer.cancel(); }
+    LinkError failure() const { return *fired ? LinkError::timeout : LinkError::handshake_failed; }
+    asio::steady_timer timer;
+    std::shared_ptr<bool> fired;
+};
+
+}  // namespace
+
+awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::connect(asio::any_io_executor ex, tcp::endpoint to,
+                                                                       const crypto::X25519KeyPair* our_static,
+                                                                       crypto::X25519Public their_static,
+                                                                       util::Rng& rng, LinkLimits limits) {
+    auto socket = std::make_shared<tcp::socket>(ex);
+    HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
+    auto [ec] = co_await socket->async_connect(to, use_nothrow);
+    if (ec) co_return unexpected(*guard.fired ? LinkError::timeout : LinkError::connect_failed);
+    socket->set_option(tcp::no_delay(true), ec);
+
+    const LinkKind kind = our_static ? LinkKind::relay : LinkKind::client;
+    auto protocol = noise::parse_protocol_name(pattern_for(kind));
+    noise::HandshakeConfig config{*protocol, noise::Role::initiator, prologue_for(kind), {}, {}, their_static, {}, {}};
+    if (our_static) config.s = our_static->clone();
+    auto hs = noise::HandshakeState::create(std::move(config));
+    if (!hs) co_return unexpected(LinkError::handshake_failed);
+
+    auto m1 = hs->write_message({}, rng);
+    if (!m1) co_return unexpected(LinkError::handshake_failed);
+    util::Bytes out{static_cast<std::uint8_t>(kind)};
+    append_frame(out, *m1);
+    if (!co_await write_all(*socket, out)) co_return unexpected(guard.failure());
+    auto m2 = co_await read_frame(*socket);
+    if (!m2 || !hs->read_message(*m2)) co_return unexpected(guard.failure());
+    if (!hs->finished()) {
+        auto m3 = hs->write_message({}, rng);
+        if (!m3) co_return unexpected(LinkError::handshake_failed);
+        util::Bytes frame;
+        append_frame(frame, *m3);
+        if (!co_await write_all(*socket, frame)) co_return unexpected(guard.failure());
+    }
+    auto transport = std::move(*hs).split();
+    if (!transport) co_return unexpected(LinkError::handshake_failed);
+    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), kind, limits);
+}
+
+awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::accept(tcp::socket accepted,
+                                                                      const crypto::X25519KeyPair& our_static,
+                                                                      PeerCheck allow, util::Rng& rng,
+                                                                      LinkLimits limits) {
+    auto socket = std::make_shared<tcp::socket>(std::move(accepted));
+    const auto ex = socket->get_executor();
+    HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
+    boost::system::error_code ec;
+    socket->set_option(tcp::no_delay(true), ec);
+
+    std::uint8_t kind_byte = 0;
+    auto [ec1, n1] = co_await asio::async_read(*socket, asio::buffer(&kind_byte, 1), use_nothrow);
+    if (ec1) co_return unexpected(guard.failure());
+    if (kind_byte != static_cast<std::uint8_t>(LinkKind::client) &&
+        kind_byte != static_cast<std::uint8_t>(LinkKind::relay))
+        co_return unexpected(LinkError::handshake_failed);
+    const auto kind = static_cast<LinkKind>(kind_byte);
+
+    auto protocol = noise::parse_protocol_name(pattern_for(kind));
+    auto hs = noise::HandshakeState::create(
+        {*protocol, noise::Role::responder, prologue_for(kind), our_static.clone(), {}, {}, {}, {}});
+    if (!hs) co_return unexpected(LinkError::handshake_failed);
+    auto m1 = co_await read_frame(*socket);
+    if (!m1 || !hs->read_message(*m1)) co_return unexpected(guard.failure());
+    auto m2 = hs->write_message({}, rng);
+    if (!m2) co_return unexpected(LinkError::handshake_failed);
+    util::Bytes frame;
+    append_frame(frame, *m2);
+    if (!co_await write_all(*socket, frame)) co_return unexpected(guard.failure());
+    if (!hs->finished()) {
+        auto m3 = co_await read_frame(*socket);
+        if (!m3 || !hs->read_message(*m3)) co_return unexpected(guard.failure());
+    }
+    if (!allow(kind, hs->remote_static())) co_return unexpected(LinkError::peer_not_allowed);
+    auto transport = std::move(*hs).split();
+    if (!transport) co_return unexpected(LinkError::handshake_failed);
+    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), kind, limits);
+}
+
+Link::Link(tcp::socket socket, noise::Transport transport, LinkKind kind, LinkLimits limits)
+    : m_socket(std::move(socket)),
+      m_transport(std::move(transport)),
+      m_kind(kind),
+      m_limits(limits),
+      m_wake_writer(m_socket.get_executor()),
+      m_keepalive(m_socket.get_executor()),
+      m_last_received(std::chrono::steady_clock::now()),
+      m_last_sent(m_last_received) {}
+
+Link::~Link() = default;
+
+std::string Link::remote_address() const {
+    boost::system::error_code ec;
+    const auto ep = m_socket.remote_endpoint(ec);
+    if (ec) return "?";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+void Link::start(CellHandler on_cell, CloseHandler on_close) {
+    m_on_cell = std::move(on_cell);
+    m_on_close = std::move(on_close);
+    auto self = shared_from_this();
+    asio::co_spawn(m_socket.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(m_socket.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(m_socket.get_executor(), [self]() { return self->keepalive_loop(); }, asio::detached);
+}
+
+void Link::send(util::Bytes cell) {
+    if (!m_open) return;
+    m_queued_bytes += cell.size();
+    m_queue.push_back(std::move(cell));
+    if (m_queued_bytes > m_limits.max_queued_bytes) {
+        close("peer does not read (send queue over limit)");
+        return;
+    }
+    m_wake_writer.notify();
+}
+
+void Link::close(const std::string& reason) {
+    if (!m_open) return;
+    m_open = false;
+    auto self = shared_from_this();  // the close handler may drop the last owner
+    boost::system::error_code ignored;
+    m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+    m_socket.close(ignored);
+    m_keepalive.cancel();
+    m_wake_writer.notify();
+    m_queue.clear();
+    m_queued_bytes = 0;
+    if (m_on_close) {
+        auto handler = std::move(m_on_close);
+        m_on_cell = nullptr;
+        handler(reason);
+    }
+}
+
+awaitable<void> Link::read_loop() {
+    auto self = shared_from_this();
+    util::Bytes buf(read_buffer_bytes);
+    std::size_t have = 0;
+    while (m_open) {
+        auto [ec, n] = co_await m_socket.async_read_some(asio::buffer(buf.data() + have, buf.size() - have),
+                                                         use_nothrow);
+        if (ec) {
+            close(ec == asio::error::eof ? "closed by peer" : "read error: " + ec.message());
+            co_return;
+        }
+        have += n;
+        m_last_received = std::chrono::steady_clock::now();
+        std::size_t pos = 0;
+        while (m_open && have - pos >= frame_header_bytes) {
+            const std::size_t len = (std::size_t(buf[pos]) << 8) | buf[pos + 1];
+            if (have - pos - frame_header_bytes < len) break;
+            auto cell = m_transport.decrypt(util::ByteView(buf.data() + pos + frame_header_bytes, len));
+            pos += frame_header_bytes + len;
+            if (!cell) {
+                close("undecryptable record");
+                co_return;
+            }
+            ++m_stats.cells_in;
+            m_stats.bytes_in += len + frame_header_bytes;
+            if (cell->size() >= cell_header_bytes && cell->at(4) == static_cast<std::uint8_t>(CellCommand::ping)) {
+                util::Bytes pong = *cell;
+                pong[4] = static_cast<std::uint8_t>(CellCommand::pong);
+                send(std::move(pong));
+                continue;
+            }
+            if (cell->size() >= cell_header_bytes && cell->at(4) == static_cast<std::uint8_t>(CellCommand::pong))
+                continue;
+            if (m_on_cell) m_on_cell(std::move(*cell));
+        }
+        if (pos > 0) {
+            std::memmove(buf.data(), buf.data() + pos, have - pos);
+            have -= pos;
+        }
+    }
+}
+
+awaitable<void> Link::write_loop() {
+    auto self = shared_from_this();
+    util::Bytes out;
+    while (m_open) {
+        if (m_queue.empty()) {
+            co_await m_wake_writer.wait();
+            continue;
+        }
+        out.clear();
+        while (!m_queue.empty() && out.size() < write_batch_bytes) {
+            util::Bytes cell = std::move(m_queue.front());
+            m_queue.pop_front();
+            m_queued_bytes -= cell.size();
+            auto ct = m_transport.encrypt(cell);
+            if (!ct) {
+                close("cannot encrypt: " + std::string(noise::describe(ct.error())));
+                co_return;
+            }
+            append_frame(out, *ct);
+            ++m_stats.cells_out;
+            m_stats.bytes_out += ct->size() + frame_header_bytes;
+        }
+        m_last_sent = std::chrono::steady_clock::now();
+        if (!co_await write_all(m_socket, out)) {
+            close("write error");
+            co_return;
+        }
+    }
+}
+
+awaitable<void> Link::keepalive_loop() {
+    auto self = shared_from_this();
+    const auto tick = std::chrono::milliseconds(std::max<std::uint32_t>(m_limits.keepalive_ms / 2, 10));
+    while (m_open) {
+        m_keepalive.expires_after(tick);
+        co_await m_keepalive.async_wait(use_nothrow);
+        if (!m_open) co_return;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - m_last_received > std::chrono::milliseconds(m_limits.idle_timeout_ms)) {
+            close("idle timeout");
+            co_return;
+        }
+        if (now - m_last_sent > std::chrono::milliseconds(m_limits.keepalive_ms))
+            send(encode_cell(0, CellCommand::ping, {}));
+    }
+}
+
+}  // namespace conet::net

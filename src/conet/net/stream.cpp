@@ -1,0 +1,249 @@
+#include "conet/net/stream.hpp"
+
+namespace conet::net {
+
+// ---- CircuitEnd -------------------------------------------------------------------
+
+CircuitEnd::CircuitEnd(asio::any_io_executor ex) : m_executor(ex), m_window_open(ex) {}
+
+CircuitEnd::~CircuitEnd() = default;
+
+void CircuitEnd::add_stream(std::shared_ptr<SocketStream> s) { m_streams[s->id()] = std::move(s); }
+
+std::shared_ptr<SocketStream> CircuitEnd::find_stream(std::uint32_t id) const {
+    auto it = m_streams.find(id);
+    return it == m_streams.end() ? nullptr : it->second;
+}
+
+void CircuitEnd::remove_stream(std::uint32_t id) { m_streams.erase(id); }
+
+void CircuitEnd::close_all_streams(EndReason) {
+    auto streams = std::move(m_streams);
+    m_streams.clear();
+    for (auto& [id, s] : streams) s->abort();
+    m_window_open.notify();
+}
+
+void CircuitEnd::credit_consumed(std::size_t n) {
+    m_recv_outstanding -= static_cast<std::int64_t>(n);
+    m_consumed_unacked += static_cast<std::int64_t>(n);
+    if (m_consumed_unacked >= circuit_sendme_bytes) {
+        send_relay(RelayCommand::sendme, 0, encode_u32(static_cast<std::uint32_t>(m_consumed_unacked)));
+        m_consumed_unacked = 0;
+    }
+}
+
+bool CircuitEnd::on_stream_message(const RelayMessage& m) {
+    if (m.command == RelayCommand::sendme && m.stream_id == 0) {
+        auto credit = decode_u32(m.body);
+        if (!credit || *credit > circuit_window_bytes) return false;
+        m_send_window += *credit;
+        if (m_send_window > circuit_window_bytes) return false;  // more credit than was ever used
+        m_window_open.notify();
+        return true;
+    }
+    auto stream = find_stream(m.stream_id);
+    switch (m.command) {
+        case RelayCommand::data:
+            if (m.body.empty()) return false;
+            m_recv_outstanding += static_cast<std::int64_t>(m.body.size());
+            bytes_received += m.body.size();
+            if (m_recv_outstanding > circuit_window_bytes) return false;
+            if (!stream) {
+                // Data racing a RESET we sent: still counts against the window; grant it back.
+                credit_consumed(m.body.size());
+                return true;
+            }
+            return stream->on_data(m.body);
+        case RelayCommand::end:
+            if (stream) stream->on_end();
+            return true;
+        case RelayCommand::reset:
+            if (stream) {
+                remove_stream(m.stream_id);
+                stream->on_reset();
+            }
+            return true;
+        case RelayCommand::sendme: {
+            auto credit = decode_u32(m.body);
+            if (!credit || *credit > stream_window_bytes) return false;
+            if (stream) stream->on_sendme(*credit);
+            return true;
+        }
+        default: return false;
+    }
+}
+
+// ---- SocketStream ----------------------------------------------------------------
+
+SocketStream::SocketStream(tcp::socket socket, std::uint32_t id, std::weak_ptr<CircuitEnd> circuit)
+    : m_socket(std::move(socket)),
+      m_id(id),
+      m_circuit(std::move(circuit)),
+      m_wake_writer(m_socket.get_executor()),
+      m_window_open(m_socket.get_executor()) {}
+
+SocketStream::~SocketStream() = default;
+
+void SocketStream::start(Bytes initial) {
+    if (m_started || m_closed) return;
+    m_started = true;
+    boost::system::error_code ec;
+    m_socket.set_option(tcp::no_delay(true), ec);
+    auto self = shared_from_this();
+    if (!initial.empty()) {
+        // Sent as ordinary stream data, so it counts against the windows.
+        auto c = circuit();
+        for (std::size_t off = 0; c && off < initial.size(); off += max_data_bytes) {
+            const std::size_t n = std::min(max_data_bytes, initial.size() - off);
+            c->send_relay(RelayCommand::data, m_id, util::ByteView(initial).subspan(off, n));
+            m_send_window -= static_cast<std::int64_t>(n);
+            c->consume_send_window(n);
+            c->bytes_sent += n;
+        }
+    }
+    asio::co_spawn(m_socket.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(m_socket.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+}
+
+bool SocketStream::on_data(ByteView data) {
+    m_recv_outstanding += static_cast<std::int64_t>(data.size());
+    if (m_recv_outstanding > stream_window_bytes || m_peer_end) return false;
+    if (m_closed) {
+        if (auto c = circuit()) c->credit_consumed(data.size());
+        return true;
+    }
+    m_write_queue.emplace_back(data.begin(), data.end());
+    m_wake_writer.notify();
+    return true;
+}
+
+void SocketStream::on_end() {
+    m_peer_end = true;
+    m_wake_writer.notify();
+}
+
+void SocketStream::on_reset() {
+    m_peer_end = true;
+    m_sent_end = true;
+    abort();
+}
+
+void SocketStream::on_sendme(std::uint32_t bytes) {
+    m_send_window += bytes;
+    m_window_open.notify();
+}
+
+void SocketStream::abort() {
+    if (m_closed) return;
+    m_closed = true;
+    boost::system::error_code ec;
+    m_socket.close(ec);
+    m_wake_writer.notify();
+    m_window_open.notify();
+}
+
+void SocketStream::maybe_finish() {
+    if (m_closed) return;
+    if (m_sent_end && m_peer_end && m_write_shut) {
+        abort();
+        if (auto c = circuit()) c->remove_stream(m_id);
+    }
+}
+
+awaitable<void> SocketStream::read_loop() {
+    auto self = shared_from_this();
+    while (!m_closed && !m_sent_end) {
+        auto c = circuit();
+        if (!c) co_return;
+        if (m_send_window <= 0) {
+            co_await m_window_open.wait();
+            continue;
+        }
+        if (c->send_window() <= 0) {
+            co_await c->wait_send_window();
+            continue;
+        }
+        c.reset();
+        // Wait for readability first so an idle stream holds no buffer.
+        auto [wec] = co_await m_socket.async_wait(tcp::socket::wait_read, use_nothrow);
+        if (m_closed) co_return;
+        c = circuit();
+        if (!c) co_return;
+        const std::size_t room = static_cast<std::size_t>(
+            std::min<std::int64_t>({m_send_window, c->send_window(), std::int64_t(max_data_bytes)}));
+        if (room == 0) continue;
+        Bytes buf(room);
+        boost::system::error_code ec = wec;
+        std::size_t n = 0;
+        if (!ec) n = m_socket.read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        if (ec) {
+            m_sent_end = true;
+            if (ec == asio::error::eof) {
+                c->send_relay(RelayCommand::end, m_id, {});
+                maybe_finish();
+            } else {
+                const std::uint8_t reason = static_cast<std::uint8_t>(EndReason::misc);
+                c->send_relay(RelayCommand::reset, m_id, util::ByteView(&reason, 1));
+                c->remove_stream(m_id);
+                abort();
+            }
+            co_return;
+        }
+        c->send_relay(RelayCommand::data, m_id, util::ByteView(buf.data(), n));
+        m_send_window -= static_cast<std::int64_t>(n);
+        c->consume_send_window(n);
+        c->bytes_sent += n;
+    }
+}
+
+awaitable<void> SocketStream::write_loop() {
+    auto self = shared_from_this();
+    while (!m_closed) {
+        if (m_write_queue.empty()) {
+            if (m_peer_end && !m_write_shut) {
+                boost::system::error_code ec;
+                m_socket.shutdown(tcp::socket::shutdown_send, ec);
+                m_write_shut = true;
+                maybe_finish();
+                continue;
+            }
+            co_await m_wake_writer.wait();
+            continue;
+        }
+        // Gather what is queued into one write.
+        std::vector<asio::const_buffer> bufs;
+        std::size_t total = 0;
+        for (const auto& b : m_write_queue) {
+            bufs.emplace_back(asio::buffer(b));
+            total += b.size();
+            if (bufs.size() >= 64) break;
+        }
+        const std::size_t count = bufs.size();
+        auto [ec, n] = co_await asio::async_write(m_socket, bufs, use_nothrow);
+        if (m_closed) co_return;
+        if (ec) {
+            auto c = circuit();
+            if (c) {
+                const std::uint8_t reason = static_cast<std::uint8_t>(EndReason::misc);
+                c->send_relay(RelayCommand::reset, m_id, util::ByteView(&reason, 1));
+                c->remove_stream(m_id);
+            }
+            abort();
+            co_return;
+        }
+        for (std::size_t i = 0; i < count; ++i) m_write_queue.pop_front();
+        m_recv_outstanding -= static_cast<std::int64_t>(total);
+        m_consumed_unacked += static_cast<std::int64_t>(total);
+        if (auto c = circuit()) {
+            c->credit_consumed(total);
+            if (m_consumed_unacked >= stream_sendme_bytes) {
+                c->send_relay(RelayCommand::sendme, m_id, encode_u32(static_cast<std::uint32_t>(m_consumed_unacked)));
+                m_consumed_unacked = 0;
+            }
+        }
+    }
+}
+
+}  // namespace conet::net

@@ -1,0 +1,114 @@
+#pragma once
+/// Streams: a TCP socket at one end of a circuit (the user's application
+/// socket at the proxy, the destination socket at the exit) pumped through
+/// relay messages with credit-based flow control (docs/protocol.md §Flow control).
+///
+/// A sender may have at most `stream_window_bytes` of DATA unacknowledged per
+/// stream and `circuit_window_bytes` per circuit; the receiver grants more
+/// with SENDME once it has written data to its socket. A sender that exceeds
+/// a window is a protocol violator, so no hop buffers without bound.
+
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "conet/net/asio.hpp"
+#include "conet/net/cell.hpp"
+
+namespace conet::net {
+
+inline constexpr std::int64_t stream_window_bytes = 1 << 20;
+inline constexpr std::int64_t circuit_window_bytes = 4 << 20;
+inline constexpr std::int64_t stream_sendme_bytes = stream_window_bytes / 4;
+inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;
+inline constexpr std::size_t max_streams_per_circuit = 1024;
+static_assert(stream_window_bytes <= circuit_window_bytes);
+static_assert(stream_sendme_bytes > 0 && circuit_sendme_bytes > 0);
+
+class SocketStream;
+
+/// One end of a circuit's stream protocol. Subclasses seal and send relay
+/// messages; this base owns the streams and the circuit-level windows.
+class CircuitEnd : public std::enable_shared_from_this<CircuitEnd> {
+public:
+    explicit CircuitEnd(asio::any_io_executor ex);
+    virtual ~CircuitEnd();
+
+    /// Seals a relay message for the other end and sends it.
+    virtual void send_relay(RelayCommand command, std::uint32_t stream_id, ByteView body) = 0;
+    /// The circuit is unusable (protocol violation by the other end).
+    virtual void fail(EndReason reason) = 0;
+
+    /// Dispatches a stream-level relay message (DATA, END, RESET, SENDME, CONNECTED
+    /// is for subclasses). Returns false for a protocol violation.
+    bool on_stream_message(const RelayMessage& m);
+
+    void add_stream(std::shared_ptr<SocketStream> s);
+    std::shared_ptr<SocketStream> find_stream(std::uint32_t id) const;
+    void remove_stream(std::uint32_t id);
+    std::size_t stream_count() const { return m_streams.size(); }
+    /// Closes every stream (the circuit is gone).
+    void close_all_streams(EndReason reason);
+
+    asio::any_io_executor executor() const { return m_executor; }
+
+    // Circuit-level flow control, used by the streams.
+    std::int64_t send_window() const { return m_send_window; }
+    void consume_send_window(std::size_t n) { m_send_window -= static_cast<std::int64_t>(n); }
+    awaitable<void> wait_send_window() { co_await m_window_open.wait(); }
+    /// Data of `n` bytes was written to a socket: maybe grant the sender more.
+    void credit_consumed(std::size_t n);
+
+    std::uint64_t bytes_sent = 0, bytes_received = 0;
+
+private:
+    asio::any_io_executor m_executor;
+    std::map<std::uint32_t, std::shared_ptr<SocketStream>> m_streams;
+    std::int64_t m_send_window = circuit_window_bytes;
+    std::int64_t m_recv_outstanding = 0;  ///< received, not yet granted back
+    std::int64_t m_consumed_unacked = 0;
+    Signal m_window_open;
+};
+
+class SocketStream : public std::enable_shared_from_this<SocketStream> {
+public:
+    SocketStream(tcp::socket socket, std::uint32_t id, std::weak_ptr<CircuitEnd> circuit);
+    ~SocketStream();
+
+    /// Starts pumping (after CONNECTED is sent or received). `initial` is data
+    /// to send before reading the socket (e.g. a rewritten HTTP request).
+    void start(Bytes initial = {});
+    std::uint32_t id() const { return m_id; }
+    tcp::socket& socket() { return m_socket; }
+
+    // Events from the other end.
+    bool on_data(ByteView data);  ///< false: window exceeded
+    void on_end();
+    void on_reset();
+    void on_sendme(std::uint32_t bytes);
+    /// Close the socket at once (circuit gone or RESET); no message is sent.
+    void abort();
+
+private:
+    awaitable<void> read_loop();
+    awaitable<void> write_loop();
+    void maybe_finish();
+    std::shared_ptr<CircuitEnd> circuit() const { return m_circuit.lock(); }
+
+    tcp::socket m_socket;
+    std::uint32_t m_id;
+    std::weak_ptr<CircuitEnd> m_circuit;
+    std::deque<Bytes> m_write_queue;
+    Signal m_wake_writer;
+    Signal m_window_open;
+    std::int64_t m_send_window = stream_window_bytes;
+    std::int64_t m_recv_outstanding = 0;
+    std::int64_t m_consumed_unacked = 0;
+    bool m_started = false;
+    bool m_sent_end = false;   ///< our side is done reading the socket
+    bool m_peer_end = false;   ///< the other end will send no more data
+    bool m_write_shut = false;
+    bool m_closed = false;
+};
+
+}  // namespace conet::net

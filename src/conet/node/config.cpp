@@ -1,0 +1,188 @@
+#include "conet/node/config.hpp"
+
+#include <functional>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "conet/util/file.hpp"
+
+namespace conet::node {
+
+namespace {
+
+/// One declared option: how to print it and how to read it back.
+struct Option {
+    const char* name;
+    const char* help;
+    std::function<std::string(const NodeConfig&)> render;  ///< TOML value text
+    std::function<std::optional<std::string>(const toml::node&, NodeConfig&)> read;  ///< error or nullopt
+};
+
+std::string quote(const std::string& s) {
+    std::ostringstream out;
+    out << toml::value<std::string>(s);
+    return out.str();
+}
+
+template <class F>
+std::function<std::optional<std::string>(const toml::node&, NodeConfig&)> read_string(F apply) {
+    return [apply](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+        auto v = n.value<std::string>();
+        if (!v) return "must be a string";
+        return apply(*v, c);
+    };
+}
+
+const std::vector<Option>& options() {
+    static const std::vector<Option> table = {
+        {"wallet_keystore", "Operator wallet (Ethereum keystore v3) that signs this node's record.",
+         [](const NodeConfig& c) { return quote(c.wallet_keystore); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (v.empty()) return "must not be empty";
+             c.wallet_keystore = v;
+             return std::nullopt;
+         })},
+        {"listen", "Address and port to accept links on (users and relays).",
+         [](const NodeConfig& c) { return quote(c.listen.to_string()); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             auto ep = parse_host_port(v);
+             if (!ep) return ep.error();
+             c.listen = *ep;
+             return std::nullopt;
+         })},
+        {"advertise", "host:port published in the node record; empty = the listen address.",
+         [](const NodeConfig& c) { return quote(c.advertise); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (!v.empty()) {
+                 auto ep = parse_host_port(v);
+                 if (!ep) return ep.error();
+             }
+             c.advertise = v;
+             return std::nullopt;
+         })},
+        {"region", "Region published in the node record (ISO 3166 alpha-2, e.g. \"DE\").",
+         [](const NodeConfig& c) { return quote(c.region); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (v.size() != 2 || !std::isupper(static_cast<unsigned char>(v[0])) ||
+                 !std::isupper(static_cast<unsigned char>(v[1])))
+                 return "must be two upper-case letters";
+             c.region = v;
+             return std::nullopt;
+         })},
+        {"exit", "Serve as an exit (connect to destinations). Entry service is always on.",
+         [](const NodeConfig& c) { return std::string(c.exit ? "true" : "false"); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<bool>();
+             if (!v) return "must be true or false";
+             c.exit = *v;
+             return std::nullopt;
+         }},
+        {"exit_allow",
+         "Destination ranges (CIDR) the exit may reach although the default policy refuses them\n"
+         "# (loopback, private, link-local, CGNAT, multicast, unspecified, own addresses). For tests and demos.",
+         [](const NodeConfig& c) {
+             std::string s = "[";
+             for (std::size_t i = 0; i < c.exit_allow.size(); ++i)
+                 s += (i ? ", " : "") + quote(c.exit_allow[i].to_string());
+             return s + "]";
+         },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             const auto* arr = n.as_array();
+             if (!arr) return "must be an array of CIDR strings";
+             c.exit_allow.clear();
+             for (const auto& e : *arr) {
+                 auto s = e.value<std::string>();
+                 if (!s) return "must be an array of CIDR strings";
+                 auto cidr = relay::Cidr::parse(*s);
+                 if (!cidr) return cidr.error();
+                 c.exit_allow.push_back(*cidr);
+             }
+             return std::nullopt;
+         }},
+        {"directory", "JSON array of signed node records: the relays this node accepts relay links from\n"
+                      "# and extends circuits to. Empty = none (entry-only for one-hop tests).",
+         [](const NodeConfig& c) { return quote(c.directory); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             c.directory = v;
+             return std::nullopt;
+         })},
+        {"metrics", "host:port serving Prometheus metrics at /metrics; empty = off.",
+         [](const NodeConfig& c) { return quote(c.metrics); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (!v.empty()) {
+                 auto ep = parse_host_port(v);
+                 if (!ep) return ep.error();
+             }
+             c.metrics = v;
+             return std::nullopt;
+         })},
+        {"record_ttl_seconds", "Lifetime of a signed node record, in seconds.",
+         [](const NodeConfig& c) { return std::to_string(c.record_ttl_seconds); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 60) return "must be an integer >= 60";
+             c.record_ttl_seconds = static_cast<std::uint64_t>(*v);
+             return std::nullopt;
+         }},
+        {"chain_id", "Chain id bound into signatures (must match the network's).",
+         [](const NodeConfig& c) { return std::to_string(c.chain_id); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 0) return "must be a non-negative integer";
+             c.chain_id = static_cast<std::uint64_t>(*v);
+             return std::nullopt;
+         }},
+    };
+    return table;
+}
+
+}  // namespace
+
+util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return util::unexpected("expected HOST:PORT, got \"" + std::string(text) + "\"");
+    std::string host(text.substr(0, colon));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    const auto digits = text.substr(colon + 1);
+    if (digits.empty() || digits.size() > 5) return util::unexpected("bad port in \"" + std::string(text) + "\"");
+    for (char ch : digits) {
+        if (ch < '0' || ch > '9') return util::unexpected("bad port in \"" + std::string(text) + "\"");
+        port = port * 10 + unsigned(ch - '0');
+    }
+    if (port > 65535 || host.empty()) return util::unexpected("bad HOST:PORT \"" + std::string(text) + "\"");
+    return ledger::Endpoint{host, static_cast<std::uint16_t>(port)};
+}
+
+std::string annotated_config(const NodeConfig& c) {
+    std::string out = "# CONET relay configuration, written by `conet node init`.\n"
+                      "# Every option is listed; the values shown are this node's settings.\n";
+    for (const auto& o : options()) out += "\n# " + std::string(o.help) + "\n" + o.name + " = " + o.render(c) + "\n";
+    return out;
+}
+
+util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& file) {
+    auto text = util::read_file(file, 1 << 20);
+    if (!text) return util::unexpected(text.error().message());
+    toml::table table;
+    try {
+        table = toml::parse(*text, file.string());
+    } catch (const toml::parse_error& e) {
+        std::ostringstream err;
+        err << e;
+        return util::unexpected(err.str());
+    }
+    NodeConfig c;
+    for (auto&& [key, node] : table) {
+        const auto it = std::find_if(options().begin(), options().end(),
+                                     [&](const Option& o) { return key.str() == o.name; });
+        if (it == options().end())
+            return util::unexpected(file.string() + ": unknown option \"" + std::string(key.str()) + "\"");
+        if (auto err = it->read(node, c)) return util::unexpected(file.string() + ": " + it->name + ": " + *err);
+    }
+    if (c.wallet_keystore.empty()) return util::unexpected(file.string() + ": wallet_keystore is required");
+    return c;
+}
+
+}  // namespace conet::node

@@ -1,0 +1,37 @@
+#pragma once
+/// The relay's configuration file (DIR/node.toml). Every option is declared
+/// once (name, default, help, validation) in config.cpp; `annotated_config`
+/// writes the documented file from those declarations and `load_config` parses
+/// it into an immutable typed struct.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "conet/ledger/node_record.hpp"
+#include "conet/relay/exit_policy.hpp"
+
+namespace conet::node {
+
+struct NodeConfig {
+    std::string wallet_keystore;
+    ledger::Endpoint listen{"127.0.0.1", 9001};
+    std::string advertise;  ///< host:port in the record; empty = listen
+    std::string region = "ZZ";
+    bool exit = true;
+    std::vector<relay::Cidr> exit_allow;
+    std::string directory;  ///< JSON file of signed node records
+    std::string metrics;    ///< host:port for /metrics; empty = off
+    std::uint64_t record_ttl_seconds = 7 * 24 * 3600;
+    std::uint64_t chain_id = ledger::default_chain_id;
+};
+
+inline constexpr const char* config_file_name = "node.toml";
+inline constexpr const char* noise_key_file_name = "noise_key";
+
+/// Writes the full, commented config for `c`.
+std::string annotated_config(const NodeConfig& c);
+util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& file);
+util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view text);
+
+}  // namespace conet::node

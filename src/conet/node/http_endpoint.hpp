@@ -1,0 +1,35 @@
+#pragma once
+/// A tiny HTTP/1.1 GET endpoint for status and metrics (one response per
+/// connection). Requests are parsed by proxy::parse_http_head with its limits.
+
+#include <functional>
+#include <string>
+
+#include "conet/net/asio.hpp"
+#include "conet/util/result.hpp"
+
+namespace conet::node {
+
+struct HttpReply {
+    int status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+};
+
+class HttpEndpoint {
+public:
+    using Handler = std::function<HttpReply(const std::string& path)>;
+    HttpEndpoint(boost::asio::io_context& io, Handler handler);
+    util::Result<net::tcp::endpoint, std::string> start(const net::tcp::endpoint& at);
+    void stop();
+
+private:
+    net::awaitable<void> accept_loop();
+    net::awaitable<void> serve(net::tcp::socket s);
+    boost::asio::io_context& m_io;
+    Handler m_handler;
+    net::tcp::acceptor m_acceptor;
+    std::size_t m_connections = 0;
+};
+
+}  // namespace conet::node

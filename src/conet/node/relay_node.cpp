@@ -1,0 +1,138 @@
+#include "conet/node/relay_node.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include <prometheus/text_serializer.h>
+
+#include "conet/crypto/random.hpp"
+#include "conet/node/http_endpoint.hpp"
+#include "conet/relay/relay.hpp"
+#include "conet/util/file.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::node {
+
+namespace asio = boost::asio;
+
+util::Result<void, std::string> init_node_dir(const std::filesystem::path& dir, const NodeConfig& config,
+                                              util::Rng& rng) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir / config_file_name, ec))
+        return util::unexpected((dir / config_file_name).string() + " already exists (refusing to overwrite)");
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return util::unexpected("cannot create " + dir.string() + ": " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+    const auto key = crypto::X25519KeyPair::generate(rng);
+    std::string key_hex = util::to_hex(key.secret.view()) + "\n";
+    auto wk = util::write_file_atomic(dir / noise_key_file_name, util::as_bytes(key_hex), 0600, util::Overwrite::no);
+    crypto::detail::wipe(key_hex.data(), key_hex.size());
+    if (!wk) return util::unexpected(wk.error().message());
+    const std::string text = annotated_config(config);
+    auto wc = util::write_file_atomic(dir / config_file_name, util::as_bytes(text), 0600, util::Overwrite::no);
+    if (!wc) return util::unexpected(wc.error().message());
+    return {};
+}
+
+util::Result<crypto::X25519KeyPair, std::string> load_noise_key(const std::filesystem::path& dir) {
+    auto text = util::read_file(dir / noise_key_file_name, 1024);
+    if (!text) return util::unexpected(text.error().message());
+    std::string_view hex = *text;
+    while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.back()))) hex.remove_suffix(1);
+    auto raw = util::from_hex_fixed<32>(hex);
+    crypto::detail::wipe(text->data(), text->size());
+    if (!raw) return util::unexpected((dir / noise_key_file_name).string() + ": not a 32-byte hex key");
+    auto kp = crypto::X25519KeyPair::from_secret(*raw);
+    crypto::detail::wipe(raw->data(), raw->size());
+    return kp;
+}
+
+ledger::NodeRecord make_record(const NodeConfig& config, const crypto::X25519Public& noise_key,
+                               const crypto::PrivateKey& wallet, std::uint64_t now_unix) {
+    ledger::NodeRecord r;
+    r.noise_key = noise_key;
+    r.endpoints.push_back(config.advertise.empty() ? config.listen : *parse_host_port(config.advertise));
+    r.region = config.region;
+    r.capabilities = ledger::capability_entry | (config.exit ? ledger::capability_exit : 0);
+    r.expires_at = now_unix + config.record_ttl_seconds;
+    r.sign(wallet, config.chain_id);
+    return r;
+}
+
+int run_relay(const std::filesystem::path&, const NodeConfig& config, const crypto::X25519KeyPair& noise_key) {
+    asio::io_context io(1);
+    crypto::SystemRng rng;
+
+    ledger::Directory directory;
+    if (!config.directory.empty()) {
+        auto text = util::read_file(config.directory, 64u << 20);
+        if (!text) {
+            std::cerr << "conet: error: directory: " << text.error().message() << "\n";
+            return 1;
+        }
+        std::vector<std::string> rejected;
+        const auto now = static_cast<std::uint64_t>(std::time(nullptr));
+        directory = ledger::Directory(ledger::parse_directory(*text, config.chain_id, now, rejected));
+        for (const auto& r : rejected) spdlog::warn("[relay] directory: {}", r);
+    }
+
+    boost::system::error_code ec;
+    const auto listen_addr = asio::ip::make_address(config.listen.host, ec);
+    if (ec) {
+        std::cerr << "conet: error: listen address must be an IP literal: " << config.listen.host << "\n";
+        return 1;
+    }
+    relay::RelayConfig rc;
+    rc.static_key = noise_key.clone();
+    rc.listen.emplace_back(listen_addr, config.listen.port);
+    rc.exit_enabled = config.exit;
+    rc.exit_policy.allow = config.exit_allow;
+
+    auto registry = std::make_shared<prometheus::Registry>();
+    relay::RelayMetrics metrics(*registry);
+    relay::RelayServer server(io, std::move(rc), directory, rng, metrics);
+    auto bound = server.start();
+    if (!bound) {
+        std::cerr << "conet: error: " << bound.error() << "\n";
+        return 1;
+    }
+
+    HttpEndpoint http(io, [registry](const std::string& path) -> HttpReply {
+        if (path == "/metrics")
+            return {200, "text/plain; version=0.0.4", prometheus::TextSerializer().Serialize(registry->Collect())};
+        if (path == "/health") return {200, "text/plain", "ok\n"};
+        return {404, "text/plain", "try /metrics or /health\n"};
+    });
+    if (!config.metrics.empty()) {
+        auto ep = parse_host_port(config.metrics);
+        const auto addr = asio::ip::make_address(ep->host, ec);
+        if (ec) {
+            std::cerr << "conet: error: metrics address must be an IP literal\n";
+            return 1;
+        }
+        auto m = http.start({addr, ep->port});
+        if (!m) {
+            std::cerr << "conet: error: " << m.error() << "\n";
+            return 1;
+        }
+        std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code, int sig) {
+        spdlog::info("[relay] signal {}: shutting down", sig);
+        server.stop();
+        http.stop();
+        io.stop();
+    });
+    for (const auto& b : *bound)
+        std::cout << "relay listening on " << b.address().to_string() << ":" << b.port() << std::endl;
+    spdlog::info("[relay] {} relays in directory; exit {}", directory.records().size(),
+                 config.exit ? "enabled" : "disabled");
+    io.run();
+    return 0;
+}
+
+}  // namespace conet::node

@@ -1,0 +1,532 @@
+#include "conet/proxy/client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "conet/net/circuit_handshake.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::proxy {
+
+namespace noise = crypto::noise;
+namespace json = boost::json;
+using net::CellCommand;
+using net::EndReason;
+using net::RelayCommand;
+using Clock = std::chrono::steady_clock;
+
+/// One link to an entry relay, shared by the circuits that start there.
+struct EntryLink {
+    std::shared_ptr<net::Link> link;
+    crypto::X25519Public key{};
+    std::map<std::uint32_t, std::weak_ptr<ClientCircuit>> circuits;
+    std::uint32_t next_id = 1;
+};
+
+class ClientCircuit final : public net::CircuitEnd {
+public:
+    enum class State { building, ready, dead };
+
+    ClientCircuit(Client& client, std::string isolation)
+        : net::CircuitEnd(client.io().get_executor()),
+          m_client(client),
+          isolation(std::move(isolation)),
+          event(client.io().get_executor()),
+          created_at(Clock::now()) {}
+
+    /// Seals for the last hop (and every hop before it) and sends.
+    void send_relay(RelayCommand command, std::uint32_t stream_id, util::ByteView body) override {
+        send_to_hop(hops.size() - 1, command, stream_id, body);
+    }
+
+    void send_to_hop(std::size_t hop, RelayCommand command, std::uint32_t stream_id, util::ByteView body) {
+        if (state == State::dead || !entry || hop >= hops.size()) return;
+        util::Bytes sealed = net::encode_relay(command, stream_id, body);
+        for (std::size_t i = hop + 1; i-- > 0;) {
+            auto ct = hops[i].encrypt(sealed);
+            if (!ct) {
+                fail(EndReason::resource_limit);
+                return;
+            }
+            sealed = std::move(*ct);
+        }
+        if (entry->link->is_open()) entry->link->send(net::encode_cell(circuit_id, CellCommand::relay, sealed));
+    }
+
+    void fail(EndReason reason) override { die(reason, false, true); }
+
+    void die(EndReason reason, bool link_failed, bool send_destroy) {
+        if (state == State::dead) return;
+        const bool was_ready = state == State::ready;
+        state = State::dead;
+        if (send_destroy && entry && entry->link->is_open()) {
+            const std::uint8_t r = static_cast<std::uint8_t>(reason);
+            entry->link->send(net::encode_cell(circuit_id, CellCommand::destroy, util::ByteView(&r, 1)));
+        }
+        if (entry) entry->circuits.erase(circuit_id);
+        for (auto& [id, p] : pending) p.done = true;
+        close_all_streams(reason);
+        event.notify();
+        death_reason = reason;
+        death_link_failed = link_failed;
+        static_cast<void>(was_ready);
+        m_client.circuit_died(*this, reason, link_failed);
+    }
+
+    void on_cell(net::Cell cell) {
+        switch (cell.command) {
+            case CellCommand::created:
+            case CellCommand::extended:
+                reply = std::move(cell.body);
+                event.notify();
+                return;
+            case CellCommand::destroy: die(EndReason::destroyed, false, false); return;
+            case CellCommand::relay: on_relay(std::move(cell.body)); return;
+            default: die(EndReason::protocol_error, false, true); return;
+        }
+    }
+
+    void on_relay(util::Bytes body) {
+        for (std::size_t i = 0; i < hops.size(); ++i) {
+            auto plain = hops[i].decrypt(body);
+            if (!plain || plain->empty()) {
+                die(EndReason::protocol_error, false, true);
+                return;
+            }
+            const std::uint8_t marker = (*plain)[0];
+            body.assign(plain->begin() + 1, plain->end());
+            if (marker == 0x01) continue;
+            if (marker != 0x00) break;
+            auto msg = net::decode_relay(body);
+            if (!msg) break;
+            on_message(i, std::move(*msg));
+            return;
+        }
+        die(EndReason::protocol_error, false, true);
+    }
+
+    void on_message(std::size_t hop, net::RelayMessage msg) {
+        if (msg.command == RelayCommand::extended) {
+            if (state != State::building || hop + 1 != hops.size()) {
+                die(EndReason::protocol_error, false, true);
+                return;
+            }
+            reply = std::move(msg.body);
+            event.notify();
+            return;
+        }
+        if (hop + 1 != hops.size() || state != State::ready) {
+            die(EndReason::protocol_error, false, true);
+            return;
+        }
+        if (msg.command == RelayCommand::connected || msg.command == RelayCommand::reset) {
+            auto it = pending.find(msg.stream_id);
+            if (it != pending.end()) {
+                it->second.done = true;
+                it->second.ok = msg.command == RelayCommand::connected;
+                if (!it->second.ok && msg.body.size() == 1) it->second.reason = static_cast<EndReason>(msg.body[0]);
+                if (!it->second.ok) remove_stream(msg.stream_id);
+                event.notify();
+                return;
+            }
+            if (msg.command == RelayCommand::connected) {
+                die(EndReason::protocol_error, false, true);
+                return;
+            }
+        }
+        if (!on_stream_message(msg)) die(EndReason::protocol_error, false, true);
+    }
+
+    struct Pending {
+        bool done = false;
+        bool ok = false;
+        EndReason reason = EndReason::misc;
+    };
+
+    Client& m_client;
+    std::string isolation;
+    State state = State::building;
+    std::vector<const ledger::NodeRecord*> path;
+    std::shared_ptr<EntryLink> entry;
+    std::uint32_t circuit_id = 0;
+    std::vector<noise::Transport> hops;  ///< sessions with path[1..]
+    std::optional<util::Bytes> reply;    ///< CREATED / EXTENDED body while building
+    net::Signal event;
+    std::map<std::uint32_t, Pending> pending;
+    std::uint32_t next_stream = 1;
+    std::uint64_t streams_opened = 0;
+    Clock::time_point created_at;
+    EndReason death_reason = EndReason::done;
+    bool death_link_failed = false;
+};
+
+namespace {
+
+std::string describe_node(const ledger::NodeRecord& n) {
+    return util::to_hex(util::ByteView(n.noise_key).first(4)) + "@" +
+           (n.endpoints.empty() ? std::string("?") : n.endpoints.front().to_string()) + "/" + n.region;
+}
+
+/// "Same /16" for IPv4 endpoints; loopback never counts so a local network works.
+bool same_slash16(const ledger::NodeRecord& a, const ledger::NodeRecord& b) {
+    for (const auto& ea : a.endpoints)
+        for (const auto& eb : b.endpoints) {
+            boost::system::error_code e1, e2;
+            const auto x = boost::asio::ip::make_address(ea.host, e1);
+            const auto y = boost::asio::ip::make_address(eb.host, e2);
+            if (e1 || e2 || !x.is_v4() || !y.is_v4() || x.is_loopback() || y.is_loopback()) continue;
+            const auto bx = x.to_v4().to_bytes();
+            const auto by = y.to_v4().to_bytes();
+            if (bx[0] == by[0] && bx[1] == by[1]) return true;
+        }
+    return false;
+}
+
+std::size_t pick(util::Rng& rng, std::size_t n) {
+    std::uint8_t b[4];
+    rng.fill(b);
+    const std::uint32_t v = (std::uint32_t(b[0]) << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+    return v % n;
+}
+
+}  // namespace
+
+Client::Client(asio::io_context& io, ClientOptions options, const ledger::Directory& directory, util::Rng& rng)
+    : m_io(io),
+      m_options(std::move(options)),
+      m_directory(directory),
+      m_rng(rng),
+      m_pool_changed(io.get_executor()),
+      m_tick(io) {}
+
+Client::~Client() { stop(); }
+
+void Client::start() { asio::co_spawn(m_io, maintain_loop(), asio::detached); }
+
+void Client::stop() {
+    if (m_stopped) return;
+    m_stopped = true;
+    m_tick.cancel();
+    auto links = m_links;
+    for (auto& [k, l] : links) l->link->close("proxy shutting down");
+}
+
+bool Client::relay_failed(const crypto::X25519Public& key) const {
+    auto it = m_failed_until.find(key);
+    return it != m_failed_until.end() && it->second > Clock::now();
+}
+
+void Client::mark_failed(const ledger::NodeRecord& node, const std::string& why) {
+    const bool already = relay_failed(node.noise_key);
+    m_failed_until[node.noise_key] = Clock::now() + std::chrono::milliseconds(m_options.relay_retry_ms);
+    if (!already)
+        spdlog::warn("[proxy] relay {} failed ({}); avoiding it for {}s", describe_node(node), why,
+                     m_options.relay_retry_ms / 1000);
+}
+
+std::vector<const ledger::NodeRecord*> Client::choose_path() {
+    std::vector<const ledger::NodeRecord*> exits, entries, middles;
+    for (const auto& r : m_directory.records()) {
+        if (relay_failed(r.noise_key)) continue;
+        if (r.is_exit() && (m_options.exit_region.empty() || r.region == m_options.exit_region)) exits.push_back(&r);
+    }
+    // Spread the pool over different exits when we can.
+    std::vector<const ledger::NodeRecord*> fresh_exits;
+    for (auto* e : exits) {
+        bool used = false;
+        for (auto& c : m_pool)
+            if (c->state != ClientCircuit::State::dead && c->path.back() == e) used = true;
+        if (!used) fresh_exits.push_back(e);
+    }
+    auto& exit_choices = fresh_exits.empty() ? exits : fresh_exits;
+    if (exit_choices.empty()) return {};
+    const ledger::NodeRecord* exit = exit_choices[pick(m_rng, exit_choices.size())];
+    auto compatible = [&](const ledger::NodeRecord& r, const ledger::NodeRecord& other) {
+        return r.noise_key != other.noise_key && r.operator_address != other.operator_address &&
+               !same_slash16(r, other) && !relay_failed(r.noise_key);
+    };
+    for (const auto& r : m_directory.records())
+        if (r.is_entry() && compatible(r, *exit)) entries.push_back(&r);
+    if (entries.empty()) return {};
+    const ledger::NodeRecord* entry = entries[pick(m_rng, entries.size())];
+    if (m_options.hops == 3) {
+        for (const auto& r : m_directory.records())
+            if (compatible(r, *exit) && compatible(r, *entry)) middles.push_back(&r);
+        if (middles.empty()) return {};
+        return {entry, middles[pick(m_rng, middles.size())], exit};
+    }
+    return {entry, exit};
+}
+
+awaitable<std::shared_ptr<EntryLink>> Client::entry_link(const ledger::NodeRecord& entry) {
+    auto it = m_links.find(entry.noise_key);
+    if (it != m_links.end() && it->second->link->is_open()) co_return it->second;
+    for (const auto& ep : entry.endpoints) {
+        boost::system::error_code ec;
+        const auto addr = boost::asio::ip::make_address(ep.host, ec);
+        tcp::endpoint target;
+        if (!ec) {
+            target = tcp::endpoint(addr, ep.port);
+        } else {
+            tcp::resolver resolver(m_io);
+            auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), net::use_nothrow);
+            if (rec || results.empty()) continue;
+            target = results.begin()->endpoint();
+        }
+        auto link = co_await net::Link::connect(m_io.get_executor(), target, nullptr, entry.noise_key, m_rng,
+                                                m_options.link_limits);
+        if (!link) continue;
+        it = m_links.find(entry.noise_key);
+        if (it != m_links.end() && it->second->link->is_open()) {
+            (*link)->close("duplicate");
+            co_return it->second;
+        }
+        auto el = std::make_shared<EntryLink>();
+        el->link = *link;
+        el->key = entry.noise_key;
+        std::weak_ptr<EntryLink> weak = el;
+        el->link->start(
+            [weak](util::Bytes bytes) {
+                auto el = weak.lock();
+                if (!el) return;
+                auto cell = net::decode_cell(bytes);
+                if (!cell) {
+                    el->link->close("malformed cell from entry");
+                    return;
+                }
+                auto c = el->circuits.find(cell->circuit_id);
+                if (c == el->circuits.end()) return;
+                if (auto circ = c->second.lock()) circ->on_cell(std::move(*cell));
+            },
+            [this, weak, key = entry.noise_key](const std::string&) {
+                auto el = weak.lock();
+                if (!el) return;
+                auto circuits = el->circuits;
+                for (auto& [id, w] : circuits)
+                    if (auto c = w.lock()) c->die(EndReason::destroyed, true, false);
+                auto found = m_links.find(key);
+                if (found != m_links.end() && found->second == el) m_links.erase(found);
+            });
+        m_links[entry.noise_key] = el;
+        co_return el;
+    }
+    co_return nullptr;
+}
+
+std::shared_ptr<ClientCircuit> Client::start_build(std::string isolation) {
+    auto circ = std::make_shared<ClientCircuit>(*this, std::move(isolation));
+    circ->path = choose_path();
+    if (circ->path.empty()) return nullptr;
+    asio::co_spawn(m_io, build(circ), asio::detached);
+    return circ;
+}
+
+awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(m_options.build_timeout_ms);
+    asio::steady_timer timer(m_io);
+    timer.expires_at(deadline);
+    std::weak_ptr<ClientCircuit> weak = circ;
+    timer.async_wait([weak](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto c = weak.lock()) c->event.notify();
+    });
+    auto wait_reply = [&]() -> awaitable<bool> {
+        while (!circ->reply && circ->state == ClientCircuit::State::building && Clock::now() < deadline)
+            co_await circ->event.wait();
+        co_return circ->reply.has_value() && circ->state == ClientCircuit::State::building;
+    };
+    auto fail = [&](const ledger::NodeRecord& blame, const std::string& why) {
+        ++m_circuits_failed;
+        mark_failed(blame, why);
+        circ->die(EndReason::misc, false, true);
+    };
+
+    auto el = co_await entry_link(*circ->path.front());
+    if (!el) {
+        ++m_circuits_failed;
+        mark_failed(*circ->path.front(), "cannot open a link");
+        circ->state = ClientCircuit::State::dead;
+        m_pool_changed.notify();
+        co_return;
+    }
+    if (circ->state == ClientCircuit::State::dead) co_return;
+    std::uint32_t id = el->next_id;
+    while (id == 0 || el->circuits.count(id)) ++id;
+    el->next_id = id + 1;
+    circ->entry = el;
+    circ->circuit_id = id;
+    el->circuits[id] = circ;
+    el->link->send(net::encode_cell(id, CellCommand::create, {}));
+    if (!co_await wait_reply()) {
+        fail(*circ->path.front(), "no CREATED");
+        co_return;
+    }
+    circ->reply.reset();
+
+    for (std::size_t k = 1; k < circ->path.size(); ++k) {
+        auto start = net::start_circuit_handshake(circ->path[k]->noise_key, m_rng);
+        if (!start) {
+            fail(*circ->path[k], "handshake setup");
+            co_return;
+        }
+        const util::Bytes ext = net::encode_extend({circ->path[k]->noise_key, start->message});
+        if (k == 1)
+            el->link->send(net::encode_cell(id, CellCommand::extend, ext));
+        else
+            circ->send_to_hop(k - 2, RelayCommand::extend, 0, ext);
+        if (!co_await wait_reply()) {
+            fail(*circ->path[k], "extend failed");
+            co_return;
+        }
+        auto t = net::finish_circuit_handshake(std::move(start->state), *circ->reply);
+        circ->reply.reset();
+        if (!t) {
+            fail(*circ->path[k], "hop authentication failed");
+            co_return;
+        }
+        circ->hops.push_back(std::move(*t));
+    }
+    timer.cancel();
+    circ->state = ClientCircuit::State::ready;
+    ++m_circuits_built;
+    m_pool_changed.notify();
+}
+
+void Client::circuit_died(ClientCircuit& c, EndReason, bool link_failed) {
+    m_closed_bytes_sent += c.bytes_sent;
+    m_closed_bytes_received += c.bytes_received;
+    if (!c.path.empty() && c.hops.size() + 1 == c.path.size()) {
+        // A ready circuit died: blame the entry if its link failed, else the far end.
+        if (link_failed)
+            mark_failed(*c.path.front(), "link lost");
+        else
+            mark_failed(*c.path.back(), "circuit destroyed");
+    }
+    m_pool_changed.notify();
+}
+
+awaitable<void> Client::maintain_loop() {
+    while (!m_stopped) {
+        const auto now = Clock::now();
+        std::erase_if(m_pool, [&](const std::shared_ptr<ClientCircuit>& c) {
+            return c->state == ClientCircuit::State::dead ||
+                   (c->state == ClientCircuit::State::ready &&
+                    now - c->created_at > std::chrono::milliseconds(m_options.max_circuit_age_ms));
+        });
+        std::erase_if(m_isolated, [](const auto& kv) { return kv.second->state == ClientCircuit::State::dead; });
+        while (m_pool.size() < m_options.pool_size) {
+            auto c = start_build("");
+            if (!c) break;
+            m_pool.push_back(std::move(c));
+        }
+        m_tick.expires_after(std::chrono::milliseconds(500));
+        co_await m_tick.async_wait(net::use_nothrow);
+    }
+}
+
+awaitable<std::shared_ptr<ClientCircuit>> Client::circuit_for(std::string isolation) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(m_options.build_timeout_ms);
+    asio::steady_timer timer(m_io);
+    timer.expires_at(deadline);
+    timer.async_wait([this](boost::system::error_code ec) {
+        if (!ec) m_pool_changed.notify();
+    });
+    while (!m_stopped && Clock::now() < deadline) {
+        if (!isolation.empty()) {
+            auto& c = m_isolated[isolation];
+            if (!c || c->state == ClientCircuit::State::dead) c = start_build(isolation);
+            if (c && c->state == ClientCircuit::State::ready) co_return c;
+        } else {
+            std::vector<std::shared_ptr<ClientCircuit>> ready;
+            for (auto& c : m_pool)
+                if (c->state == ClientCircuit::State::ready) ready.push_back(c);
+            if (!ready.empty()) co_return ready[m_round_robin++ % ready.size()];
+            if (m_pool.size() < m_options.pool_size || std::all_of(m_pool.begin(), m_pool.end(), [](auto& c) {
+                    return c->state == ClientCircuit::State::dead;
+                })) {
+                std::erase_if(m_pool, [](auto& c) { return c->state == ClientCircuit::State::dead; });
+                if (auto c = start_build("")) m_pool.push_back(std::move(c));
+            }
+        }
+        co_await m_pool_changed.wait();
+    }
+    co_return nullptr;
+}
+
+awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target, std::string isolation) {
+    auto circ = co_await circuit_for(std::move(isolation));
+    if (!circ) {
+        auto orphan = std::make_shared<net::SocketStream>(std::move(socket), 0, std::weak_ptr<net::CircuitEnd>());
+        co_return StreamOpen{orphan, false, EndReason::host_unreachable};
+    }
+    const std::uint32_t id = circ->next_stream++;
+    auto stream = std::make_shared<net::SocketStream>(std::move(socket), id, circ);
+    circ->add_stream(stream);
+    circ->pending[id] = {};
+    ++circ->streams_opened;
+    ++m_streams_opened;
+    circ->send_relay(RelayCommand::begin, id, net::encode_target(target));
+
+    asio::steady_timer timer(m_io);
+    timer.expires_after(std::chrono::milliseconds(m_options.stream_timeout_ms));
+    bool timed_out = false;
+    std::weak_ptr<ClientCircuit> weak = circ;
+    timer.async_wait([weak, &timed_out](boost::system::error_code ec) {
+        if (ec) return;
+        timed_out = true;
+        if (auto c = weak.lock()) c->event.notify();
+    });
+    while (!circ->pending[id].done && !timed_out && circ->state == ClientCircuit::State::ready)
+        co_await circ->event.wait();
+    timer.cancel();
+    const auto result = circ->pending[id];
+    circ->pending.erase(id);
+    if (result.done && result.ok && circ->state == ClientCircuit::State::ready) co_return StreamOpen{stream, true, {}};
+    if (!result.done && circ->state == ClientCircuit::State::ready) {
+        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::timeout);
+        circ->send_relay(RelayCommand::reset, id, util::ByteView(&r, 1));
+    }
+    circ->remove_stream(id);
+    const EndReason reason = result.done ? result.reason
+                             : timed_out ? EndReason::timeout
+                                         : EndReason::destroyed;
+    co_return StreamOpen{stream, false, reason};
+}
+
+json::value Client::status() const {
+    json::array circuits;
+    std::uint64_t sent = m_closed_bytes_sent, received = m_closed_bytes_received;
+    std::size_t streams = 0;
+    auto add = [&](const std::shared_ptr<ClientCircuit>& c) {
+        json::array path;
+        for (auto* n : c->path) path.push_back(json::value(describe_node(*n)));
+        const char* state = c->state == ClientCircuit::State::ready      ? "ready"
+                            : c->state == ClientCircuit::State::building ? "building"
+                                                                         : "dead";
+        circuits.push_back(json::object{{"path", std::move(path)},
+                                        {"state", state},
+                                        {"isolated", !c->isolation.empty()},
+                                        {"streams", c->stream_count()},
+                                        {"streams_opened", c->streams_opened},
+                                        {"bytes_sent", c->bytes_sent},
+                                        {"bytes_received", c->bytes_received}});
+        if (c->state == ClientCircuit::State::dead) return;  // counted when it died
+        sent += c->bytes_sent;
+        received += c->bytes_received;
+        streams += c->stream_count();
+    };
+    for (auto& c : m_pool) add(c);
+    for (auto& [k, c] : m_isolated) add(c);
+    return json::object{{"circuits", std::move(circuits)},
+                        {"streams", streams},
+                        {"streams_opened", m_streams_opened},
+                        {"circuits_built", m_circuits_built},
+                        {"circuits_failed", m_circuits_failed},
+                        {"bytes_sent", sent},
+                        {"bytes_received", received},
+                        {"relays_known", m_directory.records().size()},
+                        {"hops", m_options.hops}};
+}
+
+}  // namespace conet::proxy

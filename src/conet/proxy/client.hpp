@@ -1,0 +1,89 @@
+#pragma once
+/// The user's side of circuits: picks relays from the verified directory,
+/// builds telescoping circuits (CREATE to the entry, EXTEND through it, an NK
+/// handshake with every later hop), keeps a pool of ready circuits, opens
+/// streams on them and fails over when a relay dies (docs/protocol.md).
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include <boost/json/value.hpp>
+
+#include "conet/ledger/node_record.hpp"
+#include "conet/net/link.hpp"
+#include "conet/net/stream.hpp"
+
+namespace conet::proxy {
+
+namespace asio = boost::asio;
+using net::awaitable;
+using net::tcp;
+
+struct ClientOptions {
+    std::size_t hops = 2;               ///< 2 or 3
+    std::string exit_region;            ///< empty: any
+    std::size_t pool_size = 3;          ///< ready circuits kept for new streams
+    std::uint32_t build_timeout_ms = 10'000;
+    std::uint32_t stream_timeout_ms = 20'000;
+    std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
+    std::uint32_t relay_retry_ms = 30'000;               ///< how long a failed relay is avoided
+    net::LinkLimits link_limits;
+};
+
+class ClientCircuit;
+struct EntryLink;
+
+/// Result of opening a stream: the stream owns the application socket either
+/// way, so the caller can write its protocol's reply on it.
+struct StreamOpen {
+    std::shared_ptr<net::SocketStream> stream;
+    bool ok = false;
+    net::EndReason reason = net::EndReason::misc;
+};
+
+class Client {
+public:
+    Client(asio::io_context& io, ClientOptions options, const ledger::Directory& directory, util::Rng& rng);
+    ~Client();
+
+    void start();
+    void stop();
+
+    /// A ready circuit for this isolation key (empty: the shared pool).
+    awaitable<std::shared_ptr<ClientCircuit>> circuit_for(std::string isolation);
+    awaitable<StreamOpen> open_stream(tcp::socket socket, net::Target target, std::string isolation);
+
+    boost::json::value status() const;
+
+    // Used by circuits.
+    void circuit_died(ClientCircuit& c, net::EndReason reason, bool link_failed);
+    util::Rng& rng() { return m_rng; }
+    asio::io_context& io() { return m_io; }
+
+private:
+    awaitable<void> maintain_loop();
+    awaitable<void> build(std::shared_ptr<ClientCircuit> circ);
+    awaitable<std::shared_ptr<EntryLink>> entry_link(const ledger::NodeRecord& entry);
+    std::vector<const ledger::NodeRecord*> choose_path();
+    bool relay_failed(const crypto::X25519Public& key) const;
+    void mark_failed(const ledger::NodeRecord& node, const std::string& why);
+    std::shared_ptr<ClientCircuit> start_build(std::string isolation);
+
+    asio::io_context& m_io;
+    ClientOptions m_options;
+    const ledger::Directory& m_directory;
+    util::Rng& m_rng;
+    std::vector<std::shared_ptr<ClientCircuit>> m_pool;
+    std::map<std::string, std::shared_ptr<ClientCircuit>> m_isolated;
+    std::map<crypto::X25519Public, std::shared_ptr<EntryLink>> m_links;
+    std::map<crypto::X25519Public, std::chrono::steady_clock::time_point> m_failed_until;
+    net::Signal m_pool_changed;
+    asio::steady_timer m_tick;
+    std::size_t m_round_robin = 0;
+    std::uint64_t m_closed_bytes_sent = 0, m_closed_bytes_received = 0;
+    std::uint64_t m_circuits_built = 0, m_circuits_failed = 0, m_streams_opened = 0;
+    bool m_stopped = false;
+};
+
+}  // namespace conet::proxy

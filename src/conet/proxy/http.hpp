@@ -1,0 +1,41 @@
+#pragma once
+/// HTTP proxy requests (I/O-free): the request head, CONNECT authority-form and
+/// absolute-URI requests rewritten to origin-form for the destination.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "conet/net/cell.hpp"
+#include "conet/proxy/parse.hpp"
+
+namespace conet::proxy {
+
+inline constexpr std::size_t max_http_head_bytes = 16 * 1024;
+inline constexpr std::size_t max_http_headers = 100;
+
+struct HttpRequest {
+    std::string method;
+    std::string target;   ///< as sent: authority, absolute URI or origin path
+    std::string version;  ///< "HTTP/1.1"
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Parses up to the blank line; the body (if any) starts at `consumed`.
+Parsed<HttpRequest> parse_http_head(util::ByteView in);
+
+/// "host:port" or "[v6]:port" (CONNECT).
+util::Result<net::Target, std::string> parse_authority(std::string_view authority, std::uint16_t default_port);
+
+/// An absolute-URI request ("GET http://host:port/path HTTP/1.1"): the
+/// destination and the head to send it (origin-form, no proxy headers,
+/// "Connection: close").
+struct Forward {
+    net::Target target;
+    std::string head;
+};
+util::Result<Forward, std::string> rewrite_absolute(const HttpRequest& req);
+
+std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body);
+
+}  // namespace conet::proxy
