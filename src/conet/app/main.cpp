@@ -1,11 +1,16 @@
 // conet: the single binary (DESIGN §1). This file is the composition root of
 // the command-line front end and owns nothing else.
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "conet/app/cli.hpp"
 #include "conet/crypto/random.hpp"
 
 int main(int argc, char** argv) {
     conet::crypto::initialize();
+    // Logs go to stderr; stdout carries results and readiness lines.
+    spdlog::set_default_logger(spdlog::stderr_color_st("conet"));
 
     CLI::App app{"conet: a decentralized privacy network (wallets, relays, proxy, ledger)", "conet"};
     app.set_version_flag("--version", "conet 0.1.0");

@@ -99,9 +99,11 @@ int run_relay(const std::filesystem::path&, const NodeConfig& config, const cryp
         return 1;
     }
 
-    HttpEndpoint http(io, [registry](const std::string& path) -> HttpReply {
-        if (path == "/metrics")
+    HttpEndpoint http(io, [registry, &server](const std::string& path) -> HttpReply {
+        if (path == "/metrics") {
+            server.refresh_metrics();
             return {200, "text/plain; version=0.0.4", prometheus::TextSerializer().Serialize(registry->Collect())};
+        }
         if (path == "/health") return {200, "text/plain", "ok\n"};
         return {404, "text/plain", "try /metrics or /health\n"};
     });

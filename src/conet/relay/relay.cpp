@@ -14,21 +14,31 @@ using net::RelayCommand;
 
 // ---- metrics --------------------------------------------------------------------------
 
+namespace {
+prometheus::Family<prometheus::Counter>& cell_bytes_family(prometheus::Registry& r) {
+    return prometheus::BuildCounter()
+        .Name("conet_relay_cell_bytes_total")
+        .Help("Cell bytes handled, by direction")
+        .Register(r);
+}
+/// Every reason the relay refuses something, exported from the start at 0.
+constexpr const char* k_reject_reasons[] = {
+    "max_links",          "links_per_ip",      "handshakes_in_flight", "peer_not_allowed",  "link_handshake",
+    "malformed_cell",     "unexpected_cell",   "duplicate_circuit",    "circuits_per_link", "bad_create",
+    "circuit_handshake",  "bad_extend",        "extend_unknown_relay", "extend_connect",    "onion_auth",
+    "malformed_relay",    "relay_without_hop", "not_an_exit",          "streams_per_circuit", "bad_target",
+    "flow_control",       "exit_policy",       "resolve_failed",       "resolve_timeout",   "connect_failed"};
+}  // namespace
+
 RelayMetrics::RelayMetrics(prometheus::Registry& r)
     : links(prometheus::BuildGauge().Name("conet_relay_links").Help("Open links").Register(r).Add({})),
       circuits(prometheus::BuildGauge().Name("conet_relay_circuits").Help("Open circuits").Register(r).Add({})),
       streams(prometheus::BuildGauge().Name("conet_relay_streams").Help("Open exit streams").Register(r).Add({})),
-      bytes_in(prometheus::BuildCounter()
-                   .Name("conet_relay_cell_bytes_total")
-                   .Help("Cell bytes by direction")
-                   .Register(r)
-                   .Add({{"direction", "in"}})),
-      bytes_out(prometheus::BuildCounter()
-                    .Name("conet_relay_cell_bytes_out_total")
-                    .Help("Cell bytes sent")
-                    .Register(r)
-                    .Add({})),
-      rejects(prometheus::BuildCounter().Name("conet_relay_rejects_total").Help("Refusals by reason").Register(r)) {}
+      bytes_in(cell_bytes_family(r).Add({{"direction", "in"}})),
+      bytes_out(cell_bytes_family(r).Add({{"direction", "out"}})),
+      rejects(prometheus::BuildCounter().Name("conet_relay_rejects_total").Help("Refusals by reason").Register(r)) {
+    for (const char* reason : k_reject_reasons) rejects.Add({{"reason", reason}});
+}
 
 // ---- state -----------------------------------------------------------------------------
 

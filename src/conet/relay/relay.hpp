@@ -63,6 +63,8 @@ public:
     /// Binds every listen endpoint; returns the bound endpoints (port 0 resolved).
     util::Result<std::vector<tcp::endpoint>, std::string> start();
     void stop();
+    /// Brings the gauges up to date (before a scrape).
+    void refresh_metrics() { update_gauges(); }
 
     struct Circuit;
     struct LinkState;

@@ -1,0 +1,268 @@
+"""Helpers that run real CONET networks on loopback for the functional tests:
+relays, a proxy, a test web server, recording taps, and a raw SOCKS client."""
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+READY_TIMEOUT = 60  # seconds; machines here are shared and slow at times
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process whose stdout is drained by a thread; readiness is a line matching a pattern."""
+
+    def __init__(self, args, ready, log_path, name):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=self.log,
+                                  stdin=subprocess.DEVNULL)
+        self.lines = []
+        self.ready_match = None
+        self._ready = threading.Event()
+        self._pattern = re.compile(ready)
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._ready.wait(READY_TIMEOUT) or self.ready_match is None:
+            self.kill()
+            raise AssertionError(f"{name} not ready: stdout={self.lines} log={self.read_log()}")
+
+    def _drain(self):
+        for raw in self.p.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            m = self._pattern.search(line)
+            if m and not self._ready.is_set():
+                self.ready_match = m
+                self._ready.set()
+        self._ready.set()
+
+    def read_log(self):
+        self.log.flush()
+        return pathlib.Path(self.log_path).read_text(errors="replace")[-4000:]
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def terminate(self, timeout=20):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                return self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+        return self.p.wait()
+
+    def kill(self):
+        if self.alive():
+            self.p.kill()
+        self.p.wait()
+
+
+class Httpd:
+    def __init__(self, tmp):
+        self.proc = Proc([sys.executable, HERE / "httpd.py"], r"httpd listening on (\d+)", tmp / "httpd.log", "httpd")
+        self.port = int(self.proc.ready_match.group(1))
+
+    def stop(self):
+        self.proc.kill()
+
+
+class Tap:
+    """A TCP forwarder that records every byte in both directions."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.recorded = bytearray()
+        self.lock = threading.Lock()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    self.recorded += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def saw(self, marker: bytes) -> bool:
+        with self.lock:
+            return marker in self.recorded
+
+    def close(self):
+        self.listener.close()
+
+
+class Relay:
+    def __init__(self, net, name, region, exit_allow, tap, exit):
+        self.net = net
+        self.name = name
+        self.dir = net.tmp / name
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.tap = Tap(self.port) if tap else None
+        keystore = net.tmp / f"{name}-wallet.json"
+        net.conet.run("wallet", "new", "--keystore", keystore, "--password-file", net.password_file, "--light")
+        args = ["node", "init", "--dir", self.dir, "--wallet-keystore", keystore, "--password-file", net.password_file,
+                "--listen", f"127.0.0.1:{self.port}", "--region", region, "--directory", net.directory_file,
+                "--metrics", f"127.0.0.1:{self.metrics_port}"]
+        if self.tap:
+            args += ["--advertise", f"127.0.0.1:{self.tap.port}"]
+        for cidr in exit_allow:
+            args += ["--exit-allow", cidr]
+        if not exit:
+            args.append("--no-exit")
+        net.conet.run(*args)
+        self.record = json.loads(net.conet.run("node", "record", "--dir", self.dir, "--password-file",
+                                               net.password_file).stdout)
+        self.proc = None
+
+    def start(self):
+        self.proc = Proc([self.net.conet.binary, "node", "run", "--dir", self.dir], r"relay listening on (\S+)",
+                         self.net.tmp / f"{self.name}.log", self.name)
+
+    def metrics(self):
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+
+class Network:
+    """Relays + a proxy on loopback. Use as a context manager; everything is stopped on exit."""
+
+    def __init__(self, conet, tmp):
+        self.conet = conet
+        self.tmp = pathlib.Path(tmp)
+        self.password_file = self.tmp / "password.txt"
+        self.password_file.write_text("network password\n")
+        self.directory_file = self.tmp / "directory.json"
+        self.relays = []
+        self.proxies = []
+
+    def add_relay(self, name, region="ZZ", exit_allow=("127.0.0.1/32",), tap=False, exit=True):
+        r = Relay(self, name, region, exit_allow, tap, exit)
+        self.relays.append(r)
+        return r
+
+    def write_directory(self, records=None):
+        records = records if records is not None else [r.record for r in self.relays]
+        self.directory_file.write_text(json.dumps(records))
+
+    def start(self, proxy_args=()):
+        self.write_directory()
+        for r in self.relays:
+            r.start()
+        return self.start_proxy(*proxy_args)
+
+    def start_proxy(self, *extra):
+        name = f"proxy{len(self.proxies)}"
+        proc = Proc([self.conet.binary, "proxy", "--directory", self.directory_file, "--listen", "127.0.0.1:0",
+                     *extra], r"proxy listening on 127\.0\.0\.1:(\d+)", self.tmp / f"{name}.log", name)
+        proc.port = int(proc.ready_match.group(1))
+        self.proxies.append(proc)
+        return proc
+
+    def stop(self):
+        for p in self.proxies:
+            p.kill()
+        for r in self.relays:
+            if r.proc:
+                r.proc.kill()
+            if r.tap:
+                r.tap.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def socks5_connect(proxy_port, host, port, timeout=30, auth=None):
+    """Raw SOCKS5 CONNECT with a domain name. Returns (reply code, socket)."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    s.sendall(b"\x05\x01\x02" if auth else b"\x05\x01\x00")
+    method = recv_exact(s, 2)
+    if auth:
+        assert method == b"\x05\x02", method
+        user, pw = (x.encode() for x in auth)
+        s.sendall(bytes([1, len(user)]) + user + bytes([len(pw)]) + pw)
+        assert recv_exact(s, 2) == b"\x01\x00"
+    else:
+        assert method == b"\x05\x00", method
+    h = host.encode()
+    s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + port.to_bytes(2, "big"))
+    reply = recv_exact(s, 10)
+    assert reply[0] == 5, reply
+    return reply[1], s
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(out)} of {n} bytes")
+        out += chunk
+    return out
+
+
+def http_get_over(sock, path, host="127.0.0.1"):
+    """Sends a GET on a connected stream; returns the whole response body (Connection: close)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

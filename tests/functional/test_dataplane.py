@@ -1,0 +1,321 @@
+"""The data plane end to end (issue 3): real relays and a real proxy on
+loopback, driven by curl, PySocks and raw sockets."""
+import concurrent.futures
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+import socks  # python3-socks (PySocks)
+
+from httpd import expected_sha256
+from netlib import Httpd, Network, http_get_over, recv_exact, socks5_connect, wait_until
+
+CURL_TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def httpd(tmp_path_factory):
+    h = Httpd(tmp_path_factory.mktemp("httpd"))
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def net(conet, tmp_path_factory, httpd):
+    """Four relays in two regions, each allowed to reach 127.0.0.1 only, and a proxy."""
+    with Network(conet, tmp_path_factory.mktemp("net")) as n:
+        for i, region in enumerate(["DE", "DE", "US", "US"]):
+            n.add_relay(f"relay{i}", region)
+        n.proxy = n.start()
+        yield n
+
+
+def curl(*args, timeout=CURL_TIMEOUT):
+    return subprocess.run(["curl", "-sS", "--fail", "--max-time", str(timeout), *map(str, args)],
+                          capture_output=True, timeout=timeout + 30)
+
+
+def url(httpd, path):
+    return f"http://127.0.0.1:{httpd.port}{path}"
+
+
+@pytest.mark.parametrize("mode", ["socks5-hostname", "socks4a", "http", "http-connect"])
+def test_curl_through_every_proxy_protocol(net, httpd, mode):
+    p = f"127.0.0.1:{net.proxy.port}"
+    flags = {"socks5-hostname": ["--socks5-hostname", p], "socks4a": ["--socks4a", p],
+             "http": ["-x", f"http://{p}"], "http-connect": ["-p", "-x", f"http://{p}"]}[mode]
+    out = curl(*flags, url(httpd, "/bytes/300000?seed=7"))
+    assert out.returncode == 0, out.stderr
+    assert hashlib.sha256(out.stdout).hexdigest() == expected_sha256(300000, 7)
+
+
+def test_pysocks_through_the_proxy(net, httpd):
+    s = socks.socksocket()
+    s.set_proxy(socks.SOCKS5, "127.0.0.1", net.proxy.port, rdns=True)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", httpd.port))
+    head, body = http_get_over(s, "/echo/pysocks-ok")
+    assert b"200 OK" in head and body == b"pysocks-ok"
+    s4 = socks.socksocket()
+    s4.set_proxy(socks.SOCKS4, "127.0.0.1", net.proxy.port, rdns=True)
+    s4.settimeout(60)
+    s4.connect(("127.0.0.1", httpd.port))
+    assert http_get_over(s4, "/echo/socks4a-ok")[1] == b"socks4a-ok"
+
+
+def test_256_mib_download_and_64_mib_upload_keep_their_hashes(net, httpd, tmp_path):
+    n = 256 << 20
+    out = subprocess.run(f"curl -sS --fail --max-time {CURL_TIMEOUT} --socks5-hostname 127.0.0.1:{net.proxy.port} "
+                         f"'{url(httpd, f'/bytes/{n}?seed=3')}' | sha256sum", shell=True, capture_output=True,
+                         text=True, timeout=CURL_TIMEOUT + 30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == expected_sha256(n, 3)
+
+    upload = tmp_path / "upload.bin"
+    data = random.Random(5).randbytes(64 << 20)
+    upload.write_bytes(data)
+    out = curl("--socks5-hostname", f"127.0.0.1:{net.proxy.port}", "--data-binary", f"@{upload}",
+               "-H", "Content-Type: application/octet-stream", url(httpd, "/sha256"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_200_concurrent_streams_with_random_sizes(net, httpd):
+    rnd = random.Random(11)
+    jobs = [(rnd.randrange(1, 2_000_000), seed) for seed in range(200)]
+
+    def fetch(job):
+        size, seed = job
+        s = socks.socksocket()
+        s.set_proxy(socks.SOCKS5, "127.0.0.1", net.proxy.port, rdns=True)
+        s.settimeout(120)
+        s.connect(("127.0.0.1", httpd.port))
+        head, body = http_get_over(s, f"/bytes/{size}?seed={seed}")
+        s.close()
+        return hashlib.sha256(body).hexdigest() == expected_sha256(size, seed)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+        results = list(pool.map(fetch, jobs))
+    assert all(results), f"{results.count(False)} of 200 streams came back wrong"
+
+
+def test_socks5_credentials_isolate_circuits(net, httpd):
+    code, s = socks5_connect(net.proxy.port, "127.0.0.1", httpd.port, auth=("alice", "x"))
+    assert code == 0
+    assert http_get_over(s, "/echo/isolated")[1] == b"isolated"
+    status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
+    assert any(c["isolated"] for c in status["circuits"])
+
+
+def test_pac_and_status_endpoints(net):
+    pac = urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/pac", timeout=10)
+    assert pac.headers["Content-Type"] == "application/x-ns-proxy-autoconfig"
+    text = pac.read().decode()
+    assert "FindProxyForURL" in text and f"SOCKS5 127.0.0.1:{net.proxy.port}" in text
+    status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
+    assert status["relays_known"] == 4 and status["hops"] == 2
+    ready = [c for c in status["circuits"] if c["state"] == "ready"]
+    assert ready
+    for c in ready:
+        assert len(c["path"]) == 2 and c["path"][0] != c["path"][1]
+
+
+def test_relay_metrics_are_prometheus_text(net):
+    text = net.relays[0].metrics()
+    for name in ["conet_relay_links", "conet_relay_circuits", "conet_relay_streams", "conet_relay_cell_bytes_total",
+                 "conet_relay_rejects_total"]:
+        assert name in text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "10.0.0.1"])
+def test_exit_with_an_allow_list_still_refuses_other_addresses(net, httpd, host):
+    code, s = socks5_connect(net.proxy.port, host, httpd.port)
+    s.close()
+    assert code == 0x02  # connection not allowed by ruleset
+    out = curl("-x", f"http://127.0.0.1:{net.proxy.port}", f"http://{host}:{httpd.port}/")
+    assert out.returncode != 0
+
+
+def test_unreachable_ports_and_names_map_to_socks_codes(net, httpd):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    code, s = socks5_connect(net.proxy.port, "127.0.0.1", dead_port)
+    s.close()
+    assert code == 0x05  # connection refused
+    code, s = socks5_connect(net.proxy.port, "no-such-host.invalid", 80)
+    s.close()
+    assert code == 0x04  # host unreachable
+
+
+def test_three_hop_circuits_work(conet, tmp_path, httpd):
+    with Network(conet, tmp_path) as n:
+        for i, region in enumerate(["DE", "US", "FR", "NL"]):
+            n.add_relay(f"r{i}", region)
+        proxy = n.start(["--hops", "3"])
+        out = curl("--socks5-hostname", f"127.0.0.1:{proxy.port}", url(httpd, "/bytes/2000000?seed=9"))
+        assert out.returncode == 0, out.stderr
+        assert hashlib.sha256(out.stdout).hexdigest() == expected_sha256(2000000, 9)
+        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/status", timeout=10).read())
+        assert all(len(c["path"]) == 3 for c in status["circuits"] if c["state"] == "ready")
+
+
+def test_default_exit_policy_refuses_loopback_names_and_addresses(conet, tmp_path, httpd):
+    with Network(conet, tmp_path) as n:
+        for i in range(3):
+            n.add_relay(f"r{i}", "DE", exit_allow=())
+        proxy = n.start()
+        for host in ["127.0.0.1", "::1", "localhost"]:
+            code, s = socks5_connect(proxy.port, host, httpd.port)
+            s.close()
+            assert code == 0x02, host
+
+
+def test_no_link_carries_stream_plaintext(conet, tmp_path, httpd):
+    """Every relay is reached only through a recording tap, so the user-entry and
+    entry-exit links are both recorded; a marker sent both ways never appears."""
+    marker = "CONET-PLAINTEXT-MARKER-" + os.urandom(8).hex()
+    with Network(conet, tmp_path) as n:
+        for i in range(3):
+            n.add_relay(f"r{i}", "DE", tap=True)
+        proxy = n.start()
+        for _ in range(3):
+            code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port)
+            assert code == 0
+            head, body = http_get_over(s, f"/echo/{marker}")
+            assert body == marker.encode()  # it really went through, both ways
+        taps = [r.tap for r in n.relays]
+        assert sum(t.connections for t in taps) >= 2  # user-entry and entry-exit links were both tapped
+        for t in taps:
+            assert not t.saw(marker.encode())
+            assert not t.saw(f"/echo/{marker}".encode())
+            assert not t.saw(b"127.0.0.1")  # nor the destination host
+
+
+def test_sigkill_of_the_exit_fails_the_stream_fast_and_the_next_request_works(conet, tmp_path, httpd):
+    with Network(conet, tmp_path) as n:
+        for i, region in enumerate(["DE", "US", "FR", "NL"]):
+            n.add_relay(f"r{i}", region)
+        proxy = n.start(["--pool", "4"])
+        code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port)
+        assert code == 0
+        s.sendall(f"GET /bytes/{8 << 30} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        recv_exact(s, 1 << 20)  # the download is flowing
+        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/status", timeout=10).read())
+        busy = [c for c in status["circuits"] if c["streams"] > 0]
+        assert len(busy) == 1
+        exit_port = int(busy[0]["path"][-1].split("@")[1].split("/")[0].rsplit(":", 1)[1])
+        victim = next(r for r in n.relays if r.port == exit_port)
+        victim.proc.p.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        s.settimeout(30)
+        try:
+            while s.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+        assert time.monotonic() - killed_at < 5, "the stream did not fail within 5 s"
+        out = curl("--socks5-hostname", f"127.0.0.1:{proxy.port}", url(httpd, "/echo/after-failover"), timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"after-failover"
+        assert proxy.read_log().count(f"127.0.0.1:{exit_port}") >= 1  # logged
+
+
+def test_garbage_on_every_port_leaves_processes_healthy(net, httpd):
+    n_bytes = 64 << 20
+    result = {}
+
+    def good_transfer():
+        out = subprocess.run(f"curl -sS --fail --max-time {CURL_TIMEOUT} --socks5-hostname "
+                             f"127.0.0.1:{net.proxy.port} '{url(httpd, f'/bytes/{n_bytes}?seed=21')}' | sha256sum",
+                             shell=True, capture_output=True, text=True)
+        result["sha"] = out.stdout.split()[0] if out.stdout else out.stderr
+
+    t = threading.Thread(target=good_transfer)
+    t.start()
+    rnd = random.Random(99)
+    bad_inputs = [
+        rnd.randbytes(5000),                      # noise
+        b"\x05",                                  # truncated SOCKS5 greeting, then close
+        b"\x05\x01\x00\x05\x01\x00\x03\xff" + b"a" * 10,  # truncated request
+        b"\x04\x01\x00\x50\x00\x00\x00\x01" + b"u" * 400,  # SOCKS4 user id too long
+        b"GET / HTTP/1.1\r\nX: " + b"a" * 40000,  # oversized HTTP head
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello
+        b"\x01" + b"\xff\xff" + rnd.randbytes(3000),  # relay: client link kind + oversized garbage frame
+        b"\x02" + b"\x00\x30" + rnd.randbytes(48),  # relay: relay link with a bogus XK message
+        b"\x07garbage",                           # relay: unknown link kind
+    ]
+    ports = [net.proxy.port] + [r.port for r in net.relays]
+    for port in ports:
+        for payload in bad_inputs:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                try:
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536):  # the peer answers with an error or just closes
+                        pass
+                except OSError:  # reset, broken pipe or already closed by the peer
+                    pass
+    t.join(CURL_TIMEOUT + 30)
+    assert result.get("sha") == expected_sha256(n_bytes, 21)
+    assert net.proxy.alive() and all(r.proc.alive() for r in net.relays)
+    assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
+    assert "conet_relay_rejects_total" in net.relays[0].metrics()
+    out = curl("--socks5-hostname", f"127.0.0.1:{net.proxy.port}", url(httpd, "/echo/still-fine"))
+    assert out.stdout == b"still-fine"
+
+
+def test_http_errors_are_502_or_504_with_a_text_body(net, httpd):
+    out = subprocess.run(["curl", "-s", "-o", "-", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{net.proxy.port}",
+                          "http://127.0.0.2:1/"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.endswith("502")
+    assert "exit policy" in out.stdout
+
+
+def test_tampered_directory_records_are_refused(conet, tmp_path):
+    with Network(conet, tmp_path) as n:
+        r = n.add_relay("r0", "DE")
+        forged = dict(r.record, region="US")
+        n.write_directory([forged])
+        out = conet.run("proxy", "--directory", n.directory_file, "--listen", "127.0.0.1:0", check=False, timeout=60)
+        assert out.returncode == 1
+        assert "no usable relays" in out.stderr
+        assert "not signed by its operator" in out.stderr or "invalid" in out.stderr
+
+
+def test_sigterm_stops_relays_and_proxy_cleanly(conet, tmp_path, httpd):
+    with Network(conet, tmp_path) as n:
+        for i in range(2):
+            n.add_relay(f"r{i}", "DE")
+        proxy = n.start()
+        assert proxy.terminate() == 0
+        for r in n.relays:
+            assert r.proc.terminate() == 0
+
+
+def test_node_init_refuses_to_overwrite_and_validates_options(conet, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    conet.run("wallet", "new", "--keystore", tmp_path / "w.json", "--password-file", pw, "--light")
+    base = ["node", "init", "--wallet-keystore", tmp_path / "w.json", "--password-file", pw]
+    conet.run(*base, "--dir", tmp_path / "n")
+    assert (tmp_path / "n" / "noise_key").stat().st_mode & 0o777 == 0o600
+    again = conet.run(*base, "--dir", tmp_path / "n", check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert conet.run(*base, "--dir", tmp_path / "m", "--region", "germany", check=False).returncode == 2
+    assert conet.run(*base, "--dir", tmp_path / "m", "--exit-allow", "10.0.0.0/99", check=False).returncode == 2
+    assert conet.run(*base, "--dir", tmp_path / "m", "--listen", "nope", check=False).returncode == 2
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    bad = conet.run("node", "init", "--wallet-keystore", tmp_path / "w.json", "--password-file", wrong,
+                    "--dir", tmp_path / "m", check=False)
+    assert bad.returncode == 1 and "MAC mismatch" in bad.stderr
+    assert not (tmp_path / "m").exists()
