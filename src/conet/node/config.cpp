@@ -175,10 +175,10 @@ util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& f
     }
     NodeConfig c;
     for (auto&& [key, node] : table) {
-        const auto it = std::find_if(options().begin(), options().end(),
-                                     [&](const Option& o) { return key.str() == o.name; });
-        if (it == options().end())
-            return util::unexpected(file.string() + ": unknown option \"" + std::string(key.str()) + "\"");
+        const std::string name(key.str());
+        const auto it =
+            std::find_if(options().begin(), options().end(), [&](const Option& o) { return name == o.name; });
+        if (it == options().end()) return util::unexpected(file.string() + ": unknown option \"" + name + "\"");
         if (auto err = it->read(node, c)) return util::unexpected(file.string() + ": " + it->name + ": " + *err);
     }
     if (c.wallet_keystore.empty()) return util::unexpected(file.string() + ": wallet_keystore is required");

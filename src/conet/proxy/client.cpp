@@ -28,10 +28,10 @@ class ClientCircuit final : public net::CircuitEnd {
 public:
     enum class State { building, ready, dead };
 
-    ClientCircuit(Client& client, std::string isolation)
+    ClientCircuit(Client& client, std::string isolation_key)
         : net::CircuitEnd(client.io().get_executor()),
           m_client(client),
-          isolation(std::move(isolation)),
+          isolation(std::move(isolation_key)),
           event(client.io().get_executor()),
           created_at(Clock::now()) {}
 
@@ -288,25 +288,25 @@ awaitable<std::shared_ptr<EntryLink>> Client::entry_link(const ledger::NodeRecor
         std::weak_ptr<EntryLink> weak = el;
         el->link->start(
             [weak](util::Bytes bytes) {
-                auto el = weak.lock();
-                if (!el) return;
+                auto self = weak.lock();
+                if (!self) return;
                 auto cell = net::decode_cell(bytes);
                 if (!cell) {
-                    el->link->close("malformed cell from entry");
+                    self->link->close("malformed cell from entry");
                     return;
                 }
-                auto c = el->circuits.find(cell->circuit_id);
-                if (c == el->circuits.end()) return;
+                auto c = self->circuits.find(cell->circuit_id);
+                if (c == self->circuits.end()) return;
                 if (auto circ = c->second.lock()) circ->on_cell(std::move(*cell));
             },
             [this, weak, key = entry.noise_key](const std::string&) {
-                auto el = weak.lock();
-                if (!el) return;
-                auto circuits = el->circuits;
+                auto self = weak.lock();
+                if (!self) return;
+                auto circuits = self->circuits;
                 for (auto& [id, w] : circuits)
                     if (auto c = w.lock()) c->die(EndReason::destroyed, true, false);
                 auto found = m_links.find(key);
-                if (found != m_links.end() && found->second == el) m_links.erase(found);
+                if (found != m_links.end() && found->second == self) m_links.erase(found);
             });
         m_links[entry.noise_key] = el;
         co_return el;
