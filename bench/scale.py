@@ -12,7 +12,9 @@ import pathlib
 import tempfile
 import time
 
-from benchlib import SourceServer, conet_network, raise_fd_limit, rss_kib
+import sys
+
+from benchlib import Proc, conet_network, raise_fd_limit, rss_kib
 
 
 async def open_stream(proxy_port, target_port, user):
@@ -53,21 +55,24 @@ def main():
     ap.add_argument("--streams", type=int, default=10_000)
     args = ap.parse_args()
     limit = raise_fd_limit()
-    if limit < 4 * args.streams:
-        raise SystemExit(f"need {4 * args.streams} file descriptors, have {limit}")
-    src = SourceServer()
-    net = conet_network(pathlib.Path(tempfile.mkdtemp(prefix="conet-bench-")), pool=1)
+    if limit < args.streams + 1000:
+        raise SystemExit(f"need {args.streams + 1000} file descriptors, have {limit}")
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="conet-bench-"))
+    sink = Proc([sys.executable, pathlib.Path(__file__).with_name("sink.py")], r"sink listening on (\d+)",
+                tmp / "sink.log", "sink")
+    sink_port = int(sink.ready_match.group(1))
+    net = conet_network(tmp, pool=1)
     try:
         pids = {r.name: r.proc.p.pid for r in net.relays}
         circuits = max(1, (args.streams + 999) // 1000)
 
         async def main_async():
             # Warm-up stream so baseline RSS includes links and one circuit.
-            w = await open_stream(net.proxy.port, src.port, "warmup")
+            w = await open_stream(net.proxy.port, sink_port, "warmup")
             w.close()
             await asyncio.sleep(0.5)
             before = {k: rss_kib(p) for k, p in pids.items()}
-            writers, rate = await run(args.streams, net.proxy.port, src.port, circuits)
+            writers, rate = await run(args.streams, net.proxy.port, sink_port, circuits)
             after = {k: rss_kib(p) for k, p in pids.items()}
             for w in writers:
                 w.close()
@@ -76,6 +81,7 @@ def main():
         before, after, rate = asyncio.run(main_async())
     finally:
         net.stop()
+        sink.kill()
     print(f"scale, {args.streams} concurrent idle streams through one relay pair:")
     print(f"  new streams per second: {rate:,.0f}  (goal >= 1,000/s)")
     for k in before:

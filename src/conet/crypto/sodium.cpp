@@ -1,6 +1,9 @@
 #include "conet/crypto/sodium.hpp"
 
+#include <openssl/evp.h>
 #include <sodium.h>
+
+#include <limits>
 
 #include "conet/util/assert.hpp"
 
@@ -41,12 +44,62 @@ util::Result<Secret<32>, CryptoError> x25519(const Secret<32>& secret, const X25
     return shared;
 }
 
+// ChaCha20-Poly1305 (RFC 8439, the IETF construction Noise uses) runs on
+// OpenSSL's EVP implementation: on this project's machines it is 2.4x faster
+// than libsodium's (AVX-512; bench/README.md), and it is the same construction,
+// as the Noise test vectors confirm.
+namespace {
+
+struct EvpCtx {
+    EvpCtx() : ctx(EVP_CIPHER_CTX_new()) { CONET_ASSERT(ctx != nullptr); }
+    ~EvpCtx() { EVP_CIPHER_CTX_free(ctx); }
+    EvpCtx(const EvpCtx&) = delete;
+    EvpCtx& operator=(const EvpCtx&) = delete;
+    EVP_CIPHER_CTX* ctx;
+};
+
+int checked_len(std::size_t n) {
+    CONET_ASSERT(n <= static_cast<std::size_t>(std::numeric_limits<int>::max()));
+    return static_cast<int>(n);
+}
+
+}  // namespace
+
+void aead_encrypt_to(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView in,
+                     std::uint8_t* out) {
+    EvpCtx e;
+    int len = 0;
+    CONET_ASSERT(EVP_EncryptInit_ex(e.ctx, EVP_chacha20_poly1305(), nullptr, key.data(), nonce.data()) == 1);
+    if (!ad.empty()) CONET_ASSERT(EVP_EncryptUpdate(e.ctx, nullptr, &len, ad.data(), checked_len(ad.size())) == 1);
+    if (!in.empty()) CONET_ASSERT(EVP_EncryptUpdate(e.ctx, out, &len, in.data(), checked_len(in.size())) == 1);
+    CONET_ASSERT(EVP_EncryptFinal_ex(e.ctx, out + in.size(), &len) == 1);
+    CONET_ASSERT(EVP_CIPHER_CTX_ctrl(e.ctx, EVP_CTRL_AEAD_GET_TAG, aead_tag_bytes, out + in.size()) == 1);
+}
+
+bool aead_decrypt_to(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView in,
+                     std::uint8_t* out) {
+    if (in.size() < aead_tag_bytes) return false;
+    const std::size_t n = in.size() - aead_tag_bytes;
+    // Copy the tag first: with out == in.data() the plaintext may overwrite nothing
+    // past n, but keep it independent of the output buffer anyway.
+    std::uint8_t tag[aead_tag_bytes];
+    std::copy_n(in.data() + n, aead_tag_bytes, tag);
+    EvpCtx e;
+    int len = 0;
+    CONET_ASSERT(EVP_DecryptInit_ex(e.ctx, EVP_chacha20_poly1305(), nullptr, key.data(), nonce.data()) == 1);
+    if (!ad.empty() && EVP_DecryptUpdate(e.ctx, nullptr, &len, ad.data(), checked_len(ad.size())) != 1) return false;
+    if (n > 0 && EVP_DecryptUpdate(e.ctx, out, &len, in.data(), checked_len(n)) != 1) return false;
+    CONET_ASSERT(EVP_CIPHER_CTX_ctrl(e.ctx, EVP_CTRL_AEAD_SET_TAG, aead_tag_bytes, tag) == 1);
+    if (EVP_DecryptFinal_ex(e.ctx, out + n, &len) != 1) {
+        sodium_memzero(out, n);  // never leave unauthenticated plaintext behind
+        return false;
+    }
+    return true;
+}
+
 util::Bytes aead_encrypt(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView plaintext) {
     util::Bytes out(plaintext.size() + aead_tag_bytes);
-    unsigned long long out_len = 0;
-    crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &out_len, plaintext.data(), plaintext.size(), ad.data(),
-                                              ad.size(), nullptr, nonce.data(), key.data());
-    CONET_ASSERT(out_len == out.size());
+    aead_encrypt_to(key, nonce, ad, plaintext, out.data());
     return out;
 }
 
@@ -54,10 +107,7 @@ util::Result<util::Bytes, CryptoError> aead_decrypt(const Secret<32>& key, const
                                                     util::ByteView ciphertext) {
     if (ciphertext.size() < aead_tag_bytes) return util::unexpected(CryptoError::too_short);
     util::Bytes out(ciphertext.size() - aead_tag_bytes);
-    unsigned long long out_len = 0;
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(out.data(), &out_len, nullptr, ciphertext.data(), ciphertext.size(),
-                                                  ad.data(), ad.size(), nonce.data(), key.data()) != 0)
-        return util::unexpected(CryptoError::auth_failed);
+    if (!aead_decrypt_to(key, nonce, ad, ciphertext, out.data())) return util::unexpected(CryptoError::auth_failed);
     return out;
 }
 

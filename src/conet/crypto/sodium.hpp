@@ -1,5 +1,6 @@
 #pragma once
-/// Thin wrappers over libsodium: X25519, ChaCha20-Poly1305 (IETF) and BLAKE2b.
+/// Thin wrappers over libsodium (X25519, BLAKE2b) and OpenSSL (ChaCha20-Poly1305
+/// IETF, faster here; see sodium.cpp).
 /// Secret inputs and outputs are Secret<N>, wiped when dropped.
 
 #include <initializer_list>
@@ -45,6 +46,13 @@ struct X25519KeyPair {
 util::Bytes aead_encrypt(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView plaintext);
 [[nodiscard]] util::Result<util::Bytes, CryptoError> aead_decrypt(const Secret<32>& key, const AeadNonce& nonce,
                                                                   util::ByteView ad, util::ByteView ciphertext);
+
+/// In-place capable forms for the data path: `out` may equal `in` exactly.
+/// Encrypt writes in.size() + 16 bytes to out; decrypt writes in.size() - 16.
+void aead_encrypt_to(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView in,
+                     std::uint8_t* out);
+[[nodiscard]] bool aead_decrypt_to(const Secret<32>& key, const AeadNonce& nonce, util::ByteView ad, util::ByteView in,
+                                   std::uint8_t* out);
 
 /// BLAKE2b-512 over the concatenation of `parts`.
 Blake2bHash blake2b(std::initializer_list<util::ByteView> parts);

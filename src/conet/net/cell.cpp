@@ -39,49 +39,60 @@ CellError from_codec(codec::CodecError e) {
 }
 }  // namespace
 
+void put_cell_header(std::uint8_t* out, std::uint32_t circuit_id, CellCommand command) {
+    for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(circuit_id >> (24 - 8 * i));
+    out[4] = static_cast<std::uint8_t>(command);
+}
+
+void put_relay_header(std::uint8_t* out, RelayCommand command, std::uint32_t stream_id) {
+    out[0] = static_cast<std::uint8_t>(command);
+    for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<std::uint8_t>(stream_id >> (24 - 8 * i));
+}
+
 Bytes encode_cell(std::uint32_t circuit_id, CellCommand command, ByteView body) {
-    Bytes out;
-    out.reserve(cell_header_bytes + body.size());
-    codec::Writer w;
-    w.u32(circuit_id);
-    w.u8(static_cast<std::uint8_t>(command));
-    out = std::move(w).take();
-    util::append(out, body);
+    Bytes out(cell_header_bytes + body.size());
+    put_cell_header(out.data(), circuit_id, command);
+    std::copy(body.begin(), body.end(), out.begin() + cell_header_bytes);
     return out;
 }
 
-CellResult<Cell> decode_cell(ByteView bytes) {
+CellResult<CellView> parse_cell(ByteView bytes) {
     if (bytes.size() > max_cell_bytes) return util::unexpected(CellError::too_long);
     if (bytes.size() < cell_header_bytes) return util::unexpected(CellError::malformed);
-    codec::Reader r(bytes.first(cell_header_bytes));
-    Cell c;
-    c.circuit_id = *r.u32();
-    const std::uint8_t cmd = *r.u8();
+    const std::uint8_t cmd = bytes[4];
     if (cmd == 0 || cmd > max_cell_command) return util::unexpected(CellError::unknown_command);
-    c.command = static_cast<CellCommand>(cmd);
-    c.body.assign(bytes.begin() + cell_header_bytes, bytes.end());
-    return c;
+    const std::uint32_t id = (std::uint32_t(bytes[0]) << 24) | (std::uint32_t(bytes[1]) << 16) |
+                             (std::uint32_t(bytes[2]) << 8) | bytes[3];
+    return CellView{id, static_cast<CellCommand>(cmd), bytes.subspan(cell_header_bytes)};
+}
+
+CellResult<Cell> decode_cell(ByteView bytes) {
+    auto v = parse_cell(bytes);
+    if (!v) return util::unexpected(v.error());
+    return Cell{v->circuit_id, v->command, Bytes(v->body.begin(), v->body.end())};
 }
 
 Bytes encode_relay(RelayCommand command, std::uint32_t stream_id, ByteView body) {
-    codec::Writer w;
-    w.u8(static_cast<std::uint8_t>(command));
-    w.u32(stream_id);
-    w.fixed(body);
-    return std::move(w).take();
+    Bytes out(relay_header_bytes + body.size());
+    put_relay_header(out.data(), command, stream_id);
+    std::copy(body.begin(), body.end(), out.begin() + relay_header_bytes);
+    return out;
+}
+
+CellResult<RelayView> parse_relay(ByteView bytes) {
+    if (bytes.size() < relay_header_bytes) return util::unexpected(CellError::malformed);
+    if (bytes.size() > relay_header_bytes + max_data_bytes) return util::unexpected(CellError::too_long);
+    const std::uint8_t cmd = bytes[0];
+    if (cmd == 0 || cmd > max_relay_command) return util::unexpected(CellError::unknown_command);
+    const std::uint32_t id = (std::uint32_t(bytes[1]) << 24) | (std::uint32_t(bytes[2]) << 16) |
+                             (std::uint32_t(bytes[3]) << 8) | bytes[4];
+    return RelayView{static_cast<RelayCommand>(cmd), id, bytes.subspan(relay_header_bytes)};
 }
 
 CellResult<RelayMessage> decode_relay(ByteView bytes) {
-    if (bytes.size() < relay_header_bytes) return util::unexpected(CellError::malformed);
-    if (bytes.size() > relay_header_bytes + max_data_bytes) return util::unexpected(CellError::too_long);
-    codec::Reader r(bytes.first(relay_header_bytes));
-    RelayMessage m;
-    const std::uint8_t cmd = *r.u8();
-    if (cmd == 0 || cmd > max_relay_command) return util::unexpected(CellError::unknown_command);
-    m.command = static_cast<RelayCommand>(cmd);
-    m.stream_id = *r.u32();
-    m.body.assign(bytes.begin() + relay_header_bytes, bytes.end());
-    return m;
+    auto v = parse_relay(bytes);
+    if (!v) return util::unexpected(v.error());
+    return RelayMessage{v->command, v->stream_id, Bytes(v->body.begin(), v->body.end())};
 }
 
 bool valid_host(std::string_view host) {

@@ -25,7 +25,7 @@ inline constexpr std::size_t onion_layer_overhead_bytes = crypto::noise::tag_byt
 inline constexpr std::size_t max_hops = 3;
 inline constexpr std::size_t relay_header_bytes = 5;
 /// DATA payload per relay message: leaves room for every layer of a 3-hop circuit.
-inline constexpr std::size_t max_data_bytes = 32 * 1024;
+inline constexpr std::size_t max_data_bytes = 64 * 1024 - 256;
 static_assert(cell_header_bytes + max_hops * onion_layer_overhead_bytes + relay_header_bytes + max_data_bytes <=
               max_cell_bytes);
 inline constexpr std::size_t max_handshake_bytes = 256;
@@ -79,16 +79,33 @@ struct Cell {
     CellCommand command = CellCommand::ping;
     Bytes body;
 };
+/// A cell parsed in place: `body` points into the parsed bytes.
+struct CellView {
+    std::uint32_t circuit_id = 0;
+    CellCommand command = CellCommand::ping;
+    ByteView body;
+};
 Bytes encode_cell(std::uint32_t circuit_id, CellCommand command, ByteView body);
+[[nodiscard]] CellResult<CellView> parse_cell(ByteView bytes);
 [[nodiscard]] CellResult<Cell> decode_cell(ByteView bytes);
+/// Writes the cell header into out[0..cell_header_bytes).
+void put_cell_header(std::uint8_t* out, std::uint32_t circuit_id, CellCommand command);
 
 struct RelayMessage {
     RelayCommand command = RelayCommand::data;
     std::uint32_t stream_id = 0;
     Bytes body;
 };
+struct RelayView {
+    RelayCommand command = RelayCommand::data;
+    std::uint32_t stream_id = 0;
+    ByteView body;
+};
 Bytes encode_relay(RelayCommand command, std::uint32_t stream_id, ByteView body);
+[[nodiscard]] CellResult<RelayView> parse_relay(ByteView bytes);
 [[nodiscard]] CellResult<RelayMessage> decode_relay(ByteView bytes);
+/// Writes the relay header into out[0..relay_header_bytes).
+void put_relay_header(std::uint8_t* out, RelayCommand command, std::uint32_t stream_id);
 
 /// Where a stream goes: a DNS name or an IP literal (the exit resolves names).
 struct Target {

@@ -225,23 +225,25 @@ awaitable<void> Link::read_loop() {
         while (m_open && have - pos >= frame_header_bytes) {
             const std::size_t len = (std::size_t(buf[pos]) << 8) | buf[pos + 1];
             if (have - pos - frame_header_bytes < len) break;
-            auto cell = m_transport.decrypt(util::ByteView(buf.data() + pos + frame_header_bytes, len));
+            std::uint8_t* record = buf.data() + pos + frame_header_bytes;
             pos += frame_header_bytes + len;
-            if (!cell) {
+            // Decrypt in place: the plaintext view lives in the read buffer.
+            auto plain_len = m_transport.decrypt_to(util::ByteView(record, len), record);
+            if (!plain_len) {
                 close("undecryptable record");
                 co_return;
             }
+            const util::ByteView cell(record, *plain_len);
             ++m_stats.cells_in;
             m_stats.bytes_in += len + frame_header_bytes;
-            if (cell->size() >= cell_header_bytes && cell->at(4) == static_cast<std::uint8_t>(CellCommand::ping)) {
-                util::Bytes pong = *cell;
+            if (cell.size() >= cell_header_bytes && cell[4] == static_cast<std::uint8_t>(CellCommand::ping)) {
+                util::Bytes pong(cell.begin(), cell.end());
                 pong[4] = static_cast<std::uint8_t>(CellCommand::pong);
                 send(std::move(pong));
                 continue;
             }
-            if (cell->size() >= cell_header_bytes && cell->at(4) == static_cast<std::uint8_t>(CellCommand::pong))
-                continue;
-            if (m_on_cell) m_on_cell(std::move(*cell));
+            if (cell.size() >= cell_header_bytes && cell[4] == static_cast<std::uint8_t>(CellCommand::pong)) continue;
+            if (m_on_cell) m_on_cell(cell);
         }
         if (pos > 0) {
             std::memmove(buf.data(), buf.data() + pos, have - pos);
@@ -253,6 +255,7 @@ awaitable<void> Link::read_loop() {
 awaitable<void> Link::write_loop() {
     auto self = shared_from_this();
     util::Bytes out;
+    out.reserve(write_batch_bytes + max_cell_bytes + 64);
     while (m_open) {
         if (m_queue.empty()) {
             co_await m_wake_writer.wait();
@@ -263,14 +266,18 @@ awaitable<void> Link::write_loop() {
             util::Bytes cell = std::move(m_queue.front());
             m_queue.pop_front();
             m_queued_bytes -= cell.size();
-            auto ct = m_transport.encrypt(cell);
-            if (!ct) {
-                close("cannot encrypt: " + std::string(noise::describe(ct.error())));
+            // Frame header, then the cell sealed in place in the batch buffer.
+            const std::size_t at = out.size();
+            const std::size_t record_len = cell.size() + noise::tag_bytes;
+            out.push_back(static_cast<std::uint8_t>(record_len >> 8));
+            out.push_back(static_cast<std::uint8_t>(record_len));
+            out.insert(out.end(), cell.begin(), cell.end());
+            if (auto sealed = m_transport.encrypt_in_place(out, at + frame_header_bytes); !sealed) {
+                close("cannot encrypt: " + std::string(noise::describe(sealed.error())));
                 co_return;
             }
-            append_frame(out, *ct);
             ++m_stats.cells_out;
-            m_stats.bytes_out += ct->size() + frame_header_bytes;
+            m_stats.bytes_out += record_len + frame_header_bytes;
         }
         m_last_sent = std::chrono::steady_clock::now();
         if (!co_await write_all(m_socket, out)) {

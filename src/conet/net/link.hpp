@@ -37,7 +37,8 @@ struct LinkStats {
 
 class Link : public std::enable_shared_from_this<Link> {
 public:
-    using CellHandler = std::function<void(util::Bytes cell)>;
+    /// The view is valid only during the call.
+    using CellHandler = std::function<void(util::ByteView cell)>;
     using CloseHandler = std::function<void(const std::string& reason)>;
     /// Decides whether a relay link's initiator (known by its static key) may connect.
     using PeerCheck = std::function<bool(LinkKind, const std::optional<crypto::X25519Public>&)>;

@@ -8,6 +8,16 @@ CircuitEnd::CircuitEnd(asio::any_io_executor ex) : m_executor(ex), m_window_open
 
 CircuitEnd::~CircuitEnd() = default;
 
+void CircuitEnd::send_relay(RelayCommand command, std::uint32_t stream_id, ByteView body) {
+    const std::size_t head = relay_headroom();
+    util::Bytes buf;
+    buf.reserve(head + relay_header_bytes + body.size() + 64);
+    buf.resize(head + relay_header_bytes + body.size());
+    put_relay_header(buf.data() + head, command, stream_id);
+    std::copy(body.begin(), body.end(), buf.begin() + static_cast<std::ptrdiff_t>(head + relay_header_bytes));
+    send_relay_buffer(std::move(buf));
+}
+
 void CircuitEnd::add_stream(std::shared_ptr<SocketStream> s) { m_streams[s->id()] = std::move(s); }
 
 std::shared_ptr<SocketStream> CircuitEnd::find_stream(std::uint32_t id) const {
@@ -33,7 +43,7 @@ void CircuitEnd::credit_consumed(std::size_t n) {
     }
 }
 
-bool CircuitEnd::on_stream_message(const RelayMessage& m) {
+bool CircuitEnd::on_stream_message(const RelayView& m) {
     if (m.command == RelayCommand::sendme && m.stream_id == 0) {
         auto credit = decode_u32(m.body);
         if (!credit || *credit > circuit_window_bytes) return false;
@@ -90,6 +100,7 @@ void SocketStream::start(Bytes initial) {
     m_started = true;
     boost::system::error_code ec;
     m_socket.set_option(tcp::no_delay(true), ec);
+    m_socket.non_blocking(true, ec);
     auto self = shared_from_this();
     if (!initial.empty()) {
         // Sent as ordinary stream data, so it counts against the windows.
@@ -164,20 +175,22 @@ awaitable<void> SocketStream::read_loop() {
             co_await c->wait_send_window();
             continue;
         }
-        c.reset();
-        // Wait for readability first so an idle stream holds no buffer.
-        auto [wec] = co_await m_socket.async_wait(tcp::socket::wait_read, use_nothrow);
-        if (m_closed) co_return;
-        c = circuit();
-        if (!c) co_return;
         const std::size_t room = static_cast<std::size_t>(
             std::min<std::int64_t>({m_send_window, c->send_window(), std::int64_t(max_data_bytes)}));
-        if (room == 0) continue;
-        Bytes buf(room);
-        boost::system::error_code ec = wec;
-        std::size_t n = 0;
-        if (!ec) n = m_socket.read_some(asio::buffer(buf), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        // Read straight into the buffer the cell will be sealed in. An idle
+        // stream holds no buffer: it waits for readability instead.
+        const std::size_t head = c->relay_headroom() + relay_header_bytes;
+        Bytes buf;
+        buf.reserve(head + room + 64);
+        buf.resize(head + room);
+        boost::system::error_code ec;
+        std::size_t n = m_socket.read_some(asio::buffer(buf.data() + head, room), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            buf = Bytes();
+            c.reset();
+            co_await m_socket.async_wait(tcp::socket::wait_read, use_nothrow);
+            continue;
+        }
         if (ec) {
             m_sent_end = true;
             if (ec == asio::error::eof) {
@@ -191,7 +204,9 @@ awaitable<void> SocketStream::read_loop() {
             }
             co_return;
         }
-        c->send_relay(RelayCommand::data, m_id, util::ByteView(buf.data(), n));
+        buf.resize(head + n);
+        put_relay_header(buf.data() + c->relay_headroom(), RelayCommand::data, m_id);
+        c->send_relay_buffer(std::move(buf));
         m_send_window -= static_cast<std::int64_t>(n);
         c->consume_send_window(n);
         c->bytes_sent += n;

@@ -17,8 +17,8 @@
 
 namespace conet::net {
 
-inline constexpr std::int64_t stream_window_bytes = 1 << 20;
-inline constexpr std::int64_t circuit_window_bytes = 4 << 20;
+inline constexpr std::int64_t stream_window_bytes = 4 << 20;
+inline constexpr std::int64_t circuit_window_bytes = 16 << 20;
 inline constexpr std::int64_t stream_sendme_bytes = stream_window_bytes / 4;
 inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;
 inline constexpr std::size_t max_streams_per_circuit = 1024;
@@ -34,14 +34,19 @@ public:
     explicit CircuitEnd(asio::any_io_executor ex);
     virtual ~CircuitEnd();
 
-    /// Seals a relay message for the other end and sends it.
-    virtual void send_relay(RelayCommand command, std::uint32_t stream_id, ByteView body) = 0;
+    /// Bytes a relay-message buffer keeps free in front of the message (cell
+    /// header, origin marker) so it can be sealed in place.
+    virtual std::size_t relay_headroom() const = 0;
+    /// Seals and sends a buffer laid out as [headroom][relay header][body].
+    virtual void send_relay_buffer(util::Bytes buffer) = 0;
+    /// Builds the buffer for a relay message and sends it.
+    void send_relay(RelayCommand command, std::uint32_t stream_id, ByteView body);
     /// The circuit is unusable (protocol violation by the other end).
     virtual void fail(EndReason reason) = 0;
 
     /// Dispatches a stream-level relay message (DATA, END, RESET, SENDME, CONNECTED
     /// is for subclasses). Returns false for a protocol violation.
-    bool on_stream_message(const RelayMessage& m);
+    bool on_stream_message(const RelayView& m);
 
     void add_stream(std::shared_ptr<SocketStream> s);
     std::shared_ptr<SocketStream> find_stream(std::uint32_t id) const;

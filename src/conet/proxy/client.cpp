@@ -35,23 +35,29 @@ public:
           event(client.io().get_executor()),
           created_at(Clock::now()) {}
 
-    /// Seals for the last hop (and every hop before it) and sends.
-    void send_relay(RelayCommand command, std::uint32_t stream_id, util::ByteView body) override {
-        send_to_hop(hops.size() - 1, command, stream_id, body);
+    std::size_t relay_headroom() const override { return net::cell_header_bytes; }
+
+    /// Seals for the last hop, then every hop before it, in place, and sends.
+    void send_relay_buffer(util::Bytes buf) override { seal_and_send(hops.size() - 1, std::move(buf)); }
+
+    /// A relay message for an earlier hop (EXTEND to the middle).
+    void send_to_hop(std::size_t hop, RelayCommand command, std::uint32_t stream_id, util::ByteView body) {
+        util::Bytes buf(net::cell_header_bytes + net::relay_header_bytes);
+        net::put_relay_header(buf.data() + net::cell_header_bytes, command, stream_id);
+        util::append(buf, body);
+        seal_and_send(hop, std::move(buf));
     }
 
-    void send_to_hop(std::size_t hop, RelayCommand command, std::uint32_t stream_id, util::ByteView body) {
+    void seal_and_send(std::size_t hop, util::Bytes buf) {
         if (state == State::dead || !entry || hop >= hops.size()) return;
-        util::Bytes sealed = net::encode_relay(command, stream_id, body);
         for (std::size_t i = hop + 1; i-- > 0;) {
-            auto ct = hops[i].encrypt(sealed);
-            if (!ct) {
+            if (!hops[i].encrypt_in_place(buf, net::cell_header_bytes)) {
                 fail(EndReason::resource_limit);
                 return;
             }
-            sealed = std::move(*ct);
         }
-        if (entry->link->is_open()) entry->link->send(net::encode_cell(circuit_id, CellCommand::relay, sealed));
+        net::put_cell_header(buf.data(), circuit_id, CellCommand::relay);
+        if (entry->link->is_open()) entry->link->send(std::move(buf));
     }
 
     void fail(EndReason reason) override { die(reason, false, true); }
@@ -74,45 +80,46 @@ public:
         m_client.circuit_died(*this, reason, link_failed);
     }
 
-    void on_cell(net::Cell cell) {
+    void on_cell(const net::CellView& cell) {
         switch (cell.command) {
             case CellCommand::created:
             case CellCommand::extended:
-                reply = std::move(cell.body);
+                reply = util::Bytes(cell.body.begin(), cell.body.end());
                 event.notify();
                 return;
             case CellCommand::destroy: die(EndReason::destroyed, false, false); return;
-            case CellCommand::relay: on_relay(std::move(cell.body)); return;
+            case CellCommand::relay: on_relay(cell.body); return;
             default: die(EndReason::protocol_error, false, true); return;
         }
     }
 
-    void on_relay(util::Bytes body) {
+    /// Removes layers in path order, in place, until a hop's own message appears.
+    void on_relay(util::ByteView sealed) {
+        util::Bytes buf(sealed.begin(), sealed.end());
+        std::size_t offset = 0, len = buf.size();
         for (std::size_t i = 0; i < hops.size(); ++i) {
-            auto plain = hops[i].decrypt(body);
-            if (!plain || plain->empty()) {
-                die(EndReason::protocol_error, false, true);
-                return;
-            }
-            const std::uint8_t marker = (*plain)[0];
-            body.assign(plain->begin() + 1, plain->end());
+            auto n = hops[i].decrypt_to(util::ByteView(buf.data() + offset, len), buf.data() + offset);
+            if (!n || *n == 0) break;
+            const std::uint8_t marker = buf[offset];
+            offset += 1;
+            len = *n - 1;
             if (marker == 0x01) continue;
             if (marker != 0x00) break;
-            auto msg = net::decode_relay(body);
+            auto msg = net::parse_relay(util::ByteView(buf.data() + offset, len));
             if (!msg) break;
-            on_message(i, std::move(*msg));
+            on_message(i, *msg);
             return;
         }
         die(EndReason::protocol_error, false, true);
     }
 
-    void on_message(std::size_t hop, net::RelayMessage msg) {
+    void on_message(std::size_t hop, const net::RelayView& msg) {
         if (msg.command == RelayCommand::extended) {
             if (state != State::building || hop + 1 != hops.size()) {
                 die(EndReason::protocol_error, false, true);
                 return;
             }
-            reply = std::move(msg.body);
+            reply = util::Bytes(msg.body.begin(), msg.body.end());
             event.notify();
             return;
         }
@@ -287,17 +294,17 @@ awaitable<std::shared_ptr<EntryLink>> Client::entry_link(const ledger::NodeRecor
         el->key = entry.noise_key;
         std::weak_ptr<EntryLink> weak = el;
         el->link->start(
-            [weak](util::Bytes bytes) {
+            [weak](util::ByteView bytes) {
                 auto self = weak.lock();
                 if (!self) return;
-                auto cell = net::decode_cell(bytes);
+                auto cell = net::parse_cell(bytes);
                 if (!cell) {
                     self->link->close("malformed cell from entry");
                     return;
                 }
                 auto c = self->circuits.find(cell->circuit_id);
                 if (c == self->circuits.end()) return;
-                if (auto circ = c->second.lock()) circ->on_cell(std::move(*cell));
+                if (auto circ = c->second.lock()) circ->on_cell(*cell);
             },
             [this, weak, key = entry.noise_key](const std::string&) {
                 auto self = weak.lock();

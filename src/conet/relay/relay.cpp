@@ -60,17 +60,18 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     Circuit(RelayServer& s, LinkState* up_link, std::uint32_t id)
         : net::CircuitEnd(s.m_io.get_executor()), server(s), up(up_link), up_id(id) {}
 
-    void send_relay(RelayCommand command, std::uint32_t stream_id, util::ByteView body) override {
+    std::size_t relay_headroom() const override { return net::cell_header_bytes + 1; }
+
+    void send_relay_buffer(util::Bytes buf) override {
         if (dead || !session || !up) return;
-        util::Bytes inner{0x00};  // origin marker: this hop's own message
-        util::append(inner, net::encode_relay(command, stream_id, body));
-        auto sealed = session->encrypt(inner);
-        if (!sealed) {
+        buf[net::cell_header_bytes] = 0x00;  // origin marker: this hop's own message
+        if (!session->encrypt_in_place(buf, net::cell_header_bytes)) {
             fail(EndReason::resource_limit);
             return;
         }
-        server.m_metrics.bytes_out.Increment(static_cast<double>(sealed->size()));
-        up->send(up_id, CellCommand::relay, *sealed);
+        net::put_cell_header(buf.data(), up_id, CellCommand::relay);
+        server.m_metrics.bytes_out.Increment(static_cast<double>(buf.size()));
+        if (up->link->is_open()) up->link->send(std::move(buf));
     }
 
     void fail(EndReason reason) override {
@@ -214,7 +215,7 @@ void RelayServer::adopt(std::shared_ptr<net::Link> link, std::string ip) {
     ls->peer_key = link->remote_static();
     LinkState* raw = ls.get();
     m_links[link.get()] = std::move(ls);
-    link->start([this, raw](util::Bytes cell) { on_cell(*raw, std::move(cell)); },
+    link->start([this, raw](util::ByteView cell) { on_cell(*raw, cell); },
                 [this, raw](const std::string&) { on_link_closed(raw); });
     update_gauges();
 }
@@ -245,9 +246,9 @@ RelayServer::LinkState* RelayServer::link_to(const crypto::X25519Public& key) {
 
 // ---- cells ----------------------------------------------------------------------------------
 
-void RelayServer::on_cell(LinkState& ls, util::Bytes bytes) {
+void RelayServer::on_cell(LinkState& ls, util::ByteView bytes) {
     m_metrics.bytes_in.Increment(static_cast<double>(bytes.size()));
-    auto cell = net::decode_cell(bytes);
+    auto cell = net::parse_cell(bytes);
     if (!cell) {
         m_metrics.reject("malformed_cell");
         ls.link->close("malformed cell");
@@ -265,9 +266,9 @@ void RelayServer::on_cell(LinkState& ls, util::Bytes bytes) {
         case CellCommand::create: handle_create(ls, *cell); return;
         case CellCommand::relay:
             if (auto c = find_up(cell->circuit_id)) {
-                handle_relay_forward(c, std::move(cell->body));
+                handle_relay_forward(c, cell->body);
             } else if (auto d = find_down(cell->circuit_id)) {
-                handle_relay_backward(d, std::move(cell->body));
+                handle_relay_backward(d, cell->body);
             }
             return;  // cells for circuits already gone are dropped
         case CellCommand::extend: {
@@ -304,7 +305,7 @@ void RelayServer::on_cell(LinkState& ls, util::Bytes bytes) {
     }
 }
 
-void RelayServer::handle_create(LinkState& ls, net::Cell& cell) {
+void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
     const std::uint8_t limit_reason = static_cast<std::uint8_t>(EndReason::resource_limit);
     if (ls.up_circuits.count(cell.circuit_id) || cell.circuit_id == 0) {
         m_metrics.reject("duplicate_circuit");
@@ -393,7 +394,7 @@ awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, const ledger
             state->peer_key = key;
             ls = state.get();
             m_links[link->get()] = std::move(state);
-            (*link)->start([this, ls](util::Bytes cell) { on_cell(*ls, std::move(cell)); },
+            (*link)->start([this, ls](util::ByteView cell) { on_cell(*ls, cell); },
                            [this, ls](const std::string&) { on_link_closed(ls); });
         } else {
             (*link)->close("duplicate link");
@@ -411,26 +412,33 @@ awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, const ledger
     update_gauges();
 }
 
-void RelayServer::handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::Bytes body) {
+void RelayServer::handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::ByteView body) {
     if (circ->session) {
-        auto plain = circ->session->decrypt(body);
-        if (!plain) {
+        // Remove our layer straight into the cell we may forward.
+        if (body.size() < crypto::noise::tag_bytes) {
+            destroy(circ, EndReason::protocol_error, nullptr);
+            return;
+        }
+        util::Bytes out(net::cell_header_bytes + body.size() - crypto::noise::tag_bytes);
+        auto n = circ->session->decrypt_to(body, out.data() + net::cell_header_bytes);
+        if (!n) {
             m_metrics.reject("onion_auth");
             destroy(circ, EndReason::protocol_error, nullptr);
             return;
         }
         if (circ->down) {
-            m_metrics.bytes_out.Increment(static_cast<double>(plain->size()));
-            circ->down->send(circ->down_id, CellCommand::relay, *plain);
+            net::put_cell_header(out.data(), circ->down_id, CellCommand::relay);
+            m_metrics.bytes_out.Increment(static_cast<double>(out.size()));
+            circ->down->link->send(std::move(out));
             return;
         }
-        auto msg = net::decode_relay(*plain);
+        auto msg = net::parse_relay(util::ByteView(out).subspan(net::cell_header_bytes));
         if (!msg) {
             m_metrics.reject("malformed_relay");
             destroy(circ, EndReason::protocol_error, nullptr);
             return;
         }
-        handle_exit_message(circ, std::move(*msg));
+        handle_exit_message(circ, *msg);
         return;
     }
     if (!circ->down) {
@@ -442,27 +450,28 @@ void RelayServer::handle_relay_forward(const std::shared_ptr<Circuit>& circ, uti
     circ->down->send(circ->down_id, CellCommand::relay, body);
 }
 
-void RelayServer::handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::Bytes body) {
+void RelayServer::handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::ByteView body) {
     if (!circ->up) return;
     if (circ->session) {
-        util::Bytes inner;
-        inner.reserve(body.size() + 1);
-        inner.push_back(0x01);  // origin marker: a later hop's message
-        util::append(inner, body);
-        auto sealed = circ->session->encrypt(inner);
-        if (!sealed) {
+        util::Bytes out;
+        out.reserve(net::cell_header_bytes + 1 + body.size() + crypto::noise::tag_bytes);
+        out.resize(net::cell_header_bytes + 1);
+        out.back() = 0x01;  // origin marker: a later hop's message
+        util::append(out, body);
+        if (!circ->session->encrypt_in_place(out, net::cell_header_bytes)) {
             destroy(circ, EndReason::resource_limit, nullptr);
             return;
         }
-        m_metrics.bytes_out.Increment(static_cast<double>(sealed->size()));
-        circ->up->send(circ->up_id, CellCommand::relay, *sealed);
+        net::put_cell_header(out.data(), circ->up_id, CellCommand::relay);
+        m_metrics.bytes_out.Increment(static_cast<double>(out.size()));
+        if (circ->up->link->is_open()) circ->up->link->send(std::move(out));
         return;
     }
     m_metrics.bytes_out.Increment(static_cast<double>(body.size()));
     circ->up->send(circ->up_id, CellCommand::relay, body);
 }
 
-void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, net::RelayMessage msg) {
+void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, const net::RelayView& msg) {
     auto reset = [&](EndReason reason) {
         const std::uint8_t r = static_cast<std::uint8_t>(reason);
         circ->send_relay(RelayCommand::reset, msg.stream_id, util::ByteView(&r, 1));

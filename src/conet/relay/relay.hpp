@@ -73,13 +73,13 @@ private:
     awaitable<void> accept_loop(tcp::acceptor& acceptor);
     awaitable<void> handshake(tcp::socket socket, std::string ip);
     void adopt(std::shared_ptr<net::Link> link, std::string ip);
-    void on_cell(LinkState& ls, util::Bytes bytes);
+    void on_cell(LinkState& ls, util::ByteView bytes);
     void on_link_closed(LinkState* ls);
-    void handle_create(LinkState& ls, net::Cell& cell);
+    void handle_create(LinkState& ls, const net::CellView& cell);
     void handle_extend(std::shared_ptr<Circuit> circ, const net::ExtendRequest& req, bool reply_as_relay);
-    void handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::Bytes body);
-    void handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::Bytes body);
-    void handle_exit_message(const std::shared_ptr<Circuit>& circ, net::RelayMessage msg);
+    void handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::ByteView body);
+    void handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::ByteView body);
+    void handle_exit_message(const std::shared_ptr<Circuit>& circ, const net::RelayView& msg);
     awaitable<void> open_exit_stream(std::weak_ptr<Circuit> circ, std::uint32_t stream_id, net::Target target);
     awaitable<void> extend_to(std::weak_ptr<Circuit> circ, const ledger::NodeRecord* node, util::Bytes handshake,
                               bool reply_as_relay);

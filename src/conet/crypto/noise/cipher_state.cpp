@@ -52,6 +52,25 @@ Result<util::Bytes> CipherState::decrypt_with_ad(util::ByteView ad, util::ByteVi
     return std::move(*out);
 }
 
+Result<void> CipherState::encrypt_in_place(util::Bytes& buf, std::size_t offset) {
+    CONET_ASSERT(m_key.has_value() && offset <= buf.size());
+    if (m_n == max_nonce) return util::unexpected(NoiseError::nonce_exhausted);
+    const std::size_t len = buf.size() - offset;
+    buf.resize(buf.size() + tag_bytes);
+    aead_encrypt_to(*m_key, make_nonce(m_n), {}, util::ByteView(buf.data() + offset, len), buf.data() + offset);
+    ++m_n;
+    return {};
+}
+
+Result<std::size_t> CipherState::decrypt_to(util::ByteView in, std::uint8_t* out) {
+    CONET_ASSERT(m_key.has_value());
+    if (m_n == max_nonce) return util::unexpected(NoiseError::nonce_exhausted);
+    if (in.size() < tag_bytes || !aead_decrypt_to(*m_key, make_nonce(m_n), {}, in, out))
+        return util::unexpected(NoiseError::decrypt_failed);
+    ++m_n;
+    return in.size() - tag_bytes;
+}
+
 void CipherState::rekey() {
     CONET_ASSERT(m_key.has_value());
     const util::ByteArray<key_bytes> zeros{};

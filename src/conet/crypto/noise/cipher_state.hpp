@@ -32,6 +32,11 @@ public:
     [[nodiscard]] Result<util::Bytes> encrypt_with_ad(util::ByteView ad, util::ByteView plaintext);
     [[nodiscard]] Result<util::Bytes> decrypt_with_ad(util::ByteView ad, util::ByteView ciphertext);
 
+    /// Encrypts buf[offset..] in place and appends the tag (requires a key).
+    [[nodiscard]] Result<void> encrypt_in_place(util::Bytes& buf, std::size_t offset);
+    /// Decrypts `in` (ciphertext || tag) to `out` (may equal in.data()); returns the plaintext length.
+    [[nodiscard]] Result<std::size_t> decrypt_to(util::ByteView in, std::uint8_t* out);
+
     /// k = first 32 bytes of ENCRYPT(k, 2^64-1, "", 32 zero bytes); n unchanged.
     void rekey();
 

@@ -34,6 +34,16 @@ Result<util::Bytes> Transport::decrypt(util::ByteView ciphertext) {
     return m_recv.decrypt_with_ad({}, ciphertext);
 }
 
+Result<void> Transport::encrypt_in_place(util::Bytes& buf, std::size_t offset) {
+    if (buf.size() - offset > max_payload_bytes) return util::unexpected(NoiseError::message_too_long);
+    return m_send.encrypt_in_place(buf, offset);
+}
+
+Result<std::size_t> Transport::decrypt_to(util::ByteView in, std::uint8_t* out) {
+    if (in.size() > max_message_bytes) return util::unexpected(NoiseError::message_too_long);
+    return m_recv.decrypt_to(in, out);
+}
+
 // ---- HandshakeState --------------------------------------------------------------
 
 HandshakeState::HandshakeState(HandshakeConfig c)

@@ -44,6 +44,10 @@ public:
     /// Plaintext of at most max_payload_bytes; returns ciphertext || tag.
     [[nodiscard]] Result<util::Bytes> encrypt(util::ByteView plaintext);
     [[nodiscard]] Result<util::Bytes> decrypt(util::ByteView ciphertext);
+    /// Zero-copy forms for the data path: seal buf[offset..] in place (appends
+    /// the tag); open `in` into `out` (may be the same memory).
+    [[nodiscard]] Result<void> encrypt_in_place(util::Bytes& buf, std::size_t offset);
+    [[nodiscard]] Result<std::size_t> decrypt_to(util::ByteView in, std::uint8_t* out);
     void rekey_send() { m_send.rekey(); }
     void rekey_recv() { m_recv.rekey(); }
     CipherState& send_cipher() { return m_send; }
