@@ -3,12 +3,21 @@
 # (DESIGN.md §3) and, for the interop tests only, npm packages into
 # tests/interop/node_modules. Idempotent: a second run changes nothing.
 #
-# Usage: scripts/install-deps.sh [--no-npm]
+# Usage: scripts/install-deps.sh [--no-npm] [--bench]
+#   --no-npm  skip the npm packages (interop tests only)
+#   --bench   also install the benchmarks' reference peer (shadowsocks-libev)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 with_npm=1
-[[ "${1:-}" == "--no-npm" ]] && with_npm=0
+with_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-npm) with_npm=0 ;;
+    --bench) with_bench=1 ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 sudo_cmd=()
 if [[ "$(id -u)" != "0" ]]; then sudo_cmd=(sudo); fi
@@ -26,6 +35,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   python3-pytest python3-socks curl
 )
+if ((with_bench)); then
+  packages+=(shadowsocks-libev openssl)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
