@@ -319,3 +319,41 @@ def test_node_init_refuses_to_overwrite_and_validates_options(conet, tmp_path):
                     "--dir", tmp_path / "m", check=False)
     assert bad.returncode == 1 and "MAC mismatch" in bad.stderr
     assert not (tmp_path / "m").exists()
+
+
+def metric(text, name, labels=""):
+    for line in text.splitlines():
+        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name}{labels} not in metrics")
+
+
+def test_a_slow_reader_does_not_make_relays_buffer(net, httpd):
+    """A client that stops reading a 1 GiB download: flow control stops the exit
+    within the windows (4 MiB per stream) plus socket buffers, instead of it
+    pulling the whole download into the relays' memory."""
+    code, s = socks5_connect(net.proxy.port, "127.0.0.1", httpd.port)
+    assert code == 0
+    s.sendall(f"GET /bytes/{1 << 30} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
+    busy = [c for c in status["circuits"] if c["streams"] > 0]
+    exit_port = int(busy[0]["path"][-1].split("@")[1].split("/")[0].rsplit(":", 1)[1])
+    exit_relay = next(r for r in net.relays if r.port == exit_port)
+    label = '{direction="out"}'
+    start = metric(exit_relay.metrics(), "conet_relay_cell_bytes_total", label)
+    readings = []
+
+    def stalled():
+        readings.append(metric(exit_relay.metrics(), "conet_relay_cell_bytes_total", label))
+        return len(readings) >= 10 and readings[-1] == readings[-10] and readings[-1] > start
+
+    wait_until(stalled, 60, "the exit to stop sending to a reader that does not read")
+    sent = readings[-1] - start
+    assert sent < 48 << 20, f"the exit sent {sent / 2**20:.1f} MiB towards a reader that read nothing"
+    # Reading resumes the stream.
+    got = 0
+    while got < 64 << 20:
+        chunk = s.recv(1 << 20)
+        assert chunk
+        got += len(chunk)
+    s.close()

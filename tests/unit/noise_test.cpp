@@ -312,3 +312,35 @@ TEST(NoiseVectors, UnsupportedProtocolsAreSkippedAndJunkIsFatal) {
 
 }  // namespace
 }  // namespace conet::crypto::noise
+
+namespace conet::crypto::noise {
+namespace {
+
+TEST(NoiseTransport, InPlaceSealingMatchesTheCopyingApiBothWays) {
+    SeededRng rng(12);
+    Pair a = make_parties("NN", rng);
+    auto [ai, ar] = complete(a, rng);
+    SeededRng rng2(12);
+    Pair b = make_parties("NN", rng2);
+    auto [bi, br] = complete(b, rng2);
+    for (std::size_t size : {0u, 1u, 1000u, 65000u}) {
+        const util::Bytes msg(size, 0x5a);
+        util::Bytes buf = {0xaa, 0xbb};  // a header that must stay untouched
+        util::append(buf, msg);
+        ASSERT_TRUE(ai.encrypt_in_place(buf, 2));
+        const util::Bytes twin = *bi.encrypt(msg);
+        EXPECT_EQ(util::Bytes(buf.begin() + 2, buf.end()), twin);
+        EXPECT_EQ(buf[0], 0xaa);
+        auto n = ar.decrypt_to(util::ByteView(buf).subspan(2), buf.data() + 2);
+        ASSERT_TRUE(n);
+        EXPECT_EQ(util::Bytes(buf.begin() + 2, buf.begin() + 2 + static_cast<std::ptrdiff_t>(*n)), msg);
+        ASSERT_TRUE(br.decrypt(twin));  // the copying API opens the same bytes
+    }
+    util::Bytes bad = {1, 2, 3};
+    ASSERT_TRUE(ai.encrypt_in_place(bad, 0));
+    bad[0] ^= 1;
+    EXPECT_EQ(ar.decrypt_to(bad, bad.data()).error(), NoiseError::decrypt_failed);
+}
+
+}  // namespace
+}  // namespace conet::crypto::noise
