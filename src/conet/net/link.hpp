@@ -25,7 +25,10 @@ struct LinkLimits {
     std::uint32_t handshake_timeout_ms = 10'000;
     std::uint32_t keepalive_ms = 20'000;     ///< send a PING after this long without sending
     std::uint32_t idle_timeout_ms = 90'000;  ///< close after this long without receiving
-    std::size_t max_queued_bytes = 64u << 20;  ///< a peer that does not read is cut off
+    /// A peer that does not read is cut off. Flow control bounds what honest
+    /// endpoints put in flight (16 MiB per circuit and direction), so this only
+    /// trips on a peer that stopped reading with many busy circuits.
+    std::size_t max_queued_bytes = 256u << 20;
 };
 
 enum class LinkError { connect_failed, handshake_failed, timeout, peer_not_allowed };
