@@ -13,6 +13,21 @@ std::string Endpoint::to_string() const {
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+util::Result<Endpoint, std::string> Endpoint::parse(std::string_view s, bool allow_zero_port) {
+    const auto bad = [&] { return util::unexpected("expected HOST:PORT, got \"" + std::string(s) + "\""); };
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 >= s.size() || s.size() - colon - 1 > 5) return bad();
+    std::string host(s.substr(0, colon));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    for (char c : s.substr(colon + 1)) {
+        if (c < '0' || c > '9') return bad();
+        port = port * 10 + unsigned(c - '0');
+    }
+    if (host.empty() || port > 65535 || (port == 0 && !allow_zero_port)) return bad();
+    return Endpoint{std::move(host), static_cast<std::uint16_t>(port)};
+}
+
 std::string_view describe(RecordError e) {
     switch (e) {
         case RecordError::malformed: return "malformed node record";
@@ -118,25 +133,6 @@ json::value NodeRecord::to_json() const {
                         {"signature", util::to_hex_prefixed(signature.to_bytes(0))}};
 }
 
-namespace {
-
-RecordResult<Endpoint> parse_endpoint(std::string_view s) {
-    const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos || colon + 1 >= s.size()) return util::unexpected(RecordError::bad_field);
-    std::string host(s.substr(0, colon));
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    unsigned port = 0;
-    for (char c : s.substr(colon + 1)) {
-        if (c < '0' || c > '9') return util::unexpected(RecordError::bad_field);
-        port = port * 10 + unsigned(c - '0');
-        if (port > 65535) return util::unexpected(RecordError::bad_field);
-    }
-    if (host.empty() || port == 0) return util::unexpected(RecordError::bad_field);
-    return Endpoint{std::move(host), static_cast<std::uint16_t>(port)};
-}
-
-}  // namespace
-
 RecordResult<NodeRecord> NodeRecord::from_json(const json::value& v) {
     const auto* o = v.if_object();
     if (!o) return util::unexpected(RecordError::malformed);
@@ -167,8 +163,8 @@ RecordResult<NodeRecord> NodeRecord::from_json(const json::value& v) {
     if (eps->get_array().size() > max_endpoints) return util::unexpected(RecordError::bad_field);
     for (const auto& e : eps->get_array()) {
         if (!e.is_string()) return util::unexpected(RecordError::malformed);
-        auto ep = parse_endpoint(e.get_string());
-        if (!ep) return util::unexpected(ep.error());
+        auto ep = Endpoint::parse(e.get_string());
+        if (!ep) return util::unexpected(RecordError::bad_field);
         n.endpoints.push_back(std::move(*ep));
     }
     n.capabilities = 0;

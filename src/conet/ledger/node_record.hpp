@@ -26,6 +26,8 @@ struct Endpoint {
     std::string host;  ///< IP literal or DNS name
     std::uint16_t port = 0;
     std::string to_string() const;
+    /// "host:port" or "[v6]:port"; port 1..65535 (0 allowed with allow_zero_port, for listening).
+    static util::Result<Endpoint, std::string> parse(std::string_view text, bool allow_zero_port = false);
     bool operator==(const Endpoint&) const = default;
 };
 

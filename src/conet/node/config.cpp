@@ -140,19 +140,7 @@ const std::vector<Option>& options() {
 }  // namespace
 
 util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view text) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return util::unexpected("expected HOST:PORT, got \"" + std::string(text) + "\"");
-    std::string host(text.substr(0, colon));
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    unsigned port = 0;
-    const auto digits = text.substr(colon + 1);
-    if (digits.empty() || digits.size() > 5) return util::unexpected("bad port in \"" + std::string(text) + "\"");
-    for (char ch : digits) {
-        if (ch < '0' || ch > '9') return util::unexpected("bad port in \"" + std::string(text) + "\"");
-        port = port * 10 + unsigned(ch - '0');
-    }
-    if (port > 65535 || host.empty()) return util::unexpected("bad HOST:PORT \"" + std::string(text) + "\"");
-    return ledger::Endpoint{host, static_cast<std::uint16_t>(port)};
+    return ledger::Endpoint::parse(text, /*allow_zero_port=*/true);
 }
 
 std::string annotated_config(const NodeConfig& c) {
