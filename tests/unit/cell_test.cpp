@@ -1,9 +1,10 @@
+#include "conet/net/cell.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
 #include "conet/crypto/random.hpp"
-#include "conet/net/cell.hpp"
 #include "conet/net/circuit_handshake.hpp"
 #include "conet/util/hex.hpp"
 

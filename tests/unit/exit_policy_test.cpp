@@ -1,13 +1,15 @@
-#include <gtest/gtest.h>
-
 #include "conet/relay/exit_policy.hpp"
+
+#include <gtest/gtest.h>
 
 namespace conet::relay {
 namespace {
 
 namespace ip = boost::asio::ip;
 
-Verdict check(const ExitPolicy& p, const char* a) { return evaluate(p, ip::make_address(a)); }
+Verdict check(const ExitPolicy& p, const char* a) {
+    return evaluate(p, ip::make_address(a));
+}
 
 TEST(ExitPolicy, DefaultRefusesEveryInternalRange) {
     const ExitPolicy p;
@@ -48,7 +50,7 @@ TEST(ExitPolicy, Ipv4MappedAndEmbeddedIpv6CannotSmuggleInternalTargets) {
     EXPECT_EQ(check(p, "::ffff:10.0.0.1"), Verdict::deny_private);
     EXPECT_EQ(check(p, "::ffff:169.254.169.254"), Verdict::deny_link_local);
     EXPECT_EQ(check(p, "::ffff:8.8.8.8"), Verdict::allow);
-    EXPECT_EQ(check(p, "::127.0.0.1"), Verdict::deny_reserved);  // IPv4-compatible
+    EXPECT_EQ(check(p, "::127.0.0.1"), Verdict::deny_reserved);     // IPv4-compatible
     EXPECT_EQ(check(p, "64:ff9b::a00:1"), Verdict::deny_reserved);  // NAT64 of 10.0.0.1
 }
 

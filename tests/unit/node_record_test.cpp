@@ -1,9 +1,10 @@
+#include "conet/ledger/node_record.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include "conet/crypto/random.hpp"
-#include "conet/ledger/node_record.hpp"
 #include "conet/node/config.hpp"
 
 namespace conet::ledger {

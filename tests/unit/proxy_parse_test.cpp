@@ -90,7 +90,9 @@ TEST(Socks4, PlainAnd4aRequests) {
     EXPECT_EQ(parse_socks4_request(b({4, 2, 0, 80, 1, 2, 3, 4, 0})).status, ParseStatus::invalid);
 }
 
-util::Bytes text(std::string_view s) { return util::to_bytes(s); }
+util::Bytes text(std::string_view s) {
+    return util::to_bytes(s);
+}
 
 TEST(Http, ParsesHeadsAndFindsTheBody) {
     const auto req = text("POST http://h:81/up?x=1 HTTP/1.1\r\nHost: h:81\r\nContent-Length: 3\r\n\r\nabc");
@@ -124,15 +126,15 @@ TEST(Http, AuthorityForms) {
 }
 
 TEST(Http, AbsoluteUriIsRewrittenToOriginFormWithoutProxyHeaders) {
-    auto r = parse_http_head(text("GET http://Example.com:8080/a/b?c HTTP/1.1\r\nHost: Example.com:8080\r\n"
-                                  "Proxy-Connection: keep-alive\r\nProxy-Authorization: x\r\nAccept: */*\r\n\r\n"));
+    auto r =
+        parse_http_head(text("GET http://Example.com:8080/a/b?c HTTP/1.1\r\nHost: Example.com:8080\r\n"
+                             "Proxy-Connection: keep-alive\r\nProxy-Authorization: x\r\nAccept: */*\r\n\r\n"));
     ASSERT_EQ(r.status, ParseStatus::done);
     auto f = rewrite_absolute(r.value);
     ASSERT_TRUE(f);
     EXPECT_EQ(f->target.host, "Example.com");
     EXPECT_EQ(f->target.port, 8080);
-    EXPECT_EQ(f->head,
-              "GET /a/b?c HTTP/1.1\r\nHost: Example.com:8080\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(f->head, "GET /a/b?c HTTP/1.1\r\nHost: Example.com:8080\r\nAccept: */*\r\nConnection: close\r\n\r\n");
     auto bare = parse_http_head(text("GET http://h HTTP/1.0\r\n\r\n"));
     EXPECT_EQ(rewrite_absolute(bare.value)->head, "GET / HTTP/1.0\r\nHost: h\r\nConnection: close\r\n\r\n");
     auto https = parse_http_head(text("GET https://h/ HTTP/1.1\r\n\r\n"));

@@ -75,8 +75,7 @@ int cmd_record(const NodeOptions& o) {
     if (!key) return fail(key.error());
     auto wallet = unlock_keystore(c->wallet_keystore, o.password_file);
     if (!wallet) return fail(wallet.error());
-    const auto record =
-        node::make_record(*c, key->public_key, *wallet, static_cast<std::uint64_t>(std::time(nullptr)));
+    const auto record = node::make_record(*c, key->public_key, *wallet, static_cast<std::uint64_t>(std::time(nullptr)));
     print_json(record.to_json());
     return exit_ok;
 }

@@ -61,8 +61,8 @@ CellResult<CellView> parse_cell(ByteView bytes) {
     if (bytes.size() < cell_header_bytes) return util::unexpected(CellError::malformed);
     const std::uint8_t cmd = bytes[4];
     if (cmd == 0 || cmd > max_cell_command) return util::unexpected(CellError::unknown_command);
-    const std::uint32_t id = (std::uint32_t(bytes[0]) << 24) | (std::uint32_t(bytes[1]) << 16) |
-                             (std::uint32_t(bytes[2]) << 8) | bytes[3];
+    const std::uint32_t id =
+        (std::uint32_t(bytes[0]) << 24) | (std::uint32_t(bytes[1]) << 16) | (std::uint32_t(bytes[2]) << 8) | bytes[3];
     return CellView{id, static_cast<CellCommand>(cmd), bytes.subspan(cell_header_bytes)};
 }
 
@@ -84,8 +84,8 @@ CellResult<RelayView> parse_relay(ByteView bytes) {
     if (bytes.size() > relay_header_bytes + max_data_bytes) return util::unexpected(CellError::too_long);
     const std::uint8_t cmd = bytes[0];
     if (cmd == 0 || cmd > max_relay_command) return util::unexpected(CellError::unknown_command);
-    const std::uint32_t id = (std::uint32_t(bytes[1]) << 24) | (std::uint32_t(bytes[2]) << 16) |
-                             (std::uint32_t(bytes[3]) << 8) | bytes[4];
+    const std::uint32_t id =
+        (std::uint32_t(bytes[1]) << 24) | (std::uint32_t(bytes[2]) << 16) | (std::uint32_t(bytes[3]) << 8) | bytes[4];
     return RelayView{static_cast<RelayCommand>(cmd), id, bytes.subspan(relay_header_bytes)};
 }
 

@@ -14,8 +14,8 @@
 
 namespace conet::net {
 
-using util::ByteView;
 using util::Bytes;
+using util::ByteView;
 
 /// The biggest plaintext a link record carries (Noise message minus its tag).
 inline constexpr std::size_t max_cell_bytes = crypto::noise::max_payload_bytes;

@@ -5,7 +5,9 @@ namespace conet::net {
 namespace noise = crypto::noise;
 
 namespace {
-noise::Protocol nk() { return *noise::parse_protocol_name("Noise_NK_25519_ChaChaPoly_BLAKE2b"); }
+noise::Protocol nk() {
+    return *noise::parse_protocol_name("Noise_NK_25519_ChaChaPoly_BLAKE2b");
+}
 }  // namespace
 
 noise::Result<HopStart> start_circuit_handshake(const crypto::X25519Public& hop_key, util::Rng& rng) {

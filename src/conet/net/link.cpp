@@ -77,9 +77,9 @@ struct HandshakeGuard {
 }  // namespace
 
 awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::connect(asio::any_io_executor ex, tcp::endpoint to,
-                                                                       const crypto::X25519KeyPair* our_static,
-                                                                       crypto::X25519Public their_static,
-                                                                       util::Rng& rng, LinkLimits limits) {
+                                                                        const crypto::X25519KeyPair* our_static,
+                                                                        crypto::X25519Public their_static,
+                                                                        util::Rng& rng, LinkLimits limits) {
     auto socket = std::make_shared<tcp::socket>(ex);
     HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
     auto [ec] = co_await socket->async_connect(to, use_nothrow);
@@ -113,9 +113,9 @@ awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::connect(asio::an
 }
 
 awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::accept(tcp::socket accepted,
-                                                                      const crypto::X25519KeyPair& our_static,
-                                                                      PeerCheck allow, util::Rng& rng,
-                                                                      LinkLimits limits) {
+                                                                       const crypto::X25519KeyPair& our_static,
+                                                                       PeerCheck allow, util::Rng& rng,
+                                                                       LinkLimits limits) {
     auto socket = std::make_shared<tcp::socket>(std::move(accepted));
     const auto ex = socket->get_executor();
     HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
@@ -174,9 +174,12 @@ void Link::start(CellHandler on_cell, CloseHandler on_close) {
     m_on_cell = std::move(on_cell);
     m_on_close = std::move(on_close);
     auto self = shared_from_this();
-    asio::co_spawn(m_socket.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(m_socket.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
-    asio::co_spawn(m_socket.get_executor(), [self]() { return self->keepalive_loop(); }, asio::detached);
+    asio::co_spawn(
+        m_socket.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(
+        m_socket.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(
+        m_socket.get_executor(), [self]() { return self->keepalive_loop(); }, asio::detached);
 }
 
 void Link::send(util::Bytes cell) {
@@ -213,8 +216,8 @@ awaitable<void> Link::read_loop() {
     util::Bytes buf(read_buffer_bytes);
     std::size_t have = 0;
     while (m_open) {
-        auto [ec, n] = co_await m_socket.async_read_some(asio::buffer(buf.data() + have, buf.size() - have),
-                                                         use_nothrow);
+        auto [ec, n] =
+            co_await m_socket.async_read_some(asio::buffer(buf.data() + have, buf.size() - have), use_nothrow);
         if (ec) {
             close(ec == asio::error::eof ? "closed by peer" : "read error: " + ec.message());
             co_return;

@@ -47,15 +47,16 @@ public:
     using PeerCheck = std::function<bool(LinkKind, const std::optional<crypto::X25519Public>&)>;
 
     /// Opens a link: NK when `our_static` is null, XK otherwise.
-    static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> connect(
-        asio::any_io_executor ex, tcp::endpoint to, const crypto::X25519KeyPair* our_static,
-        crypto::X25519Public their_static, util::Rng& rng, LinkLimits limits = {});
+    static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> connect(asio::any_io_executor ex, tcp::endpoint to,
+                                                                             const crypto::X25519KeyPair* our_static,
+                                                                             crypto::X25519Public their_static,
+                                                                             util::Rng& rng, LinkLimits limits = {});
 
     /// Runs the responder side on an accepted socket.
     static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> accept(tcp::socket socket,
-                                                                          const crypto::X25519KeyPair& our_static,
-                                                                          PeerCheck allow, util::Rng& rng,
-                                                                          LinkLimits limits = {});
+                                                                            const crypto::X25519KeyPair& our_static,
+                                                                            PeerCheck allow, util::Rng& rng,
+                                                                            LinkLimits limits = {});
 
     Link(tcp::socket socket, crypto::noise::Transport transport, LinkKind kind, LinkLimits limits);
     ~Link();

@@ -18,14 +18,18 @@ void CircuitEnd::send_relay(RelayCommand command, std::uint32_t stream_id, ByteV
     send_relay_buffer(std::move(buf));
 }
 
-void CircuitEnd::add_stream(std::shared_ptr<SocketStream> s) { m_streams[s->id()] = std::move(s); }
+void CircuitEnd::add_stream(std::shared_ptr<SocketStream> s) {
+    m_streams[s->id()] = std::move(s);
+}
 
 std::shared_ptr<SocketStream> CircuitEnd::find_stream(std::uint32_t id) const {
     auto it = m_streams.find(id);
     return it == m_streams.end() ? nullptr : it->second;
 }
 
-void CircuitEnd::remove_stream(std::uint32_t id) { m_streams.erase(id); }
+void CircuitEnd::remove_stream(std::uint32_t id) {
+    m_streams.erase(id);
+}
 
 void CircuitEnd::close_all_streams(EndReason) {
     auto streams = std::move(m_streams);
@@ -113,8 +117,10 @@ void SocketStream::start(Bytes initial) {
             c->bytes_sent += n;
         }
     }
-    asio::co_spawn(m_socket.get_executor(), [self] { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(m_socket.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(
+        m_socket.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(
+        m_socket.get_executor(), [self] { return self->write_loop(); }, asio::detached);
 }
 
 bool SocketStream::on_data(ByteView data) {

@@ -110,8 +110,8 @@ private:
     std::int64_t m_recv_outstanding = 0;
     std::int64_t m_consumed_unacked = 0;
     bool m_started = false;
-    bool m_sent_end = false;   ///< our side is done reading the socket
-    bool m_peer_end = false;   ///< the other end will send no more data
+    bool m_sent_end = false;  ///< our side is done reading the socket
+    bool m_peer_end = false;  ///< the other end will send no more data
     bool m_write_shut = false;
     bool m_closed = false;
 };

@@ -1,9 +1,9 @@
 #include "conet/node/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <functional>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "conet/util/file.hpp"
 
@@ -15,7 +15,7 @@ namespace {
 struct Option {
     const char* name;
     const char* help;
-    std::function<std::string(const NodeConfig&)> render;  ///< TOML value text
+    std::function<std::string(const NodeConfig&)> render;                            ///< TOML value text
     std::function<std::optional<std::string>(const toml::node&, NodeConfig&)> read;  ///< error or nullopt
 };
 
@@ -100,8 +100,9 @@ const std::vector<Option>& options() {
              }
              return std::nullopt;
          }},
-        {"directory", "JSON array of signed node records: the relays this node accepts relay links from\n"
-                      "# and extends circuits to. Empty = none (entry-only for one-hop tests).",
+        {"directory",
+         "JSON array of signed node records: the relays this node accepts relay links from\n"
+         "# and extends circuits to. Empty = none (entry-only for one-hop tests).",
          [](const NodeConfig& c) { return quote(c.directory); },
          read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
              c.directory = v;
@@ -144,8 +145,9 @@ util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view tex
 }
 
 std::string annotated_config(const NodeConfig& c) {
-    std::string out = "# CONET relay configuration, written by `conet node init`.\n"
-                      "# Every option is listed; the values shown are this node's settings.\n";
+    std::string out =
+        "# CONET relay configuration, written by `conet node init`.\n"
+        "# Every option is listed; the values shown are this node's settings.\n";
     for (const auto& o : options()) out += "\n# " + std::string(o.help) + "\n" + o.name + " = " + o.render(c) + "\n";
     return out;
 }

@@ -23,8 +23,9 @@ util::Result<net::tcp::endpoint, std::string> HttpEndpoint::start(const net::tcp
     if (!ec) m_acceptor.set_option(net::tcp::acceptor::reuse_address(true), ec);
     if (!ec) m_acceptor.bind(at, ec);
     if (!ec) m_acceptor.listen(16, ec);
-    if (ec) return util::unexpected("cannot listen on " + at.address().to_string() + ":" + std::to_string(at.port()) +
-                                    ": " + ec.message());
+    if (ec)
+        return util::unexpected("cannot listen on " + at.address().to_string() + ":" + std::to_string(at.port()) +
+                                ": " + ec.message());
     asio::co_spawn(m_io, accept_loop(), asio::detached);
     return m_acceptor.local_endpoint();
 }

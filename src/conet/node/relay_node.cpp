@@ -1,11 +1,10 @@
 #include "conet/node/relay_node.hpp"
 
+#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <iostream>
-
-#include <prometheus/text_serializer.h>
 
 #include "conet/crypto/random.hpp"
 #include "conet/node/http_endpoint.hpp"

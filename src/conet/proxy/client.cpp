@@ -207,9 +207,13 @@ Client::Client(asio::io_context& io, ClientOptions options, const ledger::Direct
       m_pool_changed(io.get_executor()),
       m_tick(io) {}
 
-Client::~Client() { stop(); }
+Client::~Client() {
+    stop();
+}
 
-void Client::start() { asio::co_spawn(m_io, maintain_loop(), asio::detached); }
+void Client::start() {
+    asio::co_spawn(m_io, maintain_loop(), asio::detached);
+}
 
 void Client::stop() {
     if (m_stopped) return;
@@ -495,9 +499,7 @@ awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target
         circ->send_relay(RelayCommand::reset, id, util::ByteView(&r, 1));
     }
     circ->remove_stream(id);
-    const EndReason reason = result.done ? result.reason
-                             : timed_out ? EndReason::timeout
-                                         : EndReason::destroyed;
+    const EndReason reason = result.done ? result.reason : timed_out ? EndReason::timeout : EndReason::destroyed;
     co_return StreamOpen{stream, false, reason};
 }
 

@@ -21,13 +21,13 @@ using net::awaitable;
 using net::tcp;
 
 struct ClientOptions {
-    std::size_t hops = 2;               ///< 2 or 3
-    std::string exit_region;            ///< empty: any
-    std::size_t pool_size = 3;          ///< ready circuits kept for new streams
+    std::size_t hops = 2;       ///< 2 or 3
+    std::string exit_region;    ///< empty: any
+    std::size_t pool_size = 3;  ///< ready circuits kept for new streams
     std::uint32_t build_timeout_ms = 10'000;
     std::uint32_t stream_timeout_ms = 20'000;
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
-    std::uint32_t relay_retry_ms = 30'000;               ///< how long a failed relay is avoided
+    std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
     net::LinkLimits link_limits;
 };
 

@@ -37,7 +37,8 @@ std::string http_error(EndReason r) {
 /// The bytes received so far, and a way to get more before a deadline.
 class RequestReader {
 public:
-    RequestReader(tcp::socket& s, std::chrono::steady_clock::time_point deadline) : m_socket(s), m_timer(s.get_executor()) {
+    RequestReader(tcp::socket& s, std::chrono::steady_clock::time_point deadline)
+        : m_socket(s), m_timer(s.get_executor()) {
         m_timer.expires_at(deadline);
     }
     util::ByteView data() const { return {m_buf.data(), m_have}; }
@@ -79,14 +80,18 @@ awaitable<void> write_all(tcp::socket& s, util::ByteView data) {
     co_await asio::async_write(s, asio::buffer(data.data(), data.size()), net::use_nothrow);
 }
 
-awaitable<void> write_text(tcp::socket& s, const std::string& text) { co_await write_all(s, util::as_bytes(text)); }
+awaitable<void> write_text(tcp::socket& s, const std::string& text) {
+    co_await write_all(s, util::as_bytes(text));
+}
 
 }  // namespace
 
 ProxyServer::ProxyServer(asio::io_context& io, ProxyOptions options, Client& client)
     : m_io(io), m_options(std::move(options)), m_client(client), m_acceptor(io) {}
 
-ProxyServer::~ProxyServer() { stop(); }
+ProxyServer::~ProxyServer() {
+    stop();
+}
 
 util::Result<tcp::endpoint, std::string> ProxyServer::start() {
     boost::system::error_code ec;
@@ -110,9 +115,9 @@ void ProxyServer::stop() {
 }
 
 std::string ProxyServer::pac() const {
-    const std::string hp = (m_bound.address().is_v6() ? "[" + m_bound.address().to_string() + "]"
-                                                      : m_bound.address().to_string()) +
-                           ":" + std::to_string(m_bound.port());
+    const std::string hp =
+        (m_bound.address().is_v6() ? "[" + m_bound.address().to_string() + "]" : m_bound.address().to_string()) + ":" +
+        std::to_string(m_bound.port());
     return "function FindProxyForURL(url, host) {\n  return \"SOCKS5 " + hp + "; SOCKS " + hp + "; PROXY " + hp +
            "\";\n}\n";
 }
@@ -164,8 +169,7 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
         auto req = co_await read_message<SocksRequest>(reader, parse_socks5_request);
         if (req.status != ParseStatus::done) {
             if (req.error.rfind("reply:", 0) == 0)
-                co_await write_all(socket,
-                                   socks5_reply(static_cast<Socks5Reply>(std::stoi(req.error.substr(6)))));
+                co_await write_all(socket, socks5_reply(static_cast<Socks5Reply>(std::stoi(req.error.substr(6)))));
             co_return;
         }
         reader.consume(req.consumed);
@@ -184,8 +188,8 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
         auto head = co_await read_message<HttpRequest>(reader, parse_http_head);
         if (head.status != ParseStatus::done) {
             if (head.error != "incomplete request")
-                co_await write_text(socket, http_response(400, "Bad Request", "text/plain",
-                                                          "conet proxy: " + head.error + "\n"));
+                co_await write_text(
+                    socket, http_response(400, "Bad Request", "text/plain", "conet proxy: " + head.error + "\n"));
             co_return;
         }
         reader.consume(head.consumed);
@@ -194,29 +198,28 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
             kind = Kind::http_connect;
             auto t = parse_authority(req.target, 0);
             if (!t) {
-                co_await write_text(socket, http_response(400, "Bad Request", "text/plain",
-                                                          "conet proxy: " + t.error() + "\n"));
+                co_await write_text(
+                    socket, http_response(400, "Bad Request", "text/plain", "conet proxy: " + t.error() + "\n"));
                 co_return;
             }
             target = *t;
         } else if (!req.target.empty() && req.target.front() == '/') {
             if (req.method == "GET" && (req.target == "/pac" || req.target == "/proxy.pac")) {
-                co_await write_text(socket,
-                                    http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac()));
+                co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac()));
             } else if (req.method == "GET" && req.target == "/status") {
                 co_await write_text(socket, http_response(200, "OK", "application/json",
                                                           boost::json::serialize(m_client.status()) + "\n"));
             } else {
-                co_await write_text(socket, http_response(404, "Not Found", "text/plain",
-                                                          "conet proxy: try /pac or /status\n"));
+                co_await write_text(
+                    socket, http_response(404, "Not Found", "text/plain", "conet proxy: try /pac or /status\n"));
             }
             co_return;
         } else {
             kind = Kind::http_forward;
             auto fwd = rewrite_absolute(req);
             if (!fwd) {
-                co_await write_text(socket, http_response(400, "Bad Request", "text/plain",
-                                                          "conet proxy: " + fwd.error() + "\n"));
+                co_await write_text(
+                    socket, http_response(400, "Bad Request", "text/plain", "conet proxy: " + fwd.error() + "\n"));
                 co_return;
             }
             target = fwd->target;

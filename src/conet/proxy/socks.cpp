@@ -129,6 +129,8 @@ Bytes socks5_reply(Socks5Reply code) {
     return {socks5_version, static_cast<std::uint8_t>(code), 0x00, 0x01, 0, 0, 0, 0, 0, 0};
 }
 
-Bytes socks4_reply(bool granted) { return {0x00, static_cast<std::uint8_t>(granted ? 0x5a : 0x5b), 0, 0, 0, 0, 0, 0}; }
+Bytes socks4_reply(bool granted) {
+    return {0x00, static_cast<std::uint8_t>(granted ? 0x5a : 0x5b), 0, 0, 0, 0, 0, 0};
+}
 
 }  // namespace conet::proxy

@@ -10,8 +10,8 @@
 
 namespace conet::proxy {
 
-using util::ByteView;
 using util::Bytes;
+using util::ByteView;
 
 inline constexpr std::uint8_t socks5_version = 5;
 inline constexpr std::uint8_t socks4_version = 4;

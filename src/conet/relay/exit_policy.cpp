@@ -69,7 +69,9 @@ bool Cidr::contains(const address& raw) const {
     return prefix_match(a.to_v6().to_bytes(), base.to_v6().to_bytes(), prefix);
 }
 
-std::string Cidr::to_string() const { return base.to_string() + "/" + std::to_string(prefix); }
+std::string Cidr::to_string() const {
+    return base.to_string() + "/" + std::to_string(prefix);
+}
 
 address normalize(const address& a) {
     if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
@@ -103,8 +105,7 @@ Verdict evaluate(const ExitPolicy& policy, const address& destination) {
     if (in_v6(v6, "fe80::/10")) return Verdict::deny_link_local;
     if (in_v6(v6, "ff00::/8")) return Verdict::deny_multicast;
     // IPv4-compatible (deprecated) and NAT64 forms could smuggle an IPv4 target.
-    if (in_v6(v6, "::/96") || in_v6(v6, "64:ff9b::/96") || in_v6(v6, "64:ff9b:1::/48"))
-        return Verdict::deny_reserved;
+    if (in_v6(v6, "::/96") || in_v6(v6, "64:ff9b::/96") || in_v6(v6, "64:ff9b:1::/48")) return Verdict::deny_reserved;
     return Verdict::allow;
 }
 

@@ -42,7 +42,7 @@ enum class Verdict {
 std::string_view describe(Verdict v);
 
 struct ExitPolicy {
-    std::vector<Cidr> allow;               ///< explicit exceptions, checked first
+    std::vector<Cidr> allow;             ///< explicit exceptions, checked first
     std::vector<address> own_addresses;  ///< this host's addresses
 };
 

@@ -23,11 +23,11 @@ prometheus::Family<prometheus::Counter>& cell_bytes_family(prometheus::Registry&
 }
 /// Every reason the relay refuses something, exported from the start at 0.
 constexpr const char* k_reject_reasons[] = {
-    "max_links",          "links_per_ip",      "handshakes_in_flight", "peer_not_allowed",  "link_handshake",
-    "malformed_cell",     "unexpected_cell",   "duplicate_circuit",    "circuits_per_link", "bad_create",
-    "circuit_handshake",  "bad_extend",        "extend_unknown_relay", "extend_connect",    "onion_auth",
-    "malformed_relay",    "relay_without_hop", "not_an_exit",          "streams_per_circuit", "bad_target",
-    "flow_control",       "exit_policy",       "resolve_failed",       "resolve_timeout",   "connect_failed"};
+    "max_links",         "links_per_ip",      "handshakes_in_flight", "peer_not_allowed",    "link_handshake",
+    "malformed_cell",    "unexpected_cell",   "duplicate_circuit",    "circuits_per_link",   "bad_create",
+    "circuit_handshake", "bad_extend",        "extend_unknown_relay", "extend_connect",      "onion_auth",
+    "malformed_relay",   "relay_without_hop", "not_an_exit",          "streams_per_circuit", "bad_target",
+    "flow_control",      "exit_policy",       "resolve_failed",       "resolve_timeout",     "connect_failed"};
 }  // namespace
 
 RelayMetrics::RelayMetrics(prometheus::Registry& r)
@@ -92,11 +92,13 @@ struct RelayServer::Circuit final : net::CircuitEnd {
 
 // ---- lifecycle --------------------------------------------------------------------------
 
-RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger::Directory& directory,
-                         util::Rng& rng, RelayMetrics& metrics)
+RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger::Directory& directory, util::Rng& rng,
+                         RelayMetrics& metrics)
     : m_io(io), m_config(std::move(config)), m_directory(directory), m_rng(rng), m_metrics(metrics) {}
 
-RelayServer::~RelayServer() { stop(); }
+RelayServer::~RelayServer() {
+    stop();
+}
 
 namespace {
 std::vector<address> interface_addresses() {
@@ -129,15 +131,15 @@ util::Result<std::vector<tcp::endpoint>, std::string> RelayServer::start() {
         if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
         if (!ec) acceptor->bind(ep, ec);
         if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return util::unexpected("cannot listen on " + ep.address().to_string() + ":" +
-                                        std::to_string(ep.port()) + ": " + ec.message());
+        if (ec)
+            return util::unexpected("cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+                                    ": " + ec.message());
         bound.push_back(acceptor->local_endpoint());
         m_acceptors.push_back(std::move(acceptor));
     }
     for (const auto& a : interface_addresses()) m_config.exit_policy.own_addresses.push_back(a);
     for (const auto& ep : bound) m_config.exit_policy.own_addresses.push_back(ep.address());
-    for (auto& acceptor : m_acceptors)
-        asio::co_spawn(m_io, accept_loop(*acceptor), asio::detached);
+    for (auto& acceptor : m_acceptors) asio::co_spawn(m_io, accept_loop(*acceptor), asio::detached);
     return bound;
 }
 
@@ -200,8 +202,8 @@ awaitable<void> RelayServer::handshake(tcp::socket socket, std::string ip) {
     auto link = co_await net::Link::accept(std::move(socket), m_config.static_key, allow, m_rng, m_config.link_limits);
     --m_handshakes;
     if (!link || m_stopped) {
-        if (!link) m_metrics.reject(link.error() == net::LinkError::peer_not_allowed ? "peer_not_allowed"
-                                                                                     : "link_handshake");
+        if (!link)
+            m_metrics.reject(link.error() == net::LinkError::peer_not_allowed ? "peer_not_allowed" : "link_handshake");
         if (--m_links_per_ip[ip] == 0) m_links_per_ip.erase(ip);
         co_return;
     }
@@ -512,9 +514,7 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
             return;
         }
         case RelayCommand::connected:
-        case RelayCommand::extended:
-            destroy(circ, EndReason::protocol_error, nullptr);
-            return;
+        case RelayCommand::extended: destroy(circ, EndReason::protocol_error, nullptr); return;
         default:
             if (!circ->on_stream_message(msg)) {
                 m_metrics.reject("flow_control");
@@ -551,8 +551,8 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
             *timed_out = true;
             resolver->cancel();
         });
-        auto [rec, results] = co_await resolver->async_resolve(target.host, std::to_string(target.port),
-                                                               net::use_nothrow);
+        auto [rec, results] =
+            co_await resolver->async_resolve(target.host, std::to_string(target.port), net::use_nothrow);
         if (*timed_out) {
             m_metrics.reject("resolve_timeout");
             finish_with(EndReason::timeout);
@@ -599,9 +599,9 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
     deadline.cancel();
     if (!connected) {
         m_metrics.reject("connect_failed");
-        finish_with(*timed_out ? EndReason::timeout
+        finish_with(*timed_out                                ? EndReason::timeout
                     : last == asio::error::connection_refused ? EndReason::connection_refused
-                                                               : EndReason::host_unreachable);
+                                                              : EndReason::host_unreachable);
         co_return;
     }
     auto circ = weak.lock();

@@ -3,14 +3,14 @@
 /// (XK), keeps circuits, forwards onion-sealed cells, extends circuits to other
 /// relays of its directory, and serves as exit (docs/protocol.md).
 
-#include <map>
-#include <memory>
-#include <set>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <set>
 
 #include "conet/ledger/node_record.hpp"
 #include "conet/net/link.hpp"
