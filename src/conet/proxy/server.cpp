@@ -115,9 +115,8 @@ void ProxyServer::stop() {
 }
 
 std::string ProxyServer::pac() const {
-    const std::string hp =
-        (m_bound.address().is_v6() ? "[" + m_bound.address().to_string() + "]" : m_bound.address().to_string()) + ":" +
-        std::to_string(m_bound.port());
+    const ledger::Endpoint self{m_bound.address().to_string(), m_bound.port()};
+    const std::string hp = self.to_string();  // brackets an IPv6 address
     return "function FindProxyForURL(url, host) {\n  return \"SOCKS5 " + hp + "; SOCKS " + hp + "; PROXY " + hp +
            "\";\n}\n";
 }
