@@ -1,0 +1,229 @@
+#include "conet/ledger/state.hpp"
+
+#include <functional>
+
+namespace conet::ledger {
+
+namespace {
+
+using util::unexpected;
+
+bool add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+    return !__builtin_add_overflow(a, b, &out);
+}
+
+template <class P>
+util::Result<P, TxError> payload_as(const Transaction& tx) {
+    auto p = codec::decode<P>(tx.payload);
+    if (!p) return unexpected(TxError::malformed_payload);
+    return std::move(*p);
+}
+
+crypto::Hash256 key_for(std::string_view space, util::ByteView id) {
+    crypto::Keccak256 h;
+    h.update(util::as_bytes(space)).update(id);
+    return h.finish();
+}
+
+}  // namespace
+
+std::string_view describe(TxError e) {
+    switch (e) {
+        case TxError::wrong_chain: return "transaction is for another chain";
+        case TxError::bad_signature: return "signature does not recover a sender";
+        case TxError::bad_nonce: return "nonce is not the account's next nonce";
+        case TxError::fee_too_low: return "fee below the minimum";
+        case TxError::insufficient_funds: return "insufficient funds";
+        case TxError::malformed_payload: return "malformed payload";
+        case TxError::zero_amount: return "amount must be positive";
+        case TxError::overflow: return "amount overflows";
+        case TxError::bad_record: return "node record invalid or not signed by the sender";
+        case TxError::unknown_node: return "unknown node";
+        case TxError::not_operator: return "sender does not operate this node";
+        case TxError::too_many_nodes: return "operator has too many nodes";
+        case TxError::insufficient_stake: return "insufficient stake";
+    }
+    return "unknown transaction error";
+}
+
+util::Result<void, TxError> State::credit(const crypto::Address& a, std::uint64_t amount) {
+    Account& acc = m_accounts[a];
+    if (!add(acc.balance, amount, acc.balance)) return unexpected(TxError::overflow);
+    return {};
+}
+
+const Account* State::account(const crypto::Address& a) const {
+    auto it = m_accounts.find(a);
+    return it == m_accounts.end() ? nullptr : &it->second;
+}
+
+const NodeEntry* State::node(const crypto::X25519Public& key) const {
+    auto it = m_nodes.find(key);
+    return it == m_nodes.end() ? nullptr : &it->second;
+}
+
+util::Result<void, TxError> State::apply(const Transaction& tx, const BlockContext& block) {
+    // Every change is staged in `staged` (accounts) and `effect` (nodes, pending)
+    // and committed only after every check has passed: all or nothing.
+    if (tx.chain_id != m_chain_id) return unexpected(TxError::wrong_chain);
+    auto from = tx.sender();
+    if (!from) return unexpected(TxError::bad_signature);
+
+    std::map<crypto::Address, Account> staged;
+    auto acct = [&](const crypto::Address& a) -> Account& {
+        auto found = staged.find(a);
+        if (found != staged.end()) return found->second;
+        const Account* current = account(a);
+        return staged[a] = current ? *current : Account{};
+    };
+
+    Account& sender = acct(*from);
+    if (tx.nonce != sender.nonce) return unexpected(TxError::bad_nonce);
+    if (tx.fee < m_params.min_fee) return unexpected(TxError::fee_too_low);
+    if (sender.balance < tx.fee) return unexpected(TxError::insufficient_funds);
+    sender.balance -= tx.fee;
+    sender.nonce += 1;
+    Account& proposer = acct(block.proposer);  // fees pay the block's proposer
+    if (!add(proposer.balance, tx.fee, proposer.balance)) return unexpected(TxError::overflow);
+
+    std::function<void()> effect = [] {};
+    switch (tx.kind) {
+        case TxKind::transfer: {
+            auto p = payload_as<TransferPayload>(tx);
+            if (!p) return unexpected(p.error());
+            if (p->amount == 0) return unexpected(TxError::zero_amount);
+            Account& s = acct(*from);
+            if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+            s.balance -= p->amount;
+            Account& to = acct(p->to);
+            if (!add(to.balance, p->amount, to.balance)) return unexpected(TxError::overflow);
+            break;
+        }
+        case TxKind::register_node: {
+            auto p = payload_as<NodePayload>(tx);
+            if (!p) return unexpected(p.error());
+            if (p->record.operator_address != *from || !p->record.verify(m_chain_id, block.time_unix))
+                return unexpected(TxError::bad_record);
+            auto existing = m_nodes.find(p->record.noise_key);
+            if (existing != m_nodes.end() && existing->second.record.operator_address != *from)
+                return unexpected(TxError::not_operator);
+            if (existing == m_nodes.end()) {
+                std::size_t owned = 0;
+                for (const auto& [k, n] : m_nodes) owned += n.record.operator_address == *from;
+                if (owned >= m_params.max_nodes_per_operator) return unexpected(TxError::too_many_nodes);
+            }
+            effect = [this, rec = p->record] { m_nodes[rec.noise_key].record = rec; };
+            break;
+        }
+        case TxKind::deregister_node: {
+            auto p = payload_as<NodeKeyPayload>(tx);
+            if (!p) return unexpected(p.error());
+            const NodeEntry* n = node(p->node_key);
+            if (!n) return unexpected(TxError::unknown_node);
+            if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
+            const Pending refund{*from, n->stake, block.height + m_params.unbonding_blocks};
+            effect = [this, key = p->node_key, refund] {
+                m_nodes.erase(key);
+                if (refund.amount > 0) m_pending.push_back(refund);
+            };
+            break;
+        }
+        case TxKind::stake:
+        case TxKind::unstake: {
+            auto p = payload_as<StakePayload>(tx);
+            if (!p) return unexpected(p.error());
+            if (p->amount == 0) return unexpected(TxError::zero_amount);
+            const NodeEntry* n = node(p->node_key);
+            if (!n) return unexpected(TxError::unknown_node);
+            if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
+            if (tx.kind == TxKind::stake) {
+                Account& s = acct(*from);
+                if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+                std::uint64_t stake = 0;
+                if (!add(n->stake, p->amount, stake)) return unexpected(TxError::overflow);
+                s.balance -= p->amount;
+                effect = [this, key = p->node_key, stake] { m_nodes[key].stake = stake; };
+            } else {
+                if (n->stake < p->amount) return unexpected(TxError::insufficient_stake);
+                const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks};
+                effect = [this, key = p->node_key, stake = n->stake - p->amount, back] {
+                    m_nodes[key].stake = stake;
+                    m_pending.push_back(back);
+                };
+            }
+            break;
+        }
+        case TxKind::deposit:
+        case TxKind::withdraw: {
+            auto p = payload_as<AmountPayload>(tx);
+            if (!p) return unexpected(p.error());
+            if (p->amount == 0) return unexpected(TxError::zero_amount);
+            Account& s = acct(*from);
+            if (tx.kind == TxKind::deposit) {
+                if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+                if (!add(s.prepaid, p->amount, s.prepaid)) return unexpected(TxError::overflow);
+                s.balance -= p->amount;
+            } else {
+                if (s.prepaid < p->amount) return unexpected(TxError::insufficient_funds);
+                s.prepaid -= p->amount;
+                const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks};
+                effect = [this, back] { m_pending.push_back(back); };
+            }
+            break;
+        }
+    }
+
+    for (auto& [a, acc] : staged) m_accounts[a] = acc;
+    effect();
+    return {};
+}
+
+void State::end_block(const BlockContext& block) {
+    std::vector<Pending> keep;
+    for (const Pending& p : m_pending) {
+        if (p.release_height <= block.height) {
+            // Pending funds were part of the supply; returning them cannot overflow
+            // a u64 unless the supply itself exceeds it, which credit() prevents.
+            m_accounts[p.owner].balance += p.amount;
+        } else {
+            keep.push_back(p);
+        }
+    }
+    m_pending = std::move(keep);
+}
+
+unsigned __int128 State::total_supply() const {
+    unsigned __int128 total = 0;
+    for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<unsigned __int128>(acc.prepaid);
+    for (const auto& [k, n] : m_nodes) total += n.stake;
+    for (const auto& p : m_pending) total += p.amount;
+    return total;
+}
+
+crypto::Hash256 State::state_root() const {
+    SparseMerkleTree tree;
+    for (const auto& [a, acc] : m_accounts) {
+        codec::Writer w;
+        w.u64(acc.balance);
+        w.u64(acc.nonce);
+        w.u64(acc.prepaid);
+        tree.set(key_for("account", a.bytes), crypto::keccak256(w.data()));
+    }
+    for (const auto& [k, n] : m_nodes) {
+        codec::Writer w;
+        n.record.encode(w);
+        w.u64(n.stake);
+        tree.set(key_for("node", k), crypto::keccak256(w.data()));
+    }
+    codec::Writer pending;
+    pending.count(m_pending.size());
+    for (const auto& p : m_pending) {
+        pending.fixed(p.owner.bytes);
+        pending.u64(p.amount);
+        pending.u64(p.release_height);
+    }
+    tree.set(key_for("pending", {}), crypto::keccak256(pending.data()));
+    return tree.root();
+}
+
+}  // namespace conet::ledger

@@ -1,0 +1,101 @@
+#pragma once
+/// The ledger state machine (I/O-free): accounts, node registry, stakes with
+/// an unbonding period, prepaid balances with a withdrawal delay. All
+/// arithmetic is checked; an invalid transaction is rejected with a reason and
+/// changes nothing. Fees go to the block's proposer, so the total supply is
+/// conserved by every transaction.
+
+#include <map>
+#include <vector>
+
+#include "conet/ledger/smt.hpp"
+#include "conet/ledger/transaction.hpp"
+
+namespace conet::ledger {
+
+inline constexpr std::uint64_t base_units_per_conet = 1'000'000;
+
+struct Params {
+    std::uint64_t min_fee = 1;                 ///< base units per transaction
+    std::uint64_t unbonding_blocks = 100;      ///< unstaked funds return after this many blocks
+    std::uint64_t withdraw_delay_blocks = 10;  ///< prepaid withdrawals return after this many blocks
+    std::size_t max_nodes_per_operator = 64;
+};
+
+struct Account {
+    std::uint64_t balance = 0;
+    std::uint64_t nonce = 0;  ///< the next transaction's nonce
+    std::uint64_t prepaid = 0;
+    bool operator==(const Account&) const = default;
+};
+
+struct NodeEntry {
+    NodeRecord record;
+    std::uint64_t stake = 0;
+};
+
+/// Funds on their way back to an account's balance (unbonding, withdrawals).
+struct Pending {
+    crypto::Address owner;
+    std::uint64_t amount = 0;
+    std::uint64_t release_height = 0;
+    bool operator==(const Pending&) const = default;
+};
+
+enum class TxError {
+    wrong_chain,
+    bad_signature,
+    bad_nonce,
+    fee_too_low,
+    insufficient_funds,
+    malformed_payload,
+    zero_amount,
+    overflow,
+    bad_record,  ///< the node record does not verify or is not the sender's
+    unknown_node,
+    not_operator,
+    too_many_nodes,
+    insufficient_stake,
+};
+std::string_view describe(TxError e);
+
+struct BlockContext {
+    std::uint64_t height = 0;
+    std::uint64_t time_unix = 0;
+    crypto::Address proposer;
+};
+
+class State {
+public:
+    State(std::uint64_t chain_id, Params params) : m_chain_id(chain_id), m_params(params) {}
+
+    /// Genesis: credit an account (fails on overflow).
+    [[nodiscard]] util::Result<void, TxError> credit(const crypto::Address& a, std::uint64_t amount);
+
+    /// Applies one transaction atomically: on error nothing changes.
+    [[nodiscard]] util::Result<void, TxError> apply(const Transaction& tx, const BlockContext& block);
+    /// Releases pending funds whose release height has come.
+    void end_block(const BlockContext& block);
+
+    /// Everything that exists: balances, prepaid, stakes and pending funds.
+    unsigned __int128 total_supply() const;
+    /// Root of a sparse Merkle tree over every account, node and pending entry.
+    crypto::Hash256 state_root() const;
+
+    const Account* account(const crypto::Address& a) const;
+    const NodeEntry* node(const crypto::X25519Public& key) const;
+    const std::map<crypto::Address, Account>& accounts() const { return m_accounts; }
+    const std::map<crypto::X25519Public, NodeEntry>& nodes() const { return m_nodes; }
+    const std::vector<Pending>& pending() const { return m_pending; }
+    std::uint64_t chain_id() const { return m_chain_id; }
+    const Params& params() const { return m_params; }
+
+private:
+    std::uint64_t m_chain_id;
+    Params m_params;
+    std::map<crypto::Address, Account> m_accounts;
+    std::map<crypto::X25519Public, NodeEntry> m_nodes;
+    std::vector<Pending> m_pending;
+};
+
+}  // namespace conet::ledger

@@ -1,0 +1,109 @@
+#include "conet/ledger/transaction.hpp"
+
+namespace conet::ledger {
+
+namespace {
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::withdraw);
+}
+
+crypto::Hash256 Transaction::signing_digest() const {
+    codec::Writer w;
+    w.u64(chain_id);
+    w.u64(nonce);
+    w.u64(fee);
+    w.u8(static_cast<std::uint8_t>(kind));
+    w.bytes(payload);
+    crypto::Keccak256 h;
+    h.update(util::as_bytes(tx_domain)).update(w.data());
+    return h.finish();
+}
+
+crypto::KeyResult<crypto::Address> Transaction::sender() const {
+    auto pk = crypto::recover(signing_digest(), signature);
+    if (!pk) return util::unexpected(pk.error());
+    return pk->address();
+}
+
+crypto::Hash256 Transaction::hash() const {
+    return crypto::keccak256(codec::encode(*this));
+}
+
+void Transaction::encode(codec::Writer& w) const {
+    w.u64(chain_id);
+    w.u64(nonce);
+    w.u64(fee);
+    w.u8(static_cast<std::uint8_t>(kind));
+    w.bytes(payload);
+    w.fixed(signature.to_bytes(0));
+}
+
+codec::Result<Transaction> Transaction::decode(codec::Reader& r) {
+    Transaction tx;
+    auto chain = r.u64();
+    auto nonce = chain ? r.u64() : chain;
+    auto fee = nonce ? r.u64() : nonce;
+    if (!fee) return util::unexpected(fee.error());
+    auto kind = r.u8();
+    if (!kind) return util::unexpected(kind.error());
+    if (*kind == 0 || *kind > max_kind) return util::unexpected(codec::CodecError::bad_value);
+    auto payload = r.bytes(max_tx_payload_bytes);
+    if (!payload) return util::unexpected(payload.error());
+    auto sig = r.fixed<65>();
+    if (!sig) return util::unexpected(sig.error());
+    if ((*sig)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
+    auto parsed = crypto::Signature::from_bytes(*sig);
+    if (!parsed) return util::unexpected(codec::CodecError::bad_value);
+    tx.chain_id = *chain;
+    tx.nonce = *nonce;
+    tx.fee = *fee;
+    tx.kind = static_cast<TxKind>(*kind);
+    tx.payload = std::move(*payload);
+    tx.signature = *parsed;
+    return tx;
+}
+
+void TransferPayload::encode(codec::Writer& w) const {
+    w.fixed(to.bytes);
+    w.u64(amount);
+}
+
+codec::Result<TransferPayload> TransferPayload::decode(codec::Reader& r) {
+    auto to = r.fixed<20>();
+    if (!to) return util::unexpected(to.error());
+    auto amount = r.u64();
+    if (!amount) return util::unexpected(amount.error());
+    return TransferPayload{crypto::Address{*to}, *amount};
+}
+
+codec::Result<NodePayload> NodePayload::decode(codec::Reader& r) {
+    auto rec = NodeRecord::decode(r);
+    if (!rec) return util::unexpected(rec.error());
+    return NodePayload{std::move(*rec)};
+}
+
+codec::Result<NodeKeyPayload> NodeKeyPayload::decode(codec::Reader& r) {
+    auto key = r.fixed<32>();
+    if (!key) return util::unexpected(key.error());
+    return NodeKeyPayload{*key};
+}
+
+void StakePayload::encode(codec::Writer& w) const {
+    w.fixed(node_key);
+    w.u64(amount);
+}
+
+codec::Result<StakePayload> StakePayload::decode(codec::Reader& r) {
+    auto key = r.fixed<32>();
+    if (!key) return util::unexpected(key.error());
+    auto amount = r.u64();
+    if (!amount) return util::unexpected(amount.error());
+    return StakePayload{*key, *amount};
+}
+
+codec::Result<AmountPayload> AmountPayload::decode(codec::Reader& r) {
+    auto amount = r.u64();
+    if (!amount) return util::unexpected(amount.error());
+    return AmountPayload{*amount};
+}
+
+}  // namespace conet::ledger

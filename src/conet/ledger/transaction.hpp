@@ -1,0 +1,85 @@
+#pragma once
+/// Transactions (DESIGN §7): chain id, nonce, fee, kind, payload and a
+/// recoverable signature over
+///   keccak256("CONET/Tx/v1" || u64 chain_id || u64 nonce || u64 fee || u8 kind || bytes payload)
+/// The sender is the address the signature recovers to. Payloads are the
+/// canonical encodings of the structs below.
+
+#include "conet/ledger/node_record.hpp"
+
+namespace conet::ledger {
+
+inline constexpr std::string_view tx_domain = "CONET/Tx/v1";
+inline constexpr std::size_t max_tx_payload_bytes = 2048;
+
+enum class TxKind : std::uint8_t {
+    transfer = 1,         ///< TransferPayload
+    register_node = 2,    ///< NodePayload: add or update the sender's node record
+    deregister_node = 3,  ///< NodeKeyPayload
+    stake = 4,            ///< StakePayload: bond balance to a node
+    unstake = 5,          ///< StakePayload: start unbonding
+    deposit = 6,          ///< AmountPayload: balance -> prepaid (usage fees)
+    withdraw = 7,         ///< AmountPayload: prepaid -> balance after a delay
+};
+
+struct Transaction {
+    std::uint64_t chain_id = 0;
+    std::uint64_t nonce = 0;
+    std::uint64_t fee = 0;
+    TxKind kind = TxKind::transfer;
+    util::Bytes payload;
+    crypto::Signature signature;
+
+    crypto::Hash256 signing_digest() const;
+    void sign(const crypto::PrivateKey& key) { signature = crypto::sign_hash(key, signing_digest()); }
+    /// The signer, or an error for a signature that does not recover (or is high-s).
+    crypto::KeyResult<crypto::Address> sender() const;
+    /// Hash of the whole signed encoding: the transaction's id.
+    crypto::Hash256 hash() const;
+
+    void encode(codec::Writer& w) const;
+    static codec::Result<Transaction> decode(codec::Reader& r);
+};
+
+struct TransferPayload {
+    crypto::Address to;
+    std::uint64_t amount = 0;
+    void encode(codec::Writer& w) const;
+    static codec::Result<TransferPayload> decode(codec::Reader& r);
+};
+
+struct NodePayload {
+    NodeRecord record;
+    void encode(codec::Writer& w) const { record.encode(w); }
+    static codec::Result<NodePayload> decode(codec::Reader& r);
+};
+
+struct NodeKeyPayload {
+    crypto::X25519Public node_key{};
+    void encode(codec::Writer& w) const { w.fixed(node_key); }
+    static codec::Result<NodeKeyPayload> decode(codec::Reader& r);
+};
+
+struct StakePayload {
+    crypto::X25519Public node_key{};
+    std::uint64_t amount = 0;
+    void encode(codec::Writer& w) const;
+    static codec::Result<StakePayload> decode(codec::Reader& r);
+};
+
+struct AmountPayload {
+    std::uint64_t amount = 0;
+    void encode(codec::Writer& w) const { w.u64(amount); }
+    static codec::Result<AmountPayload> decode(codec::Reader& r);
+};
+
+/// Builds and signs a transaction with the given payload.
+template <codec::Encodable P>
+Transaction make_transaction(const crypto::PrivateKey& key, std::uint64_t chain_id, std::uint64_t nonce,
+                             std::uint64_t fee, TxKind kind, const P& payload) {
+    Transaction tx{chain_id, nonce, fee, kind, codec::encode(payload), {}};
+    tx.sign(key);
+    return tx;
+}
+
+}  // namespace conet::ledger

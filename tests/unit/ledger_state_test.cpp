@@ -1,0 +1,174 @@
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include "conet/crypto/random.hpp"
+#include "conet/ledger/state.hpp"
+
+namespace conet::ledger {
+namespace {
+
+constexpr std::uint64_t chain = 77;
+
+struct World {
+    crypto::SeededRng rng{5};
+    std::vector<crypto::PrivateKey> keys;
+    std::vector<crypto::X25519KeyPair> noise;
+    State state{chain, Params{1, 3, 2, 64}};
+    BlockContext block{1, 1000, {}};
+
+    explicit World(std::size_t n = 4) {
+        for (std::size_t i = 0; i < n; ++i) {
+            keys.push_back(crypto::PrivateKey::generate(rng));
+            noise.push_back(crypto::X25519KeyPair::generate(rng));
+            EXPECT_TRUE(state.credit(keys.back().address(), 1'000'000));
+        }
+        block.proposer = keys[0].address();
+    }
+    std::uint64_t nonce(std::size_t i) const {
+        const Account* a = state.account(keys[i].address());
+        return a ? a->nonce : 0;
+    }
+    NodeRecord record(std::size_t operator_index, std::size_t node_index) const {
+        NodeRecord r;
+        r.noise_key = noise[node_index].public_key;
+        r.endpoints = {{"127.0.0.1", static_cast<std::uint16_t>(9000 + node_index)}};
+        r.region = "DE";
+        r.expires_at = 1'000'000;
+        r.sign(keys[operator_index], chain);
+        return r;
+    }
+    template <class P>
+    util::Result<void, TxError> send(std::size_t i, TxKind kind, const P& payload, std::uint64_t fee = 1) {
+        return state.apply(make_transaction(keys[i], chain, nonce(i), fee, kind, payload), block);
+    }
+};
+
+TEST(LedgerState, TransferMovesFundsPaysTheFeeAndAdvancesTheNonce) {
+    World w;
+    const auto a = w.keys[1].address(), b = w.keys[2].address(), proposer = w.keys[0].address();
+    ASSERT_TRUE(w.send(1, TxKind::transfer, TransferPayload{b, 500}, 3));
+    EXPECT_EQ(w.state.account(a)->balance, 1'000'000u - 503);
+    EXPECT_EQ(w.state.account(b)->balance, 1'000'500u);
+    EXPECT_EQ(w.state.account(proposer)->balance, 1'000'003u);
+    EXPECT_EQ(w.state.account(a)->nonce, 1u);
+}
+
+TEST(LedgerState, ReplaysWrongChainsAndBadSignaturesAreRejectedWithoutEffect) {
+    World w;
+    const auto tx = make_transaction(w.keys[1], chain, 0, 1, TxKind::transfer, TransferPayload{w.keys[2].address(), 5});
+    ASSERT_TRUE(w.state.apply(tx, w.block));
+    const auto root = w.state.state_root();
+    EXPECT_EQ(w.state.apply(tx, w.block).error(), TxError::bad_nonce);
+    auto other =
+        make_transaction(w.keys[1], chain + 1, 1, 1, TxKind::transfer, TransferPayload{w.keys[2].address(), 5});
+    EXPECT_EQ(w.state.apply(other, w.block).error(), TxError::wrong_chain);
+    auto tampered = make_transaction(w.keys[1], chain, 1, 1, TxKind::transfer, TransferPayload{w.keys[2].address(), 5});
+    tampered.payload.back() ^= 1;  // the amount changed after signing: another "sender" recovers
+    auto r = w.state.apply(tampered, w.block);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error() == TxError::bad_nonce || r.error() == TxError::insufficient_funds ||
+                r.error() == TxError::bad_signature);
+    EXPECT_EQ(w.state.state_root(), root);
+}
+
+TEST(LedgerState, NodeRegistryStakesAndUnbonding) {
+    World w;
+    EXPECT_EQ(w.send(1, TxKind::register_node, NodePayload{w.record(2, 0)}).error(), TxError::bad_record);
+    ASSERT_TRUE(w.send(1, TxKind::register_node, NodePayload{w.record(1, 0)}));
+    EXPECT_EQ(w.send(2, TxKind::stake, StakePayload{w.noise[0].public_key, 10}).error(), TxError::not_operator);
+    ASSERT_TRUE(w.send(1, TxKind::stake, StakePayload{w.noise[0].public_key, 1000}));
+    EXPECT_EQ(w.state.node(w.noise[0].public_key)->stake, 1000u);
+    EXPECT_EQ(w.send(1, TxKind::unstake, StakePayload{w.noise[0].public_key, 1001}).error(),
+              TxError::insufficient_stake);
+    ASSERT_TRUE(w.send(1, TxKind::unstake, StakePayload{w.noise[0].public_key, 400}));
+    const auto balance = w.state.account(w.keys[1].address())->balance;
+    w.block.height += 2;
+    w.state.end_block(w.block);
+    EXPECT_EQ(w.state.account(w.keys[1].address())->balance, balance);  // still unbonding
+    w.block.height += 1;
+    w.state.end_block(w.block);
+    EXPECT_EQ(w.state.account(w.keys[1].address())->balance, balance + 400);
+    ASSERT_TRUE(w.send(1, TxKind::deregister_node, NodeKeyPayload{w.noise[0].public_key}));
+    EXPECT_EQ(w.state.node(w.noise[0].public_key), nullptr);
+    EXPECT_EQ(w.state.pending().back().amount, 600u);
+}
+
+TEST(LedgerState, PrepaidBalancesWithdrawAfterTheDelay) {
+    World w;
+    ASSERT_TRUE(w.send(2, TxKind::deposit, AmountPayload{5000}));
+    EXPECT_EQ(w.state.account(w.keys[2].address())->prepaid, 5000u);
+    EXPECT_EQ(w.send(2, TxKind::withdraw, AmountPayload{5001}).error(), TxError::insufficient_funds);
+    ASSERT_TRUE(w.send(2, TxKind::withdraw, AmountPayload{2000}));
+    const auto balance = w.state.account(w.keys[2].address())->balance;
+    w.block.height += 2;
+    w.state.end_block(w.block);
+    EXPECT_EQ(w.state.account(w.keys[2].address())->balance, balance + 2000);
+}
+
+TEST(LedgerTransaction, CodecRoundTripsAndRejectsTrailingAndOversizedInput) {
+    World w;
+    const auto tx = make_transaction(w.keys[1], chain, 3, 2, TxKind::deposit, AmountPayload{9});
+    const auto bytes = codec::encode(tx);
+    auto back = codec::decode<Transaction>(bytes);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(codec::encode(*back), bytes);
+    EXPECT_EQ(*back->sender(), w.keys[1].address());
+    auto longer = bytes;
+    longer.push_back(0);
+    EXPECT_FALSE(codec::decode<Transaction>(longer));
+    Transaction big = tx;
+    big.payload.assign(max_tx_payload_bytes + 1, 0);
+    EXPECT_EQ(codec::decode<Transaction>(codec::encode(big)).error(), codec::CodecError::too_long);
+}
+
+/// Random transaction sequences, valid and invalid: supply is conserved, and a
+/// rejected transaction leaves the state root unchanged.
+RC_GTEST_PROP(LedgerState, SupplyIsConservedAndRejectionsChangeNothing, ()) {
+    World w;
+    const auto supply = w.state.total_supply();
+    const auto steps = *rc::gen::inRange(1, 60);
+    for (int i = 0; i < steps; ++i) {
+        const std::size_t from = *rc::gen::inRange<std::size_t>(0, w.keys.size());
+        const std::size_t other = *rc::gen::inRange<std::size_t>(0, w.keys.size());
+        const std::uint64_t amount =
+            *rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(0, 3000), rc::gen::just<std::uint64_t>(~0ull));
+        const std::uint64_t fee = *rc::gen::inRange<std::uint64_t>(0, 4);
+        std::uint64_t nonce = w.nonce(from);
+        if (*rc::gen::inRange(0, 10) == 0) nonce += 1;  // sometimes stale or future
+        const auto kind = static_cast<TxKind>(*rc::gen::inRange(1, 8));
+        Transaction tx;
+        switch (kind) {
+            case TxKind::transfer:
+                tx = make_transaction(w.keys[from], chain, nonce, fee, kind,
+                                      TransferPayload{w.keys[other].address(), amount});
+                break;
+            case TxKind::register_node:
+                tx = make_transaction(w.keys[from], chain, nonce, fee, kind, NodePayload{w.record(other, other)});
+                break;
+            case TxKind::deregister_node:
+                tx = make_transaction(w.keys[from], chain, nonce, fee, kind, NodeKeyPayload{w.noise[other].public_key});
+                break;
+            case TxKind::stake:
+            case TxKind::unstake:
+                tx = make_transaction(w.keys[from], chain, nonce, fee, kind,
+                                      StakePayload{w.noise[other].public_key, amount});
+                break;
+            default: tx = make_transaction(w.keys[from], chain, nonce, fee, kind, AmountPayload{amount}); break;
+        }
+        if (*rc::gen::inRange(0, 20) == 0) tx.signature.s[5] ^= 1;
+        if (*rc::gen::inRange(0, 20) == 0) tx.payload.push_back(0);  // trailing bytes
+        const auto root = w.state.state_root();
+        auto result = w.state.apply(tx, w.block);
+        if (!result) RC_ASSERT(w.state.state_root() == root);
+        RC_ASSERT(w.state.total_supply() == supply);
+        if (*rc::gen::inRange(0, 4) == 0) {
+            ++w.block.height;
+            w.state.end_block(w.block);
+            RC_ASSERT(w.state.total_supply() == supply);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace conet::ledger
