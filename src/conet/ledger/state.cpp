@@ -192,9 +192,9 @@ void State::end_block(const BlockContext& block) {
     m_pending = std::move(keep);
 }
 
-unsigned __int128 State::total_supply() const {
-    unsigned __int128 total = 0;
-    for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<unsigned __int128>(acc.prepaid);
+Amount128 State::total_supply() const {
+    Amount128 total = 0;
+    for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<Amount128>(acc.prepaid);
     for (const auto& [k, n] : m_nodes) total += n.stake;
     for (const auto& p : m_pending) total += p.amount;
     return total;

@@ -15,6 +15,9 @@ namespace conet::ledger {
 
 inline constexpr std::uint64_t base_units_per_conet = 1'000'000;
 
+/// Sums of u64 amounts (total supply) are held without overflow in 128 bits.
+__extension__ typedef unsigned __int128 Amount128;
+
 struct Params {
     std::uint64_t min_fee = 1;                 ///< base units per transaction
     std::uint64_t unbonding_blocks = 100;      ///< unstaked funds return after this many blocks
@@ -78,7 +81,7 @@ public:
     void end_block(const BlockContext& block);
 
     /// Everything that exists: balances, prepaid, stakes and pending funds.
-    unsigned __int128 total_supply() const;
+    Amount128 total_supply() const;
     /// Root of a sparse Merkle tree over every account, node and pending entry.
     crypto::Hash256 state_root() const;
 
