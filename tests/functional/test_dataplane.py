@@ -144,16 +144,15 @@ def test_exit_with_an_allow_list_still_refuses_other_addresses(net, httpd, host)
     assert out.returncode != 0
 
 
-def test_unreachable_ports_and_names_map_to_socks_codes(net, httpd):
+def test_a_refused_connection_maps_to_its_socks_code(net, httpd):
+    # (Name-resolution failures are not tested end to end: that would send a
+    # DNS query off this machine. Their mapping is in proxy/server.cpp.)
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_port = closed.getsockname()[1]
     code, s = socks5_connect(net.proxy.port, "127.0.0.1", dead_port)
     s.close()
     assert code == 0x05  # connection refused
-    code, s = socks5_connect(net.proxy.port, "no-such-host.invalid", 80)
-    s.close()
-    assert code == 0x04  # host unreachable
 
 
 def test_three_hop_circuits_work(conet, tmp_path, httpd):
