@@ -1,0 +1,155 @@
+#include "conet/ledger/block.hpp"
+
+#include <algorithm>
+
+namespace conet::ledger {
+
+crypto::Hash256 Header::hash() const {
+    return crypto::keccak256(codec::encode(*this));
+}
+
+crypto::Hash256 Header::vote_digest() const {
+    codec::Writer w;
+    w.u64(chain_id);
+    w.fixed(hash());
+    crypto::Keccak256 h;
+    h.update(util::as_bytes(finalize_domain)).update(w.data());
+    return h.finish();
+}
+
+void Header::encode(codec::Writer& w) const {
+    w.u64(chain_id);
+    w.u64(height);
+    w.u64(view);
+    w.fixed(parent);
+    w.u64(time_unix);
+    w.fixed(proposer.bytes);
+    w.fixed(tx_root);
+    w.fixed(state_root);
+}
+
+codec::Result<Header> Header::decode(codec::Reader& r) {
+    Header h;
+    auto chain = r.u64();
+    auto height = chain ? r.u64() : chain;
+    auto view = height ? r.u64() : height;
+    if (!view) return util::unexpected(view.error());
+    auto parent = r.fixed<32>();
+    if (!parent) return util::unexpected(parent.error());
+    auto time = r.u64();
+    if (!time) return util::unexpected(time.error());
+    auto proposer = r.fixed<20>();
+    auto tx_root = proposer ? r.fixed<32>() : codec::Result<crypto::Hash256>(util::unexpected(proposer.error()));
+    auto state_root = tx_root ? r.fixed<32>() : tx_root;
+    if (!state_root) return util::unexpected(state_root.error());
+    h.chain_id = *chain;
+    h.height = *height;
+    h.view = *view;
+    h.parent = *parent;
+    h.time_unix = *time;
+    h.proposer.bytes = *proposer;
+    h.tx_root = *tx_root;
+    h.state_root = *state_root;
+    return h;
+}
+
+void Certificate::encode(codec::Writer& w) const {
+    w.count(signatures.size());
+    for (const auto& s : signatures) w.fixed(s.to_bytes(0));
+}
+
+codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    Certificate c;
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto raw = r.fixed<65>();
+        if (!raw) return util::unexpected(raw.error());
+        auto sig = crypto::Signature::from_bytes(*raw);
+        if (!sig || (*raw)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
+        c.signatures.push_back(*sig);
+    }
+    return c;
+}
+
+void Block::encode(codec::Writer& w) const {
+    header.encode(w);
+    w.count(transactions.size());
+    for (const auto& tx : transactions) tx.encode(w);
+    certificate.encode(w);
+}
+
+codec::Result<Block> Block::decode(codec::Reader& r) {
+    Block b;
+    auto h = Header::decode(r);
+    if (!h) return util::unexpected(h.error());
+    b.header = *h;
+    auto n = r.count(max_block_txs);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto tx = Transaction::decode(r);
+        if (!tx) return util::unexpected(tx.error());
+        b.transactions.push_back(std::move(*tx));
+    }
+    auto c = Certificate::decode(r);
+    if (!c) return util::unexpected(c.error());
+    b.certificate = std::move(*c);
+    return b;
+}
+
+crypto::Hash256 transactions_root(const std::vector<Transaction>& txs) {
+    if (txs.empty()) return crypto::Hash256{};
+    std::vector<crypto::Hash256> level;
+    level.reserve(txs.size());
+    for (const auto& tx : txs) level.push_back(tx.hash());
+    while (level.size() > 1) {
+        std::vector<crypto::Hash256> next;
+        for (std::size_t i = 0; i < level.size(); i += 2) {
+            if (i + 1 == level.size()) {
+                next.push_back(level[i]);
+                continue;
+            }
+            const std::uint8_t tag = 0x01;
+            crypto::Keccak256 h;
+            h.update(util::ByteView(&tag, 1)).update(level[i]).update(level[i + 1]);
+            next.push_back(h.finish());
+        }
+        level = std::move(next);
+    }
+    return level.front();
+}
+
+std::size_t quorum(std::size_t validators) {
+    return validators - (validators == 0 ? 0 : (validators - 1) / 3);
+}
+
+std::string_view describe(CertificateError e) {
+    switch (e) {
+        case CertificateError::too_few_votes: return "certificate has fewer votes than a quorum";
+        case CertificateError::unknown_signer: return "certificate vote from a non-validator";
+        case CertificateError::duplicate_signer: return "certificate counts a validator twice";
+        case CertificateError::bad_signature: return "certificate vote does not verify";
+    }
+    return "unknown certificate error";
+}
+
+util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
+                                                        const std::vector<crypto::Address>& validators) {
+    if (validators.empty()) return util::unexpected(CertificateError::too_few_votes);
+    const crypto::Hash256 digest = header.vote_digest();
+    std::vector<crypto::Address> seen;
+    for (const auto& sig : cert.signatures) {
+        auto pk = crypto::recover(digest, sig);
+        if (!pk) return util::unexpected(CertificateError::bad_signature);
+        const crypto::Address a = pk->address();
+        if (std::find(validators.begin(), validators.end(), a) == validators.end())
+            return util::unexpected(CertificateError::unknown_signer);
+        if (std::find(seen.begin(), seen.end(), a) != seen.end())
+            return util::unexpected(CertificateError::duplicate_signer);
+        seen.push_back(a);
+    }
+    if (seen.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
+    return {};
+}
+
+}  // namespace conet::ledger

@@ -1,0 +1,63 @@
+#pragma once
+/// Blocks (DESIGN §7): a header, the transactions and a certificate of
+/// validator signatures. Shaped for n validators; the devnet runs one.
+///
+///   header hash   = keccak256(canonical header)
+///   finalize vote = recoverable signature over keccak256("CONET/Finalize/v1" || u64 chain_id || header hash)
+///   certificate   = distinct validators' votes, at least quorum(n) = n - floor((n - 1) / 3)
+
+#include <vector>
+
+#include "conet/ledger/transaction.hpp"
+
+namespace conet::ledger {
+
+inline constexpr std::string_view finalize_domain = "CONET/Finalize/v1";
+inline constexpr std::size_t max_block_txs = 4096;
+inline constexpr std::size_t max_validators = 256;
+
+struct Header {
+    std::uint64_t chain_id = 0;
+    std::uint64_t height = 0;
+    std::uint64_t view = 0;
+    crypto::Hash256 parent{};
+    std::uint64_t time_unix = 0;
+    crypto::Address proposer;
+    crypto::Hash256 tx_root{};
+    crypto::Hash256 state_root{};
+
+    crypto::Hash256 hash() const;
+    crypto::Hash256 vote_digest() const;
+    void encode(codec::Writer& w) const;
+    static codec::Result<Header> decode(codec::Reader& r);
+};
+
+struct Certificate {
+    std::vector<crypto::Signature> signatures;
+    void encode(codec::Writer& w) const;
+    static codec::Result<Certificate> decode(codec::Reader& r);
+};
+
+struct Block {
+    Header header;
+    std::vector<Transaction> transactions;
+    Certificate certificate;
+    void encode(codec::Writer& w) const;
+    static codec::Result<Block> decode(codec::Reader& r);
+};
+
+/// Binary Merkle root of transaction ids (leaf = id; node = keccak256(0x01 || l || r);
+/// an odd node is carried up; no transactions = zero hash).
+crypto::Hash256 transactions_root(const std::vector<Transaction>& txs);
+
+/// The number of distinct validator votes that finalizes a block.
+std::size_t quorum(std::size_t validators);
+
+enum class CertificateError { too_few_votes, unknown_signer, duplicate_signer, bad_signature };
+std::string_view describe(CertificateError e);
+
+/// Checks `cert` against the validator set (a light client needs only this and the header).
+util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
+                                                        const std::vector<crypto::Address>& validators);
+
+}  // namespace conet::ledger

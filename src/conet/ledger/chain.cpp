@@ -1,0 +1,159 @@
+#include "conet/ledger/chain.hpp"
+
+#include <boost/json.hpp>
+
+namespace conet::ledger {
+
+namespace json = boost::json;
+
+std::string_view describe(BlockError e) {
+    switch (e) {
+        case BlockError::wrong_chain: return "block is for another chain";
+        case BlockError::wrong_height: return "block height is not parent + 1";
+        case BlockError::wrong_parent: return "block does not extend the parent";
+        case BlockError::time_went_backwards: return "block time is before its parent's";
+        case BlockError::bad_tx_root: return "transaction root does not match";
+        case BlockError::transaction_rejected: return "a transaction in the block is invalid";
+        case BlockError::bad_state_root: return "state root does not match";
+        case BlockError::bad_certificate: return "certificate does not carry a validator quorum";
+    }
+    return "unknown block error";
+}
+
+namespace {
+
+util::Result<std::uint64_t, std::string> get_u64(const json::object& o, std::string_view key, bool required,
+                                                 std::uint64_t fallback = 0) {
+    const json::value* v = o.if_contains(key);
+    if (!v) {
+        if (required) return util::unexpected("missing \"" + std::string(key) + "\"");
+        return fallback;
+    }
+    if (v->is_uint64()) return v->get_uint64();
+    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    return util::unexpected("\"" + std::string(key) + "\" must be a non-negative integer");
+}
+
+}  // namespace
+
+util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
+    boost::system::error_code ec;
+    const json::value doc = json::parse(text, ec);
+    if (ec || !doc.is_object()) return util::unexpected(std::string("genesis is not a JSON object"));
+    const json::object& o = doc.get_object();
+    Genesis g;
+    auto chain = get_u64(o, "chain_id", true);
+    if (!chain) return util::unexpected(chain.error());
+    g.chain_id = *chain;
+    auto time = get_u64(o, "time", false);
+    if (!time) return util::unexpected(time.error());
+    g.time_unix = *time;
+    const json::value* vals = o.if_contains("validators");
+    if (!vals || !vals->is_array() || vals->get_array().empty() || vals->get_array().size() > max_validators)
+        return util::unexpected(std::string("\"validators\" must be a non-empty array of addresses"));
+    for (const auto& v : vals->get_array()) {
+        auto a = v.is_string() ? crypto::Address::parse(v.get_string())
+                               : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
+        if (!a) return util::unexpected(std::string("bad validator address"));
+        g.validators.push_back(*a);
+    }
+    if (const json::value* bal = o.if_contains("balances")) {
+        if (!bal->is_object()) return util::unexpected(std::string("\"balances\" must be an object"));
+        for (const auto& [k, v] : bal->get_object()) {
+            auto a = crypto::Address::parse(k);
+            if (!a) return util::unexpected("bad address in balances: " + std::string(k));
+            json::object tmp{{"amount", v}};
+            auto amount = get_u64(tmp, "amount", true);
+            if (!amount) return util::unexpected("bad amount for " + std::string(k));
+            g.balances.emplace_back(*a, *amount);
+        }
+    }
+    if (const json::value* p = o.if_contains("params")) {
+        if (!p->is_object()) return util::unexpected(std::string("\"params\" must be an object"));
+        const auto& po = p->get_object();
+        auto min_fee = get_u64(po, "min_fee", false, g.params.min_fee);
+        auto unbonding = get_u64(po, "unbonding_blocks", false, g.params.unbonding_blocks);
+        auto delay = get_u64(po, "withdraw_delay_blocks", false, g.params.withdraw_delay_blocks);
+        if (!min_fee || !unbonding || !delay) return util::unexpected(std::string("bad params"));
+        g.params.min_fee = *min_fee;
+        g.params.unbonding_blocks = *unbonding;
+        g.params.withdraw_delay_blocks = *delay;
+    }
+    return g;
+}
+
+std::string Genesis::to_json() const {
+    json::array vals;
+    for (const auto& v : validators) vals.push_back(json::value(v.to_string()));
+    json::object bal;
+    for (const auto& [a, amount] : balances) bal[a.to_string()] = amount;
+    json::object o{{"chain_id", chain_id},
+                   {"time", time_unix},
+                   {"validators", std::move(vals)},
+                   {"balances", std::move(bal)},
+                   {"params", json::object{{"min_fee", params.min_fee},
+                                           {"unbonding_blocks", params.unbonding_blocks},
+                                           {"withdraw_delay_blocks", params.withdraw_delay_blocks}}}};
+    return json::serialize(o) + "\n";
+}
+
+util::Result<State, std::string> Genesis::state() const {
+    State s(chain_id, params);
+    Amount128 total = 0;
+    for (const auto& [a, amount] : balances) {
+        total += amount;
+        // The whole supply must fit in a u64 so no account can ever overflow.
+        if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
+        if (!s.credit(a, amount)) return util::unexpected(std::string("balance overflow"));
+    }
+    return s;
+}
+
+Header Genesis::header(const State& genesis_state) const {
+    Header h;
+    h.chain_id = chain_id;
+    h.height = 0;
+    h.time_unix = time_unix;
+    h.state_root = genesis_state.state_root();
+    return h;
+}
+
+util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
+                                           const std::vector<crypto::Address>& validators) {
+    const Header& h = block.header;
+    if (h.chain_id != state.chain_id()) return util::unexpected(BlockError::wrong_chain);
+    if (h.height != parent.height + 1) return util::unexpected(BlockError::wrong_height);
+    if (h.parent != parent.hash()) return util::unexpected(BlockError::wrong_parent);
+    if (h.time_unix < parent.time_unix) return util::unexpected(BlockError::time_went_backwards);
+    if (transactions_root(block.transactions) != h.tx_root) return util::unexpected(BlockError::bad_tx_root);
+    if (!verify_certificate(h, block.certificate, validators)) return util::unexpected(BlockError::bad_certificate);
+    State next = state;
+    const BlockContext ctx{h.height, h.time_unix, h.proposer};
+    for (const auto& tx : block.transactions)
+        if (!next.apply(tx, ctx)) return util::unexpected(BlockError::transaction_rejected);
+    next.end_block(ctx);
+    if (next.state_root() != h.state_root) return util::unexpected(BlockError::bad_state_root);
+    state = std::move(next);
+    return {};
+}
+
+std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
+                                    std::uint64_t time_unix, const crypto::PrivateKey& proposer, std::size_t max_txs) {
+    Block b;
+    b.header.chain_id = state.chain_id();
+    b.header.height = parent.height + 1;
+    b.header.parent = parent.hash();
+    b.header.time_unix = std::max(time_unix, parent.time_unix);
+    b.header.proposer = proposer.address();
+    State next = state;
+    const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer};
+    for (auto& tx : mempool.select(state, max_txs))
+        if (next.apply(tx, ctx)) b.transactions.push_back(std::move(tx));
+    next.end_block(ctx);
+    b.header.tx_root = transactions_root(b.transactions);
+    b.header.state_root = next.state_root();
+    b.certificate.signatures.push_back(crypto::sign_hash(proposer, b.header.vote_digest()));
+    return {std::move(b), std::move(next)};
+}
+
+}  // namespace conet::ledger

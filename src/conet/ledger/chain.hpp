@@ -1,0 +1,51 @@
+#pragma once
+/// Genesis, block production and block validation (I/O-free).
+
+#include <string>
+
+#include "conet/ledger/block.hpp"
+#include "conet/ledger/mempool.hpp"
+
+namespace conet::ledger {
+
+/// Genesis JSON: {"chain_id": N, "time": T, "validators": ["0x…"], "balances": {"0x…": amount},
+///                "params": {"min_fee": …, "unbonding_blocks": …, "withdraw_delay_blocks": …}}
+struct Genesis {
+    std::uint64_t chain_id = default_chain_id;
+    std::uint64_t time_unix = 0;
+    std::vector<crypto::Address> validators;
+    std::vector<std::pair<crypto::Address, std::uint64_t>> balances;
+    Params params;
+
+    static util::Result<Genesis, std::string> from_json(std::string_view text);
+    std::string to_json() const;
+    /// The state and the header of block 0 (its certificate is empty: genesis is trusted).
+    util::Result<State, std::string> state() const;
+    Header header(const State& genesis_state) const;
+};
+
+enum class BlockError {
+    wrong_chain,
+    wrong_height,
+    wrong_parent,
+    time_went_backwards,
+    bad_tx_root,
+    transaction_rejected,
+    bad_state_root,
+    bad_certificate,
+};
+std::string_view describe(BlockError e);
+
+/// Validates `block` on top of `parent` and, when valid, advances `state` to it.
+/// Every transaction must apply; the roots and the certificate must match.
+util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
+                                           const std::vector<crypto::Address>& validators);
+
+/// Builds the next block from the mempool (transactions that fail are left
+/// out), signs it with `proposer` (the single-validator certificate) and
+/// returns it with the state after it.
+std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
+                                    std::uint64_t time_unix, const crypto::PrivateKey& proposer,
+                                    std::size_t max_txs = max_block_txs);
+
+}  // namespace conet::ledger

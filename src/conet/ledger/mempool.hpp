@@ -1,0 +1,64 @@
+#pragma once
+/// The mempool (I/O-free): admits transactions after checking signature,
+/// chain, nonce, fee, balance and size; bounds its memory; orders by fee and
+/// then by nonce per sender; evicts the cheapest transactions when full.
+
+#include <map>
+#include <set>
+
+#include "conet/ledger/state.hpp"
+
+namespace conet::ledger {
+
+struct MempoolLimits {
+    std::size_t max_transactions = 20'000;
+    std::size_t max_bytes = 32u << 20;
+    std::size_t max_per_sender = 64;   ///< one sender cannot crowd out the others
+    std::uint64_t max_nonce_gap = 64;  ///< how far ahead of the account's nonce a tx may be
+};
+
+enum class AdmitError {
+    malformed,
+    bad_signature,
+    wrong_chain,
+    stale_nonce,
+    nonce_gap,
+    fee_too_low,
+    insufficient_funds,
+    duplicate,
+    sender_full,
+    pool_full,
+};
+std::string_view describe(AdmitError e);
+
+class Mempool {
+public:
+    explicit Mempool(MempoolLimits limits = {}) : m_limits(limits) {}
+
+    /// Admits a transaction; returns its id.
+    util::Result<crypto::Hash256, AdmitError> admit(const Transaction& tx, const State& state);
+    /// Up to `max` transactions in block order: highest fee first among each
+    /// sender's next-in-nonce transaction.
+    std::vector<Transaction> select(const State& state, std::size_t max) const;
+    /// Drops transactions the state has made stale (after a block).
+    void prune(const State& state);
+
+    bool contains(const crypto::Hash256& id) const { return m_ids.count(id) > 0; }
+    std::size_t size() const { return m_ids.size(); }
+    std::size_t bytes() const { return m_bytes; }
+
+private:
+    struct Entry {
+        Transaction tx;
+        crypto::Hash256 id{};
+        std::size_t bytes = 0;
+    };
+    void erase(const crypto::Address& sender, std::uint64_t nonce);
+
+    MempoolLimits m_limits;
+    std::map<crypto::Address, std::map<std::uint64_t, Entry>> m_by_sender;
+    std::set<crypto::Hash256> m_ids;
+    std::size_t m_bytes = 0;
+};
+
+}  // namespace conet::ledger

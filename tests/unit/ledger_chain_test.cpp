@@ -1,0 +1,173 @@
+#include <gtest/gtest.h>
+
+#include "conet/crypto/random.hpp"
+#include "conet/ledger/chain.hpp"
+
+namespace conet::ledger {
+namespace {
+
+struct Net {
+    crypto::SeededRng rng{21};
+    crypto::PrivateKey validator = crypto::PrivateKey::generate(rng);
+    std::vector<crypto::PrivateKey> users;
+    Genesis genesis;
+    State state{0, {}};
+    Header head;
+
+    Net() {
+        for (int i = 0; i < 5; ++i) users.push_back(crypto::PrivateKey::generate(rng));
+        genesis.chain_id = 9;
+        genesis.time_unix = 1000;
+        genesis.validators = {validator.address()};
+        for (auto& u : users) genesis.balances.emplace_back(u.address(), 1'000'000);
+        state = *genesis.state();
+        head = genesis.header(state);
+    }
+    Transaction transfer(std::size_t from, std::size_t to, std::uint64_t amount, std::uint64_t nonce,
+                         std::uint64_t fee = 1) {
+        return make_transaction(users[from], genesis.chain_id, nonce, fee, TxKind::transfer,
+                                TransferPayload{users[to].address(), amount});
+    }
+};
+
+TEST(Genesis, JsonRoundTripAndSupplyLimit) {
+    Net n;
+    auto back = Genesis::from_json(n.genesis.to_json());
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->to_json(), n.genesis.to_json());
+    EXPECT_EQ(back->state()->state_root(), n.state.state_root());
+    Genesis huge = n.genesis;
+    huge.balances = {{n.users[0].address(), ~0ull}, {n.users[1].address(), 1}};
+    EXPECT_FALSE(huge.state());
+    EXPECT_FALSE(Genesis::from_json("{}"));
+    EXPECT_FALSE(Genesis::from_json(R"({"chain_id": 1, "validators": []})"));
+    EXPECT_FALSE(
+        Genesis::from_json(R"({"chain_id": -1, "validators": ["0x0000000000000000000000000000000000000000"]})"));
+}
+
+TEST(Chain, BuiltBlocksReplayToTheSameStateOnAReplica) {
+    Net n;
+    Mempool pool;
+    State replica = n.state;
+    Header replica_head = n.head;
+    std::uint64_t nonce[5] = {};
+    for (int height = 1; height <= 5; ++height) {
+        for (int k = 0; k < 8; ++k) {
+            const std::size_t from = (height + k) % 5;
+            ASSERT_TRUE(pool.admit(n.transfer(from, (from + 1) % 5, 100 + k, nonce[from]++), n.state));
+        }
+        auto [block, next] = build_block(n.state, n.head, pool, 1000 + height, n.validator);
+        EXPECT_EQ(block.transactions.size(), 8u);
+        n.state = std::move(next);
+        n.head = block.header;
+        pool.prune(n.state);
+        EXPECT_EQ(pool.size(), 0u);
+        auto bytes = codec::encode(block);
+        auto decoded = codec::decode<Block>(bytes);
+        ASSERT_TRUE(decoded);
+        ASSERT_TRUE(apply_block(replica, replica_head, *decoded, n.genesis.validators));
+        replica_head = decoded->header;
+        EXPECT_EQ(replica.state_root(), n.state.state_root());
+    }
+    EXPECT_EQ(replica.total_supply(), n.state.total_supply());
+}
+
+TEST(Chain, TamperedBlocksAreRejectedAndLeaveTheStateAlone) {
+    Net n;
+    Mempool pool;
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 0), n.state));
+    auto [block, next] = build_block(n.state, n.head, pool, 1001, n.validator);
+    const auto root = n.state.state_root();
+    auto expect = [&](Block b, BlockError e) {
+        State s = n.state;
+        auto r = apply_block(s, n.head, b, n.genesis.validators);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error(), e);
+        EXPECT_EQ(s.state_root(), root);
+    };
+    Block b = block;
+    b.header.state_root[0] ^= 1;
+    expect(b, BlockError::bad_certificate);  // the signature covers the header
+    b = block;
+    b.transactions.clear();
+    expect(b, BlockError::bad_tx_root);
+    b = block;
+    b.header.height = 5;
+    expect(b, BlockError::wrong_height);
+    b = block;
+    crypto::SeededRng rng(3);
+    b.certificate.signatures = {crypto::sign_hash(crypto::PrivateKey::generate(rng), block.header.vote_digest())};
+    expect(b, BlockError::bad_certificate);
+    b = block;
+    b.certificate.signatures.clear();
+    expect(b, BlockError::bad_certificate);
+    // A block whose header commits to a wrong state root, correctly signed.
+    b = block;
+    b.header.state_root[0] ^= 1;
+    b.certificate.signatures = {crypto::sign_hash(n.validator, b.header.vote_digest())};
+    expect(b, BlockError::bad_state_root);
+}
+
+TEST(Certificate, QuorumOfDistinctValidators) {
+    crypto::SeededRng rng(4);
+    std::vector<crypto::PrivateKey> keys;
+    std::vector<crypto::Address> set;
+    for (int i = 0; i < 4; ++i) {
+        keys.push_back(crypto::PrivateKey::generate(rng));
+        set.push_back(keys.back().address());
+    }
+    EXPECT_EQ(quorum(1), 1u);
+    EXPECT_EQ(quorum(4), 3u);
+    EXPECT_EQ(quorum(7), 5u);
+    Header h;
+    h.height = 3;
+    Certificate c;
+    for (int i = 0; i < 2; ++i) c.signatures.push_back(crypto::sign_hash(keys[i], h.vote_digest()));
+    EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::too_few_votes);
+    c.signatures.push_back(c.signatures[0]);
+    EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::duplicate_signer);
+    c.signatures.back() = crypto::sign_hash(keys[2], h.vote_digest());
+    EXPECT_TRUE(verify_certificate(h, c, set));
+    c.signatures.push_back(crypto::sign_hash(crypto::PrivateKey::generate(rng), h.vote_digest()));
+    EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::unknown_signer);
+}
+
+TEST(Mempool, AdmissionChecksAndOrdering) {
+    Net n;
+    Mempool pool(MempoolLimits{100, 1 << 20, 3, 4});
+    EXPECT_EQ(pool.admit(n.transfer(0, 1, 5, 0, 0), n.state).error(), AdmitError::fee_too_low);
+    EXPECT_EQ(pool.admit(n.transfer(0, 1, 5, 9), n.state).error(), AdmitError::nonce_gap);
+    Transaction other_chain = n.transfer(0, 1, 5, 0);
+    other_chain.chain_id = 1;
+    EXPECT_EQ(pool.admit(other_chain, n.state).error(), AdmitError::wrong_chain);
+    crypto::SeededRng rng(8);
+    const auto broke = crypto::PrivateKey::generate(rng);
+    EXPECT_EQ(pool.admit(make_transaction(broke, 9, 0, 1, TxKind::deposit, AmountPayload{1}), n.state).error(),
+              AdmitError::insufficient_funds);
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 0, 1), n.state));
+    EXPECT_EQ(pool.admit(n.transfer(0, 1, 5, 0, 1), n.state).error(), AdmitError::duplicate);
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 1, 1), n.state));
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 2, 1), n.state));
+    EXPECT_EQ(pool.admit(n.transfer(0, 1, 5, 3, 1), n.state).error(), AdmitError::sender_full);
+    ASSERT_TRUE(pool.admit(n.transfer(1, 2, 5, 0, 50), n.state));
+    const auto order = pool.select(n.state, 10);
+    ASSERT_EQ(order.size(), 4u);
+    EXPECT_EQ(order[0].fee, 50u);  // highest fee first, then sender 0 in nonce order
+    EXPECT_EQ(order[1].nonce, 0u);
+    EXPECT_EQ(order[3].nonce, 2u);
+}
+
+TEST(Mempool, EvictsTheCheapestWhenFullAndRefusesCheaperNewcomers) {
+    Net n;
+    Mempool pool(MempoolLimits{3, 1 << 20, 8, 8});
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 0, 5), n.state));
+    ASSERT_TRUE(pool.admit(n.transfer(1, 2, 5, 0, 2), n.state));
+    ASSERT_TRUE(pool.admit(n.transfer(2, 3, 5, 0, 7), n.state));
+    EXPECT_EQ(pool.admit(n.transfer(3, 4, 5, 0, 1), n.state).error(), AdmitError::pool_full);
+    ASSERT_TRUE(pool.admit(n.transfer(3, 4, 5, 0, 9), n.state));
+    EXPECT_EQ(pool.size(), 3u);
+    for (const auto& tx : pool.select(n.state, 10)) EXPECT_NE(tx.fee, 2u);
+}
+
+}  // namespace
+}  // namespace conet::ledger
