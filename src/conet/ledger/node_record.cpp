@@ -9,8 +9,14 @@ namespace conet::ledger {
 namespace json = boost::json;
 
 std::string Endpoint::to_string() const {
+    std::string out;
     const bool v6 = host.find(':') != std::string::npos;
-    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    if (v6) out += '[';
+    out += host;
+    if (v6) out += ']';
+    out += ':';
+    out += std::to_string(port);
+    return out;
 }
 
 util::Result<Endpoint, std::string> Endpoint::parse(std::string_view s, bool allow_zero_port) {
