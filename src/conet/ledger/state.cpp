@@ -192,6 +192,79 @@ void State::end_block(const BlockContext& block) {
     m_pending = std::move(keep);
 }
 
+namespace {
+constexpr std::size_t max_snapshot_entries = 50'000'000;
+}
+
+void State::encode(codec::Writer& w) const {
+    w.u64(m_chain_id);
+    w.u64(m_params.min_fee);
+    w.u64(m_params.unbonding_blocks);
+    w.u64(m_params.withdraw_delay_blocks);
+    w.u64(m_params.max_nodes_per_operator);
+    w.count(m_accounts.size());
+    for (const auto& [a, acc] : m_accounts) {
+        w.fixed(a.bytes);
+        w.u64(acc.balance);
+        w.u64(acc.nonce);
+        w.u64(acc.prepaid);
+    }
+    w.count(m_nodes.size());
+    for (const auto& [k, n] : m_nodes) {
+        n.record.encode(w);
+        w.u64(n.stake);
+    }
+    w.count(m_pending.size());
+    for (const auto& p : m_pending) {
+        w.fixed(p.owner.bytes);
+        w.u64(p.amount);
+        w.u64(p.release_height);
+    }
+}
+
+codec::Result<State> State::decode(codec::Reader& r) {
+    std::uint64_t head[5];
+    for (auto& v : head) {
+        auto x = r.u64();
+        if (!x) return util::unexpected(x.error());
+        v = *x;
+    }
+    State s(head[0], Params{head[1], head[2], head[3], static_cast<std::size_t>(head[4])});
+    auto n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        Account acc;
+        for (std::uint64_t* f : {&acc.balance, &acc.nonce, &acc.prepaid}) {
+            auto x = r.u64();
+            if (!x) return util::unexpected(x.error());
+            *f = *x;
+        }
+        s.m_accounts[crypto::Address{*a}] = acc;
+    }
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto rec = NodeRecord::decode(r);
+        if (!rec) return util::unexpected(rec.error());
+        auto stake = r.u64();
+        if (!stake) return util::unexpected(stake.error());
+        const auto key = rec->noise_key;
+        s.m_nodes[key] = NodeEntry{std::move(*rec), *stake};
+    }
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        auto amount = a ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
+        auto height = amount ? r.u64() : amount;
+        if (!height) return util::unexpected(height.error());
+        s.m_pending.push_back(Pending{crypto::Address{*a}, *amount, *height});
+    }
+    return s;
+}
+
 Amount128 State::total_supply() const {
     Amount128 total = 0;
     for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<Amount128>(acc.prepaid);

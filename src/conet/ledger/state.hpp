@@ -85,6 +85,10 @@ public:
     /// Root of a sparse Merkle tree over every account, node and pending entry.
     crypto::Hash256 state_root() const;
 
+    /// Canonical snapshot of the whole state (the block store keeps one per block).
+    void encode(codec::Writer& w) const;
+    static codec::Result<State> decode(codec::Reader& r);
+
     const Account* account(const crypto::Address& a) const;
     const NodeEntry* node(const crypto::X25519Public& key) const;
     const std::map<crypto::Address, Account>& accounts() const { return m_accounts; }

@@ -1,0 +1,134 @@
+#include "conet/ledger/store.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+namespace conet::ledger {
+
+namespace {
+
+std::string be64(std::uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (56 - 8 * i));
+    return s;
+}
+
+std::uint64_t read_be64(std::string_view s) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(s[i]);
+    return v;
+}
+
+std::string key(std::string_view space, util::ByteView id) {
+    return std::string(space) + std::string(util::as_chars(id));
+}
+std::string block_key(std::uint64_t height) {
+    return "block/" + be64(height);
+}
+
+const std::string k_genesis = "meta/genesis";
+const std::string k_head = "meta/head";
+const std::string k_state = "meta/state";
+
+std::string to_string(const util::Bytes& b) {
+    return std::string(util::as_chars(b));
+}
+
+}  // namespace
+
+BlockStore::BlockStore(std::unique_ptr<rocksdb::DB> db, Header head, State state)
+    : m_db(std::move(db)), m_head(std::move(head)), m_state(std::move(state)) {}
+
+BlockStore::~BlockStore() = default;
+
+util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const std::filesystem::path& dir,
+                                                                        const Genesis& genesis) {
+    auto genesis_state = genesis.state();
+    if (!genesis_state) return util::unexpected("genesis: " + genesis_state.error());
+    const Header genesis_header = genesis.header(*genesis_state);
+    const std::string genesis_id(util::as_chars(genesis_header.hash()));
+
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    options.paranoid_checks = true;
+    rocksdb::DB* raw = nullptr;
+    const rocksdb::Status st = rocksdb::DB::Open(options, dir.string(), &raw);
+    if (!st.ok()) return util::unexpected("cannot open block store " + dir.string() + ": " + st.ToString());
+    std::unique_ptr<rocksdb::DB> db(raw);
+
+    std::string stored_genesis;
+    const rocksdb::Status g = db->Get(rocksdb::ReadOptions(), k_genesis, &stored_genesis);
+    if (g.IsNotFound()) {
+        rocksdb::WriteBatch batch;
+        batch.Put(k_genesis, genesis_id);
+        batch.Put(k_head, be64(0));
+        batch.Put(block_key(0), to_string(codec::encode(Block{genesis_header, {}, {}})));
+        batch.Put(key("hash/", genesis_header.hash()), be64(0));
+        batch.Put(k_state, to_string(codec::encode(*genesis_state)));
+        rocksdb::WriteOptions w;
+        w.sync = true;
+        if (auto s = db->Write(w, &batch); !s.ok()) return util::unexpected("cannot write genesis: " + s.ToString());
+        return std::unique_ptr<BlockStore>(new BlockStore(std::move(db), genesis_header, std::move(*genesis_state)));
+    }
+    if (!g.ok()) return util::unexpected("cannot read block store: " + g.ToString());
+    if (stored_genesis != genesis_id)
+        return util::unexpected("block store belongs to another genesis: " + dir.string());
+
+    std::string head_bytes, state_bytes, block_bytes;
+    if (!db->Get(rocksdb::ReadOptions(), k_head, &head_bytes).ok() || head_bytes.size() != 8 ||
+        !db->Get(rocksdb::ReadOptions(), k_state, &state_bytes).ok())
+        return util::unexpected(std::string("block store is corrupt (no head or state)"));
+    const std::uint64_t height = read_be64(head_bytes);
+    if (!db->Get(rocksdb::ReadOptions(), block_key(height), &block_bytes).ok())
+        return util::unexpected(std::string("block store is corrupt (head block missing)"));
+    auto block = codec::decode<Block>(util::as_bytes(block_bytes));
+    auto state = codec::decode<State>(util::as_bytes(state_bytes));
+    if (!block || !state) return util::unexpected(std::string("block store is corrupt (undecodable head)"));
+    if (state->state_root() != block->header.state_root)
+        return util::unexpected(std::string("block store is corrupt (state does not match the head block)"));
+    return std::unique_ptr<BlockStore>(new BlockStore(std::move(db), block->header, std::move(*state)));
+}
+
+util::Result<void, std::string> BlockStore::commit(const Block& block, const State& next) {
+    rocksdb::WriteBatch batch;
+    const std::uint64_t h = block.header.height;
+    batch.Put(block_key(h), to_string(codec::encode(block)));
+    batch.Put(key("hash/", block.header.hash()), be64(h));
+    for (std::size_t i = 0; i < block.transactions.size(); ++i) {
+        std::string loc = be64(h);
+        for (int b = 3; b >= 0; --b) loc.push_back(static_cast<char>(i >> (8 * b)));
+        batch.Put(key("tx/", block.transactions[i].hash()), loc);
+    }
+    batch.Put(k_state, to_string(codec::encode(next)));
+    batch.Put(k_head, be64(h));
+    rocksdb::WriteOptions w;
+    w.sync = true;  // durable before anyone is told the block is committed
+    if (auto s = m_db->Write(w, &batch); !s.ok()) return util::unexpected("block store write failed: " + s.ToString());
+    m_head = block.header;
+    m_state = next;
+    return {};
+}
+
+std::optional<Block> BlockStore::block_at(std::uint64_t height) const {
+    std::string bytes;
+    if (!m_db->Get(rocksdb::ReadOptions(), block_key(height), &bytes).ok()) return std::nullopt;
+    auto b = codec::decode<Block>(util::as_bytes(bytes));
+    if (!b) return std::nullopt;
+    return std::move(*b);
+}
+
+std::optional<std::uint64_t> BlockStore::height_of(const crypto::Hash256& block_hash) const {
+    std::string v;
+    if (!m_db->Get(rocksdb::ReadOptions(), key("hash/", block_hash), &v).ok() || v.size() != 8) return std::nullopt;
+    return read_be64(v);
+}
+
+std::optional<TxLocation> BlockStore::find_transaction(const crypto::Hash256& tx_id) const {
+    std::string v;
+    if (!m_db->Get(rocksdb::ReadOptions(), key("tx/", tx_id), &v).ok() || v.size() != 12) return std::nullopt;
+    std::uint32_t index = 0;
+    for (int i = 8; i < 12; ++i) index = (index << 8) | static_cast<std::uint8_t>(v[i]);
+    return TxLocation{read_be64(v), index};
+}
+
+}  // namespace conet::ledger

@@ -1,0 +1,51 @@
+#pragma once
+/// The block store (RocksDB). A finalized block, its transaction index and
+/// the state after it commit in one synchronous write batch, so after a crash
+/// (even kill -9) the store holds exactly the blocks it reported committed.
+/// Opening an empty directory writes genesis; opening an existing one checks
+/// that it belongs to the same genesis.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "conet/ledger/chain.hpp"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace conet::ledger {
+
+struct TxLocation {
+    std::uint64_t height = 0;
+    std::uint32_t index = 0;
+};
+
+class BlockStore {
+public:
+    static util::Result<std::unique_ptr<BlockStore>, std::string> open(const std::filesystem::path& dir,
+                                                                       const Genesis& genesis);
+    ~BlockStore();
+    BlockStore(const BlockStore&) = delete;
+    BlockStore& operator=(const BlockStore&) = delete;
+
+    const Header& head() const { return m_head; }
+    const State& state() const { return m_state; }
+
+    /// Durably commits `block` (already validated) with the state after it.
+    /// A failure means the disk cannot be trusted: callers stop.
+    [[nodiscard]] util::Result<void, std::string> commit(const Block& block, const State& next);
+
+    std::optional<Block> block_at(std::uint64_t height) const;
+    std::optional<std::uint64_t> height_of(const crypto::Hash256& block_hash) const;
+    std::optional<TxLocation> find_transaction(const crypto::Hash256& tx_id) const;
+
+private:
+    BlockStore(std::unique_ptr<rocksdb::DB> db, Header head, State state);
+    std::unique_ptr<rocksdb::DB> m_db;
+    Header m_head;
+    State m_state;
+};
+
+}  // namespace conet::ledger

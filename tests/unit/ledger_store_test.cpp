@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "conet/crypto/random.hpp"
+#include "conet/ledger/store.hpp"
+
+namespace conet::ledger {
+namespace {
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/conet-store-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        m_dir = tmpl;
+        for (int i = 0; i < 3; ++i) users.push_back(crypto::PrivateKey::generate(rng));
+        genesis.chain_id = 5;
+        genesis.validators = {validator.address()};
+        for (auto& u : users) genesis.balances.emplace_back(u.address(), 1'000'000);
+    }
+    void TearDown() override { std::filesystem::remove_all(m_dir); }
+
+    /// Builds and commits `count` blocks of transfers on the store.
+    void grow(BlockStore& store, int count) {
+        for (int i = 0; i < count; ++i) {
+            Mempool pool;
+            for (std::size_t u = 0; u < users.size(); ++u) {
+                const Account* a = store.state().account(users[u].address());
+                auto tx = make_transaction(users[u], genesis.chain_id, a ? a->nonce : 0, 1, TxKind::transfer,
+                                           TransferPayload{users[(u + 1) % users.size()].address(), 7});
+                ASSERT_TRUE(pool.admit(tx, store.state()));
+            }
+            auto [block, next] = build_block(store.state(), store.head(), pool, store.head().time_unix + 1, validator);
+            ASSERT_TRUE(store.commit(block, next));
+        }
+    }
+
+    crypto::SeededRng rng{31};
+    crypto::PrivateKey validator = crypto::PrivateKey::generate(rng);
+    std::vector<crypto::PrivateKey> users;
+    Genesis genesis;
+    std::filesystem::path m_dir;
+};
+
+TEST_F(StoreTest, ReopeningRecoversTheHeadTheStateAndTheIndexes) {
+    crypto::Hash256 root, head_hash, some_tx;
+    {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_EQ((*store)->head().height, 0u);
+        grow(**store, 4);
+        root = (*store)->state().state_root();
+        head_hash = (*store)->head().hash();
+        some_tx = (*store)->block_at(2)->transactions[1].hash();
+    }
+    auto store = BlockStore::open(m_dir, genesis);
+    ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ((*store)->head().height, 4u);
+    EXPECT_EQ((*store)->state().state_root(), root);
+    EXPECT_EQ((*store)->height_of(head_hash), 4u);
+    auto loc = (*store)->find_transaction(some_tx);
+    ASSERT_TRUE(loc);
+    EXPECT_EQ(loc->height, 2u);
+    EXPECT_EQ(loc->index, 1u);
+    EXPECT_FALSE((*store)->block_at(5));
+    grow(**store, 1);  // and the chain continues
+    EXPECT_EQ((*store)->head().height, 5u);
+}
+
+TEST_F(StoreTest, AStoreFromAnotherGenesisIsRefused) {
+    { ASSERT_TRUE(BlockStore::open(m_dir, genesis)); }
+    Genesis other = genesis;
+    other.chain_id = 6;
+    auto store = BlockStore::open(m_dir, other);
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().find("another genesis"), std::string::npos);
+}
+
+TEST_F(StoreTest, SigkillAtAnyMomentLosesNoReportedCommit) {
+    // A child commits blocks and reports each height after commit() returns;
+    // it is killed with SIGKILL after a varying number of reports. The store
+    // must reopen at or past the last reported height, consistent with itself.
+    for (int round = 0; round < 4; ++round) {
+        int fds[2];
+        ASSERT_EQ(::pipe(fds), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(fds[0]);
+            auto store = BlockStore::open(m_dir, genesis);
+            if (!store) ::_exit(2);
+            for (;;) {
+                grow(**store, 1);
+                const std::uint64_t h = (*store)->head().height;
+                if (::write(fds[1], &h, sizeof h) != sizeof h) ::_exit(3);
+            }
+        }
+        ::close(fds[1]);
+        std::uint64_t last = 0, h = 0;
+        for (int n = 0; n < 3 + round * 2 && ::read(fds[0], &h, sizeof h) == sizeof h; ++n) last = h;
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ::close(fds[0]);
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_GE((*store)->head().height, last) << "round " << round;
+        EXPECT_EQ((*store)->state().state_root(), (*store)->head().state_root);
+    }
+}
+
+}  // namespace
+}  // namespace conet::ledger
