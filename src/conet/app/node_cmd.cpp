@@ -25,6 +25,9 @@ struct NodeOptions {
     std::string directory;
     std::string metrics;
     bool no_exit = false;
+    std::string genesis;
+    bool validator = false;
+    std::string rpc;
 };
 
 util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
@@ -58,6 +61,14 @@ int cmd_init(const NodeOptions& o) {
         if (!m) return fail("--metrics: " + m.error(), exit_usage);
         c.metrics = o.metrics;
     }
+    if (o.validator && o.genesis.empty()) return fail("--validator needs --genesis", exit_usage);
+    c.validator = o.validator;
+    if (!o.genesis.empty()) c.genesis = std::filesystem::absolute(o.genesis).string();
+    if (!o.rpc.empty()) {
+        auto r = node::parse_host_port(o.rpc);
+        if (!r) return fail("--rpc: " + r.error(), exit_usage);
+        c.rpc = o.rpc;
+    }
     // The operator must be able to open the wallet that will sign the record.
     auto wallet = unlock_keystore(c.wallet_keystore, o.password_file);
     if (!wallet) return fail(wallet.error());
@@ -85,7 +96,13 @@ int cmd_run(const NodeOptions& o) {
     if (!c) return fail(c.error());
     auto key = node::load_noise_key(o.dir);
     if (!key) return fail(key.error());
-    return node::run_relay(o.dir, *c, *key);
+    std::optional<crypto::PrivateKey> wallet;
+    if (c->validator) {
+        auto w = unlock_keystore(c->wallet_keystore, o.password_file);
+        if (!w) return fail(w.error());
+        wallet = std::move(*w);
+    }
+    return node::run_relay(o.dir, *c, *key, std::move(wallet));
 }
 
 }  // namespace
@@ -111,6 +128,9 @@ void add_node_commands(CLI::App& app, int& exit_code) {
     init->add_option("--directory", o.directory, "JSON file of signed node records (known relays)");
     init->add_option("--metrics", o.metrics, "HOST:PORT to serve Prometheus metrics on");
     init->add_flag("--no-exit", o.no_exit, "Do not serve as an exit");
+    init->add_option("--genesis", o.genesis, "Genesis JSON: with --validator, this node produces blocks");
+    init->add_flag("--validator", o.validator, "Run the validator role (block production, needs --genesis)");
+    init->add_option("--rpc", o.rpc, "HOST:PORT to serve JSON-RPC on");
     bind(init, cmd_init);
 
     auto* record = node_cmd->add_subcommand("record", "Print this node's NodeRecord (JSON), signed by the operator");
@@ -120,7 +140,7 @@ void add_node_commands(CLI::App& app, int& exit_code) {
 
     auto* run = node_cmd->add_subcommand("run", "Run the relay until SIGINT/SIGTERM");
     run->add_option("--dir", o.dir, "Relay directory")->required();
-    run->add_option("--password-file", o.password_file, "Wallet password file (unused until the ledger exists)");
+    run->add_option("--password-file", o.password_file, "Wallet password file (needed by the validator role)");
     bind(run, cmd_run);
 }
 

@@ -273,21 +273,28 @@ Amount128 State::total_supply() const {
     return total;
 }
 
-crypto::Hash256 State::state_root() const {
+crypto::Hash256 State::account_key(const crypto::Address& a) { return key_for("account", a.bytes); }
+crypto::Hash256 State::node_key(const crypto::X25519Public& k) { return key_for("node", k); }
+
+crypto::Hash256 State::account_value_hash(const Account& acc) {
+    codec::Writer w;
+    w.u64(acc.balance);
+    w.u64(acc.nonce);
+    w.u64(acc.prepaid);
+    return crypto::keccak256(w.data());
+}
+
+crypto::Hash256 State::node_value_hash(const NodeEntry& n) {
+    codec::Writer w;
+    n.record.encode(w);
+    w.u64(n.stake);
+    return crypto::keccak256(w.data());
+}
+
+SparseMerkleTree State::tree() const {
     SparseMerkleTree tree;
-    for (const auto& [a, acc] : m_accounts) {
-        codec::Writer w;
-        w.u64(acc.balance);
-        w.u64(acc.nonce);
-        w.u64(acc.prepaid);
-        tree.set(key_for("account", a.bytes), crypto::keccak256(w.data()));
-    }
-    for (const auto& [k, n] : m_nodes) {
-        codec::Writer w;
-        n.record.encode(w);
-        w.u64(n.stake);
-        tree.set(key_for("node", k), crypto::keccak256(w.data()));
-    }
+    for (const auto& [a, acc] : m_accounts) tree.set(account_key(a), account_value_hash(acc));
+    for (const auto& [k, n] : m_nodes) tree.set(node_key(k), node_value_hash(n));
     codec::Writer pending;
     pending.count(m_pending.size());
     for (const auto& p : m_pending) {
@@ -296,7 +303,7 @@ crypto::Hash256 State::state_root() const {
         pending.u64(p.release_height);
     }
     tree.set(key_for("pending", {}), crypto::keccak256(pending.data()));
-    return tree.root();
+    return tree;
 }
 
 }  // namespace conet::ledger

@@ -83,7 +83,13 @@ public:
     /// Everything that exists: balances, prepaid, stakes and pending funds.
     Amount128 total_supply() const;
     /// Root of a sparse Merkle tree over every account, node and pending entry.
-    crypto::Hash256 state_root() const;
+    crypto::Hash256 state_root() const { return tree().root(); }
+    /// The committed tree (for proofs) and the keys and value hashes in it.
+    SparseMerkleTree tree() const;
+    static crypto::Hash256 account_key(const crypto::Address& a);
+    static crypto::Hash256 node_key(const crypto::X25519Public& k);
+    static crypto::Hash256 account_value_hash(const Account& a);
+    static crypto::Hash256 node_value_hash(const NodeEntry& n);
 
     /// Canonical snapshot of the whole state (the block store keeps one per block).
     void encode(codec::Writer& w) const;

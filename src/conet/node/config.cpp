@@ -134,6 +134,39 @@ const std::vector<Option>& options() {
              c.chain_id = static_cast<std::uint64_t>(*v);
              return std::nullopt;
          }},
+        {"validator", "Run the validator role: produce and commit a block every block_interval_ms\n"
+                      "# (the wallet above is the validator key; it must be listed in the genesis).",
+         [](const NodeConfig& c) { return std::string(c.validator ? "true" : "false"); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<bool>();
+             if (!v) return "must be true or false";
+             c.validator = *v;
+             return std::nullopt;
+         }},
+        {"genesis", "Genesis JSON file (chain id, validators, balances, parameters).",
+         [](const NodeConfig& c) { return quote(c.genesis); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             c.genesis = v;
+             return std::nullopt;
+         })},
+        {"rpc", "host:port serving JSON-RPC 2.0 (POST /); empty = off.",
+         [](const NodeConfig& c) { return quote(c.rpc); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (!v.empty()) {
+                 auto ep = parse_host_port(v);
+                 if (!ep) return ep.error();
+             }
+             c.rpc = v;
+             return std::nullopt;
+         })},
+        {"block_interval_ms", "Milliseconds between blocks (validator).",
+         [](const NodeConfig& c) { return std::to_string(c.block_interval_ms); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 10 || *v > 3'600'000) return "must be an integer from 10 to 3600000";
+             c.block_interval_ms = static_cast<std::uint32_t>(*v);
+             return std::nullopt;
+         }},
     };
     return table;
 }

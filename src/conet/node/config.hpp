@@ -24,6 +24,10 @@ struct NodeConfig {
     std::string metrics;    ///< host:port for /metrics; empty = off
     std::uint64_t record_ttl_seconds = 7 * 24 * 3600;
     std::uint64_t chain_id = ledger::default_chain_id;
+    bool validator = false;  ///< produce blocks (needs the wallet password at run)
+    std::string genesis;     ///< genesis JSON file (validator)
+    std::string rpc;         ///< host:port for JSON-RPC; empty = off
+    std::uint32_t block_interval_ms = 1000;
 };
 
 inline constexpr const char* config_file_name = "node.toml";

@@ -8,6 +8,8 @@
 
 #include "conet/crypto/random.hpp"
 #include "conet/node/http_endpoint.hpp"
+#include "conet/node/validator.hpp"
+#include "conet/rpc/server.hpp"
 #include "conet/relay/relay.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
@@ -60,7 +62,8 @@ ledger::NodeRecord make_record(const NodeConfig& config, const crypto::X25519Pub
     return r;
 }
 
-int run_relay(const std::filesystem::path&, const NodeConfig& config, const crypto::X25519KeyPair& noise_key) {
+int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const crypto::X25519KeyPair& noise_key,
+              std::optional<crypto::PrivateKey> wallet) {
     asio::io_context io(1);
     crypto::SystemRng rng;
 
@@ -121,11 +124,66 @@ int run_relay(const std::filesystem::path&, const NodeConfig& config, const cryp
         std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
     }
 
+    // The validator role: block store, block production, JSON-RPC.
+    std::optional<ledger::Genesis> genesis;
+    std::unique_ptr<ledger::BlockStore> store;
+    std::unique_ptr<Validator> validator;
+    rpc::Dispatcher dispatcher;
+    rpc::HttpServer rpc_server(io, dispatcher);
+    if (config.validator) {
+        if (!wallet) {
+            std::cerr << "conet: error: the validator role needs the wallet: pass --password-file\n";
+            return 1;
+        }
+        auto text = util::read_file(config.genesis, 16u << 20);
+        if (!text) {
+            std::cerr << "conet: error: genesis: " << text.error().message() << "\n";
+            return 1;
+        }
+        auto g = ledger::Genesis::from_json(*text);
+        if (!g) {
+            std::cerr << "conet: error: genesis: " << g.error() << "\n";
+            return 1;
+        }
+        genesis = std::move(*g);
+        if (std::find(genesis->validators.begin(), genesis->validators.end(), wallet->address()) ==
+            genesis->validators.end()) {
+            std::cerr << "conet: error: " << wallet->address().to_string() << " is not a validator in the genesis\n";
+            return 1;
+        }
+        auto opened = ledger::BlockStore::open(dir / "chain", *genesis);
+        if (!opened) {
+            std::cerr << "conet: error: " << opened.error() << "\n";
+            return 1;
+        }
+        store = std::move(*opened);
+        validator = std::make_unique<Validator>(io, *store, *genesis, wallet->clone(), config.block_interval_ms);
+        validator->register_methods(dispatcher);
+        validator->start();
+        spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
+    }
+    if (!config.rpc.empty()) {
+        auto ep = parse_host_port(config.rpc);
+        const auto addr = asio::ip::make_address(ep->host, ec);
+        if (ec) {
+            std::cerr << "conet: error: rpc address must be an IP literal\n";
+            return 1;
+        }
+        auto r = rpc_server.start({addr, ep->port});
+        if (!r) {
+            std::cerr << "conet: error: " << r.error() << "\n";
+            return 1;
+        }
+        std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;
+    }
+
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
         spdlog::info("[relay] signal {}: shutting down", sig);
         server.stop();
         http.stop();
+        rpc_server.stop();
+        if (validator) validator->stop();
         io.stop();
     });
     for (const auto& b : *bound)

@@ -21,6 +21,9 @@ ledger::NodeRecord make_record(const NodeConfig& config, const crypto::X25519Pub
 
 /// Runs the relay until SIGINT/SIGTERM. Prints "relay listening on HOST:PORT"
 /// (and "metrics on HOST:PORT") once ready. Returns the exit code.
-int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const crypto::X25519KeyPair& noise_key);
+/// With `config.validator`, `wallet` is the validator key and the node also
+/// produces blocks (DIR/chain holds the block store) and serves JSON-RPC.
+int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const crypto::X25519KeyPair& noise_key,
+              std::optional<crypto::PrivateKey> wallet = std::nullopt);
 
 }  // namespace conet::node

@@ -1,0 +1,37 @@
+#pragma once
+/// The validator role (single validator: the degenerate case of the BFT
+/// consensus a later issue adds): produces a block every interval from the
+/// mempool, commits it durably, and serves the ledger over JSON-RPC.
+
+#include <memory>
+
+#include "conet/ledger/store.hpp"
+#include "conet/net/asio.hpp"
+#include "conet/rpc/jsonrpc.hpp"
+
+namespace conet::node {
+
+class Validator {
+public:
+    Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
+              crypto::PrivateKey key, std::uint32_t block_interval_ms);
+    void start();
+    void stop();
+    /// Registers the conet_* JSON-RPC methods (docs/rpc.md).
+    void register_methods(rpc::Dispatcher& d);
+
+private:
+    net::awaitable<void> produce_loop();
+    void produce_one();
+
+    boost::asio::io_context& m_io;
+    ledger::BlockStore& m_store;
+    const ledger::Genesis& m_genesis;
+    crypto::PrivateKey m_key;
+    std::uint32_t m_interval_ms;
+    ledger::Mempool m_mempool;
+    boost::asio::steady_timer m_timer;
+    bool m_stopped = false;
+};
+
+}  // namespace conet::node
