@@ -26,5 +26,6 @@ void add_debug_commands(CLI::App& app, int& exit_code);
 void add_node_commands(CLI::App& app, int& exit_code);
 void add_proxy_commands(CLI::App& app, int& exit_code);
 void add_genesis_commands(CLI::App& app, int& exit_code);
+void add_ledger_commands(CLI::App& app, int& exit_code);
 
 }  // namespace conet::app

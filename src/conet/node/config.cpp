@@ -134,8 +134,9 @@ const std::vector<Option>& options() {
              c.chain_id = static_cast<std::uint64_t>(*v);
              return std::nullopt;
          }},
-        {"validator", "Run the validator role: produce and commit a block every block_interval_ms\n"
-                      "# (the wallet above is the validator key; it must be listed in the genesis).",
+        {"validator",
+         "Run the validator role: produce and commit a block every block_interval_ms\n"
+         "# (the wallet above is the validator key; it must be listed in the genesis).",
          [](const NodeConfig& c) { return std::string(c.validator ? "true" : "false"); },
          [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
              auto v = n.value<bool>();

@@ -9,8 +9,8 @@
 #include "conet/crypto/random.hpp"
 #include "conet/node/http_endpoint.hpp"
 #include "conet/node/validator.hpp"
-#include "conet/rpc/server.hpp"
 #include "conet/relay/relay.hpp"
+#include "conet/rpc/server.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
 

@@ -15,7 +15,9 @@ using MethodResult = util::Result<json::value, RpcError>;
 
 namespace {
 
-RpcError bad_params(std::string why) { return {rpc::invalid_params, std::move(why)}; }
+RpcError bad_params(std::string why) {
+    return {rpc::invalid_params, std::move(why)};
+}
 
 const json::value* param(const json::value& params, std::size_t i) {
     const auto* a = params.if_array();
@@ -54,7 +56,8 @@ json::value block_json(const ledger::Block& b) {
     json::array txs, sigs;
     for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
     for (const auto& s : b.certificate.signatures) sigs.push_back(json::value(util::to_hex_prefixed(s.to_bytes(0))));
-    return json::object{{"header", header_json(b.header)}, {"transactions", std::move(txs)}, {"certificate", std::move(sigs)}};
+    return json::object{
+        {"header", header_json(b.header)}, {"transactions", std::move(txs)}, {"certificate", std::move(sigs)}};
 }
 
 json::value proof_json(const ledger::SmtProof& p) {
@@ -62,7 +65,8 @@ json::value proof_json(const ledger::SmtProof& p) {
     for (const auto& s : p.siblings) sib.push_back(json::value(util::to_hex_prefixed(s)));
     json::value leaf = nullptr;
     if (p.leaf)
-        leaf = json::object{{"key", util::to_hex_prefixed(p.leaf->first)}, {"value_hash", util::to_hex_prefixed(p.leaf->second)}};
+        leaf = json::object{{"key", util::to_hex_prefixed(p.leaf->first)},
+                            {"value_hash", util::to_hex_prefixed(p.leaf->second)}};
     return json::object{{"siblings", std::move(sib)}, {"leaf", std::move(leaf)}};
 }
 
@@ -70,9 +74,16 @@ json::value proof_json(const ledger::SmtProof& p) {
 
 Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
                      crypto::PrivateKey key, std::uint32_t block_interval_ms)
-    : m_io(io), m_store(store), m_genesis(genesis), m_key(std::move(key)), m_interval_ms(block_interval_ms), m_timer(io) {}
+    : m_io(io),
+      m_store(store),
+      m_genesis(genesis),
+      m_key(std::move(key)),
+      m_interval_ms(block_interval_ms),
+      m_timer(io) {}
 
-void Validator::start() { boost::asio::co_spawn(m_io, produce_loop(), boost::asio::detached); }
+void Validator::start() {
+    boost::asio::co_spawn(m_io, produce_loop(), boost::asio::detached);
+}
 
 void Validator::stop() {
     m_stopped = true;
@@ -102,8 +113,10 @@ net::awaitable<void> Validator::produce_loop() {
 }
 
 void Validator::register_methods(rpc::Dispatcher& d) {
-    d.add("conet_chainId", [this](const json::value&) -> MethodResult { return json::value(m_store.state().chain_id()); });
-    d.add("conet_blockNumber", [this](const json::value&) -> MethodResult { return json::value(m_store.head().height); });
+    d.add("conet_chainId",
+          [this](const json::value&) -> MethodResult { return json::value(m_store.state().chain_id()); });
+    d.add("conet_blockNumber",
+          [this](const json::value&) -> MethodResult { return json::value(m_store.head().height); });
     d.add("conet_getBlockByHeight", [this](const json::value& p) -> MethodResult {
         auto h = u64_param(p, 0, "a block height");
         if (!h) return util::unexpected(h.error());
@@ -141,8 +154,9 @@ void Validator::register_methods(rpc::Dispatcher& d) {
     });
     d.add("conet_getAccount", [this](const json::value& p) -> MethodResult {
         const json::value* a = param(p, 0);
-        auto addr = a && a->is_string() ? crypto::Address::parse(a->get_string())
-                                        : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
+        auto addr = a && a->is_string()
+                        ? crypto::Address::parse(a->get_string())
+                        : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
         if (!addr) return util::unexpected(bad_params("param 0 must be an address"));
         const ledger::State& s = m_store.state();
         const ledger::Account* acc = s.account(*addr);
@@ -177,7 +191,8 @@ void Validator::register_methods(rpc::Dispatcher& d) {
     });
     d.add("conet_listNodes", [this](const json::value& p) -> MethodResult {
         const std::uint64_t offset = param(p, 0) ? u64_param(p, 0, "an offset").value_or(0) : 0;
-        const std::uint64_t limit = std::min<std::uint64_t>(param(p, 1) ? u64_param(p, 1, "a limit").value_or(100) : 100, 500);
+        const std::uint64_t limit =
+            std::min<std::uint64_t>(param(p, 1) ? u64_param(p, 1, "a limit").value_or(100) : 100, 500);
         json::array nodes;
         std::uint64_t i = 0;
         for (const auto& [k, n] : m_store.state().nodes()) {
@@ -189,7 +204,9 @@ void Validator::register_methods(rpc::Dispatcher& d) {
     });
     d.add("conet_sendRawTransaction", [this](const json::value& p) -> MethodResult {
         const json::value* v = param(p, 0);
-        auto bytes = v && v->is_string() ? util::from_hex(v->get_string()) : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
+        auto bytes = v && v->is_string()
+                         ? util::from_hex(v->get_string())
+                         : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
         if (!bytes) return util::unexpected(bad_params("param 0 must be the hex transaction"));
         auto tx = codec::decode<ledger::Transaction>(*bytes);
         if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});

@@ -1,0 +1,220 @@
+// `conet tx …` and `conet query …`: the ledger over JSON-RPC.
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "conet/app/cli.hpp"
+#include "conet/app/unlock.hpp"
+#include "conet/ledger/state.hpp"
+#include "conet/rpc/client.hpp"
+#include "conet/util/file.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::app {
+
+namespace {
+
+namespace json = boost::json;
+
+struct LedgerOptions {
+    std::string rpc = "http://127.0.0.1:8545";
+    std::string keystore;
+    std::optional<std::string> password_file;
+    std::uint64_t fee = 1;
+    bool no_wait = false;
+    bool json_out = false;
+    std::string to, node, record_file, id;
+    std::uint64_t amount = 0;
+    std::uint64_t offset = 0, limit = 100;
+    std::uint32_t wait_seconds = 30;
+};
+
+int rpc_fail(const rpc::RpcError& e) {
+    return fail(e.message.empty() ? "RPC error " + std::to_string(e.code) : e.message);
+}
+
+template <class P>
+int send(const LedgerOptions& o, ledger::TxKind kind, const P& payload) {
+    auto key = unlock_keystore(o.keystore, o.password_file);
+    if (!key) return fail(key.error());
+    auto chain = rpc::call(o.rpc, "conet_chainId", {});
+    if (!chain) return rpc_fail(chain.error());
+    auto account = rpc::call(o.rpc, "conet_getAccount", {json::value(key->address().to_string())});
+    if (!account) return rpc_fail(account.error());
+    const auto nonce = account->at("nonce").to_number<std::uint64_t>();
+    const auto tx = ledger::make_transaction(*key, chain->to_number<std::uint64_t>(), nonce, o.fee, kind, payload);
+    auto sent = rpc::call(o.rpc, "conet_sendRawTransaction", {json::value(util::to_hex_prefixed(codec::encode(tx)))});
+    if (!sent) return fail("transaction rejected: " + sent.error().message);
+    const std::string id(sent->get_string());
+    json::object result{{"id", id}, {"from", key->address().to_string()}, {"nonce", nonce}, {"status", "pending"}};
+    if (!o.no_wait) {
+        std::cerr << "sent " << id << "; waiting for commitment" << std::flush;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_seconds);
+        for (;;) {
+            auto st = rpc::call(o.rpc, "conet_getTransaction", {json::value(id)});
+            if (st && st->at("status") == "committed") {
+                result["status"] = "committed";
+                result["height"] = st->at("height");
+                break;
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                std::cerr << "\n";
+                return fail("not committed within " + std::to_string(o.wait_seconds) + " s (still " +
+                            (st ? std::string(st->at("status").get_string()) : std::string("unknown")) + ")");
+            }
+            std::cerr << "." << std::flush;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        std::cerr << " done\n";
+    }
+    if (o.json_out)
+        print_json(result);
+    else
+        std::cout << id << " " << result["status"].get_string()
+                  << (result.contains("height")
+                          ? " at height " + std::to_string(result["height"].to_number<std::uint64_t>())
+                          : "")
+                  << "\n";
+    return exit_ok;
+}
+
+util::Result<crypto::X25519Public, std::string> node_key(const std::string& hex) {
+    auto k = util::from_hex_fixed<32>(hex);
+    if (!k) return util::unexpected(std::string("--node must be the node's 32-byte hex Noise key"));
+    return *k;
+}
+
+int query(const LedgerOptions& o, std::string_view method, json::array params) {
+    auto r = rpc::call(o.rpc, method, std::move(params));
+    if (!r) return rpc_fail(r.error());
+    print_json(*r);
+    return exit_ok;
+}
+
+int query_account(const LedgerOptions& o) {
+    auto a = crypto::Address::parse(o.id);
+    if (!a) return fail("expected an address", exit_usage);
+    auto r = rpc::call(o.rpc, "conet_getAccount", {json::value(a->to_string())});
+    if (!r) return rpc_fail(r.error());
+    // Check the proof against the state root the node reported.
+    ledger::SmtProof proof;
+    for (const auto& s : r->at("proof").at("siblings").as_array())
+        proof.siblings.push_back(*util::from_hex_fixed<32>(s.as_string()));
+    if (const auto& leaf = r->at("proof").at("leaf"); leaf.is_object())
+        proof.leaf = {*util::from_hex_fixed<32>(leaf.at("key").as_string()),
+                      *util::from_hex_fixed<32>(leaf.at("value_hash").as_string())};
+    const ledger::Account acc{r->at("balance").to_number<std::uint64_t>(), r->at("nonce").to_number<std::uint64_t>(),
+                              r->at("prepaid").to_number<std::uint64_t>()};
+    const auto root = *util::from_hex_fixed<32>(r->at("state_root").as_string());
+    const bool exists = r->at("exists").as_bool();
+    const bool verified =
+        ledger::smt_verify(root, ledger::State::account_key(*a),
+                           exists ? std::optional(ledger::State::account_value_hash(acc)) : std::nullopt, proof);
+    if (!verified) return fail("the node's proof does not match its state root: refusing the answer");
+    if (o.json_out) {
+        r->as_object()["proof_verified"] = true;
+        print_json(*r);
+    } else {
+        std::cout << a->to_string() << "\n  balance " << acc.balance << "\n  prepaid " << acc.prepaid << "\n  nonce   "
+                  << acc.nonce << "\n  (proof verified against state root at height "
+                  << r->at("height").to_number<std::uint64_t>() << ")\n";
+    }
+    return exit_ok;
+}
+
+void common_tx_options(CLI::App* cmd, LedgerOptions& o) {
+    cmd->add_option("--keystore", o.keystore, "Sender's keystore")->required();
+    cmd->add_option("--password-file", o.password_file, "File whose first line is the password");
+    cmd->add_option("--rpc", o.rpc, "Node JSON-RPC URL")->capture_default_str();
+    cmd->add_option("--fee", o.fee, "Fee in base units")->capture_default_str();
+    cmd->add_flag("--no-wait", o.no_wait, "Return once the node accepted the transaction");
+    cmd->add_option("--wait-seconds", o.wait_seconds, "How long to wait for commitment")->capture_default_str();
+    cmd->add_flag("--json", o.json_out, "Print JSON");
+}
+
+}  // namespace
+
+void add_ledger_commands(CLI::App& app, int& exit_code) {
+    auto opts = std::make_shared<LedgerOptions>();
+    LedgerOptions& o = *opts;
+    auto bind = [&exit_code, opts](CLI::App* cmd, std::function<int(const LedgerOptions&)> run) {
+        cmd->final_callback([&exit_code, opts, run] { exit_code = run(*opts); });
+    };
+
+    auto* tx = app.add_subcommand("tx", "Sign and send a ledger transaction");
+    tx->require_subcommand(1);
+    auto* c = tx->add_subcommand("transfer", "Send CONET (base units) to an address");
+    common_tx_options(c, o);
+    c->add_option("--to", o.to, "Recipient address")->required();
+    c->add_option("--amount", o.amount, "Amount in base units (1 CONET = 10^6)")->required();
+    bind(c, [](const LedgerOptions& o) {
+        auto to = crypto::Address::parse(o.to);
+        if (!to) return fail("--to: " + std::string(describe(to.error())), exit_usage);
+        return send(o, ledger::TxKind::transfer, ledger::TransferPayload{*to, o.amount});
+    });
+    c = tx->add_subcommand("register-node", "Register or update a node record (from `conet node record`)");
+    common_tx_options(c, o);
+    c->add_option("--record", o.record_file, "JSON file with the signed node record")->required();
+    bind(c, [](const LedgerOptions& o) {
+        auto text = util::read_file(o.record_file, 1 << 20);
+        if (!text) return fail(text.error().message());
+        boost::system::error_code ec;
+        auto doc = json::parse(*text, ec);
+        auto rec = ec ? ledger::RecordResult<ledger::NodeRecord>(util::unexpected(ledger::RecordError::malformed))
+                      : ledger::NodeRecord::from_json(doc);
+        if (!rec) return fail(std::string(ledger::describe(rec.error())), exit_usage);
+        return send(o, ledger::TxKind::register_node, ledger::NodePayload{*rec});
+    });
+    for (auto [name, kind, help] : {std::tuple{"stake", ledger::TxKind::stake, "Bond balance to your node"},
+                                    std::tuple{"unstake", ledger::TxKind::unstake, "Start unbonding stake"}}) {
+        c = tx->add_subcommand(name, help);
+        common_tx_options(c, o);
+        c->add_option("--node", o.node, "The node's Noise key (hex)")->required();
+        c->add_option("--amount", o.amount, "Amount in base units")->required();
+        bind(c, [kind = kind](const LedgerOptions& o) {
+            auto key = node_key(o.node);
+            if (!key) return fail(key.error(), exit_usage);
+            return send(o, kind, ledger::StakePayload{*key, o.amount});
+        });
+    }
+    for (auto [name, kind, help] :
+         {std::tuple{"deposit", ledger::TxKind::deposit, "Move balance to your prepaid balance"},
+          std::tuple{"withdraw", ledger::TxKind::withdraw, "Withdraw prepaid balance (after a delay)"}}) {
+        c = tx->add_subcommand(name, help);
+        common_tx_options(c, o);
+        c->add_option("--amount", o.amount, "Amount in base units")->required();
+        bind(c, [kind = kind](const LedgerOptions& o) { return send(o, kind, ledger::AmountPayload{o.amount}); });
+    }
+
+    auto* q = app.add_subcommand("query", "Read the ledger over JSON-RPC");
+    q->require_subcommand(1);
+    auto add_query = [&](const char* name, const char* help, const char* arg_help) {
+        auto* cmd = q->add_subcommand(name, help);
+        cmd->add_option("--rpc", o.rpc, "Node JSON-RPC URL")->capture_default_str();
+        cmd->add_flag("--json", o.json_out, "Print JSON");
+        if (arg_help) cmd->add_option("ID", o.id, arg_help)->required();
+        return cmd;
+    };
+    bind(add_query("account", "Balance, nonce and prepaid balance, with a verified proof", "Address"), query_account);
+    bind(add_query("block", "A block by height", "Height"), [](const LedgerOptions& o) {
+        std::uint64_t h = 0;
+        for (char ch : o.id) {
+            if (ch < '0' || ch > '9') return fail("expected a block height", exit_usage);
+            h = h * 10 + unsigned(ch - '0');
+        }
+        return query(o, "conet_getBlockByHeight", {json::value(h)});
+    });
+    bind(add_query("tx", "A transaction's status", "Transaction id (hex)"),
+         [](const LedgerOptions& o) { return query(o, "conet_getTransaction", {json::value(o.id)}); });
+    bind(add_query("node", "A node record with its stake and proof", "Noise key (hex)"),
+         [](const LedgerOptions& o) { return query(o, "conet_getNode", {json::value(o.id)}); });
+    auto* nodes = add_query("nodes", "Registered nodes (paged)", nullptr);
+    nodes->add_option("--offset", o.offset, "First node")->capture_default_str();
+    nodes->add_option("--limit", o.limit, "How many")->capture_default_str();
+    bind(nodes, [](const LedgerOptions& o) {
+        return query(o, "conet_listNodes", {json::value(o.offset), json::value(o.limit)});
+    });
+}
+
+}  // namespace conet::app

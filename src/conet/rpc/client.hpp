@@ -1,0 +1,15 @@
+#pragma once
+/// A small blocking JSON-RPC 2.0 client over HTTP, for the command line.
+
+#include <string>
+
+#include "conet/rpc/jsonrpc.hpp"
+
+namespace conet::rpc {
+
+/// Calls `method` at `url` ("http://host:port[/path]"). Returns the result,
+/// or an RpcError carrying the server's error object or a transport failure.
+util::Result<json::value, RpcError> call(const std::string& url, std::string_view method, json::array params,
+                                         std::uint32_t timeout_ms = 10'000);
+
+}  // namespace conet::rpc
