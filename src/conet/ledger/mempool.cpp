@@ -12,7 +12,7 @@ std::string_view describe(AdmitError e) {
         case AdmitError::stale_nonce: return "nonce already used";
         case AdmitError::nonce_gap: return "nonce too far ahead";
         case AdmitError::fee_too_low: return "fee below the minimum";
-        case AdmitError::insufficient_funds: return "balance cannot pay the fee";
+        case AdmitError::insufficient_funds: return "insufficient funds for the fee and amount";
         case AdmitError::duplicate: return "transaction already pending";
         case AdmitError::sender_full: return "too many pending transactions from this sender";
         case AdmitError::pool_full: return "mempool full and the fee does not beat the cheapest pending transaction";
@@ -31,6 +31,26 @@ util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, 
     if (tx.nonce - next > m_limits.max_nonce_gap) return util::unexpected(AdmitError::nonce_gap);
     if (tx.fee < state.params().min_fee) return util::unexpected(AdmitError::fee_too_low);
     if (!acc || acc->balance < tx.fee) return util::unexpected(AdmitError::insufficient_funds);
+    // What the transaction moves out of the balance must be there too (at admission time).
+    std::uint64_t spend = 0;
+    if (tx.kind == TxKind::transfer) {
+        auto p = codec::decode<TransferPayload>(tx.payload);
+        if (!p) return util::unexpected(AdmitError::malformed);
+        spend = p->amount;
+    } else if (tx.kind == TxKind::stake) {
+        auto p = codec::decode<StakePayload>(tx.payload);
+        if (!p) return util::unexpected(AdmitError::malformed);
+        spend = p->amount;
+    } else if (tx.kind == TxKind::deposit) {
+        auto p = codec::decode<AmountPayload>(tx.payload);
+        if (!p) return util::unexpected(AdmitError::malformed);
+        spend = p->amount;
+    } else if (tx.kind == TxKind::withdraw) {
+        auto p = codec::decode<AmountPayload>(tx.payload);
+        if (!p) return util::unexpected(AdmitError::malformed);
+        if (acc->prepaid < p->amount) return util::unexpected(AdmitError::insufficient_funds);
+    }
+    if (acc->balance - tx.fee < spend) return util::unexpected(AdmitError::insufficient_funds);
     const crypto::Hash256 id = tx.hash();
     if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);
     auto& mine = m_by_sender[*sender];
