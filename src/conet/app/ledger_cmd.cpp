@@ -148,23 +148,23 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
     common_tx_options(c, o);
     c->add_option("--to", o.to, "Recipient address")->required();
     c->add_option("--amount", o.amount, "Amount in base units (1 CONET = 10^6)")->required();
-    bind(c, [](const LedgerOptions& o) {
-        auto to = crypto::Address::parse(o.to);
+    bind(c, [](const LedgerOptions& opt) {
+        auto to = crypto::Address::parse(opt.to);
         if (!to) return fail("--to: " + std::string(describe(to.error())), exit_usage);
-        return send(o, ledger::TxKind::transfer, ledger::TransferPayload{*to, o.amount});
+        return send(opt, ledger::TxKind::transfer, ledger::TransferPayload{*to, opt.amount});
     });
     c = tx->add_subcommand("register-node", "Register or update a node record (from `conet node record`)");
     common_tx_options(c, o);
     c->add_option("--record", o.record_file, "JSON file with the signed node record")->required();
-    bind(c, [](const LedgerOptions& o) {
-        auto text = util::read_file(o.record_file, 1 << 20);
+    bind(c, [](const LedgerOptions& opt) {
+        auto text = util::read_file(opt.record_file, 1 << 20);
         if (!text) return fail(text.error().message());
         boost::system::error_code ec;
         auto doc = json::parse(*text, ec);
         auto rec = ec ? ledger::RecordResult<ledger::NodeRecord>(util::unexpected(ledger::RecordError::malformed))
                       : ledger::NodeRecord::from_json(doc);
         if (!rec) return fail(std::string(ledger::describe(rec.error())), exit_usage);
-        return send(o, ledger::TxKind::register_node, ledger::NodePayload{*rec});
+        return send(opt, ledger::TxKind::register_node, ledger::NodePayload{*rec});
     });
     for (auto [name, kind, help] : {std::tuple{"stake", ledger::TxKind::stake, "Bond balance to your node"},
                                     std::tuple{"unstake", ledger::TxKind::unstake, "Start unbonding stake"}}) {
@@ -172,10 +172,10 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         common_tx_options(c, o);
         c->add_option("--node", o.node, "The node's Noise key (hex)")->required();
         c->add_option("--amount", o.amount, "Amount in base units")->required();
-        bind(c, [kind = kind](const LedgerOptions& o) {
-            auto key = node_key(o.node);
+        bind(c, [kind = kind](const LedgerOptions& opt) {
+            auto key = node_key(opt.node);
             if (!key) return fail(key.error(), exit_usage);
-            return send(o, kind, ledger::StakePayload{*key, o.amount});
+            return send(opt, kind, ledger::StakePayload{*key, opt.amount});
         });
     }
     for (auto [name, kind, help] :
@@ -184,7 +184,7 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         c = tx->add_subcommand(name, help);
         common_tx_options(c, o);
         c->add_option("--amount", o.amount, "Amount in base units")->required();
-        bind(c, [kind = kind](const LedgerOptions& o) { return send(o, kind, ledger::AmountPayload{o.amount}); });
+        bind(c, [kind = kind](const LedgerOptions& opt) { return send(opt, kind, ledger::AmountPayload{opt.amount}); });
     }
 
     auto* q = app.add_subcommand("query", "Read the ledger over JSON-RPC");
@@ -197,23 +197,23 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         return cmd;
     };
     bind(add_query("account", "Balance, nonce and prepaid balance, with a verified proof", "Address"), query_account);
-    bind(add_query("block", "A block by height", "Height"), [](const LedgerOptions& o) {
+    bind(add_query("block", "A block by height", "Height"), [](const LedgerOptions& opt) {
         std::uint64_t h = 0;
-        for (char ch : o.id) {
+        for (char ch : opt.id) {
             if (ch < '0' || ch > '9') return fail("expected a block height", exit_usage);
             h = h * 10 + unsigned(ch - '0');
         }
-        return query(o, "conet_getBlockByHeight", {json::value(h)});
+        return query(opt, "conet_getBlockByHeight", {json::value(h)});
     });
     bind(add_query("tx", "A transaction's status", "Transaction id (hex)"),
-         [](const LedgerOptions& o) { return query(o, "conet_getTransaction", {json::value(o.id)}); });
+         [](const LedgerOptions& opt) { return query(opt, "conet_getTransaction", {json::value(opt.id)}); });
     bind(add_query("node", "A node record with its stake and proof", "Noise key (hex)"),
-         [](const LedgerOptions& o) { return query(o, "conet_getNode", {json::value(o.id)}); });
+         [](const LedgerOptions& opt) { return query(opt, "conet_getNode", {json::value(opt.id)}); });
     auto* nodes = add_query("nodes", "Registered nodes (paged)", nullptr);
     nodes->add_option("--offset", o.offset, "First node")->capture_default_str();
     nodes->add_option("--limit", o.limit, "How many")->capture_default_str();
-    bind(nodes, [](const LedgerOptions& o) {
-        return query(o, "conet_listNodes", {json::value(o.offset), json::value(o.limit)});
+    bind(nodes, [](const LedgerOptions& opt) {
+        return query(opt, "conet_listNodes", {json::value(opt.offset), json::value(opt.limit)});
     });
 }
 
