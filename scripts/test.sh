@@ -6,7 +6,7 @@
 #   4. unit tests under sanitizers and in release (ctest)
 #   5. a short smoke run of every fuzz target
 #   6. functional tests (pytest-3) against the real binaries
-# Environment: FUZZ_SECONDS (default 20) per fuzz target; SKIP_DEPS=1 to
+# Environment: FUZZ_SECONDS (default 15) per fuzz target; SKIP_DEPS=1 to
 # skip step 1 on a machine that is already set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,7 +34,7 @@ step "unit tests (release)"
 ctest --preset release --parallel 2
 
 step "fuzz smoke"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-15}"
 
 step "functional tests (debug binary: ASan + UBSan)"
 CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional

@@ -152,9 +152,10 @@ TEST(Mempool, AdmissionChecksAndOrdering) {
     ASSERT_TRUE(pool.admit(n.transfer(1, 2, 5, 0, 50), n.state));
     const auto order = pool.select(n.state, 10);
     ASSERT_EQ(order.size(), 4u);
-    EXPECT_EQ(order[0].fee, 50u);  // highest fee first, then sender 0 in nonce order
-    EXPECT_EQ(order[1].nonce, 0u);
-    EXPECT_EQ(order[3].nonce, 2u);
+    EXPECT_EQ(order[0].tx.fee, 50u);  // highest fee first, then sender 0 in nonce order
+    EXPECT_EQ(order[0].sender, n.users[1].address());
+    EXPECT_EQ(order[1].tx.nonce, 0u);
+    EXPECT_EQ(order[3].tx.nonce, 2u);
 }
 
 TEST(Mempool, EvictsTheCheapestWhenFullAndRefusesCheaperNewcomers) {
@@ -166,7 +167,7 @@ TEST(Mempool, EvictsTheCheapestWhenFullAndRefusesCheaperNewcomers) {
     EXPECT_EQ(pool.admit(n.transfer(3, 4, 5, 0, 1), n.state).error(), AdmitError::pool_full);
     ASSERT_TRUE(pool.admit(n.transfer(3, 4, 5, 0, 9), n.state));
     EXPECT_EQ(pool.size(), 3u);
-    for (const auto& tx : pool.select(n.state, 10)) EXPECT_NE(tx.fee, 2u);
+    for (const auto& s : pool.select(n.state, 10)) EXPECT_NE(s.tx.fee, 2u);
 }
 
 }  // namespace

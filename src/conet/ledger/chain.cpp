@@ -26,12 +26,12 @@ util::Result<std::uint64_t, std::string> get_u64(const json::object& o, std::str
                                                  std::uint64_t fallback = 0) {
     const json::value* v = o.if_contains(key);
     if (!v) {
-        if (required) return util::unexpected("missing \"" + std::string(key) + "\"");
+        if (required) return util::unexpected(std::string("missing \"").append(key).append("\""));
         return fallback;
     }
     if (v->is_uint64()) return v->get_uint64();
     if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-    return util::unexpected("\"" + std::string(key) + "\" must be a non-negative integer");
+    return util::unexpected(std::string("\"").append(key).append("\" must be a non-negative integer"));
 }
 
 }  // namespace
@@ -147,8 +147,8 @@ std::pair<Block, State> build_block(const State& state, const Header& parent, co
     b.header.proposer = proposer.address();
     State next = state;
     const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer};
-    for (auto& tx : mempool.select(state, max_txs))
-        if (next.apply(tx, ctx)) b.transactions.push_back(std::move(tx));
+    for (auto& s : mempool.select(state, max_txs))
+        if (next.apply(s.tx, ctx, &s.sender)) b.transactions.push_back(std::move(s.tx));
     next.end_block(ctx);
     b.header.tx_root = transactions_root(b.transactions);
     b.header.state_root = next.state_root();

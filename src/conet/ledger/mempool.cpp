@@ -95,7 +95,7 @@ void Mempool::erase(const crypto::Address& sender, std::uint64_t nonce) {
     if (s->second.empty()) m_by_sender.erase(s);
 }
 
-std::vector<Transaction> Mempool::select(const State& state, std::size_t max) const {
+std::vector<Mempool::Selected> Mempool::select(const State& state, std::size_t max) const {
     struct Head {
         std::uint64_t fee;
         const crypto::Address* sender;
@@ -108,11 +108,11 @@ std::vector<Transaction> Mempool::select(const State& state, std::size_t max) co
         auto it = txs.find(acc ? acc->nonce : 0);
         if (it != txs.end()) heads.push({it->second.tx.fee, &addr, it});
     }
-    std::vector<Transaction> out;
+    std::vector<Selected> out;
     while (!heads.empty() && out.size() < max) {
         Head h = heads.top();
         heads.pop();
-        out.push_back(h.it->second.tx);
+        out.push_back(Selected{h.it->second.tx, *h.sender});
         const auto& txs = m_by_sender.at(*h.sender);
         auto next = std::next(h.it);
         if (next != txs.end() && next->first == h.it->first + 1) heads.push({next->second.tx.fee, h.sender, next});

@@ -37,9 +37,13 @@ public:
 
     /// Admits a transaction; returns its id.
     util::Result<crypto::Hash256, AdmitError> admit(const Transaction& tx, const State& state);
+    struct Selected {
+        Transaction tx;
+        crypto::Address sender;  ///< recovered at admission
+    };
     /// Up to `max` transactions in block order: highest fee first among each
     /// sender's next-in-nonce transaction.
-    std::vector<Transaction> select(const State& state, std::size_t max) const;
+    std::vector<Selected> select(const State& state, std::size_t max) const;
     /// Drops transactions the state has made stale (after a block).
     void prune(const State& state);
 

@@ -62,11 +62,12 @@ const NodeEntry* State::node(const crypto::X25519Public& key) const {
     return it == m_nodes.end() ? nullptr : &it->second;
 }
 
-util::Result<void, TxError> State::apply(const Transaction& tx, const BlockContext& block) {
+util::Result<void, TxError> State::apply(const Transaction& tx, const BlockContext& block,
+                                         const crypto::Address* known_sender) {
     // Every change is staged in `staged` (accounts) and `effect` (nodes, pending)
     // and committed only after every check has passed: all or nothing.
     if (tx.chain_id != m_chain_id) return unexpected(TxError::wrong_chain);
-    auto from = tx.sender();
+    auto from = known_sender ? crypto::KeyResult<crypto::Address>(*known_sender) : tx.sender();
     if (!from) return unexpected(TxError::bad_signature);
 
     std::map<crypto::Address, Account> staged;
@@ -273,8 +274,12 @@ Amount128 State::total_supply() const {
     return total;
 }
 
-crypto::Hash256 State::account_key(const crypto::Address& a) { return key_for("account", a.bytes); }
-crypto::Hash256 State::node_key(const crypto::X25519Public& k) { return key_for("node", k); }
+crypto::Hash256 State::account_key(const crypto::Address& a) {
+    return key_for("account", a.bytes);
+}
+crypto::Hash256 State::node_key(const crypto::X25519Public& k) {
+    return key_for("node", k);
+}
 
 crypto::Hash256 State::account_value_hash(const Account& acc) {
     codec::Writer w;

@@ -76,7 +76,10 @@ public:
     [[nodiscard]] util::Result<void, TxError> credit(const crypto::Address& a, std::uint64_t amount);
 
     /// Applies one transaction atomically: on error nothing changes.
-    [[nodiscard]] util::Result<void, TxError> apply(const Transaction& tx, const BlockContext& block);
+    /// `known_sender` skips signature recovery when the caller already did it
+    /// (the mempool recovered it at admission).
+    [[nodiscard]] util::Result<void, TxError> apply(const Transaction& tx, const BlockContext& block,
+                                                    const crypto::Address* known_sender = nullptr);
     /// Releases pending funds whose release height has come.
     void end_block(const BlockContext& block);
 
