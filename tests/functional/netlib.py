@@ -24,7 +24,7 @@ def free_port():
 class Proc:
     """A child process whose stdout is drained by a thread; readiness is a line matching a pattern."""
 
-    def __init__(self, args, ready, log_path, name):
+    def __init__(self, args, ready, log_path, name, timeout=READY_TIMEOUT):
         self.name = name
         self.log_path = log_path
         self.log = open(log_path, "wb")
@@ -35,7 +35,7 @@ class Proc:
         self._ready = threading.Event()
         self._pattern = re.compile(ready)
         threading.Thread(target=self._drain, daemon=True).start()
-        if not self._ready.wait(READY_TIMEOUT) or self.ready_match is None:
+        if not self._ready.wait(timeout) or self.ready_match is None:
             self.kill()
             raise AssertionError(f"{name} not ready: stdout={self.lines} log={self.read_log()}")
 

@@ -28,6 +28,8 @@ struct NodeOptions {
     std::string genesis;
     bool validator = false;
     std::string rpc;
+    std::string ledger_rpc;
+    std::uint32_t ledger_refresh_seconds = 60;
 };
 
 util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
@@ -69,6 +71,11 @@ int cmd_init(const NodeOptions& o) {
         if (!r) return fail("--rpc: " + r.error(), exit_usage);
         c.rpc = o.rpc;
     }
+    if (!o.ledger_rpc.empty() && o.genesis.empty()) return fail("--ledger-rpc needs --genesis", exit_usage);
+    if (!o.ledger_rpc.empty() && o.ledger_rpc.rfind("http://", 0) != 0)
+        return fail("--ledger-rpc must be an http:// URL", exit_usage);
+    c.ledger_rpc = o.ledger_rpc;
+    c.ledger_refresh_seconds = o.ledger_refresh_seconds;
     // The operator must be able to open the wallet that will sign the record.
     auto wallet = unlock_keystore(c.wallet_keystore, o.password_file);
     if (!wallet) return fail(wallet.error());
@@ -97,7 +104,7 @@ int cmd_run(const NodeOptions& o) {
     auto key = node::load_noise_key(o.dir);
     if (!key) return fail(key.error());
     std::optional<crypto::PrivateKey> wallet;
-    if (c->validator) {
+    if (c->validator || !c->ledger_rpc.empty()) {
         auto w = unlock_keystore(c->wallet_keystore, o.password_file);
         if (!w) return fail(w.error());
         wallet = std::move(*w);
@@ -131,6 +138,12 @@ void add_node_commands(CLI::App& app, int& exit_code) {
     init->add_option("--genesis", o.genesis, "Genesis JSON: with --validator, this node produces blocks");
     init->add_flag("--validator", o.validator, "Run the validator role (block production, needs --genesis)");
     init->add_option("--rpc", o.rpc, "HOST:PORT to serve JSON-RPC on");
+    init->add_option("--ledger-rpc", o.ledger_rpc,
+                     "Validator JSON-RPC URL: register this relay on the ledger and learn relays from it "
+                     "(needs --genesis)");
+    init->add_option("--ledger-refresh-seconds", o.ledger_refresh_seconds, "Seconds between ledger refreshes")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
     bind(init, cmd_init);
 
     auto* record = node_cmd->add_subcommand("record", "Print this node's NodeRecord (JSON), signed by the operator");
@@ -140,7 +153,7 @@ void add_node_commands(CLI::App& app, int& exit_code) {
 
     auto* run = node_cmd->add_subcommand("run", "Run the relay until SIGINT/SIGTERM");
     run->add_option("--dir", o.dir, "Relay directory")->required();
-    run->add_option("--password-file", o.password_file, "Wallet password file (needed by the validator role)");
+    run->add_option("--password-file", o.password_file, "Wallet password file (needed by the validator role and ledger registration)");
     bind(run, cmd_run);
 }
 

@@ -160,6 +160,24 @@ const std::vector<Option>& options() {
              c.rpc = v;
              return std::nullopt;
          })},
+        {"ledger_rpc",
+         "JSON-RPC URL of a validator (http://host:port). When set, this relay registers its record\n"
+         "# on the ledger (and renews it), and learns the other relays from the ledger, trusting only\n"
+         "# answers certified by the genesis validators. Needs genesis and the wallet password at run.",
+         [](const NodeConfig& c) { return quote(c.ledger_rpc); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (!v.empty() && v.rfind("http://", 0) != 0) return "must start with http://";
+             c.ledger_rpc = v;
+             return std::nullopt;
+         })},
+        {"ledger_refresh_seconds", "Seconds between ledger refreshes (registration check and relay list).",
+         [](const NodeConfig& c) { return std::to_string(c.ledger_refresh_seconds); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 1 || *v > 86'400) return "must be an integer from 1 to 86400";
+             c.ledger_refresh_seconds = static_cast<std::uint32_t>(*v);
+             return std::nullopt;
+         }},
         {"block_interval_ms", "Milliseconds between blocks (validator).",
          [](const NodeConfig& c) { return std::to_string(c.block_interval_ms); },
          [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
@@ -206,6 +224,8 @@ util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& f
         if (auto err = it->read(node, c)) return util::unexpected(file.string() + ": " + it->name + ": " + *err);
     }
     if (c.wallet_keystore.empty()) return util::unexpected(file.string() + ": wallet_keystore is required");
+    if ((c.validator || !c.ledger_rpc.empty()) && c.genesis.empty())
+        return util::unexpected(file.string() + ": genesis is required with validator or ledger_rpc");
     return c;
 }
 

@@ -28,6 +28,8 @@ struct NodeConfig {
     std::string genesis;     ///< genesis JSON file (validator)
     std::string rpc;         ///< host:port for JSON-RPC; empty = off
     std::uint32_t block_interval_ms = 1000;
+    std::string ledger_rpc;  ///< validator JSON-RPC URL: register here and learn relays; empty = off
+    std::uint32_t ledger_refresh_seconds = 60;
 };
 
 inline constexpr const char* config_file_name = "node.toml";

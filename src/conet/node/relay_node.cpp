@@ -8,6 +8,7 @@
 
 #include "conet/crypto/random.hpp"
 #include "conet/node/http_endpoint.hpp"
+#include "conet/node/ledger_sync.hpp"
 #include "conet/node/validator.hpp"
 #include "conet/relay/relay.hpp"
 #include "conet/rpc/server.hpp"
@@ -86,7 +87,11 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         std::cerr << "conet: error: listen address must be an IP literal: " << config.listen.host << "\n";
         return 1;
     }
+    std::unique_ptr<LedgerSync> sync;  // registration and relay list, with config.ledger_rpc
     relay::RelayConfig rc;
+    rc.on_unknown_relay = [&sync] {
+        if (sync) sync->poke();
+    };
     rc.static_key = noise_key.clone();
     rc.listen.emplace_back(listen_addr, config.listen.port);
     rc.exit_enabled = config.exit;
@@ -130,9 +135,10 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     std::unique_ptr<Validator> validator;
     rpc::Dispatcher dispatcher;
     rpc::HttpServer rpc_server(io, dispatcher);
-    if (config.validator) {
+    if (config.validator || !config.ledger_rpc.empty()) {
         if (!wallet) {
-            std::cerr << "conet: error: the validator role needs the wallet: pass --password-file\n";
+            std::cerr << "conet: error: the validator role and ledger registration need the wallet: pass "
+                         "--password-file\n";
             return 1;
         }
         auto text = util::read_file(config.genesis, 16u << 20);
@@ -146,6 +152,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
             return 1;
         }
         genesis = std::move(*g);
+    }
+    if (config.validator) {
         if (std::find(genesis->validators.begin(), genesis->validators.end(), wallet->address()) ==
             genesis->validators.end()) {
             std::cerr << "conet: error: " << wallet->address().to_string() << " is not a validator in the genesis\n";
@@ -177,6 +185,20 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;
     }
 
+    // Registration on the ledger and the relay list from it.
+    if (!config.ledger_rpc.empty()) {
+        Registration reg{config, config.listen, noise_key.public_key, wallet->clone()};
+        if (!config.advertise.empty())
+            reg.advertise = *parse_host_port(config.advertise);
+        else
+            reg.advertise = {bound->front().address().to_string(), bound->front().port()};
+        sync = std::make_unique<LedgerSync>(io, config.ledger_rpc, *genesis, config.ledger_refresh_seconds * 1000,
+                                            std::move(reg), [&directory](ledger::Directory d) {
+                                                directory = std::move(d);
+                                            });
+        sync->start();
+    }
+
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
         spdlog::info("[relay] signal {}: shutting down", sig);
@@ -191,6 +213,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     spdlog::info("[relay] {} relays in directory; exit {}", directory.records().size(),
                  config.exit ? "enabled" : "disabled");
     io.run();
+    if (sync) sync->stop();
     return 0;
 }
 

@@ -154,7 +154,7 @@ public:
     Client& m_client;
     std::string isolation;
     State state = State::building;
-    std::vector<const ledger::NodeRecord*> path;
+    std::vector<ledger::NodeRecord> path;  ///< copies: the directory may be replaced
     std::shared_ptr<EntryLink> entry;
     std::uint32_t circuit_id = 0;
     std::vector<noise::Transport> hops;  ///< sessions with path[1..]
@@ -199,10 +199,10 @@ std::size_t pick(util::Rng& rng, std::size_t n) {
 
 }  // namespace
 
-Client::Client(asio::io_context& io, ClientOptions options, const ledger::Directory& directory, util::Rng& rng)
+Client::Client(asio::io_context& io, ClientOptions options, ledger::Directory directory, util::Rng& rng)
     : m_io(io),
       m_options(std::move(options)),
-      m_directory(directory),
+      m_directory(std::move(directory)),
       m_rng(rng),
       m_pool_changed(io.get_executor()),
       m_tick(io) {}
@@ -213,6 +213,11 @@ Client::~Client() {
 
 void Client::start() {
     asio::co_spawn(m_io, maintain_loop(), asio::detached);
+}
+
+void Client::set_directory(ledger::Directory directory) {
+    m_directory = std::move(directory);
+    m_pool_changed.notify();
 }
 
 void Client::stop() {
@@ -236,10 +241,18 @@ void Client::mark_failed(const ledger::NodeRecord& node, const std::string& why)
                      m_options.relay_retry_ms / 1000);
 }
 
-std::vector<const ledger::NodeRecord*> Client::choose_path() {
+std::vector<ledger::NodeRecord> Client::choose_path() {
+    // Relays that failed recently are avoided while others can make a path;
+    // when none can, trying them again beats giving up.
+    auto path = choose_path(true);
+    return path.empty() ? choose_path(false) : path;
+}
+
+std::vector<ledger::NodeRecord> Client::choose_path(bool avoid_failed) {
+    auto failed = [&](const crypto::X25519Public& key) { return avoid_failed && relay_failed(key); };
     std::vector<const ledger::NodeRecord*> exits, entries, middles;
     for (const auto& r : m_directory.records()) {
-        if (relay_failed(r.noise_key)) continue;
+        if (failed(r.noise_key)) continue;
         if (r.is_exit() && (m_options.exit_region.empty() || r.region == m_options.exit_region)) exits.push_back(&r);
     }
     // Spread the pool over different exits when we can.
@@ -247,7 +260,7 @@ std::vector<const ledger::NodeRecord*> Client::choose_path() {
     for (auto* e : exits) {
         bool used = false;
         for (auto& c : m_pool)
-            if (c->state != ClientCircuit::State::dead && c->path.back() == e) used = true;
+            if (c->state != ClientCircuit::State::dead && c->path.back().noise_key == e->noise_key) used = true;
         if (!used) fresh_exits.push_back(e);
     }
     auto& exit_choices = fresh_exits.empty() ? exits : fresh_exits;
@@ -255,7 +268,7 @@ std::vector<const ledger::NodeRecord*> Client::choose_path() {
     const ledger::NodeRecord* exit = exit_choices[pick(m_rng, exit_choices.size())];
     auto compatible = [&](const ledger::NodeRecord& r, const ledger::NodeRecord& other) {
         return r.noise_key != other.noise_key && r.operator_address != other.operator_address &&
-               !same_slash16(r, other) && !relay_failed(r.noise_key);
+               !same_slash16(r, other) && !failed(r.noise_key);
     };
     for (const auto& r : m_directory.records())
         if (r.is_entry() && compatible(r, *exit)) entries.push_back(&r);
@@ -265,9 +278,9 @@ std::vector<const ledger::NodeRecord*> Client::choose_path() {
         for (const auto& r : m_directory.records())
             if (compatible(r, *exit) && compatible(r, *entry)) middles.push_back(&r);
         if (middles.empty()) return {};
-        return {entry, middles[pick(m_rng, middles.size())], exit};
+        return {*entry, *middles[pick(m_rng, middles.size())], *exit};
     }
-    return {entry, exit};
+    return {*entry, *exit};
 }
 
 awaitable<std::shared_ptr<EntryLink>> Client::entry_link(const ledger::NodeRecord& entry) {
@@ -353,10 +366,10 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
         circ->die(EndReason::misc, false, true);
     };
 
-    auto el = co_await entry_link(*circ->path.front());
+    auto el = co_await entry_link(circ->path.front());
     if (!el) {
         ++m_circuits_failed;
-        mark_failed(*circ->path.front(), "cannot open a link");
+        mark_failed(circ->path.front(), "cannot open a link");
         circ->state = ClientCircuit::State::dead;
         m_pool_changed.notify();
         co_return;
@@ -370,30 +383,30 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
     el->circuits[id] = circ;
     el->link->send(net::encode_cell(id, CellCommand::create, {}));
     if (!co_await wait_reply()) {
-        fail(*circ->path.front(), "no CREATED");
+        fail(circ->path.front(), "no CREATED");
         co_return;
     }
     circ->reply.reset();
 
     for (std::size_t k = 1; k < circ->path.size(); ++k) {
-        auto start = net::start_circuit_handshake(circ->path[k]->noise_key, m_rng);
+        auto start = net::start_circuit_handshake(circ->path[k].noise_key, m_rng);
         if (!start) {
-            fail(*circ->path[k], "handshake setup");
+            fail(circ->path[k], "handshake setup");
             co_return;
         }
-        const util::Bytes ext = net::encode_extend({circ->path[k]->noise_key, start->message});
+        const util::Bytes ext = net::encode_extend({circ->path[k].noise_key, start->message});
         if (k == 1)
             el->link->send(net::encode_cell(id, CellCommand::extend, ext));
         else
             circ->send_to_hop(k - 2, RelayCommand::extend, 0, ext);
         if (!co_await wait_reply()) {
-            fail(*circ->path[k], "extend failed");
+            fail(circ->path[k], "extend failed");
             co_return;
         }
         auto t = net::finish_circuit_handshake(std::move(start->state), *circ->reply);
         circ->reply.reset();
         if (!t) {
-            fail(*circ->path[k], "hop authentication failed");
+            fail(circ->path[k], "hop authentication failed");
             co_return;
         }
         circ->hops.push_back(std::move(*t));
@@ -410,9 +423,9 @@ void Client::circuit_died(ClientCircuit& c, EndReason, bool link_failed) {
     if (!c.path.empty() && c.hops.size() + 1 == c.path.size()) {
         // A ready circuit died: blame the entry if its link failed, else the far end.
         if (link_failed)
-            mark_failed(*c.path.front(), "link lost");
+            mark_failed(c.path.front(), "link lost");
         else
-            mark_failed(*c.path.back(), "circuit destroyed");
+            mark_failed(c.path.back(), "circuit destroyed");
     }
     m_pool_changed.notify();
 }
@@ -509,7 +522,7 @@ json::value Client::status() const {
     std::size_t streams = 0;
     auto add = [&](const std::shared_ptr<ClientCircuit>& c) {
         json::array path;
-        for (auto* n : c->path) path.push_back(json::value(describe_node(*n)));
+        for (const auto& n : c->path) path.push_back(json::value(describe_node(n)));
         const char* state = c->state == ClientCircuit::State::ready      ? "ready"
                             : c->state == ClientCircuit::State::building ? "building"
                                                                          : "dead";

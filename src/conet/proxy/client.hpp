@@ -44,11 +44,15 @@ struct StreamOpen {
 
 class Client {
 public:
-    Client(asio::io_context& io, ClientOptions options, const ledger::Directory& directory, util::Rng& rng);
+    Client(asio::io_context& io, ClientOptions options, ledger::Directory directory, util::Rng& rng);
     ~Client();
 
     void start();
     void stop();
+    /// Replaces the known relays (e.g. after a ledger refresh); circuits built
+    /// from the old set keep working until they end.
+    void set_directory(ledger::Directory directory);
+    std::size_t relays_known() const { return m_directory.records().size(); }
 
     /// A ready circuit for this isolation key (empty: the shared pool).
     awaitable<std::shared_ptr<ClientCircuit>> circuit_for(std::string isolation);
@@ -65,14 +69,15 @@ private:
     awaitable<void> maintain_loop();
     awaitable<void> build(std::shared_ptr<ClientCircuit> circ);
     awaitable<std::shared_ptr<EntryLink>> entry_link(const ledger::NodeRecord& entry);
-    std::vector<const ledger::NodeRecord*> choose_path();
+    std::vector<ledger::NodeRecord> choose_path();
+    std::vector<ledger::NodeRecord> choose_path(bool avoid_failed);
     bool relay_failed(const crypto::X25519Public& key) const;
     void mark_failed(const ledger::NodeRecord& node, const std::string& why);
     std::shared_ptr<ClientCircuit> start_build(std::string isolation);
 
     asio::io_context& m_io;
     ClientOptions m_options;
-    const ledger::Directory& m_directory;
+    ledger::Directory m_directory;
     util::Rng& m_rng;
     std::vector<std::shared_ptr<ClientCircuit>> m_pool;
     std::map<std::string, std::shared_ptr<ClientCircuit>> m_isolated;

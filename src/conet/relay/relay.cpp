@@ -197,7 +197,9 @@ awaitable<void> RelayServer::handshake(tcp::socket socket, std::string ip) {
     ++m_links_per_ip[ip];
     auto allow = [this](net::LinkKind kind, const std::optional<crypto::X25519Public>& key) {
         if (kind == net::LinkKind::client) return true;
-        return key && m_directory.find(*key) != nullptr;
+        if (key && m_directory.find(*key) != nullptr) return true;
+        if (m_config.on_unknown_relay) m_config.on_unknown_relay();
+        return false;
     };
     auto link = co_await net::Link::accept(std::move(socket), m_config.static_key, allow, m_rng, m_config.link_limits);
     --m_handshakes;
@@ -348,21 +350,22 @@ void RelayServer::handle_extend(std::shared_ptr<Circuit> circ, const net::Extend
     const ledger::NodeRecord* node = m_directory.find(req.node_key);
     if (!node || req.node_key == m_config.static_key.public_key) {
         m_metrics.reject("extend_unknown_relay");
+        if (!node && m_config.on_unknown_relay) m_config.on_unknown_relay();
         destroy(circ, EndReason::misc, nullptr);
         return;
     }
     circ->extending = true;
     circ->extend_reply_as_relay = reply_as_relay;
-    asio::co_spawn(m_io, extend_to(circ, node, req.handshake, reply_as_relay), asio::detached);
+    asio::co_spawn(m_io, extend_to(circ, *node, req.handshake, reply_as_relay), asio::detached);
 }
 
-awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, const ledger::NodeRecord* node,
+awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::NodeRecord node,
                                        util::Bytes handshake, bool) {
-    const crypto::X25519Public key = node->noise_key;
+    const crypto::X25519Public key = node.noise_key;
     LinkState* ls = link_to(key);
     if (!ls) {
         std::optional<tcp::endpoint> target;
-        for (const auto& ep : node->endpoints) {
+        for (const auto& ep : node.endpoints) {
             boost::system::error_code ec;
             const auto addr = boost::asio::ip::make_address(ep.host, ec);
             if (!ec) {

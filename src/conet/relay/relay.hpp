@@ -8,6 +8,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,6 +39,9 @@ struct RelayConfig {
     ExitPolicy exit_policy;
     RelayLimits limits;
     net::LinkLimits link_limits;
+    /// Called (on the io thread) when a peer or an EXTEND names a relay the
+    /// directory does not know; the ledger sync uses it to refresh early.
+    std::function<void()> on_unknown_relay;
 };
 
 /// Counters exported as Prometheus text.
@@ -54,6 +58,7 @@ struct RelayMetrics {
 
 class RelayServer {
 public:
+    /// `directory` is read only inside handlers; its owner may replace it on the io thread.
     RelayServer(asio::io_context& io, RelayConfig config, const ledger::Directory& directory, util::Rng& rng,
                 RelayMetrics& metrics);
     ~RelayServer();
@@ -81,7 +86,7 @@ private:
     void handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::ByteView body);
     void handle_exit_message(const std::shared_ptr<Circuit>& circ, const net::RelayView& msg);
     awaitable<void> open_exit_stream(std::weak_ptr<Circuit> circ, std::uint32_t stream_id, net::Target target);
-    awaitable<void> extend_to(std::weak_ptr<Circuit> circ, const ledger::NodeRecord* node, util::Bytes handshake,
+    awaitable<void> extend_to(std::weak_ptr<Circuit> circ, ledger::NodeRecord node, util::Bytes handshake,
                               bool reply_as_relay);
     void destroy(const std::shared_ptr<Circuit>& circ, net::EndReason reason, const LinkState* from);
     LinkState* link_to(const crypto::X25519Public& key);

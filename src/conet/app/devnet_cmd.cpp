@@ -1,0 +1,471 @@
+// `conet devnet`: a whole CONET network on loopback from one command — a
+// validator, relays in two regions that register themselves on the ledger, a
+// demo web site the relays may exit to, funded wallets, and the proxy, which
+// learns the relays from the ledger. Each node is a child process running this
+// same binary, with its output in DIR/logs; Ctrl-C stops them all.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <regex>
+#include <thread>
+
+#include "conet/app/cli.hpp"
+#include "conet/crypto/keystore.hpp"
+#include "conet/crypto/random.hpp"
+#include "conet/ledger/chain.hpp"
+#include "conet/node/http_endpoint.hpp"
+#include "conet/node/relay_node.hpp"
+#include "conet/rpc/client.hpp"
+#include "conet/util/file.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t conet_unit = 1'000'000;  // base units per CONET
+constexpr std::uint64_t initial_balance = 1'000 * conet_unit;
+constexpr auto ready_timeout = std::chrono::seconds(120);
+
+struct DevnetOptions {
+    std::string dir;
+    std::size_t relays = 4;
+    std::uint16_t proxy_port = 0;
+    std::uint16_t rpc_port = 0;
+    std::uint16_t demo_port = 0;
+    std::uint32_t block_interval_ms = 1000;
+};
+
+struct Child {
+    std::string name;
+    pid_t pid = -1;
+    fs::path out;  ///< stdout (readiness lines)
+    fs::path log;  ///< stderr (logs)
+    bool exited = false;
+    int status = 0;
+};
+
+std::string describe_status(int status) {
+    if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+    return "stopped";
+}
+
+/// Starts `conet ARGS…` with stdout and stderr in files. The child dies with
+/// us (PDEATHSIG) and starts with the signals we block unblocked.
+util::Result<Child, std::string> spawn(const std::string& name, const std::vector<std::string>& args,
+                                       const fs::path& logs) {
+    Child c{name, -1, logs / (name + ".out"), logs / (name + ".log")};
+    const int out = ::open(c.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int err = ::open(c.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0 || err < 0) return util::unexpected("cannot open log files in " + logs.string());
+    std::vector<std::string> argv_s{"conet"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) return util::unexpected(std::string("fork failed: ") + std::strerror(errno));
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) ::_exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::dup2(out, STDOUT_FILENO);
+        ::dup2(err, STDERR_FILENO);
+        ::execv("/proc/self/exe", argv.data());
+        ::_exit(127);
+    }
+    ::close(out);
+    ::close(err);
+    c.pid = pid;
+    return c;
+}
+
+bool reap(Child& c) {
+    if (c.exited || c.pid <= 0) return c.exited;
+    int status = 0;
+    if (::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        c.exited = true;
+        c.status = status;
+    }
+    return c.exited;
+}
+
+std::string tail_of(const fs::path& file) {
+    auto text = util::read_file(file, 16u << 20);
+    if (!text) return {};
+    const std::string& t = *text;
+    return t.size() > 2000 ? t.substr(t.size() - 2000) : t;
+}
+
+volatile sig_atomic_t g_interrupted = 0;
+
+/// Waits until the child's stdout has a line matching `pattern`; returns group 1.
+util::Result<std::string, std::string> wait_ready(Child& c, const std::regex& pattern) {
+    const auto deadline = Clock::now() + ready_timeout;
+    while (Clock::now() < deadline && !g_interrupted) {
+        if (auto text = util::read_file(c.out, 1u << 20)) {
+            std::smatch m;
+            if (std::regex_search(*text, m, pattern)) return m.size() > 1 ? m[1].str() : m[0].str();
+        }
+        if (reap(c))
+            return util::unexpected(c.name + " " + describe_status(c.status) + " before it was ready; its log (" +
+                                    c.log.string() + ") ends:\n" + tail_of(c.log));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (g_interrupted) return util::unexpected(std::string("interrupted"));
+    return util::unexpected(c.name + " not ready within " + std::to_string(ready_timeout.count()) + " s; see " +
+                            c.log.string());
+}
+
+void stop_all(std::vector<Child>& children) {
+    // Proxy and relays first, the validator last.
+    for (auto it = children.rbegin(); it != children.rend(); ++it)
+        if (!reap(*it)) ::kill(it->pid, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    for (auto& c : children) {
+        while (!reap(c) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (!reap(c)) {
+            std::cerr << "devnet: " << c.name << " did not stop within 15 s; killing it\n";
+            ::kill(c.pid, SIGKILL);
+            ::waitpid(c.pid, &c.status, 0);
+            c.exited = true;
+        }
+    }
+}
+
+util::Result<void, std::string> make_wallet(const fs::path& file, const std::string& password, util::Rng& rng) {
+    if (fs::exists(file)) return {};
+    auto key = crypto::PrivateKey::generate(rng);
+    auto doc = crypto::encrypt_keystore(key, password, crypto::ScryptParams::light(), rng);
+    if (!doc) return util::unexpected(file.string() + ": " + std::string(crypto::describe(doc.error())));
+    auto w = util::write_file_atomic(file, util::as_bytes(*doc), 0600, util::Overwrite::no);
+    if (!w) return util::unexpected(w.error().message());
+    return {};
+}
+
+util::Result<crypto::Address, std::string> wallet_address(const fs::path& file, const std::string& password) {
+    auto text = util::read_file(file, crypto::keystore_max_bytes);
+    if (!text) return util::unexpected(file.string() + ": " + text.error().message());
+    auto key = crypto::decrypt_keystore(*text, password);
+    if (!key) return util::unexpected(file.string() + ": " + std::string(crypto::describe(key.error())));
+    return key->address();
+}
+
+/// DIR/password: a random password for the devnet's throwaway wallets.
+util::Result<std::string, std::string> devnet_password(const fs::path& dir, util::Rng& rng) {
+    const fs::path file = dir / "password";
+    if (!fs::exists(file)) {
+        util::ByteArray<16> raw{};
+        rng.fill(raw);
+        const std::string pw = util::to_hex(raw) + "\n";
+        auto w = util::write_file_atomic(file, util::as_bytes(pw), 0600, util::Overwrite::no);
+        if (!w) return util::unexpected(w.error().message());
+    }
+    auto text = util::read_file(file, 1024);
+    if (!text) return util::unexpected(file.string() + ": " + text.error().message());
+    std::string pw = text->substr(0, text->find('\n'));
+    if (pw.empty()) return util::unexpected(file.string() + " is empty");
+    return pw;
+}
+
+/// Writes DIR/<name>/node.toml for this run (ports change between runs); the
+/// node's Noise key is made once and kept.
+util::Result<void, std::string> write_node_dir(const fs::path& node_dir, const node::NodeConfig& config,
+                                               util::Rng& rng) {
+    if (!fs::exists(node_dir / node::noise_key_file_name)) {
+        std::error_code ec;
+        fs::remove(node_dir / node::config_file_name, ec);
+        return node::init_node_dir(node_dir, config, rng);
+    }
+    const std::string text = node::annotated_config(config);
+    auto w = util::write_file_atomic(node_dir / node::config_file_name, util::as_bytes(text), 0600,
+                                     util::Overwrite::yes);
+    if (!w) return util::unexpected(w.error().message());
+    return {};
+}
+
+std::string demo_page() {
+    return "<!doctype html>\n<html><head><title>CONET demo site</title></head><body>\n"
+           "<h1>CONET demo site</h1>\n<p>You reached this page through two CONET relays: the entry saw your "
+           "address but not this site, the exit saw this site but not your address.</p>\n</body></html>\n";
+}
+
+int run_devnet(const DevnetOptions& o) {
+    crypto::SystemRng rng;
+    fs::path dir;
+    if (o.dir.empty()) {
+        std::string tmpl = (fs::temp_directory_path() / "conet-devnet-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) return fail(std::string("cannot create a temporary directory: ") + strerror(errno));
+        dir = tmpl;
+    } else {
+        std::error_code ec;
+        fs::create_directories(o.dir, ec);
+        if (ec) return fail("--dir " + o.dir + ": " + ec.message());
+        dir = fs::absolute(o.dir);
+    }
+    ::chmod(dir.c_str(), 0700);
+    const fs::path logs = dir / "logs", wallets = dir / "wallets", state_file = dir / "devnet.json";
+    std::error_code ec;
+    fs::remove(state_file, ec);
+    fs::create_directories(logs, ec);
+    fs::create_directories(wallets, ec);
+    std::cout << "devnet: directory " << dir.string() << std::endl;
+
+    auto password = devnet_password(dir, rng);
+    if (!password) return fail(password.error());
+    const fs::path password_file = dir / "password";
+
+    // Wallets: the validator, one operator per relay, and a user.
+    const fs::path validator_ks = wallets / "validator.json", user_ks = wallets / "user.json";
+    std::vector<fs::path> operator_ks;
+    for (std::size_t i = 0; i < o.relays; ++i) operator_ks.push_back(wallets / ("operator" + std::to_string(i) + ".json"));
+    std::vector<fs::path> all_ks{validator_ks, user_ks};
+    all_ks.insert(all_ks.end(), operator_ks.begin(), operator_ks.end());
+    std::vector<crypto::Address> addresses;
+    for (const auto& ks : all_ks) {
+        if (auto w = make_wallet(ks, *password, rng); !w) return fail(w.error());
+        auto a = wallet_address(ks, *password);
+        if (!a) return fail(a.error());
+        addresses.push_back(*a);
+    }
+
+    // The chain: made once, reused with --dir.
+    const fs::path genesis_file = dir / "genesis.json";
+    if (!fs::exists(genesis_file)) {
+        ledger::Genesis g;
+        g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
+        g.validators.push_back(addresses[0]);
+        for (const auto& a : addresses) g.balances.emplace_back(a, initial_balance);
+        const std::string text = g.to_json();
+        auto w = util::write_file_atomic(genesis_file, util::as_bytes(text), 0644, util::Overwrite::no);
+        if (!w) return fail(w.error().message());
+        std::cout << "devnet: new chain " << g.chain_id << " with " << addresses.size() << " funded wallets"
+                  << std::endl;
+    } else {
+        std::cout << "devnet: reusing the chain in " << genesis_file.string() << std::endl;
+    }
+
+    // Ctrl-C and SIGTERM are taken with sigtimedwait; children unblock them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+    auto interrupted = [&] {
+        timespec zero{0, 0};
+        if (::sigtimedwait(&stop_signals, nullptr, &zero) > 0) g_interrupted = 1;
+        return g_interrupted != 0;
+    };
+
+    std::vector<Child> children;
+    auto abort_with = [&](const std::string& why) {
+        stop_all(children);
+        return fail(why);
+    };
+    const std::string exe_password = password_file.string();
+
+    // The validator (no relay record of its own; serves JSON-RPC).
+    node::NodeConfig vc;
+    vc.wallet_keystore = validator_ks.string();
+    vc.listen = {"127.0.0.1", 0};
+    vc.exit = false;
+    vc.validator = true;
+    vc.genesis = genesis_file.string();
+    vc.rpc = "127.0.0.1:" + std::to_string(o.rpc_port);
+    vc.block_interval_ms = o.block_interval_ms;
+    if (auto w = write_node_dir(dir / "validator", vc, rng); !w) return fail(w.error());
+    auto validator = spawn("validator", {"node", "run", "--dir", (dir / "validator").string(), "--password-file", exe_password}, logs);
+    if (!validator) return fail(validator.error());
+    children.push_back(std::move(*validator));
+    auto rpc_at = wait_ready(children.back(), std::regex("rpc on ([^\\s]+)"));
+    if (!rpc_at) return abort_with(rpc_at.error());
+    const std::string rpc_url = "http://" + *rpc_at;
+    std::cout << "devnet: validator up, JSON-RPC at " << rpc_url << std::endl;
+
+    // The demo site, served from this process.
+    boost::asio::io_context io(1);
+    node::HttpEndpoint site(io, [](const std::string& path) -> node::HttpReply {
+        if (path == "/" || path == "/index.html") return {200, "text/html; charset=utf-8", demo_page()};
+        return {404, "text/plain", "not found\n"};
+    });
+    auto site_at = site.start({boost::asio::ip::make_address("127.0.0.1"), o.demo_port});
+    if (!site_at) return abort_with("demo site: " + site_at.error());
+    std::thread site_thread([&io] {
+        auto guard = boost::asio::make_work_guard(io);
+        io.run();
+    });
+    const std::string demo_url = "http://127.0.0.1:" + std::to_string(site_at->port()) + "/";
+
+    // Relays: half in DE, half in US; each registers itself on the ledger.
+    for (std::size_t i = 0; i < o.relays; ++i) {
+        node::NodeConfig rc;
+        rc.wallet_keystore = operator_ks[i].string();
+        rc.listen = {"127.0.0.1", 0};
+        rc.region = i < o.relays / 2 ? "DE" : "US";
+        rc.exit_allow.push_back(*relay::Cidr::parse("127.0.0.1/32"));
+        rc.genesis = genesis_file.string();
+        rc.ledger_rpc = rpc_url;
+        rc.ledger_refresh_seconds = 2;
+        const std::string name = "relay" + std::to_string(i);
+        if (auto w = write_node_dir(dir / name, rc, rng); !w) return abort_with(w.error());
+        auto relay = spawn(name, {"node", "run", "--dir", (dir / name).string(), "--password-file", exe_password}, logs);
+        if (!relay) return abort_with(relay.error());
+        children.push_back(std::move(*relay));
+    }
+    std::vector<std::string> relay_endpoints;  // "host:port", as each relay listens in this run
+    for (std::size_t i = 1; i < children.size(); ++i) {
+        auto r = wait_ready(children[i], std::regex("relay listening on ([^\\s]+)"));
+        if (!r) return abort_with(r.error());
+        relay_endpoints.push_back(*r);
+    }
+    // Each relay registers (or, on a reused chain, updates) its record itself.
+    std::cout << "devnet: " << o.relays << " relays up; waiting for their records on the ledger" << std::flush;
+    const auto deadline = Clock::now() + ready_timeout;
+    for (std::size_t seen = 0;;) {
+        if (interrupted()) return abort_with("interrupted");
+        for (auto& c : children)
+            if (reap(c)) return abort_with(c.name + " " + describe_status(c.status) + "; see " + c.log.string());
+        std::size_t current = 0;
+        auto r = rpc::call(rpc_url, "conet_listNodes", {json::value(0), json::value(500)});
+        if (r && r->is_object())
+            if (const auto* nodes = r->as_object().if_contains("nodes"); nodes && nodes->is_array())
+                for (const auto& n : nodes->get_array()) {
+                    const auto& rec = n.at("record").as_object();
+                    for (std::size_t i = 0; i < o.relays; ++i)
+                        if (rec.at("operator").as_string() == addresses[i + 2].to_string() &&
+                            rec.at("endpoints").as_array().at(0).as_string() == relay_endpoints[i])
+                            ++current;
+                }
+        if (current != seen) std::cout << " " << current << std::flush;
+        seen = current;
+        if (current >= o.relays) break;
+        if (Clock::now() > deadline) {
+            std::cout << std::endl;
+            return abort_with("relays did not register within " + std::to_string(ready_timeout.count()) +
+                              " s; see " + logs.string());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::cout << " registered" << std::endl;
+
+    // The proxy, trusting only what the genesis validator certifies.
+    auto proxy = spawn("proxy",
+                       {"proxy", "--rpc", rpc_url, "--genesis", genesis_file.string(), "--listen",
+                        "127.0.0.1:" + std::to_string(o.proxy_port), "--refresh", "5"},
+                       logs);
+    if (!proxy) return abort_with(proxy.error());
+    children.push_back(std::move(*proxy));
+    auto proxy_at = wait_ready(children.back(), std::regex("proxy listening on ([^\\s]+)"));
+    if (!proxy_at) return abort_with(proxy_at.error());
+    // Up means a circuit is ready: relays learn each other at their next refresh.
+    for (;;) {
+        if (interrupted()) return abort_with("interrupted");
+        if (reap(children.back())) return abort_with("the proxy " + describe_status(children.back().status));
+        auto status = rpc::get_json("http://" + *proxy_at + "/status");
+        if (status && status->is_object() && status->as_object().contains("circuits_built") &&
+            status->at("circuits_built").to_number<std::uint64_t>() > 0)
+            break;
+        if (Clock::now() > deadline)
+            return abort_with("the proxy built no circuit within " + std::to_string(ready_timeout.count()) +
+                              " s; see " + (logs / "proxy.log").string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+
+    json::array ops;
+    for (const auto& ks : operator_ks) ops.push_back(json::value(ks.string()));
+    json::object state{{"dir", dir.string()},
+                       {"rpc_url", rpc_url},
+                       {"proxy", *proxy_at},
+                       {"demo_url", demo_url},
+                       {"status_url", "http://" + *proxy_at + "/status"},
+                       {"genesis", genesis_file.string()},
+                       {"password_file", password_file.string()},
+                       {"wallets", json::object{{"validator", validator_ks.string()},
+                                                {"user", user_ks.string()},
+                                                {"operators", std::move(ops)}}},
+                       {"logs", logs.string()}};
+    const std::string state_text = json::serialize(state) + "\n";
+    if (auto w = util::write_file_atomic(state_file, util::as_bytes(state_text), 0644, util::Overwrite::yes); !w)
+        return abort_with(w.error().message());
+
+    std::cout << "\nCONET devnet is up: 1 validator, " << o.relays << " relays (DE and US), a demo site, and the proxy.\n"
+              << "Try:\n"
+              << "  curl --socks5-hostname " << *proxy_at << " " << demo_url << "\n"
+              << "  curl -x http://" << *proxy_at << " " << demo_url << "\n"
+              << "  curl http://" << *proxy_at << "/status\n"
+              << "  conet query nodes --rpc " << rpc_url << "\n"
+              << "  conet query account " << addresses[1].to_string() << " --rpc " << rpc_url << "\n"
+              << "  conet tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string()
+              << " --password-file " << password_file.string() << " --to " << addresses[2].to_string()
+              << " --amount 1000000\n"
+              << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
+              << "\nPress Ctrl-C to stop." << std::endl;
+
+    int code = exit_ok;
+    for (;;) {
+        timespec tick{0, 200'000'000};
+        const int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+        if (sig == SIGINT || sig == SIGTERM || g_interrupted) break;
+        bool died = false;
+        for (auto& c : children)
+            if (reap(c)) {
+                std::cerr << "devnet: " << c.name << " " << describe_status(c.status) << "; its log ("
+                          << c.log.string() << ") ends:\n"
+                          << tail_of(c.log) << "\n";
+                died = true;
+            }
+        if (died) {
+            code = exit_failure;
+            break;
+        }
+    }
+    std::cout << "\ndevnet: stopping..." << std::endl;
+    stop_all(children);
+    io.stop();
+    site_thread.join();
+    fs::remove(state_file, ec);
+    std::cout << "devnet: stopped (state kept in " << dir.string() << "; `conet devnet --dir " << dir.string()
+              << "` resumes the chain)" << std::endl;
+    return code;
+}
+
+}  // namespace
+
+void add_devnet_commands(CLI::App& app, int& exit_code) {
+    auto opts = std::make_shared<DevnetOptions>();
+    auto* cmd = app.add_subcommand(
+        "devnet", "Run a whole local network: a validator, relays, a demo site, funded wallets and the proxy");
+    cmd->add_option("--dir", opts->dir, "Directory for the chain, wallets and logs (reused when it exists; default: a new "
+                                        "temporary directory)");
+    cmd->add_option("--relays", opts->relays, "Number of relays (half in DE, half in US)")
+        ->check(CLI::Range(4, 32))
+        ->capture_default_str();
+    cmd->add_option("--proxy-port", opts->proxy_port, "Proxy port on 127.0.0.1 (0 = a free port)")->capture_default_str();
+    cmd->add_option("--rpc-port", opts->rpc_port, "Validator JSON-RPC port on 127.0.0.1 (0 = a free port)")
+        ->capture_default_str();
+    cmd->add_option("--demo-port", opts->demo_port, "Demo site port on 127.0.0.1 (0 = a free port)")
+        ->capture_default_str();
+    cmd->add_option("--block-interval-ms", opts->block_interval_ms, "Milliseconds between blocks")
+        ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
+    cmd->final_callback([&exit_code, opts] { exit_code = run_devnet(*opts); });
+}
+
+}  // namespace conet::app

@@ -1,0 +1,142 @@
+#include "conet/node/discovery.hpp"
+
+#include <map>
+
+#include "conet/ledger/state.hpp"
+#include "conet/rpc/client.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::node {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::uint64_t page_size = 500;
+constexpr std::size_t max_relays = 10'000;
+
+std::string rpc_error(const rpc::RpcError& e) { return e.message.empty() ? "RPC error" : e.message; }
+
+template <std::size_t N>
+std::optional<util::ByteArray<N>> hex_field(const json::value& v) {
+    if (!v.is_string()) return std::nullopt;
+    auto b = util::from_hex_fixed<N>(v.get_string());
+    if (!b) return std::nullopt;
+    return *b;
+}
+
+/// Fetches the header at `height` (or the head) and checks its certificate.
+util::Result<ledger::Header, std::string> verified_header(const std::string& url, const ledger::Genesis& genesis,
+                                                          std::optional<std::uint64_t> height) {
+    json::array params;
+    if (height) params.push_back(json::value(*height));
+    auto r = rpc::call(url, "conet_getHeader", std::move(params));
+    if (!r) return util::unexpected("conet_getHeader: " + rpc_error(r.error()));
+    try {
+        auto encoded = util::from_hex(r->at("header").at("encoded").as_string());
+        if (!encoded) return util::unexpected(std::string("header: bad encoding"));
+        auto header = codec::decode<ledger::Header>(*encoded);
+        if (!header) return util::unexpected(std::string("header: undecodable"));
+        if (header->chain_id != genesis.chain_id) return util::unexpected(std::string("header: another chain"));
+        if (height && header->height != *height) return util::unexpected(std::string("header: wrong height"));
+        if (header->height == 0) {  // genesis is trusted as the file we hold says it is
+            auto state = genesis.state();
+            if (!state || genesis.header(*state).hash() != header->hash())
+                return util::unexpected(std::string("header: not our genesis block"));
+            return *header;
+        }
+        ledger::Certificate cert;
+        for (const auto& s : r->at("certificate").as_array()) {
+            auto raw = s.is_string() ? util::from_hex(s.get_string()) : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
+            auto sig = raw ? crypto::Signature::from_bytes(*raw) : crypto::KeyResult<crypto::Signature>(util::unexpected(crypto::KeyError::bad_signature));
+            if (!sig) return util::unexpected(std::string("header: malformed certificate"));
+            cert.signatures.push_back(*sig);
+        }
+        if (auto ok = ledger::verify_certificate(*header, cert, genesis.validators); !ok)
+            return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
+        return *header;
+    } catch (const std::exception&) {
+        return util::unexpected(std::string("header: malformed answer"));
+    }
+}
+
+}  // namespace
+
+util::Result<ledger::Directory, std::string> discover_relays(const std::string& url, const ledger::Genesis& genesis,
+                                                             std::uint64_t now_unix, std::vector<std::string>& refused) {
+    std::map<std::uint64_t, ledger::Header> headers;
+    auto head = verified_header(url, genesis, std::nullopt);
+    if (!head) return util::unexpected(head.error());
+    headers[head->height] = *head;
+
+    std::vector<crypto::X25519Public> keys;
+    for (std::uint64_t offset = 0; keys.size() < max_relays;) {
+        auto page = rpc::call(url, "conet_listNodes", {json::value(offset), json::value(page_size)});
+        if (!page) return util::unexpected("conet_listNodes: " + rpc_error(page.error()));
+        const auto* nodes = page->is_object() ? page->as_object().if_contains("nodes") : nullptr;
+        if (!nodes || !nodes->is_array()) return util::unexpected(std::string("conet_listNodes: malformed answer"));
+        for (const auto& n : nodes->get_array()) {
+            const auto* rec = n.is_object() ? n.get_object().if_contains("record") : nullptr;
+            const auto* key = rec && rec->is_object() ? rec->get_object().if_contains("noise_key") : nullptr;
+            if (auto k = key ? hex_field<32>(*key) : std::nullopt) keys.push_back(*k);
+        }
+        if (nodes->get_array().size() < page_size) break;
+        offset += page_size;
+    }
+
+    std::vector<ledger::NodeRecord> accepted;
+    for (const auto& key : keys) {
+        const std::string name = util::to_hex(util::ByteView(key).first(4));
+        auto r = rpc::call(url, "conet_getNode", {json::value(util::to_hex(key))});
+        if (!r || !r->is_object()) {
+            refused.push_back(name + ": no answer");
+            continue;
+        }
+        try {
+            const std::uint64_t height = r->at("height").to_number<std::uint64_t>();
+            if (!headers.count(height)) {
+                auto h = verified_header(url, genesis, height);
+                if (!h) {
+                    refused.push_back(name + ": " + h.error());
+                    continue;
+                }
+                headers[height] = *h;
+            }
+            const ledger::Header& header = headers[height];
+            auto encoded = util::from_hex(r->at("record_encoded").as_string());
+            auto record = encoded ? codec::decode<ledger::NodeRecord>(*encoded) : codec::Result<ledger::NodeRecord>(util::unexpected(codec::CodecError::bad_value));
+            if (!record || record->noise_key != key) {
+                refused.push_back(name + ": malformed record");
+                continue;
+            }
+            const ledger::NodeEntry entry{*record, r->at("stake").to_number<std::uint64_t>()};
+            ledger::SmtProof proof;
+            for (const auto& s : r->at("proof").at("siblings").as_array()) {
+                auto h = hex_field<32>(s);
+                if (!h) throw std::runtime_error("bad sibling");
+                proof.siblings.push_back(*h);
+            }
+            if (const auto& leaf = r->at("proof").at("leaf"); leaf.is_object()) {
+                auto k = hex_field<32>(leaf.at("key"));
+                auto v = hex_field<32>(leaf.at("value_hash"));
+                if (!k || !v) throw std::runtime_error("bad leaf");
+                proof.leaf = {*k, *v};
+            }
+            if (!ledger::smt_verify(header.state_root, ledger::State::node_key(key),
+                                    ledger::State::node_value_hash(entry), proof)) {
+                refused.push_back(name + ": Merkle proof does not match the certified state root");
+                continue;
+            }
+            if (auto ok = record->verify(genesis.chain_id, now_unix); !ok) {
+                refused.push_back(name + ": " + std::string(ledger::describe(ok.error())));
+                continue;
+            }
+            accepted.push_back(std::move(*record));
+        } catch (const std::exception&) {
+            refused.push_back(name + ": malformed answer");
+        }
+    }
+    return ledger::Directory(std::move(accepted));
+}
+
+}  // namespace conet::node

@@ -1,0 +1,207 @@
+"""`conet devnet` and ledger discovery (issue 4): a whole network from one
+command; relays register themselves on the ledger; the proxy learns them from
+JSON-RPC and refuses what the genesis validator did not certify."""
+import http.server
+import json
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import urllib.request
+
+import pytest
+
+from netlib import Proc
+
+DEVNET_READY = 240  # seconds: wallets, a validator, four relays registering, the proxy (ASan builds are slow)
+CURL_TIMEOUT = 120
+
+
+def start_devnet(conet, dir_, log):
+    proc = Proc([conet.binary, "devnet", "--dir", dir_, "--block-interval-ms", "300"], r"Press Ctrl-C to stop",
+                log, "devnet", timeout=DEVNET_READY)
+    proc.state = json.loads((pathlib.Path(dir_) / "devnet.json").read_text())
+    return proc
+
+
+def stop_devnet(proc):
+    proc.p.send_signal(signal.SIGINT)
+    return proc.p.wait(60)
+
+
+def curl(*args):
+    return subprocess.run(["curl", "-sS", "--fail", "--max-time", str(CURL_TIMEOUT), *map(str, args)],
+                          capture_output=True, timeout=CURL_TIMEOUT + 30)
+
+
+def rpc(url, method, *params):
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["result"]
+
+
+@pytest.fixture(scope="module")
+def devnet(conet, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("devnet")
+    proc = start_devnet(conet, tmp / "net", tmp / "devnet.log")
+    yield proc
+    assert stop_devnet(proc) == 0, proc.read_log()
+
+
+def test_devnet_writes_its_state_and_serves_curl_through_the_proxy(devnet):
+    state = devnet.state
+    for key in ("rpc_url", "proxy", "demo_url"):
+        assert key in state
+    for ks in [state["wallets"]["validator"], state["wallets"]["user"], *state["wallets"]["operators"]]:
+        assert pathlib.Path(ks).exists()
+    for mode in (["--socks5-hostname", state["proxy"]], ["-x", "http://" + state["proxy"]]):
+        out = curl(*mode, state["demo_url"])
+        assert out.returncode == 0, out.stderr
+        assert b"CONET demo site" in out.stdout
+
+
+def test_relays_registered_themselves_in_two_regions(conet, devnet):
+    nodes = json.loads(conet.run("query", "nodes", "--rpc", devnet.state["rpc_url"], "--json").stdout)
+    records = [n["record"] for n in nodes["nodes"]]
+    assert len(records) >= 4
+    assert {r["region"] for r in records} >= {"DE", "US"}
+    operators = {r["operator"] for r in records}
+    assert len(operators) == len(records)  # one operator per relay
+    status = json.loads(urllib.request.urlopen(devnet.state["status_url"], timeout=30).read())
+    assert status["relays_known"] >= 4
+
+
+def test_devnet_wallets_are_funded_and_usable(conet, devnet):
+    state = devnet.state
+    user = conet.run("wallet", "show", "--keystore", state["wallets"]["user"], "--password-file",
+                     state["password_file"], "--json")
+    address = json.loads(user.stdout)["address"]
+    account = json.loads(conet.run("query", "account", address, "--rpc", state["rpc_url"], "--json").stdout)
+    assert account["balance"] > 0 and account["proof_verified"]
+
+
+class LyingRpc:
+    """A JSON-RPC endpoint that forwards to a real validator and alters its answers."""
+
+    def __init__(self, upstream, tamper):
+        self.upstream, self.tamper = upstream, tamper
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = json.loads(body)
+                req = urllib.request.Request(outer.upstream, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    answer = json.loads(r.read())
+                if "result" in answer:
+                    answer["result"] = outer.tamper(request["method"], request.get("params", []), answer["result"])
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def flip_last_byte(hex_text):
+    return hex_text[:-2] + format(int(hex_text[-2:], 16) ^ 1, "02x")
+
+
+@pytest.mark.parametrize("forgery", ["empty certificate", "forged signature", "altered header"])
+def test_proxy_refuses_headers_without_a_valid_certificate(conet, devnet, tmp_path, forgery):
+    def tamper(method, params, result):
+        if method == "conet_getHeader":
+            if forgery == "empty certificate":
+                result["certificate"] = []
+            elif forgery == "forged signature":
+                result["certificate"] = [flip_last_byte(s[:-2]) + s[-2:] for s in result["certificate"]]
+            else:
+                # A different state root (the header's last 32 bytes) under the real certificate.
+                enc = result["header"]["encoded"]
+                result["header"]["encoded"] = enc[:-64] + format(int(enc[-64:-62], 16) ^ 0xFF, "02x") + enc[-62:]
+        return result
+
+    liar = LyingRpc(devnet.state["rpc_url"], tamper)
+    try:
+        p = subprocess.run([str(conet.binary), "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"],
+                            "--listen", "127.0.0.1:0", "--wait-relays", "3"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        liar.close()
+    assert p.returncode == 1, p.stderr
+    assert "no usable relays" in p.stderr
+    assert "proxy listening" not in p.stdout
+    assert "header certificate refused" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("forgery", ["record", "stake"])
+def test_proxy_refuses_a_forged_node_record_and_uses_the_rest(conet, devnet, tmp_path, forgery):
+    victim = {}
+
+    def tamper(method, params, result):
+        if method == "conet_getNode" and (not victim or victim["key"] == params[0]):
+            victim["key"] = params[0]
+            if forgery == "record":
+                # Move the relay to another region (the bytes of "DE"/"US" in the encoding).
+                enc = result["record_encoded"]
+                for region in ("4445", "5553"):
+                    if region in enc:
+                        result["record_encoded"] = enc.replace(region, "4652", 1)
+                        break
+            else:
+                result["stake"] = result["stake"] + 1_000_000
+        return result
+
+    liar = LyingRpc(devnet.state["rpc_url"], tamper)
+    proxy = None
+    try:
+        proxy = Proc([conet.binary, "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"], "--listen",
+                      "127.0.0.1:0", "--wait-relays", "60"], r"proxy listening on (\S+)", tmp_path / "proxy.log",
+                     "proxy")
+        log = proxy.read_log()
+        assert f"refused node record {victim['key'][:8]}" in log, log
+        assert "Merkle proof" in log
+        address = proxy.ready_match.group(1)
+        status = json.loads(urllib.request.urlopen(f"http://{address}/status", timeout=30).read())
+        assert status["relays_known"] == 3
+        out = curl("--socks5-hostname", address, devnet.state["demo_url"])
+        assert out.returncode == 0 and b"CONET demo site" in out.stdout, out.stderr
+    finally:
+        if proxy:
+            proxy.terminate()
+        liar.close()
+
+
+def test_devnet_stops_cleanly_and_resumes_its_chain(conet, tmp_path):
+    dir_ = tmp_path / "net"
+    first = start_devnet(conet, dir_, tmp_path / "first.log")
+    rpc_url = first.state["rpc_url"]
+    proxy_host, proxy_port = first.state["proxy"].rsplit(":", 1)
+    height = rpc(rpc_url, "conet_blockNumber")
+    assert stop_devnet(first) == 0, first.read_log()
+    assert not (dir_ / "devnet.json").exists()
+    with pytest.raises(OSError):  # the proxy is gone with it
+        socket.create_connection((proxy_host, int(proxy_port)), timeout=5).close()
+
+    second = start_devnet(conet, dir_, tmp_path / "second.log")
+    try:
+        assert "reusing the chain" in "\n".join(second.lines)
+        assert rpc(second.state["rpc_url"], "conet_blockNumber") > height
+        out = curl("--socks5-hostname", second.state["proxy"], second.state["demo_url"])
+        assert out.returncode == 0 and b"CONET demo site" in out.stdout, out.stderr
+    finally:
+        assert stop_devnet(second) == 0, second.read_log()
