@@ -33,7 +33,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  python3-pytest python3-socks curl
+  python3-pytest python3-socks python3-websocket curl
 )
 if ((with_bench)); then
   packages+=(shadowsocks-libev openssl)

@@ -136,3 +136,39 @@ def test_sigkill_loses_no_committed_transaction(conet, validator):
             assert validator.call("conet_getTransaction", tx)["status"] == "committed"
     assert validator.call("conet_getAccount", dest)["balance"] == 10 * len(committed)  # each exactly once
     assert validator.call("conet_getAccount", validator.user)["nonce"] == len(committed)
+
+
+def test_websocket_subscription_delivers_new_headers(validator):
+    import websocket  # Debian python3-websocket: an independent client implementation
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{validator.rpc_port}/", timeout=30)
+    try:
+        def ask(payload):
+            ws.send(payload if isinstance(payload, str) else json.dumps(payload))
+            return json.loads(ws.recv())
+
+        # Ordinary methods work over the socket, and errors keep it open.
+        assert ask({"jsonrpc": "2.0", "method": "conet_chainId", "id": 1})["result"] == \
+            validator.call("conet_chainId")
+        assert ask("{not json")["error"]["code"] == -32700
+        assert ask({"jsonrpc": "2.0", "method": "conet_subscribe", "params": ["gossip"], "id": 2})["error"][
+            "code"] == -32602
+        sub = ask({"jsonrpc": "2.0", "method": "conet_subscribe", "params": ["newHeads"], "id": 3})["result"]
+        heights = []
+        while len(heights) < 3:
+            note = json.loads(ws.recv())
+            assert note["method"] == "conet_subscription" and note["params"]["subscription"] == sub
+            head = note["params"]["result"]
+            assert len(head["certificate"]) == 1 and head["validators"] == [validator.validator]
+            heights.append(head["header"]["height"])
+        assert heights == list(range(heights[0], heights[0] + 3))
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "conet_unsubscribe", "params": [sub], "id": 4}))
+        while True:  # notifications already queued may arrive first
+            answer = json.loads(ws.recv())
+            if answer.get("id") == 4:
+                assert answer["result"] is True
+                break
+    finally:
+        ws.close()
+    assert validator.proc.alive()
+    assert validator.call("conet_blockNumber") >= heights[-1]

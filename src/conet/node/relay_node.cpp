@@ -167,6 +167,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         store = std::move(*opened);
         validator = std::make_unique<Validator>(io, *store, *genesis, wallet->clone(), config.block_interval_ms);
         validator->register_methods(dispatcher);
+        validator->on_commit([&rpc_server](const boost::json::value& head) { rpc_server.publish("newHeads", head); });
         validator->start();
         spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
     }

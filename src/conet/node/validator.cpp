@@ -90,6 +90,14 @@ void Validator::stop() {
     m_timer.cancel();
 }
 
+json::value Validator::header_answer(const ledger::Block& b) const {
+    json::value out = block_json(b);
+    json::array vals;
+    for (const auto& v : m_genesis.validators) vals.push_back(json::value(v.to_string()));
+    out.as_object()["validators"] = std::move(vals);
+    return out;
+}
+
 void Validator::produce_one() {
     auto [block, next] = ledger::build_block(m_store.state(), m_store.head(), m_mempool,
                                              static_cast<std::uint64_t>(std::time(nullptr)), m_key);
@@ -99,6 +107,7 @@ void Validator::produce_one() {
         std::abort();
     }
     m_mempool.prune(m_store.state());
+    if (m_on_commit) m_on_commit(header_answer(block));
     if (!block.transactions.empty())
         spdlog::info("[validator] block {} with {} transactions", block.header.height, block.transactions.size());
 }
@@ -138,11 +147,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         if (!h) return util::unexpected(h.error());
         auto b = m_store.block_at(*h);
         if (!b) return util::unexpected(RpcError{rpc::not_found, "no block at that height"});
-        json::value out = block_json(*b);
-        json::array vals;
-        for (const auto& v : m_genesis.validators) vals.push_back(json::value(v.to_string()));
-        out.as_object()["validators"] = std::move(vals);
-        return out;
+        return header_answer(*b);
     });
     d.add("conet_getTransaction", [this](const json::value& p) -> MethodResult {
         auto id = hex_param<32>(p, 0, "a 32-byte hex transaction id");

@@ -3,6 +3,7 @@
 /// consensus a later issue adds): produces a block every interval from the
 /// mempool, commits it durably, and serves the ledger over JSON-RPC.
 
+#include <functional>
 #include <memory>
 
 #include "conet/ledger/store.hpp"
@@ -19,10 +20,14 @@ public:
     void stop();
     /// Registers the conet_* JSON-RPC methods (docs/rpc.md).
     void register_methods(rpc::Dispatcher& d);
+    /// Called after each committed block with its header and certificate, as
+    /// conet_getHeader answers them (for the "newHeads" subscription).
+    void on_commit(std::function<void(const boost::json::value&)> f) { m_on_commit = std::move(f); }
 
 private:
     net::awaitable<void> produce_loop();
     void produce_one();
+    boost::json::value header_answer(const ledger::Block& b) const;
 
     boost::asio::io_context& m_io;
     ledger::BlockStore& m_store;
@@ -32,6 +37,7 @@ private:
     ledger::Mempool m_mempool;
     boost::asio::steady_timer m_timer;
     bool m_stopped = false;
+    std::function<void(const boost::json::value&)> m_on_commit;
 };
 
 }  // namespace conet::node

@@ -2,12 +2,26 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <map>
 
 namespace conet::rpc {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
+namespace websocket = beast::websocket;
+
+/// One WebSocket client: its subscriptions and its outgoing messages, which
+/// only its writer coroutine sends.
+struct WsSession {
+    explicit WsSession(const asio::any_io_executor& ex) : wake(ex) {}
+    std::map<std::string, std::string> subscriptions;  ///< id -> topic
+    std::deque<std::string> outbox;
+    net::Signal wake;
+    bool closing = false;
+};
 
 HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, ServerLimits limits)
     : m_io(io), m_dispatcher(dispatcher), m_limits(limits), m_acceptor(io) {}
@@ -28,6 +42,118 @@ util::Result<net::tcp::endpoint, std::string> HttpServer::start(const net::tcp::
 void HttpServer::stop() {
     boost::system::error_code ec;
     m_acceptor.close(ec);
+    for (auto& w : m_sockets)
+        if (auto ws = w.lock()) {
+            ws->closing = true;
+            ws->wake.notify();
+        }
+}
+
+std::size_t HttpServer::subscribers() const {
+    std::size_t n = 0;
+    for (const auto& w : m_sockets)
+        if (auto ws = w.lock()) n += ws->subscriptions.size();
+    return n;
+}
+
+void HttpServer::publish(std::string_view topic, const json::value& result) {
+    std::erase_if(m_sockets, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
+    for (auto& w : m_sockets) {
+        auto ws = w.lock();
+        if (ws->closing) continue;
+        for (const auto& [id, t] : ws->subscriptions) {
+            if (t != topic) continue;
+            if (ws->outbox.size() >= m_limits.max_queued_messages) {
+                ws->closing = true;  // too slow: drop it rather than buffer without bound
+                break;
+            }
+            ws->outbox.push_back(json::serialize(json::object{
+                {"jsonrpc", "2.0"},
+                {"method", "conet_subscription"},
+                {"params", json::object{{"subscription", id}, {"result", result}}}}));
+        }
+        ws->wake.notify();
+    }
+}
+
+std::string HttpServer::handle_ws_message(WsSession& ws, std::string_view text) {
+    // Subscriptions belong to this connection; everything else is plain JSON-RPC.
+    boost::system::error_code ec;
+    const json::value doc = json::parse(text, ec);
+    const json::object* req = !ec ? doc.if_object() : nullptr;
+    const json::value* method = req ? req->if_contains("method") : nullptr;
+    if (!method || !method->is_string() ||
+        (method->get_string() != "conet_subscribe" && method->get_string() != "conet_unsubscribe"))
+        return m_dispatcher.handle(text);
+    const json::value id = req->contains("id") ? req->at("id") : json::value(nullptr);
+    const json::value* params = req->if_contains("params");
+    const json::value* first =
+        params && params->is_array() && !params->get_array().empty() ? &params->get_array()[0] : nullptr;
+    auto reply = [&](json::value result) {
+        return json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}});
+    };
+    if (method->get_string() == "conet_subscribe") {
+        if (!first || !first->is_string() || first->get_string() != "newHeads")
+            return json::serialize(error_response(id, invalid_params, "param 0 must be the topic \"newHeads\""));
+        if (ws.subscriptions.size() >= m_limits.max_subscriptions)
+            return json::serialize(error_response(id, rejected, "too many subscriptions on this connection"));
+        char buf[24];
+        std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(m_next_subscription++));
+        ws.subscriptions[buf] = "newHeads";
+        return reply(json::value(buf));
+    }
+    if (!first || !first->is_string())
+        return json::serialize(error_response(id, invalid_params, "param 0 must be a subscription id"));
+    return reply(json::value(ws.subscriptions.erase(std::string(first->get_string())) > 0));
+}
+
+net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::request<http::string_body> req) {
+    websocket::stream<beast::tcp_stream> ws(std::move(stream));
+    beast::get_lowest_layer(ws).expires_never();
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.keep_alive_pings = true;  // a subscriber may only listen; pings keep it alive
+    ws.set_option(timeouts);
+    ws.read_message_max(max_request_bytes);
+    auto [aec] = co_await ws.async_accept(req, net::use_nothrow);
+    if (aec) co_return;
+    auto state = std::make_shared<WsSession>(m_io.get_executor());
+    m_sockets.push_back(state);
+    bool writer_done = false;
+    net::Signal writer_exit(m_io.get_executor());
+    asio::co_spawn(
+        m_io,
+        [&ws, state, &writer_done, &writer_exit]() -> net::awaitable<void> {
+            while (!state->closing) {
+                if (state->outbox.empty()) {
+                    co_await state->wake.wait();
+                    continue;
+                }
+                ws.text(true);
+                auto [wec, n] = co_await ws.async_write(asio::buffer(state->outbox.front()), net::use_nothrow);
+                state->outbox.pop_front();
+                if (wec) break;
+            }
+            state->closing = true;
+            boost::system::error_code ec;
+            beast::get_lowest_layer(ws).socket().shutdown(net::tcp::socket::shutdown_both, ec);
+            writer_done = true;
+            writer_exit.notify();
+        },
+        asio::detached);
+    beast::flat_buffer buffer;
+    while (!state->closing) {
+        auto [rec, n] = co_await ws.async_read(buffer, net::use_nothrow);
+        if (rec) break;
+        const std::string text = beast::buffers_to_string(buffer.data());
+        buffer.consume(buffer.size());
+        std::string answer = handle_ws_message(*state, text);
+        if (!answer.empty()) state->outbox.push_back(std::move(answer));
+        if (state->outbox.size() > m_limits.max_queued_messages) break;
+        state->wake.notify();
+    }
+    state->closing = true;
+    state->wake.notify();
+    while (!writer_done) co_await writer_exit.wait();
 }
 
 net::awaitable<void> HttpServer::accept_loop() {
@@ -60,6 +186,10 @@ net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
                 res.keep_alive(false);
                 co_await http::async_write(stream, res, net::use_nothrow);
             }
+            co_return;
+        }
+        if (websocket::is_upgrade(parser.get())) {
+            co_await websocket(std::move(stream), parser.release());
             co_return;
         }
         const auto& req = parser.get();
