@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -85,14 +86,14 @@ def test_devnet_wallets_are_funded_and_usable(conet, devnet):
 class LyingRpc:
     """A JSON-RPC endpoint that forwards to a real validator and alters its answers."""
 
-    def __init__(self, upstream, tamper):
-        self.upstream, self.tamper = upstream, tamper
+    def __init__(self, upstream, tamper, rewrite=lambda request: request):
+        self.upstream, self.tamper, self.rewrite = upstream, tamper, rewrite
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = json.loads(body)
+                request = outer.rewrite(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body = json.dumps(request).encode()
                 req = urllib.request.Request(outer.upstream, data=body, headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(req, timeout=30) as r:
                     answer = json.loads(r.read())
@@ -146,6 +147,27 @@ def test_proxy_refuses_headers_without_a_valid_certificate(conet, devnet, tmp_pa
     assert "no usable relays" in p.stderr
     assert "proxy listening" not in p.stdout
     assert "header certificate refused" in p.stderr, p.stderr
+
+
+def test_proxy_refuses_a_replayed_old_head(conet, devnet):
+    # A certificate is valid forever, so an RPC could replay an old block to
+    # hide newer records; the proxy refuses a head older than --max-header-age.
+    def replay_block_1(request):
+        if request["method"] == "conet_getHeader" and not request.get("params"):
+            request["params"] = [1]
+        return request
+
+    block1_time = rpc(devnet.state["rpc_url"], "conet_getHeader", 1)["header"]["time"]
+    while rpc(devnet.state["rpc_url"], "conet_getHeader")["header"]["time"] < block1_time + 3:
+        time.sleep(0.1)  # polling the chain's own clock until block 1 is 3 s old
+    liar = LyingRpc(devnet.state["rpc_url"], lambda method, params, result: result, replay_block_1)
+    try:
+        p = subprocess.run([str(conet.binary), "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"],
+                            "--listen", "127.0.0.1:0", "--wait-relays", "3", "--max-header-age", "2"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        liar.close()
+    assert p.returncode == 1 and "head block 1 is stale" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("forgery", ["record", "stake"])
@@ -205,3 +227,15 @@ def test_devnet_stops_cleanly_and_resumes_its_chain(conet, tmp_path):
         assert out.returncode == 0 and b"CONET demo site" in out.stdout, out.stderr
     finally:
         assert stop_devnet(second) == 0, second.read_log()
+
+
+def test_node_init_validates_ledger_options(conet, tmp_path, password_file):
+    conet.run("wallet", "new", "--keystore", tmp_path / "w.json", "--password-file", password_file, "--light")
+    base = ["node", "init", "--wallet-keystore", tmp_path / "w.json", "--password-file", password_file]
+    no_genesis = conet.run(*base, "--dir", tmp_path / "a", "--ledger-rpc", "http://127.0.0.1:1", check=False)
+    assert no_genesis.returncode == 2 and "--ledger-rpc needs --genesis" in no_genesis.stderr
+    (tmp_path / "g.json").write_text("{}")
+    bad_url = conet.run(*base, "--dir", tmp_path / "b", "--ledger-rpc", "127.0.0.1:1", "--genesis",
+                        tmp_path / "g.json", check=False)
+    assert bad_url.returncode == 2 and "http://" in bad_url.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -24,6 +24,7 @@ struct ProxyCmdOptions {
     std::string genesis;
     std::uint32_t wait_relays = 60;
     std::uint32_t refresh = 60;
+    std::uint64_t max_header_age = node::default_max_header_age_s;
     std::string listen = "127.0.0.1:1080";
     std::string exit_region;
     std::size_t hops = 2;
@@ -51,7 +52,7 @@ util::Result<ledger::Directory, std::string> directory_from_ledger(const ProxyCm
     std::string last;
     for (;;) {
         std::vector<std::string> refused;
-        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused);
+        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused, o.max_header_age);
         for (const auto& r : refused) spdlog::warn("[proxy] refused node record {}", r);
         std::string why;
         if (!d) {
@@ -116,6 +117,7 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     if (genesis) {
         sync = std::make_unique<node::LedgerSync>(io, o.rpc, *genesis, o.refresh * 1000, std::nullopt,
                                                   [&client](ledger::Directory d) { client.set_directory(std::move(d)); });
+        sync->set_max_header_age(o.max_header_age);
         sync->start();
     }
 
@@ -146,6 +148,10 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--genesis", opts->genesis, "Genesis JSON: the validator set that must certify what --rpc says")
         ->needs(rpc);
     cmd->add_option("--wait-relays", opts->wait_relays, "With --rpc: seconds to wait for usable relays at start")
+        ->capture_default_str();
+    cmd->add_option("--max-header-age", opts->max_header_age,
+                    "With --rpc: refuse a head block older than this many seconds (stale or replayed chain)")
+        ->check(CLI::Range(1, 86400 * 365))
         ->capture_default_str();
     cmd->add_option("--refresh", opts->refresh, "With --rpc: seconds between relay list refreshes")
         ->check(CLI::Range(1, 86400))

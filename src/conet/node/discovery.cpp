@@ -63,10 +63,14 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
 }  // namespace
 
 util::Result<ledger::Directory, std::string> discover_relays(const std::string& url, const ledger::Genesis& genesis,
-                                                             std::uint64_t now_unix, std::vector<std::string>& refused) {
+                                                             std::uint64_t now_unix, std::vector<std::string>& refused,
+                                                             std::uint64_t max_header_age_s) {
     std::map<std::uint64_t, ledger::Header> headers;
     auto head = verified_header(url, genesis, std::nullopt);
     if (!head) return util::unexpected(head.error());
+    if (head->time_unix + max_header_age_s < now_unix)
+        return util::unexpected("head block " + std::to_string(head->height) + " is stale (" +
+                                std::to_string(now_unix - head->time_unix) + " s old)");
     headers[head->height] = *head;
 
     std::vector<crypto::X25519Public> keys;
@@ -94,6 +98,10 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
         }
         try {
             const std::uint64_t height = r->at("height").to_number<std::uint64_t>();
+            if (height < head->height) {
+                refused.push_back(name + ": proof from block " + std::to_string(height) + ", older than the head");
+                continue;
+            }
             if (!headers.count(height)) {
                 auto h = verified_header(url, genesis, height);
                 if (!h) {

@@ -11,8 +11,14 @@
 
 namespace conet::node {
 
-/// Blocking; for start-up. `refused` gets one line per refused answer.
+/// A head older than this is refused: a dead chain or an RPC replaying an old,
+/// validly certified block (whose records may be stale).
+inline constexpr std::uint64_t default_max_header_age_s = 600;
+
+/// Blocking (never on an io thread). `refused` gets one line per refused
+/// answer. Proofs must come from the verified head or a later block.
 util::Result<ledger::Directory, std::string> discover_relays(const std::string& rpc_url, const ledger::Genesis& genesis,
-                                                             std::uint64_t now_unix, std::vector<std::string>& refused);
+                                                             std::uint64_t now_unix, std::vector<std::string>& refused,
+                                                             std::uint64_t max_header_age_s = default_max_header_age_s);
 
 }  // namespace conet::node

@@ -89,7 +89,7 @@ void LedgerSync::warn_once(const std::string& what) {
 void LedgerSync::refresh() {
     if (m_registration) keep_registered();
     std::vector<std::string> refused;
-    auto directory = discover_relays(m_url, m_genesis, now_unix(), refused);
+    auto directory = discover_relays(m_url, m_genesis, now_unix(), refused, m_max_header_age_s);
     for (const auto& r : refused) spdlog::warn("[ledger] refused node record {}", r);
     if (!directory) {
         warn_once("cannot learn relays from " + m_url + ": " + directory.error());

@@ -16,6 +16,7 @@
 
 #include "conet/ledger/chain.hpp"
 #include "conet/node/config.hpp"
+#include "conet/node/discovery.hpp"
 
 namespace conet::node {
 
@@ -42,6 +43,7 @@ public:
     void stop();
     /// Ask for a refresh now (e.g. after a circuit to an unknown relay failed).
     void poke();
+    void set_max_header_age(std::uint64_t seconds) { m_max_header_age_s = seconds; }  ///< before start()
 
 private:
     void run();
@@ -55,6 +57,7 @@ private:
     const std::uint32_t m_refresh_ms;
     std::optional<Registration> m_registration;
     DirectoryHandler m_on_directory;
+    std::uint64_t m_max_header_age_s = default_max_header_age_s;
     std::optional<std::string> m_pending_tx;
     std::string m_last_warning;
     util::Bytes m_last_fingerprint{0xff};  ///< the last relay list's records, encoded
