@@ -195,8 +195,8 @@ util::Result<void, std::string> write_node_dir(const fs::path& node_dir, const n
         return node::init_node_dir(node_dir, config, rng);
     }
     const std::string text = node::annotated_config(config);
-    auto w = util::write_file_atomic(node_dir / node::config_file_name, util::as_bytes(text), 0600,
-                                     util::Overwrite::yes);
+    auto w =
+        util::write_file_atomic(node_dir / node::config_file_name, util::as_bytes(text), 0600, util::Overwrite::yes);
     if (!w) return util::unexpected(w.error().message());
     return {};
 }
@@ -212,7 +212,8 @@ int run_devnet(const DevnetOptions& o) {
     fs::path dir;
     if (o.dir.empty()) {
         std::string tmpl = (fs::temp_directory_path() / "conet-devnet-XXXXXX").string();
-        if (!::mkdtemp(tmpl.data())) return fail(std::string("cannot create a temporary directory: ") + strerror(errno));
+        if (!::mkdtemp(tmpl.data()))
+            return fail(std::string("cannot create a temporary directory: ") + strerror(errno));
         dir = tmpl;
     } else {
         std::error_code ec;
@@ -235,7 +236,8 @@ int run_devnet(const DevnetOptions& o) {
     // Wallets: the validator, one operator per relay, and a user.
     const fs::path validator_ks = wallets / "validator.json", user_ks = wallets / "user.json";
     std::vector<fs::path> operator_ks;
-    for (std::size_t i = 0; i < o.relays; ++i) operator_ks.push_back(wallets / ("operator" + std::to_string(i) + ".json"));
+    for (std::size_t i = 0; i < o.relays; ++i)
+        operator_ks.push_back(wallets / ("operator" + std::to_string(i) + ".json"));
     std::vector<fs::path> all_ks{validator_ks, user_ks};
     all_ks.insert(all_ks.end(), operator_ks.begin(), operator_ks.end());
     std::vector<crypto::Address> addresses;
@@ -291,7 +293,8 @@ int run_devnet(const DevnetOptions& o) {
     vc.rpc = "127.0.0.1:" + std::to_string(o.rpc_port);
     vc.block_interval_ms = o.block_interval_ms;
     if (auto w = write_node_dir(dir / "validator", vc, rng); !w) return fail(w.error());
-    auto validator = spawn("validator", {"node", "run", "--dir", (dir / "validator").string(), "--password-file", exe_password}, logs);
+    auto validator = spawn(
+        "validator", {"node", "run", "--dir", (dir / "validator").string(), "--password-file", exe_password}, logs);
     if (!validator) return fail(validator.error());
     children.push_back(std::move(*validator));
     auto rpc_at = wait_ready(children.back(), std::regex("rpc on ([^\\s]+)"));
@@ -325,7 +328,8 @@ int run_devnet(const DevnetOptions& o) {
         rc.ledger_refresh_seconds = 2;
         const std::string name = "relay" + std::to_string(i);
         if (auto w = write_node_dir(dir / name, rc, rng); !w) return abort_with(w.error());
-        auto relay = spawn(name, {"node", "run", "--dir", (dir / name).string(), "--password-file", exe_password}, logs);
+        auto relay =
+            spawn(name, {"node", "run", "--dir", (dir / name).string(), "--password-file", exe_password}, logs);
         if (!relay) return abort_with(relay.error());
         children.push_back(std::move(*relay));
     }
@@ -358,8 +362,8 @@ int run_devnet(const DevnetOptions& o) {
         if (current >= o.relays) break;
         if (Clock::now() > deadline) {
             std::cout << std::endl;
-            return abort_with("relays did not register within " + std::to_string(ready_timeout.count()) +
-                              " s; see " + logs.string());
+            return abort_with("relays did not register within " + std::to_string(ready_timeout.count()) + " s; see " +
+                              logs.string());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -390,31 +394,31 @@ int run_devnet(const DevnetOptions& o) {
 
     json::array ops;
     for (const auto& ks : operator_ks) ops.push_back(json::value(ks.string()));
-    json::object state{{"dir", dir.string()},
-                       {"rpc_url", rpc_url},
-                       {"proxy", *proxy_at},
-                       {"demo_url", demo_url},
-                       {"status_url", "http://" + *proxy_at + "/status"},
-                       {"genesis", genesis_file.string()},
-                       {"password_file", password_file.string()},
-                       {"wallets", json::object{{"validator", validator_ks.string()},
-                                                {"user", user_ks.string()},
-                                                {"operators", std::move(ops)}}},
-                       {"logs", logs.string()}};
+    json::object state{
+        {"dir", dir.string()},
+        {"rpc_url", rpc_url},
+        {"proxy", *proxy_at},
+        {"demo_url", demo_url},
+        {"status_url", "http://" + *proxy_at + "/status"},
+        {"genesis", genesis_file.string()},
+        {"password_file", password_file.string()},
+        {"wallets",
+         json::object{{"validator", validator_ks.string()}, {"user", user_ks.string()}, {"operators", std::move(ops)}}},
+        {"logs", logs.string()}};
     const std::string state_text = json::serialize(state) + "\n";
     if (auto w = util::write_file_atomic(state_file, util::as_bytes(state_text), 0644, util::Overwrite::yes); !w)
         return abort_with(w.error().message());
 
-    std::cout << "\nCONET devnet is up: 1 validator, " << o.relays << " relays (DE and US), a demo site, and the proxy.\n"
+    std::cout << "\nCONET devnet is up: 1 validator, " << o.relays
+              << " relays (DE and US), a demo site, and the proxy.\n"
               << "Try:\n"
               << "  curl --socks5-hostname " << *proxy_at << " " << demo_url << "\n"
               << "  curl -x http://" << *proxy_at << " " << demo_url << "\n"
               << "  curl http://" << *proxy_at << "/status\n"
               << "  conet query nodes --rpc " << rpc_url << "\n"
               << "  conet query account " << addresses[1].to_string() << " --rpc " << rpc_url << "\n"
-              << "  conet tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string()
-              << " --password-file " << password_file.string() << " --to " << addresses[2].to_string()
-              << " --amount 1000000\n"
+              << "  conet tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string() << " --password-file "
+              << password_file.string() << " --to " << addresses[2].to_string() << " --amount 1000000\n"
               << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
               << "\nPress Ctrl-C to stop." << std::endl;
 
@@ -426,8 +430,8 @@ int run_devnet(const DevnetOptions& o) {
         bool died = false;
         for (auto& c : children)
             if (reap(c)) {
-                std::cerr << "devnet: " << c.name << " " << describe_status(c.status) << "; its log ("
-                          << c.log.string() << ") ends:\n"
+                std::cerr << "devnet: " << c.name << " " << describe_status(c.status) << "; its log (" << c.log.string()
+                          << ") ends:\n"
                           << tail_of(c.log) << "\n";
                 died = true;
             }
@@ -452,12 +456,14 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
     auto opts = std::make_shared<DevnetOptions>();
     auto* cmd = app.add_subcommand(
         "devnet", "Run a whole local network: a validator, relays, a demo site, funded wallets and the proxy");
-    cmd->add_option("--dir", opts->dir, "Directory for the chain, wallets and logs (reused when it exists; default: a new "
-                                        "temporary directory)");
+    cmd->add_option("--dir", opts->dir,
+                    "Directory for the chain, wallets and logs (reused when it exists; default: a new "
+                    "temporary directory)");
     cmd->add_option("--relays", opts->relays, "Number of relays (half in DE, half in US)")
         ->check(CLI::Range(4, 32))
         ->capture_default_str();
-    cmd->add_option("--proxy-port", opts->proxy_port, "Proxy port on 127.0.0.1 (0 = a free port)")->capture_default_str();
+    cmd->add_option("--proxy-port", opts->proxy_port, "Proxy port on 127.0.0.1 (0 = a free port)")
+        ->capture_default_str();
     cmd->add_option("--rpc-port", opts->rpc_port, "Validator JSON-RPC port on 127.0.0.1 (0 = a free port)")
         ->capture_default_str();
     cmd->add_option("--demo-port", opts->demo_port, "Demo site port on 127.0.0.1 (0 = a free port)")

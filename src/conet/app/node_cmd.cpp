@@ -153,7 +153,8 @@ void add_node_commands(CLI::App& app, int& exit_code) {
 
     auto* run = node_cmd->add_subcommand("run", "Run the relay until SIGINT/SIGTERM");
     run->add_option("--dir", o.dir, "Relay directory")->required();
-    run->add_option("--password-file", o.password_file, "Wallet password file (needed by the validator role and ledger registration)");
+    run->add_option("--password-file", o.password_file,
+                    "Wallet password file (needed by the validator role and ledger registration)");
     bind(run, cmd_run);
 }
 

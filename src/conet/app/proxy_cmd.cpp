@@ -32,7 +32,9 @@ struct ProxyCmdOptions {
     std::uint64_t chain_id = ledger::default_chain_id;
 };
 
-std::uint64_t now_unix() { return static_cast<std::uint64_t>(std::time(nullptr)); }
+std::uint64_t now_unix() {
+    return static_cast<std::uint64_t>(std::time(nullptr));
+}
 
 util::Result<ledger::Directory, std::string> directory_from_file(const ProxyCmdOptions& o) {
     auto text = util::read_file(o.directory, 64u << 20);
@@ -115,8 +117,9 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     client.start();
     std::unique_ptr<node::LedgerSync> sync;
     if (genesis) {
-        sync = std::make_unique<node::LedgerSync>(io, o.rpc, *genesis, o.refresh * 1000, std::nullopt,
-                                                  [&client](ledger::Directory d) { client.set_directory(std::move(d)); });
+        sync =
+            std::make_unique<node::LedgerSync>(io, o.rpc, *genesis, o.refresh * 1000, std::nullopt,
+                                               [&client](ledger::Directory d) { client.set_directory(std::move(d)); });
         sync->set_max_header_age(o.max_header_age);
         sync->start();
     }
@@ -142,8 +145,8 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
     auto opts = std::make_shared<ProxyCmdOptions>();
     auto* cmd = app.add_subcommand("proxy", "Run the local SOCKS5/SOCKS4a/HTTP proxy through two or three relays");
     auto* dir = cmd->add_option("--directory", opts->directory, "JSON file of signed node records");
-    auto* rpc = cmd->add_option("--rpc", opts->rpc,
-                                "Learn relays from this validator JSON-RPC URL (answers are verified against --genesis)");
+    auto* rpc = cmd->add_option(
+        "--rpc", opts->rpc, "Learn relays from this validator JSON-RPC URL (answers are verified against --genesis)");
     dir->excludes(rpc);
     cmd->add_option("--genesis", opts->genesis, "Genesis JSON: the validator set that must certify what --rpc says")
         ->needs(rpc);

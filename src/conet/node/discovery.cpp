@@ -15,7 +15,9 @@ namespace {
 constexpr std::uint64_t page_size = 500;
 constexpr std::size_t max_relays = 10'000;
 
-std::string rpc_error(const rpc::RpcError& e) { return e.message.empty() ? "RPC error" : e.message; }
+std::string rpc_error(const rpc::RpcError& e) {
+    return e.message.empty() ? "RPC error" : e.message;
+}
 
 template <std::size_t N>
 std::optional<util::ByteArray<N>> hex_field(const json::value& v) {
@@ -47,8 +49,11 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
         }
         ledger::Certificate cert;
         for (const auto& s : r->at("certificate").as_array()) {
-            auto raw = s.is_string() ? util::from_hex(s.get_string()) : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
-            auto sig = raw ? crypto::Signature::from_bytes(*raw) : crypto::KeyResult<crypto::Signature>(util::unexpected(crypto::KeyError::bad_signature));
+            auto raw = s.is_string()
+                           ? util::from_hex(s.get_string())
+                           : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
+            auto sig = raw ? crypto::Signature::from_bytes(*raw)
+                           : crypto::KeyResult<crypto::Signature>(util::unexpected(crypto::KeyError::bad_signature));
             if (!sig) return util::unexpected(std::string("header: malformed certificate"));
             cert.signatures.push_back(*sig);
         }
@@ -112,7 +117,8 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
             }
             const ledger::Header& header = headers[height];
             auto encoded = util::from_hex(r->at("record_encoded").as_string());
-            auto record = encoded ? codec::decode<ledger::NodeRecord>(*encoded) : codec::Result<ledger::NodeRecord>(util::unexpected(codec::CodecError::bad_value));
+            auto record = encoded ? codec::decode<ledger::NodeRecord>(*encoded)
+                                  : codec::Result<ledger::NodeRecord>(util::unexpected(codec::CodecError::bad_value));
             if (!record || record->noise_key != key) {
                 refused.push_back(name + ": malformed record");
                 continue;

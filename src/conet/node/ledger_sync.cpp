@@ -2,8 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
 #include <ctime>
+
+#include <boost/asio/post.hpp>
 
 #include "conet/ledger/transaction.hpp"
 #include "conet/node/discovery.hpp"
@@ -17,7 +18,9 @@ namespace json = boost::json;
 
 namespace {
 
-std::uint64_t now_unix() { return static_cast<std::uint64_t>(std::time(nullptr)); }
+std::uint64_t now_unix() {
+    return static_cast<std::uint64_t>(std::time(nullptr));
+}
 
 std::string rpc_message(const rpc::RpcError& e) {
     return e.message.empty() ? "RPC error " + std::to_string(e.code) : e.message;
@@ -43,7 +46,9 @@ LedgerSync::LedgerSync(boost::asio::io_context& io, std::string rpc_url, ledger:
       m_registration(std::move(registration)),
       m_on_directory(std::move(on_directory)) {}
 
-LedgerSync::~LedgerSync() { stop(); }
+LedgerSync::~LedgerSync() {
+    stop();
+}
 
 void LedgerSync::start() {
     m_thread = std::thread([this] { run(); });
@@ -142,8 +147,8 @@ void LedgerSync::keep_registered() {
             rpc::call(m_url, "conet_sendRawTransaction", {json::value(util::to_hex_prefixed(codec::encode(tx)))});
         if (!sent) return warn_once("registration refused by the ledger: " + rpc_message(sent.error()));
         m_pending_tx = std::string(sent->get_string());
-        spdlog::info("[ledger] registering node record ({} in {}) with tx {}", reg.advertise.to_string(),
-                     wanted.region, *m_pending_tx);
+        spdlog::info("[ledger] registering node record ({} in {}) with tx {}", reg.advertise.to_string(), wanted.region,
+                     *m_pending_tx);
     } catch (const std::exception& e) {
         warn_once(std::string("registration: malformed RPC answer: ") + e.what());
     }

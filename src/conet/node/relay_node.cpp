@@ -194,9 +194,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         else
             reg.advertise = {bound->front().address().to_string(), bound->front().port()};
         sync = std::make_unique<LedgerSync>(io, config.ledger_rpc, *genesis, config.ledger_refresh_seconds * 1000,
-                                            std::move(reg), [&directory](ledger::Directory d) {
-                                                directory = std::move(d);
-                                            });
+                                            std::move(reg),
+                                            [&directory](ledger::Directory d) { directory = std::move(d); });
         sync->start();
     }
 

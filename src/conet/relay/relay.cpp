@@ -359,8 +359,8 @@ void RelayServer::handle_extend(std::shared_ptr<Circuit> circ, const net::Extend
     asio::co_spawn(m_io, extend_to(circ, *node, req.handshake, reply_as_relay), asio::detached);
 }
 
-awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::NodeRecord node,
-                                       util::Bytes handshake, bool) {
+awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::NodeRecord node, util::Bytes handshake,
+                                       bool) {
     const crypto::X25519Public key = node.noise_key;
     LinkState* ls = link_to(key);
     if (!ls) {

@@ -1,10 +1,11 @@
 #include "conet/rpc/server.hpp"
 
+#include <deque>
+#include <map>
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
-#include <map>
 
 namespace conet::rpc {
 
@@ -67,10 +68,10 @@ void HttpServer::publish(std::string_view topic, const json::value& result) {
                 ws->closing = true;  // too slow: drop it rather than buffer without bound
                 break;
             }
-            ws->outbox.push_back(json::serialize(json::object{
-                {"jsonrpc", "2.0"},
-                {"method", "conet_subscription"},
-                {"params", json::object{{"subscription", id}, {"result", result}}}}));
+            ws->outbox.push_back(
+                json::serialize(json::object{{"jsonrpc", "2.0"},
+                                             {"method", "conet_subscription"},
+                                             {"params", json::object{{"subscription", id}, {"result", result}}}}));
         }
         ws->wake.notify();
     }
