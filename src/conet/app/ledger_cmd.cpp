@@ -7,6 +7,7 @@
 #include "conet/app/cli.hpp"
 #include "conet/app/unlock.hpp"
 #include "conet/ledger/state.hpp"
+#include "conet/node/discovery.hpp"
 #include "conet/rpc/client.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
@@ -98,19 +99,15 @@ int query_account(const LedgerOptions& o) {
     auto r = rpc::call(o.rpc, "conet_getAccount", {json::value(a->to_string())});
     if (!r) return rpc_fail(r.error());
     // Check the proof against the state root the node reported.
-    ledger::SmtProof proof;
-    for (const auto& s : r->at("proof").at("siblings").as_array())
-        proof.siblings.push_back(*util::from_hex_fixed<32>(s.as_string()));
-    if (const auto& leaf = r->at("proof").at("leaf"); leaf.is_object())
-        proof.leaf = {*util::from_hex_fixed<32>(leaf.at("key").as_string()),
-                      *util::from_hex_fixed<32>(leaf.at("value_hash").as_string())};
+    const auto proof = node::proof_from_json(r->at("proof"));
+    if (!proof) return fail("the node sent a malformed proof: refusing the answer");
     const ledger::Account acc{r->at("balance").to_number<std::uint64_t>(), r->at("nonce").to_number<std::uint64_t>(),
                               r->at("prepaid").to_number<std::uint64_t>()};
     const auto root = *util::from_hex_fixed<32>(r->at("state_root").as_string());
     const bool exists = r->at("exists").as_bool();
     const bool verified =
         ledger::smt_verify(root, ledger::State::account_key(*a),
-                           exists ? std::optional(ledger::State::account_value_hash(acc)) : std::nullopt, proof);
+                           exists ? std::optional(ledger::State::account_value_hash(acc)) : std::nullopt, *proof);
     if (!verified) return fail("the node's proof does not match its state root: refusing the answer");
     if (o.json_out) {
         r->as_object()["proof_verified"] = true;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "conet/node/discovery.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -58,16 +59,6 @@ json::value block_json(const ledger::Block& b) {
     for (const auto& s : b.certificate.signatures) sigs.push_back(json::value(util::to_hex_prefixed(s.to_bytes(0))));
     return json::object{
         {"header", header_json(b.header)}, {"transactions", std::move(txs)}, {"certificate", std::move(sigs)}};
-}
-
-json::value proof_json(const ledger::SmtProof& p) {
-    json::array sib;
-    for (const auto& s : p.siblings) sib.push_back(json::value(util::to_hex_prefixed(s)));
-    json::value leaf = nullptr;
-    if (p.leaf)
-        leaf = json::object{{"key", util::to_hex_prefixed(p.leaf->first)},
-                            {"value_hash", util::to_hex_prefixed(p.leaf->second)}};
-    return json::object{{"siblings", std::move(sib)}, {"leaf", std::move(leaf)}};
 }
 
 }  // namespace
@@ -174,7 +165,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
                                         {"exists", acc != nullptr},
                                         {"height", m_store.head().height},
                                         {"state_root", util::to_hex_prefixed(m_store.head().state_root)},
-                                        {"proof", proof_json(proof)}});
+                                        {"proof", proof_to_json(proof)}});
     });
     d.add("conet_getNode", [this](const json::value& p) -> MethodResult {
         auto key = hex_param<32>(p, 0, "a 32-byte hex Noise key");
@@ -184,7 +175,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         const auto proof = s.tree().prove(ledger::State::node_key(*key));
         json::object out{{"height", m_store.head().height},
                          {"state_root", util::to_hex_prefixed(m_store.head().state_root)},
-                         {"proof", proof_json(proof)}};
+                         {"proof", proof_to_json(proof)}};
         if (n) {
             out["record"] = n->record.to_json();
             out["record_encoded"] = util::to_hex_prefixed(codec::encode(n->record));
