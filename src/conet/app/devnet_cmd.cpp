@@ -114,12 +114,33 @@ std::string tail_of(const fs::path& file) {
     return t.size() > 2000 ? t.substr(t.size() - 2000) : t;
 }
 
-volatile sig_atomic_t g_interrupted = 0;
+/// SIGINT and SIGTERM are blocked once children exist and taken here, so a
+/// stop request is noticed between steps (children start with them unblocked).
+class StopSignals {
+public:
+    StopSignals() {
+        sigemptyset(&m_set);
+        sigaddset(&m_set, SIGINT);
+        sigaddset(&m_set, SIGTERM);
+        ::sigprocmask(SIG_BLOCK, &m_set, nullptr);
+    }
+    /// Waits up to `ms` for a stop signal; true once one has arrived.
+    bool poll(long ms = 0) {
+        if (m_stopped) return true;
+        timespec t{ms / 1000, (ms % 1000) * 1'000'000};
+        m_stopped = ::sigtimedwait(&m_set, nullptr, &t) > 0;
+        return m_stopped;
+    }
+
+private:
+    sigset_t m_set;
+    bool m_stopped = false;
+};
 
 /// Waits until the child's stdout has a line matching `pattern`; returns group 1.
-util::Result<std::string, std::string> wait_ready(Child& c, const std::regex& pattern) {
+util::Result<std::string, std::string> wait_ready(Child& c, const std::regex& pattern, StopSignals& stop) {
     const auto deadline = Clock::now() + ready_timeout;
-    while (Clock::now() < deadline && !g_interrupted) {
+    while (Clock::now() < deadline && !stop.poll()) {
         if (auto text = util::read_file(c.out, 1u << 20)) {
             std::smatch m;
             if (std::regex_search(*text, m, pattern)) return m.size() > 1 ? m[1].str() : m[0].str();
@@ -127,9 +148,9 @@ util::Result<std::string, std::string> wait_ready(Child& c, const std::regex& pa
         if (reap(c))
             return util::unexpected(c.name + " " + describe_status(c.status) + " before it was ready; its log (" +
                                     c.log.string() + ") ends:\n" + tail_of(c.log));
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        stop.poll(50);
     }
-    if (g_interrupted) return util::unexpected(std::string("interrupted"));
+    if (stop.poll()) return util::unexpected(std::string("interrupted"));
     return util::unexpected(c.name + " not ready within " + std::to_string(ready_timeout.count()) + " s; see " +
                             c.log.string());
 }
@@ -264,21 +285,17 @@ int run_devnet(const DevnetOptions& o) {
         std::cout << "devnet: reusing the chain in " << genesis_file.string() << std::endl;
     }
 
-    // Ctrl-C and SIGTERM are taken with sigtimedwait; children unblock them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
-    auto interrupted = [&] {
-        timespec zero{0, 0};
-        if (::sigtimedwait(&stop_signals, nullptr, &zero) > 0) g_interrupted = 1;
-        return g_interrupted != 0;
-    };
-
+    StopSignals stop;
     std::vector<Child> children;
-    auto abort_with = [&](const std::string& why) {
+    boost::asio::io_context io(1);  // the demo site
+    std::thread site_thread;
+    auto stop_everything = [&] {
         stop_all(children);
+        io.stop();
+        if (site_thread.joinable()) site_thread.join();
+    };
+    auto abort_with = [&](const std::string& why) {
+        stop_everything();
         return fail(why);
     };
     const std::string exe_password = password_file.string();
@@ -297,20 +314,19 @@ int run_devnet(const DevnetOptions& o) {
         "validator", {"node", "run", "--dir", (dir / "validator").string(), "--password-file", exe_password}, logs);
     if (!validator) return fail(validator.error());
     children.push_back(std::move(*validator));
-    auto rpc_at = wait_ready(children.back(), std::regex("rpc on ([^\\s]+)"));
+    auto rpc_at = wait_ready(children.back(), std::regex("rpc on ([^\\s]+)"), stop);
     if (!rpc_at) return abort_with(rpc_at.error());
     const std::string rpc_url = "http://" + *rpc_at;
     std::cout << "devnet: validator up, JSON-RPC at " << rpc_url << std::endl;
 
     // The demo site, served from this process.
-    boost::asio::io_context io(1);
     node::HttpEndpoint site(io, [](const std::string& path) -> node::HttpReply {
         if (path == "/" || path == "/index.html") return {200, "text/html; charset=utf-8", demo_page()};
         return {404, "text/plain", "not found\n"};
     });
     auto site_at = site.start({boost::asio::ip::make_address("127.0.0.1"), o.demo_port});
     if (!site_at) return abort_with("demo site: " + site_at.error());
-    std::thread site_thread([&io] {
+    site_thread = std::thread([&io] {
         auto guard = boost::asio::make_work_guard(io);
         io.run();
     });
@@ -335,7 +351,7 @@ int run_devnet(const DevnetOptions& o) {
     }
     std::vector<std::string> relay_endpoints;  // "host:port", as each relay listens in this run
     for (std::size_t i = 1; i < children.size(); ++i) {
-        auto r = wait_ready(children[i], std::regex("relay listening on ([^\\s]+)"));
+        auto r = wait_ready(children[i], std::regex("relay listening on ([^\\s]+)"), stop);
         if (!r) return abort_with(r.error());
         relay_endpoints.push_back(*r);
     }
@@ -343,7 +359,7 @@ int run_devnet(const DevnetOptions& o) {
     std::cout << "devnet: " << o.relays << " relays up; waiting for their records on the ledger" << std::flush;
     const auto deadline = Clock::now() + ready_timeout;
     for (std::size_t seen = 0;;) {
-        if (interrupted()) return abort_with("interrupted");
+        if (stop.poll()) return abort_with("interrupted");
         for (auto& c : children)
             if (reap(c)) return abort_with(c.name + " " + describe_status(c.status) + "; see " + c.log.string());
         std::size_t current = 0;
@@ -365,7 +381,7 @@ int run_devnet(const DevnetOptions& o) {
             return abort_with("relays did not register within " + std::to_string(ready_timeout.count()) + " s; see " +
                               logs.string());
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        stop.poll(200);
     }
     std::cout << " registered" << std::endl;
 
@@ -376,11 +392,11 @@ int run_devnet(const DevnetOptions& o) {
                        logs);
     if (!proxy) return abort_with(proxy.error());
     children.push_back(std::move(*proxy));
-    auto proxy_at = wait_ready(children.back(), std::regex("proxy listening on ([^\\s]+)"));
+    auto proxy_at = wait_ready(children.back(), std::regex("proxy listening on ([^\\s]+)"), stop);
     if (!proxy_at) return abort_with(proxy_at.error());
     // Up means a circuit is ready: relays learn each other at their next refresh.
     for (;;) {
-        if (interrupted()) return abort_with("interrupted");
+        if (stop.poll()) return abort_with("interrupted");
         if (reap(children.back())) return abort_with("the proxy " + describe_status(children.back().status));
         auto status = rpc::get_json("http://" + *proxy_at + "/status");
         if (status && status->is_object() && status->as_object().contains("circuits_built") &&
@@ -389,7 +405,7 @@ int run_devnet(const DevnetOptions& o) {
         if (Clock::now() > deadline)
             return abort_with("the proxy built no circuit within " + std::to_string(ready_timeout.count()) +
                               " s; see " + (logs / "proxy.log").string());
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        stop.poll(200);
     }
 
     json::array ops;
@@ -424,9 +440,7 @@ int run_devnet(const DevnetOptions& o) {
 
     int code = exit_ok;
     for (;;) {
-        timespec tick{0, 200'000'000};
-        const int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
-        if (sig == SIGINT || sig == SIGTERM || g_interrupted) break;
+        if (stop.poll(200)) break;
         bool died = false;
         for (auto& c : children)
             if (reap(c)) {
@@ -441,9 +455,7 @@ int run_devnet(const DevnetOptions& o) {
         }
     }
     std::cout << "\ndevnet: stopping..." << std::endl;
-    stop_all(children);
-    io.stop();
-    site_thread.join();
+    stop_everything();
     fs::remove(state_file, ec);
     std::cout << "devnet: stopped (state kept in " << dir.string() << "; `conet devnet --dir " << dir.string()
               << "` resumes the chain)" << std::endl;
