@@ -425,16 +425,19 @@ int run_devnet(const DevnetOptions& o) {
     if (auto w = util::write_file_atomic(state_file, util::as_bytes(state_text), 0644, util::Overwrite::yes); !w)
         return abort_with(w.error().message());
 
+    std::error_code self_ec;
+    const std::string self = fs::read_symlink("/proc/self/exe", self_ec).string();
     std::cout << "\nCONET devnet is up: 1 validator, " << o.relays
               << " relays (DE and US), a demo site, and the proxy.\n"
               << "Try:\n"
               << "  curl --socks5-hostname " << *proxy_at << " " << demo_url << "\n"
               << "  curl -x http://" << *proxy_at << " " << demo_url << "\n"
               << "  curl http://" << *proxy_at << "/status\n"
-              << "  conet query nodes --rpc " << rpc_url << "\n"
-              << "  conet query account " << addresses[1].to_string() << " --rpc " << rpc_url << "\n"
-              << "  conet tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string() << " --password-file "
-              << password_file.string() << " --to " << addresses[2].to_string() << " --amount 1000000\n"
+              << "  " << self << " query nodes --rpc " << rpc_url << "\n"
+              << "  " << self << " query account " << addresses[1].to_string() << " --rpc " << rpc_url << "\n"
+              << "  " << self << " tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string()
+              << " --password-file " << password_file.string() << " --to " << addresses[2].to_string()
+              << " --amount 1000000\n"
               << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
               << "\nPress Ctrl-C to stop." << std::endl;
 
