@@ -162,12 +162,22 @@ def test_websocket_subscription_delivers_new_headers(validator):
             assert len(head["certificate"]) == 1 and head["validators"] == [validator.validator]
             heights.append(head["header"]["height"])
         assert heights == list(range(heights[0], heights[0] + 3))
-        ws.send(json.dumps({"jsonrpc": "2.0", "method": "conet_unsubscribe", "params": [sub], "id": 4}))
-        while True:  # notifications already queued may arrive first
-            answer = json.loads(ws.recv())
-            if answer.get("id") == 4:
-                assert answer["result"] is True
-                break
+
+        def answer_to(request):  # notifications already queued may arrive first
+            ws.send(json.dumps(request))
+            while True:
+                message = json.loads(ws.recv())
+                if message.get("id") == request["id"]:
+                    return message
+
+        # At most 16 subscriptions per connection.
+        for i in range(15):
+            assert "result" in answer_to({"jsonrpc": "2.0", "method": "conet_subscribe", "params": ["newHeads"],
+                                          "id": 10 + i})
+        refused = answer_to({"jsonrpc": "2.0", "method": "conet_subscribe", "params": ["newHeads"], "id": 99})
+        assert refused["error"]["code"] == -32002
+        assert answer_to({"jsonrpc": "2.0", "method": "conet_unsubscribe", "params": [sub], "id": 4})["result"] is True
+        assert answer_to({"jsonrpc": "2.0", "method": "conet_unsubscribe", "params": [sub], "id": 5})["result"] is False
     finally:
         ws.close()
     assert validator.proc.alive()

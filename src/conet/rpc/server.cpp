@@ -1,6 +1,7 @@
 #include "conet/rpc/server.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 
 #include <boost/beast/core.hpp>
@@ -22,6 +23,14 @@ struct WsSession {
     std::deque<std::string> outbox;
     net::Signal wake;
     bool closing = false;
+    std::function<void()> abort;  ///< cancels pending socket operations; set while the socket lives
+
+    /// Ends the session: wakes the writer and fails any read or write in progress.
+    void shut() {
+        closing = true;
+        wake.notify();
+        if (abort) abort();
+    }
 };
 
 HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, ServerLimits limits)
@@ -44,10 +53,7 @@ void HttpServer::stop() {
     boost::system::error_code ec;
     m_acceptor.close(ec);
     for (auto& w : m_sockets)
-        if (auto ws = w.lock()) {
-            ws->closing = true;
-            ws->wake.notify();
-        }
+        if (auto ws = w.lock()) ws->shut();
 }
 
 std::size_t HttpServer::subscribers() const {
@@ -65,7 +71,7 @@ void HttpServer::publish(std::string_view topic, const json::value& result) {
         for (const auto& [id, t] : ws->subscriptions) {
             if (t != topic) continue;
             if (ws->outbox.size() >= m_limits.max_queued_messages) {
-                ws->closing = true;  // too slow: drop it rather than buffer without bound
+                ws->shut();  // too slow: drop it rather than buffer without bound
                 break;
             }
             ws->outbox.push_back(
@@ -118,6 +124,11 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
     auto [aec] = co_await ws.async_accept(req, net::use_nothrow);
     if (aec) co_return;
     auto state = std::make_shared<WsSession>(m_io.get_executor());
+    state->abort = [&ws] {
+        boost::system::error_code ec;
+        beast::get_lowest_layer(ws).socket().shutdown(net::tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(ws).cancel();
+    };
     m_sockets.push_back(state);
     bool writer_done = false;
     net::Signal writer_exit(m_io.get_executor());
@@ -134,9 +145,7 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
                 state->outbox.pop_front();
                 if (wec) break;
             }
-            state->closing = true;
-            boost::system::error_code ec;
-            beast::get_lowest_layer(ws).socket().shutdown(net::tcp::socket::shutdown_both, ec);
+            state->shut();  // a failed write ends the reader too
             writer_done = true;
             writer_exit.notify();
         },
@@ -152,9 +161,9 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
         if (state->outbox.size() > m_limits.max_queued_messages) break;
         state->wake.notify();
     }
-    state->closing = true;
-    state->wake.notify();
+    state->shut();
     while (!writer_done) co_await writer_exit.wait();
+    state->abort = nullptr;
 }
 
 net::awaitable<void> HttpServer::accept_loop() {
