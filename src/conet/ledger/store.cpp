@@ -37,7 +37,7 @@ std::string to_string(const util::Bytes& b) {
 }  // namespace
 
 BlockStore::BlockStore(std::unique_ptr<rocksdb::DB> db, Header head, State state)
-    : m_db(std::move(db)), m_head(std::move(head)), m_state(std::move(state)) {}
+    : m_db(std::move(db)), m_head(std::move(head)), m_state(std::move(state)), m_tree(m_state.tree()) {}
 
 BlockStore::~BlockStore() = default;
 
@@ -106,6 +106,7 @@ util::Result<void, std::string> BlockStore::commit(const Block& block, const Sta
     if (auto s = m_db->Write(w, &batch); !s.ok()) return util::unexpected("block store write failed: " + s.ToString());
     m_head = block.header;
     m_state = next;
+    m_tree = m_state.tree();
     return {};
 }
 

@@ -157,7 +157,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         const ledger::State& s = m_store.state();
         const ledger::Account* acc = s.account(*addr);
         const ledger::Account value = acc ? *acc : ledger::Account{};
-        const auto proof = s.tree().prove(ledger::State::account_key(*addr));
+        const auto proof = m_store.tree().prove(ledger::State::account_key(*addr));
         return json::value(json::object{{"address", addr->to_string()},
                                         {"balance", value.balance},
                                         {"nonce", value.nonce},
@@ -172,7 +172,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         if (!key) return util::unexpected(key.error());
         const ledger::State& s = m_store.state();
         const ledger::NodeEntry* n = s.node(*key);
-        const auto proof = s.tree().prove(ledger::State::node_key(*key));
+        const auto proof = m_store.tree().prove(ledger::State::node_key(*key));
         json::object out{{"height", m_store.head().height},
                          {"state_root", util::to_hex_prefixed(m_store.head().state_root)},
                          {"proof", proof_to_json(proof)}};
