@@ -71,6 +71,56 @@ TEST_F(StoreTest, ReopeningRecoversTheHeadTheStateAndTheIndexes) {
     EXPECT_EQ((*store)->head().height, 5u);
 }
 
+TEST_F(StoreTest, StateEntriesSurviveReopeningThroughAddsUpdatesAndDeletes) {
+    // The store writes only changed state entries per block: nodes added,
+    // updated and removed, and pending funds, must all read back exactly.
+    NodeRecord record;
+    record.noise_key = crypto::X25519KeyPair::generate(rng).public_key;
+    record.endpoints = {{"127.0.0.1", 9000}};
+    record.region = "DE";
+    record.expires_at = 4'000'000'000;
+    record.sign(users[0], genesis.chain_id);
+    NodeRecord moved = record;
+    moved.endpoints = {{"127.0.0.1", 9001}};
+    moved.sign(users[0], genesis.chain_id);
+    const std::vector<std::pair<TxKind, util::Bytes>> steps = {
+        {TxKind::register_node, codec::encode(NodePayload{record})},
+        {TxKind::stake, codec::encode(StakePayload{record.noise_key, 500})},
+        {TxKind::register_node, codec::encode(NodePayload{moved})},
+        {TxKind::deposit, codec::encode(AmountPayload{300})},
+        {TxKind::withdraw, codec::encode(AmountPayload{100})},
+        {TxKind::deregister_node, codec::encode(NodeKeyPayload{record.noise_key})},
+    };
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        crypto::Hash256 root;
+        std::size_t nodes = 0, pending = 0;
+        {
+            auto store = BlockStore::open(m_dir, genesis);
+            ASSERT_TRUE(store) << store.error();
+            Mempool pool;
+            Transaction tx{genesis.chain_id, i, 1, steps[i].first, steps[i].second, {}};
+            tx.sign(users[0]);
+            ASSERT_TRUE(pool.admit(tx, (*store)->state())) << i;
+            auto [block, next] =
+                build_block((*store)->state(), (*store)->head(), pool, (*store)->head().time_unix + 1, validator);
+            ASSERT_EQ(block.transactions.size(), 1u) << i;
+            ASSERT_TRUE((*store)->commit(block, next));
+            root = next.state_root();
+            nodes = next.nodes().size();
+            pending = next.pending().size();
+        }
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_EQ((*store)->state().state_root(), root) << i;
+        EXPECT_EQ((*store)->state().nodes().size(), nodes) << i;
+        EXPECT_EQ((*store)->state().pending().size(), pending) << i;
+    }
+    auto store = BlockStore::open(m_dir, genesis);
+    EXPECT_EQ((*store)->state().nodes().size(), 0u);     // deregistered: its entry was deleted
+    EXPECT_EQ((*store)->state().pending().size(), 2u);  // the withdrawal and the unbonding stake
+    EXPECT_EQ((*store)->state().account(users[0].address())->prepaid, 200u);
+}
+
 TEST_F(StoreTest, AStoreFromAnotherGenesisIsRefused) {
     { ASSERT_TRUE(BlockStore::open(m_dir, genesis)); }
     Genesis other = genesis;

@@ -266,6 +266,15 @@ codec::Result<State> State::decode(codec::Reader& r) {
     return s;
 }
 
+State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
+                     std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending) {
+    State s(chain_id, params);
+    s.m_accounts = std::move(accounts);
+    s.m_nodes = std::move(nodes);
+    s.m_pending = std::move(pending);
+    return s;
+}
+
 Amount128 State::total_supply() const {
     Amount128 total = 0;
     for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<Amount128>(acc.prepaid);

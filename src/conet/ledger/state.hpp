@@ -94,9 +94,13 @@ public:
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
 
-    /// Canonical snapshot of the whole state (the block store keeps one per block).
+    /// Canonical snapshot of the whole state (tests and fuzzing; the block
+    /// store keeps one entry per account and node instead, see store.cpp).
     void encode(codec::Writer& w) const;
     static codec::Result<State> decode(codec::Reader& r);
+    /// Rebuilds a state from its parts (the block store's entries).
+    static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
+                         std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending);
 
     const Account* account(const crypto::Address& a) const;
     const NodeEntry* node(const crypto::X25519Public& key) const;

@@ -1,6 +1,7 @@
 #include "conet/ledger/store.hpp"
 
 #include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
 
 namespace conet::ledger {
@@ -28,10 +29,139 @@ std::string block_key(std::uint64_t height) {
 
 const std::string k_genesis = "meta/genesis";
 const std::string k_head = "meta/head";
-const std::string k_state = "meta/state";
 
 std::string to_string(const util::Bytes& b) {
     return std::string(util::as_chars(b));
+}
+
+// The state is stored as entries, so a block writes only what it changed:
+//   state/meta              u64 chain_id | params (4 × u64)        written with genesis
+//   state/acct/<address>    u64 balance | u64 nonce | u64 prepaid
+//   state/node/<noise key>  NodeRecord | u64 stake
+//   state/pending           u32 count | (address | u64 amount | u64 release_height)*
+const std::string k_state_meta = "state/meta";
+const std::string k_state_pending = "state/pending";
+const std::string p_account = "state/acct/";
+const std::string p_node = "state/node/";
+constexpr std::size_t max_pending_entries = 50'000'000;
+
+std::string encode_account(const Account& a) {
+    codec::Writer w;
+    w.u64(a.balance);
+    w.u64(a.nonce);
+    w.u64(a.prepaid);
+    return to_string(w.data());
+}
+
+std::string encode_node(const NodeEntry& n) {
+    codec::Writer w;
+    n.record.encode(w);
+    w.u64(n.stake);
+    return to_string(w.data());
+}
+
+std::string encode_pending(const std::vector<Pending>& pending) {
+    codec::Writer w;
+    w.count(pending.size());
+    for (const auto& p : pending) {
+        w.fixed(p.owner.bytes);
+        w.u64(p.amount);
+        w.u64(p.release_height);
+    }
+    return to_string(w.data());
+}
+
+std::string encode_meta(const State& s) {
+    codec::Writer w;
+    w.u64(s.chain_id());
+    w.u64(s.params().min_fee);
+    w.u64(s.params().unbonding_blocks);
+    w.u64(s.params().withdraw_delay_blocks);
+    w.u64(s.params().max_nodes_per_operator);
+    return to_string(w.data());
+}
+
+util::ByteView key_bytes(const crypto::Address& a) {
+    return a.bytes;
+}
+util::ByteView key_bytes(const crypto::X25519Public& k) {
+    return k;
+}
+
+/// Puts every entry of `after` that differs from `before`, deletes the ones it lost.
+template <class K, class V, class Encode>
+void write_changed(rocksdb::WriteBatch& batch, const std::string& prefix, const std::map<K, V>& before,
+                   const std::map<K, V>& after, Encode encode) {
+    auto key_of = [&](const K& k) { return prefix + std::string(util::as_chars(key_bytes(k))); };
+    auto b = before.begin();
+    for (const auto& [k, v] : after) {
+        while (b != before.end() && b->first < k) batch.Delete(key_of((b++)->first));
+        const bool same = b != before.end() && b->first == k && encode(b->second) == encode(v);
+        if (!same) batch.Put(key_of(k), encode(v));
+        if (b != before.end() && b->first == k) ++b;
+    }
+    for (; b != before.end(); ++b) batch.Delete(key_of(b->first));
+}
+
+void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
+    write_changed(batch, p_account, before.accounts(), after.accounts(), encode_account);
+    write_changed(batch, p_node, before.nodes(), after.nodes(), encode_node);
+    if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
+}
+
+util::Result<State, std::string> read_state(rocksdb::DB& db) {
+    const auto corrupt = [](const std::string& what) {
+        return util::unexpected("block store is corrupt (" + what + ")");
+    };
+    std::string meta_bytes, pending_bytes;
+    if (!db.Get(rocksdb::ReadOptions(), k_state_meta, &meta_bytes).ok() ||
+        !db.Get(rocksdb::ReadOptions(), k_state_pending, &pending_bytes).ok())
+        return corrupt("no state");
+    codec::Reader meta(util::as_bytes(meta_bytes));
+    std::uint64_t head[5];
+    for (auto& v : head) {
+        auto x = meta.u64();
+        if (!x) return corrupt("state meta");
+        v = *x;
+    }
+    const Params params{head[1], head[2], head[3], static_cast<std::size_t>(head[4])};
+
+    std::map<crypto::Address, Account> accounts;
+    std::map<crypto::X25519Public, NodeEntry> nodes;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(p_account); it->Valid() && it->key().starts_with(p_account); it->Next()) {
+        codec::Reader r(util::as_bytes(it->value().ToStringView()));
+        const auto k = it->key().ToStringView().substr(p_account.size());
+        auto balance = r.u64(), nonce = r.u64(), prepaid = r.u64();
+        if (k.size() != 20 || !balance || !nonce || !prepaid || r.remaining() != 0) return corrupt("account entry");
+        crypto::Address a;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
+        accounts[a] = Account{*balance, *nonce, *prepaid};
+    }
+    for (it->Seek(p_node); it->Valid() && it->key().starts_with(p_node); it->Next()) {
+        codec::Reader r(util::as_bytes(it->value().ToStringView()));
+        auto record = NodeRecord::decode(r);
+        auto stake = record ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(codec::CodecError::truncated));
+        if (!stake || r.remaining() != 0 ||
+            it->key().ToStringView().substr(p_node.size()) !=
+                std::string_view(util::as_chars(util::ByteView(record->noise_key))))
+            return corrupt("node entry");
+        const auto key = record->noise_key;
+        nodes[key] = NodeEntry{std::move(*record), *stake};
+    }
+    if (!it->status().ok()) return corrupt(it->status().ToString());
+    codec::Reader pr(util::as_bytes(pending_bytes));
+    auto count = pr.count(max_pending_entries);
+    if (!count) return corrupt("pending entry");
+    std::vector<Pending> pending;
+    for (std::size_t i = 0; i < *count; ++i) {
+        auto a = pr.fixed<20>();
+        auto amount = a ? pr.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
+        auto height = amount ? pr.u64() : amount;
+        if (!height) return corrupt("pending entry");
+        pending.push_back(Pending{crypto::Address{*a}, *amount, *height});
+    }
+    return State::restore(head[0], params, std::move(accounts), std::move(nodes), std::move(pending));
 }
 
 }  // namespace
@@ -64,7 +194,9 @@ util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const st
         batch.Put(k_head, be64(0));
         batch.Put(block_key(0), to_string(codec::encode(Block{genesis_header, {}, {}})));
         batch.Put(key("hash/", genesis_header.hash()), be64(0));
-        batch.Put(k_state, to_string(codec::encode(*genesis_state)));
+        batch.Put(k_state_meta, encode_meta(*genesis_state));
+        batch.Put(k_state_pending, encode_pending({}));
+        write_state_changes(batch, State(genesis_state->chain_id(), genesis_state->params()), *genesis_state);
         rocksdb::WriteOptions w;
         w.sync = true;
         if (auto s = db->Write(w, &batch); !s.ok()) return util::unexpected("cannot write genesis: " + s.ToString());
@@ -74,16 +206,16 @@ util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const st
     if (stored_genesis != genesis_id)
         return util::unexpected("block store belongs to another genesis: " + dir.string());
 
-    std::string head_bytes, state_bytes, block_bytes;
-    if (!db->Get(rocksdb::ReadOptions(), k_head, &head_bytes).ok() || head_bytes.size() != 8 ||
-        !db->Get(rocksdb::ReadOptions(), k_state, &state_bytes).ok())
-        return util::unexpected(std::string("block store is corrupt (no head or state)"));
+    std::string head_bytes, block_bytes;
+    if (!db->Get(rocksdb::ReadOptions(), k_head, &head_bytes).ok() || head_bytes.size() != 8)
+        return util::unexpected(std::string("block store is corrupt (no head)"));
     const std::uint64_t height = read_be64(head_bytes);
     if (!db->Get(rocksdb::ReadOptions(), block_key(height), &block_bytes).ok())
         return util::unexpected(std::string("block store is corrupt (head block missing)"));
     auto block = codec::decode<Block>(util::as_bytes(block_bytes));
-    auto state = codec::decode<State>(util::as_bytes(state_bytes));
-    if (!block || !state) return util::unexpected(std::string("block store is corrupt (undecodable head)"));
+    if (!block) return util::unexpected(std::string("block store is corrupt (undecodable head)"));
+    auto state = read_state(*db);
+    if (!state) return util::unexpected(state.error());
     if (state->state_root() != block->header.state_root)
         return util::unexpected(std::string("block store is corrupt (state does not match the head block)"));
     return std::unique_ptr<BlockStore>(new BlockStore(std::move(db), block->header, std::move(*state)));
@@ -99,7 +231,7 @@ util::Result<void, std::string> BlockStore::commit(const Block& block, const Sta
         for (int b = 3; b >= 0; --b) loc.push_back(static_cast<char>(i >> (8 * b)));
         batch.Put(key("tx/", block.transactions[i].hash()), loc);
     }
-    batch.Put(k_state, to_string(codec::encode(next)));
+    write_state_changes(batch, m_state, next);
     batch.Put(k_head, be64(h));
     rocksdb::WriteOptions w;
     w.sync = true;  // durable before anyone is told the block is committed
