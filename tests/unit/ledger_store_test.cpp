@@ -116,7 +116,7 @@ TEST_F(StoreTest, StateEntriesSurviveReopeningThroughAddsUpdatesAndDeletes) {
         EXPECT_EQ((*store)->state().pending().size(), pending) << i;
     }
     auto store = BlockStore::open(m_dir, genesis);
-    EXPECT_EQ((*store)->state().nodes().size(), 0u);     // deregistered: its entry was deleted
+    EXPECT_EQ((*store)->state().nodes().size(), 0u);    // deregistered: its entry was deleted
     EXPECT_EQ((*store)->state().pending().size(), 2u);  // the withdrawal and the unbonding stake
     EXPECT_EQ((*store)->state().account(users[0].address())->prepaid, 200u);
 }

@@ -11,7 +11,9 @@
 namespace conet::node {
 namespace {
 
-ledger::Hash256 h(std::uint64_t x) { return crypto::keccak256(util::to_bytes(std::to_string(x))); }
+ledger::Hash256 h(std::uint64_t x) {
+    return crypto::keccak256(util::to_bytes(std::to_string(x)));
+}
 
 RC_GTEST_PROP(ProofJson, RoundTripsAndStillVerifies, (std::vector<std::uint16_t> ids, std::uint16_t probe)) {
     ledger::SparseMerkleTree t;

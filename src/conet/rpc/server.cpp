@@ -59,7 +59,7 @@ void HttpServer::stop() {
 std::size_t HttpServer::subscribers() const {
     std::size_t n = 0;
     for (const auto& w : m_sockets)
-        if (auto ws = w.lock()) n += ws->subscriptions.size();
+        if (auto ws = w.lock(); ws && !ws->closing) n += ws->subscriptions.size();
     return n;
 }
 

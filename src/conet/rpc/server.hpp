@@ -34,6 +34,7 @@ public:
     void stop();
     /// Sends `result` to every WebSocket subscribed to `topic` (io thread).
     void publish(std::string_view topic, const json::value& result);
+    /// Subscriptions on open WebSockets.
     std::size_t subscribers() const;
 
 private:
