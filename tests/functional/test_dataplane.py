@@ -115,6 +115,39 @@ def test_socks5_credentials_isolate_circuits(net, httpd):
     assert any(c["isolated"] for c in status["circuits"])
 
 
+def test_isolated_circuits_are_bounded(net, httpd):
+    proxy = net.start_proxy("--max-isolated", "2")
+    try:
+        def status():
+            return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/status", timeout=10).read())
+
+        def wait_until_idle():  # a closed stream ends after its END crosses the circuit
+            wait_until(lambda: status()["streams"] == 0, 60, "the proxy's streams to end")
+
+        # Finished streams leave idle circuits: a new credential retires the oldest.
+        for user in ("a", "b", "c"):
+            code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port, auth=(user, "x"))
+            assert code == 0
+            assert http_get_over(s, f"/echo/{user}")[1] == user.encode()
+            s.close()
+            wait_until_idle()
+        assert len([c for c in status()["circuits"] if c["isolated"] and c["state"] != "dead"]) <= 2
+        # Two credentials holding open streams: a third is refused, and the proxy stays healthy.
+        held = []
+        for user in ("d", "e"):
+            code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port, auth=(user, "x"))
+            assert code == 0
+            held.append(s)
+        code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port, auth=("f", "x"))
+        assert code != 0
+        s.close()
+        assert http_get_over(held[0], "/echo/still")[1] == b"still"
+        for s in held:
+            s.close()
+    finally:
+        proxy.terminate()
+
+
 def test_pac_and_status_endpoints(net):
     pac = urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/pac", timeout=10)
     assert pac.headers["Content-Type"] == "application/x-ns-proxy-autoconfig"

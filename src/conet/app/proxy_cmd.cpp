@@ -29,6 +29,7 @@ struct ProxyCmdOptions {
     std::string exit_region;
     std::size_t hops = 2;
     std::size_t pool = 3;
+    std::size_t max_isolated = 64;
     std::uint64_t chain_id = ledger::default_chain_id;
 };
 
@@ -107,6 +108,7 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     co.hops = o.hops;
     co.exit_region = o.exit_region;
     co.pool_size = o.pool;
+    co.max_isolated = o.max_isolated;
     const std::size_t relays = directory.records().size();
     proxy::Client client(io, co, std::move(directory), rng);
     proxy::ProxyOptions po;
@@ -163,6 +165,10 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--exit-region", opts->exit_region, "Only use exits in this region (e.g. DE)");
     cmd->add_option("--hops", opts->hops, "Relays per circuit")->check(CLI::IsMember({2, 3}))->capture_default_str();
     cmd->add_option("--pool", opts->pool, "Prebuilt circuits to keep")->check(CLI::Range(1, 32))->capture_default_str();
+    cmd->add_option("--max-isolated", opts->max_isolated,
+                    "Circuits kept for distinct SOCKS credentials (idle ones are retired first)")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_proxy(*opts); });
 }
 

@@ -164,6 +164,7 @@ public:
     std::uint32_t next_stream = 1;
     std::uint64_t streams_opened = 0;
     Clock::time_point created_at;
+    bool retired = false;  ///< closed by us, not failed: no relay is to blame
     EndReason death_reason = EndReason::done;
     bool death_link_failed = false;
 };
@@ -420,7 +421,7 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
 void Client::circuit_died(ClientCircuit& c, EndReason, bool link_failed) {
     m_closed_bytes_sent += c.bytes_sent;
     m_closed_bytes_received += c.bytes_received;
-    if (!c.path.empty() && c.hops.size() + 1 == c.path.size()) {
+    if (!c.retired && !c.path.empty() && c.hops.size() + 1 == c.path.size()) {
         // A ready circuit died: blame the entry if its link failed, else the far end.
         if (link_failed)
             mark_failed(c.path.front(), "link lost");
@@ -449,6 +450,23 @@ awaitable<void> Client::maintain_loop() {
     }
 }
 
+bool Client::make_room_for_isolated() {
+    std::erase_if(m_isolated, [](const auto& kv) { return kv.second->state == ClientCircuit::State::dead; });
+    if (m_isolated.size() < m_options.max_isolated) return true;
+    // Retire the oldest circuit that carries no stream.
+    auto victim = m_isolated.end();
+    for (auto it = m_isolated.begin(); it != m_isolated.end(); ++it)
+        if (it->second->stream_count() == 0 && it->second->state != ClientCircuit::State::building &&
+            (victim == m_isolated.end() || it->second->created_at < victim->second->created_at))
+            victim = it;
+    if (victim == m_isolated.end()) return false;
+    auto circuit = victim->second;
+    m_isolated.erase(victim);
+    circuit->retired = true;
+    circuit->die(EndReason::done, false, true);
+    return true;
+}
+
 awaitable<std::shared_ptr<ClientCircuit>> Client::circuit_for(std::string isolation) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(m_options.build_timeout_ms);
     asio::steady_timer timer(m_io);
@@ -458,6 +476,10 @@ awaitable<std::shared_ptr<ClientCircuit>> Client::circuit_for(std::string isolat
     });
     while (!m_stopped && Clock::now() < deadline) {
         if (!isolation.empty()) {
+            if (!m_isolated.count(isolation) && !make_room_for_isolated()) {
+                spdlog::warn("[proxy] {} isolated circuits are all busy; refusing another", m_isolated.size());
+                co_return nullptr;
+            }
             auto& c = m_isolated[isolation];
             if (!c || c->state == ClientCircuit::State::dead) c = start_build(isolation);
             if (c && c->state == ClientCircuit::State::ready) co_return c;

@@ -28,6 +28,7 @@ struct ClientOptions {
     std::uint32_t stream_timeout_ms = 20'000;
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
     std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
+    std::size_t max_isolated = 64;  ///< circuits for distinct SOCKS credentials; idle ones are retired first
     net::LinkLimits link_limits;
 };
 
@@ -74,6 +75,8 @@ private:
     bool relay_failed(const crypto::X25519Public& key) const;
     void mark_failed(const ledger::NodeRecord& node, const std::string& why);
     std::shared_ptr<ClientCircuit> start_build(std::string isolation);
+    /// Makes room for one more isolated circuit; false when every one is busy.
+    bool make_room_for_isolated();
 
     asio::io_context& m_io;
     ClientOptions m_options;
