@@ -81,10 +81,12 @@ class Httpd:
 
 
 class Tap:
-    """A TCP forwarder that records every byte in both directions."""
+    """A TCP forwarder that records every byte in both directions, optionally
+    holding each chunk for `delay` seconds (a slow path, for latency tests)."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, delay=0.0):
         self.target_port = target_port
+        self.delay = delay
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -114,6 +116,8 @@ class Tap:
                     break
                 with self.lock:
                     self.recorded += data
+                if self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:
             pass
@@ -133,13 +137,13 @@ class Tap:
 
 
 class Relay:
-    def __init__(self, net, name, region, exit_allow, tap, exit):
+    def __init__(self, net, name, region, exit_allow, tap, exit, tap_delay=0.0):
         self.net = net
         self.name = name
         self.dir = net.tmp / name
         self.port = free_port()
         self.metrics_port = free_port()
-        self.tap = Tap(self.port) if tap else None
+        self.tap = Tap(self.port, tap_delay) if tap or tap_delay else None
         keystore = net.tmp / f"{name}-wallet.json"
         net.conet.run("wallet", "new", "--keystore", keystore, "--password-file", net.password_file, "--light")
         args = ["node", "init", "--dir", self.dir, "--wallet-keystore", keystore, "--password-file", net.password_file,
@@ -178,8 +182,8 @@ class Network:
         self.relays = []
         self.proxies = []
 
-    def add_relay(self, name, region="ZZ", exit_allow=("127.0.0.1/32",), tap=False, exit=True):
-        r = Relay(self, name, region, exit_allow, tap, exit)
+    def add_relay(self, name, region="ZZ", exit_allow=("127.0.0.1/32",), tap=False, exit=True, tap_delay=0.0):
+        r = Relay(self, name, region, exit_allow, tap, exit, tap_delay)
         self.relays.append(r)
         return r
 

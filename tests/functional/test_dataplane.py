@@ -148,6 +148,46 @@ def test_isolated_circuits_are_bounded(net, httpd):
         proxy.terminate()
 
 
+def test_entries_are_chosen_by_latency(conet, tmp_path, httpd):
+    # relay0 sits behind a forwarder that holds every chunk for 80 ms. Once the
+    # proxy has measured every entry, it stops choosing relay0 as an entry
+    # (random choice would pick it for about a third of these circuits).
+    with Network(conet, tmp_path) as n:
+        slow = n.add_relay("relay0", "DE", tap_delay=0.08)
+        for i, region in enumerate(["DE", "US", "US"], start=1):
+            n.add_relay(f"relay{i}", region)
+        proxy = n.start(["--pool", "1", "--max-isolated", "100"])
+        slow_name = f"@127.0.0.1:{slow.tap.port}/"
+
+        def status():
+            return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/status", timeout=10).read())
+
+        def fetch(user):
+            code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port, auth=(user, "x"))
+            assert code == 0
+            assert http_get_over(s, "/echo/ok")[1] == b"ok"
+            s.close()
+
+        def entries(st):
+            return [c["path"][0] for c in st["circuits"] if c["isolated"] and c["state"] != "dead"]
+
+        warmup = 0
+        while len(status()["entry_rtt_ms"]) < 4:  # every relay can be an entry: measure them all
+            fetch(f"warm{warmup}")
+            warmup += 1
+            assert warmup < 60, status()
+        rtts = status()["entry_rtt_ms"]
+        slow_rtt = next(v for k, v in rtts.items() if slow_name in k)
+        assert slow_rtt > max(v for k, v in rtts.items() if slow_name not in k), rtts
+        before = entries(status())
+        for i in range(12):
+            fetch(f"user{i}")
+        after = entries(status())
+        assert len(after) == len(before) + 12, (before, after)
+        slow_count = lambda paths: sum(slow_name in e for e in paths)  # noqa: E731
+        assert slow_count(after) == slow_count(before), after
+
+
 def test_pac_and_status_endpoints(net):
     pac = urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/pac", timeout=10)
     assert pac.headers["Content-Type"] == "application/x-ns-proxy-autoconfig"

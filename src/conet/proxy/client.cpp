@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "conet/net/circuit_handshake.hpp"
 #include "conet/util/hex.hpp"
@@ -274,7 +275,7 @@ std::vector<ledger::NodeRecord> Client::choose_path(bool avoid_failed) {
     for (const auto& r : m_directory.records())
         if (r.is_entry() && compatible(r, *exit)) entries.push_back(&r);
     if (entries.empty()) return {};
-    const ledger::NodeRecord* entry = entries[pick(m_rng, entries.size())];
+    const ledger::NodeRecord* entry = choose_entry(entries);
     if (m_options.hops == 3) {
         for (const auto& r : m_directory.records())
             if (compatible(r, *exit) && compatible(r, *entry)) middles.push_back(&r);
@@ -382,11 +383,13 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
     circ->entry = el;
     circ->circuit_id = id;
     el->circuits[id] = circ;
+    const auto create_sent = Clock::now();
     el->link->send(net::encode_cell(id, CellCommand::create, {}));
     if (!co_await wait_reply()) {
         fail(circ->path.front(), "no CREATED");
         co_return;
     }
+    note_entry_rtt(circ->path.front().noise_key, Clock::now() - create_sent);
     circ->reply.reset();
 
     for (std::size_t k = 1; k < circ->path.size(); ++k) {
@@ -448,6 +451,37 @@ awaitable<void> Client::maintain_loop() {
         m_tick.expires_after(std::chrono::milliseconds(500));
         co_await m_tick.async_wait(net::use_nothrow);
     }
+}
+
+void Client::note_entry_rtt(const crypto::X25519Public& entry, Clock::duration rtt) {
+    const double ms = std::chrono::duration<double, std::milli>(rtt).count();
+    auto [it, fresh] = m_entry_rtt.try_emplace(entry, EntryRtt{ms, Clock::now()});
+    if (!fresh) it->second = {0.7 * it->second.ms + 0.3 * ms, Clock::now()};  // EWMA
+}
+
+const ledger::NodeRecord* Client::choose_entry(const std::vector<const ledger::NodeRecord*>& entries) {
+    // Entries by latency (DESIGN §6): each is measured first (CREATE to
+    // CREATED on its link), then only those close to the best are used, at
+    // random among them. Measurements expire, so a relay that was slow once
+    // is tried again later.
+    const auto now = Clock::now();
+    const auto max_age = std::chrono::milliseconds(m_options.entry_rtt_max_age_ms);
+    std::vector<const ledger::NodeRecord*> unmeasured, close;
+    double best = 0;
+    bool any = false;
+    for (const auto* e : entries) {
+        auto it = m_entry_rtt.find(e->noise_key);
+        if (it == m_entry_rtt.end() || now - it->second.measured_at > max_age) {
+            unmeasured.push_back(e);
+        } else if (!any || it->second.ms < best) {
+            best = it->second.ms;
+            any = true;
+        }
+    }
+    if (!unmeasured.empty()) return unmeasured[pick(m_rng, unmeasured.size())];
+    for (const auto* e : entries)
+        if (m_entry_rtt.at(e->noise_key).ms <= best * 1.5 + 2.0) close.push_back(e);
+    return close[pick(m_rng, close.size())];
 }
 
 bool Client::make_room_for_isolated() {
@@ -562,6 +596,10 @@ json::value Client::status() const {
     };
     for (auto& c : m_pool) add(c);
     for (auto& [k, c] : m_isolated) add(c);
+    json::object rtts;
+    for (const auto& r : m_directory.records())
+        if (auto it = m_entry_rtt.find(r.noise_key); it != m_entry_rtt.end())
+            rtts[describe_node(r)] = std::round(it->second.ms * 1000) / 1000;
     return json::object{{"circuits", std::move(circuits)},
                         {"streams", streams},
                         {"streams_opened", m_streams_opened},
@@ -570,6 +608,7 @@ json::value Client::status() const {
                         {"bytes_sent", sent},
                         {"bytes_received", received},
                         {"relays_known", m_directory.records().size()},
+                        {"entry_rtt_ms", std::move(rtts)},
                         {"hops", m_options.hops}};
 }
 

@@ -28,7 +28,8 @@ struct ClientOptions {
     std::uint32_t stream_timeout_ms = 20'000;
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
     std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
-    std::size_t max_isolated = 64;  ///< circuits for distinct SOCKS credentials; idle ones are retired first
+    std::size_t max_isolated = 64;
+    std::uint32_t entry_rtt_max_age_ms = 10 * 60 * 1000;  ///< then an entry's latency is measured again  ///< circuits for distinct SOCKS credentials; idle ones are retired first
     net::LinkLimits link_limits;
 };
 
@@ -77,6 +78,9 @@ private:
     std::shared_ptr<ClientCircuit> start_build(std::string isolation);
     /// Makes room for one more isolated circuit; false when every one is busy.
     bool make_room_for_isolated();
+    using Clock = std::chrono::steady_clock;
+    void note_entry_rtt(const crypto::X25519Public& entry, Clock::duration rtt);
+    const ledger::NodeRecord* choose_entry(const std::vector<const ledger::NodeRecord*>& entries);
 
     asio::io_context& m_io;
     ClientOptions m_options;
@@ -86,6 +90,11 @@ private:
     std::map<std::string, std::shared_ptr<ClientCircuit>> m_isolated;
     std::map<crypto::X25519Public, std::shared_ptr<EntryLink>> m_links;
     std::map<crypto::X25519Public, std::chrono::steady_clock::time_point> m_failed_until;
+    struct EntryRtt {
+        double ms = 0;
+        Clock::time_point measured_at;
+    };
+    std::map<crypto::X25519Public, EntryRtt> m_entry_rtt;
     net::Signal m_pool_changed;
     asio::steady_timer m_tick;
     std::size_t m_round_robin = 0;
