@@ -208,6 +208,37 @@ def test_proxy_refuses_a_forged_node_record_and_uses_the_rest(conet, devnet, tmp
         liar.close()
 
 
+def test_several_rpc_endpoints_defeat_withholding(conet, devnet, tmp_path):
+    # Each lying endpoint hides a different relay from its list; asking both,
+    # the proxy still learns every relay (each record verified on its own).
+    keys = [n["record"]["noise_key"] for n in rpc(devnet.state["rpc_url"], "conet_listNodes", 0, 100)["nodes"]]
+    assert len(keys) >= 4
+
+    def hiding(key):
+        def tamper(method, params, result):
+            if method == "conet_listNodes":
+                result["nodes"] = [n for n in result["nodes"] if n["record"]["noise_key"] != key]
+            return result
+        return tamper
+
+    liars = [LyingRpc(devnet.state["rpc_url"], hiding(keys[0])), LyingRpc(devnet.state["rpc_url"], hiding(keys[1]))]
+    proxies = []
+    try:
+        for urls in ([liars[0].url], [liars[0].url, liars[1].url]):
+            args = [conet.binary, "proxy", "--genesis", devnet.state["genesis"], "--listen", "127.0.0.1:0"]
+            for u in urls:
+                args += ["--rpc", u]
+            proxies.append(Proc(args, r"proxy listening on (\S+)", tmp_path / f"proxy{len(urls)}.log", "proxy"))
+        known = [json.loads(urllib.request.urlopen(f"http://{p.ready_match.group(1)}/status", timeout=30).read())[
+            "relays_known"] for p in proxies]
+        assert known == [len(keys) - 1, len(keys)]
+    finally:
+        for p in proxies:
+            p.terminate()
+        for liar in liars:
+            liar.close()
+
+
 def test_devnet_stops_cleanly_and_resumes_its_chain(conet, tmp_path):
     dir_ = tmp_path / "net"
     first = start_devnet(conet, dir_, tmp_path / "first.log")

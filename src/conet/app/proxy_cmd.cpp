@@ -20,7 +20,7 @@ namespace {
 
 struct ProxyCmdOptions {
     std::string directory;
-    std::string rpc;
+    std::vector<std::string> rpc;
     std::string genesis;
     std::uint32_t wait_relays = 60;
     std::uint32_t refresh = 60;
@@ -69,10 +69,10 @@ util::Result<ledger::Directory, std::string> directory_from_ledger(const ProxyCm
             if (d->records().size() >= 2 && entries > 0 && exits > 0) return d;
             why = std::to_string(d->records().size()) + " verified relays so far; waiting for an entry and an exit";
         }
-        if (why != last) spdlog::warn("[proxy] {}: {}", o.rpc, why);
+        if (why != last) spdlog::warn("[proxy] {}", why);
         last = why;
         if (std::chrono::steady_clock::now() >= deadline)
-            return util::unexpected("no usable relays from " + o.rpc + " within " + std::to_string(o.wait_relays) +
+            return util::unexpected("no usable relays from the ledger within " + std::to_string(o.wait_relays) +
                                     " s: " + last);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }

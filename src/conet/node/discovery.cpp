@@ -177,4 +177,29 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
     return ledger::Directory(std::move(accepted));
 }
 
+util::Result<ledger::Directory, std::string> discover_relays(const std::vector<std::string>& urls,
+                                                             const ledger::Genesis& genesis, std::uint64_t now_unix,
+                                                             std::vector<std::string>& refused,
+                                                             std::uint64_t max_header_age_s) {
+    std::map<crypto::X25519Public, ledger::NodeRecord> union_;
+    std::string errors;
+    bool any = false;
+    for (const auto& url : urls) {
+        auto d = discover_relays(url, genesis, now_unix, refused, max_header_age_s);
+        if (!d) {
+            errors += (errors.empty() ? "" : "; ") + url + ": " + d.error();
+            continue;
+        }
+        any = true;
+        for (const auto& r : d->records()) {
+            auto [it, fresh] = union_.try_emplace(r.noise_key, r);
+            if (!fresh && r.expires_at > it->second.expires_at) it->second = r;
+        }
+    }
+    if (!any) return util::unexpected(errors);
+    std::vector<ledger::NodeRecord> records;
+    for (auto& [k, r] : union_) records.push_back(std::move(r));
+    return ledger::Directory(std::move(records));
+}
+
 }  // namespace conet::node

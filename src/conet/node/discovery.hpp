@@ -30,4 +30,12 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
                                                              std::uint64_t now_unix, std::vector<std::string>& refused,
                                                              std::uint64_t max_header_age_s = default_max_header_age_s);
 
+/// Asks every endpoint and keeps the union of what verifies, so one endpoint
+/// that withholds records cannot hide them (for a node answered by several,
+/// the record that expires last). Fails only when none gives a verified head.
+util::Result<ledger::Directory, std::string> discover_relays(const std::vector<std::string>& rpc_urls,
+                                                             const ledger::Genesis& genesis, std::uint64_t now_unix,
+                                                             std::vector<std::string>& refused,
+                                                             std::uint64_t max_header_age_s = default_max_header_age_s);
+
 }  // namespace conet::node

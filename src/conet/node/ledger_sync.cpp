@@ -36,11 +36,12 @@ bool record_current(const ledger::NodeRecord& on_ledger, const ledger::NodeRecor
 
 }  // namespace
 
-LedgerSync::LedgerSync(boost::asio::io_context& io, std::string rpc_url, ledger::Genesis genesis,
+LedgerSync::LedgerSync(boost::asio::io_context& io, std::vector<std::string> rpc_urls, ledger::Genesis genesis,
                        std::uint32_t refresh_ms, std::optional<Registration> registration,
                        DirectoryHandler on_directory)
     : m_io(io),
-      m_url(std::move(rpc_url)),
+      m_urls(std::move(rpc_urls)),
+      m_url(m_urls.empty() ? std::string() : m_urls.front()),
       m_genesis(std::move(genesis)),
       m_refresh_ms(refresh_ms),
       m_registration(std::move(registration)),
@@ -94,10 +95,10 @@ void LedgerSync::warn_once(const std::string& what) {
 void LedgerSync::refresh() {
     if (m_registration) keep_registered();
     std::vector<std::string> refused;
-    auto directory = discover_relays(m_url, m_genesis, now_unix(), refused, m_max_header_age_s);
+    auto directory = discover_relays(m_urls, m_genesis, now_unix(), refused, m_max_header_age_s);
     for (const auto& r : refused) spdlog::warn("[ledger] refused node record {}", r);
     if (!directory) {
-        warn_once("cannot learn relays from " + m_url + ": " + directory.error());
+        warn_once("cannot learn relays: " + directory.error());
         return;
     }
     m_last_warning.clear();

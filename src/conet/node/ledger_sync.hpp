@@ -33,8 +33,10 @@ public:
     using DirectoryHandler = std::function<void(ledger::Directory)>;
 
     /// `on_directory` runs on `io` with each newly verified relay list.
-    LedgerSync(boost::asio::io_context& io, std::string rpc_url, ledger::Genesis genesis, std::uint32_t refresh_ms,
-               std::optional<Registration> registration, DirectoryHandler on_directory);
+    /// Relays are learned from every URL (node/discovery.hpp); registration
+    /// goes to the first.
+    LedgerSync(boost::asio::io_context& io, std::vector<std::string> rpc_urls, ledger::Genesis genesis,
+               std::uint32_t refresh_ms, std::optional<Registration> registration, DirectoryHandler on_directory);
     ~LedgerSync();
     LedgerSync(const LedgerSync&) = delete;
     LedgerSync& operator=(const LedgerSync&) = delete;
@@ -52,7 +54,8 @@ private:
     void warn_once(const std::string& what);
 
     boost::asio::io_context& m_io;
-    const std::string m_url;
+    const std::vector<std::string> m_urls;
+    const std::string m_url;  ///< the first, for registration
     const ledger::Genesis m_genesis;
     const std::uint32_t m_refresh_ms;
     std::optional<Registration> m_registration;

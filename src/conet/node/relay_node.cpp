@@ -193,8 +193,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
             reg.advertise = *parse_host_port(config.advertise);
         else
             reg.advertise = {bound->front().address().to_string(), bound->front().port()};
-        sync = std::make_unique<LedgerSync>(io, config.ledger_rpc, *genesis, config.ledger_refresh_seconds * 1000,
-                                            std::move(reg),
+        sync = std::make_unique<LedgerSync>(io, std::vector<std::string>{config.ledger_rpc}, *genesis,
+                                            config.ledger_refresh_seconds * 1000, std::move(reg),
                                             [&directory](ledger::Directory d) { directory = std::move(d); });
         sync->start();
     }

@@ -2,8 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
 #include <cmath>
+
+#include <boost/json.hpp>
 
 #include "conet/net/circuit_handshake.hpp"
 #include "conet/util/hex.hpp"
@@ -600,16 +601,11 @@ json::value Client::status() const {
     for (const auto& r : m_directory.records())
         if (auto it = m_entry_rtt.find(r.noise_key); it != m_entry_rtt.end())
             rtts[describe_node(r)] = std::round(it->second.ms * 1000) / 1000;
-    return json::object{{"circuits", std::move(circuits)},
-                        {"streams", streams},
-                        {"streams_opened", m_streams_opened},
-                        {"circuits_built", m_circuits_built},
-                        {"circuits_failed", m_circuits_failed},
-                        {"bytes_sent", sent},
-                        {"bytes_received", received},
-                        {"relays_known", m_directory.records().size()},
-                        {"entry_rtt_ms", std::move(rtts)},
-                        {"hops", m_options.hops}};
+    return json::object{{"circuits", std::move(circuits)},      {"streams", streams},
+                        {"streams_opened", m_streams_opened},   {"circuits_built", m_circuits_built},
+                        {"circuits_failed", m_circuits_failed}, {"bytes_sent", sent},
+                        {"bytes_received", received},           {"relays_known", m_directory.records().size()},
+                        {"entry_rtt_ms", std::move(rtts)},      {"hops", m_options.hops}};
 }
 
 }  // namespace conet::proxy

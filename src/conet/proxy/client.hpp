@@ -29,7 +29,9 @@ struct ClientOptions {
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
     std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
     std::size_t max_isolated = 64;
-    std::uint32_t entry_rtt_max_age_ms = 10 * 60 * 1000;  ///< then an entry's latency is measured again  ///< circuits for distinct SOCKS credentials; idle ones are retired first
+    std::uint32_t entry_rtt_max_age_ms =
+        10 * 60 * 1000;  ///< then an entry's latency is measured again  ///< circuits for distinct SOCKS credentials;
+                         ///< idle ones are retired first
     net::LinkLimits link_limits;
 };
 
