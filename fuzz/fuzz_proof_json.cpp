@@ -2,11 +2,14 @@
 // node records in their canonical encoding. Never a crash; a parsed proof
 // re-serializes to the same proof; a decoded record re-encodes identically.
 
-#include <boost/json.hpp>
 #include <cstdlib>
 
+#include <boost/json.hpp>
+
+#include "conet/codec/codec.hpp"
 #include "conet/crypto/random.hpp"
-#include "conet/node/discovery.hpp"
+#include "conet/ledger/node_record.hpp"
+#include "conet/rpc/proof_json.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     conet::crypto::initialize();
@@ -19,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     boost::system::error_code ec;
     const json::value v = json::parse(text, ec);
     if (!ec) {
-        if (auto proof = conet::node::proof_from_json(v)) {
-            auto again = conet::node::proof_from_json(conet::node::proof_to_json(*proof));
+        if (auto proof = conet::rpc::proof_from_json(v)) {
+            auto again = conet::rpc::proof_from_json(conet::rpc::proof_to_json(*proof));
             if (!again || again->siblings != proof->siblings || again->leaf != proof->leaf) std::abort();
             (void)conet::ledger::smt_verify(conet::ledger::Hash256{}, conet::ledger::Hash256{}, std::nullopt, *proof);
         }

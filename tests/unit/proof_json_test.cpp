@@ -1,14 +1,14 @@
 // Proofs as JSON-RPC carries them: what a light client parses must be what
 // the node proved, and malformed proofs are refused rather than guessed at.
+#include "conet/rpc/proof_json.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
 #include <boost/json.hpp>
 
-#include "conet/node/discovery.hpp"
-
-namespace conet::node {
+namespace conet::rpc {
 namespace {
 
 ledger::Hash256 h(std::uint64_t x) {
@@ -35,4 +35,4 @@ TEST(ProofJson, MalformedProofsAreRefused) {
 }
 
 }  // namespace
-}  // namespace conet::node
+}  // namespace conet::rpc

@@ -7,8 +7,8 @@
 #include "conet/app/cli.hpp"
 #include "conet/app/unlock.hpp"
 #include "conet/ledger/state.hpp"
-#include "conet/node/discovery.hpp"
 #include "conet/rpc/client.hpp"
+#include "conet/rpc/proof_json.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
 
@@ -99,7 +99,7 @@ int query_account(const LedgerOptions& o) {
     auto r = rpc::call(o.rpc, "conet_getAccount", {json::value(a->to_string())});
     if (!r) return rpc_fail(r.error());
     // Check the proof against the state root the node reported.
-    const auto proof = node::proof_from_json(r->at("proof"));
+    const auto proof = rpc::proof_from_json(r->at("proof"));
     if (!proof) return fail("the node sent a malformed proof: refusing the answer");
     const ledger::Account acc{r->at("balance").to_number<std::uint64_t>(), r->at("nonce").to_number<std::uint64_t>(),
                               r->at("prepaid").to_number<std::uint64_t>()};

@@ -4,6 +4,7 @@
 
 #include "conet/ledger/state.hpp"
 #include "conet/rpc/client.hpp"
+#include "conet/rpc/proof_json.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -67,40 +68,6 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
 
 }  // namespace
 
-json::value proof_to_json(const ledger::SmtProof& p) {
-    json::array sib;
-    for (const auto& s : p.siblings) sib.push_back(json::value(util::to_hex_prefixed(s)));
-    json::value leaf = nullptr;
-    if (p.leaf)
-        leaf = json::object{{"key", util::to_hex_prefixed(p.leaf->first)},
-                            {"value_hash", util::to_hex_prefixed(p.leaf->second)}};
-    return json::object{{"siblings", std::move(sib)}, {"leaf", std::move(leaf)}};
-}
-
-std::optional<ledger::SmtProof> proof_from_json(const json::value& v) {
-    const auto* o = v.if_object();
-    const auto* siblings = o ? o->if_contains("siblings") : nullptr;
-    const auto* leaf = o ? o->if_contains("leaf") : nullptr;
-    if (!siblings || !siblings->is_array() || !leaf || siblings->get_array().size() > 256) return std::nullopt;
-    ledger::SmtProof proof;
-    for (const auto& s : siblings->get_array()) {
-        auto h = hex_field<32>(s);
-        if (!h) return std::nullopt;
-        proof.siblings.push_back(*h);
-    }
-    if (leaf->is_object()) {
-        const auto* k = leaf->get_object().if_contains("key");
-        const auto* h = leaf->get_object().if_contains("value_hash");
-        auto key = k ? hex_field<32>(*k) : std::nullopt;
-        auto hash = h ? hex_field<32>(*h) : std::nullopt;
-        if (!key || !hash) return std::nullopt;
-        proof.leaf = {*key, *hash};
-    } else if (!leaf->is_null()) {
-        return std::nullopt;
-    }
-    return proof;
-}
-
 util::Result<ledger::Directory, std::string> discover_relays(const std::string& url, const ledger::Genesis& genesis,
                                                              std::uint64_t now_unix, std::vector<std::string>& refused,
                                                              std::uint64_t max_header_age_s) {
@@ -158,7 +125,7 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
                 continue;
             }
             const ledger::NodeEntry entry{*record, r->at("stake").to_number<std::uint64_t>()};
-            auto proof = proof_from_json(r->at("proof"));
+            auto proof = rpc::proof_from_json(r->at("proof"));
             if (!proof) throw std::runtime_error("bad proof");
             if (!ledger::smt_verify(header.state_root, ledger::State::node_key(key),
                                     ledger::State::node_value_hash(entry), *proof)) {

@@ -4,21 +4,12 @@
 /// node record must come with a Merkle proof against that header's state root
 /// and verify under its operator's signature. Anything else is refused.
 
-#include <optional>
 #include <string>
 #include <vector>
 
-#include <boost/json/value.hpp>
-
 #include "conet/ledger/chain.hpp"
-#include "conet/ledger/smt.hpp"
 
 namespace conet::node {
-
-/// Sparse-Merkle proofs as JSON-RPC carries them (docs/rpc.md):
-/// {"siblings": ["0x…"], "leaf": {"key": "0x…", "value_hash": "0x…"} | null}.
-boost::json::value proof_to_json(const ledger::SmtProof& p);
-std::optional<ledger::SmtProof> proof_from_json(const boost::json::value& v);
 
 /// A head older than this is refused: a dead chain or an RPC replaying an old,
 /// validly certified block (whose records may be stale).

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "conet/node/discovery.hpp"
+#include "conet/rpc/proof_json.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -165,7 +165,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
                                         {"exists", acc != nullptr},
                                         {"height", m_store.head().height},
                                         {"state_root", util::to_hex_prefixed(m_store.head().state_root)},
-                                        {"proof", proof_to_json(proof)}});
+                                        {"proof", rpc::proof_to_json(proof)}});
     });
     d.add("conet_getNode", [this](const json::value& p) -> MethodResult {
         auto key = hex_param<32>(p, 0, "a 32-byte hex Noise key");
@@ -175,7 +175,7 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         const auto proof = m_store.tree().prove(ledger::State::node_key(*key));
         json::object out{{"height", m_store.head().height},
                          {"state_root", util::to_hex_prefixed(m_store.head().state_root)},
-                         {"proof", proof_to_json(proof)}};
+                         {"proof", rpc::proof_to_json(proof)}};
         if (n) {
             out["record"] = n->record.to_json();
             out["record_encoded"] = util::to_hex_prefixed(codec::encode(n->record));
