@@ -197,72 +197,114 @@ namespace {
 constexpr std::size_t max_snapshot_entries = 50'000'000;
 }
 
-void State::encode(codec::Writer& w) const {
-    w.u64(m_chain_id);
-    w.u64(m_params.min_fee);
-    w.u64(m_params.unbonding_blocks);
-    w.u64(m_params.withdraw_delay_blocks);
-    w.u64(m_params.max_nodes_per_operator);
-    w.count(m_accounts.size());
-    for (const auto& [a, acc] : m_accounts) {
-        w.fixed(a.bytes);
-        w.u64(acc.balance);
-        w.u64(acc.nonce);
-        w.u64(acc.prepaid);
+void Params::encode(codec::Writer& w) const {
+    w.u64(min_fee);
+    w.u64(unbonding_blocks);
+    w.u64(withdraw_delay_blocks);
+    w.u64(max_nodes_per_operator);
+}
+
+codec::Result<Params> Params::decode(codec::Reader& r) {
+    std::uint64_t v[4];
+    for (auto& x : v) {
+        auto got = r.u64();
+        if (!got) return util::unexpected(got.error());
+        x = *got;
     }
-    w.count(m_nodes.size());
-    for (const auto& [k, n] : m_nodes) {
-        n.record.encode(w);
-        w.u64(n.stake);
+    return Params{v[0], v[1], v[2], static_cast<std::size_t>(v[3])};
+}
+
+void Account::encode(codec::Writer& w) const {
+    w.u64(balance);
+    w.u64(nonce);
+    w.u64(prepaid);
+}
+
+codec::Result<Account> Account::decode(codec::Reader& r) {
+    Account a;
+    for (std::uint64_t* f : {&a.balance, &a.nonce, &a.prepaid}) {
+        auto x = r.u64();
+        if (!x) return util::unexpected(x.error());
+        *f = *x;
     }
-    w.count(m_pending.size());
-    for (const auto& p : m_pending) {
+    return a;
+}
+
+void NodeEntry::encode(codec::Writer& w) const {
+    record.encode(w);
+    w.u64(stake);
+}
+
+codec::Result<NodeEntry> NodeEntry::decode(codec::Reader& r) {
+    auto rec = NodeRecord::decode(r);
+    if (!rec) return util::unexpected(rec.error());
+    auto stake = r.u64();
+    if (!stake) return util::unexpected(stake.error());
+    return NodeEntry{std::move(*rec), *stake};
+}
+
+void encode_pending(codec::Writer& w, const std::vector<Pending>& pending) {
+    w.count(pending.size());
+    for (const auto& p : pending) {
         w.fixed(p.owner.bytes);
         w.u64(p.amount);
         w.u64(p.release_height);
     }
 }
 
-codec::Result<State> State::decode(codec::Reader& r) {
-    std::uint64_t head[5];
-    for (auto& v : head) {
-        auto x = r.u64();
-        if (!x) return util::unexpected(x.error());
-        v = *x;
-    }
-    State s(head[0], Params{head[1], head[2], head[3], static_cast<std::size_t>(head[4])});
+codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r) {
     auto n = r.count(max_snapshot_entries);
     if (!n) return util::unexpected(n.error());
-    for (std::size_t i = 0; i < *n; ++i) {
-        auto a = r.fixed<20>();
-        if (!a) return util::unexpected(a.error());
-        Account acc;
-        for (std::uint64_t* f : {&acc.balance, &acc.nonce, &acc.prepaid}) {
-            auto x = r.u64();
-            if (!x) return util::unexpected(x.error());
-            *f = *x;
-        }
-        s.m_accounts[crypto::Address{*a}] = acc;
-    }
-    n = r.count(max_snapshot_entries);
-    if (!n) return util::unexpected(n.error());
-    for (std::size_t i = 0; i < *n; ++i) {
-        auto rec = NodeRecord::decode(r);
-        if (!rec) return util::unexpected(rec.error());
-        auto stake = r.u64();
-        if (!stake) return util::unexpected(stake.error());
-        const auto key = rec->noise_key;
-        s.m_nodes[key] = NodeEntry{std::move(*rec), *stake};
-    }
-    n = r.count(max_snapshot_entries);
-    if (!n) return util::unexpected(n.error());
+    std::vector<Pending> out;
     for (std::size_t i = 0; i < *n; ++i) {
         auto a = r.fixed<20>();
         auto amount = a ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
         auto height = amount ? r.u64() : amount;
         if (!height) return util::unexpected(height.error());
-        s.m_pending.push_back(Pending{crypto::Address{*a}, *amount, *height});
+        out.push_back(Pending{crypto::Address{*a}, *amount, *height});
     }
+    return out;
+}
+
+void State::encode(codec::Writer& w) const {
+    w.u64(m_chain_id);
+    m_params.encode(w);
+    w.count(m_accounts.size());
+    for (const auto& [a, acc] : m_accounts) {
+        w.fixed(a.bytes);
+        acc.encode(w);
+    }
+    w.count(m_nodes.size());
+    for (const auto& [k, n] : m_nodes) n.encode(w);
+    encode_pending(w, m_pending);
+}
+
+codec::Result<State> State::decode(codec::Reader& r) {
+    auto chain_id = r.u64();
+    if (!chain_id) return util::unexpected(chain_id.error());
+    auto params = Params::decode(r);
+    if (!params) return util::unexpected(params.error());
+    State s(*chain_id, *params);
+    auto n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        auto acc = Account::decode(r);
+        if (!acc) return util::unexpected(acc.error());
+        s.m_accounts[crypto::Address{*a}] = *acc;
+    }
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto entry = NodeEntry::decode(r);
+        if (!entry) return util::unexpected(entry.error());
+        const auto key = entry->record.noise_key;
+        s.m_nodes[key] = std::move(*entry);
+    }
+    auto pending = decode_pending(r);
+    if (!pending) return util::unexpected(pending.error());
+    s.m_pending = std::move(*pending);
     return s;
 }
 
@@ -291,18 +333,11 @@ crypto::Hash256 State::node_key(const crypto::X25519Public& k) {
 }
 
 crypto::Hash256 State::account_value_hash(const Account& acc) {
-    codec::Writer w;
-    w.u64(acc.balance);
-    w.u64(acc.nonce);
-    w.u64(acc.prepaid);
-    return crypto::keccak256(w.data());
+    return crypto::keccak256(codec::encode(acc));
 }
 
 crypto::Hash256 State::node_value_hash(const NodeEntry& n) {
-    codec::Writer w;
-    n.record.encode(w);
-    w.u64(n.stake);
-    return crypto::keccak256(w.data());
+    return crypto::keccak256(codec::encode(n));
 }
 
 SparseMerkleTree State::tree() const {
@@ -310,12 +345,7 @@ SparseMerkleTree State::tree() const {
     for (const auto& [a, acc] : m_accounts) tree.set(account_key(a), account_value_hash(acc));
     for (const auto& [k, n] : m_nodes) tree.set(node_key(k), node_value_hash(n));
     codec::Writer pending;
-    pending.count(m_pending.size());
-    for (const auto& p : m_pending) {
-        pending.fixed(p.owner.bytes);
-        pending.u64(p.amount);
-        pending.u64(p.release_height);
-    }
+    encode_pending(pending, m_pending);
     tree.set(key_for("pending", {}), crypto::keccak256(pending.data()));
     return tree;
 }

@@ -23,6 +23,8 @@ struct Params {
     std::uint64_t unbonding_blocks = 100;      ///< unstaked funds return after this many blocks
     std::uint64_t withdraw_delay_blocks = 10;  ///< prepaid withdrawals return after this many blocks
     std::size_t max_nodes_per_operator = 64;
+    void encode(codec::Writer& w) const;
+    static codec::Result<Params> decode(codec::Reader& r);
 };
 
 struct Account {
@@ -30,11 +32,17 @@ struct Account {
     std::uint64_t nonce = 0;  ///< the next transaction's nonce
     std::uint64_t prepaid = 0;
     bool operator==(const Account&) const = default;
+    /// u64 balance | u64 nonce | u64 prepaid (hashed into the state root, stored per entry).
+    void encode(codec::Writer& w) const;
+    static codec::Result<Account> decode(codec::Reader& r);
 };
 
 struct NodeEntry {
     NodeRecord record;
     std::uint64_t stake = 0;
+    /// NodeRecord | u64 stake.
+    void encode(codec::Writer& w) const;
+    static codec::Result<NodeEntry> decode(codec::Reader& r);
 };
 
 /// Funds on their way back to an account's balance (unbonding, withdrawals).
@@ -44,6 +52,10 @@ struct Pending {
     std::uint64_t release_height = 0;
     bool operator==(const Pending&) const = default;
 };
+
+/// The pending list: u32 count | (address | u64 amount | u64 release_height)*.
+void encode_pending(codec::Writer& w, const std::vector<Pending>& pending);
+codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r);
 
 enum class TxError {
     wrong_chain,

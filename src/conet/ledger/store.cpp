@@ -43,41 +43,22 @@ const std::string k_state_meta = "state/meta";
 const std::string k_state_pending = "state/pending";
 const std::string p_account = "state/acct/";
 const std::string p_node = "state/node/";
-constexpr std::size_t max_pending_entries = 50'000'000;
 
-std::string encode_account(const Account& a) {
-    codec::Writer w;
-    w.u64(a.balance);
-    w.u64(a.nonce);
-    w.u64(a.prepaid);
-    return to_string(w.data());
-}
-
-std::string encode_node(const NodeEntry& n) {
-    codec::Writer w;
-    n.record.encode(w);
-    w.u64(n.stake);
-    return to_string(w.data());
+template <codec::Encodable T>
+std::string encoded(const T& v) {
+    return to_string(codec::encode(v));
 }
 
 std::string encode_pending(const std::vector<Pending>& pending) {
     codec::Writer w;
-    w.count(pending.size());
-    for (const auto& p : pending) {
-        w.fixed(p.owner.bytes);
-        w.u64(p.amount);
-        w.u64(p.release_height);
-    }
+    ledger::encode_pending(w, pending);
     return to_string(w.data());
 }
 
 std::string encode_meta(const State& s) {
     codec::Writer w;
     w.u64(s.chain_id());
-    w.u64(s.params().min_fee);
-    w.u64(s.params().unbonding_blocks);
-    w.u64(s.params().withdraw_delay_blocks);
-    w.u64(s.params().max_nodes_per_operator);
+    s.params().encode(w);
     return to_string(w.data());
 }
 
@@ -104,8 +85,8 @@ void write_changed(rocksdb::WriteBatch& batch, const std::string& prefix, const 
 }
 
 void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
-    write_changed(batch, p_account, before.accounts(), after.accounts(), encode_account);
-    write_changed(batch, p_node, before.nodes(), after.nodes(), encode_node);
+    write_changed(batch, p_account, before.accounts(), after.accounts(), encoded<Account>);
+    write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
 }
 
@@ -118,50 +99,34 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         !db.Get(rocksdb::ReadOptions(), k_state_pending, &pending_bytes).ok())
         return corrupt("no state");
     codec::Reader meta(util::as_bytes(meta_bytes));
-    std::uint64_t head[5];
-    for (auto& v : head) {
-        auto x = meta.u64();
-        if (!x) return corrupt("state meta");
-        v = *x;
-    }
-    const Params params{head[1], head[2], head[3], static_cast<std::size_t>(head[4])};
+    auto chain_id = meta.u64();
+    auto params = chain_id ? Params::decode(meta) : codec::Result<Params>(util::unexpected(chain_id.error()));
+    if (!params) return corrupt("state meta");
 
     std::map<crypto::Address, Account> accounts;
     std::map<crypto::X25519Public, NodeEntry> nodes;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(p_account); it->Valid() && it->key().starts_with(p_account); it->Next()) {
-        codec::Reader r(util::as_bytes(it->value().ToStringView()));
         const auto k = it->key().ToStringView().substr(p_account.size());
-        auto balance = r.u64(), nonce = r.u64(), prepaid = r.u64();
-        if (k.size() != 20 || !balance || !nonce || !prepaid || r.remaining() != 0) return corrupt("account entry");
+        auto account = codec::decode<Account>(util::as_bytes(it->value().ToStringView()));
+        if (k.size() != 20 || !account) return corrupt("account entry");
         crypto::Address a;
         std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
-        accounts[a] = Account{*balance, *nonce, *prepaid};
+        accounts[a] = *account;
     }
     for (it->Seek(p_node); it->Valid() && it->key().starts_with(p_node); it->Next()) {
-        codec::Reader r(util::as_bytes(it->value().ToStringView()));
-        auto record = NodeRecord::decode(r);
-        auto stake = record ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(codec::CodecError::truncated));
-        if (!stake || r.remaining() != 0 ||
-            it->key().ToStringView().substr(p_node.size()) !=
-                std::string_view(util::as_chars(util::ByteView(record->noise_key))))
+        auto entry = codec::decode<NodeEntry>(util::as_bytes(it->value().ToStringView()));
+        if (!entry || it->key().ToStringView().substr(p_node.size()) !=
+                          std::string_view(util::as_chars(util::ByteView(entry->record.noise_key))))
             return corrupt("node entry");
-        const auto key = record->noise_key;
-        nodes[key] = NodeEntry{std::move(*record), *stake};
+        const auto key = entry->record.noise_key;
+        nodes[key] = std::move(*entry);
     }
     if (!it->status().ok()) return corrupt(it->status().ToString());
     codec::Reader pr(util::as_bytes(pending_bytes));
-    auto count = pr.count(max_pending_entries);
-    if (!count) return corrupt("pending entry");
-    std::vector<Pending> pending;
-    for (std::size_t i = 0; i < *count; ++i) {
-        auto a = pr.fixed<20>();
-        auto amount = a ? pr.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
-        auto height = amount ? pr.u64() : amount;
-        if (!height) return corrupt("pending entry");
-        pending.push_back(Pending{crypto::Address{*a}, *amount, *height});
-    }
-    return State::restore(head[0], params, std::move(accounts), std::move(nodes), std::move(pending));
+    auto pending = decode_pending(pr);
+    if (!pending || pr.remaining() != 0) return corrupt("pending entry");
+    return State::restore(*chain_id, *params, std::move(accounts), std::move(nodes), std::move(*pending));
 }
 
 }  // namespace
