@@ -148,7 +148,8 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("proxy", "Run the local SOCKS5/SOCKS4a/HTTP proxy through two or three relays");
     auto* dir = cmd->add_option("--directory", opts->directory, "JSON file of signed node records");
     auto* rpc = cmd->add_option(
-        "--rpc", opts->rpc, "Learn relays from this validator JSON-RPC URL (answers are verified against --genesis)");
+        "--rpc", opts->rpc,
+        "Learn relays from this JSON-RPC URL (repeatable: the union of what verifies against --genesis)");
     dir->excludes(rpc);
     cmd->add_option("--genesis", opts->genesis, "Genesis JSON: the validator set that must certify what --rpc says")
         ->needs(rpc);
