@@ -3,6 +3,7 @@ relays, a proxy, a test web server, recording taps, and a raw SOCKS client."""
 import json
 import os
 import pathlib
+import random
 import re
 import signal
 import socket
@@ -15,10 +16,26 @@ HERE = pathlib.Path(__file__).resolve().parent
 READY_TIMEOUT = 60  # seconds; machines here are shared and slow at times
 
 
+_port_rng = random.Random()  # its own generator: tests that seed `random` keep their sequences
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so that no outgoing
+    connection or port-0 listener can take it before the process binds it."""
+    hi = 32000
+    try:
+        hi = min(hi, int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(500):
+        port = _port_rng.randint(20000, hi) if hi > 20000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 class Proc:
