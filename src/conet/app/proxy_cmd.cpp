@@ -31,7 +31,31 @@ struct ProxyCmdOptions {
     std::size_t pool = 3;
     std::size_t max_isolated = 64;
     std::uint64_t chain_id = ledger::default_chain_id;
+    std::size_t guards = proxy::default_entry_guards;
+    bool allow_private_relays = false;
+    std::vector<std::string> allow_hosts;
 };
+
+/// Entries and exits among the records the address rule allows (the client
+/// applies the same rule and logs each refusal); `first_refusal` describes one.
+struct Usable {
+    std::size_t entries = 0, exits = 0, refused = 0;
+    std::string first_refusal;
+};
+Usable count_usable(const ledger::Directory& d, bool allow_private) {
+    Usable u;
+    for (const auto& r : d.records()) {
+        if (const auto* bad = ledger::first_disallowed_endpoint(r.endpoints, allow_private)) {
+            if (u.refused++ == 0)
+                u.first_refusal = "endpoint " + bad->to_string() + " is a " +
+                                  std::string(ledger::describe(ledger::endpoint_scope(*bad)));
+            continue;
+        }
+        u.entries += r.is_entry();
+        u.exits += r.is_exit();
+    }
+    return u;
+}
 
 std::uint64_t now_unix() {
     return static_cast<std::uint64_t>(std::time(nullptr));
@@ -44,7 +68,13 @@ util::Result<ledger::Directory, std::string> directory_from_file(const ProxyCmdO
     auto records = ledger::parse_directory(*text, o.chain_id, now_unix(), rejected);
     for (const auto& r : rejected) spdlog::warn("[proxy] directory: refused {}", r);
     if (records.empty()) return util::unexpected("no usable relays in " + o.directory);
-    return ledger::Directory(std::move(records));
+    ledger::Directory d(std::move(records));
+    const Usable u = count_usable(d, o.allow_private_relays);
+    if (u.entries == 0 || u.exits == 0)
+        return util::unexpected("no usable relays in " + o.directory + ": " + std::to_string(u.refused) +
+                                " refused by the address rule (" + u.first_refusal + ")" +
+                                (o.allow_private_relays ? "" : "; --allow-private-relays accepts private addresses"));
+    return d;
 }
 
 /// Asks the RPC until it yields at least an entry and an exit (relays may
@@ -55,19 +85,17 @@ util::Result<ledger::Directory, std::string> directory_from_ledger(const ProxyCm
     std::string last;
     for (;;) {
         std::vector<std::string> refused;
-        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused, o.max_header_age);
+        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused, {.max_header_age_s = o.max_header_age});
         for (const auto& r : refused) spdlog::warn("[proxy] refused node record {}", r);
         std::string why;
         if (!d) {
             why = d.error();
         } else {
-            std::size_t entries = 0, exits = 0;
-            for (const auto& r : d->records()) {
-                entries += r.is_entry();
-                exits += r.is_exit();
-            }
-            if (d->records().size() >= 2 && entries > 0 && exits > 0) return d;
-            why = std::to_string(d->records().size()) + " verified relays so far; waiting for an entry and an exit";
+            const Usable u = count_usable(*d, o.allow_private_relays);
+            if (d->records().size() - u.refused >= 2 && u.entries > 0 && u.exits > 0) return d;
+            why = std::to_string(d->records().size()) + " verified relays so far (" + std::to_string(u.refused) +
+                  " refused by the address rule" + (u.refused ? ": " + u.first_refusal : "") +
+                  "); waiting for an entry and an exit";
         }
         if (why != last) spdlog::warn("[proxy] {}", why);
         last = why;
@@ -109,10 +137,17 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     co.exit_region = o.exit_region;
     co.pool_size = o.pool;
     co.max_isolated = o.max_isolated;
+    co.entry_guards = o.guards;
+    co.allow_private_relays = o.allow_private_relays;
+    if (o.allow_private_relays)
+        spdlog::warn(
+            "[proxy] --allow-private-relays: relays on private and loopback addresses are accepted, and "
+            "relays of one network may share a path (devnet only)");
     const std::size_t relays = directory.records().size();
     proxy::Client client(io, co, std::move(directory), rng);
     proxy::ProxyOptions po;
     po.listen = {addr, listen->port};
+    po.allowed_hosts = o.allow_hosts;
     proxy::ProxyServer server(io, po, client);
     auto bound = server.start();
     if (!bound) return fail(bound.error());
@@ -170,6 +205,14 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
                     "Circuits kept for distinct SOCKS credentials (idle ones are retired first)")
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
+    cmd->add_option("--guards", opts->guards, "Entry guards: the few entries every circuit starts from")
+        ->check(CLI::Range(1, 16))
+        ->capture_default_str();
+    cmd->add_flag("--allow-private-relays", opts->allow_private_relays,
+                  "Devnet only: accept relays on loopback, private, link-local and CGNAT addresses, and let relays "
+                  "of one /16 (IPv6 /32) share a path");
+    cmd->add_option("--allow-host", opts->allow_hosts,
+                    "A Host name under which /status also answers (besides 127.0.0.1, localhost, [::1]); repeatable");
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_proxy(*opts); });
 }
 

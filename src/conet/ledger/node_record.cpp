@@ -1,5 +1,6 @@
 #include "conet/ledger/node_record.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json.hpp>
 
 #include "conet/util/hex.hpp"
@@ -32,6 +33,75 @@ util::Result<Endpoint, std::string> Endpoint::parse(std::string_view s, bool all
     }
     if (host.empty() || port > 65535 || (port == 0 && !allow_zero_port)) return bad();
     return Endpoint{std::move(host), static_cast<std::uint16_t>(port)};
+}
+
+std::string_view describe(EndpointScope s) {
+    switch (s) {
+        case EndpointScope::public_address: return "public address";
+        case EndpointScope::not_ip_literal: return "not an IP literal (relay names are never resolved)";
+        case EndpointScope::unspecified: return "unspecified address";
+        case EndpointScope::loopback: return "loopback address";
+        case EndpointScope::private_network: return "private-network address";
+        case EndpointScope::link_local: return "link-local address (e.g. cloud metadata)";
+        case EndpointScope::shared_cgnat: return "carrier-grade NAT address";
+        case EndpointScope::multicast: return "multicast address";
+        case EndpointScope::reserved: return "reserved or documentation address";
+    }
+    return "unknown address scope";
+}
+
+namespace {
+
+EndpointScope scope_v4(const boost::asio::ip::address_v4::bytes_type& b) {
+    const auto in = [&](std::uint32_t net, unsigned bits) {
+        const std::uint32_t v =
+            (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) | b[3];
+        const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t(0) << (32 - bits);
+        return (v & mask) == net;
+    };
+    if (in(0x00000000, 8)) return EndpointScope::unspecified;
+    if (in(0x7f000000, 8)) return EndpointScope::loopback;
+    if (in(0x0a000000, 8) || in(0xac100000, 12) || in(0xc0a80000, 16)) return EndpointScope::private_network;
+    if (in(0xa9fe0000, 16)) return EndpointScope::link_local;
+    if (in(0x64400000, 10)) return EndpointScope::shared_cgnat;
+    if (in(0xe0000000, 4)) return EndpointScope::multicast;
+    if (in(0xf0000000, 4) ||                                               // reserved, and 255.255.255.255
+        in(0xc0000000, 24) ||                                              // IETF protocol assignments
+        in(0xc0000200, 24) || in(0xc6336400, 24) || in(0xcb007100, 24) ||  // documentation
+        in(0xc6120000, 15) ||                                              // benchmarking
+        in(0xc0586300, 24))                                                // 6to4 relay anycast (deprecated)
+        return EndpointScope::reserved;
+    return EndpointScope::public_address;
+}
+
+}  // namespace
+
+EndpointScope endpoint_scope(const Endpoint& e) {
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(e.host, ec);
+    if (ec) return EndpointScope::not_ip_literal;
+    if (addr.is_v4()) return scope_v4(addr.to_v4().to_bytes());
+    const auto v6 = addr.to_v6();
+    if (v6.scope_id() != 0) return EndpointScope::link_local;
+    if (v6.is_v4_mapped()) return scope_v4(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_bytes());
+    const auto b = v6.to_bytes();
+    if (v6.is_unspecified()) return EndpointScope::unspecified;
+    if (v6.is_loopback()) return EndpointScope::loopback;
+    if (b[0] == 0xff) return EndpointScope::multicast;
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return EndpointScope::link_local;
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return EndpointScope::private_network;  // site-local (deprecated)
+    if ((b[0] & 0xfe) == 0xfc) return EndpointScope::private_network;                  // unique local
+    if ((b[0] & 0xe0) != 0x20) return EndpointScope::reserved;  // outside global unicast 2000::/3
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return EndpointScope::reserved;  // documentation
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) return EndpointScope::reserved;  // Teredo
+    if (b[0] == 0x20 && b[1] == 0x02) return EndpointScope::reserved;  // 6to4: may wrap a private IPv4 address
+    return EndpointScope::public_address;
+}
+
+const Endpoint* first_disallowed_endpoint(const std::vector<Endpoint>& endpoints, bool allow_private) {
+    for (const auto& e : endpoints)
+        if (!endpoint_allowed(e, allow_private)) return &e;
+    return nullptr;
 }
 
 std::string_view describe(RecordError e) {

@@ -178,37 +178,40 @@ std::string describe_node(const ledger::NodeRecord& n) {
            (n.endpoints.empty() ? std::string("?") : n.endpoints.front().to_string()) + "/" + n.region;
 }
 
-/// "Same /16" for IPv4 endpoints; loopback never counts so a local network works.
-bool same_slash16(const ledger::NodeRecord& a, const ledger::NodeRecord& b) {
-    for (const auto& ea : a.endpoints)
-        for (const auto& eb : b.endpoints) {
-            boost::system::error_code e1, e2;
-            const auto x = boost::asio::ip::make_address(ea.host, e1);
-            const auto y = boost::asio::ip::make_address(eb.host, e2);
-            if (e1 || e2 || !x.is_v4() || !y.is_v4() || x.is_loopback() || y.is_loopback()) continue;
-            const auto bx = x.to_v4().to_bytes();
-            const auto by = y.to_v4().to_bytes();
-            if (bx[0] == by[0] && bx[1] == by[1]) return true;
-        }
-    return false;
-}
-
-std::size_t pick(util::Rng& rng, std::size_t n) {
-    std::uint8_t b[4];
-    rng.fill(b);
-    const std::uint32_t v = (std::uint32_t(b[0]) << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-    return v % n;
-}
-
 }  // namespace
 
 Client::Client(asio::io_context& io, ClientOptions options, ledger::Directory directory, util::Rng& rng)
     : m_io(io),
       m_options(std::move(options)),
-      m_directory(std::move(directory)),
+      m_guards(m_options.entry_guards),
       m_rng(rng),
       m_pool_changed(io.get_executor()),
-      m_tick(io) {}
+      m_tick(io) {
+    m_directory = usable(std::move(directory));
+}
+
+ledger::Directory Client::usable(ledger::Directory directory) {
+    std::vector<ledger::NodeRecord> records;
+    std::vector<std::uint64_t> stakes;
+    m_relays_refused = 0;
+    const auto& all = directory.records();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (const auto* bad = ledger::first_disallowed_endpoint(all[i].endpoints, m_options.allow_private_relays)) {
+            // Once per directory refresh and record: not a flood a peer controls.
+            spdlog::warn("[proxy] refusing relay {}: endpoint {} is a {}{}", describe_node(all[i]), bad->to_string(),
+                         ledger::describe(ledger::endpoint_scope(*bad)),
+                         ledger::endpoint_scope(*bad) == ledger::EndpointScope::not_ip_literal
+                             ? ""
+                             : " (allowed only with --allow-private-relays, on a devnet)");
+            ++m_relays_refused;
+            continue;
+        }
+        records.push_back(all[i]);
+        stakes.push_back(directory.stake(i));
+    }
+    if (!directory.has_stakes()) return ledger::Directory(std::move(records));
+    return ledger::Directory(std::move(records), std::move(stakes));
+}
 
 Client::~Client() {
     stop();
@@ -219,7 +222,7 @@ void Client::start() {
 }
 
 void Client::set_directory(ledger::Directory directory) {
-    m_directory = std::move(directory);
+    m_directory = usable(std::move(directory));
     m_pool_changed.notify();
 }
 
@@ -252,55 +255,41 @@ std::vector<ledger::NodeRecord> Client::choose_path() {
 }
 
 std::vector<ledger::NodeRecord> Client::choose_path(bool avoid_failed) {
-    auto failed = [&](const crypto::X25519Public& key) { return avoid_failed && relay_failed(key); };
-    std::vector<const ledger::NodeRecord*> exits, entries, middles;
-    for (const auto& r : m_directory.records()) {
-        if (failed(r.noise_key)) continue;
-        if (r.is_exit() && (m_options.exit_region.empty() || r.region == m_options.exit_region)) exits.push_back(&r);
-    }
-    // Spread the pool over different exits when we can.
-    std::vector<const ledger::NodeRecord*> fresh_exits;
-    for (auto* e : exits) {
-        bool used = false;
+    const auto now = Clock::now();
+    const auto max_age = std::chrono::milliseconds(m_options.entry_rtt_max_age_ms);
+    auto views = relay_views(m_directory);
+    for (auto& v : views) {
+        v.failed = avoid_failed && relay_failed(v.record->noise_key);
+        if (auto it = m_entry_rtt.find(v.record->noise_key);
+            it != m_entry_rtt.end() && now - it->second.measured_at <= max_age)
+            v.rtt_ms = it->second.ms;
+        // Spread the pool over different exits when we can.
         for (auto& c : m_pool)
-            if (c->state != ClientCircuit::State::dead && c->path.back().noise_key == e->noise_key) used = true;
-        if (!used) fresh_exits.push_back(e);
+            if (c->state != ClientCircuit::State::dead && c->path.back().noise_key == v.record->noise_key)
+                v.exit_in_use = true;
     }
-    auto& exit_choices = fresh_exits.empty() ? exits : fresh_exits;
-    if (exit_choices.empty()) return {};
-    const ledger::NodeRecord* exit = exit_choices[pick(m_rng, exit_choices.size())];
-    auto compatible = [&](const ledger::NodeRecord& r, const ledger::NodeRecord& other) {
-        return r.noise_key != other.noise_key && r.operator_address != other.operator_address &&
-               !same_slash16(r, other) && !failed(r.noise_key);
-    };
-    for (const auto& r : m_directory.records())
-        if (r.is_entry() && compatible(r, *exit)) entries.push_back(&r);
-    if (entries.empty()) return {};
-    const ledger::NodeRecord* entry = choose_entry(entries);
-    if (m_options.hops == 3) {
-        for (const auto& r : m_directory.records())
-            if (compatible(r, *exit) && compatible(r, *entry)) middles.push_back(&r);
-        if (middles.empty()) return {};
-        return {*entry, *middles[pick(m_rng, middles.size())], *exit};
-    }
-    return {*entry, *exit};
+    if (avoid_failed) m_guards.update(views, m_rng);
+    const auto guards = m_guards.primary(views);
+    PathRules rules;
+    rules.hops = m_options.hops;
+    rules.exit_region = m_options.exit_region;
+    rules.allow_same_network = m_options.allow_private_relays;
+    std::vector<ledger::NodeRecord> path;
+    for (const auto* r : proxy::choose_path(views, guards, rules, m_rng)) path.push_back(*r);
+    return path;
 }
 
 awaitable<std::shared_ptr<EntryLink>> Client::entry_link(const ledger::NodeRecord& entry) {
     auto it = m_links.find(entry.noise_key);
     if (it != m_links.end() && it->second->link->is_open()) co_return it->second;
     for (const auto& ep : entry.endpoints) {
+        // Records were checked when the directory was set; this keeps the
+        // rule where the dial happens too. Never a DNS lookup for a relay.
+        if (!ledger::endpoint_allowed(ep, m_options.allow_private_relays)) continue;
         boost::system::error_code ec;
         const auto addr = boost::asio::ip::make_address(ep.host, ec);
-        tcp::endpoint target;
-        if (!ec) {
-            target = tcp::endpoint(addr, ep.port);
-        } else {
-            tcp::resolver resolver(m_io);
-            auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), net::use_nothrow);
-            if (rec || results.empty()) continue;
-            target = results.begin()->endpoint();
-        }
+        if (ec) continue;
+        const tcp::endpoint target(addr, ep.port);
         auto link = co_await net::Link::connect(m_io.get_executor(), target, nullptr, entry.noise_key, m_rng,
                                                 m_options.link_limits);
         if (!link) continue;
@@ -460,31 +449,6 @@ void Client::note_entry_rtt(const crypto::X25519Public& entry, Clock::duration r
     if (!fresh) it->second = {0.7 * it->second.ms + 0.3 * ms, Clock::now()};  // EWMA
 }
 
-const ledger::NodeRecord* Client::choose_entry(const std::vector<const ledger::NodeRecord*>& entries) {
-    // Entries by latency (DESIGN §6): each is measured first (CREATE to
-    // CREATED on its link), then only those close to the best are used, at
-    // random among them. Measurements expire, so a relay that was slow once
-    // is tried again later.
-    const auto now = Clock::now();
-    const auto max_age = std::chrono::milliseconds(m_options.entry_rtt_max_age_ms);
-    std::vector<const ledger::NodeRecord*> unmeasured, close;
-    double best = 0;
-    bool any = false;
-    for (const auto* e : entries) {
-        auto it = m_entry_rtt.find(e->noise_key);
-        if (it == m_entry_rtt.end() || now - it->second.measured_at > max_age) {
-            unmeasured.push_back(e);
-        } else if (!any || it->second.ms < best) {
-            best = it->second.ms;
-            any = true;
-        }
-    }
-    if (!unmeasured.empty()) return unmeasured[pick(m_rng, unmeasured.size())];
-    for (const auto* e : entries)
-        if (m_entry_rtt.at(e->noise_key).ms <= best * 1.5 + 2.0) close.push_back(e);
-    return close[pick(m_rng, close.size())];
-}
-
 bool Client::make_room_for_isolated() {
     std::erase_if(m_isolated, [](const auto& kv) { return kv.second->state == ClientCircuit::State::dead; });
     if (m_isolated.size() < m_options.max_isolated) return true;
@@ -551,14 +515,17 @@ awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target
 
     asio::steady_timer timer(m_io);
     timer.expires_after(std::chrono::milliseconds(m_options.stream_timeout_ms));
-    bool timed_out = false;
+    // The flag is owned by the handler and this coroutine together: when the
+    // timer fires in the same turn as CONNECTED, its handler may run after
+    // this coroutine has returned (cancel() cannot recall a queued handler).
+    auto timed_out = std::make_shared<bool>(false);
     std::weak_ptr<ClientCircuit> weak = circ;
-    timer.async_wait([weak, &timed_out](boost::system::error_code ec) {
+    timer.async_wait([weak, timed_out](boost::system::error_code ec) {
         if (ec) return;
-        timed_out = true;
+        *timed_out = true;
         if (auto c = weak.lock()) c->event.notify();
     });
-    while (!circ->pending[id].done && !timed_out && circ->state == ClientCircuit::State::ready)
+    while (!circ->pending[id].done && !*timed_out && circ->state == ClientCircuit::State::ready)
         co_await circ->event.wait();
     timer.cancel();
     const auto result = circ->pending[id];
@@ -569,7 +536,7 @@ awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target
         circ->send_relay(RelayCommand::reset, id, util::ByteView(&r, 1));
     }
     circ->remove_stream(id);
-    const EndReason reason = result.done ? result.reason : timed_out ? EndReason::timeout : EndReason::destroyed;
+    const EndReason reason = result.done ? result.reason : *timed_out ? EndReason::timeout : EndReason::destroyed;
     co_return StreamOpen{stream, false, reason};
 }
 
@@ -597,6 +564,9 @@ json::value Client::status() const {
     };
     for (auto& c : m_pool) add(c);
     for (auto& [k, c] : m_isolated) add(c);
+    json::array guards;
+    for (const auto& k : m_guards.guards())
+        if (const auto* r = m_directory.find(k)) guards.push_back(json::value(describe_node(*r)));
     json::object rtts;
     for (const auto& r : m_directory.records())
         if (auto it = m_entry_rtt.find(r.noise_key); it != m_entry_rtt.end())
@@ -605,7 +575,8 @@ json::value Client::status() const {
                         {"streams_opened", m_streams_opened},   {"circuits_built", m_circuits_built},
                         {"circuits_failed", m_circuits_failed}, {"bytes_sent", sent},
                         {"bytes_received", received},           {"relays_known", m_directory.records().size()},
-                        {"entry_rtt_ms", std::move(rtts)},      {"hops", m_options.hops}};
+                        {"entry_rtt_ms", std::move(rtts)},      {"hops", m_options.hops},
+                        {"relays_refused", m_relays_refused},   {"entry_guards", std::move(guards)}};
 }
 
 }  // namespace conet::proxy

@@ -13,6 +13,7 @@
 #include "conet/ledger/node_record.hpp"
 #include "conet/net/link.hpp"
 #include "conet/net/stream.hpp"
+#include "conet/proxy/path_select.hpp"
 
 namespace conet::proxy {
 
@@ -28,10 +29,13 @@ struct ClientOptions {
     std::uint32_t stream_timeout_ms = 20'000;
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
     std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
-    std::size_t max_isolated = 64;
-    std::uint32_t entry_rtt_max_age_ms =
-        10 * 60 * 1000;  ///< then an entry's latency is measured again  ///< circuits for distinct SOCKS credentials;
-                         ///< idle ones are retired first
+    std::size_t max_isolated = 64;  ///< circuits for distinct SOCKS credentials; idle ones are retired first
+    std::uint32_t entry_rtt_max_age_ms = 10 * 60 * 1000;  ///< then an entry's latency is measured again
+    std::size_t entry_guards = default_entry_guards;      ///< entries in use at once (path_select.hpp)
+    /// Devnet only: accept relays on loopback, private, link-local and CGNAT
+    /// addresses, and several relays of one /16 (or /32) on a path. Names are
+    /// refused even then: the user never resolves a relay's name.
+    bool allow_private_relays = false;
     net::LinkLimits link_limits;
 };
 
@@ -57,6 +61,8 @@ public:
     /// from the old set keep working until they end.
     void set_directory(ledger::Directory directory);
     std::size_t relays_known() const { return m_directory.records().size(); }
+    /// Records refused by the address rule in the last directory given.
+    std::size_t relays_refused() const { return m_relays_refused; }
 
     /// A ready circuit for this isolation key (empty: the shared pool).
     awaitable<std::shared_ptr<ClientCircuit>> circuit_for(std::string isolation);
@@ -82,11 +88,14 @@ private:
     bool make_room_for_isolated();
     using Clock = std::chrono::steady_clock;
     void note_entry_rtt(const crypto::X25519Public& entry, Clock::duration rtt);
-    const ledger::NodeRecord* choose_entry(const std::vector<const ledger::NodeRecord*>& entries);
+    /// Keeps the records whose endpoints the address rule allows.
+    ledger::Directory usable(ledger::Directory directory);
 
     asio::io_context& m_io;
     ClientOptions m_options;
     ledger::Directory m_directory;
+    std::size_t m_relays_refused = 0;
+    EntryGuards m_guards;
     util::Rng& m_rng;
     std::vector<std::shared_ptr<ClientCircuit>> m_pool;
     std::map<std::string, std::shared_ptr<ClientCircuit>> m_isolated;

@@ -125,6 +125,39 @@ util::Result<Forward, std::string> rewrite_absolute(const HttpRequest& req) {
     return Forward{std::move(*target), std::move(head)};
 }
 
+bool host_is_local(const HttpRequest& req, std::string_view local_address, std::span<const std::string> allowed_names) {
+    const std::string* value = nullptr;
+    for (const auto& [name, v] : req.headers) {
+        if (!iequals(name, "Host")) continue;
+        if (value) return false;  // two Host headers: ambiguous, refused
+        value = &v;
+    }
+    if (!value) return false;
+    std::string_view host = *value, port;
+    if (!host.empty() && host.front() == '[') {
+        const auto close = host.find(']');
+        if (close == std::string_view::npos) return false;
+        port = host.substr(close + 1);
+        host = host.substr(1, close - 1);
+        if (!port.empty() && port.front() != ':') return false;
+    } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+        port = host.substr(colon);
+        host = host.substr(0, colon);
+        if (host.find(':') != std::string_view::npos) return false;  // a bare IPv6 address: not a valid Host
+    }
+    if (!port.empty()) {
+        port.remove_prefix(1);
+        if (port.empty() || port.size() > 5 ||
+            !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return false;
+    }
+    if (host.empty()) return false;
+    if (host == "127.0.0.1" || host == "::1" || iequals(host, "localhost")) return true;
+    if (!local_address.empty() && iequals(host, local_address)) return true;
+    return std::any_of(allowed_names.begin(), allowed_names.end(),
+                       [&](const std::string& n) { return !n.empty() && iequals(host, n); });
+}
+
 std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body) {
     std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
     out += "Content-Type: " + std::string(content_type) + "\r\n";

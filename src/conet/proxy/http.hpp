@@ -2,6 +2,7 @@
 /// HTTP proxy requests (I/O-free): the request head, CONNECT authority-form and
 /// absolute-URI requests rewritten to origin-form for the destination.
 
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,15 @@ struct Forward {
     std::string head;
 };
 util::Result<Forward, std::string> rewrite_absolute(const HttpRequest& req);
+
+/// DNS-rebinding defence for the proxy's own pages (/status): the request
+/// must carry exactly one Host header, naming 127.0.0.1, localhost, [::1],
+/// `local_address` (the IP literal the client connected to, unbracketed) or
+/// one of `allowed_names` (case-insensitive), with or without a port. A web
+/// page whose name an attacker re-pointed at 127.0.0.1 sends its own name
+/// and is refused.
+bool host_is_local(const HttpRequest& req, std::string_view local_address,
+                   std::span<const std::string> allowed_names = {});
 
 std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body);
 

@@ -114,8 +114,9 @@ void ProxyServer::stop() {
     m_acceptor.close(ec);
 }
 
-std::string ProxyServer::pac() const {
-    const ledger::Endpoint self{m_bound.address().to_string(), m_bound.port()};
+std::string ProxyServer::pac(const tcp::endpoint& local) const {
+    const auto addr = m_bound.address().is_unspecified() ? local.address() : m_bound.address();
+    const ledger::Endpoint self{addr.to_string(), m_bound.port()};
     const std::string hp = self.to_string();  // brackets an IPv6 address
     return "function FindProxyForURL(url, host) {\n  return \"SOCKS5 " + hp + "; SOCKS " + hp + "; PROXY " + hp +
            "\";\n}\n";
@@ -203,8 +204,19 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
             }
             target = *t;
         } else if (!req.target.empty() && req.target.front() == '/') {
+            boost::system::error_code ec;
+            const tcp::endpoint local = socket.local_endpoint(ec);
             if (req.method == "GET" && (req.target == "/pac" || req.target == "/proxy.pac")) {
-                co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac()));
+                // Any Host: the PAC file holds only the address the client
+                // just reached, so a rebinding page learns nothing from it,
+                // and browsers fetch it under whatever name the user typed
+                // (docs/security.md "The proxy's own pages").
+                co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac(local)));
+            } else if (req.target == "/status" &&
+                       !host_is_local(req, ec ? std::string() : local.address().to_string(), m_options.allowed_hosts)) {
+                co_await write_text(socket, http_response(403, "Forbidden", "text/plain",
+                                                          "conet proxy: /status answers only Host: 127.0.0.1, "
+                                                          "localhost, [::1] or an --allow-host name\n"));
             } else if (req.method == "GET" && req.target == "/status") {
                 co_await write_text(socket, http_response(200, "OK", "application/json",
                                                           boost::json::serialize(m_client.status()) + "\n"));

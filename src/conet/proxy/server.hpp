@@ -11,6 +11,9 @@ struct ProxyOptions {
     tcp::endpoint listen{boost::asio::ip::make_address("127.0.0.1"), 1080};
     std::size_t max_connections = 16384;
     std::uint32_t request_timeout_ms = 30'000;  ///< to receive a complete request
+    /// Host names, besides 127.0.0.1, localhost, [::1] and the address the
+    /// client connected to, under which /status answers (DNS rebinding).
+    std::vector<std::string> allowed_hosts;
 };
 
 class ProxyServer {
@@ -20,7 +23,10 @@ public:
 
     util::Result<tcp::endpoint, std::string> start();
     void stop();
-    std::string pac() const;
+    /// The PAC file for a client that connected to `local` (the listening
+    /// address, or the address it reached when listening on 0.0.0.0 / ::).
+    std::string pac(const tcp::endpoint& local) const;
+    std::string pac() const { return pac(m_bound); }
 
 private:
     awaitable<void> accept_loop();
