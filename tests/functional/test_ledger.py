@@ -1,18 +1,24 @@
 """The ledger end to end (issue 4, in progress): a single validator, JSON-RPC,
 the tx/query commands, and crash recovery with SIGKILL."""
+import http.server
 import json
 import signal
 import socket
+import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
-from netlib import Proc, free_port
+from netlib import Proc, free_port, wait_until
 
 
 class Validator:
-    def __init__(self, conet, tmp):
+    def __init__(self, conet, tmp, fund=None):
+        """A single-validator chain with a fresh validator key; `fund` is
+        (address, amount) for the genesis balance, by default a fresh user wallet
+        with 5000000."""
+        tmp.mkdir(parents=True, exist_ok=True)
         self.conet, self.tmp = conet, tmp
         self.pw = tmp / "pw"
         self.pw.write_text("validator pw\n")
@@ -20,8 +26,10 @@ class Validator:
                                    "--light").stdout.strip()
         self.user = conet.run("wallet", "new", "--keystore", tmp / "user.json", "--password-file", self.pw,
                               "--light").stdout.strip()
-        conet.run("genesis", "new", "--out", tmp / "genesis.json", "--validator", self.validator,
-                  "--balance", f"{self.user}=5000000")
+        funded, amount = fund or (self.user, 5000000)
+        self.genesis = tmp / "genesis.json"
+        conet.run("genesis", "new", "--out", self.genesis, "--validator", self.validator,
+                  "--balance", f"{funded}={amount}")
         self.rpc_port = free_port()
         conet.run("node", "init", "--dir", tmp / "node", "--wallet-keystore", tmp / "val.json", "--password-file",
                   self.pw, "--listen", f"127.0.0.1:{free_port()}", "--validator", "--genesis", tmp / "genesis.json",
@@ -93,10 +101,12 @@ def test_transfer_is_committed_and_queryable_with_a_verified_proof(conet, valida
     result = json.loads(out.stdout)
     assert result["status"] == "committed"
     assert validator.call("conet_getTransaction", result["id"])["status"] == "committed"
-    account = json.loads(conet.run("query", "account", dest, "--rpc", validator.url, "--json").stdout)
-    assert account["balance"] == 1234 and account["proof_verified"]
-    sender = json.loads(conet.run("query", "account", validator.user, "--rpc", validator.url, "--json").stdout)
-    assert sender["balance"] == 5000000 - 1234 - 1 and sender["nonce"] == 1
+    account = json.loads(conet.run("query", "account", dest, "--rpc", validator.url, "--genesis", validator.genesis,
+                                   "--json").stdout)
+    assert account["balance"] == 1234 and account["proof_verified"] is True and account["certified"] is True
+    sender = json.loads(conet.run("query", "account", validator.user, "--rpc", validator.url, "--genesis",
+                                  validator.genesis, "--json").stdout)
+    assert sender["balance"] == 5000000 - 1234 - 1 and sender["nonce"] == 1 and sender["proof_verified"] is True
     over = conet.run("tx", "transfer", "--keystore", validator.tmp / "user.json", "--password-file", validator.pw,
                      "--rpc", validator.url, "--to", dest, "--amount", "99999999999", check=False)
     assert over.returncode == 1 and "insufficient funds" in over.stderr  # refused at admission
@@ -182,3 +192,90 @@ def test_websocket_subscription_delivers_new_headers(validator):
         ws.close()
     assert validator.proc.alive()
     assert validator.call("conet_blockNumber") >= heights[-1]
+
+
+class LyingRpc:
+    """A JSON-RPC proxy process-side adversary: sends each request to
+    `route(method)` and lets `tamper` rewrite the result."""
+
+    def __init__(self, route, tamper=lambda method, result: result):
+        outer = self
+        self.route, self.tamper = route, tamper
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = json.loads(body)
+                req = urllib.request.Request(outer.route(request["method"]), data=body,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    answer = json.loads(r.read())
+                if "result" in answer:
+                    answer["result"] = outer.tamper(request["method"], answer["result"])
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_query_account_refuses_a_forged_balance_with_a_self_consistent_proof(conet, validator, tmp_path):
+    # The attacker runs its own chain (same chain id, its own validator) in which
+    # the user holds 999999999, so its account answer carries a Merkle proof that
+    # matches the state root in that same answer. Its RPC answers conet_getAccount
+    # from that chain, claiming the real chain's head height, and everything else
+    # from the real chain.
+    fake = Validator(conet, tmp_path / "fake", fund=(validator.user, 999_999_999)).start()
+    liars = []
+    try:
+        def account_from_fake(method, result):
+            if method == "conet_getAccount":
+                result["height"] = validator.call("conet_blockNumber")
+            return result
+
+        liars.append(LyingRpc(lambda m: fake.url if m == "conet_getAccount" else validator.url, account_from_fake))
+        liars.append(LyingRpc(lambda m: fake.url))  # the fake chain's own certified headers too
+
+        def query(url, *extra):
+            return conet.run("query", "account", validator.user, "--rpc", url, "--json", *extra, check=False)
+
+        honest = query(validator.url, "--genesis", validator.genesis)
+        assert honest.returncode == 0, honest.stderr
+        answer = json.loads(honest.stdout)
+        assert answer["balance"] == 5000000 and answer["certified"] is True and answer["proof_verified"] is True
+
+        # Without --genesis the forged answer cannot be told apart, and the output says it was not verified.
+        trusting = query(liars[0].url)
+        assert trusting.returncode == 0, trusting.stderr
+        answer = json.loads(trusting.stdout)
+        assert answer["balance"] == 999_999_999
+        assert answer["proof_verified"] is False and answer["certified"] is False
+        assert "on trust" in trusting.stderr
+
+        refused = query(liars[0].url, "--genesis", validator.genesis)
+        assert refused.returncode == 1, refused.stderr
+        assert "does not match the certified state root" in refused.stderr, refused.stderr
+        assert "999999999" not in refused.stdout
+
+        wait_until(lambda: fake.call("conet_blockNumber") >= 1, 60, "the fake chain's first certified block")
+        refused = query(liars[1].url, "--genesis", validator.genesis)
+        assert refused.returncode == 1, refused.stderr
+        assert "header certificate refused" in refused.stderr, refused.stderr
+        assert "999999999" not in refused.stdout
+        assert validator.proc.alive() and fake.proc.alive()
+    finally:
+        for liar in liars:
+            liar.close()
+        fake.proc.kill()

@@ -1,12 +1,15 @@
 // `conet tx …` and `conet query …`: the ledger over JSON-RPC.
 
 #include <chrono>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
 #include "conet/app/cli.hpp"
 #include "conet/app/unlock.hpp"
 #include "conet/ledger/state.hpp"
+#include "conet/node/discovery.hpp"
+#include "conet/node/header_check.hpp"
 #include "conet/rpc/client.hpp"
 #include "conet/rpc/proof_json.hpp"
 #include "conet/util/file.hpp"
@@ -29,6 +32,8 @@ struct LedgerOptions {
     std::uint64_t amount = 0;
     std::uint64_t offset = 0, limit = 100;
     std::uint32_t wait_seconds = 30;
+    std::string genesis;
+    std::uint64_t max_header_age = node::default_max_header_age_s;
 };
 
 int rpc_fail(const rpc::RpcError& e) {
@@ -93,29 +98,74 @@ int query(const LedgerOptions& o, std::string_view method, json::array params) {
     return exit_ok;
 }
 
+/// The account as the node states it, checked against a state root. With
+/// --genesis the root is the one of a header certified by the genesis
+/// validators (fetched separately, like discovery does), so a node cannot make
+/// up a balance; without it the only root available is the one in the same
+/// answer, which shows the answer is self-consistent and nothing more, and the
+/// output says so ("certified": false, "proof_verified": false).
 int query_account(const LedgerOptions& o) {
     auto a = crypto::Address::parse(o.id);
     if (!a) return fail("expected an address", exit_usage);
+    std::optional<ledger::Genesis> genesis;
+    if (!o.genesis.empty()) {
+        auto text = util::read_file(o.genesis, 16u << 20);
+        if (!text) return fail("--genesis: " + text.error().message());
+        auto g = ledger::Genesis::from_json(*text);
+        if (!g) return fail("--genesis: " + g.error());
+        genesis = std::move(*g);
+    }
     auto r = rpc::call(o.rpc, "conet_getAccount", {json::value(a->to_string())});
     if (!r) return rpc_fail(r.error());
-    // Check the proof against the state root the node reported.
-    const auto proof = rpc::proof_from_json(r->at("proof"));
-    if (!proof) return fail("the node sent a malformed proof: refusing the answer");
-    const ledger::Account acc{r->at("balance").to_number<std::uint64_t>(), r->at("nonce").to_number<std::uint64_t>(),
-                              r->at("prepaid").to_number<std::uint64_t>()};
-    const auto root = *util::from_hex_fixed<32>(r->at("state_root").as_string());
-    const bool exists = r->at("exists").as_bool();
+    ledger::Account acc;
+    std::uint64_t height = 0;
+    bool exists = false;
+    std::optional<ledger::SmtProof> proof;
+    std::optional<util::ByteArray<32>> answered_root;
+    try {
+        acc = {r->at("balance").to_number<std::uint64_t>(), r->at("nonce").to_number<std::uint64_t>(),
+               r->at("prepaid").to_number<std::uint64_t>()};
+        height = r->at("height").to_number<std::uint64_t>();
+        exists = r->at("exists").as_bool();
+        if (auto p = rpc::proof_from_json(r->at("proof"))) proof = std::move(*p);
+        if (auto root = util::from_hex_fixed<32>(r->at("state_root").as_string())) answered_root = *root;
+    } catch (const std::exception&) {
+        return fail("the node sent a malformed answer: refusing it");
+    }
+    if (!proof || !answered_root) return fail("the node sent a malformed proof: refusing the answer");
+    std::optional<ledger::Header> header;
+    if (genesis) {
+        auto h = node::verified_header(o.rpc, *genesis, height);
+        if (!h) return fail("block " + std::to_string(height) + ": " + h.error() + ": refusing the answer");
+        const auto now = static_cast<std::uint64_t>(std::time(nullptr));
+        if (h->time_unix + o.max_header_age < now)
+            return fail("block " + std::to_string(height) + " is stale (" + std::to_string(now - h->time_unix) +
+                        " s old, --max-header-age " + std::to_string(o.max_header_age) + "): refusing the answer");
+        header = *h;
+    }
+    const auto& root = header ? header->state_root : *answered_root;
     const bool verified =
         ledger::smt_verify(root, ledger::State::account_key(*a),
                            exists ? std::optional(ledger::State::account_value_hash(acc)) : std::nullopt, *proof);
-    if (!verified) return fail("the node's proof does not match its state root: refusing the answer");
+    if (!verified)
+        return fail(header ? "the node's proof does not match the certified state root of block " +
+                                 std::to_string(height) + ": refusing the answer"
+                           : std::string("the node's proof does not match its state root: refusing the answer"));
+    if (!header)
+        std::cerr << "warning: no --genesis, so the answer is taken on trust (its proof was checked only against "
+                     "the root in the same answer)\n";
     if (o.json_out) {
-        r->as_object()["proof_verified"] = true;
+        auto& out = r->as_object();
+        out["certified"] = header.has_value();
+        out["proof_verified"] = header.has_value();
+        if (header) out["state_root"] = util::to_hex_prefixed(header->state_root);
         print_json(*r);
     } else {
         std::cout << a->to_string() << "\n  balance " << acc.balance << "\n  prepaid " << acc.prepaid << "\n  nonce   "
-                  << acc.nonce << "\n  (proof verified against state root at height "
-                  << r->at("height").to_number<std::uint64_t>() << ")\n";
+                  << acc.nonce << "\n  ("
+                  << (header ? "proof verified against the certified state root of block "
+                             : "NOT verified (no --genesis): as the node stated it at block ")
+                  << height << ")\n";
     }
     return exit_ok;
 }
@@ -193,7 +243,15 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         if (arg_help) cmd->add_option("ID", o.id, arg_help)->required();
         return cmd;
     };
-    bind(add_query("account", "Balance, nonce and prepaid balance, with a verified proof", "Address"), query_account);
+    auto* account = add_query("account", "Balance, nonce and prepaid balance, with a Merkle proof", "Address");
+    account
+        ->add_option("--genesis", o.genesis,
+                     "Genesis JSON: check the proof against a header certified by its validators (without it the "
+                     "answer is taken on trust and printed with \"proof_verified\": false)")
+        ->check(CLI::ExistingFile);
+    account->add_option("--max-header-age", o.max_header_age, "With --genesis: refuse a block older than this (s)")
+        ->capture_default_str();
+    bind(account, query_account);
     bind(add_query("block", "A block by height", "Height"), [](const LedgerOptions& opt) {
         std::uint64_t h = 0;
         for (char ch : opt.id) {
