@@ -87,11 +87,24 @@ def test_verify_reports_a_different_signer_and_exits_non_zero(conet, tmp_path, p
     assert json.loads(out.stdout)["valid"] is False
 
 
-@pytest.mark.parametrize("signature", ["0x1234", "zz", "0x" + "00" * 65, "0x" + "ab" * 64 + "1d"])
-def test_verify_rejects_malformed_signatures(conet, signature):
-    out = conet.run("wallet", "verify", "--message", "x", "--signature", signature, check=False)
-    assert out.returncode != 0
-    assert "Traceback" not in out.stderr and out.stderr + out.stdout
+@pytest.mark.parametrize("signature,error", [
+    ("0x1234", "malformed signature"),                                # too short
+    ("0x" + "ab" * 64 + "1d", "malformed signature"),                 # v = 29
+    ("0x" + "00" * 65, "no public key can be recovered"),             # r = s = 0
+])
+def test_verify_reports_a_malformed_signature_as_invalid_and_exits_1(conet, signature, error):
+    out = conet.run("wallet", "verify", "--message", "x", "--signature", signature, "--json", check=False)
+    assert out.returncode == 1, out.stderr  # an orderly "not valid", not a crash (signal) or usage error
+    doc = json.loads(out.stdout)
+    assert doc["address"] is None and doc["valid"] is False
+    assert error in doc["error"]
+
+
+def test_verify_refuses_a_signature_that_is_not_hex_as_a_usage_error(conet):
+    out = conet.run("wallet", "verify", "--message", "x", "--signature", "zz", "--json", check=False)
+    assert out.returncode == 2
+    assert "--signature" in out.stderr and "not a hex digit" in out.stderr
+    assert out.stdout == ""
 
 
 def test_verify_rejects_a_bad_address_checksum(conet):
