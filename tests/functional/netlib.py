@@ -217,7 +217,7 @@ class Network:
     def start_proxy(self, *extra):
         name = f"proxy{len(self.proxies)}"
         proc = Proc([self.conet.binary, "proxy", "--directory", self.directory_file, "--listen", "127.0.0.1:0",
-                     *extra], r"proxy listening on 127\.0\.0\.1:(\d+)", self.tmp / f"{name}.log", name)
+                     "--allow-private-relays", *extra], r"proxy listening on 127\.0\.0\.1:(\d+)", self.tmp / f"{name}.log", name)
         proc.port = int(proc.ready_match.group(1))
         self.proxies.append(proc)
         return proc

@@ -156,7 +156,7 @@ def test_entries_are_chosen_by_latency(conet, tmp_path, httpd):
         slow = n.add_relay("relay0", "DE", tap_delay=0.08)
         for i, region in enumerate(["DE", "US", "US"], start=1):
             n.add_relay(f"relay{i}", region)
-        proxy = n.start(["--pool", "1", "--max-isolated", "100"])
+        proxy = n.start(["--pool", "1", "--max-isolated", "100", "--guards", "4"])  # every relay a guard
         slow_name = f"@127.0.0.1:{slow.tap.port}/"
 
         def status():

@@ -139,7 +139,7 @@ def test_proxy_refuses_headers_without_a_valid_certificate(conet, devnet, tmp_pa
     liar = LyingRpc(devnet.state["rpc_url"], tamper)
     try:
         p = subprocess.run([str(conet.binary), "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"],
-                            "--listen", "127.0.0.1:0", "--wait-relays", "3"],
+                            "--listen", "127.0.0.1:0", "--wait-relays", "3", "--allow-private-relays"],
                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
         liar.close()
@@ -163,7 +163,8 @@ def test_proxy_refuses_a_replayed_old_head(conet, devnet):
     liar = LyingRpc(devnet.state["rpc_url"], lambda method, params, result: result, replay_block_1)
     try:
         p = subprocess.run([str(conet.binary), "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"],
-                            "--listen", "127.0.0.1:0", "--wait-relays", "3", "--max-header-age", "2"],
+                            "--listen", "127.0.0.1:0", "--wait-relays", "3", "--max-header-age", "2",
+                            "--allow-private-relays"],
                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
         liar.close()
@@ -192,8 +193,8 @@ def test_proxy_refuses_a_forged_node_record_and_uses_the_rest(conet, devnet, tmp
     proxy = None
     try:
         proxy = Proc([conet.binary, "proxy", "--rpc", liar.url, "--genesis", devnet.state["genesis"], "--listen",
-                      "127.0.0.1:0", "--wait-relays", "60"], r"proxy listening on (\S+)", tmp_path / "proxy.log",
-                     "proxy")
+                      "127.0.0.1:0", "--wait-relays", "60", "--allow-private-relays"], r"proxy listening on (\S+)",
+                     tmp_path / "proxy.log", "proxy")
         log = proxy.read_log()
         assert f"refused node record {victim['key'][:8]}" in log, log
         assert "Merkle proof" in log
@@ -225,7 +226,8 @@ def test_several_rpc_endpoints_defeat_withholding(conet, devnet, tmp_path):
     proxies = []
     try:
         for urls in ([liars[0].url], [liars[0].url, liars[1].url]):
-            args = [conet.binary, "proxy", "--genesis", devnet.state["genesis"], "--listen", "127.0.0.1:0"]
+            args = [conet.binary, "proxy", "--genesis", devnet.state["genesis"], "--listen", "127.0.0.1:0",
+                    "--allow-private-relays"]
             for u in urls:
                 args += ["--rpc", u]
             proxies.append(Proc(args, r"proxy listening on (\S+)", tmp_path / f"proxy{len(urls)}.log", "proxy"))
