@@ -79,8 +79,9 @@ def test_devnet_wallets_are_funded_and_usable(conet, devnet):
     user = conet.run("wallet", "show", "--keystore", state["wallets"]["user"], "--password-file",
                      state["password_file"], "--json")
     address = json.loads(user.stdout)["address"]
-    account = json.loads(conet.run("query", "account", address, "--rpc", state["rpc_url"], "--json").stdout)
-    assert account["balance"] > 0 and account["proof_verified"]
+    account = json.loads(conet.run("query", "account", address, "--rpc", state["rpc_url"], "--genesis",
+                                   state["genesis"], "--json").stdout)
+    assert account["balance"] > 0 and account["proof_verified"] is True and account["certified"] is True
 
 
 class LyingRpc:
@@ -171,6 +172,20 @@ def test_proxy_refuses_a_replayed_old_head(conet, devnet):
     assert p.returncode == 1 and "head block 1 is stale" in p.stderr, p.stderr
 
 
+def region_offset(encoded):
+    """Where the 2-byte region text starts in an encoded node record (codec
+    layout in ledger/node_record.cpp): operator address (20), Noise key (32),
+    u32 endpoint count, each endpoint (u32 length, host, u16 port), then the
+    region as u32 length + text."""
+    at = 20 + 32
+    count = int.from_bytes(encoded[at:at + 4], "big")
+    at += 4
+    for _ in range(count):
+        at += 4 + int.from_bytes(encoded[at:at + 4], "big") + 2
+    assert int.from_bytes(encoded[at:at + 4], "big") == 2, "region is not 2 bytes long"
+    return at + 4
+
+
 @pytest.mark.parametrize("forgery", ["record", "stake"])
 def test_proxy_refuses_a_forged_node_record_and_uses_the_rest(conet, devnet, tmp_path, forgery):
     victim = {}
@@ -179,12 +194,12 @@ def test_proxy_refuses_a_forged_node_record_and_uses_the_rest(conet, devnet, tmp
         if method == "conet_getNode" and (not victim or victim["key"] == params[0]):
             victim["key"] = params[0]
             if forgery == "record":
-                # Move the relay to another region (the bytes of "DE"/"US" in the encoding).
-                enc = result["record_encoded"]
-                for region in ("4445", "5553"):
-                    if region in enc:
-                        result["record_encoded"] = enc.replace(region, "4652", 1)
-                        break
+                # Move the relay to another region: rewrite exactly the region field.
+                enc = bytearray.fromhex(result["record_encoded"].removeprefix("0x"))
+                at = region_offset(enc)
+                assert enc[at:at + 2] in (b"DE", b"US"), enc[at:at + 2]
+                enc[at:at + 2] = b"FR"
+                result["record_encoded"] = ("0x" if result["record_encoded"].startswith("0x") else "") + enc.hex()
             else:
                 result["stake"] = result["stake"] + 1_000_000
         return result
