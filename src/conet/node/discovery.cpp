@@ -1,6 +1,9 @@
 #include "conet/node/discovery.hpp"
 
+#include <chrono>
 #include <map>
+#include <set>
+#include <thread>
 
 #include "conet/ledger/state.hpp"
 #include "conet/node/header_check.hpp"
@@ -11,11 +14,9 @@
 namespace conet::node {
 
 namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr std::uint64_t page_size = 500;
-constexpr std::size_t max_relays = 10'000;
 
 std::string rpc_error(const rpc::RpcError& e) {
     return e.message.empty() ? "RPC error" : e.message;
@@ -31,36 +32,82 @@ std::optional<util::ByteArray<N>> hex_field(const json::value& v) {
 
 }  // namespace
 
+util::Result<NodeListing, std::string> list_node_keys(const PageFetcher& fetch) {
+    NodeListing out;
+    std::set<crypto::X25519Public> seen;
+    for (std::uint64_t offset = 0;; offset += list_page_size) {
+        if (out.pages == max_list_pages) {
+            out.cut_short = "node list longer than " + std::to_string(max_list_pages) + " pages";
+            break;
+        }
+        auto page = fetch(offset, list_page_size);
+        ++out.pages;
+        if (!page) return util::unexpected("conet_listNodes: " + page.error());
+        const auto* nodes = page->is_object() ? page->as_object().if_contains("nodes") : nullptr;
+        if (!nodes || !nodes->is_array()) return util::unexpected(std::string("conet_listNodes: malformed answer"));
+        if (nodes->get_array().size() > list_page_size)
+            return util::unexpected(std::string("conet_listNodes: page larger than asked for"));
+        std::size_t fresh = 0;
+        for (const auto& n : nodes->get_array()) {
+            const auto* rec = n.is_object() ? n.get_object().if_contains("record") : nullptr;
+            const auto* key = rec && rec->is_object() ? rec->get_object().if_contains("noise_key") : nullptr;
+            auto k = key ? hex_field<32>(*key) : std::nullopt;
+            if (!k || !seen.insert(*k).second) continue;
+            out.keys.push_back(*k);
+            ++fresh;
+            if (out.keys.size() == max_relays_per_endpoint) break;
+        }
+        if (nodes->get_array().size() < list_page_size) break;  // the last page
+        if (out.keys.size() == max_relays_per_endpoint) {
+            out.cut_short = "more than " + std::to_string(max_relays_per_endpoint) + " nodes listed";
+            break;
+        }
+        if (fresh == 0) {
+            out.cut_short = "a full page at offset " + std::to_string(offset) + " had no new valid key";
+            break;
+        }
+    }
+    return out;
+}
+
 util::Result<ledger::Directory, std::string> discover_relays(const std::string& url, const ledger::Genesis& genesis,
                                                              std::uint64_t now_unix, std::vector<std::string>& refused,
-                                                             std::uint64_t max_header_age_s) {
+                                                             const DiscoveryOptions& options) {
+    // Every call below shares one deadline for this endpoint, on top of its own.
+    rpc::CallOptions call_options;
+    call_options.timeout_ms = options.call_timeout_ms;
+    call_options.deadline = Clock::now() + std::chrono::milliseconds(options.endpoint_timeout_ms);
+    call_options.cancelled = options.cancelled;
+    auto out_of_time = [&] {
+        return Clock::now() >= *call_options.deadline || (options.cancelled && options.cancelled());
+    };
+
     std::map<std::uint64_t, ledger::Header> headers;
-    auto head = verified_header(url, genesis, std::nullopt);
+    auto head = verified_header(url, genesis, std::nullopt, call_options);
     if (!head) return util::unexpected(head.error());
-    if (head->time_unix + max_header_age_s < now_unix)
+    if (head->time_unix + options.max_header_age_s < now_unix)
         return util::unexpected("head block " + std::to_string(head->height) + " is stale (" +
                                 std::to_string(now_unix - head->time_unix) + " s old)");
     headers[head->height] = *head;
 
-    std::vector<crypto::X25519Public> keys;
-    for (std::uint64_t offset = 0; keys.size() < max_relays;) {
-        auto page = rpc::call(url, "conet_listNodes", {json::value(offset), json::value(page_size)});
-        if (!page) return util::unexpected("conet_listNodes: " + rpc_error(page.error()));
-        const auto* nodes = page->is_object() ? page->as_object().if_contains("nodes") : nullptr;
-        if (!nodes || !nodes->is_array()) return util::unexpected(std::string("conet_listNodes: malformed answer"));
-        for (const auto& n : nodes->get_array()) {
-            const auto* rec = n.is_object() ? n.get_object().if_contains("record") : nullptr;
-            const auto* key = rec && rec->is_object() ? rec->get_object().if_contains("noise_key") : nullptr;
-            if (auto k = key ? hex_field<32>(*key) : std::nullopt) keys.push_back(*k);
-        }
-        if (nodes->get_array().size() < page_size) break;
-        offset += page_size;
-    }
+    auto listing = list_node_keys([&](std::uint64_t offset, std::uint64_t limit) {
+        auto r = rpc::call(url, "conet_listNodes", {json::value(offset), json::value(limit)}, call_options);
+        if (!r) return util::Result<json::value, std::string>(util::unexpected(rpc_error(r.error())));
+        return util::Result<json::value, std::string>(std::move(*r));
+    });
+    if (!listing) return util::unexpected(listing.error());
+    if (listing->cut_short) refused.push_back(url + ": node list cut short: " + *listing->cut_short);
 
     std::vector<ledger::NodeRecord> accepted;
-    for (const auto& key : keys) {
+    for (std::size_t i = 0; i < listing->keys.size(); ++i) {
+        const auto& key = listing->keys[i];
+        if (out_of_time()) {
+            refused.push_back(url + ": out of time; " + std::to_string(listing->keys.size() - i) +
+                              " listed nodes not checked");
+            break;
+        }
         const std::string name = util::to_hex(util::ByteView(key).first(4));
-        auto r = rpc::call(url, "conet_getNode", {json::value(util::to_hex(key))});
+        auto r = rpc::call(url, "conet_getNode", {json::value(util::to_hex(key))}, call_options);
         if (!r || !r->is_object()) {
             refused.push_back(name + ": no answer");
             continue;
@@ -72,7 +119,7 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
                 continue;
             }
             if (!headers.count(height)) {
-                auto h = verified_header(url, genesis, height);
+                auto h = verified_header(url, genesis, height, call_options);
                 if (!h) {
                     refused.push_back(name + ": " + h.error());
                     continue;
@@ -110,14 +157,38 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
 util::Result<ledger::Directory, std::string> discover_relays(const std::vector<std::string>& urls,
                                                              const ledger::Genesis& genesis, std::uint64_t now_unix,
                                                              std::vector<std::string>& refused,
-                                                             std::uint64_t max_header_age_s) {
+                                                             const DiscoveryOptions& options) {
+    // Each endpoint on a thread of its own, so one that never answers costs
+    // its deadline once, in parallel with the others, not once per endpoint.
+    using Answer = util::Result<ledger::Directory, std::string>;
+    std::vector<std::optional<Answer>> answers(urls.size());
+    std::vector<std::vector<std::string>> refusals(urls.size());
+    auto ask = [&](std::size_t i) {
+        try {
+            answers[i] = discover_relays(urls[i], genesis, now_unix, refusals[i], options);
+        } catch (const std::exception& e) {  // e.g. out of memory: this endpoint fails, not the process
+            answers[i] = util::unexpected(std::string("discovery failed: ") + e.what());
+        }
+    };
+    if (urls.size() == 1) {
+        ask(0);
+    } else {
+        for (std::size_t first = 0; first < urls.size(); first += max_parallel_endpoints) {
+            std::vector<std::thread> threads;
+            for (std::size_t i = first; i < std::min(urls.size(), first + max_parallel_endpoints); ++i)
+                threads.emplace_back(ask, i);
+            for (auto& t : threads) t.join();
+        }
+    }
+
     std::map<crypto::X25519Public, ledger::NodeRecord> union_;
     std::string errors;
     bool any = false;
-    for (const auto& url : urls) {
-        auto d = discover_relays(url, genesis, now_unix, refused, max_header_age_s);
+    for (std::size_t i = 0; i < urls.size(); ++i) {
+        refused.insert(refused.end(), refusals[i].begin(), refusals[i].end());
+        const Answer& d = *answers[i];
         if (!d) {
-            errors += (errors.empty() ? "" : "; ") + url + ": " + d.error();
+            errors += (errors.empty() ? "" : "; ") + urls[i] + ": " + d.error();
             continue;
         }
         any = true;
@@ -126,7 +197,7 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::vector<s
             if (!fresh && r.expires_at > it->second.expires_at) it->second = r;
         }
     }
-    if (!any) return util::unexpected(errors);
+    if (!any) return util::unexpected(urls.empty() ? std::string("no RPC endpoint given") : errors);
     std::vector<ledger::NodeRecord> records;
     for (auto& [k, r] : union_) records.push_back(std::move(r));
     return ledger::Directory(std::move(records));

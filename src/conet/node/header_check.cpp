@@ -8,10 +8,11 @@ namespace conet::node {
 namespace json = boost::json;
 
 util::Result<ledger::Header, std::string> verified_header(const std::string& url, const ledger::Genesis& genesis,
-                                                          std::optional<std::uint64_t> height) {
+                                                          std::optional<std::uint64_t> height,
+                                                          const rpc::CallOptions& call) {
     json::array params;
     if (height) params.push_back(json::value(*height));
-    auto r = rpc::call(url, "conet_getHeader", std::move(params));
+    auto r = rpc::call(url, "conet_getHeader", std::move(params), call);
     if (!r)
         return util::unexpected("conet_getHeader: " +
                                 (r.error().message.empty() ? std::string("RPC error") : r.error().message));

@@ -8,13 +8,16 @@
 #include <string>
 
 #include "conet/ledger/chain.hpp"
+#include "conet/rpc/client.hpp"
 
 namespace conet::node {
 
 /// Blocking (never on an io thread). Fetches the header at `height` (or the
 /// head when absent) from `rpc_url` and checks its certificate against
-/// `genesis.validators`; the error says what was refused and why.
+/// `genesis.validators`; the error says what was refused and why. `call`
+/// sets the RPC call's deadline and cancellation.
 util::Result<ledger::Header, std::string> verified_header(const std::string& rpc_url, const ledger::Genesis& genesis,
-                                                          std::optional<std::uint64_t> height);
+                                                          std::optional<std::uint64_t> height,
+                                                          const rpc::CallOptions& call = {});
 
 }  // namespace conet::node

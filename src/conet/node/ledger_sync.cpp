@@ -95,7 +95,12 @@ void LedgerSync::warn_once(const std::string& what) {
 void LedgerSync::refresh() {
     if (m_registration) keep_registered();
     std::vector<std::string> refused;
-    auto directory = discover_relays(m_urls, m_genesis, now_unix(), refused, m_max_header_age_s);
+    // Stopping abandons a discovery in progress (a dead endpoint must not hold up shutdown).
+    auto directory = discover_relays(m_urls, m_genesis, now_unix(), refused,
+                                     {.max_header_age_s = m_max_header_age_s, .cancelled = [this] {
+                                          std::lock_guard lock(m_mutex);
+                                          return m_stopping;
+                                      }});
     for (const auto& r : refused) spdlog::warn("[ledger] refused node record {}", r);
     if (!directory) {
         warn_once("cannot learn relays: " + directory.error());

@@ -1,6 +1,6 @@
 #include "conet/rpc/server.hpp"
 
-#include <deque>
+#include <chrono>
 #include <functional>
 #include <map>
 
@@ -8,21 +8,29 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "conet/rpc/outbox.hpp"
+
 namespace conet::rpc {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 namespace websocket = beast::websocket;
+using std::chrono::milliseconds;
+
+namespace {
+constexpr std::size_t max_header_bytes = 16 * 1024;
+}  // namespace
 
 /// One WebSocket client: its subscriptions and its outgoing messages, which
 /// only its writer coroutine sends.
 struct WsSession {
-    explicit WsSession(const asio::any_io_executor& ex) : wake(ex) {}
+    WsSession(const asio::any_io_executor& ex, std::uint64_t max_outbox_bytes) : outbox(max_outbox_bytes), wake(ex) {}
     std::map<std::string, std::string> subscriptions;  ///< id -> topic
-    std::deque<std::string> outbox;
+    Outbox outbox;
     net::Signal wake;
-    bool closing = false;
+    bool closing = false;         ///< no more reads or writes; the socket is being torn down
+    bool want_close = false;      ///< send a close frame once the outbox is empty (lifetime over)
     std::function<void()> abort;  ///< cancels pending socket operations; set while the socket lives
 
     /// Ends the session: wakes the writer and fails any read or write in progress.
@@ -31,10 +39,15 @@ struct WsSession {
         wake.notify();
         if (abort) abort();
     }
+    /// Asks the writer to say goodbye with a close frame after what is queued.
+    void expire() {
+        want_close = true;
+        wake.notify();
+    }
 };
 
-HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, ServerLimits limits)
-    : m_io(io), m_dispatcher(dispatcher), m_limits(limits), m_acceptor(io) {}
+HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, const util::Limits& limits)
+    : m_io(io), m_dispatcher(dispatcher), m_limits(limits), m_acceptor(io), m_admission(limits) {}
 
 util::Result<net::tcp::endpoint, std::string> HttpServer::start(const net::tcp::endpoint& at) {
     boost::system::error_code ec;
@@ -63,21 +76,28 @@ std::size_t HttpServer::subscribers() const {
     return n;
 }
 
+ServerStats HttpServer::stats() const {
+    ServerStats s = m_stats;
+    s.admission = m_admission.stats();
+    return s;
+}
+
 void HttpServer::publish(std::string_view topic, const json::value& result) {
     std::erase_if(m_sockets, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
     for (auto& w : m_sockets) {
         auto ws = w.lock();
-        if (ws->closing) continue;
+        if (ws->closing || ws->want_close) continue;
         for (const auto& [id, t] : ws->subscriptions) {
             if (t != topic) continue;
-            if (ws->outbox.size() >= m_limits.max_queued_messages) {
+            std::string note =
+                json::serialize(json::object{{"jsonrpc", "2.0"},
+                                             {"method", "conet_subscription"},
+                                             {"params", json::object{{"subscription", id}, {"result", result}}}});
+            if (!ws->outbox.push(std::move(note))) {
+                ++m_stats.ws_cut_off;
                 ws->shut();  // too slow: drop it rather than buffer without bound
                 break;
             }
-            ws->outbox.push_back(
-                json::serialize(json::object{{"jsonrpc", "2.0"},
-                                             {"method", "conet_subscription"},
-                                             {"params", json::object{{"subscription", id}, {"result", result}}}}));
         }
         ws->wake.notify();
     }
@@ -102,7 +122,7 @@ std::string HttpServer::handle_ws_message(WsSession& ws, std::string_view text) 
     if (method->get_string() == "conet_subscribe") {
         if (!first || !first->is_string() || first->get_string() != "newHeads")
             return json::serialize(error_response(id, invalid_params, "param 0 must be the topic \"newHeads\""));
-        if (ws.subscriptions.size() >= m_limits.max_subscriptions)
+        if (ws.subscriptions.size() >= m_limits.ws_max_subscriptions)
             return json::serialize(error_response(id, rejected, "too many subscriptions on this connection"));
         char buf[24];
         std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(m_next_subscription++));
@@ -116,20 +136,43 @@ std::string HttpServer::handle_ws_message(WsSession& ws, std::string_view text) 
 
 net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::request<http::string_body> req) {
     websocket::stream<beast::tcp_stream> ws(std::move(stream));
-    beast::get_lowest_layer(ws).expires_never();
-    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-    timeouts.keep_alive_pings = true;  // a subscriber may only listen; pings keep it alive
+    beast::get_lowest_layer(ws).expires_never();  // the websocket's own timeouts below take over
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = milliseconds(m_limits.rpc_request_timeout_ms);  // also bounds the closing handshake
+    // Nothing received for the idle time closes the socket. Half-way through
+    // we ping, so a client that only listens stays by answering with a pong.
+    timeouts.idle_timeout = milliseconds(m_limits.rpc_idle_timeout_ms);
+    timeouts.keep_alive_pings = true;
     ws.set_option(timeouts);
     ws.read_message_max(max_request_bytes);
     auto [aec] = co_await ws.async_accept(req, net::use_nothrow);
     if (aec) co_return;
-    auto state = std::make_shared<WsSession>(m_io.get_executor());
+    auto state = std::make_shared<WsSession>(m_io.get_executor(), m_limits.ws_max_outbox_bytes);
     state->abort = [&ws] {
         boost::system::error_code ec;
         beast::get_lowest_layer(ws).socket().shutdown(net::tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(ws).cancel();
     };
+    std::erase_if(m_sockets, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
     m_sockets.push_back(state);
+
+    // The lifetime: however busy or well-behaved, the socket is closed when it
+    // ends, so no client holds a slot for ever.
+    // A client that does not read cannot take the close frame either: after
+    // a further request timeout the socket is simply shut.
+    asio::steady_timer lifetime(m_io), grace(m_io);
+    lifetime.expires_after(milliseconds(m_limits.ws_max_lifetime_ms));
+    lifetime.async_wait([this, &grace, weak = std::weak_ptr<WsSession>(state)](boost::system::error_code ec) {
+        auto s = weak.lock();
+        if (ec || !s || s->closing) return;
+        ++m_stats.ws_expired;
+        s->expire();
+        grace.expires_after(milliseconds(m_limits.rpc_request_timeout_ms));
+        grace.async_wait([weak](boost::system::error_code gec) {
+            if (auto g = weak.lock(); !gec && g) g->shut();
+        });
+    });
+
     bool writer_done = false;
     net::Signal writer_exit(m_io.get_executor());
     asio::co_spawn(
@@ -137,15 +180,21 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
         [&ws, state, &writer_done, &writer_exit]() -> net::awaitable<void> {
             while (!state->closing) {
                 if (state->outbox.empty()) {
+                    if (state->want_close) {
+                        co_await ws.async_close(
+                            websocket::close_reason(websocket::close_code::going_away, "connection lifetime over"),
+                            net::use_nothrow);
+                        break;
+                    }
                     co_await state->wake.wait();
                     continue;
                 }
                 ws.text(true);
                 auto [wec, n] = co_await ws.async_write(asio::buffer(state->outbox.front()), net::use_nothrow);
-                state->outbox.pop_front();
+                state->outbox.pop();
                 if (wec) break;
             }
-            state->shut();  // a failed write ends the reader too
+            state->shut();  // a failed write or a close ends the reader too
             writer_done = true;
             writer_exit.notify();
         },
@@ -156,25 +205,47 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
         if (rec) break;
         const std::string text = beast::buffers_to_string(buffer.data());
         buffer.consume(buffer.size());
+        if (state->want_close) continue;  // saying goodbye: requests are no longer answered
         std::string answer = handle_ws_message(*state, text);
-        if (!answer.empty()) state->outbox.push_back(std::move(answer));
-        if (state->outbox.size() > m_limits.max_queued_messages) break;
+        if (!answer.empty() && !state->outbox.push(std::move(answer))) {
+            ++m_stats.ws_cut_off;  // asks without reading the answers
+            break;
+        }
         state->wake.notify();
     }
     state->shut();
+    lifetime.cancel();
+    grace.cancel();
     while (!writer_done) co_await writer_exit.wait();
     state->abort = nullptr;
 }
 
 net::awaitable<void> HttpServer::accept_loop() {
+    asio::steady_timer backoff(m_io);
     for (;;) {
         auto [ec, s] = co_await m_acceptor.async_accept(net::use_nothrow);
         if (ec == asio::error::operation_aborted || !m_acceptor.is_open()) co_return;
-        if (ec || m_connections >= m_limits.max_connections) continue;
-        ++m_connections;
+        if (ec) {
+            // Typically out of descriptors: accepting again at once would spin.
+            ++m_stats.accept_errors;
+            backoff.expires_after(milliseconds(m_limits.accept_backoff_ms));
+            co_await backoff.async_wait(net::use_nothrow);
+            continue;
+        }
+        boost::system::error_code rec;
+        const auto remote = s.remote_endpoint(rec);
+        if (rec) continue;  // already gone; the socket closes here
+        const auto source = remote.address();
+        if (m_admission.admit(source) != Refusal::none) {
+            // Refused at once, with a reset so no state lingers on our side.
+            boost::system::error_code ignored;
+            s.set_option(asio::socket_base::linger(true, 0), ignored);
+            s.close(ignored);
+            continue;
+        }
         asio::co_spawn(
             m_io, [this, s = std::move(s)]() mutable { return session(std::move(s)); },
-            [this](std::exception_ptr) { --m_connections; });
+            [this, source](std::exception_ptr) { m_admission.release(source); });
     }
 }
 
@@ -182,10 +253,18 @@ net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
+        if (buffer.size() == 0) {
+            // Between requests a keep-alive connection may wait for the idle
+            // time; once the first byte is in, the request timeout applies.
+            stream.expires_after(milliseconds(m_limits.rpc_idle_timeout_ms));
+            auto [iec, in] = co_await stream.async_read_some(buffer.prepare(max_header_bytes), net::use_nothrow);
+            if (iec) co_return;
+            buffer.commit(in);
+        }
         http::request_parser<http::string_body> parser;
         parser.body_limit(max_request_bytes);
-        parser.header_limit(16 * 1024);
-        stream.expires_after(std::chrono::milliseconds(m_limits.request_timeout_ms));
+        parser.header_limit(max_header_bytes);
+        stream.expires_after(milliseconds(m_limits.rpc_request_timeout_ms));
         auto [ec, n] = co_await http::async_read(stream, buffer, parser, net::use_nothrow);
         if (ec) {
             if (ec == http::error::body_limit || ec == http::error::header_limit) {
@@ -194,6 +273,7 @@ net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
                 res.body() = json::serialize(error_response(nullptr, invalid_request, "request too large"));
                 res.prepare_payload();
                 res.keep_alive(false);
+                stream.expires_after(milliseconds(m_limits.rpc_request_timeout_ms));
                 co_await http::async_write(stream, res, net::use_nothrow);
             }
             co_return;
@@ -218,6 +298,8 @@ net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
             res.body() = "POST JSON-RPC 2.0 requests to /\n";
         }
         res.prepare_payload();
+        // A client that does not read its answer is dropped after the request timeout.
+        stream.expires_after(milliseconds(m_limits.rpc_request_timeout_ms));
         auto [wec, wn] = co_await http::async_write(stream, res, net::use_nothrow);
         if (wec || !res.keep_alive()) co_return;
     }

@@ -1,10 +1,20 @@
 #pragma once
 /// JSON-RPC over HTTP/1.1 (Boost.Beast): POST / with a JSON body; keep-alive;
-/// request size, header and time limits; a bounded number of connections.
-/// The same port upgrades GET / to a WebSocket that takes the same requests
-/// as text messages plus `conet_subscribe(topic)` / `conet_unsubscribe(id)`;
-/// `publish(topic, v)` pushes `conet_subscription` notifications. A subscriber
-/// that falls `max_queued_messages` behind is disconnected.
+/// request size, header and time limits. The same port upgrades GET / to a
+/// WebSocket that takes the same requests as text messages plus
+/// `conet_subscribe(topic)` / `conet_unsubscribe(id)`; `publish(topic, v)`
+/// pushes `conet_subscription` notifications.
+///
+/// Budgets (all from util::Limits, see docs/rpc.md "Limits"):
+/// - connections in total and per source address; a connection over either
+///   is closed at once (RST) and counted, never queued;
+/// - an HTTP connection waits at most `rpc_idle_timeout_ms` for the next
+///   request and `rpc_request_timeout_ms` to receive it or send the answer;
+/// - a WebSocket that receives nothing (not even a pong to our ping) for
+///   `rpc_idle_timeout_ms` is closed, and every WebSocket is closed after
+///   `ws_max_lifetime_ms` whatever it does (clients reconnect);
+/// - what is queued for one WebSocket is counted in bytes held; past
+///   `ws_max_outbox_bytes` the client is cut off.
 
 #include <memory>
 #include <vector>
@@ -14,28 +24,35 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "conet/net/asio.hpp"
+#include "conet/rpc/admission.hpp"
 #include "conet/rpc/jsonrpc.hpp"
+#include "conet/util/limits.hpp"
 
 namespace conet::rpc {
 
-struct ServerLimits {
-    std::size_t max_connections = 256;
-    std::uint32_t request_timeout_ms = 30'000;
-    std::size_t max_subscriptions = 16;  ///< per WebSocket
-    std::size_t max_queued_messages = 1024;
+/// What the server refused or cut short, for tests and metrics.
+struct ServerStats {
+    AdmissionStats admission;
+    std::uint64_t accept_errors = 0;  ///< accept() failures (e.g. out of descriptors), each followed by a pause
+    std::uint64_t ws_expired = 0;     ///< WebSockets closed at the end of their lifetime
+    std::uint64_t ws_cut_off = 0;     ///< WebSockets cut off for queuing more than their byte budget
 };
 
 struct WsSession;
 
 class HttpServer {
 public:
-    HttpServer(boost::asio::io_context& io, const Dispatcher& dispatcher, ServerLimits limits = {});
+    /// Uses the RPC section of `limits` (copied).
+    HttpServer(boost::asio::io_context& io, const Dispatcher& dispatcher, const util::Limits& limits = {});
     util::Result<net::tcp::endpoint, std::string> start(const net::tcp::endpoint& at);
     void stop();
     /// Sends `result` to every WebSocket subscribed to `topic` (io thread).
     void publish(std::string_view topic, const json::value& result);
     /// Subscriptions on open WebSockets.
     std::size_t subscribers() const;
+    /// Open connections (HTTP and WebSocket).
+    std::size_t connections() const { return m_admission.open(); }
+    ServerStats stats() const;
 
 private:
     net::awaitable<void> accept_loop();
@@ -46,9 +63,10 @@ private:
 
     boost::asio::io_context& m_io;
     const Dispatcher& m_dispatcher;
-    ServerLimits m_limits;
+    const util::Limits m_limits;
     net::tcp::acceptor m_acceptor;
-    std::size_t m_connections = 0;
+    Admission m_admission;
+    ServerStats m_stats;
     std::vector<std::weak_ptr<WsSession>> m_sockets;
     std::uint64_t m_next_subscription = 1;
 };
