@@ -134,7 +134,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     std::unique_ptr<ledger::BlockStore> store;
     std::unique_ptr<Validator> validator;
     rpc::Dispatcher dispatcher;
-    rpc::HttpServer rpc_server(io, dispatcher);
+    rpc::HttpServer rpc_server(io, dispatcher, config.limits);
     if (config.validator || !config.ledger_rpc.empty()) {
         if (!wallet) {
             std::cerr << "conet: error: the validator role and ledger registration need the wallet: pass "
