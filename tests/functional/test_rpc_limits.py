@@ -161,3 +161,18 @@ def test_a_dead_rpc_endpoint_neither_stalls_the_relay_list_nor_shutdown(conet, t
             proxy.kill()
         stop_devnet(devnet)
         dead.close()
+
+
+def test_the_rpc_client_gives_up_on_a_silent_endpoint_and_names_it(conet):
+    dead = DeadEndpoint()
+    try:
+        start = time.monotonic()
+        p = conet.run("query", "nodes", "--rpc", dead.url, check=False, timeout=120)
+        took = time.monotonic() - start
+        print(f"\nconet query against a silent endpoint gave up after {took:.2f} s: {p.stderr.strip()}")
+        assert p.returncode != 0
+        assert dead.url in p.stderr and "did not answer within 10000 ms" in p.stderr
+        assert dead.accepted == 1
+        assert 9 < took < 60  # the client's 10 s deadline, plus start-up (slow under ASan)
+    finally:
+        dead.close()
