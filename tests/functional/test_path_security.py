@@ -70,8 +70,7 @@ def record_for(conet, tmp, name, password_file, advertise):
     conet.run("wallet", "new", "--keystore", keystore, "--password-file", password_file, "--light")
     d = tmp / name
     conet.run("node", "init", "--dir", d, "--wallet-keystore", keystore, "--password-file", password_file,
-              "--listen", f"127.0.0.1:{free_port()}", "--advertise", advertise, "--region", "DE",
-              "--allow-private-relays")
+              "--listen", f"127.0.0.1:{free_port()}", "--advertise", advertise, "--region", "DE")
     return json.loads(conet.run("node", "record", "--dir", d, "--password-file", password_file).stdout)
 
 

@@ -194,21 +194,26 @@ ledger::Directory Client::usable(ledger::Directory directory) {
     std::vector<ledger::NodeRecord> records;
     std::vector<std::uint64_t> stakes;
     m_relays_refused = 0;
+    std::set<crypto::X25519Public> refused;
     const auto& all = directory.records();
     for (std::size_t i = 0; i < all.size(); ++i) {
         if (const auto* bad = ledger::first_disallowed_endpoint(all[i].endpoints, m_options.allow_private_relays)) {
-            // Once per directory refresh and record: not a flood a peer controls.
+            refused.insert(all[i].noise_key);
+            ++m_relays_refused;
+            // Logged when first refused, not at every refresh: records are
+            // what a peer controls, so this must not become a steady flood.
+            if (m_refused_keys.count(all[i].noise_key)) continue;
             spdlog::warn("[proxy] refusing relay {}: endpoint {} is a {}{}", describe_node(all[i]), bad->to_string(),
                          ledger::describe(ledger::endpoint_scope(*bad)),
                          ledger::endpoint_scope(*bad) == ledger::EndpointScope::not_ip_literal
                              ? ""
                              : " (allowed only with --allow-private-relays, on a devnet)");
-            ++m_relays_refused;
             continue;
         }
         records.push_back(all[i]);
         stakes.push_back(directory.stake(i));
     }
+    m_refused_keys = std::move(refused);
     if (!directory.has_stakes()) return ledger::Directory(std::move(records));
     return ledger::Directory(std::move(records), std::move(stakes));
 }
@@ -268,7 +273,7 @@ std::vector<ledger::NodeRecord> Client::choose_path(bool avoid_failed) {
             if (c->state != ClientCircuit::State::dead && c->path.back().noise_key == v.record->noise_key)
                 v.exit_in_use = true;
     }
-    if (avoid_failed) m_guards.update(views, m_rng);
+    m_guards.update(views, m_rng);
     const auto guards = m_guards.primary(views);
     PathRules rules;
     rules.hops = m_options.hops;

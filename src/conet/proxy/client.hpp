@@ -95,6 +95,7 @@ private:
     ClientOptions m_options;
     ledger::Directory m_directory;
     std::size_t m_relays_refused = 0;
+    std::set<crypto::X25519Public> m_refused_keys;  ///< refused in the last directory (logged once)
     EntryGuards m_guards;
     util::Rng& m_rng;
     std::vector<std::shared_ptr<ClientCircuit>> m_pool;

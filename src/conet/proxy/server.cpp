@@ -210,7 +210,7 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
                 // Any Host: the PAC file holds only the address the client
                 // just reached, so a rebinding page learns nothing from it,
                 // and browsers fetch it under whatever name the user typed
-                // (docs/security.md "The proxy's own pages").
+                // (docs/path-selection.md).
                 co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac(local)));
             } else if (req.target == "/status" &&
                        !host_is_local(req, ec ? std::string() : local.address().to_string(), m_options.allowed_hosts)) {
