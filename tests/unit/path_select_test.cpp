@@ -9,6 +9,7 @@
 #include <set>
 
 #include "conet/crypto/random.hpp"
+#include "conet/proxy/client.hpp"
 
 namespace conet::proxy {
 namespace {
@@ -311,6 +312,31 @@ TEST(PathSelect, RandomDirectoriesNeverYieldAPathThatBreaksTheRules) {
         }
     }
     EXPECT_GT(paths, 100);  // the rules were exercised, not just skipped
+}
+
+TEST(ProxyClient, KeepsOnlyRecordsTheAddressRuleAllowsAndNeverNames) {
+    // No socket is opened: the client is built, given directories, never started.
+    boost::asio::io_context io;
+    crypto::SeededRng rng(11);
+    std::vector<NodeRecord> records = {relay(1, "20.1.1.1", 1), relay(2, "169.254.169.254", 2),
+                                       relay(3, "relay.example", 3), relay(4, "127.0.0.1", 4),
+                                       relay(5, "2a00:1450::5", 5)};
+    records[4].endpoints.push_back({"10.0.0.5", 443});  // one bad endpoint refuses the record
+    const ledger::Directory directory(records, {10, 20, 30, 40, 50});
+
+    Client strict(io, ClientOptions{}, directory, rng);
+    EXPECT_EQ(strict.relays_known(), 1u);
+    EXPECT_EQ(strict.relays_refused(), 4u);
+    EXPECT_EQ(strict.status().as_object().at("relays_refused").as_uint64(), 4u);
+
+    ClientOptions devnet;
+    devnet.allow_private_relays = true;
+    Client lax(io, devnet, directory, rng);
+    EXPECT_EQ(lax.relays_known(), 4u);  // names stay refused
+    EXPECT_EQ(lax.relays_refused(), 1u);
+    lax.set_directory(ledger::Directory({records[2]}));
+    EXPECT_EQ(lax.relays_known(), 0u);
+    EXPECT_EQ(lax.relays_refused(), 1u);
 }
 
 }  // namespace
