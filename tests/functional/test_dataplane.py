@@ -108,11 +108,27 @@ def test_200_concurrent_streams_with_random_sizes(net, httpd):
 
 
 def test_socks5_credentials_isolate_circuits(net, httpd):
-    code, s = socks5_connect(net.proxy.port, "127.0.0.1", httpd.port, auth=("alice", "x"))
-    assert code == 0
-    assert http_get_over(s, "/echo/isolated")[1] == b"isolated"
-    status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
-    assert any(c["isolated"] for c in status["circuits"])
+    # Streams held open by alice (2), bob (1) and an anonymous user (1) on a
+    # fresh proxy: alice's two share one isolated circuit, bob gets another, and
+    # the anonymous stream uses a shared (not isolated) circuit.
+    proxy = net.start_proxy()
+    held = []
+    try:
+        def status():
+            return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/status", timeout=10).read())
+
+        for auth in (("alice", "x"), ("bob", "x"), ("alice", "x"), None):
+            code, s = socks5_connect(proxy.port, "127.0.0.1", httpd.port, auth=auth)
+            assert code == 0
+            held.append(s)
+        busy = [c for c in status()["circuits"] if c["streams"] > 0]
+        assert sorted((c["isolated"], c["streams"]) for c in busy) == [(False, 1), (True, 1), (True, 2)], busy
+        for i, s in enumerate(held):  # every stream still works
+            assert http_get_over(s, f"/echo/held{i}")[1] == f"held{i}".encode()
+    finally:
+        for s in held:
+            s.close()
+        proxy.terminate()
 
 
 def test_isolated_circuits_are_bounded(net, httpd):
@@ -201,11 +217,46 @@ def test_pac_and_status_endpoints(net):
         assert len(c["path"]) == 2 and c["path"][0] != c["path"][1]
 
 
-def test_relay_metrics_are_prometheus_text(net):
+def metric_sum(text, name):
+    """The sum of a metric over all its label sets in Prometheus text."""
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(name + "{") or line.startswith(name + " ")]
+    assert values, f"{name} not in metrics"
+    return sum(values)
+
+
+def relays_sum(relays, name):
+    return sum(metric_sum(r.metrics(), name) for r in relays)
+
+
+def test_relay_metrics_count_a_transfer_its_stream_and_circuits(net, httpd):
     text = net.relays[0].metrics()
-    for name in ["conet_relay_links", "conet_relay_circuits", "conet_relay_streams", "conet_relay_cell_bytes_total",
-                 "conet_relay_rejects_total"]:
-        assert name in text
+    for name, kind in [("conet_relay_links", "gauge"), ("conet_relay_circuits", "gauge"),
+                       ("conet_relay_streams", "gauge"), ("conet_relay_cell_bytes_total", "counter"),
+                       ("conet_relay_rejects_total", "counter")]:
+        assert f"# TYPE {name} {kind}" in text
+    wait_until(lambda: relays_sum(net.relays, "conet_relay_streams") == 0, 60, "earlier exit streams to end")
+    assert relays_sum(net.relays, "conet_relay_circuits") >= 2  # the proxy's ready circuits have two hops
+    assert relays_sum(net.relays, "conet_relay_links") >= 2
+    out_before = [metric(r.metrics(), "conet_relay_cell_bytes_total", '{direction="out"}') for r in net.relays]
+    in_before = [metric(r.metrics(), "conet_relay_cell_bytes_total", '{direction="in"}') for r in net.relays]
+
+    n = 3_000_000
+    code, s = socks5_connect(net.proxy.port, "127.0.0.1", httpd.port)
+    assert code == 0
+    wait_until(lambda: relays_sum(net.relays, "conet_relay_streams") == 1, 30, "the exit to count the stream")
+    head, body = http_get_over(s, f"/bytes/{n}?seed=4")
+    s.close()
+    assert hashlib.sha256(body).hexdigest() == expected_sha256(n, 4)
+    wait_until(lambda: relays_sum(net.relays, "conet_relay_streams") == 0, 30, "the exit to count the stream's end")
+
+    out_grew = sum(metric(r.metrics(), "conet_relay_cell_bytes_total", '{direction="out"}') - b
+                   for r, b in zip(net.relays, out_before))
+    in_grew = sum(metric(r.metrics(), "conet_relay_cell_bytes_total", '{direction="in"}') - b
+                  for r, b in zip(net.relays, in_before))
+    # The body crossed two links as cells: exit -> entry, entry -> proxy.
+    assert out_grew >= 2 * n, out_grew
+    assert in_grew >= n, in_grew  # the entry received it from the exit
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "10.0.0.1"])
@@ -311,6 +362,7 @@ def test_garbage_on_every_port_leaves_processes_healthy(net, httpd):
                              shell=True, capture_output=True, text=True)
         result["sha"] = out.stdout.split()[0] if out.stdout else out.stderr
 
+    rejects_before = [metric_sum(r.metrics(), "conet_relay_rejects_total") for r in net.relays]
     t = threading.Thread(target=good_transfer)
     t.start()
     rnd = random.Random(99)
@@ -340,7 +392,9 @@ def test_garbage_on_every_port_leaves_processes_healthy(net, httpd):
     assert result.get("sha") == expected_sha256(n_bytes, 21)
     assert net.proxy.alive() and all(r.proc.alive() for r in net.relays)
     assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{net.proxy.port}/status", timeout=10).read())
-    assert "conet_relay_rejects_total" in net.relays[0].metrics()
+    for relay, before in zip(net.relays, rejects_before):  # each garbage connection was refused and counted
+        wait_until(lambda: metric_sum(relay.metrics(), "conet_relay_rejects_total") >= before + len(bad_inputs), 30,
+                   f"{relay.name} to count {len(bad_inputs)} refusals")
     out = curl("--socks5-hostname", f"127.0.0.1:{net.proxy.port}", url(httpd, "/echo/still-fine"))
     assert out.stdout == b"still-fine"
 
