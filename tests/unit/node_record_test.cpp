@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <sstream>
+
 #include <boost/json.hpp>
 
 #include "conet/crypto/random.hpp"
 #include "conet/node/config.hpp"
+#include "conet/util/assert.hpp"
 
 namespace conet::ledger {
 namespace {
@@ -81,31 +85,79 @@ TEST(NodeRecord, DirectoryKeepsOnlyVerifiedRecords) {
 namespace conet::node {
 namespace {
 
+/// The `name = value` lines of the top-level table (the options, not [limits]),
+/// each with whether a `# ` help comment precedes it.
+struct OptionLine {
+    std::string value;
+    bool documented = false;
+};
+std::map<std::string, OptionLine> option_lines(const std::string& text) {
+    std::map<std::string, OptionLine> out;
+    std::istringstream in(text);
+    std::string line, previous;
+    while (std::getline(in, line)) {
+        if (line.starts_with("[")) break;  // a table: the options are above it
+        const auto eq = line.find(" = ");
+        if (!line.starts_with("#") && eq != std::string::npos)
+            out[line.substr(0, eq)] = {line.substr(eq + 3), previous.starts_with("# ")};
+        previous = line;
+    }
+    return out;
+}
+
+std::string write_temp(const std::string& text) {
+    char path[] = "/tmp/conet-config-XXXXXX";
+    const int fd = ::mkstemp(path);
+    CONET_ASSERT(fd >= 0);
+    CONET_ASSERT(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    return path;
+}
+
 TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
+    // Every field away from its default, so that an option whose value is not
+    // written, or not read back, shows as a difference.
     NodeConfig c;
     c.wallet_keystore = "/k.json";
     c.listen = {"127.0.0.1", 7000};
+    c.advertise = "198.51.100.7:443";
     c.region = "US";
     c.exit = false;
     c.exit_allow = {*relay::Cidr::parse("127.0.0.1/32")};
+    c.directory = "/d.json";
     c.metrics = "127.0.0.1:9100";
+    c.record_ttl_seconds = 3600;
+    c.chain_id = 7;
+    c.validator = true;
+    c.genesis = "/g.json";
+    c.rpc = "127.0.0.1:8545";
+    c.block_interval_ms = 250;
+    c.ledger_rpc = "http://127.0.0.1:8545";
+    c.ledger_refresh_seconds = 30;
     const std::string text = annotated_config(c);
-    for (const char* name : {"wallet_keystore", "listen", "advertise", "region", "exit", "exit_allow", "directory",
-                             "metrics", "record_ttl_seconds", "chain_id"})
-        EXPECT_NE(text.find(std::string("\n") + name + " = "), std::string::npos) << name;
-    char path[] = "/tmp/conet-config-XXXXXX";
-    const int fd = ::mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    ::close(fd);
+    NodeConfig defaults;
+    defaults.wallet_keystore = c.wallet_keystore;
+    const auto lines = option_lines(text);
+    const auto default_lines = option_lines(annotated_config(defaults));
+    ASSERT_GE(lines.size(), 16u);  // the options set above, at least
+    ASSERT_EQ(lines.size(), default_lines.size());
+    for (const auto& [name, line] : lines) {
+        EXPECT_TRUE(line.documented) << name << " has no help comment";
+        if (name == "wallet_keystore") continue;  // required: no default
+        ASSERT_TRUE(default_lines.count(name)) << name;
+        EXPECT_NE(line.value, default_lines.at(name).value)
+            << name << " has its default value here: set it above so that its round trip is checked";
+    }
+
+    const std::string path = write_temp(text);
     auto back = load_config(path);
-    ::unlink(path);
+    ::unlink(path.c_str());
     ASSERT_TRUE(back) << back.error();
+    // Every option (and every limit) read back as written.
+    EXPECT_EQ(annotated_config(*back), text);
     EXPECT_EQ(back->listen.port, 7000);
-    EXPECT_EQ(back->region, "US");
-    EXPECT_FALSE(back->exit);
+    EXPECT_EQ(back->advertise, "198.51.100.7:443");
     EXPECT_EQ(back->exit_allow.size(), 1u);
-    EXPECT_EQ(back->metrics, "127.0.0.1:9100");
 }
 
 TEST(NodeConfig, ErrorsNameTheOption) {
