@@ -268,6 +268,28 @@ TEST(PathSelect, AGuardNoExitCanFollowIsSkippedAndFailedRelaysAreNeverChosen) {
     for (int i = 0; i < 100; ++i) EXPECT_EQ(choose_path(views, guards, devnet, rng)[0]->noise_key[0], 2);
 }
 
+TEST(PathSelect, ThreeHopsSetAsideAnExitNoMiddleCanJoin) {
+    crypto::SeededRng rng(12);
+    // Exit 2 is heavy but no middle fits with it: relay 4 shares its operator
+    // and exit 3 its /16. Every path must be 1 -> 4 -> 3.
+    std::vector<NodeRecord> records = {
+        relay(1, "20.1.1.1", 1, ledger::capability_entry), relay(2, "20.2.1.1", 2, ledger::capability_exit),
+        relay(3, "20.2.9.9", 3, ledger::capability_exit), relay(4, "20.5.1.1", 2, ledger::capability_entry)};
+    auto views = views_of(records, {1, 1000, 1, 1});
+    const std::vector<crypto::X25519Public> guards = {records[0].noise_key};
+    PathRules rules;
+    rules.hops = 3;
+    for (int i = 0; i < 100; ++i) {
+        auto p = choose_path(views, guards, rules, rng);
+        ASSERT_EQ(p.size(), 3u);
+        EXPECT_EQ(p[0]->noise_key[0], 1);
+        EXPECT_EQ(p[1]->noise_key[0], 4);
+        EXPECT_EQ(p[2]->noise_key[0], 3);
+    }
+    views[3].failed = true;
+    EXPECT_TRUE(choose_path(views, guards, rules, rng).empty());
+}
+
 TEST(PathSelect, RandomDirectoriesNeverYieldAPathThatBreaksTheRules) {
     int paths = 0;
     for (std::uint64_t seed = 0; seed < 300; ++seed) {

@@ -171,27 +171,22 @@ std::vector<const ledger::NodeRecord*> choose_path(std::span<const RelayView> re
             exits.push_back(&v);
             if (!v.exit_in_use) fresh_exits.push_back(&v);
         }
-        // 3 hops: an exit is only good if some middle fits between them.
-        auto middles_for = [&](const RelayView* exit) {
-            std::vector<const RelayView*> out;
+        // An exit that no middle can join (3 hops) is set aside and another
+        // tried, one at a time: checking every exit first would cost
+        // exits x relays for every circuit.
+        while (!exits.empty()) {
+            const RelayView* exit = pick_view(rng, fresh_exits.empty() ? exits : fresh_exits);
+            if (rules.hops < 3) return {entry->record, exit->record};
+            std::vector<const RelayView*> middles;
             for (const auto& v : relays)
                 if (!v.failed && may_share_path(*v.record, *entry->record, rules.allow_same_network) &&
                     may_share_path(*v.record, *exit->record, rules.allow_same_network))
-                    out.push_back(&v);
-            return out;
-        };
-        if (rules.hops >= 3) {
-            auto no_middle = [&](const RelayView* x) { return middles_for(x).empty(); };
-            std::erase_if(exits, no_middle);
-            std::erase_if(fresh_exits, no_middle);
+                    middles.push_back(&v);
+            if (!middles.empty()) return {entry->record, pick_view(rng, middles)->record, exit->record};
+            std::erase(exits, exit);
+            std::erase(fresh_exits, exit);
         }
-        if (exits.empty()) {
-            std::erase(entries, entry);
-            continue;
-        }
-        const RelayView* exit = pick_view(rng, fresh_exits.empty() ? exits : fresh_exits);
-        if (rules.hops < 3) return {entry->record, exit->record};
-        return {entry->record, pick_view(rng, middles_for(exit))->record, exit->record};
+        std::erase(entries, entry);
     }
     return {};
 }
