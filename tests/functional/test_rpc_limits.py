@@ -65,6 +65,33 @@ def test_hundreds_of_idle_connections_from_one_source_leave_honest_clients_serve
         v.stop()
 
 
+def test_idle_connections_from_many_addresses_of_one_network_leave_honest_clients_served(conet, tmp_path):
+    # 20 addresses of 127.0.6.0/24, each within its own per-address share
+    # (8), together ask for 160 slots of the 64: their /24 gets 32.
+    limits = {"rpc_max_connections": 64, "rpc_max_connections_per_prefix": 32, "rpc_max_connections_per_ip": 8}
+    v = Validator(conet, tmp_path / "v", limits)
+    held = []
+    try:
+        before = honest_latencies(v, 10)
+        for host in range(1, 21):
+            for _ in range(8):
+                try:
+                    held.append(connect_from(f"127.0.6.{host}", v.rpc_port))
+                except OSError:  # refused (reset) before connect() returned
+                    pass
+        wait_until(lambda: sum(not is_closed(s) for s in held) <= 32, 30, "connections over the /24's cap to be closed")
+        still_open = sum(not is_closed(s) for s in held)
+        during = honest_latencies(v, 20)
+        print(f"\n{still_open} of 160 connections from 20 addresses of one /24 held; honest latency before max "
+              f"{max(before) * 1000:.1f} ms, during max {max(during) * 1000:.1f} ms")
+        assert 1 <= still_open <= 32
+        assert max(during) < HONEST_MAX_S
+    finally:
+        for s in held:
+            s.close()
+        v.stop()
+
+
 @pytest.fixture(scope="module")
 def short_lived(conet, tmp_path_factory):
     v = Validator(conet, tmp_path_factory.mktemp("short"), SHORT)

@@ -13,10 +13,11 @@ namespace {
 namespace json = boost::json;
 using boost::asio::ip::make_address;
 
-util::Limits rpc_limits(std::uint64_t total, std::uint64_t per_ip) {
+util::Limits rpc_limits(std::uint64_t total, std::uint64_t per_ip, std::uint64_t per_prefix = 1000) {
     util::Limits l;
     l.rpc_max_connections = total;
     l.rpc_max_connections_per_ip = per_ip;
+    l.rpc_max_connections_per_prefix = per_prefix;
     return l;
 }
 
@@ -54,6 +55,26 @@ TEST(RpcAdmission, AnIpv4MappedAddressCountsAsItsIpv4Address) {
     EXPECT_EQ(a.admit(make_address("::ffff:192.0.2.7")), rpc::Refusal::none);
     EXPECT_EQ(a.admit(make_address("::ffff:192.0.2.7")), rpc::Refusal::per_ip);
     EXPECT_EQ(a.open_from(make_address("192.0.2.7")), 2u);
+}
+
+TEST(RpcAdmission, ManyAddressesOfOneNetworkShareTheNetworksCap) {
+    rpc::Admission a(rpc_limits(100, 2, 5));
+    for (int host = 1; host <= 5; ++host)
+        EXPECT_EQ(a.admit(make_address("10.1.2." + std::to_string(host))), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("10.1.2.200")), rpc::Refusal::per_prefix);  // same /24, a fresh address
+    EXPECT_EQ(a.admit(make_address("10.1.3.1")), rpc::Refusal::none);          // the next /24
+    EXPECT_EQ(a.open_from_prefix(make_address("10.1.2.99")), 5u);
+    EXPECT_EQ(a.stats().refused_per_prefix, 1u);
+    // IPv6: one /48 however the rest of the address varies.
+    EXPECT_EQ(a.admit(make_address("2001:db8:1::1")), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("2001:db8:1:ffff::2")), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("2001:db8:1:1234::3")), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("2001:db8:1:1::4")), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("2001:db8:1:2::5")), rpc::Refusal::none);
+    EXPECT_EQ(a.admit(make_address("2001:db8:1:3::6")), rpc::Refusal::per_prefix);
+    EXPECT_EQ(a.admit(make_address("2001:db8:2::1")), rpc::Refusal::none);
+    a.release(make_address("10.1.2.3"));
+    EXPECT_EQ(a.admit(make_address("10.1.2.200")), rpc::Refusal::none);
 }
 
 TEST(RpcOutbox, ChargesWhatEachMessageHoldsAndRefusesPastTheBudget) {
