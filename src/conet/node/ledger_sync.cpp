@@ -92,15 +92,24 @@ void LedgerSync::warn_once(const std::string& what) {
     spdlog::warn("[ledger] {}", what);
 }
 
+rpc::CallOptions LedgerSync::call_options() {
+    rpc::CallOptions o;
+    o.timeout_ms = m_rpc_timeout_ms;
+    o.cancelled = [this] {
+        std::lock_guard lock(m_mutex);
+        return m_stopping;
+    };
+    return o;
+}
+
 void LedgerSync::refresh() {
     if (m_registration) keep_registered();
     std::vector<std::string> refused;
     // Stopping abandons a discovery in progress (a dead endpoint must not hold up shutdown).
-    auto directory = discover_relays(m_urls, m_genesis, now_unix(), refused,
-                                     {.max_header_age_s = m_max_header_age_s, .cancelled = [this] {
-                                          std::lock_guard lock(m_mutex);
-                                          return m_stopping;
-                                      }});
+    const auto call = call_options();
+    auto directory = discover_relays(
+        m_urls, m_genesis, now_unix(), refused,
+        {.max_header_age_s = m_max_header_age_s, .call_timeout_ms = call.timeout_ms, .cancelled = call.cancelled});
     for (const auto& r : refused) spdlog::warn("[ledger] refused node record {}", r);
     if (!directory) {
         warn_once("cannot learn relays: " + directory.error());
@@ -125,7 +134,7 @@ void LedgerSync::keep_registered() {
     config.advertise = reg.advertise.to_string();
     const ledger::NodeRecord wanted = make_record(config, reg.noise_key, reg.wallet, now);
 
-    auto current = rpc::call(m_url, "conet_getNode", {json::value(util::to_hex(reg.noise_key))});
+    auto current = rpc::call(m_url, "conet_getNode", {json::value(util::to_hex(reg.noise_key))}, call_options());
     if (!current) return warn_once("registration check failed: " + rpc_message(current.error()));
     try {
         const json::value* enc = current->as_object().if_contains("record_encoded");
@@ -140,17 +149,18 @@ void LedgerSync::keep_registered() {
             }
         }
         if (m_pending_tx) {
-            auto st = rpc::call(m_url, "conet_getTransaction", {json::value(*m_pending_tx)});
+            auto st = rpc::call(m_url, "conet_getTransaction", {json::value(*m_pending_tx)}, call_options());
             if (st && st->at("status") == "pending") return;  // wait for it
             m_pending_tx.reset();
         }
-        auto account = rpc::call(m_url, "conet_getAccount", {json::value(reg.wallet.address().to_string())});
+        auto account =
+            rpc::call(m_url, "conet_getAccount", {json::value(reg.wallet.address().to_string())}, call_options());
         if (!account) return warn_once("registration: " + rpc_message(account.error()));
         const auto nonce = account->at("nonce").to_number<std::uint64_t>();
         const auto tx = ledger::make_transaction(reg.wallet, m_genesis.chain_id, nonce, reg.fee,
                                                  ledger::TxKind::register_node, ledger::NodePayload{wanted});
-        auto sent =
-            rpc::call(m_url, "conet_sendRawTransaction", {json::value(util::to_hex_prefixed(codec::encode(tx)))});
+        auto sent = rpc::call(m_url, "conet_sendRawTransaction",
+                              {json::value(util::to_hex_prefixed(codec::encode(tx)))}, call_options());
         if (!sent) return warn_once("registration refused by the ledger: " + rpc_message(sent.error()));
         m_pending_tx = std::string(sent->get_string());
         spdlog::info("[ledger] registering node record ({} in {}) with tx {}", reg.advertise.to_string(), wanted.region,

@@ -17,6 +17,7 @@
 #include "conet/ledger/chain.hpp"
 #include "conet/node/config.hpp"
 #include "conet/node/discovery.hpp"
+#include "conet/rpc/client.hpp"
 
 namespace conet::node {
 
@@ -46,12 +47,16 @@ public:
     /// Ask for a refresh now (e.g. after a circuit to an unknown relay failed).
     void poke();
     void set_max_header_age(std::uint64_t seconds) { m_max_header_age_s = seconds; }  ///< before start()
+    /// Deadline of each RPC call (node.toml's limits.rpc_client_timeout_ms); before start().
+    void set_rpc_timeout_ms(std::uint32_t ms) { m_rpc_timeout_ms = ms; }
 
 private:
     void run();
     void refresh();
     void keep_registered();
     void warn_once(const std::string& what);
+    /// Each call's deadline, abandoned at once when stop() is called.
+    rpc::CallOptions call_options();
 
     boost::asio::io_context& m_io;
     const std::vector<std::string> m_urls;
@@ -61,6 +66,7 @@ private:
     std::optional<Registration> m_registration;
     DirectoryHandler m_on_directory;
     std::uint64_t m_max_header_age_s = default_max_header_age_s;
+    std::uint32_t m_rpc_timeout_ms = rpc::default_client_timeout_ms;
     std::optional<std::string> m_pending_tx;
     std::string m_last_warning;
     util::Bytes m_last_fingerprint{0xff};  ///< the last relay list's records, encoded

@@ -196,6 +196,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         sync = std::make_unique<LedgerSync>(io, std::vector<std::string>{config.ledger_rpc}, *genesis,
                                             config.ledger_refresh_seconds * 1000, std::move(reg),
                                             [&directory](ledger::Directory d) { directory = std::move(d); });
+        sync->set_rpc_timeout_ms(static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms));
         sync->start();
     }
 
