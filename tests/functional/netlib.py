@@ -165,7 +165,7 @@ class Relay:
         net.conet.run("wallet", "new", "--keystore", keystore, "--password-file", net.password_file, "--light")
         args = ["node", "init", "--dir", self.dir, "--wallet-keystore", keystore, "--password-file", net.password_file,
                 "--listen", f"127.0.0.1:{self.port}", "--region", region, "--directory", net.directory_file,
-                "--metrics", f"127.0.0.1:{self.metrics_port}"]
+                "--metrics", f"127.0.0.1:{self.metrics_port}", "--allow-private-relays"]
         if self.tap:
             args += ["--advertise", f"127.0.0.1:{self.tap.port}"]
         for cidr in exit_allow:

@@ -25,6 +25,7 @@ struct NodeOptions {
     std::string directory;
     std::string metrics;
     bool no_exit = false;
+    bool allow_private_relays = false;
     std::string genesis;
     bool validator = false;
     std::string rpc;
@@ -52,6 +53,7 @@ int cmd_init(const NodeOptions& o) {
         return fail("--region must be two upper-case letters (ISO 3166 alpha-2)", exit_usage);
     c.region = o.region;
     c.exit = !o.no_exit;
+    c.allow_private_relays = o.allow_private_relays;
     for (const auto& a : o.exit_allow) {
         auto cidr = relay::Cidr::parse(a);
         if (!cidr) return fail("--exit-allow: " + cidr.error(), exit_usage);
@@ -132,6 +134,8 @@ void add_node_commands(CLI::App& app, int& exit_code) {
     init->add_option("--advertise", o.advertise, "HOST:PORT published in the record (default: --listen)");
     init->add_option("--region", o.region, "Region code for the record (ISO 3166 alpha-2)")->capture_default_str();
     init->add_option("--exit-allow", o.exit_allow, "CIDR the exit may reach despite the default refusals (repeatable)");
+    init->add_flag("--allow-private-relays", o.allow_private_relays,
+                   "Extend circuits to relays on loopback/private addresses (devnet and tests on one machine only)");
     init->add_option("--directory", o.directory, "JSON file of signed node records (known relays)");
     init->add_option("--metrics", o.metrics, "HOST:PORT to serve Prometheus metrics on");
     init->add_flag("--no-exit", o.no_exit, "Do not serve as an exit");

@@ -1,5 +1,6 @@
 #include "conet/net/link.hpp"
 
+#include "conet/codec/codec.hpp"
 #include "conet/net/cell.hpp"
 
 namespace conet::net {
@@ -15,6 +16,27 @@ std::string_view describe(LinkError e) {
         case LinkError::peer_not_allowed: return "peer is not a known relay";
     }
     return "unknown link error";
+}
+
+LinkLimits LinkLimits::from(const util::Limits& l) {
+    LinkLimits out;
+    out.handshake_timeout_ms = static_cast<std::uint32_t>(l.handshake_timeout_ms);
+    out.keepalive_ms = static_cast<std::uint32_t>(l.keepalive_ms);
+    out.idle_timeout_ms = static_cast<std::uint32_t>(l.idle_timeout_ms);
+    out.max_queued_bytes = l.max_link_queue_bytes;
+    out.max_circuit_queued_bytes = l.max_circuit_queue_bytes;
+    return out;
+}
+
+void MemoryBudget::reclaim() {
+    while (m_used > m_limit) {
+        Link* biggest = nullptr;
+        for (Link* l : m_links)
+            if (l->is_open() && (!biggest || l->queued_bytes() > biggest->queued_bytes())) biggest = l;
+        if (!biggest || biggest->queued_bytes() == 0) return;
+        ++m_reclaimed;
+        biggest->close("process memory budget: this peer holds the most unsent data");
+    }
 }
 
 namespace {
@@ -112,11 +134,10 @@ awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::connect(asio::an
     co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), kind, limits);
 }
 
-awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::accept(tcp::socket accepted,
+awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::accept(std::shared_ptr<tcp::socket> socket,
                                                                        const crypto::X25519KeyPair& our_static,
                                                                        PeerCheck allow, util::Rng& rng,
                                                                        LinkLimits limits) {
-    auto socket = std::make_shared<tcp::socket>(std::move(accepted));
     const auto ex = socket->get_executor();
     HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
     boost::system::error_code ec;
@@ -156,12 +177,19 @@ Link::Link(tcp::socket socket, noise::Transport transport, LinkKind kind, LinkLi
       m_transport(std::move(transport)),
       m_kind(kind),
       m_limits(limits),
+      m_queue(limits.max_queued_bytes, limits.max_circuit_queued_bytes),
       m_wake_writer(m_socket.get_executor()),
+      m_drained(m_socket.get_executor()),
       m_keepalive(m_socket.get_executor()),
       m_last_received(std::chrono::steady_clock::now()),
       m_last_sent(m_last_received) {}
 
-Link::~Link() = default;
+Link::~Link() {
+    if (m_budget) {
+        m_budget->release(m_charged);
+        m_budget->m_links.erase(this);
+    }
+}
 
 std::string Link::remote_address() const {
     boost::system::error_code ec;
@@ -170,9 +198,14 @@ std::string Link::remote_address() const {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-void Link::start(CellHandler on_cell, CloseHandler on_close) {
+void Link::start(CellHandler on_cell, CloseHandler on_close, std::shared_ptr<MemoryBudget> budget,
+                 CircuitOverflowHandler on_overflow) {
     m_on_cell = std::move(on_cell);
     m_on_close = std::move(on_close);
+    m_on_overflow = std::move(on_overflow);
+    m_budget = std::move(budget);
+    if (m_budget) m_budget->m_links.insert(this);
+    sync_budget();
     auto self = shared_from_this();
     asio::co_spawn(
         m_socket.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
@@ -182,13 +215,37 @@ void Link::start(CellHandler on_cell, CloseHandler on_close) {
         m_socket.get_executor(), [self]() { return self->keepalive_loop(); }, asio::detached);
 }
 
+void Link::sync_budget() {
+    if (!m_budget) return;
+    const std::size_t now = m_queue.cost();
+    if (now > m_charged) {
+        m_budget->charge(now - m_charged);
+    } else {
+        m_budget->release(m_charged - now);
+    }
+    m_charged = now;
+}
+
 void Link::send(util::Bytes cell) {
     if (!m_open) return;
-    m_queued_bytes += cell.size();
-    m_queue.push_back(std::move(cell));
-    if (m_queued_bytes > m_limits.max_queued_bytes) {
+    m_queue.push(std::move(cell));
+    sync_budget();
+    if (m_queue.link_overflow()) {
         close("peer does not read (send queue over limit)");
         return;
+    }
+    for (std::uint32_t id : m_queue.take_overflowed()) {
+        // Told later, from the executor: the owner may be in the middle of
+        // handling this very circuit.
+        if (!m_on_overflow) continue;
+        asio::post(m_socket.get_executor(), [weak = weak_from_this(), id] {
+            auto self = weak.lock();
+            if (self && self->m_open && self->m_on_overflow) self->m_on_overflow(id);
+        });
+    }
+    if (m_budget && m_budget->used() > m_budget->limit()) {
+        m_budget->reclaim();
+        if (!m_open) return;
     }
     m_wake_writer.notify();
 }
@@ -202,8 +259,10 @@ void Link::close(const std::string& reason) {
     m_socket.close(ignored);
     m_keepalive.cancel();
     m_wake_writer.notify();
+    m_drained.notify();
     m_queue.clear();
-    m_queued_bytes = 0;
+    sync_budget();
+    m_on_overflow = nullptr;
     if (m_on_close) {
         auto handler = std::move(m_on_close);
         m_on_cell = nullptr;
@@ -265,10 +324,10 @@ awaitable<void> Link::write_loop() {
             continue;
         }
         out.clear();
-        while (!m_queue.empty() && out.size() < write_batch_bytes) {
-            util::Bytes cell = std::move(m_queue.front());
-            m_queue.pop_front();
-            m_queued_bytes -= cell.size();
+        while (out.size() < write_batch_bytes) {
+            auto next = m_queue.pop();
+            if (!next) break;
+            util::Bytes cell = std::move(*next);
             // Frame header, then the cell sealed in place in the batch buffer.
             const std::size_t at = out.size();
             const std::size_t record_len = cell.size() + noise::tag_bytes;
@@ -283,10 +342,12 @@ awaitable<void> Link::write_loop() {
             m_stats.bytes_out += record_len + frame_header_bytes;
         }
         m_last_sent = std::chrono::steady_clock::now();
+        sync_budget();
         if (!co_await write_all(m_socket, out)) {
             close("write error");
             co_return;
         }
+        m_drained.notify();
     }
 }
 

@@ -11,24 +11,67 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include "conet/crypto/noise/handshake.hpp"
 #include "conet/net/asio.hpp"
+#include "conet/net/send_queue.hpp"
+#include "conet/util/assert.hpp"
+#include "conet/util/limits.hpp"
 #include "conet/util/rng.hpp"
 
 namespace conet::net {
 
 enum class LinkKind : std::uint8_t { client = 1, relay = 2 };
 
+/// What a link enforces (from util::Limits, DESIGN §5 "Budgets").
 struct LinkLimits {
-    std::uint32_t handshake_timeout_ms = 10'000;
-    std::uint32_t keepalive_ms = 20'000;     ///< send a PING after this long without sending
-    std::uint32_t idle_timeout_ms = 90'000;  ///< close after this long without receiving
-    /// A peer that does not read is cut off. Flow control bounds what honest
-    /// endpoints put in flight (16 MiB per circuit and direction), so this only
-    /// trips on a peer that stopped reading with many busy circuits.
-    std::size_t max_queued_bytes = 256u << 20;
+    std::uint32_t handshake_timeout_ms = util::Limits{}.handshake_timeout_ms;
+    std::uint32_t keepalive_ms = util::Limits{}.keepalive_ms;        ///< send a PING after this long without sending
+    std::uint32_t idle_timeout_ms = util::Limits{}.idle_timeout_ms;  ///< close after this long without receiving
+    /// Memory queued for sending (cells counted by allocation, see queued_cost).
+    /// Past it the circuit holding the most is dropped (SendQueue); only when
+    /// control cells alone exceed it does the link close.
+    std::size_t max_queued_bytes = util::Limits{}.max_link_queue_bytes;
+    /// The same for one circuit: past it that circuit's cells are dropped and
+    /// the owner is told (on_overflow) to destroy it; the link stays.
+    std::size_t max_circuit_queued_bytes = util::Limits{}.max_circuit_queue_bytes;
+
+    static LinkLimits from(const util::Limits& l);
+};
+
+class Link;
+
+/// The process-wide budget for memory held in link send queues (one per
+/// process, shared by its links). When a send takes the total past the limit,
+/// the link holding the most is closed: it is the one whose peer reads least.
+class MemoryBudget {
+public:
+    explicit MemoryBudget(std::uint64_t limit_bytes) : m_limit(limit_bytes) {}
+    MemoryBudget(const MemoryBudget&) = delete;
+    MemoryBudget& operator=(const MemoryBudget&) = delete;
+
+    std::uint64_t limit() const { return m_limit; }
+    std::uint64_t used() const { return m_used; }
+    /// Links closed to bring the total back under the limit.
+    std::uint64_t links_reclaimed() const { return m_reclaimed; }
+
+private:
+    friend class Link;
+    void charge(std::size_t n) { m_used += n; }
+    void release(std::size_t n) {
+        CONET_ASSERT(n <= m_used);
+        m_used -= n;
+    }
+    /// Closes the link with the most queued until the total fits.
+    void reclaim();
+
+    std::uint64_t m_limit;
+    std::uint64_t m_used = 0;
+    std::uint64_t m_reclaimed = 0;
+    std::set<Link*> m_links;
 };
 
 enum class LinkError { connect_failed, handshake_failed, timeout, peer_not_allowed };
@@ -45,6 +88,8 @@ public:
     using CloseHandler = std::function<void(const std::string& reason)>;
     /// Decides whether a relay link's initiator (known by its static key) may connect.
     using PeerCheck = std::function<bool(LinkKind, const std::optional<crypto::X25519Public>&)>;
+    /// A circuit's queue passed max_circuit_queued_bytes (called from the executor, not inside send()).
+    using CircuitOverflowHandler = std::function<void(std::uint32_t circuit_id)>;
 
     /// Opens a link: NK when `our_static` is null, XK otherwise.
     static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> connect(asio::any_io_executor ex, tcp::endpoint to,
@@ -52,8 +97,9 @@ public:
                                                                              crypto::X25519Public their_static,
                                                                              util::Rng& rng, LinkLimits limits = {});
 
-    /// Runs the responder side on an accepted socket.
-    static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> accept(tcp::socket socket,
+    /// Runs the responder side on an accepted socket. The caller may keep the
+    /// socket pointer to abort a handshake that takes too long (by closing it).
+    static awaitable<util::Result<std::shared_ptr<Link>, LinkError>> accept(std::shared_ptr<tcp::socket> socket,
                                                                             const crypto::X25519KeyPair& our_static,
                                                                             PeerCheck allow, util::Rng& rng,
                                                                             LinkLimits limits = {});
@@ -62,15 +108,24 @@ public:
     ~Link();
 
     /// Starts reading and writing. `on_close` runs once, when the link ends for any reason.
-    void start(CellHandler on_cell, CloseHandler on_close);
-    /// Queues one cell (plaintext, at most max_cell_bytes).
+    /// `budget` (may be null) is the process-wide memory budget this link charges.
+    void start(CellHandler on_cell, CloseHandler on_close, std::shared_ptr<MemoryBudget> budget = nullptr,
+               CircuitOverflowHandler on_overflow = nullptr);
+    /// Queues one cell (plaintext, at most max_cell_bytes). Cells of different
+    /// circuits are written round-robin, one cell per circuit in turn.
     void send(util::Bytes cell);
     void close(const std::string& reason);
 
     bool is_open() const { return m_open; }
     LinkKind kind() const { return m_kind; }
     const std::optional<crypto::X25519Public>& remote_static() const { return m_transport.remote_static(); }
-    std::size_t queued_bytes() const { return m_queued_bytes; }
+    /// Memory held by queued cells (see queued_cost).
+    std::size_t queued_bytes() const { return m_queue.cost(); }
+    /// The same for one circuit's cells.
+    std::size_t circuit_queued_bytes(std::uint32_t circuit_id) const { return m_queue.circuit_cost(circuit_id); }
+    /// Wakes after the writer has written a batch (or the link closed): producers
+    /// that hold back while the queue is long wait here.
+    awaitable<void> wait_drained() { co_await m_drained.wait(); }
     const LinkStats& stats() const { return m_stats; }
     std::string remote_address() const;
 
@@ -83,9 +138,15 @@ private:
     crypto::noise::Transport m_transport;
     LinkKind m_kind;
     LinkLimits m_limits;
-    std::deque<util::Bytes> m_queue;
-    std::size_t m_queued_bytes = 0;
+    /// Brings the process budget's count in line with the queue's cost.
+    void sync_budget();
+
+    SendQueue m_queue;
+    std::size_t m_charged = 0;               ///< what this link has charged to m_budget
+    std::shared_ptr<MemoryBudget> m_budget;  ///< shared: pending handlers may keep a link alive
+    CircuitOverflowHandler m_on_overflow;
     Signal m_wake_writer;
+    Signal m_drained;
     asio::steady_timer m_keepalive;
     std::chrono::steady_clock::time_point m_last_received;
     std::chrono::steady_clock::time_point m_last_sent;

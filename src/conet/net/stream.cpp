@@ -19,7 +19,8 @@ void CircuitEnd::send_relay(RelayCommand command, std::uint32_t stream_id, ByteV
 }
 
 void CircuitEnd::add_stream(std::shared_ptr<SocketStream> s) {
-    m_streams[s->id()] = std::move(s);
+    const auto [it, inserted] = m_streams.insert_or_assign(s->id(), std::move(s));
+    if (inserted) streams_changed(1);
 }
 
 std::shared_ptr<SocketStream> CircuitEnd::find_stream(std::uint32_t id) const {
@@ -28,12 +29,13 @@ std::shared_ptr<SocketStream> CircuitEnd::find_stream(std::uint32_t id) const {
 }
 
 void CircuitEnd::remove_stream(std::uint32_t id) {
-    m_streams.erase(id);
+    if (m_streams.erase(id)) streams_changed(-1);
 }
 
 void CircuitEnd::close_all_streams(EndReason) {
     auto streams = std::move(m_streams);
     m_streams.clear();
+    if (!streams.empty()) streams_changed(-static_cast<std::ptrdiff_t>(streams.size()));
     for (auto& [id, s] : streams) s->abort();
     m_window_open.notify();
 }
@@ -130,7 +132,14 @@ bool SocketStream::on_data(ByteView data) {
         if (auto c = circuit()) c->credit_consumed(data.size());
         return true;
     }
-    m_write_queue.emplace_back(data.begin(), data.end());
+    if (data.size() < coalesce_write_bytes && m_write_queue.size() > m_writing &&
+        m_write_queue.back().size() + data.size() <= coalesce_write_bytes) {
+        Bytes& last = m_write_queue.back();  // not yet handed to a write
+        if (last.capacity() < coalesce_write_bytes) last.reserve(coalesce_write_bytes);
+        last.insert(last.end(), data.begin(), data.end());
+    } else {
+        m_write_queue.emplace_back(data.begin(), data.end());
+    }
     m_wake_writer.notify();
     return true;
 }
@@ -181,6 +190,10 @@ awaitable<void> SocketStream::read_loop() {
             co_await c->wait_send_window();
             continue;
         }
+        if (c->congested()) {
+            co_await c->wait_uncongested();
+            continue;
+        }
         const std::size_t room = static_cast<std::size_t>(
             std::min<std::int64_t>({m_send_window, c->send_window(), std::int64_t(max_data_bytes)}));
         // Read straight into the buffer the cell will be sealed in. An idle
@@ -210,7 +223,14 @@ awaitable<void> SocketStream::read_loop() {
             }
             co_return;
         }
-        buf.resize(head + n);
+        if (n < small_read_bytes) {
+            Bytes small;
+            small.reserve(head + n + 64);
+            small.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(head + n));
+            buf = std::move(small);
+        } else {
+            buf.resize(head + n);
+        }
         put_relay_header(buf.data() + c->relay_headroom(), RelayCommand::data, m_id);
         c->send_relay_buffer(std::move(buf));
         m_send_window -= static_cast<std::int64_t>(n);
@@ -242,7 +262,9 @@ awaitable<void> SocketStream::write_loop() {
             if (bufs.size() >= 64) break;
         }
         const std::size_t count = bufs.size();
+        m_writing = count;
         auto [ec, n] = co_await asio::async_write(m_socket, bufs, use_nothrow);
+        m_writing = 0;
         if (m_closed) co_return;
         if (ec) {
             auto c = circuit();

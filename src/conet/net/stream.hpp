@@ -24,6 +24,13 @@ inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;
 inline constexpr std::size_t max_streams_per_circuit = 1024;
 static_assert(stream_window_bytes <= circuit_window_bytes);
 static_assert(stream_sendme_bytes > 0 && circuit_sendme_bytes > 0);
+/// A stream's socket reads smaller than this are copied into a right-sized
+/// buffer, so a destination that sends one byte at a time costs its bytes, not
+/// a cell buffer per byte.
+inline constexpr std::size_t small_read_bytes = 16 * 1024;
+/// DATA received for the socket is appended to the last queued buffer while it
+/// stays below this, so tiny DATA cells cost their bytes, not a buffer each.
+inline constexpr std::size_t coalesce_write_bytes = 16 * 1024;
 
 class SocketStream;
 
@@ -43,6 +50,11 @@ public:
     void send_relay(RelayCommand command, std::uint32_t stream_id, ByteView body);
     /// The circuit is unusable (protocol violation by the other end).
     virtual void fail(EndReason reason) = 0;
+    /// True while the link this end sends on holds much of this circuit's
+    /// data: streams stop reading their sockets (the circuit is slowed, not
+    /// destroyed) until `wait_uncongested` wakes them.
+    virtual bool congested() const { return false; }
+    virtual awaitable<void> wait_uncongested() { co_return; }
 
     /// Dispatches a stream-level relay message (DATA, END, RESET, SENDME, CONNECTED
     /// is for subclasses). Returns false for a protocol violation.
@@ -57,6 +69,11 @@ public:
 
     asio::any_io_executor executor() const { return m_executor; }
 
+protected:
+    /// The number of open streams changed by `delta` (for a relay's totals).
+    virtual void streams_changed(std::ptrdiff_t) {}
+
+public:
     // Circuit-level flow control, used by the streams.
     std::int64_t send_window() const { return m_send_window; }
     void consume_send_window(std::size_t n) { m_send_window -= static_cast<std::int64_t>(n); }
@@ -104,6 +121,7 @@ private:
     std::uint32_t m_id;
     std::weak_ptr<CircuitEnd> m_circuit;
     std::deque<Bytes> m_write_queue;
+    std::size_t m_writing = 0;  ///< buffers at the front of m_write_queue owned by a write in progress
     Signal m_wake_writer;
     Signal m_window_open;
     std::int64_t m_send_window = stream_window_bytes;

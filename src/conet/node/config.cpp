@@ -100,6 +100,16 @@ const std::vector<Option>& options() {
              }
              return std::nullopt;
          }},
+        {"allow_private_relays",
+         "Extend circuits to relays whose records name loopback or private addresses.\n"
+         "# Only for a devnet or tests on one machine; public relays must refuse them.",
+         [](const NodeConfig& c) { return std::string(c.allow_private_relays ? "true" : "false"); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<bool>();
+             if (!v) return "must be true or false";
+             c.allow_private_relays = *v;
+             return std::nullopt;
+         }},
         {"directory",
          "JSON array of signed node records: the relays this node accepts relay links from\n"
          "# and extends circuits to. Empty = none (entry-only for one-hop tests).",
@@ -190,6 +200,24 @@ const std::vector<Option>& options() {
     return table;
 }
 
+/// Reads the [limits] table; an error starts with the option's name.
+std::optional<std::string> read_limits(const toml::node& node, util::Limits& limits) {
+    const auto* table = node.as_table();
+    if (!table) return std::string("limits must be a table");
+    for (auto&& [key, value] : *table) {
+        const std::string name(key.str());
+        const auto fields = util::limit_fields();
+        const auto it =
+            std::find_if(fields.begin(), fields.end(), [&](const util::LimitField& f) { return name == f.name; });
+        if (it == fields.end()) return name + ": unknown limit";
+        auto v = value.value<std::int64_t>();
+        if (!v || *v < 0) return name + ": must be a non-negative integer";
+        limits.*(it->member) = static_cast<std::uint64_t>(*v);
+    }
+    if (auto err = limits.check()) return *err;
+    return std::nullopt;
+}
+
 }  // namespace
 
 util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view text) {
@@ -201,6 +229,15 @@ std::string annotated_config(const NodeConfig& c) {
         "# CONET relay configuration, written by `conet node init`.\n"
         "# Every option is listed; the values shown are this node's settings.\n";
     for (const auto& o : options()) out += "\n# " + std::string(o.help) + "\n" + o.name + " = " + o.render(c) + "\n";
+    out +=
+        "\n# Budgets: every limit a peer can push against (docs/security.md). A commented line\n"
+        "# shows the default; uncomment it to change the value.\n[limits]\n";
+    const util::Limits defaults;
+    for (const auto& f : util::limit_fields()) {
+        const std::uint64_t v = c.limits.*f.member;
+        out += "# " + std::string(f.help) + "\n" + (v == defaults.*f.member ? "# " : "") + f.name + " = " +
+               std::to_string(v) + "\n";
+    }
     return out;
 }
 
@@ -218,6 +255,10 @@ util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& f
     NodeConfig c;
     for (auto&& [key, node] : table) {
         const std::string name(key.str());
+        if (name == "limits") {
+            if (auto err = read_limits(node, c.limits)) return util::unexpected(file.string() + ": limits." + *err);
+            continue;
+        }
         const auto it =
             std::find_if(options().begin(), options().end(), [&](const Option& o) { return name == o.name; });
         if (it == options().end()) return util::unexpected(file.string() + ": unknown option \"" + name + "\"");

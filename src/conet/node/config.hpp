@@ -10,6 +10,7 @@
 
 #include "conet/ledger/node_record.hpp"
 #include "conet/relay/exit_policy.hpp"
+#include "conet/util/limits.hpp"
 
 namespace conet::node {
 
@@ -30,6 +31,9 @@ struct NodeConfig {
     std::uint32_t block_interval_ms = 1000;
     std::string ledger_rpc;  ///< validator JSON-RPC URL: register here and learn relays; empty = off
     std::uint32_t ledger_refresh_seconds = 60;
+    /// Extend circuits to relays whose records name loopback/private addresses (devnet, tests).
+    bool allow_private_relays = false;
+    util::Limits limits;  ///< the [limits] table
 };
 
 inline constexpr const char* config_file_name = "node.toml";

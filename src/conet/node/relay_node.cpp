@@ -96,6 +96,13 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     rc.listen.emplace_back(listen_addr, config.listen.port);
     rc.exit_enabled = config.exit;
     rc.exit_policy.allow = config.exit_allow;
+    rc.limits = config.limits;
+    rc.allow_private_relays = config.allow_private_relays;
+    if (!config.advertise.empty()) {
+        auto adv = parse_host_port(config.advertise);
+        const auto adv_addr = adv ? asio::ip::make_address(adv->host, ec) : asio::ip::address{};
+        if (adv && !ec) rc.advertised.emplace_back(adv_addr, adv->port);
+    }
 
     auto registry = std::make_shared<prometheus::Registry>();
     relay::RelayMetrics metrics(*registry);

@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 
 #include "conet/net/circuit_handshake.hpp"
 
@@ -23,17 +24,25 @@ prometheus::Family<prometheus::Counter>& cell_bytes_family(prometheus::Registry&
 }
 /// Every reason the relay refuses something, exported from the start at 0.
 constexpr const char* k_reject_reasons[] = {
-    "max_links",         "links_per_ip",      "handshakes_in_flight", "peer_not_allowed",    "link_handshake",
-    "malformed_cell",    "unexpected_cell",   "duplicate_circuit",    "circuits_per_link",   "bad_create",
-    "circuit_handshake", "bad_extend",        "extend_unknown_relay", "extend_connect",      "onion_auth",
-    "malformed_relay",   "relay_without_hop", "not_an_exit",          "streams_per_circuit", "bad_target",
-    "flow_control",      "exit_policy",       "resolve_failed",       "resolve_timeout",     "connect_failed"};
+    "max_links",         "links_per_ip",      "handshakes_in_flight",  "peer_not_allowed",    "link_handshake",
+    "malformed_cell",    "unexpected_cell",   "duplicate_circuit",     "circuits_per_link",   "bad_create",
+    "circuit_handshake", "bad_extend",        "extend_unknown_relay",  "extend_connect",      "onion_auth",
+    "malformed_relay",   "relay_without_hop", "not_an_exit",           "streams_per_circuit", "bad_target",
+    "flow_control",      "exit_policy",       "resolve_failed",        "resolve_timeout",     "connect_failed",
+    "links_per_prefix",  "handshakes_per_ip", "handshakes_per_prefix", "penalized_source",    "handshake_pressure",
+    "create_rate",       "bad_creates",       "circuit_queue",         "exit_streams",        "dns_queue",
+    "accept_no_fds",     "extend_refused"};
 }  // namespace
 
 RelayMetrics::RelayMetrics(prometheus::Registry& r)
     : links(prometheus::BuildGauge().Name("conet_relay_links").Help("Open links").Register(r).Add({})),
       circuits(prometheus::BuildGauge().Name("conet_relay_circuits").Help("Open circuits").Register(r).Add({})),
       streams(prometheus::BuildGauge().Name("conet_relay_streams").Help("Open exit streams").Register(r).Add({})),
+      queued_bytes(prometheus::BuildGauge()
+                       .Name("conet_relay_queued_bytes")
+                       .Help("Memory held in link send queues (counted as allocated)")
+                       .Register(r)
+                       .Add({})),
       bytes_in(cell_bytes_family(r).Add({{"direction", "in"}})),
       bytes_out(cell_bytes_family(r).Add({{"direction", "out"}})),
       rejects(prometheus::BuildCounter().Name("conet_relay_rejects_total").Help("Refusals by reason").Register(r)) {
@@ -45,7 +54,11 @@ RelayMetrics::RelayMetrics(prometheus::Registry& r)
 struct RelayServer::LinkState {
     std::shared_ptr<net::Link> link;
     std::string ip;
+    std::string prefix;
     bool outbound = false;
+    Bucket creates;                   ///< CREATE handshakes this link may still start
+    std::size_t bad_creates = 0;      ///< CREATEs whose handshake failed
+    std::size_t refused_creates = 0;  ///< CREATEs refused by a rate limit
     std::optional<crypto::X25519Public> peer_key;
     std::map<std::uint32_t, std::shared_ptr<Circuit>> up_circuits;    ///< the peer created them
     std::map<std::uint32_t, std::shared_ptr<Circuit>> down_circuits;  ///< we created them
@@ -78,6 +91,25 @@ struct RelayServer::Circuit final : net::CircuitEnd {
         server.destroy(std::static_pointer_cast<Circuit>(shared_from_this()), reason, nullptr);
     }
 
+    /// Exit streams stop reading their destinations while the user's link
+    /// holds half of this circuit's budget (a trickling destination or a slow
+    /// user is slowed down; only a peer that does not read at all hits the cap).
+    bool congested() const override {
+        if (!up || !up->link->is_open()) return false;
+        const auto& l = server.m_link_limits;
+        return up->link->circuit_queued_bytes(up_id) > l.max_circuit_queued_bytes / 2 ||
+               up->link->queued_bytes() > l.max_queued_bytes / 2;
+    }
+    awaitable<void> wait_uncongested() override {
+        auto link = up ? up->link : nullptr;
+        if (link && link->is_open()) co_await link->wait_drained();
+    }
+
+    void streams_changed(std::ptrdiff_t delta) override {
+        CONET_ASSERT(delta >= 0 || server.m_exit_streams >= static_cast<std::size_t>(-delta));
+        server.m_exit_streams = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(server.m_exit_streams) + delta);
+    }
+
     RelayServer& server;
     LinkState* up;
     std::uint32_t up_id;
@@ -94,13 +126,63 @@ struct RelayServer::Circuit final : net::CircuitEnd {
 
 RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger::Directory& directory, util::Rng& rng,
                          RelayMetrics& metrics)
-    : m_io(io), m_config(std::move(config)), m_directory(directory), m_rng(rng), m_metrics(metrics) {}
+    : m_io(io),
+      m_config(std::move(config)),
+      m_directory(directory),
+      m_rng(rng),
+      m_metrics(metrics),
+      m_budget(std::make_shared<net::MemoryBudget>(m_config.limits.memory_budget_bytes)),
+      m_link_limits(net::LinkLimits::from(m_config.limits)),
+      m_resolver(io.get_executor(), ResolverLimits{m_config.limits.dns_workers, m_config.limits.max_dns_queue,
+                                                   static_cast<std::uint32_t>(m_config.limits.dns_timeout_ms)}),
+      m_accept_backoff(io) {
+    CONET_ASSERT(!m_config.limits.check());
+}
+
+std::string source_prefix(const boost::asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        return source_prefix(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()));
+    if (a.is_v4()) {
+        auto b = a.to_v4().to_bytes();
+        return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + ".0/24";
+    }
+    auto b = a.to_v6().to_bytes();
+    std::fill(b.begin() + 6, b.end(), 0);
+    return boost::asio::ip::address_v6(b).to_string() + "/48";
+}
+
+bool RelayServer::Bucket::take(double rate, double burst, std::chrono::steady_clock::time_point now) {
+    if (last == std::chrono::steady_clock::time_point{}) {
+        tokens = burst;
+    } else {
+        const double elapsed_s = std::chrono::duration<double>(now - last).count();
+        tokens = std::min(burst, tokens + elapsed_s * rate);
+    }
+    last = now;
+    if (tokens < 1.0) return false;
+    tokens -= 1.0;
+    return true;
+}
 
 RelayServer::~RelayServer() {
     stop();
 }
 
 namespace {
+/// Lets the process hold `sockets` descriptors plus some for files and logs,
+/// as far as the hard limit allows; returns how many sockets it may use.
+std::uint64_t raise_descriptor_limit(std::uint64_t sockets) {
+    constexpr std::uint64_t reserve = 256;
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return sockets;
+    if (rl.rlim_cur < sockets + reserve) {
+        rl.rlim_cur = std::min<rlim_t>(sockets + reserve, rl.rlim_max);
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > reserve ? std::min<std::uint64_t>(sockets, rl.rlim_cur - reserve) : 1;
+}
+
 std::vector<address> interface_addresses() {
     std::vector<address> out;
     ifaddrs* list = nullptr;
@@ -139,6 +221,9 @@ util::Result<std::vector<tcp::endpoint>, std::string> RelayServer::start() {
     }
     for (const auto& a : interface_addresses()) m_config.exit_policy.own_addresses.push_back(a);
     for (const auto& ep : bound) m_config.exit_policy.own_addresses.push_back(ep.address());
+    for (const auto& ep : m_config.advertised) m_config.exit_policy.own_addresses.push_back(ep.address());
+    m_bound = bound;
+    m_socket_cap = raise_descriptor_limit(m_config.limits.max_open_sockets - m_config.limits.rpc_max_connections);
     for (auto& acceptor : m_acceptors) asio::co_spawn(m_io, accept_loop(*acceptor), asio::detached);
     return bound;
 }
@@ -156,72 +241,164 @@ void RelayServer::stop() {
 }
 
 void RelayServer::update_gauges() {
+    // Counters kept as things happen: nothing here walks links or circuits.
     m_metrics.links.Set(static_cast<double>(m_links.size()));
     m_metrics.circuits.Set(static_cast<double>(m_circuit_count));
-    std::size_t streams = 0;
-    for (auto& [ptr, ls] : m_links)
-        for (auto& [id, c] : ls->up_circuits) streams += c->stream_count();
-    m_metrics.streams.Set(static_cast<double>(streams));
+    m_metrics.streams.Set(static_cast<double>(m_exit_streams));
+    m_metrics.queued_bytes.Set(static_cast<double>(m_budget->used()));
 }
 
 // ---- links -------------------------------------------------------------------------------
 
 awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
+    const auto& lim = m_config.limits;
     while (!m_stopped) {
-        auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
+        auto [ec, accepted] = co_await acceptor.async_accept(net::use_nothrow);
         if (ec) {
             if (m_stopped || ec == asio::error::operation_aborted) co_return;
-            continue;  // e.g. EMFILE: keep serving the links we have
+            if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                ec == asio::error::no_memory || ec.value() == ENFILE) {
+                // Out of descriptors: retrying at once would spin. Keep serving the links we have.
+                m_metrics.reject("accept_no_fds");
+                m_accept_backoff.expires_after(std::chrono::milliseconds(lim.accept_backoff_ms));
+                co_await m_accept_backoff.async_wait(net::use_nothrow);
+            }
+            continue;
         }
-        boost::system::error_code ignored;
-        const auto remote = socket.remote_endpoint(ignored);
+        boost::system::error_code rec;
+        const auto remote = accepted.remote_endpoint(rec);
+        if (rec) continue;
+        const auto now = Clock::now();
+        relieve_handshake_pressure(now);
         const std::string ip = remote.address().to_string();
-        if (m_links.size() + m_handshakes >= m_config.limits.max_links) {
-            m_metrics.reject("max_links");
-            continue;
+        const std::string prefix = source_prefix(remote.address());
+        if (const char* why = refuse_source(ip, prefix, now)) {
+            m_metrics.reject(why);
+            continue;  // the socket closes as it goes out of scope
         }
-        if (m_links_per_ip[ip] >= m_config.limits.max_links_per_ip) {
-            m_metrics.reject("links_per_ip");
-            continue;
-        }
-        if (m_handshakes >= m_config.limits.max_handshakes_in_flight) {
-            m_metrics.reject("handshakes_in_flight");
-            continue;
-        }
-        asio::co_spawn(m_io, handshake(std::move(socket), ip), asio::detached);
+        auto socket = std::make_shared<tcp::socket>(std::move(accepted));
+        asio::co_spawn(m_io, handshake(std::move(socket), ip, prefix), asio::detached);
     }
 }
 
-awaitable<void> RelayServer::handshake(tcp::socket socket, std::string ip) {
+const char* RelayServer::refuse_source(const std::string& ip, const std::string& prefix, Clock::time_point now) {
+    const auto& lim = m_config.limits;
+    if (auto it = m_penalized.find(ip); it != m_penalized.end()) {
+        if (now < it->second) return "penalized_source";
+        m_penalized.erase(it);
+    }
+    if (m_links.size() + m_handshakes >= lim.max_links ||
+        m_links.size() + m_handshakes + m_exit_streams + m_exit_pending >= m_socket_cap)
+        return "max_links";
+    if (m_handshakes >= lim.max_handshakes_in_flight) return "handshakes_in_flight";
+    const auto ip_it = m_by_ip.find(ip);
+    const auto pf_it = m_by_prefix.find(prefix);
+    const SourceCount by_ip = ip_it == m_by_ip.end() ? SourceCount{} : ip_it->second;
+    const SourceCount by_prefix = pf_it == m_by_prefix.end() ? SourceCount{} : pf_it->second;
+    if (by_ip.links + by_ip.handshakes >= lim.max_links_per_ip) return "links_per_ip";
+    if (by_prefix.links + by_prefix.handshakes >= lim.max_links_per_prefix) return "links_per_prefix";
+    if (by_ip.handshakes >= lim.max_handshakes_per_ip) return "handshakes_per_ip";
+    if (by_prefix.handshakes >= lim.max_handshakes_per_prefix) return "handshakes_per_prefix";
+    return nullptr;
+}
+
+void RelayServer::relieve_handshake_pressure(Clock::time_point now) {
+    const auto& lim = m_config.limits;
+    if (m_handshakes * 2 <= lim.max_handshakes_in_flight) return;
+    const auto limit = std::chrono::milliseconds(lim.handshake_timeout_under_pressure_ms);
+    // m_pending is in start order: the oldest are at the front.
+    while (!m_pending.empty() && now - m_pending.front().started > limit) {
+        if (auto s = m_pending.front().socket.lock()) {
+            boost::system::error_code ignored;
+            s->close(ignored);  // the handshake fails and cleans up after itself
+            m_metrics.reject("handshake_pressure");
+        }
+        m_pending.pop_front();
+    }
+}
+
+void RelayServer::release_source(const std::string& ip, const std::string& prefix, bool link, bool handshake) {
+    for (auto* map : {&m_by_ip, &m_by_prefix}) {
+        auto it = map->find(map == &m_by_ip ? ip : prefix);
+        CONET_ASSERT(it != map->end());
+        if (link) {
+            CONET_ASSERT(it->second.links > 0);
+            --it->second.links;
+        }
+        if (handshake) {
+            CONET_ASSERT(it->second.handshakes > 0);
+            --it->second.handshakes;
+        }
+        if (it->second.links == 0 && it->second.handshakes == 0) {
+            if (map == &m_by_prefix) m_create_buckets.erase(prefix);
+            map->erase(it);
+        }
+    }
+}
+
+awaitable<void> RelayServer::handshake(std::shared_ptr<tcp::socket> socket, std::string ip, std::string prefix) {
     ++m_handshakes;
-    ++m_links_per_ip[ip];
+    ++m_by_ip[ip].handshakes;
+    ++m_by_prefix[prefix].handshakes;
+    const auto pending = m_pending.insert(m_pending.end(), PendingHandshake{socket, Clock::now()});
     auto allow = [this](net::LinkKind kind, const std::optional<crypto::X25519Public>& key) {
         if (kind == net::LinkKind::client) return true;
         if (key && m_directory.find(*key) != nullptr) return true;
         if (m_config.on_unknown_relay) m_config.on_unknown_relay();
         return false;
     };
-    auto link = co_await net::Link::accept(std::move(socket), m_config.static_key, allow, m_rng, m_config.link_limits);
+    auto link = co_await net::Link::accept(std::move(socket), m_config.static_key, allow, m_rng, m_link_limits);
     --m_handshakes;
+    // relieve_handshake_pressure may have dropped the entry already.
+    for (auto it = m_pending.begin(); it != m_pending.end(); ++it)
+        if (it == pending) {
+            m_pending.erase(it);
+            break;
+        }
     if (!link || m_stopped) {
         if (!link)
             m_metrics.reject(link.error() == net::LinkError::peer_not_allowed ? "peer_not_allowed" : "link_handshake");
-        if (--m_links_per_ip[ip] == 0) m_links_per_ip.erase(ip);
+        release_source(ip, prefix, false, true);
         co_return;
     }
-    adopt(std::move(*link), ip);
+    ++m_by_ip[ip].links;
+    ++m_by_prefix[prefix].links;
+    release_source(ip, prefix, false, true);
+    adopt(std::move(*link), ip, prefix);
 }
 
-void RelayServer::adopt(std::shared_ptr<net::Link> link, std::string ip) {
+void RelayServer::adopt(std::shared_ptr<net::Link> link, std::string ip, std::string prefix) {
     auto ls = std::make_unique<LinkState>();
     ls->link = link;
     ls->ip = std::move(ip);
+    ls->prefix = std::move(prefix);
     ls->peer_key = link->remote_static();
     LinkState* raw = ls.get();
     m_links[link.get()] = std::move(ls);
     link->start([this, raw](util::ByteView cell) { on_cell(*raw, cell); },
-                [this, raw](const std::string&) { on_link_closed(raw); });
-    update_gauges();
+                [this, raw](const std::string&) { on_link_closed(raw); }, m_budget,
+                [this, raw](std::uint32_t id) { on_circuit_overflow(*raw, id); });
+}
+
+void RelayServer::on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id) {
+    std::shared_ptr<Circuit> c;
+    if (auto it = ls.up_circuits.find(circuit_id); it != ls.up_circuits.end()) c = it->second;
+    if (auto it = ls.down_circuits.find(circuit_id); it != ls.down_circuits.end()) c = it->second;
+    m_metrics.reject("circuit_queue");
+    if (c) {
+        destroy(c, EndReason::resource_limit, nullptr);
+    } else {
+        // Already gone: still release the link's mark on the id.
+        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::resource_limit);
+        ls.send(circuit_id, CellCommand::destroy, util::ByteView(&r, 1));
+    }
+}
+
+void RelayServer::punish_link(LinkState& ls, const char* why) {
+    m_metrics.reject(why);
+    if (!ls.outbound && m_config.limits.bad_source_penalty_ms > 0)
+        m_penalized[ls.ip] = Clock::now() + std::chrono::milliseconds(m_config.limits.bad_source_penalty_ms);
+    ls.link->close(std::string("misbehaving peer: ") + why);
 }
 
 void RelayServer::on_link_closed(LinkState* ls) {
@@ -229,9 +406,7 @@ void RelayServer::on_link_closed(LinkState* ls) {
     auto down = ls->down_circuits;
     for (auto& [id, c] : up) destroy(c, EndReason::destroyed, ls);
     for (auto& [id, c] : down) destroy(c, EndReason::destroyed, ls);
-    if (!ls->outbound) {
-        if (--m_links_per_ip[ls->ip] == 0) m_links_per_ip.erase(ls->ip);
-    }
+    if (!ls->outbound) release_source(ls->ip, ls->prefix, true, false);
     // Erase later: we are inside the link's close callback.
     auto it = m_links.find(ls->link.get());
     if (it != m_links.end()) {
@@ -239,7 +414,6 @@ void RelayServer::on_link_closed(LinkState* ls) {
         m_links.erase(it);
         asio::post(m_io, [owned = std::shared_ptr<LinkState>(std::move(owned))] {});
     }
-    update_gauges();
 }
 
 RelayServer::LinkState* RelayServer::link_to(const crypto::X25519Public& key) {
@@ -321,10 +495,32 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
         ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&limit_reason, 1));
         return;
     }
+    const auto& lim = m_config.limits;
+    const bool from_user = ls.link->kind() == net::LinkKind::client;
+    if (from_user) {
+        // CPU budget: a user's link and its network may start only so many
+        // handshakes per second. Relay links carry many users' CREATEs and are
+        // limited where those users connect, at their entries.
+        const auto now = Clock::now();
+        const bool link_ok = ls.creates.take(static_cast<double>(lim.creates_per_second_per_link),
+                                             static_cast<double>(lim.creates_burst_per_link), now);
+        const bool prefix_ok = link_ok && m_create_buckets[ls.prefix].take(
+                                              static_cast<double>(lim.creates_per_second_per_prefix),
+                                              2.0 * static_cast<double>(lim.creates_per_second_per_prefix), now);
+        if (!link_ok || !prefix_ok) {
+            m_metrics.reject("create_rate");
+            if (++ls.refused_creates > lim.creates_burst_per_link) {
+                punish_link(ls, "bad_creates");  // it ignores every refusal
+                return;
+            }
+            ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&limit_reason, 1));
+            return;
+        }
+    }
     auto circ = std::make_shared<Circuit>(*this, &ls, cell.circuit_id);
     util::Bytes reply;
     if (cell.body.empty()) {
-        if (ls.link->kind() != net::LinkKind::client) {
+        if (!from_user) {
             m_metrics.reject("bad_create");
             ls.link->close("relay links must create onion hops");
             return;
@@ -333,6 +529,13 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
         auto hop = net::respond_circuit_handshake(m_config.static_key, cell.body, m_rng);
         if (!hop) {
             m_metrics.reject("circuit_handshake");
+            // A user's link that keeps sending CREATEs we cannot answer is closed
+            // and its address slowed down; a relay link may be forwarding one
+            // user's junk, so only that circuit is refused.
+            if (from_user && ++ls.bad_creates >= lim.max_bad_creates_per_link) {
+                punish_link(ls, "bad_creates");
+                return;
+            }
             const std::uint8_t reason = static_cast<std::uint8_t>(EndReason::protocol_error);
             ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&reason, 1));
             return;
@@ -340,10 +543,10 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
         circ->session.emplace(std::move(hop->transport));
         reply = std::move(hop->reply);
     }
+    ls.refused_creates = 0;
     ls.up_circuits[cell.circuit_id] = circ;
     ++m_circuit_count;
     ls.send(cell.circuit_id, CellCommand::created, reply);
-    update_gauges();
 }
 
 void RelayServer::handle_extend(std::shared_ptr<Circuit> circ, const net::ExtendRequest& req, bool reply_as_relay) {
@@ -364,27 +567,25 @@ awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::Node
     const crypto::X25519Public key = node.noise_key;
     LinkState* ls = link_to(key);
     if (!ls) {
+        // Records name IP literals: a relay resolves no names for a circuit,
+        // and never dials private addresses or itself on a user's behalf.
         std::optional<tcp::endpoint> target;
         for (const auto& ep : node.endpoints) {
             boost::system::error_code ec;
             const auto addr = boost::asio::ip::make_address(ep.host, ec);
-            if (!ec) {
-                target = tcp::endpoint(addr, ep.port);
-                break;
-            }
-            tcp::resolver resolver(m_io);
-            auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), net::use_nothrow);
-            if (!rec && !results.empty()) {
-                target = results.begin()->endpoint();
-                break;
-            }
+            if (ec) continue;
+            const tcp::endpoint candidate(normalize(addr), ep.port);
+            if (extend_refused(candidate)) continue;
+            target = candidate;
+            break;
         }
         if (!target) {
+            m_metrics.reject("extend_refused");
             if (auto c = weak.lock()) destroy(c, EndReason::host_unreachable, nullptr);
             co_return;
         }
-        auto link = co_await net::Link::connect(m_io.get_executor(), *target, &m_config.static_key, key, m_rng,
-                                                m_config.link_limits);
+        auto link =
+            co_await net::Link::connect(m_io.get_executor(), *target, &m_config.static_key, key, m_rng, m_link_limits);
         if (!link) {
             m_metrics.reject("extend_connect");
             if (auto c = weak.lock()) destroy(c, EndReason::host_unreachable, nullptr);
@@ -400,7 +601,8 @@ awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::Node
             ls = state.get();
             m_links[link->get()] = std::move(state);
             (*link)->start([this, ls](util::ByteView cell) { on_cell(*ls, cell); },
-                           [this, ls](const std::string&) { on_link_closed(ls); });
+                           [this, ls](const std::string&) { on_link_closed(ls); }, m_budget,
+                           [this, ls](std::uint32_t id) { on_circuit_overflow(*ls, id); });
         } else {
             (*link)->close("duplicate link");
         }
@@ -414,7 +616,16 @@ awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::Node
     circ->down = ls;
     circ->down_id = id;
     ls->send(id, CellCommand::create, handshake);
-    update_gauges();
+}
+
+bool RelayServer::extend_refused(const tcp::endpoint& to) const {
+    for (const auto& own : m_bound)
+        if (normalize(own.address()) == to.address() && own.port() == to.port()) return true;
+    for (const auto& own : m_config.advertised)
+        if (normalize(own.address()) == to.address() && own.port() == to.port()) return true;
+    if (m_config.allow_private_relays) return false;
+    const ExitPolicy relays_only{{}, m_config.exit_policy.own_addresses};
+    return evaluate(relays_only, to.address()) != Verdict::allow;
 }
 
 void RelayServer::handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::ByteView body) {
@@ -506,6 +717,12 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
                 reset(EndReason::resource_limit);
                 return;
             }
+            if (m_exit_streams + m_exit_pending >= m_config.limits.max_exit_streams ||
+                m_links.size() + m_handshakes + m_exit_streams + m_exit_pending >= m_socket_cap) {
+                m_metrics.reject("exit_streams");
+                reset(EndReason::resource_limit);
+                return;
+            }
             auto target = net::decode_target(msg.body);
             if (!target) {
                 m_metrics.reject("bad_target");
@@ -523,7 +740,6 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
                 m_metrics.reject("flow_control");
                 destroy(circ, EndReason::protocol_error, nullptr);
             }
-            update_gauges();
             return;
     }
 }
@@ -531,6 +747,14 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
 awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::uint32_t stream_id,
                                               net::Target target) {
     auto ex = m_io.get_executor();
+    ++m_exit_pending;
+    struct PendingDone {
+        std::size_t& pending;
+        ~PendingDone() {
+            CONET_ASSERT(pending > 0);
+            --pending;
+        }
+    } pending_done{m_exit_pending};
     auto finish_with = [&](EndReason reason) {
         auto c = weak.lock();
         if (!c || c->dead) return;
@@ -538,9 +762,6 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
         const std::uint8_t r = static_cast<std::uint8_t>(reason);
         c->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
     };
-    asio::steady_timer deadline(ex);
-    deadline.expires_after(std::chrono::milliseconds(m_config.limits.connect_timeout_ms));
-    auto timed_out = std::make_shared<bool>(false);
 
     std::vector<tcp::endpoint> candidates;
     boost::system::error_code ec;
@@ -548,25 +769,27 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
     if (!ec) {
         candidates.emplace_back(literal, target.port);
     } else {
-        auto resolver = std::make_shared<tcp::resolver>(ex);
-        deadline.async_wait([resolver, timed_out](boost::system::error_code e) {
-            if (e) return;
-            *timed_out = true;
-            resolver->cancel();
-        });
-        auto [rec, results] =
-            co_await resolver->async_resolve(target.host, std::to_string(target.port), net::use_nothrow);
-        if (*timed_out) {
-            m_metrics.reject("resolve_timeout");
-            finish_with(EndReason::timeout);
+        // The pool answers by its deadline even when the system resolver hangs.
+        auto resolved = co_await m_resolver.resolve(target.host, target.port);
+        if (!resolved) {
+            switch (resolved.error()) {
+                case ResolveError::timeout:
+                    m_metrics.reject("resolve_timeout");
+                    finish_with(EndReason::timeout);
+                    break;
+                case ResolveError::queue_full:
+                    m_metrics.reject("dns_queue");
+                    finish_with(EndReason::resource_limit);
+                    break;
+                case ResolveError::not_found:
+                case ResolveError::stopped:
+                    m_metrics.reject("resolve_failed");
+                    finish_with(EndReason::resolve_failed);
+                    break;
+            }
             co_return;
         }
-        if (rec || results.empty()) {
-            m_metrics.reject("resolve_failed");
-            finish_with(EndReason::resolve_failed);
-            co_return;
-        }
-        for (const auto& r : results) candidates.push_back(r.endpoint());
+        candidates = std::move(*resolved);
     }
     std::vector<tcp::endpoint> allowed;
     for (const auto& c : candidates)
@@ -578,8 +801,9 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
     }
 
     auto socket = std::make_shared<tcp::socket>(ex);
-    deadline.cancel();
-    deadline.expires_after(std::chrono::milliseconds(m_config.limits.connect_timeout_ms));
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer deadline(ex);
+    deadline.expires_after(std::chrono::milliseconds(m_config.limits.exit_connect_timeout_ms));
     deadline.async_wait([socket, timed_out](boost::system::error_code e) {
         if (e) return;
         *timed_out = true;
@@ -614,7 +838,6 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
     circ->add_stream(stream);
     circ->send_relay(RelayCommand::connected, stream_id, {});
     stream->start();
-    update_gauges();
 }
 
 void RelayServer::destroy(const std::shared_ptr<Circuit>& circ, EndReason reason, const LinkState* from) {
@@ -633,7 +856,6 @@ void RelayServer::destroy(const std::shared_ptr<Circuit>& circ, EndReason reason
     circ->up = nullptr;
     circ->down = nullptr;
     --m_circuit_count;
-    update_gauges();
 }
 
 }  // namespace conet::relay

@@ -8,15 +8,20 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include "conet/ledger/node_record.hpp"
 #include "conet/net/link.hpp"
 #include "conet/net/stream.hpp"
 #include "conet/relay/exit_policy.hpp"
+#include "conet/relay/resolver.hpp"
+#include "conet/util/limits.hpp"
 
 namespace conet::relay {
 
@@ -24,21 +29,18 @@ namespace asio = boost::asio;
 using net::awaitable;
 using net::tcp;
 
-struct RelayLimits {
-    std::size_t max_links_per_ip = 256;
-    std::size_t max_links = 4096;
-    std::size_t max_handshakes_in_flight = 256;
-    std::size_t max_circuits_per_link = 4096;
-    std::uint32_t connect_timeout_ms = 10'000;  ///< exit: resolve + connect to a destination
-};
-
 struct RelayConfig {
     crypto::X25519KeyPair static_key;
     std::vector<tcp::endpoint> listen;
+    /// Endpoints this relay publishes (never extended to).
+    std::vector<tcp::endpoint> advertised;
     bool exit_enabled = true;
     ExitPolicy exit_policy;
-    RelayLimits limits;
-    net::LinkLimits link_limits;
+    /// Every budget (DESIGN §5); the link limits are derived from it.
+    util::Limits limits;
+    /// Extend to relays whose records name loopback or private addresses
+    /// (devnet and tests only); public deployments refuse them.
+    bool allow_private_relays = false;
     /// Called (on the io thread) when a peer or an EXTEND names a relay the
     /// directory does not know; the ledger sync uses it to refresh early.
     std::function<void()> on_unknown_relay;
@@ -50,11 +52,16 @@ struct RelayMetrics {
     prometheus::Gauge& links;
     prometheus::Gauge& circuits;
     prometheus::Gauge& streams;
+    prometheus::Gauge& queued_bytes;  ///< memory in link send queues (the process budget's use)
     prometheus::Counter& bytes_in;
     prometheus::Counter& bytes_out;
     prometheus::Family<prometheus::Counter>& rejects;
     void reject(std::string_view reason) { rejects.Add({{"reason", std::string(reason)}}).Increment(); }
 };
+
+/// The quota key of an address's network: its IPv4 /24 or IPv6 /48
+/// (IPv4-mapped IPv6 addresses count as IPv4).
+std::string source_prefix(const boost::asio::ip::address& a);
 
 class RelayServer {
 public:
@@ -70,14 +77,42 @@ public:
     void stop();
     /// Brings the gauges up to date (before a scrape).
     void refresh_metrics() { update_gauges(); }
+    const net::MemoryBudget& memory_budget() const { return *m_budget; }
 
     struct Circuit;
     struct LinkState;
 
+    /// Connections and handshakes counted per source (an address, or its /24 or /48).
+    struct SourceCount {
+        std::size_t links = 0;
+        std::size_t handshakes = 0;
+    };
+    /// A token bucket: `rate` per second up to `burst`.
+    struct Bucket {
+        double tokens = 0;
+        std::chrono::steady_clock::time_point last{};
+        bool take(double rate, double burst, std::chrono::steady_clock::time_point now);
+    };
+
 private:
+    using Clock = std::chrono::steady_clock;
+    struct PendingHandshake {
+        std::weak_ptr<tcp::socket> socket;
+        Clock::time_point started;
+    };
+
     awaitable<void> accept_loop(tcp::acceptor& acceptor);
-    awaitable<void> handshake(tcp::socket socket, std::string ip);
-    void adopt(std::shared_ptr<net::Link> link, std::string ip);
+    awaitable<void> handshake(std::shared_ptr<tcp::socket> socket, std::string ip, std::string prefix);
+    void adopt(std::shared_ptr<net::Link> link, std::string ip, std::string prefix);
+    /// Why a new connection from `ip` is refused, or nullptr.
+    const char* refuse_source(const std::string& ip, const std::string& prefix, Clock::time_point now);
+    /// Drops handshakes older than the pressure timeout while many are in flight.
+    void relieve_handshake_pressure(Clock::time_point now);
+    void release_source(const std::string& ip, const std::string& prefix, bool link, bool handshake);
+    void punish_link(LinkState& ls, const char* why);
+    void on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id);
+    /// A relay endpoint this relay must not dial (itself; private unless allowed).
+    bool extend_refused(const tcp::endpoint& to) const;
     void on_cell(LinkState& ls, util::ByteView bytes);
     void on_link_closed(LinkState* ls);
     void handle_create(LinkState& ls, const net::CellView& cell);
@@ -98,10 +133,22 @@ private:
     util::Rng& m_rng;
     RelayMetrics& m_metrics;
     std::vector<std::unique_ptr<tcp::acceptor>> m_acceptors;
+    std::vector<tcp::endpoint> m_bound;
     std::map<net::Link*, std::unique_ptr<LinkState>> m_links;
-    std::map<std::string, std::size_t> m_links_per_ip;
+    std::unordered_map<std::string, SourceCount> m_by_ip;
+    std::unordered_map<std::string, SourceCount> m_by_prefix;
+    std::unordered_map<std::string, Bucket> m_create_buckets;        ///< by prefix, while it has links
+    std::unordered_map<std::string, Clock::time_point> m_penalized;  ///< ip -> refused until
+    std::list<PendingHandshake> m_pending;
+    std::shared_ptr<net::MemoryBudget> m_budget;
+    net::LinkLimits m_link_limits;
+    ResolverPool m_resolver;
+    asio::steady_timer m_accept_backoff;
     std::size_t m_handshakes = 0;
     std::size_t m_circuit_count = 0;
+    std::size_t m_exit_streams = 0;  ///< open
+    std::size_t m_exit_pending = 0;  ///< resolving or connecting
+    std::uint64_t m_socket_cap = 0;  ///< sockets for links and exit streams (set by start)
     bool m_stopped = false;
 };
 
