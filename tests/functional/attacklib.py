@@ -311,3 +311,128 @@ def timed(fn):
     t0 = time.monotonic()
     out = fn()
     return out, time.monotonic() - t0
+
+
+def extend_body(node_key, handshake):
+    """ExtendRequest: the next hop's Noise key (32 bytes), then NK message 1 (u32 length + bytes)."""
+    return node_key + struct.pack(">I", len(handshake)) + handshake
+
+
+class TwoHopCircuit:
+    """entry -> exit, with a session at both hops (CREATE carries NK message 1,
+    then a relay EXTEND sealed for the entry)."""
+
+    def __init__(self, link, entry_key, exit_key, circuit_id):
+        self.link, self.id = link, circuit_id
+        self.hops = [Hop(entry_key), Hop(exit_key)]
+        link.send_cell(circuit_id, CREATE, self.hops[0].create_body())
+        cid, cmd, body = link.recv_cell()
+        assert (cid, cmd) == (circuit_id, CREATED), (cid, cmd, body)
+        self.hops[0].finish(body)
+        sealed = self.hops[0].fwd.encrypt(relay_message(EXTEND_RELAY, 0, extend_body(exit_key,
+                                                                                   self.hops[1].create_body())))
+        link.send_cell(circuit_id, RELAY, sealed)
+        cid, cmd, body = link.recv_cell()
+        assert (cid, cmd) == (circuit_id, RELAY), (cid, cmd, body)
+        pt = self.hops[0].back.decrypt(body)
+        command, stream_id = struct.unpack(">BI", pt[1:6])
+        assert (pt[0], command, stream_id) == (0, EXTENDED_RELAY, 0), pt[:6]
+        self.hops[1].finish(pt[6:])
+
+    def relay_cell(self, command, stream_id, body=b""):
+        inner = self.hops[1].fwd.encrypt(relay_message(command, stream_id, body))
+        return self.link.frame(cell(self.id, RELAY, self.hops[0].fwd.encrypt(inner)))
+
+
+EXTEND_RELAY, EXTENDED_RELAY = 7, 8
+
+
+class Throttle:
+    """A TCP forwarder from `listen_port` to `target_port` that carries at most
+    `bytes_per_second` in each direction of each connection: a slow path."""
+
+    def __init__(self, listen_port, target_port, bytes_per_second):
+        self.target_port = target_port
+        self.rate = bytes_per_second
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", listen_port))
+        self.listener.listen(64)
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        chunk = max(1024, self.rate // 20)
+        try:
+            while not self.stopped.is_set():
+                data = src.recv(chunk)
+                if not data:
+                    break
+                dst.sendall(data)
+                time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+
+
+class BlackHoleDns:
+    """A DNS server on 127.0.9.53:53 (UDP) for a relay run in its own mount
+    namespace with a resolv.conf naming it: names in `answers` resolve to
+    their IPv4 address, every other name is never answered (a stuck lookup)."""
+
+    ADDRESS = "127.0.9.53"
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.unanswered = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.ADDRESS, 53))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(query) < 12:
+                continue
+            labels, pos = [], 12
+            while pos < len(query) and query[pos]:
+                n = query[pos]
+                labels.append(query[pos + 1:pos + 1 + n].decode(errors="replace"))
+                pos += 1 + n
+            name = ".".join(labels).lower()
+            qtype = struct.unpack(">H", query[pos + 1:pos + 3])[0] if pos + 3 <= len(query) else 0
+            question = query[12:pos + 5]
+            if name not in self.answers:
+                self.unanswered += 1
+                continue  # never answered
+            answer = b""
+            if qtype == 1:  # A
+                answer = (b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) +
+                          socket.inet_aton(self.answers[name]))
+            header = query[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, 1 if answer else 0, 0, 0)
+            self.sock.sendto(header + question + answer, peer)
+
+    def close(self):
+        self.sock.close()

@@ -43,6 +43,11 @@ RelayMetrics::RelayMetrics(prometheus::Registry& r)
                        .Help("Memory held in link send queues (counted as allocated)")
                        .Register(r)
                        .Add({})),
+      budget_reclaimed_links(prometheus::BuildGauge()
+                                 .Name("conet_relay_budget_reclaimed_links")
+                                 .Help("Links closed because the process memory budget was exhausted")
+                                 .Register(r)
+                                 .Add({})),
       bytes_in(cell_bytes_family(r).Add({{"direction", "in"}})),
       bytes_out(cell_bytes_family(r).Add({{"direction", "out"}})),
       rejects(prometheus::BuildCounter().Name("conet_relay_rejects_total").Help("Refusals by reason").Register(r)) {
@@ -246,6 +251,7 @@ void RelayServer::update_gauges() {
     m_metrics.circuits.Set(static_cast<double>(m_circuit_count));
     m_metrics.streams.Set(static_cast<double>(m_exit_streams));
     m_metrics.queued_bytes.Set(static_cast<double>(m_budget->used()));
+    m_metrics.budget_reclaimed_links.Set(static_cast<double>(m_budget->links_reclaimed()));
 }
 
 // ---- links -------------------------------------------------------------------------------
@@ -276,6 +282,10 @@ awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
             m_metrics.reject(why);
             continue;  // the socket closes as it goes out of scope
         }
+        if (m_handshakes >= lim.max_handshakes_in_flight && !evict_oldest_handshake()) {
+            m_metrics.reject("handshakes_in_flight");
+            continue;
+        }
         auto socket = std::make_shared<tcp::socket>(std::move(accepted));
         asio::co_spawn(m_io, handshake(std::move(socket), ip, prefix), asio::detached);
     }
@@ -290,7 +300,6 @@ const char* RelayServer::refuse_source(const std::string& ip, const std::string&
     if (m_links.size() + m_handshakes >= lim.max_links ||
         m_links.size() + m_handshakes + m_exit_streams + m_exit_pending >= m_socket_cap)
         return "max_links";
-    if (m_handshakes >= lim.max_handshakes_in_flight) return "handshakes_in_flight";
     const auto ip_it = m_by_ip.find(ip);
     const auto pf_it = m_by_prefix.find(prefix);
     const SourceCount by_ip = ip_it == m_by_ip.end() ? SourceCount{} : ip_it->second;
@@ -300,6 +309,25 @@ const char* RelayServer::refuse_source(const std::string& ip, const std::string&
     if (by_ip.handshakes >= lim.max_handshakes_per_ip) return "handshakes_per_ip";
     if (by_prefix.handshakes >= lim.max_handshakes_per_prefix) return "handshakes_per_prefix";
     return nullptr;
+}
+
+bool RelayServer::evict_oldest_handshake() {
+    // Every slot is taken: the oldest unfinished handshake makes room. An
+    // honest peer finishes in a round trip, so the oldest is almost always a
+    // connection that sends nothing; evicting it beats refusing everyone new.
+    // Evicted handshakes end asynchronously, so at most twice the limit are open.
+    if (m_handshakes >= 2 * m_config.limits.max_handshakes_in_flight) return false;
+    while (!m_pending.empty()) {
+        auto s = m_pending.front().socket.lock();
+        m_pending.pop_front();
+        if (s && s->is_open()) {
+            boost::system::error_code ignored;
+            s->close(ignored);
+            m_metrics.reject("handshake_pressure");
+            return true;
+        }
+    }
+    return false;
 }
 
 void RelayServer::relieve_handshake_pressure(Clock::time_point now) {

@@ -52,7 +52,8 @@ struct RelayMetrics {
     prometheus::Gauge& links;
     prometheus::Gauge& circuits;
     prometheus::Gauge& streams;
-    prometheus::Gauge& queued_bytes;  ///< memory in link send queues (the process budget's use)
+    prometheus::Gauge& queued_bytes;            ///< memory in link send queues (the process budget's use)
+    prometheus::Gauge& budget_reclaimed_links;  ///< links closed to keep within the process budget
     prometheus::Counter& bytes_in;
     prometheus::Counter& bytes_out;
     prometheus::Family<prometheus::Counter>& rejects;
@@ -108,6 +109,8 @@ private:
     const char* refuse_source(const std::string& ip, const std::string& prefix, Clock::time_point now);
     /// Drops handshakes older than the pressure timeout while many are in flight.
     void relieve_handshake_pressure(Clock::time_point now);
+    /// Closes the oldest unfinished handshake; false if none can go.
+    bool evict_oldest_handshake();
     void release_source(const std::string& ip, const std::string& prefix, bool link, bool handshake);
     void punish_link(LinkState& ls, const char* why);
     void on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id);
