@@ -5,6 +5,7 @@
 #include "conet/app/cli.hpp"
 #include "conet/crypto/noise/vectors.hpp"
 #include "conet/util/file.hpp"
+#include "conet/util/limits.hpp"
 
 namespace conet::app {
 
@@ -20,6 +21,14 @@ int run_noise_vectors(const std::string& path) {
     std::cout << report.passed << " passed, " << report.failed << " failed, " << report.skipped << " skipped\n";
     return report.failed == 0 ? exit_ok : exit_failure;
 }
+/// Every budget as a Markdown table (docs/security.md holds the same table; a test compares them).
+int print_limits() {
+    const util::Limits defaults;
+    std::cout << "| `[limits]` option | default | what it protects |\n|---|---:|---|\n";
+    for (const auto& f : util::limit_fields())
+        std::cout << "| `" << f.name << "` | " << defaults.*f.member << " | " << f.help << " |\n";
+    return exit_ok;
+}
 }  // namespace
 
 void add_debug_commands(CLI::App& app, int& exit_code) {
@@ -31,6 +40,10 @@ void add_debug_commands(CLI::App& app, int& exit_code) {
     auto path = std::make_shared<std::string>();
     vectors->add_option("FILE", *path, "cacophony JSON file ({\"vectors\": [...]})")->required();
     vectors->final_callback([&exit_code, path] { exit_code = run_noise_vectors(*path); });
+
+    auto* limits =
+        debug->add_subcommand("limits", "Print every budget (node.toml [limits]) with its default, as Markdown");
+    limits->final_callback([&exit_code] { exit_code = print_limits(); });
 }
 
 }  // namespace conet::app
