@@ -227,9 +227,8 @@ def rss_bytes(pid):
     raise RuntimeError("no VmRSS")
 
 
-class TrickleServer:
-    """A destination that sends one byte per TCP segment to every client, as
-    fast as it can, for as long as the client keeps its connection."""
+class _Destination:
+    """A TCP server on 127.0.0.1 that runs `serve(socket)` for each client in its own thread."""
 
     def __init__(self):
         self.listener = socket.socket()
@@ -237,7 +236,6 @@ class TrickleServer:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.sent = 0
         self.stopped = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -247,15 +245,11 @@ class TrickleServer:
                 c, _ = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._trickle, args=(c,), daemon=True).start()
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
 
-    def _trickle(self, c):
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c.settimeout(5)
+    def _run(self, c):
         try:
-            while not self.stopped.is_set():
-                c.send(b"x")
-                self.sent += 1
+            self.serve(c)
         except OSError:
             pass
         finally:
@@ -266,44 +260,35 @@ class TrickleServer:
         self.listener.close()
 
 
-class BulkServer:
+class TrickleServer(_Destination):
+    """A destination that sends one byte per TCP segment to every client, as
+    fast as it can, for as long as the client keeps its connection."""
+
+    sent = 0
+
+    def serve(self, c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.settimeout(5)
+        while not self.stopped.is_set():
+            c.send(b"x")
+            self.sent += 1
+
+
+class BulkServer(_Destination):
     """A destination that sends `size` random-looking bytes to each client, then closes."""
 
     def __init__(self, size):
         self.payload = os.urandom(1 << 20)
         self.size = size
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                c, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         c.settimeout(60)
-        try:
-            left = self.size
-            while left > 0 and not self.stopped.is_set():
-                n = min(left, len(self.payload))
-                c.sendall(self.payload[:n])
-                left -= n
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
+        left = self.size
+        while left > 0 and not self.stopped.is_set():
+            n = min(left, len(self.payload))
+            c.sendall(self.payload[:n])
+            left -= n
 
 
 def timed(fn):

@@ -5,6 +5,7 @@ Each test prints the honest figures before and during the attack (pytest -s
 shows them); the assertions are the budgets: memory that stays bounded, links
 that are closed, honest requests that still succeed."""
 import os
+import pathlib
 import socket
 import threading
 import time
@@ -15,6 +16,22 @@ import attacklib as A
 from netlib import Network, socks5_connect, recv_exact, wait_until
 
 MiB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def small_asan_quarantine(monkeypatch, conet):
+    """Under AddressSanitizer freed memory is held in a quarantine (256 MiB by
+    default), which would read as growth in the RSS figures below; keep it
+    small for the relays these tests start."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    monkeypatch.setenv("ASAN_OPTIONS", (opts + ":" if opts else "") + "quarantine_size_mb=8")
+
+
+def rss_allowance(conet, release_bytes):
+    """RSS growth allowed: as given for a release binary, doubled under
+    AddressSanitizer (redzones around every allocation)."""
+    sanitized = b"__asan_init" in pathlib.Path(conet.binary).read_bytes()
+    return release_bytes * 2 if sanitized else release_bytes
 
 
 def set_limits(relay, **limits):
@@ -116,7 +133,7 @@ def test_trickle_to_a_non_reading_link_keeps_exit_memory_bounded(one_exit):
               f"honest 8 MiB download {before_s:.2f} s before, {during_s:.2f} s during")
         assert trickle.sent > 10_000, "the trickle server did not run: the test proves nothing"
         assert ok, "honest download failed during the attack"
-        assert peak - rss0 < 96 * MiB, f"exit grew by {(peak - rss0) / MiB:.0f} MiB"
+        assert peak - rss0 < rss_allowance(net.conet, 96 * MiB), f"exit grew by {(peak - rss0) / MiB:.0f} MiB"
         link.close()
     finally:
         trickle.close()
@@ -207,7 +224,7 @@ def test_valid_create_flood_is_rate_limited_and_closed(one_exit):
     print(f"\nvalid CREATE flood: {sent * 1000} CREATEs sent before the close; RSS +{grown / MiB:.0f} MiB")
     assert closed, "the flooding link stayed open"
     assert rejects(exit_relay, "create_rate") > 0
-    assert grown < 64 * MiB
+    assert grown < rss_allowance(net.conet, 64 * MiB)
 
 
 def test_idle_connections_from_many_networks_do_not_lock_out_honest_links(one_exit):
@@ -220,28 +237,22 @@ def test_idle_connections_from_many_networks_do_not_lock_out_honest_links(one_ex
     exit_relay.start()
     key = A.relay_key(exit_relay.record)
     idle = []
-    try:
-        for net_no in range(10, 50):  # 40 networks x 8 = 320 connections
-            for _ in range(8):
-                s = socket.socket()
-                s.bind((f"127.0.{net_no}.2", 0))
-                s.settimeout(5)
-                try:
-                    s.connect(("127.0.0.1", exit_relay.port))
-                except OSError:
-                    s.close()
-                    continue
-                idle.append(s)
-        for _ in range(300):  # 300 more from one address
+
+    def open_idle(source_ip, count):
+        for _ in range(count):
             s = socket.socket()
-            s.bind(("127.0.9.9", 0))
+            s.bind((source_ip, 0))
             s.settimeout(5)
             try:
                 s.connect(("127.0.0.1", exit_relay.port))
+                idle.append(s)
             except OSError:
                 s.close()
-                continue
-            idle.append(s)
+
+    try:
+        for net_no in range(10, 50):  # 40 networks x 8 = 320 connections
+            open_idle(f"127.0.{net_no}.2", 8)
+        open_idle("127.0.9.9", 300)  # 300 more from one address
         ok, times = 0, []
         for i in range(20):
             t0 = time.monotonic()
@@ -290,7 +301,7 @@ def test_non_reading_links_from_many_sources_stay_within_the_process_budget(one_
               f"honest 8 MiB download {during_s:.2f} s")
         assert ok
         assert queued <= 48 * MiB
-        assert peak - rss0 < 48 * MiB + 64 * MiB
+        assert peak - rss0 < rss_allowance(net.conet, 48 * MiB + 64 * MiB)
         for link in links:
             link.close()
     finally:

@@ -185,7 +185,9 @@ std::uint64_t raise_descriptor_limit(std::uint64_t sockets) {
         ::setrlimit(RLIMIT_NOFILE, &rl);
         ::getrlimit(RLIMIT_NOFILE, &rl);
     }
-    return rl.rlim_cur > reserve ? std::min<std::uint64_t>(sockets, rl.rlim_cur - reserve) : 1;
+    // Under a small hard limit keep a quarter for files, logs and the RPC port.
+    const std::uint64_t keep = std::min<std::uint64_t>(reserve, rl.rlim_cur / 4);
+    return std::max<std::uint64_t>(1, std::min<std::uint64_t>(sockets, rl.rlim_cur - keep));
 }
 
 std::vector<address> interface_addresses() {
