@@ -2,6 +2,7 @@
 
 #include "conet/codec/codec.hpp"
 #include "conet/net/cell.hpp"
+#include "conet/net/frame_reader.hpp"
 
 namespace conet::net {
 
@@ -41,8 +42,9 @@ void MemoryBudget::reclaim() {
 
 namespace {
 
-constexpr std::size_t frame_header_bytes = 2;
 constexpr std::size_t read_buffer_bytes = 256 * 1024;
+static_assert(noise::max_message_bytes <= max_frame_record_bytes);
+static_assert(read_buffer_bytes >= frame_header_bytes + noise::max_message_bytes);
 constexpr std::size_t write_batch_bytes = 256 * 1024;
 constexpr std::string_view link_prologue = "CONET link v1";
 
@@ -272,23 +274,25 @@ void Link::close(const std::string& reason) {
 
 awaitable<void> Link::read_loop() {
     auto self = shared_from_this();
-    util::Bytes buf(read_buffer_bytes);
-    std::size_t have = 0;
+    FrameReader frames(noise::max_message_bytes, read_buffer_bytes);
     while (m_open) {
-        auto [ec, n] =
-            co_await m_socket.async_read_some(asio::buffer(buf.data() + have, buf.size() - have), use_nothrow);
+        const auto space = frames.prepare();
+        auto [ec, n] = co_await m_socket.async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
         if (ec) {
             close(ec == asio::error::eof ? "closed by peer" : "read error: " + ec.message());
             co_return;
         }
-        have += n;
+        frames.commit(n);
         m_last_received = std::chrono::steady_clock::now();
-        std::size_t pos = 0;
-        while (m_open && have - pos >= frame_header_bytes) {
-            const std::size_t len = (std::size_t(buf[pos]) << 8) | buf[pos + 1];
-            if (have - pos - frame_header_bytes < len) break;
-            std::uint8_t* record = buf.data() + pos + frame_header_bytes;
-            pos += frame_header_bytes + len;
+        while (m_open) {
+            auto next = frames.next();
+            if (!next) {
+                close(std::string(describe(next.error())));
+                co_return;
+            }
+            if (!*next) break;
+            std::uint8_t* record = (*next)->data();
+            const std::size_t len = (*next)->size();
             // Decrypt in place: the plaintext view lives in the read buffer.
             auto plain_len = m_transport.decrypt_to(util::ByteView(record, len), record);
             if (!plain_len) {
@@ -306,10 +310,6 @@ awaitable<void> Link::read_loop() {
             }
             if (cell.size() >= cell_header_bytes && cell[4] == static_cast<std::uint8_t>(CellCommand::pong)) continue;
             if (m_on_cell) m_on_cell(cell);
-        }
-        if (pos > 0) {
-            std::memmove(buf.data(), buf.data() + pos, have - pos);
-            have -= pos;
         }
     }
 }
