@@ -441,3 +441,24 @@ def test_never_answering_dns_names_do_not_stall_the_exit(one_exit):
         link.close()
     finally:
         dns.close()
+
+
+def test_metrics_port_refuses_a_foreign_host_header(one_exit):
+    """DNS rebinding: a page whose name was re-pointed at the relay's metrics
+    port sends its own Host; only the node's address and localhost are served."""
+    net, exit_relay, entry, bulk = one_exit
+    net.write_directory()
+    exit_relay.start()
+
+    def get(host):
+        with socket.create_connection(("127.0.0.1", exit_relay.metrics_port), timeout=10) as s:
+            s.sendall(f"GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        return int(data.split(b" ", 2)[1])
+
+    assert get(f"127.0.0.1:{exit_relay.metrics_port}") == 200
+    assert get(f"localhost:{exit_relay.metrics_port}") == 200
+    assert get(f"evil.example:{exit_relay.metrics_port}") == 403
+    assert get("evil.example") == 403

@@ -63,14 +63,22 @@ net::awaitable<void> HttpEndpoint::serve(net::tcp::socket s) {
         auto head = proxy::parse_http_head(util::as_bytes(std::string_view(buf.data(), have)));
         if (head.status == proxy::ParseStatus::incomplete && have < buf.size()) continue;
         HttpReply reply;
+        boost::system::error_code lec;
+        const auto local = s.local_endpoint(lec);
         if (head.status != proxy::ParseStatus::done || head.value.method != "GET") {
             reply = {400, "text/plain", "bad request\n"};
+        } else if (lec || !proxy::host_is_local(head.value, local.address().to_string())) {
+            // DNS rebinding: a web page re-pointed at this port sends its own name.
+            reply = {403, "text/plain", "forbidden: Host must be this node's address or localhost\n"};
         } else {
             reply = m_handler(head.value.target);
         }
-        const std::string out = proxy::http_response(
-            reply.status, reply.status == 200 ? "OK" : (reply.status == 404 ? "Not Found" : "Bad Request"),
-            reply.content_type, reply.body);
+        const std::string out = proxy::http_response(reply.status,
+                                                     reply.status == 200   ? "OK"
+                                                     : reply.status == 403 ? "Forbidden"
+                                                     : reply.status == 404 ? "Not Found"
+                                                                           : "Bad Request",
+                                                     reply.content_type, reply.body);
         co_await asio::async_write(s, asio::buffer(out), net::use_nothrow);
         co_return;
     }
