@@ -242,11 +242,17 @@ std::string annotated_config(const NodeConfig& c) {
 }
 
 util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& file) {
-    auto text = util::read_file(file, 1 << 20);
+    auto text = util::read_file(file, max_config_bytes);
     if (!text) return util::unexpected(text.error().message());
+    return parse_config(*text, file.string());
+}
+
+util::Result<NodeConfig, std::string> parse_config(std::string_view text, std::string_view source) {
+    const std::string file(source);
+    if (text.size() > max_config_bytes) return util::unexpected(file + ": file too large");
     toml::table table;
     try {
-        table = toml::parse(*text, file.string());
+        table = toml::parse(text, file);
     } catch (const toml::parse_error& e) {
         std::ostringstream err;
         err << e;
@@ -256,17 +262,17 @@ util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& f
     for (auto&& [key, node] : table) {
         const std::string name(key.str());
         if (name == "limits") {
-            if (auto err = read_limits(node, c.limits)) return util::unexpected(file.string() + ": limits." + *err);
+            if (auto err = read_limits(node, c.limits)) return util::unexpected(file + ": limits." + *err);
             continue;
         }
         const auto it =
             std::find_if(options().begin(), options().end(), [&](const Option& o) { return name == o.name; });
-        if (it == options().end()) return util::unexpected(file.string() + ": unknown option \"" + name + "\"");
-        if (auto err = it->read(node, c)) return util::unexpected(file.string() + ": " + it->name + ": " + *err);
+        if (it == options().end()) return util::unexpected(file + ": unknown option \"" + name + "\"");
+        if (auto err = it->read(node, c)) return util::unexpected(file + ": " + it->name + ": " + *err);
     }
-    if (c.wallet_keystore.empty()) return util::unexpected(file.string() + ": wallet_keystore is required");
+    if (c.wallet_keystore.empty()) return util::unexpected(file + ": wallet_keystore is required");
     if ((c.validator || !c.ledger_rpc.empty()) && c.genesis.empty())
-        return util::unexpected(file.string() + ": genesis is required with validator or ledger_rpc");
+        return util::unexpected(file + ": genesis is required with validator or ledger_rpc");
     return c;
 }
 

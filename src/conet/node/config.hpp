@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conet/ledger/node_record.hpp"
@@ -41,7 +42,13 @@ inline constexpr const char* noise_key_file_name = "noise_key";
 
 /// Writes the full, commented config for `c`.
 std::string annotated_config(const NodeConfig& c);
+/// Larger config files are refused before parsing.
+inline constexpr std::size_t max_config_bytes = 1 << 20;
+/// Reads `file` and parses it with parse_config.
 util::Result<NodeConfig, std::string> load_config(const std::filesystem::path& file);
+/// Parses node.toml text (I/O-free); `source` (the file name) prefixes error
+/// messages. Any bytes give a config or an error, never an exception.
+util::Result<NodeConfig, std::string> parse_config(std::string_view text, std::string_view source);
 util::Result<ledger::Endpoint, std::string> parse_host_port(std::string_view text);
 
 }  // namespace conet::node
