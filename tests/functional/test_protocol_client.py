@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import socket
 import struct
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +23,7 @@ LINK_PROLOGUE = b"CONET link v1"
 CIRCUIT_PROLOGUE = b"CONET circuit v1"
 CREATE, CREATED, RELAY, DESTROY, EXTEND, EXTENDED, PING, PONG = range(1, 9)
 BEGIN, CONNECTED, DATA, END, RESET, SENDME, R_EXTEND, R_EXTENDED = range(1, 9)
-PROTOCOL_ERROR = 8
+DESTROYED, PROTOCOL_ERROR = 7, 8
 
 
 class Cipher:
@@ -110,8 +111,10 @@ class UserLink:
         record = self.send_cipher.encrypt(struct.pack(">IB", circuit_id, command) + body)
         self.sock.sendall(struct.pack(">H", len(record)) + record)
 
-    def recv_cell(self):
+    def recv_cell(self, timeout=30):
+        deadline = time.monotonic() + timeout  # PINGs from the relay do not extend it
         while True:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
             cell = self.recv_cipher.decrypt(self._frame())
             circuit_id, command = struct.unpack(">IB", cell[:5])
             if command == PING:
@@ -188,6 +191,7 @@ class Circuit:
         request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
         self.send(relay_message(DATA, stream_id, request))
         response = b""
+        stream_unacked = circuit_unacked = 0
         while True:
             hop, command, sid, body = self.receive()
             assert hop == len(self.sessions) - 1 and sid == stream_id
@@ -195,6 +199,16 @@ class Circuit:
                 break
             assert command == DATA, command
             response += body
+            # "Flow control": credit back what was consumed, in bytes, per stream every 1 MiB
+            # and per circuit (stream 0) every 4 MiB.
+            stream_unacked += len(body)
+            circuit_unacked += len(body)
+            if stream_unacked >= 1 << 20:
+                self.send(relay_message(SENDME, stream_id, struct.pack(">I", stream_unacked)))
+                stream_unacked = 0
+            if circuit_unacked >= 4 << 20:
+                self.send(relay_message(SENDME, 0, struct.pack(">I", circuit_unacked)))
+                circuit_unacked = 0
         self.send(relay_message(END, stream_id))
         return response.partition(b"\r\n\r\n")[2]
 
@@ -252,5 +266,34 @@ def test_the_wrong_extend_for_the_first_hop_destroys_the_circuit(relays):
         fresh = Circuit(link, 3)
         fresh.create(entry_key, True)
         assert len(fresh.sessions) == 1
+    finally:
+        link.close()
+
+
+def test_the_documented_sendme_credit_carries_a_download_past_both_windows(relays, httpd):
+    # 20 MiB is more than the stream (4 MiB) and circuit (16 MiB) windows: without
+    # SENDMEs of the right unit the exit stops sending and the read times out.
+    (port, entry_key), (_, exit_key), _ = relays
+    link = UserLink(port, entry_key)
+    try:
+        circuit = Circuit(link, 7)
+        circuit.create(entry_key, False)
+        circuit.extend(exit_key)
+        body = circuit.fetch(1, httpd.port, f"/bytes/{20 << 20}?seed=8")
+        assert hashlib.sha256(body).hexdigest() == expected_sha256(20 << 20, 8)
+    finally:
+        link.close()
+
+
+def test_credit_beyond_the_window_is_a_protocol_error(relays):
+    (port, entry_key), (_, exit_key), _ = relays
+    link = UserLink(port, entry_key)
+    try:
+        circuit = Circuit(link, 9)
+        circuit.create(entry_key, False)
+        circuit.extend(exit_key)
+        circuit.send(relay_message(SENDME, 0, struct.pack(">I", 1)))  # the exit's circuit window is full already
+        # The exit destroys the circuit (8); the entry passes the DESTROY on as reason 7.
+        assert circuit.expect(DESTROY) == bytes([DESTROYED])
     finally:
         link.close()
