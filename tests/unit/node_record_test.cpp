@@ -134,6 +134,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.block_interval_ms = 250;
     c.ledger_rpc = "http://127.0.0.1:8545";
     c.ledger_refresh_seconds = 30;
+    c.allow_private_relays = true;
     const std::string text = annotated_config(c);
     NodeConfig defaults;
     defaults.wallet_keystore = c.wallet_keystore;
@@ -157,6 +158,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     EXPECT_EQ(annotated_config(*back), text);
     EXPECT_EQ(back->listen.port, 7000);
     EXPECT_EQ(back->advertise, "198.51.100.7:443");
+    EXPECT_TRUE(back->allow_private_relays);
     EXPECT_EQ(back->exit_allow.size(), 1u);
 }
 
