@@ -1,8 +1,10 @@
-"""A second client, written from docs/protocol.md alone (pure Python on
+"""A second client built on docs/protocol.md only (pure Python on
 python3-cryptography, no CONET code): it builds 1-, 2- and 3-hop circuits in
 both ways the document describes (a first hop with a session, and a
 session-less first hop extended with the EXTEND cell), fetches a page through
-each, and checks the errors the document promises for the wrong EXTEND."""
+each, follows the documented flow control and checks errors the document
+promises. (Written by the document's author, who had read the code: it shows
+the document is right where it exercises it.)"""
 import hashlib
 import hmac
 import socket
