@@ -85,7 +85,7 @@ util::Result<ledger::Directory, std::string> directory_from_ledger(const ProxyCm
     std::string last;
     for (;;) {
         std::vector<std::string> refused;
-        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused, o.max_header_age);
+        auto d = node::discover_relays(o.rpc, genesis, now_unix(), refused, {.max_header_age_s = o.max_header_age});
         for (const auto& r : refused) spdlog::warn("[proxy] refused node record {}", r);
         std::string why;
         if (!d) {
