@@ -384,9 +384,11 @@ class BlackHoleDns:
     namespace with a resolv.conf naming it: names in `answers` resolve to
     their IPv4 address, every other name is never answered (a stuck lookup)."""
 
-    ADDRESS = "127.0.9.53"
-
     def __init__(self, answers):
+        # Port 53 is fixed (resolv.conf names no port): a random loopback
+        # address keeps concurrent runs apart.
+        import random
+        self.ADDRESS = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
         self.answers = answers
         self.unanswered = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

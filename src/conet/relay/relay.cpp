@@ -61,9 +61,9 @@ struct RelayServer::LinkState {
     std::string ip;
     std::string prefix;
     bool outbound = false;
-    Bucket creates;                   ///< CREATE handshakes this link may still start
-    std::size_t bad_creates = 0;      ///< CREATEs whose handshake failed
-    std::size_t refused_creates = 0;  ///< CREATEs refused by a rate limit
+    Bucket creates;               ///< CREATE handshakes this link may still start
+    std::size_t bad_creates = 0;  ///< CREATEs whose handshake failed
+    Bucket refusals;              ///< CREATE refusals this link may still be sent
     std::optional<crypto::X25519Public> peer_key;
     std::map<std::uint32_t, std::shared_ptr<Circuit>> up_circuits;    ///< the peer created them
     std::map<std::uint32_t, std::shared_ptr<Circuit>> down_circuits;  ///< we created them
@@ -539,8 +539,11 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
                                               2.0 * static_cast<double>(lim.creates_per_second_per_prefix), now);
         if (!link_ok || !prefix_ok) {
             m_metrics.reject("create_rate");
-            if (++ls.refused_creates > lim.creates_burst_per_link) {
-                punish_link(ls, "bad_creates");  // it ignores every refusal
+            // Refusals have a budget of their own (the same rate and burst): a
+            // link that keeps sending past it ignores them, and is closed.
+            if (!ls.refusals.take(static_cast<double>(lim.creates_per_second_per_link),
+                                  static_cast<double>(lim.creates_burst_per_link), now)) {
+                punish_link(ls, "bad_creates");
                 return;
             }
             ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&limit_reason, 1));
@@ -573,7 +576,6 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
         circ->session.emplace(std::move(hop->transport));
         reply = std::move(hop->reply);
     }
-    ls.refused_creates = 0;
     ls.up_circuits[cell.circuit_id] = circ;
     ++m_circuit_count;
     ls.send(cell.circuit_id, CellCommand::created, reply);
