@@ -30,6 +30,27 @@ struct Net {
     }
 };
 
+TEST(Genesis, AnAddressListedTwiceIsRefused) {
+    Net n;
+    // Balances: the same account in lower and upper case (found by fuzz_genesis).
+    const std::string lower = n.users[0].address().to_string();
+    std::string upper = lower;
+    for (std::size_t i = 2; i < upper.size(); ++i) upper[i] = static_cast<char>(std::toupper(upper[i]));
+    std::string json = n.genesis.to_json();
+    const std::string key = "\"" + lower + "\":1000000";
+    ASSERT_NE(json.find(key), std::string::npos) << json;
+    json.replace(json.find(key), key.size(), key + ",\"" + upper + "\":7");
+    auto dup_balance = Genesis::from_json(json);
+    ASSERT_FALSE(dup_balance);
+    EXPECT_NE(dup_balance.error().find("twice"), std::string::npos);
+    // Validators: one key twice would count twice towards the quorum size.
+    Genesis twice = n.genesis;
+    twice.validators.push_back(n.validator.address());
+    auto dup_validator = Genesis::from_json(twice.to_json());
+    ASSERT_FALSE(dup_validator);
+    EXPECT_NE(dup_validator.error().find("validator listed twice"), std::string::npos);
+}
+
 TEST(Genesis, JsonRoundTripAndSupplyLimit) {
     Net n;
     auto back = Genesis::from_json(n.genesis.to_json());

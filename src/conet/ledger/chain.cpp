@@ -1,5 +1,7 @@
 #include "conet/ledger/chain.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 namespace conet::ledger {
@@ -55,6 +57,9 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
         auto a = v.is_string() ? crypto::Address::parse(v.get_string())
                                : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
         if (!a) return util::unexpected(std::string("bad validator address"));
+        // One key listed twice would count twice towards the quorum size.
+        if (std::find(g.validators.begin(), g.validators.end(), *a) != g.validators.end())
+            return util::unexpected("validator listed twice: " + a->to_string());
         g.validators.push_back(*a);
     }
     if (const json::value* bal = o.if_contains("balances")) {
@@ -65,6 +70,10 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
             json::object tmp{{"amount", v}};
             auto amount = get_u64(tmp, "amount", true);
             if (!amount) return util::unexpected("bad amount for " + std::string(k));
+            // Keys differing only in case name one account: both would be credited,
+            // and to_json could not write them back.
+            for (const auto& [seen, ignored] : g.balances)
+                if (seen == *a) return util::unexpected("address listed twice in balances: " + a->to_string());
             g.balances.emplace_back(*a, *amount);
         }
     }

@@ -370,7 +370,8 @@ awaitable<void> RelayServer::handshake(std::shared_ptr<tcp::socket> socket, std:
     ++m_handshakes;
     ++m_by_ip[ip].handshakes;
     ++m_by_prefix[prefix].handshakes;
-    const auto pending = m_pending.insert(m_pending.end(), PendingHandshake{socket, Clock::now()});
+    const std::uint64_t pending_id = m_next_pending_id++;
+    m_pending.push_back(PendingHandshake{pending_id, socket, Clock::now()});
     auto allow = [this](net::LinkKind kind, const std::optional<crypto::X25519Public>& key) {
         if (kind == net::LinkKind::client) return true;
         if (key && m_directory.find(*key) != nullptr) return true;
@@ -381,7 +382,7 @@ awaitable<void> RelayServer::handshake(std::shared_ptr<tcp::socket> socket, std:
     --m_handshakes;
     // relieve_handshake_pressure may have dropped the entry already.
     for (auto it = m_pending.begin(); it != m_pending.end(); ++it)
-        if (it == pending) {
+        if (it->id == pending_id) {
             m_pending.erase(it);
             break;
         }

@@ -98,6 +98,7 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
     struct PendingHandshake {
+        std::uint64_t id;
         std::weak_ptr<tcp::socket> socket;
         Clock::time_point started;
     };
@@ -142,7 +143,8 @@ private:
     std::unordered_map<std::string, SourceCount> m_by_prefix;
     std::unordered_map<std::string, Bucket> m_create_buckets;        ///< by prefix, while it has links
     std::unordered_map<std::string, Clock::time_point> m_penalized;  ///< ip -> refused until
-    std::list<PendingHandshake> m_pending;
+    std::list<PendingHandshake> m_pending;                           ///< in start order
+    std::uint64_t m_next_pending_id = 0;
     std::shared_ptr<net::MemoryBudget> m_budget;
     net::LinkLimits m_link_limits;
     ResolverPool m_resolver;
