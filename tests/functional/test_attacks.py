@@ -464,3 +464,30 @@ def test_metrics_port_refuses_a_foreign_host_header(one_exit):
     assert get(f"localhost:{exit_relay.metrics_port}") == 200
     assert get(f"evil.example:{exit_relay.metrics_port}") == 403
     assert get("evil.example") == 403
+
+
+def test_link_handshake_churn_from_one_network_is_rate_limited(one_exit):
+    """Opening and closing links as fast as possible makes the relay do a Noise
+    handshake each time: one network gets handshakes_per_second_per_prefix
+    (here 20/s, burst 40), the rest are refused at accept; other networks
+    are not affected."""
+    net, exit_relay, entry, bulk = one_exit
+    set_limits(exit_relay, handshakes_per_second_per_prefix=20)
+    net.write_directory()
+    exit_relay.start()
+    key = A.relay_key(exit_relay.record)
+    done, refused = 0, 0
+    t0 = time.monotonic()
+    for i in range(200):
+        try:
+            A.RawLink(exit_relay.port, key, source_ip=f"127.0.81.{2 + i % 200}", timeout=5).close()
+            done += 1
+        except (OSError, ConnectionError):
+            refused += 1
+    elapsed = time.monotonic() - t0
+    honest = A.RawLink(exit_relay.port, key, source_ip="127.0.0.1", timeout=5)
+    honest.close()
+    print(f"\nhandshake churn: {done} links done, {refused} refused in {elapsed:.1f} s")
+    assert done <= 40 + 20 * elapsed + 5, "more handshakes than the budget allows"
+    assert refused > 0
+    assert rejects(exit_relay, "handshake_rate") == refused

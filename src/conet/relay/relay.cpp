@@ -31,7 +31,7 @@ constexpr const char* k_reject_reasons[] = {
     "flow_control",      "exit_policy",       "resolve_failed",        "resolve_timeout",     "connect_failed",
     "links_per_prefix",  "handshakes_per_ip", "handshakes_per_prefix", "penalized_source",    "handshake_pressure",
     "create_rate",       "bad_creates",       "circuit_queue",         "exit_streams",        "dns_queue",
-    "accept_no_fds",     "extend_refused"};
+    "accept_no_fds",     "extend_refused",    "handshake_rate"};
 }  // namespace
 
 RelayMetrics::RelayMetrics(prometheus::Registry& r)
@@ -293,6 +293,19 @@ awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     }
 }
 
+RelayServer::PrefixRates& RelayServer::rates_for(const std::string& prefix, Clock::time_point now) {
+    constexpr std::size_t max_tracked_prefixes = 65'536;
+    if (m_prefix_rates.size() >= max_tracked_prefixes && !m_prefix_rates.count(prefix)) {
+        // A minute unused and every bucket would be full again: forgetting it changes nothing.
+        std::erase_if(m_prefix_rates,
+                      [&](const auto& e) { return now - e.second.last_used > std::chrono::minutes(1); });
+        if (m_prefix_rates.size() >= max_tracked_prefixes) m_prefix_rates.erase(m_prefix_rates.begin());
+    }
+    auto& r = m_prefix_rates[prefix];
+    r.last_used = now;
+    return r;
+}
+
 const char* RelayServer::refuse_source(const std::string& ip, const std::string& prefix, Clock::time_point now) {
     const auto& lim = m_config.limits;
     if (auto it = m_penalized.find(ip); it != m_penalized.end()) {
@@ -310,6 +323,8 @@ const char* RelayServer::refuse_source(const std::string& ip, const std::string&
     if (by_prefix.links + by_prefix.handshakes >= lim.max_links_per_prefix) return "links_per_prefix";
     if (by_ip.handshakes >= lim.max_handshakes_per_ip) return "handshakes_per_ip";
     if (by_prefix.handshakes >= lim.max_handshakes_per_prefix) return "handshakes_per_prefix";
+    const double rate = static_cast<double>(lim.handshakes_per_second_per_prefix);
+    if (!rates_for(prefix, now).handshakes.take(rate, 2 * rate, now)) return "handshake_rate";
     return nullptr;
 }
 
@@ -360,7 +375,6 @@ void RelayServer::release_source(const std::string& ip, const std::string& prefi
             --it->second.handshakes;
         }
         if (it->second.links == 0 && it->second.handshakes == 0) {
-            if (map == &m_by_prefix) m_create_buckets.erase(prefix);
             map->erase(it);
         }
     }
@@ -535,9 +549,10 @@ void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
         const auto now = Clock::now();
         const bool link_ok = ls.creates.take(static_cast<double>(lim.creates_per_second_per_link),
                                              static_cast<double>(lim.creates_burst_per_link), now);
-        const bool prefix_ok = link_ok && m_create_buckets[ls.prefix].take(
-                                              static_cast<double>(lim.creates_per_second_per_prefix),
-                                              2.0 * static_cast<double>(lim.creates_per_second_per_prefix), now);
+        const bool prefix_ok =
+            link_ok && rates_for(ls.prefix, now)
+                           .creates.take(static_cast<double>(lim.creates_per_second_per_prefix),
+                                         2.0 * static_cast<double>(lim.creates_per_second_per_prefix), now);
         if (!link_ok || !prefix_ok) {
             m_metrics.reject("create_rate");
             // Refusals have a budget of their own (the same rate and burst): a

@@ -141,7 +141,15 @@ private:
     std::map<net::Link*, std::unique_ptr<LinkState>> m_links;
     std::unordered_map<std::string, SourceCount> m_by_ip;
     std::unordered_map<std::string, SourceCount> m_by_prefix;
-    std::unordered_map<std::string, Bucket> m_create_buckets;        ///< by prefix, while it has links
+    /// Rates per source network; kept after its links close (closing and
+    /// reopening must not refill them), pruned when idle.
+    struct PrefixRates {
+        Bucket creates;
+        Bucket handshakes;
+        Clock::time_point last_used{};
+    };
+    PrefixRates& rates_for(const std::string& prefix, Clock::time_point now);
+    std::unordered_map<std::string, PrefixRates> m_prefix_rates;
     std::unordered_map<std::string, Clock::time_point> m_penalized;  ///< ip -> refused until
     std::list<PendingHandshake> m_pending;                           ///< in start order
     std::uint64_t m_next_pending_id = 0;

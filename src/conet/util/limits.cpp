@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
 constexpr std::uint64_t day_ms = 24ull * 3600 * 1000;
 
-constexpr std::array<LimitField, 35> k_fields{{
+constexpr std::array<LimitField, 36> k_fields{{
     {"memory_budget_bytes",
      "Memory in all link send queues together, counted as allocated; past it the link holding the most is closed (many "
      "non-reading peers)",
@@ -51,6 +51,9 @@ constexpr std::array<LimitField, 35> k_fields{{
      1'000'000},
     {"creates_per_second_per_prefix", "CREATE handshakes answered per second for one /24 (IPv6 /48)",
      &Limits::creates_per_second_per_prefix, 1, 1'000'000},
+    {"handshakes_per_second_per_prefix",
+     "New links accepted per second from one /24 (IPv6 /48), burst twice that (CPU: link handshakes)",
+     &Limits::handshakes_per_second_per_prefix, 1, 1'000'000},
     {"max_bad_creates_per_link",
      "Unanswerable CREATEs after which a user's link is closed (junk CREATE floods burn CPU)",
      &Limits::max_bad_creates_per_link, 1, 1'000'000},

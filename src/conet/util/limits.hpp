@@ -54,6 +54,9 @@ struct Limits {
     std::uint64_t creates_per_second_per_link = 200;
     std::uint64_t creates_burst_per_link = 400;
     std::uint64_t creates_per_second_per_prefix = 1'000;
+    /// New links (each costs the relay a Noise handshake) accepted per second
+    /// from one /24 (IPv6 /48), with a burst of twice that.
+    std::uint64_t handshakes_per_second_per_prefix = 50;
     /// A link that sends this many CREATEs we cannot answer is closed.
     std::uint64_t max_bad_creates_per_link = 8;
     /// ...and its source may not open links for this long.
