@@ -339,6 +339,7 @@ int run_devnet(const DevnetOptions& o) {
         rc.listen = {"127.0.0.1", 0};
         rc.region = i < o.relays / 2 ? "DE" : "US";
         rc.exit_allow.push_back(*relay::Cidr::parse("127.0.0.1/32"));
+        rc.allow_private_relays = true;  // every relay of the devnet is on loopback
         rc.genesis = genesis_file.string();
         rc.ledger_rpc = rpc_url;
         rc.ledger_refresh_seconds = 2;

@@ -23,7 +23,7 @@ struct Limits {
     std::uint64_t memory_budget_bytes = 1ull << 30;
     /// Sockets this process keeps open for peers (links, handshakes, exit streams,
     /// RPC); set below the file-descriptor limit so files and logs keep working.
-    std::uint64_t max_open_sockets = 10'000;
+    std::uint64_t max_open_sockets = 24'576;
     /// After accept fails for lack of descriptors (EMFILE/ENFILE), wait this long.
     std::uint64_t accept_backoff_ms = 100;
 
@@ -63,7 +63,7 @@ struct Limits {
     std::uint64_t bad_source_penalty_ms = 30'000;
 
     // ---- exit -----------------------------------------------------------------------------
-    std::uint64_t max_exit_streams = 4096;
+    std::uint64_t max_exit_streams = 16'384;
     std::uint64_t exit_connect_timeout_ms = 10'000;
     std::uint64_t dns_workers = 4;
     std::uint64_t max_dns_queue = 256;
