@@ -99,6 +99,7 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
     if (listing->cut_short) refused.push_back(url + ": node list cut short: " + *listing->cut_short);
 
     std::vector<ledger::NodeRecord> accepted;
+    std::vector<std::uint64_t> stakes;  ///< proven with each accepted record (path selection weighs by it)
     for (std::size_t i = 0; i < listing->keys.size(); ++i) {
         const auto& key = listing->keys[i];
         if (out_of_time()) {
@@ -147,11 +148,12 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
                 continue;
             }
             accepted.push_back(std::move(*record));
+            stakes.push_back(entry.stake);
         } catch (const std::exception&) {
             refused.push_back(name + ": malformed answer");
         }
     }
-    return ledger::Directory(std::move(accepted));
+    return ledger::Directory(std::move(accepted), std::move(stakes));
 }
 
 util::Result<ledger::Directory, std::string> discover_relays(const std::vector<std::string>& urls,
@@ -181,7 +183,7 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::vector<s
         }
     }
 
-    std::map<crypto::X25519Public, ledger::NodeRecord> union_;
+    std::map<crypto::X25519Public, std::pair<ledger::NodeRecord, std::uint64_t>> union_;  ///< record, its stake
     std::string errors;
     bool any = false;
     for (std::size_t i = 0; i < urls.size(); ++i) {
@@ -192,15 +194,20 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::vector<s
             continue;
         }
         any = true;
-        for (const auto& r : d->records()) {
-            auto [it, fresh] = union_.try_emplace(r.noise_key, r);
-            if (!fresh && r.expires_at > it->second.expires_at) it->second = r;
+        for (std::size_t j = 0; j < d->records().size(); ++j) {
+            const auto& r = d->records()[j];
+            auto [it, fresh] = union_.try_emplace(r.noise_key, r, d->stake(j));
+            if (!fresh && r.expires_at > it->second.first.expires_at) it->second = {r, d->stake(j)};
         }
     }
     if (!any) return util::unexpected(urls.empty() ? std::string("no RPC endpoint given") : errors);
     std::vector<ledger::NodeRecord> records;
-    for (auto& [k, r] : union_) records.push_back(std::move(r));
-    return ledger::Directory(std::move(records));
+    std::vector<std::uint64_t> stakes;
+    for (auto& [k, rs] : union_) {
+        records.push_back(std::move(rs.first));
+        stakes.push_back(rs.second);
+    }
+    return ledger::Directory(std::move(records), std::move(stakes));
 }
 
 }  // namespace conet::node
