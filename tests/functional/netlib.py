@@ -1,5 +1,6 @@
 """Helpers that run real CONET networks on loopback for the functional tests:
 relays, a proxy, a test web server, recording taps, and a raw SOCKS client."""
+import http.server
 import json
 import os
 import pathlib
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 READY_TIMEOUT = 60  # seconds; machines here are shared and slow at times
@@ -287,3 +289,42 @@ def wait_until(predicate, timeout, what):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class LyingRpc:
+    """A JSON-RPC endpoint that forwards to a real one and alters the answers:
+    `upstream` is a URL, or a function of the method giving the URL to ask;
+    `rewrite` may change each request first and `tamper(method, params, result)`
+    each result."""
+
+    def __init__(self, upstream, tamper=lambda method, params, result: result, rewrite=lambda request: request):
+        self.route = upstream if callable(upstream) else (lambda method: upstream)
+        self.tamper, self.rewrite = tamper, rewrite
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = outer.rewrite(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                req = urllib.request.Request(outer.route(request["method"]), data=json.dumps(request).encode(),
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    answer = json.loads(r.read())
+                if "result" in answer:
+                    answer["result"] = outer.tamper(request["method"], request.get("params", []), answer["result"])
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

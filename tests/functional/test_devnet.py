@@ -1,7 +1,6 @@
 """`conet devnet` and ledger discovery (issue 4): a whole network from one
 command; relays register themselves on the ledger; the proxy learns them from
 JSON-RPC and refuses what the genesis validator did not certify."""
-import http.server
 import json
 import pathlib
 import signal
@@ -13,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from netlib import Proc
+from netlib import LyingRpc, Proc
 
 DEVNET_READY = 240  # seconds: wallets, a validator, four relays registering, the proxy (ASan builds are slow)
 CURL_TIMEOUT = 120
@@ -82,41 +81,6 @@ def test_devnet_wallets_are_funded_and_usable(conet, devnet):
     account = json.loads(conet.run("query", "account", address, "--rpc", state["rpc_url"], "--genesis",
                                    state["genesis"], "--json").stdout)
     assert account["balance"] > 0 and account["proof_verified"] is True and account["certified"] is True
-
-
-class LyingRpc:
-    """A JSON-RPC endpoint that forwards to a real validator and alters its answers."""
-
-    def __init__(self, upstream, tamper, rewrite=lambda request: request):
-        self.upstream, self.tamper, self.rewrite = upstream, tamper, rewrite
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                request = outer.rewrite(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                body = json.dumps(request).encode()
-                req = urllib.request.Request(outer.upstream, data=body, headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=30) as r:
-                    answer = json.loads(r.read())
-                if "result" in answer:
-                    answer["result"] = outer.tamper(request["method"], request.get("params", []), answer["result"])
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def flip_last_byte(hex_text):

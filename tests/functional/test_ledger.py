@@ -1,6 +1,5 @@
 """The ledger end to end (issue 4, in progress): a single validator, JSON-RPC,
 the tx/query commands, and crash recovery with SIGKILL."""
-import http.server
 import json
 import signal
 import socket
@@ -10,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from netlib import Proc, free_port, wait_until
+from netlib import LyingRpc, Proc, free_port, wait_until
 
 
 class Validator:
@@ -194,43 +193,6 @@ def test_websocket_subscription_delivers_new_headers(validator):
     assert validator.call("conet_blockNumber") >= heights[-1]
 
 
-class LyingRpc:
-    """A JSON-RPC proxy process-side adversary: sends each request to
-    `route(method)` and lets `tamper` rewrite the result."""
-
-    def __init__(self, route, tamper=lambda method, result: result):
-        outer = self
-        self.route, self.tamper = route, tamper
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = json.loads(body)
-                req = urllib.request.Request(outer.route(request["method"]), data=body,
-                                             headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=30) as r:
-                    answer = json.loads(r.read())
-                if "result" in answer:
-                    answer["result"] = outer.tamper(request["method"], answer["result"])
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_query_account_refuses_a_forged_balance_with_a_self_consistent_proof(conet, validator, tmp_path):
     # The attacker runs its own chain (same chain id, its own validator) in which
     # the user holds 999999999, so its account answer carries a Merkle proof that
@@ -240,7 +202,7 @@ def test_query_account_refuses_a_forged_balance_with_a_self_consistent_proof(con
     fake = Validator(conet, tmp_path / "fake", fund=(validator.user, 999_999_999)).start()
     liars = []
     try:
-        def account_from_fake(method, result):
+        def account_from_fake(method, params, result):
             if method == "conet_getAccount":
                 result["height"] = validator.call("conet_blockNumber")
             return result
