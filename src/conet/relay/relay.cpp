@@ -441,8 +441,15 @@ void RelayServer::on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id) {
 
 void RelayServer::punish_link(LinkState& ls, const char* why) {
     m_metrics.reject(why);
-    if (!ls.outbound && m_config.limits.bad_source_penalty_ms > 0)
-        m_penalized[ls.ip] = Clock::now() + std::chrono::milliseconds(m_config.limits.bad_source_penalty_ms);
+    if (!ls.outbound && m_config.limits.bad_source_penalty_ms > 0) {
+        const auto now = Clock::now();
+        // Bounded: an attacker with many addresses must not grow the table without end.
+        constexpr std::size_t max_penalized = 65'536;
+        if (m_penalized.size() >= max_penalized)
+            std::erase_if(m_penalized, [&](const auto& e) { return e.second <= now; });
+        if (m_penalized.size() >= max_penalized) m_penalized.erase(m_penalized.begin());
+        m_penalized[ls.ip] = now + std::chrono::milliseconds(m_config.limits.bad_source_penalty_ms);
+    }
     ls.link->close(std::string("misbehaving peer: ") + why);
 }
 
