@@ -5,6 +5,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 namespace conet::ledger {
@@ -18,6 +19,188 @@ SparseMerkleTree tree_of(const std::vector<std::uint64_t>& ids) {
     SparseMerkleTree t;
     for (auto id : ids) t.set(h(id), h(id + 1'000'000));
     return t;
+}
+
+// The definition, computed directly over all leaves (the implementation before
+// the incremental tree): the reference the incremental tree must match.
+using Leaves = std::map<Hash256, Hash256>;
+using Iter = Leaves::const_iterator;
+
+bool key_bit(const Hash256& k, std::size_t depth) {
+    return (k[depth / 8] >> (7 - depth % 8)) & 1;
+}
+
+Hash256 ref_node(const Hash256& left, const Hash256& right) {
+    const std::uint8_t tag = 0x01;
+    crypto::Keccak256 hasher;
+    hasher.update(util::ByteView(&tag, 1)).update(left).update(right);
+    return hasher.finish();
+}
+
+Iter ref_split(Iter begin, Iter end, std::size_t depth) {
+    return std::partition_point(begin, end, [&](const auto& kv) { return !key_bit(kv.first, depth); });
+}
+
+Hash256 ref_subtree(Iter begin, Iter end, std::size_t depth) {
+    if (begin == end) return Hash256{};
+    if (std::next(begin) == end) return smt_leaf_hash(begin->first, begin->second);
+    const Iter mid = ref_split(begin, end, depth);
+    return ref_node(ref_subtree(begin, mid, depth + 1), ref_subtree(mid, end, depth + 1));
+}
+
+SmtProof ref_prove(const Leaves& leaves, const Hash256& key) {
+    SmtProof proof;
+    Iter begin = leaves.begin(), end = leaves.end();
+    std::size_t depth = 0;
+    while (std::distance(begin, end) >= 2) {
+        const Iter mid = ref_split(begin, end, depth);
+        if (key_bit(key, depth)) {
+            proof.siblings.push_back(ref_subtree(begin, mid, depth + 1));
+            begin = mid;
+        } else {
+            proof.siblings.push_back(ref_subtree(mid, end, depth + 1));
+            end = mid;
+        }
+        ++depth;
+    }
+    if (begin != end) proof.leaf = *begin;
+    return proof;
+}
+
+bool same_proof(const SmtProof& a, const SmtProof& b) {
+    return a.siblings == b.siblings && a.leaf == b.leaf;
+}
+
+/// Keys drawn from a small space with shared prefixes, so that deep splits,
+/// long one-sided runs and erasing down to one or zero leaves all happen.
+Hash256 clustered_key(std::uint8_t which, std::uint8_t spread) {
+    Hash256 k{};
+    k[0] = static_cast<std::uint8_t>(which & 0xc0);
+    k[spread % 32] ^= static_cast<std::uint8_t>(which);
+    k[31] ^= static_cast<std::uint8_t>(which >> 4);
+    return k;
+}
+
+struct Op {
+    bool erase;
+    Hash256 key;
+    Hash256 value;
+};
+
+rc::Gen<Op> gen_op() {
+    return rc::gen::apply(
+        [](bool erase, bool clustered, std::uint16_t id, std::uint8_t spread, std::uint16_t v) {
+            return Op{erase, clustered ? clustered_key(static_cast<std::uint8_t>(id), spread) : h(id % 512), h(v)};
+        },
+        rc::gen::arbitrary<bool>(), rc::gen::arbitrary<bool>(), rc::gen::arbitrary<std::uint16_t>(),
+        rc::gen::arbitrary<std::uint8_t>(), rc::gen::arbitrary<std::uint16_t>());
+}
+
+RC_GTEST_PROP(Smt, IncrementalTreeMatchesTheDefinitionOverRandomSetsAndErases, ()) {
+    const auto ops = *rc::gen::container<std::vector<Op>>(gen_op());
+    SparseMerkleTree t;
+    Leaves ref;
+    std::vector<std::pair<SparseMerkleTree, Leaves>> snapshots;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        const Op& op = ops[i];
+        if (op.erase) {
+            t.erase(op.key);
+            ref.erase(op.key);
+        } else {
+            t.set(op.key, op.value);
+            ref[op.key] = op.value;
+        }
+        // Check only now and then so that batches of changes are rehashed together.
+        if (i % 7 == 0) {
+            RC_ASSERT(t.root() == ref_subtree(ref.begin(), ref.end(), 0));
+            snapshots.emplace_back(t, ref);  // later changes must not reach this copy
+        }
+    }
+    RC_ASSERT(t.size() == ref.size());
+    const Hash256 root = ref_subtree(ref.begin(), ref.end(), 0);
+    RC_ASSERT(t.root() == root);
+    for (const Op& op : ops) {
+        const auto proof = t.prove(op.key);
+        RC_ASSERT(same_proof(proof, ref_prove(ref, op.key)));
+        const auto it = ref.find(op.key);
+        RC_ASSERT(smt_verify(root, op.key, it == ref.end() ? std::nullopt : std::optional(it->second), proof));
+        RC_ASSERT(t.get(op.key) == (it == ref.end() ? std::nullopt : std::optional(it->second)));
+    }
+    for (const auto& [copy, leaves] : snapshots) {
+        RC_ASSERT(copy.root() == ref_subtree(leaves.begin(), leaves.end(), 0));
+        RC_ASSERT(copy.size() == leaves.size());
+    }
+}
+
+/// Applies SparseMerkleTree::diff to a map of stored nodes, as the block store does.
+void store_diff(std::map<std::string, std::string>& stored, const SparseMerkleTree& before,
+                const SparseMerkleTree& after) {
+    auto as_key = [](const SparseMerkleTree::Position& p) { return std::string(p.begin(), p.end()); };
+    SparseMerkleTree::diff(
+        before, after,
+        [&](const SparseMerkleTree::Position& p, util::ByteView v) {
+            stored[as_key(p)] = std::string(v.begin(), v.end());
+        },
+        [&](const SparseMerkleTree::Position& p) {
+            RC_ASSERT(stored.erase(as_key(p)) == 1u);  // only what was written is erased
+        });
+}
+
+std::optional<SparseMerkleTree> load(const std::map<std::string, std::string>& stored) {
+    SparseMerkleTree::Loader loader;
+    for (const auto& [k, v] : stored)
+        if (!loader.add(util::as_bytes(k), util::as_bytes(v))) return std::nullopt;
+    return loader.finish();
+}
+
+RC_GTEST_PROP(Smt, StoredNodesFollowTheDiffsAndReloadToTheSameTree, ()) {
+    const auto count = *rc::gen::inRange<std::size_t>(1, 12);
+    const auto batches =
+        *rc::gen::container<std::vector<std::vector<Op>>>(count, rc::gen::container<std::vector<Op>>(gen_op()));
+    std::map<std::string, std::string> stored;
+    SparseMerkleTree committed;
+    for (const auto& batch : batches) {
+        SparseMerkleTree next = committed;
+        for (const Op& op : batch) op.erase ? next.erase(op.key) : next.set(op.key, op.value);
+        store_diff(stored, committed, next);
+        committed = next;
+        auto loaded = load(stored);
+        RC_ASSERT(loaded.has_value());
+        RC_ASSERT(loaded->root() == committed.root());
+        RC_ASSERT(loaded->size() == committed.size());
+        // Everything the full write would store is exactly what the diffs left behind.
+        std::map<std::string, std::string> full;
+        store_diff(full, SparseMerkleTree{}, committed);
+        RC_ASSERT(full == stored);
+        for (const Op& op : batch) RC_ASSERT(same_proof(loaded->prove(op.key), committed.prove(op.key)));
+    }
+}
+
+TEST(Smt, TheLoaderRefusesNodesThatDoNotFormATree) {
+    SparseMerkleTree t = tree_of({1, 2, 3, 4, 5});
+    std::map<std::string, std::string> stored;
+    SparseMerkleTree::diff(
+        SparseMerkleTree{}, t,
+        [&](const SparseMerkleTree::Position& p, util::ByteView v) {
+            stored[std::string(p.begin(), p.end())] = std::string(v.begin(), v.end());
+        },
+        [](const SparseMerkleTree::Position&) { FAIL(); });
+    ASSERT_EQ(stored.size(), 9u);  // 5 leaves, 4 branches
+    ASSERT_TRUE(load(stored).has_value());
+    EXPECT_EQ(load(stored)->root(), t.root());
+    for (auto it = stored.begin(); it != stored.end(); ++it) {  // any node missing
+        auto fewer = stored;
+        fewer.erase(it->first);
+        EXPECT_FALSE(load(fewer).has_value());
+    }
+    auto extra = stored;
+    std::string stray = stored.rbegin()->first;  // a leaf
+    stray[31] ^= 1;
+    extra[stray] = stored.rbegin()->second;
+    EXPECT_FALSE(load(extra).has_value());
+    auto short_value = stored;
+    short_value.begin()->second.pop_back();
+    EXPECT_FALSE(load(short_value).has_value());
 }
 
 TEST(Smt, EmptyAndSingleLeafRoots) {

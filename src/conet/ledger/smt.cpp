@@ -4,10 +4,11 @@ namespace conet::ledger {
 
 namespace {
 
-using Iter = std::map<Hash256, Hash256>::const_iterator;
+using Trie = SparseMerkleTree::Trie;
+using NodeT = Trie::NodeT;
 
 bool bit(const Hash256& k, std::size_t depth) {
-    return (k[depth / 8] >> (7 - depth % 8)) & 1;
+    return trie::bit(k, depth);
 }
 
 Hash256 node_hash(const Hash256& left, const Hash256& right) {
@@ -17,16 +18,39 @@ Hash256 node_hash(const Hash256& left, const Hash256& right) {
     return h.finish();
 }
 
-/// First element in [begin, end) whose bit at `depth` is 1 (keys are sorted).
-Iter split(Iter begin, Iter end, std::size_t depth) {
-    return std::partition_point(begin, end, [&](const auto& kv) { return !bit(kv.first, depth); });
+Hash256 hash_at(const NodeT* n, std::size_t depth);
+
+/// The node's own hash: a leaf's at any depth, a branch's at its split depth.
+const Hash256& own_hash(const NodeT* n) {
+    if (!n->cache.valid) {
+        if (n->is_leaf()) {
+            n->cache.hash = smt_leaf_hash(n->key, Trie::as_leaf(n)->value);
+        } else {
+            const auto* b = Trie::as_branch(n);
+            n->cache.hash = node_hash(hash_at(b->child[0], n->depth + 1u), hash_at(b->child[1], n->depth + 1u));
+        }
+        n->cache.valid = true;
+    }
+    return n->cache.hash;
 }
 
-Hash256 subtree(Iter begin, Iter end, std::size_t depth) {
-    if (begin == end) return Hash256{};
-    if (std::next(begin) == end) return smt_leaf_hash(begin->first, begin->second);
-    const Iter mid = split(begin, end, depth);
-    return node_hash(subtree(begin, mid, depth + 1), subtree(mid, end, depth + 1));
+/// Hash of the subtree at `depth` that holds exactly the leaves below `n`: a
+/// branch split deeper is lifted through the levels where all its leaves go
+/// one way (the other side is empty, hashed as zeros).
+Hash256 hash_at(const NodeT* n, std::size_t depth) {
+    Hash256 h = own_hash(n);
+    if (n->is_leaf()) return h;
+    for (std::size_t level = n->depth; level-- > depth;)
+        h = bit(n->key, level) ? node_hash(Hash256{}, h) : node_hash(h, Hash256{});
+    return h;
+}
+
+SparseMerkleTree::Position position_of(const NodeT* n) {
+    SparseMerkleTree::Position p{};
+    std::copy(n->key.begin(), n->key.end(), p.begin());
+    p[32] = static_cast<std::uint8_t>(n->depth >> 8);
+    p[33] = static_cast<std::uint8_t>(n->depth);
+    return p;
 }
 
 }  // namespace
@@ -38,42 +62,121 @@ Hash256 smt_leaf_hash(const Hash256& key, const Hash256& value_hash) {
     return h.finish();
 }
 
-void SparseMerkleTree::set(const Hash256& key, const Hash256& value_hash) {
-    m_leaves[key] = value_hash;
-}
+SparseMerkleTree::SparseMerkleTree(const SparseMerkleTree& o) : m_trie((o.root(), o.m_trie)) {}
 
-void SparseMerkleTree::erase(const Hash256& key) {
-    m_leaves.erase(key);
+SparseMerkleTree& SparseMerkleTree::operator=(const SparseMerkleTree& o) {
+    if (this != &o) {
+        o.root();
+        m_trie = o.m_trie;
+    }
+    return *this;
 }
 
 std::optional<Hash256> SparseMerkleTree::get(const Hash256& key) const {
-    auto it = m_leaves.find(key);
-    if (it == m_leaves.end()) return std::nullopt;
-    return it->second;
+    const Hash256* v = m_trie.find(key);
+    if (!v) return std::nullopt;
+    return *v;
 }
 
 Hash256 SparseMerkleTree::root() const {
-    return subtree(m_leaves.begin(), m_leaves.end(), 0);
+    const NodeT* r = m_trie.root_node();
+    return r ? hash_at(r, 0) : Hash256{};
 }
 
 SmtProof SparseMerkleTree::prove(const Hash256& key) const {
     SmtProof proof;
-    Iter begin = m_leaves.begin(), end = m_leaves.end();
+    const NodeT* n = m_trie.root_node();
+    if (!n) return proof;
     std::size_t depth = 0;
-    // Descend while the key's subtree holds two or more leaves.
-    while (std::distance(begin, end) >= 2) {
-        const Iter mid = split(begin, end, depth);
-        if (bit(key, depth)) {
-            proof.siblings.push_back(subtree(begin, mid, depth + 1));
-            begin = mid;
-        } else {
-            proof.siblings.push_back(subtree(mid, end, depth + 1));
-            end = mid;
+    // Descend while the key's subtree holds two or more leaves (n is a branch).
+    while (!n->is_leaf()) {
+        // Levels above the split: every leaf of n goes n's way, the other side is empty.
+        for (; depth < n->depth; ++depth) {
+            if (bit(key, depth) != bit(n->key, depth)) {
+                proof.siblings.push_back(hash_at(n, depth + 1));  // the key's side is empty
+                return proof;
+            }
+            proof.siblings.push_back(Hash256{});
         }
+        const bool side = bit(key, depth);
+        const auto* b = Trie::as_branch(n);
+        proof.siblings.push_back(hash_at(b->child[!side], depth + 1));
+        n = b->child[side];
         ++depth;
     }
-    if (begin != end) proof.leaf = *begin;
+    proof.leaf.emplace(n->key, Trie::as_leaf(n)->value);
     return proof;
+}
+
+void SparseMerkleTree::diff(const SparseMerkleTree& before, const SparseMerkleTree& after, const PutNode& put,
+                            const EraseNode& erase) {
+    before.root();
+    after.root();
+    util::ByteArray<64> leaf_bytes;
+    Trie::diff(before.m_trie, after.m_trie, [&](const NodeT* old_node, const NodeT* new_node) {
+        if (!new_node) {
+            erase(position_of(old_node));
+            return;
+        }
+        const bool same = old_node && old_node->cache.hash == new_node->cache.hash;
+        if (same) return;  // equal positions with equal hashes hold equal subtrees
+        if (new_node->is_leaf()) {
+            const Hash256& v = Trie::as_leaf(new_node)->value;
+            std::copy(v.begin(), v.end(), leaf_bytes.begin());
+            std::copy(new_node->cache.hash.begin(), new_node->cache.hash.end(), leaf_bytes.begin() + 32);
+            put(position_of(new_node), leaf_bytes);
+        } else {
+            put(position_of(new_node), new_node->cache.hash);
+        }
+    });
+}
+
+SparseMerkleTree::Loader::~Loader() {
+    Trie::release(m_root);
+}
+
+bool SparseMerkleTree::Loader::add(util::ByteView position, util::ByteView value) {
+    if (m_failed || position.size() != std::tuple_size_v<Position>) return m_failed = true, false;
+    const std::size_t depth = (std::size_t{position[32]} << 8) | position[33];
+    Hash256 key;
+    std::copy(position.begin(), position.begin() + 32, key.begin());
+    NodeT* node = nullptr;
+    if (depth == leaf_depth) {
+        if (value.size() != 64) return m_failed = true, false;
+        Hash256 v;
+        std::copy(value.begin(), value.begin() + 32, v.begin());
+        node = Trie::make_leaf(key, v);
+        std::copy(value.begin() + 32, value.end(), node->cache.hash.begin());
+        ++m_leaves;
+    } else {
+        if (depth > leaf_depth || value.size() != 32 || trie::prefix(key, depth) != key) return m_failed = true, false;
+        node = Trie::make_branch(depth, key, nullptr, nullptr);
+        std::copy(value.begin(), value.end(), node->cache.hash.begin());
+    }
+    node->cache.valid = true;
+    if (!m_root) {
+        m_root = node;
+    } else {
+        // Pre-order: the node is the next child of the innermost open branch.
+        Trie::BranchT* parent = m_open.empty() ? nullptr : m_open.back();
+        const bool fits = parent && node->depth > parent->depth && trie::prefix(key, parent->depth) == parent->key &&
+                          (parent->child[0] ? !parent->child[1] && bit(key, parent->depth) : !bit(key, parent->depth));
+        if (!fits) {
+            Trie::release(node);
+            return m_failed = true, false;
+        }
+        parent->child[parent->child[0] ? 1 : 0] = node;
+        if (parent->child[1]) m_open.pop_back();
+    }
+    if (!node->is_leaf()) m_open.push_back(static_cast<Trie::BranchT*>(node));
+    return true;
+}
+
+std::optional<SparseMerkleTree> SparseMerkleTree::Loader::finish() {
+    if (m_failed || !m_open.empty()) return std::nullopt;
+    SparseMerkleTree t;
+    t.m_trie = Trie::adopt(std::exchange(m_root, nullptr), m_leaves);
+    return t;
 }
 
 bool smt_verify(const Hash256& root, const Hash256& key, const std::optional<Hash256>& value_hash,

@@ -7,12 +7,18 @@
 ///   exactly one leaf (k, v)  -> H(0x00 || k || v)        at whatever depth
 ///   two or more leaves       -> H(0x01 || left || right)
 /// Collapsing single-leaf subtrees keeps proofs short (about log2(n) siblings).
+///
+/// The tree is kept as a persistent path-collapsed trie (trie.hpp) whose
+/// nodes cache their hashes: set and erase touch O(depth) nodes and mark them
+/// stale, root() rehashes only stale nodes (so a batch of changes is hashed
+/// once), prove() reads cached hashes, and copies share nodes.
 
-#include <map>
+#include <functional>
 #include <optional>
 #include <vector>
 
 #include "conet/crypto/keccak.hpp"
+#include "conet/ledger/trie.hpp"
 
 namespace conet::ledger {
 
@@ -26,17 +32,70 @@ struct SmtProof {
     std::optional<std::pair<Hash256, Hash256>> leaf;
 };
 
+/// A node's own hash (a branch at its split depth, a leaf anywhere), computed on demand.
+struct SmtHashCache {
+    Hash256 hash{};
+    bool valid = false;
+    void reset() { valid = false; }
+};
+
 class SparseMerkleTree {
 public:
-    void set(const Hash256& key, const Hash256& value_hash);
-    void erase(const Hash256& key);
+    using Trie = trie::Trie<32, Hash256, SmtHashCache>;
+
+    SparseMerkleTree() = default;
+    /// A copy shares every node. The source's stale hashes are computed first,
+    /// so a node shared by two trees never has a stale cache (two threads may
+    /// then use two copies).
+    SparseMerkleTree(const SparseMerkleTree& o);
+    SparseMerkleTree& operator=(const SparseMerkleTree& o);
+    SparseMerkleTree(SparseMerkleTree&&) noexcept = default;
+    SparseMerkleTree& operator=(SparseMerkleTree&&) noexcept = default;
+
+    void set(const Hash256& key, const Hash256& value_hash) { m_trie.set(key, value_hash); }
+    void erase(const Hash256& key) { m_trie.erase(key); }
     std::optional<Hash256> get(const Hash256& key) const;
     Hash256 root() const;
     SmtProof prove(const Hash256& key) const;
-    std::size_t size() const { return m_leaves.size(); }
+    std::size_t size() const { return m_trie.size(); }
+
+    /// Where the block store keeps a node: the 32-byte path prefix (bits past
+    /// the depth zero) | u16 depth (the branch's split bit, 256 for a leaf).
+    /// Sorting positions as bytes sorts nodes in pre-order.
+    using Position = util::ByteArray<34>;
+    static constexpr std::uint16_t leaf_depth = 256;
+    /// Stored value of a node: hash (32) for a branch, value hash | leaf hash (64) for a leaf.
+    using PutNode = std::function<void(const Position&, util::ByteView)>;
+    using EraseNode = std::function<void(const Position&)>;
+
+    /// What the store must write to go from `before` to `after`: put every
+    /// node `after` holds that `before` lacks or holds differently, erase every
+    /// position `before` holds and `after` does not. Costs O(changed nodes).
+    static void diff(const SparseMerkleTree& before, const SparseMerkleTree& after, const PutNode& put,
+                     const EraseNode& erase);
+
+    /// Rebuilds a tree from stored nodes given in position order, trusting the
+    /// stored hashes (no hashing); checks that they form one well-shaped trie.
+    class Loader {
+    public:
+        Loader() = default;
+        Loader(const Loader&) = delete;
+        Loader& operator=(const Loader&) = delete;
+        ~Loader();
+        /// False when the node is malformed or does not fit the tree so far.
+        [[nodiscard]] bool add(util::ByteView position, util::ByteView value);
+        /// The tree, or nullopt when it is incomplete.
+        std::optional<SparseMerkleTree> finish();
+
+    private:
+        Trie::NodeT* m_root = nullptr;
+        std::vector<Trie::BranchT*> m_open;  // branches still missing a child
+        std::size_t m_leaves = 0;
+        bool m_failed = false;
+    };
 
 private:
-    std::map<Hash256, Hash256> m_leaves;
+    Trie m_trie;
 };
 
 Hash256 smt_leaf_hash(const Hash256& key, const Hash256& value_hash);

@@ -1,0 +1,339 @@
+#pragma once
+/// A persistent binary trie over fixed-size byte keys (path-collapsed: only
+/// leaves and branching nodes exist, each branch naming the bit where its two
+/// subtrees part). Copying a trie is O(1) and shares every node; a change
+/// copies the nodes on its path that are shared with another trie and changes
+/// in place those this trie owns alone, so set and erase cost O(depth).
+///
+/// A node's position (its key prefix and depth) depends only on the set of
+/// keys, never on how the trie was built, which is what lets the sparse Merkle
+/// tree persist nodes by position and `diff` two versions by walking both in
+/// position order, skipping shared subtrees.
+///
+/// Not thread-safe for writes; reference counts are atomic so that copies may
+/// live on different threads.
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "conet/util/assert.hpp"
+
+namespace conet::ledger::trie {
+
+template <std::size_t N>
+using Key = std::array<std::uint8_t, N>;
+
+template <std::size_t N>
+inline bool bit(const Key<N>& k, std::size_t i) {
+    return (k[i / 8] >> (7 - i % 8)) & 1;
+}
+
+/// Index of the first bit where `a` and `b` differ, N * 8 when equal.
+template <std::size_t N>
+inline std::size_t first_difference(const Key<N>& a, const Key<N>& b) {
+    for (std::size_t i = 0; i < N; ++i)
+        if (a[i] != b[i]) return i * 8 + std::countl_zero(static_cast<std::uint8_t>(a[i] ^ b[i]));
+    return N * 8;
+}
+
+/// `k` with every bit from `depth` on cleared.
+template <std::size_t N>
+inline Key<N> prefix(const Key<N>& k, std::size_t depth) {
+    Key<N> p{};
+    for (std::size_t i = 0; i < N && i * 8 < depth; ++i) {
+        const std::size_t keep = std::min<std::size_t>(8, depth - i * 8);
+        p[i] = static_cast<std::uint8_t>(k[i] & (0xff << (8 - keep)));
+    }
+    return p;
+}
+
+struct NoCache {
+    void reset() {}
+};
+
+template <std::size_t N, class Cache>
+struct Node {
+    static constexpr std::uint16_t leaf_depth = N * 8;
+    std::atomic<std::uint32_t> refs{1};
+    /// A branch's split bit, leaf_depth for a leaf.
+    std::uint16_t depth = leaf_depth;
+    [[no_unique_address]] mutable Cache cache{};
+    /// A leaf's key; a branch's path prefix (bits from `depth` on are zero).
+    Key<N> key{};
+    bool is_leaf() const { return depth == leaf_depth; }
+    /// Position order: by key (prefix), then depth. It is pre-order.
+    friend bool position_less(const Node& a, const Node& b) {
+        return a.key != b.key ? a.key < b.key : a.depth < b.depth;
+    }
+};
+
+template <std::size_t N, class Value, class Cache>
+struct Leaf : Node<N, Cache> {
+    Value value{};
+};
+
+template <std::size_t N, class Cache>
+struct Branch : Node<N, Cache> {
+    Node<N, Cache>* child[2] = {nullptr, nullptr};
+};
+
+template <std::size_t N, class Value, class Cache = NoCache>
+class Trie {
+public:
+    using K = Key<N>;
+    using NodeT = Node<N, Cache>;
+    using LeafT = Leaf<N, Value, Cache>;
+    using BranchT = Branch<N, Cache>;
+
+    Trie() = default;
+    Trie(const Trie& o) : m_root(retain(o.m_root)), m_size(o.m_size) {}
+    Trie(Trie&& o) noexcept : m_root(std::exchange(o.m_root, nullptr)), m_size(std::exchange(o.m_size, 0)) {}
+    Trie& operator=(Trie o) noexcept {
+        std::swap(m_root, o.m_root);
+        std::swap(m_size, o.m_size);
+        return *this;
+    }
+    ~Trie() { release(m_root); }
+
+    std::size_t size() const { return m_size; }
+    const NodeT* root_node() const { return m_root; }
+
+    const Value* find(const K& key) const {
+        const NodeT* leaf = nearest(key);
+        return leaf && leaf->key == key ? &as_leaf(leaf)->value : nullptr;
+    }
+
+    void set(const K& key, const Value& value) {
+        const NodeT* near = nearest(key);
+        if (!near) {
+            m_root = make_leaf(key, value);
+            m_size = 1;
+            return;
+        }
+        const std::size_t d = first_difference(key, near->key);
+        if (d == N * 8) {
+            if (as_leaf(near)->value == value) return;  // no change, no path copy
+            m_root = replace(m_root, key, value);
+            return;
+        }
+        m_root = insert(m_root, key, value, d);
+        ++m_size;
+    }
+
+    bool erase(const K& key) {
+        const NodeT* near = nearest(key);
+        if (!near || near->key != key) return false;
+        m_root = erase_below(m_root, key);
+        --m_size;
+        return true;
+    }
+
+    /// Calls f(key, value) for every leaf in key order.
+    template <class F>
+    void for_each(F&& f) const {
+        walk(m_root, f);
+    }
+
+    /// Builds a trie from strictly increasing keys in O(n).
+    static Trie from_sorted(const std::vector<std::pair<K, Value>>& entries) {
+        Trie t;
+        if (!entries.empty()) t.m_root = build(entries, 0, entries.size());
+        t.m_size = entries.size();
+        return t;
+    }
+
+    /// Takes ownership of a root built by hand (the Merkle tree's loader).
+    static Trie adopt(NodeT* root, std::size_t size) {
+        Trie t;
+        t.m_root = root;
+        t.m_size = size;
+        return t;
+    }
+
+    /// Calls f(before, after) for every position where `a` and `b` differ:
+    /// a node only in `a` (after == nullptr), only in `b` (before == nullptr),
+    /// or in both as different nodes. Subtrees the two share are skipped.
+    template <class F>
+    static void diff(const Trie& a, const Trie& b, F&& f) {
+        Cursor ca(a.m_root), cb(b.m_root);
+        while (ca.node() || cb.node()) {
+            const NodeT* x = ca.node();
+            const NodeT* y = cb.node();
+            if (x == y) {
+                ca.skip();
+                cb.skip();
+            } else if (x && y && !position_less(*x, *y) && !position_less(*y, *x)) {
+                f(x, y);
+                ca.descend();
+                cb.descend();
+            } else if (!y || (x && position_less(*x, *y))) {
+                f(x, nullptr);
+                ca.descend();
+            } else {
+                f(nullptr, y);
+                cb.descend();
+            }
+        }
+    }
+
+    static const LeafT* as_leaf(const NodeT* n) { return static_cast<const LeafT*>(n); }
+    static const BranchT* as_branch(const NodeT* n) { return static_cast<const BranchT*>(n); }
+    static LeafT* make_leaf(const K& key, const Value& value) {
+        auto* l = new LeafT;
+        l->key = key;
+        l->value = value;
+        return l;
+    }
+    static BranchT* make_branch(std::size_t depth, const K& any_key_below, NodeT* left, NodeT* right) {
+        auto* b = new BranchT;
+        b->depth = static_cast<std::uint16_t>(depth);
+        b->key = prefix(any_key_below, depth);
+        b->child[0] = left;
+        b->child[1] = right;
+        return b;
+    }
+    /// Frees a hand-built subtree (the loader's error path).
+    static void release(NodeT* n) {
+        if (!n || n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        if (n->is_leaf()) {
+            delete static_cast<LeafT*>(n);
+        } else {
+            auto* b = static_cast<BranchT*>(n);
+            release(b->child[0]);
+            release(b->child[1]);
+            delete b;
+        }
+    }
+
+private:
+    /// Pre-order walk with the option to skip a node's subtree.
+    class Cursor {
+    public:
+        explicit Cursor(const NodeT* root) {
+            if (root) m_stack.push_back(root);
+        }
+        const NodeT* node() const { return m_stack.empty() ? nullptr : m_stack.back(); }
+        void skip() { m_stack.pop_back(); }
+        void descend() {
+            const NodeT* n = m_stack.back();
+            m_stack.pop_back();
+            if (!n->is_leaf()) {
+                m_stack.push_back(as_branch(n)->child[1]);
+                m_stack.push_back(as_branch(n)->child[0]);
+            }
+        }
+
+    private:
+        std::vector<const NodeT*> m_stack;
+    };
+
+    static NodeT* retain(NodeT* n) {
+        if (n) n->refs.fetch_add(1, std::memory_order_relaxed);
+        return n;
+    }
+
+    const NodeT* nearest(const K& key) const {
+        const NodeT* n = m_root;
+        while (n && !n->is_leaf()) n = as_branch(n)->child[bit(key, n->depth)];
+        return n;
+    }
+
+    /// `n` is held by a slot this trie owns: returns a node it may change
+    /// (n itself when no other trie holds it, else a copy), caches cleared.
+    static NodeT* own(NodeT* n) {
+        if (n->refs.load(std::memory_order_acquire) != 1) {
+            NodeT* copy;
+            if (n->is_leaf()) {
+                auto* l = new LeafT;
+                l->value = as_leaf(n)->value;
+                copy = l;
+            } else {
+                auto* b = new BranchT;
+                b->child[0] = retain(as_branch(n)->child[0]);
+                b->child[1] = retain(as_branch(n)->child[1]);
+                copy = b;
+            }
+            copy->depth = n->depth;
+            copy->key = n->key;
+            release(n);
+            n = copy;
+        }
+        n->cache.reset();
+        return n;
+    }
+
+    static NodeT* replace(NodeT* n, const K& key, const Value& value) {
+        n = own(n);
+        if (n->is_leaf()) {
+            static_cast<LeafT*>(n)->value = value;
+        } else {
+            NodeT*& c = static_cast<BranchT*>(n)->child[bit(key, n->depth)];
+            c = replace(c, key, value);
+        }
+        return n;
+    }
+
+    /// Inserts a new key that first differs from the trie's keys at bit `d`.
+    static NodeT* insert(NodeT* n, const K& key, const Value& value, std::size_t d) {
+        if (n->depth > d) {
+            NodeT* leaf = make_leaf(key, value);
+            return bit(key, d) ? make_branch(d, key, n, leaf) : make_branch(d, key, leaf, n);
+        }
+        n = own(n);
+        NodeT*& c = static_cast<BranchT*>(n)->child[bit(key, n->depth)];
+        c = insert(c, key, value, d);
+        return n;
+    }
+
+    /// Removes `key` (present) from the subtree `n`; returns its replacement.
+    static NodeT* erase_below(NodeT* n, const K& key) {
+        if (n->is_leaf()) {
+            release(n);
+            return nullptr;
+        }
+        const bool side = bit(key, n->depth);
+        if (as_branch(n)->child[side]->is_leaf()) {
+            // The branch goes away; its other subtree takes its place unchanged.
+            NodeT* sibling = retain(as_branch(n)->child[!side]);
+            release(n);
+            return sibling;
+        }
+        n = own(n);
+        NodeT*& c = static_cast<BranchT*>(n)->child[side];
+        c = erase_below(c, key);
+        return n;
+    }
+
+    template <class F>
+    static void walk(const NodeT* n, F& f) {
+        if (!n) return;
+        if (n->is_leaf()) {
+            f(n->key, as_leaf(n)->value);
+            return;
+        }
+        walk(as_branch(n)->child[0], f);
+        walk(as_branch(n)->child[1], f);
+    }
+
+    static NodeT* build(const std::vector<std::pair<K, Value>>& e, std::size_t lo, std::size_t hi) {
+        if (hi - lo == 1) return make_leaf(e[lo].first, e[lo].second);
+        const std::size_t d = first_difference(e[lo].first, e[hi - 1].first);
+        CONET_ASSERT_MSG(d < N * 8, "trie keys must be strictly increasing");
+        const auto split = std::partition_point(e.begin() + static_cast<std::ptrdiff_t>(lo),
+                                                e.begin() + static_cast<std::ptrdiff_t>(hi),
+                                                [&](const auto& kv) { return !bit(kv.first, d); });
+        const auto mid = static_cast<std::size_t>(split - e.begin());
+        NodeT* left = build(e, lo, mid);
+        return make_branch(d, e[lo].first, left, build(e, mid, hi));
+    }
+
+    NodeT* m_root = nullptr;
+    std::size_t m_size = 0;
+};
+
+}  // namespace conet::ledger::trie
