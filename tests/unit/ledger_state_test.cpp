@@ -3,6 +3,7 @@
 #include <rapidcheck/gtest.h>
 
 #include "conet/crypto/random.hpp"
+#include "conet/ledger/chain.hpp"
 #include "conet/ledger/state.hpp"
 
 namespace conet::ledger {
@@ -38,9 +39,14 @@ struct World {
         r.sign(keys[operator_index], chain);
         return r;
     }
+    /// The transaction's outcome: success only when its effect applied (an
+    /// error when it was rejected or reverted).
     template <class P>
     util::Result<void, TxError> send(std::size_t i, TxKind kind, const P& payload, std::uint64_t fee = 1) {
-        return state.apply(make_transaction(keys[i], chain, nonce(i), fee, kind, payload), block);
+        auto r = state.apply(make_transaction(keys[i], chain, nonce(i), fee, kind, payload), block);
+        if (!r) return util::unexpected(r.error());
+        if (r->reverted) return util::unexpected(*r->reverted);
+        return {};
     }
 };
 
@@ -158,9 +164,23 @@ RC_GTEST_PROP(LedgerState, SupplyIsConservedAndRejectionsChangeNothing, ()) {
         }
         if (*rc::gen::inRange(0, 20) == 0) tx.signature.s[5] ^= 1;
         if (*rc::gen::inRange(0, 20) == 0) tx.payload.push_back(0);  // trailing bytes
-        const auto root = w.state.state_root();
+        const State before = w.state;
         auto result = w.state.apply(tx, w.block);
-        if (!result) RC_ASSERT(w.state.state_root() == root);
+        if (!result) RC_ASSERT(w.state.state_root() == before.state_root());
+        if (result && result->reverted) {
+            // Only the fee moved and the nonce advanced.
+            RC_ASSERT(w.state.nodes().size() == before.nodes().size());
+            RC_ASSERT(w.state.pending() == before.pending());
+            for (const auto& k : w.keys) {
+                Account expected = *before.account(k.address());
+                if (k.address() == w.keys[from].address()) {
+                    expected.balance -= tx.fee;
+                    expected.nonce += 1;
+                }
+                if (k.address() == w.block.proposer) expected.balance += tx.fee;
+                RC_ASSERT(*w.state.account(k.address()) == expected);
+            }
+        }
         RC_ASSERT(w.state.total_supply() == supply);
         if (*rc::gen::inRange(0, 4) == 0) {
             ++w.block.height;
@@ -168,6 +188,95 @@ RC_GTEST_PROP(LedgerState, SupplyIsConservedAndRejectionsChangeNothing, ()) {
             RC_ASSERT(w.state.total_supply() == supply);
         }
     }
+    // The tree kept up to date change by change equals one built from scratch.
+    RC_ASSERT(codec::decode<State>(codec::encode(w.state))->state_root() == w.state.state_root());
+}
+
+TEST(LedgerState, AnEffectThatFailsIsRevertedButPaysTheFeeAndUsesTheNonce) {
+    World w;
+    const auto a = w.keys[1].address(), b = w.keys[2].address(), proposer = w.keys[0].address();
+    auto tx = make_transaction(w.keys[1], chain, 0, 7, TxKind::transfer, TransferPayload{b, 2'000'000});
+    auto r = w.state.apply(tx, w.block);
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->reverted.has_value());
+    EXPECT_EQ(*r->reverted, TxError::insufficient_funds);
+    EXPECT_EQ(w.state.account(a)->balance, 1'000'000u - 7);
+    EXPECT_EQ(w.state.account(a)->nonce, 1u);
+    EXPECT_EQ(w.state.account(b)->balance, 1'000'000u);
+    EXPECT_EQ(w.state.account(proposer)->balance, 1'000'007u);
+    // The same transaction again is a replay now: rejected, nothing changes.
+    const auto root = w.state.state_root();
+    EXPECT_EQ(w.state.apply(tx, w.block).error(), TxError::bad_nonce);
+    // A fee the balance cannot cover is no transaction at all: rejected.
+    auto broke = make_transaction(w.keys[1], chain, 1, 2'000'000, TxKind::transfer, TransferPayload{b, 1});
+    EXPECT_EQ(w.state.apply(broke, w.block).error(), TxError::insufficient_funds);
+    EXPECT_EQ(w.state.state_root(), root);
+}
+
+TEST(LedgerState, CopiesAreIndependentAndCheapToTake) {
+    World w;
+    const State before = w.state;
+    const auto root = before.state_root();
+    ASSERT_TRUE(w.send(1, TxKind::transfer, TransferPayload{w.keys[2].address(), 5}));
+    ASSERT_TRUE(w.send(1, TxKind::register_node, NodePayload{w.record(1, 0)}));
+    EXPECT_EQ(before.state_root(), root);
+    EXPECT_EQ(before.account(w.keys[1].address())->balance, 1'000'000u);
+    EXPECT_EQ(before.node(w.noise[0].public_key), nullptr);
+    EXPECT_NE(w.state.state_root(), root);
+}
+
+/// A mempool holding transactions that can never apply, and a builder that must not let them stay.
+struct Pool {
+    World w{3};
+    Header head;
+    crypto::PrivateKey validator = w.keys[0].clone();
+    Mempool pool;
+    Pool() { head.chain_id = chain; }
+    Transaction transfer(std::size_t from, std::uint64_t nonce, std::uint64_t amount, std::uint64_t fee = 1) {
+        return make_transaction(w.keys[from], chain, nonce, fee, TxKind::transfer,
+                                TransferPayload{w.keys[2].address(), amount});
+    }
+    Block produce() {
+        auto [block, next] = build_block(w.state, head, pool, head.time_unix + 1, validator);
+        // What a replica checks: every transaction in the block applies.
+        State replica = w.state;
+        EXPECT_TRUE(apply_block(replica, head, block, {validator.address()}));
+        EXPECT_EQ(replica.state_root(), next.state_root());
+        w.state = next;
+        head = block.header;
+        pool.prune(w.state);
+        return block;
+    }
+};
+
+TEST(Mempool, ATransactionWhoseEffectFailsIsIncludedChargedAndLeavesThePool) {
+    Pool p;
+    // Both fit the balance at admission; after the first, the second's amount does not.
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 0, 900'000), p.w.state));
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 1, 900'000, 5), p.w.state));
+    const Block block = p.produce();
+    EXPECT_EQ(block.transactions.size(), 2u);
+    EXPECT_EQ(p.pool.size(), 0u);
+    const Account* a = p.w.state.account(p.w.keys[1].address());
+    EXPECT_EQ(a->nonce, 2u);
+    EXPECT_EQ(a->balance, 1'000'000u - 900'000 - 1 - 5);  // the second paid its fee, moved nothing
+}
+
+TEST(Mempool, ATransactionThatCannotPayItsFeeIsEvictedNotKeptForever) {
+    Pool p;
+    // The first leaves less than the second's fee: the second can never be in a block
+    // until the account is refilled, so it must not hold a place in the pool.
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 0, 999'000), p.w.state));
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 1, 1, 5'000), p.w.state));
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 2, 1, 1), p.w.state));
+    const Block block = p.produce();
+    EXPECT_EQ(block.transactions.size(), 1u);
+    EXPECT_EQ(p.pool.size(), 0u);  // the unpayable one and the one queued behind it
+    EXPECT_EQ(p.w.state.account(p.w.keys[1].address())->nonce, 1u);
+    // A payable transaction at the same nonce is admitted and applies.
+    ASSERT_TRUE(p.pool.admit(p.transfer(1, 1, 1, 1), p.w.state));
+    EXPECT_EQ(p.produce().transactions.size(), 1u);
+    EXPECT_EQ(p.pool.size(), 0u);
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <random>
 
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/store.hpp"
@@ -69,6 +72,94 @@ TEST_F(StoreTest, ReopeningRecoversTheHeadTheStateAndTheIndexes) {
     EXPECT_FALSE((*store)->block_at(5));
     grow(**store, 1);  // and the chain continues
     EXPECT_EQ((*store)->head().height, 5u);
+}
+
+/// A store with many accounts reopened after transfers to random (old and new)
+/// accounts holds, without rebuilding anything, the same state and tree as
+/// one rebuilt from scratch from its entries: same root, same proofs.
+TEST_F(StoreTest, TheStoredTreeReopensToTheStateRebuiltFromScratch) {
+    std::vector<crypto::Address> others(3000);
+    for (auto& a : others) {
+        rng.fill(a.bytes);
+        genesis.balances.emplace_back(a, 5);
+    }
+    std::mt19937_64 pick(9);
+    crypto::Hash256 root;
+    {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        for (int b = 0; b < 6; ++b) {
+            Mempool pool;
+            for (std::size_t u = 0; u < users.size(); ++u)
+                for (std::uint64_t k = 0; k < 20; ++k) {
+                    crypto::Address to = others[pick() % others.size()];
+                    if (pick() % 4 == 0) rng.fill(to.bytes);  // a new account
+                    const Account* a = (*store)->state().account(users[u].address());
+                    auto tx = make_transaction(users[u], genesis.chain_id, a->nonce + k, 1, TxKind::transfer,
+                                               TransferPayload{to, 1 + pick() % 100});
+                    ASSERT_TRUE(pool.admit(tx, (*store)->state()));
+                }
+            auto [block, next] =
+                build_block((*store)->state(), (*store)->head(), pool, (*store)->head().time_unix + 1, validator);
+            ASSERT_EQ(block.transactions.size(), 60u);
+            ASSERT_TRUE((*store)->commit(block, next));
+        }
+        root = (*store)->state().state_root();
+    }
+    auto store = BlockStore::open(m_dir, genesis);
+    ASSERT_TRUE(store) << store.error();
+    const State& loaded = (*store)->state();
+    EXPECT_EQ(loaded.state_root(), root);
+    // From scratch: every entry hashed into a new tree.
+    const auto scratch = codec::decode<State>(codec::encode(loaded));
+    ASSERT_TRUE(scratch);
+    EXPECT_EQ(scratch->state_root(), root);
+    EXPECT_EQ(codec::encode(*scratch), codec::encode(loaded));
+    loaded.accounts().for_each([&](const auto& address, const Account&) {
+        const auto key = State::account_key(crypto::Address{address});
+        const auto a = loaded.tree().prove(key), b = scratch->tree().prove(key);
+        EXPECT_EQ(a.siblings, b.siblings);
+        EXPECT_EQ(a.leaf, b.leaf);
+    });
+    grow(**store, 2);  // and the chain continues from the loaded tree
+    const auto again = codec::decode<State>(codec::encode((*store)->state()));
+    EXPECT_EQ(again->state_root(), (*store)->state().state_root());
+}
+
+/// A store written before tree nodes were stored (no smt/ entries) rebuilds
+/// the tree once at open, stores it, and opens from it the next time.
+TEST_F(StoreTest, AStoreWithoutStoredTreeNodesRebuildsThemOnce) {
+    crypto::Hash256 root;
+    {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        grow(**store, 3);
+        root = (*store)->state().state_root();
+    }
+    auto count_nodes = [&] {
+        rocksdb::DB* raw = nullptr;
+        EXPECT_TRUE(rocksdb::DB::Open(rocksdb::Options(), m_dir.string(), &raw).ok());
+        std::unique_ptr<rocksdb::DB> db(raw);
+        std::vector<std::string> keys;
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+        for (it->Seek("smt/"); it->Valid() && it->key().starts_with("smt/"); it->Next())
+            keys.push_back(it->key().ToString());
+        return std::make_pair(std::move(db), keys);
+    };
+    {
+        auto [db, keys] = count_nodes();
+        EXPECT_EQ(keys.size(), 2 * (users.size() + 2) - 1);  // users, validator, pending: leaves and branches
+        rocksdb::WriteBatch batch;                           // make it an old store
+        for (const auto& k : keys) batch.Delete(k);
+        batch.Delete("meta/smt");
+        ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    }
+    for (int i = 0; i < 2; ++i) {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_EQ((*store)->state().state_root(), root);
+    }
+    EXPECT_EQ(count_nodes().second.size(), 2 * (users.size() + 2) - 1);
 }
 
 TEST_F(StoreTest, StateEntriesSurviveReopeningThroughAddsUpdatesAndDeletes) {

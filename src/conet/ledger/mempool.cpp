@@ -125,8 +125,10 @@ void Mempool::prune(const State& state) {
     for (const auto& [addr, txs] : m_by_sender) {
         const Account* acc = state.account(addr);
         const std::uint64_t next = acc ? acc->nonce : 0;
+        auto head = txs.find(next);
+        const bool unpayable = head != txs.end() && !state.check_payable(head->second.tx, addr);
         for (const auto& [nonce, e] : txs)
-            if (nonce < next) stale.emplace_back(addr, nonce);
+            if (nonce < next || (unpayable && nonce >= next)) stale.emplace_back(addr, nonce);
     }
     for (const auto& [addr, nonce] : stale) erase(addr, nonce);
 }

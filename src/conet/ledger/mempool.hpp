@@ -44,7 +44,12 @@ public:
     /// Up to `max` transactions in block order: highest fee first among each
     /// sender's next-in-nonce transaction.
     std::vector<Selected> select(const State& state, std::size_t max) const;
-    /// Drops transactions the state has made stale (after a block).
+    /// After a block: drops transactions the state has made stale (nonce
+    /// used), and each sender's next transaction when it can no longer be in
+    /// a block (its fee exceeds the balance now) with those queued behind it,
+    /// so a transaction that can never apply cannot hold a place. (One whose
+    /// effect fails is payable: the builder includes it, it pays its fee and
+    /// is reverted, and its nonce is then used.)
     void prune(const State& state);
 
     bool contains(const crypto::Hash256& id) const { return m_ids.count(id) > 0; }

@@ -46,26 +46,64 @@ std::string_view describe(TxError e) {
     return "unknown transaction error";
 }
 
+State::State(std::uint64_t chain_id, Params params)
+    : m_chain_id(chain_id), m_params(params), m_nodes(std::make_shared<std::map<crypto::X25519Public, NodeEntry>>()) {
+    m_tree.set(pending_key(), pending_value_hash(m_pending));
+}
+
 util::Result<void, TxError> State::credit(const crypto::Address& a, std::uint64_t amount) {
-    Account& acc = m_accounts[a];
+    const Account* current = account(a);
+    Account acc = current ? *current : Account{};
     if (!add(acc.balance, amount, acc.balance)) return unexpected(TxError::overflow);
+    put_account(a, acc);
     return {};
 }
 
-const Account* State::account(const crypto::Address& a) const {
-    auto it = m_accounts.find(a);
-    return it == m_accounts.end() ? nullptr : &it->second;
-}
-
 const NodeEntry* State::node(const crypto::X25519Public& key) const {
-    auto it = m_nodes.find(key);
-    return it == m_nodes.end() ? nullptr : &it->second;
+    auto it = m_nodes->find(key);
+    return it == m_nodes->end() ? nullptr : &it->second;
 }
 
-util::Result<void, TxError> State::apply(const Transaction& tx, const BlockContext& block,
-                                         const crypto::Address* known_sender) {
+void State::put_account(const crypto::Address& a, const Account& acc) {
+    m_accounts.set(a.bytes, acc);
+    m_tree.set(account_key(a), account_value_hash(acc));
+}
+
+std::map<crypto::X25519Public, NodeEntry>& State::nodes_for_write() {
+    if (m_nodes.use_count() != 1) m_nodes = std::make_shared<std::map<crypto::X25519Public, NodeEntry>>(*m_nodes);
+    return *m_nodes;
+}
+
+void State::put_node(const crypto::X25519Public& key, NodeEntry entry) {
+    m_tree.set(node_key(key), node_value_hash(entry));
+    nodes_for_write()[key] = std::move(entry);
+}
+
+void State::erase_node(const crypto::X25519Public& key) {
+    m_tree.erase(node_key(key));
+    nodes_for_write().erase(key);
+}
+
+void State::set_pending(std::vector<Pending> pending) {
+    if (pending == m_pending) return;
+    m_pending = std::move(pending);
+    m_tree.set(pending_key(), pending_value_hash(m_pending));
+}
+
+util::Result<void, TxError> State::check_payable(const Transaction& tx, const crypto::Address& sender) const {
+    if (tx.chain_id != m_chain_id) return unexpected(TxError::wrong_chain);
+    const Account* acc = account(sender);
+    if (tx.nonce != (acc ? acc->nonce : 0)) return unexpected(TxError::bad_nonce);
+    if (tx.fee < m_params.min_fee) return unexpected(TxError::fee_too_low);
+    if (!acc || acc->balance < tx.fee) return unexpected(TxError::insufficient_funds);
+    return {};
+}
+
+util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockContext& block,
+                                            const crypto::Address* known_sender) {
     // Every change is staged in `staged` (accounts) and `effect` (nodes, pending)
-    // and committed only after every check has passed: all or nothing.
+    // and committed only after every check has passed: all or nothing, except
+    // that a payable transaction whose effect fails still pays (reverted).
     if (tx.chain_id != m_chain_id) return unexpected(TxError::wrong_chain);
     auto from = known_sender ? crypto::KeyResult<crypto::Address>(*known_sender) : tx.sender();
     if (!from) return unexpected(TxError::bad_signature);
@@ -86,97 +124,124 @@ util::Result<void, TxError> State::apply(const Transaction& tx, const BlockConte
     sender.nonce += 1;
     Account& proposer = acct(block.proposer);  // fees pay the block's proposer
     if (!add(proposer.balance, tx.fee, proposer.balance)) return unexpected(TxError::overflow);
+    const auto fee_paid = staged;
 
     std::function<void()> effect = [] {};
-    switch (tx.kind) {
-        case TxKind::transfer: {
-            auto p = payload_as<TransferPayload>(tx);
-            if (!p) return unexpected(p.error());
-            if (p->amount == 0) return unexpected(TxError::zero_amount);
-            Account& s = acct(*from);
-            if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
-            s.balance -= p->amount;
-            Account& to = acct(p->to);
-            if (!add(to.balance, p->amount, to.balance)) return unexpected(TxError::overflow);
-            break;
-        }
-        case TxKind::register_node: {
-            auto p = payload_as<NodePayload>(tx);
-            if (!p) return unexpected(p.error());
-            if (p->record.operator_address != *from || !p->record.verify(m_chain_id, block.time_unix))
-                return unexpected(TxError::bad_record);
-            auto existing = m_nodes.find(p->record.noise_key);
-            if (existing != m_nodes.end() && existing->second.record.operator_address != *from)
-                return unexpected(TxError::not_operator);
-            if (existing == m_nodes.end()) {
-                std::size_t owned = 0;
-                for (const auto& [k, n] : m_nodes) owned += n.record.operator_address == *from;
-                if (owned >= m_params.max_nodes_per_operator) return unexpected(TxError::too_many_nodes);
-            }
-            effect = [this, rec = p->record] { m_nodes[rec.noise_key].record = rec; };
-            break;
-        }
-        case TxKind::deregister_node: {
-            auto p = payload_as<NodeKeyPayload>(tx);
-            if (!p) return unexpected(p.error());
-            const NodeEntry* n = node(p->node_key);
-            if (!n) return unexpected(TxError::unknown_node);
-            if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
-            const Pending refund{*from, n->stake, block.height + m_params.unbonding_blocks};
-            effect = [this, key = p->node_key, refund] {
-                m_nodes.erase(key);
-                if (refund.amount > 0) m_pending.push_back(refund);
-            };
-            break;
-        }
-        case TxKind::stake:
-        case TxKind::unstake: {
-            auto p = payload_as<StakePayload>(tx);
-            if (!p) return unexpected(p.error());
-            if (p->amount == 0) return unexpected(TxError::zero_amount);
-            const NodeEntry* n = node(p->node_key);
-            if (!n) return unexpected(TxError::unknown_node);
-            if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
-            if (tx.kind == TxKind::stake) {
+    const auto result = [&]() -> util::Result<void, TxError> {
+        switch (tx.kind) {
+            case TxKind::transfer: {
+                auto p = payload_as<TransferPayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->amount == 0) return unexpected(TxError::zero_amount);
                 Account& s = acct(*from);
                 if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
-                std::uint64_t stake = 0;
-                if (!add(n->stake, p->amount, stake)) return unexpected(TxError::overflow);
                 s.balance -= p->amount;
-                effect = [this, key = p->node_key, stake] { m_nodes[key].stake = stake; };
-            } else {
-                if (n->stake < p->amount) return unexpected(TxError::insufficient_stake);
-                const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks};
-                effect = [this, key = p->node_key, stake = n->stake - p->amount, back] {
-                    m_nodes[key].stake = stake;
-                    m_pending.push_back(back);
+                Account& to = acct(p->to);
+                if (!add(to.balance, p->amount, to.balance)) return unexpected(TxError::overflow);
+                break;
+            }
+            case TxKind::register_node: {
+                auto p = payload_as<NodePayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->record.operator_address != *from || !p->record.verify(m_chain_id, block.time_unix))
+                    return unexpected(TxError::bad_record);
+                const NodeEntry* existing = node(p->record.noise_key);
+                if (existing && existing->record.operator_address != *from) return unexpected(TxError::not_operator);
+                if (!existing) {
+                    std::size_t owned = 0;
+                    for (const auto& [k, n] : *m_nodes) owned += n.record.operator_address == *from;
+                    if (owned >= m_params.max_nodes_per_operator) return unexpected(TxError::too_many_nodes);
+                }
+                effect = [this, rec = p->record, stake = existing ? existing->stake : 0] {
+                    put_node(rec.noise_key, NodeEntry{rec, stake});
                 };
+                break;
             }
-            break;
-        }
-        case TxKind::deposit:
-        case TxKind::withdraw: {
-            auto p = payload_as<AmountPayload>(tx);
-            if (!p) return unexpected(p.error());
-            if (p->amount == 0) return unexpected(TxError::zero_amount);
-            Account& s = acct(*from);
-            if (tx.kind == TxKind::deposit) {
-                if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
-                if (!add(s.prepaid, p->amount, s.prepaid)) return unexpected(TxError::overflow);
-                s.balance -= p->amount;
-            } else {
-                if (s.prepaid < p->amount) return unexpected(TxError::insufficient_funds);
-                s.prepaid -= p->amount;
-                const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks};
-                effect = [this, back] { m_pending.push_back(back); };
+            case TxKind::deregister_node: {
+                auto p = payload_as<NodeKeyPayload>(tx);
+                if (!p) return unexpected(p.error());
+                const NodeEntry* n = node(p->node_key);
+                if (!n) return unexpected(TxError::unknown_node);
+                if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
+                const Pending refund{*from, n->stake, block.height + m_params.unbonding_blocks};
+                effect = [this, key = p->node_key, refund] {
+                    erase_node(key);
+                    if (refund.amount > 0) {
+                        auto pending = m_pending;
+                        pending.push_back(refund);
+                        set_pending(std::move(pending));
+                    }
+                };
+                break;
             }
-            break;
+            case TxKind::stake:
+            case TxKind::unstake: {
+                auto p = payload_as<StakePayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->amount == 0) return unexpected(TxError::zero_amount);
+                const NodeEntry* n = node(p->node_key);
+                if (!n) return unexpected(TxError::unknown_node);
+                if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
+                if (tx.kind == TxKind::stake) {
+                    Account& s = acct(*from);
+                    if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+                    std::uint64_t stake = 0;
+                    if (!add(n->stake, p->amount, stake)) return unexpected(TxError::overflow);
+                    s.balance -= p->amount;
+                    effect = [this, key = p->node_key, stake] {
+                        NodeEntry entry = *node(key);
+                        entry.stake = stake;
+                        put_node(key, std::move(entry));
+                    };
+                } else {
+                    if (n->stake < p->amount) return unexpected(TxError::insufficient_stake);
+                    const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks};
+                    effect = [this, key = p->node_key, stake = n->stake - p->amount, back] {
+                        NodeEntry entry = *node(key);
+                        entry.stake = stake;
+                        put_node(key, std::move(entry));
+                        auto pending = m_pending;
+                        pending.push_back(back);
+                        set_pending(std::move(pending));
+                    };
+                }
+                break;
+            }
+            case TxKind::deposit:
+            case TxKind::withdraw: {
+                auto p = payload_as<AmountPayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->amount == 0) return unexpected(TxError::zero_amount);
+                Account& s = acct(*from);
+                if (tx.kind == TxKind::deposit) {
+                    if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+                    if (!add(s.prepaid, p->amount, s.prepaid)) return unexpected(TxError::overflow);
+                    s.balance -= p->amount;
+                } else {
+                    if (s.prepaid < p->amount) return unexpected(TxError::insufficient_funds);
+                    s.prepaid -= p->amount;
+                    const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks};
+                    effect = [this, back] {
+                        auto pending = m_pending;
+                        pending.push_back(back);
+                        set_pending(std::move(pending));
+                    };
+                }
+                break;
+            }
         }
-    }
+        return {};
+    }();
 
-    for (auto& [a, acc] : staged) m_accounts[a] = acc;
+    Applied applied;
+    if (!result) {
+        applied.reverted = result.error();
+        staged = fee_paid;
+        effect = [] {};
+    }
+    for (const auto& [a, acc] : staged) put_account(a, acc);
     effect();
-    return {};
+    return applied;
 }
 
 void State::end_block(const BlockContext& block) {
@@ -185,12 +250,15 @@ void State::end_block(const BlockContext& block) {
         if (p.release_height <= block.height) {
             // Pending funds were part of the supply; returning them cannot overflow
             // a u64 unless the supply itself exceeds it, which credit() prevents.
-            m_accounts[p.owner].balance += p.amount;
+            const Account* current = account(p.owner);
+            Account acc = current ? *current : Account{};
+            acc.balance += p.amount;
+            put_account(p.owner, acc);
         } else {
             keep.push_back(p);
         }
     }
-    m_pending = std::move(keep);
+    set_pending(std::move(keep));
 }
 
 namespace {
@@ -270,12 +338,12 @@ void State::encode(codec::Writer& w) const {
     w.u64(m_chain_id);
     m_params.encode(w);
     w.count(m_accounts.size());
-    for (const auto& [a, acc] : m_accounts) {
-        w.fixed(a.bytes);
+    m_accounts.for_each([&](const util::ByteArray<20>& a, const Account& acc) {
+        w.fixed(a);
         acc.encode(w);
-    }
-    w.count(m_nodes.size());
-    for (const auto& [k, n] : m_nodes) n.encode(w);
+    });
+    w.count(m_nodes->size());
+    for (const auto& [k, n] : *m_nodes) n.encode(w);
     encode_pending(w, m_pending);
 }
 
@@ -284,7 +352,7 @@ codec::Result<State> State::decode(codec::Reader& r) {
     if (!chain_id) return util::unexpected(chain_id.error());
     auto params = Params::decode(r);
     if (!params) return util::unexpected(params.error());
-    State s(*chain_id, *params);
+    std::map<crypto::Address, Account> accounts;
     auto n = r.count(max_snapshot_entries);
     if (!n) return util::unexpected(n.error());
     for (std::size_t i = 0; i < *n; ++i) {
@@ -292,35 +360,48 @@ codec::Result<State> State::decode(codec::Reader& r) {
         if (!a) return util::unexpected(a.error());
         auto acc = Account::decode(r);
         if (!acc) return util::unexpected(acc.error());
-        s.m_accounts[crypto::Address{*a}] = *acc;
+        accounts[crypto::Address{*a}] = *acc;
     }
+    std::map<crypto::X25519Public, NodeEntry> nodes;
     n = r.count(max_snapshot_entries);
     if (!n) return util::unexpected(n.error());
     for (std::size_t i = 0; i < *n; ++i) {
         auto entry = NodeEntry::decode(r);
         if (!entry) return util::unexpected(entry.error());
         const auto key = entry->record.noise_key;
-        s.m_nodes[key] = std::move(*entry);
+        nodes[key] = std::move(*entry);
     }
     auto pending = decode_pending(r);
     if (!pending) return util::unexpected(pending.error());
-    s.m_pending = std::move(*pending);
-    return s;
+    return restore(*chain_id, *params, std::move(accounts), std::move(nodes), std::move(*pending));
 }
 
 State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
                      std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending) {
     State s(chain_id, params);
+    for (const auto& [a, acc] : accounts) s.put_account(a, acc);
+    for (auto& [k, n] : nodes) s.put_node(k, std::move(n));
+    s.set_pending(std::move(pending));
+    return s;
+}
+
+std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts,
+                                    std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending,
+                                    SparseMerkleTree tree) {
+    if (tree.size() != accounts.size() + nodes.size() + 1) return std::nullopt;
+    State s(chain_id, params);
     s.m_accounts = std::move(accounts);
-    s.m_nodes = std::move(nodes);
+    s.m_nodes = std::make_shared<std::map<crypto::X25519Public, NodeEntry>>(std::move(nodes));
     s.m_pending = std::move(pending);
+    s.m_tree = std::move(tree);
     return s;
 }
 
 Amount128 State::total_supply() const {
     Amount128 total = 0;
-    for (const auto& [a, acc] : m_accounts) total += acc.balance + static_cast<Amount128>(acc.prepaid);
-    for (const auto& [k, n] : m_nodes) total += n.stake;
+    m_accounts.for_each(
+        [&](const auto&, const Account& acc) { total += acc.balance + static_cast<Amount128>(acc.prepaid); });
+    for (const auto& [k, n] : *m_nodes) total += n.stake;
     for (const auto& p : m_pending) total += p.amount;
     return total;
 }
@@ -332,22 +413,23 @@ crypto::Hash256 State::node_key(const crypto::X25519Public& k) {
     return key_for("node", k);
 }
 
+crypto::Hash256 State::pending_key() {
+    static const crypto::Hash256 key = key_for("pending", {});
+    return key;
+}
+
+crypto::Hash256 State::pending_value_hash(const std::vector<Pending>& pending) {
+    codec::Writer w;
+    encode_pending(w, pending);
+    return crypto::keccak256(w.data());
+}
+
 crypto::Hash256 State::account_value_hash(const Account& acc) {
     return crypto::keccak256(codec::encode(acc));
 }
 
 crypto::Hash256 State::node_value_hash(const NodeEntry& n) {
     return crypto::keccak256(codec::encode(n));
-}
-
-SparseMerkleTree State::tree() const {
-    SparseMerkleTree tree;
-    for (const auto& [a, acc] : m_accounts) tree.set(account_key(a), account_value_hash(acc));
-    for (const auto& [k, n] : m_nodes) tree.set(node_key(k), node_value_hash(n));
-    codec::Writer pending;
-    encode_pending(pending, m_pending);
-    tree.set(key_for("pending", {}), crypto::keccak256(pending.data()));
-    return tree;
 }
 
 }  // namespace conet::ledger

@@ -6,6 +6,8 @@
 /// conserved by every transaction.
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "conet/ledger/smt.hpp"
@@ -74,6 +76,16 @@ enum class TxError {
 };
 std::string_view describe(TxError e);
 
+/// A transaction that passed the checks that make it payable (chain,
+/// signature, nonce, fee) is applied: it pays its fee and uses its nonce. When
+/// its effect then fails, the effect is reverted and `reverted` says why.
+struct Applied {
+    std::optional<TxError> reverted;
+};
+
+/// Accounts by address, shared between copies of a state (trie.hpp).
+using AccountTrie = trie::Trie<20, Account>;
+
 struct BlockContext {
     std::uint64_t height = 0;
     std::uint64_t time_unix = 0;
@@ -82,52 +94,79 @@ struct BlockContext {
 
 class State {
 public:
-    State(std::uint64_t chain_id, Params params) : m_chain_id(chain_id), m_params(params) {}
+    State(std::uint64_t chain_id, Params params);
 
     /// Genesis: credit an account (fails on overflow).
     [[nodiscard]] util::Result<void, TxError> credit(const crypto::Address& a, std::uint64_t amount);
 
-    /// Applies one transaction atomically: on error nothing changes.
-    /// `known_sender` skips signature recovery when the caller already did it
-    /// (the mempool recovered it at admission).
-    [[nodiscard]] util::Result<void, TxError> apply(const Transaction& tx, const BlockContext& block,
-                                                    const crypto::Address* known_sender = nullptr);
+    /// Applies one transaction. An error (wrong chain, bad signature, wrong
+    /// nonce, fee too low or not covered by the balance) changes nothing. A
+    /// payable transaction whose effect fails pays its fee, advances the nonce
+    /// and is reported as reverted, so a block may carry it and a mempool can
+    /// drop it. `known_sender` skips signature recovery when the caller already
+    /// did it (the mempool recovered it at admission).
+    [[nodiscard]] util::Result<Applied, TxError> apply(const Transaction& tx, const BlockContext& block,
+                                                       const crypto::Address* known_sender = nullptr);
+    /// The checks apply() makes before the effect (nonce, fee, balance for the
+    /// fee), for a sender already recovered: when they fail, the transaction
+    /// cannot be in a block on top of this state.
+    [[nodiscard]] util::Result<void, TxError> check_payable(const Transaction& tx, const crypto::Address& sender) const;
     /// Releases pending funds whose release height has come.
     void end_block(const BlockContext& block);
 
     /// Everything that exists: balances, prepaid, stakes and pending funds.
     Amount128 total_supply() const;
     /// Root of a sparse Merkle tree over every account, node and pending entry.
-    crypto::Hash256 state_root() const { return tree().root(); }
-    /// The committed tree (for proofs) and the keys and value hashes in it.
-    SparseMerkleTree tree() const;
+    /// The tree is kept up to date by every change; the root rehashes only
+    /// what changed since it was last asked.
+    crypto::Hash256 state_root() const { return m_tree.root(); }
+    /// The committed tree (for proofs): keys and value hashes.
+    const SparseMerkleTree& tree() const { return m_tree; }
     static crypto::Hash256 account_key(const crypto::Address& a);
     static crypto::Hash256 node_key(const crypto::X25519Public& k);
+    static crypto::Hash256 pending_key();
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
+    static crypto::Hash256 pending_value_hash(const std::vector<Pending>& pending);
 
     /// Canonical snapshot of the whole state (tests and fuzzing; the block
     /// store keeps one entry per account and node instead, see store.cpp).
     void encode(codec::Writer& w) const;
     static codec::Result<State> decode(codec::Reader& r);
-    /// Rebuilds a state from its parts (the block store's entries).
+    /// Rebuilds a state from its parts, hashing every entry into a new tree.
     static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
                          std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending);
+    /// Rebuilds a state from its parts and a tree loaded from the store, which
+    /// it trusts to commit to them (the store wrote both in one batch); only
+    /// the number of leaves is checked. Nothing is hashed.
+    static std::optional<State> restore(std::uint64_t chain_id, Params params, AccountTrie accounts,
+                                        std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending,
+                                        SparseMerkleTree tree);
 
-    const Account* account(const crypto::Address& a) const;
+    const Account* account(const crypto::Address& a) const { return m_accounts.find(a.bytes); }
     const NodeEntry* node(const crypto::X25519Public& key) const;
-    const std::map<crypto::Address, Account>& accounts() const { return m_accounts; }
-    const std::map<crypto::X25519Public, NodeEntry>& nodes() const { return m_nodes; }
+    const AccountTrie& accounts() const { return m_accounts; }
+    const std::map<crypto::X25519Public, NodeEntry>& nodes() const { return *m_nodes; }
     const std::vector<Pending>& pending() const { return m_pending; }
     std::uint64_t chain_id() const { return m_chain_id; }
     const Params& params() const { return m_params; }
 
 private:
+    void put_account(const crypto::Address& a, const Account& acc);
+    void put_node(const crypto::X25519Public& key, NodeEntry entry);
+    void erase_node(const crypto::X25519Public& key);
+    void set_pending(std::vector<Pending> pending);
+    std::map<crypto::X25519Public, NodeEntry>& nodes_for_write();
+
     std::uint64_t m_chain_id;
     Params m_params;
-    std::map<crypto::Address, Account> m_accounts;
-    std::map<crypto::X25519Public, NodeEntry> m_nodes;
+    // Copying a state (every block is built and checked on a copy) must not
+    // cost O(accounts): accounts and the tree share nodes between copies, the
+    // node registry is shared until one copy changes it.
+    AccountTrie m_accounts;
+    std::shared_ptr<std::map<crypto::X25519Public, NodeEntry>> m_nodes;
     std::vector<Pending> m_pending;
+    SparseMerkleTree m_tree;
 };
 
 }  // namespace conet::ledger

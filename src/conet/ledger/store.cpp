@@ -28,10 +28,30 @@ std::string block_key(std::uint64_t height) {
 }
 
 const std::string k_genesis = "meta/genesis";
+/// keccak256 of the genesis as given (genesis_input_digest), once it was checked against meta/genesis.
+const std::string k_genesis_input = "meta/genesis_input";
 const std::string k_head = "meta/head";
 
 std::string to_string(const util::Bytes& b) {
     return std::string(util::as_chars(b));
+}
+
+/// A digest of everything a Genesis holds (not a consensus value: only this
+/// store compares it, to skip recomputing the genesis state at open).
+std::string genesis_input_digest(const Genesis& g) {
+    codec::Writer w;
+    w.fixed(util::as_bytes(std::string_view("CONET/GenesisInput/v1")));
+    w.u64(g.chain_id);
+    w.u64(g.time_unix);
+    w.u64(g.validators.size());
+    for (const auto& v : g.validators) w.fixed(v.bytes);
+    w.u64(g.balances.size());
+    for (const auto& [a, amount] : g.balances) {
+        w.fixed(a.bytes);
+        w.u64(amount);
+    }
+    g.params.encode(w);
+    return std::string(util::as_chars(crypto::keccak256(w.data())));
 }
 
 // The state is stored as entries, so a block writes only what it changed:
@@ -39,10 +59,17 @@ std::string to_string(const util::Bytes& b) {
 //   state/acct/<address>    u64 balance | u64 nonce | u64 prepaid
 //   state/node/<noise key>  NodeRecord | u64 stake
 //   state/pending           u32 count | (address | u64 amount | u64 release_height)*
+// and so is the state's Merkle tree, one entry per node, addressed by position
+// (SparseMerkleTree::Position; docs/ledger.md):
+//   smt/<32-byte path prefix><u16 depth>   branch: hash | leaf: value hash | leaf hash
+//   meta/smt                "1" once the tree's nodes are stored (stores written
+//                           before them rebuild the tree once at open)
 const std::string k_state_meta = "state/meta";
 const std::string k_state_pending = "state/pending";
 const std::string p_account = "state/acct/";
 const std::string p_node = "state/node/";
+const std::string p_smt = "smt/";
+const std::string k_smt_stored = "meta/smt";
 
 template <codec::Encodable T>
 std::string encoded(const T& v) {
@@ -62,9 +89,6 @@ std::string encode_meta(const State& s) {
     return to_string(w.data());
 }
 
-util::ByteView key_bytes(const crypto::Address& a) {
-    return a.bytes;
-}
 util::ByteView key_bytes(const crypto::X25519Public& k) {
     return k;
 }
@@ -84,10 +108,63 @@ void write_changed(rocksdb::WriteBatch& batch, const std::string& prefix, const 
     for (; b != before.end(); ++b) batch.Delete(key_of(b->first));
 }
 
-void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
-    write_changed(batch, p_account, before.accounts(), after.accounts(), encoded<Account>);
-    write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
+std::string smt_key(const SparseMerkleTree::Position& p) {
+    return p_smt + std::string(util::as_chars(util::ByteView(p)));
+}
+
+void write_tree_changes(rocksdb::WriteBatch& batch, const SparseMerkleTree& before, const SparseMerkleTree& after) {
+    SparseMerkleTree::diff(
+        before, after,
+        [&](const SparseMerkleTree::Position& p, util::ByteView v) {
+            batch.Put(smt_key(p), std::string(util::as_chars(v)));
+        },
+        [&](const SparseMerkleTree::Position& p) { batch.Delete(smt_key(p)); });
+}
+
+/// Writes the entries that changed from `before` to `after`: O(changed
+/// entries), since both share whatever did not change.
+void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
+    AccountTrie::diff(before.accounts(), after.accounts(),
+                      [&](const AccountTrie::NodeT* old_node, const AccountTrie::NodeT* new_node) {
+                          const auto key_of = [](const AccountTrie::NodeT* n) {
+                              return p_account + std::string(util::as_chars(util::ByteView(n->key)));
+                          };
+                          if (new_node && new_node->is_leaf()) {
+                              const Account& v = AccountTrie::as_leaf(new_node)->value;
+                              if (!old_node || AccountTrie::as_leaf(old_node)->value != v)
+                                  batch.Put(key_of(new_node), encoded<Account>(v));
+                          } else if (old_node && old_node->is_leaf()) {
+                              batch.Delete(key_of(old_node));
+                          }
+                      });
+    if (&before.nodes() != &after.nodes())  // the registry is shared until a copy changes it
+        write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
+}
+
+/// Entries and tree nodes: O(changed entries and nodes).
+void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
+    write_entry_changes(batch, before, after);
+    write_tree_changes(batch, before.tree(), after.tree());
+}
+
+/// The stored tree, or nullopt when the store predates stored trees.
+util::Result<std::optional<SparseMerkleTree>, std::string> read_tree(rocksdb::DB& db) {
+    std::string marker;
+    const rocksdb::Status m = db.Get(rocksdb::ReadOptions(), k_smt_stored, &marker);
+    if (m.IsNotFound()) return std::optional<SparseMerkleTree>();
+    if (!m.ok()) return util::unexpected("cannot read block store: " + m.ToString());
+    SparseMerkleTree::Loader loader;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(p_smt); it->Valid() && it->key().starts_with(p_smt); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_smt.size());
+        if (!loader.add(util::as_bytes(k), util::as_bytes(it->value().ToStringView())))
+            return util::unexpected(std::string("block store is corrupt (state tree node)"));
+    }
+    if (!it->status().ok()) return util::unexpected("block store is corrupt (" + it->status().ToString() + ")");
+    auto tree = loader.finish();
+    if (!tree) return util::unexpected(std::string("block store is corrupt (state tree incomplete)"));
+    return std::optional<SparseMerkleTree>(std::move(*tree));
 }
 
 util::Result<State, std::string> read_state(rocksdb::DB& db) {
@@ -103,16 +180,17 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
     auto params = chain_id ? Params::decode(meta) : codec::Result<Params>(util::unexpected(chain_id.error()));
     if (!params) return corrupt("state meta");
 
-    std::map<crypto::Address, Account> accounts;
+    // Keys come sorted, so the accounts' trie is built in O(n) without hashing.
+    std::vector<std::pair<AccountTrie::K, Account>> accounts;
     std::map<crypto::X25519Public, NodeEntry> nodes;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(p_account); it->Valid() && it->key().starts_with(p_account); it->Next()) {
         const auto k = it->key().ToStringView().substr(p_account.size());
         auto account = codec::decode<Account>(util::as_bytes(it->value().ToStringView()));
         if (k.size() != 20 || !account) return corrupt("account entry");
-        crypto::Address a;
-        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
-        accounts[a] = *account;
+        AccountTrie::K a;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.data()));
+        accounts.emplace_back(a, *account);
     }
     for (it->Seek(p_node); it->Valid() && it->key().starts_with(p_node); it->Next()) {
         auto entry = codec::decode<NodeEntry>(util::as_bytes(it->value().ToStringView()));
@@ -126,23 +204,37 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
     codec::Reader pr(util::as_bytes(pending_bytes));
     auto pending = decode_pending(pr);
     if (!pending || pr.remaining() != 0) return corrupt("pending entry");
-    return State::restore(*chain_id, *params, std::move(accounts), std::move(nodes), std::move(*pending));
+    auto tree = read_tree(db);
+    if (!tree) return util::unexpected(tree.error());
+    if (!*tree) {
+        // A store from before stored trees: hash every entry once, then store the tree.
+        std::map<crypto::Address, Account> by_address;
+        for (const auto& [a, acc] : accounts) by_address.emplace(crypto::Address{a}, acc);
+        State s = State::restore(*chain_id, *params, std::move(by_address), std::move(nodes), std::move(*pending));
+        rocksdb::WriteBatch batch;
+        write_tree_changes(batch, SparseMerkleTree{}, s.tree());
+        batch.Put(k_smt_stored, "1");
+        rocksdb::WriteOptions w;
+        w.sync = true;
+        if (auto st = db.Write(w, &batch); !st.ok())
+            return util::unexpected("cannot store the state tree: " + st.ToString());
+        return s;
+    }
+    auto state = State::restore(*chain_id, *params, AccountTrie::from_sorted(accounts), std::move(nodes),
+                                std::move(*pending), std::move(**tree));
+    if (!state) return corrupt("state tree does not hold every entry");
+    return std::move(*state);
 }
 
 }  // namespace
 
 BlockStore::BlockStore(std::unique_ptr<rocksdb::DB> db, Header head, State state)
-    : m_db(std::move(db)), m_head(std::move(head)), m_state(std::move(state)), m_tree(m_state.tree()) {}
+    : m_db(std::move(db)), m_head(std::move(head)), m_state(std::move(state)) {}
 
 BlockStore::~BlockStore() = default;
 
 util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const std::filesystem::path& dir,
                                                                         const Genesis& genesis) {
-    auto genesis_state = genesis.state();
-    if (!genesis_state) return util::unexpected("genesis: " + genesis_state.error());
-    const Header genesis_header = genesis.header(*genesis_state);
-    const std::string genesis_id(util::as_chars(genesis_header.hash()));
-
     rocksdb::Options options;
     options.create_if_missing = true;
     options.paranoid_checks = true;
@@ -151,25 +243,47 @@ util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const st
     if (!st.ok()) return util::unexpected("cannot open block store " + dir.string() + ": " + st.ToString());
     std::unique_ptr<rocksdb::DB> db(raw);
 
-    std::string stored_genesis;
+    // The genesis block's id needs its state root, hashed over every genesis
+    // balance; a store that already checked this genesis remembers a digest
+    // of the genesis itself, so reopening does not hash every balance again.
+    const std::string input_digest = genesis_input_digest(genesis);
+    std::string stored_genesis, stored_digest;
     const rocksdb::Status g = db->Get(rocksdb::ReadOptions(), k_genesis, &stored_genesis);
-    if (g.IsNotFound()) {
+    if (!g.ok() && !g.IsNotFound()) return util::unexpected("cannot read block store: " + g.ToString());
+    const rocksdb::Status d = db->Get(rocksdb::ReadOptions(), k_genesis_input, &stored_digest);
+    if (!d.ok() && !d.IsNotFound()) return util::unexpected("cannot read block store: " + d.ToString());
+    if (g.IsNotFound() || !d.ok() || stored_digest != input_digest) {
+        auto genesis_state = genesis.state();
+        if (!genesis_state) return util::unexpected("genesis: " + genesis_state.error());
+        const Header genesis_header = genesis.header(*genesis_state);
+        const std::string genesis_id(util::as_chars(genesis_header.hash()));
         rocksdb::WriteBatch batch;
-        batch.Put(k_genesis, genesis_id);
-        batch.Put(k_head, be64(0));
-        batch.Put(block_key(0), to_string(codec::encode(Block{genesis_header, {}, {}})));
-        batch.Put(key("hash/", genesis_header.hash()), be64(0));
-        batch.Put(k_state_meta, encode_meta(*genesis_state));
-        batch.Put(k_state_pending, encode_pending({}));
-        write_state_changes(batch, State(genesis_state->chain_id(), genesis_state->params()), *genesis_state);
+        if (g.IsNotFound()) {
+            batch.Put(k_genesis, genesis_id);
+            batch.Put(k_genesis_input, input_digest);
+            batch.Put(k_head, be64(0));
+            batch.Put(block_key(0), to_string(codec::encode(Block{genesis_header, {}, {}})));
+            batch.Put(key("hash/", genesis_header.hash()), be64(0));
+            batch.Put(k_state_meta, encode_meta(*genesis_state));
+            batch.Put(k_state_pending, encode_pending({}));
+            write_entry_changes(batch, State(genesis_state->chain_id(), genesis_state->params()), *genesis_state);
+            write_tree_changes(batch, SparseMerkleTree{}, genesis_state->tree());
+            batch.Put(k_smt_stored, "1");
+            rocksdb::WriteOptions w;
+            w.sync = true;
+            if (auto s = db->Write(w, &batch); !s.ok())
+                return util::unexpected("cannot write genesis: " + s.ToString());
+            return std::unique_ptr<BlockStore>(
+                new BlockStore(std::move(db), genesis_header, std::move(*genesis_state)));
+        }
+        if (stored_genesis != genesis_id)
+            return util::unexpected("block store belongs to another genesis: " + dir.string());
+        batch.Put(k_genesis_input, input_digest);
         rocksdb::WriteOptions w;
         w.sync = true;
-        if (auto s = db->Write(w, &batch); !s.ok()) return util::unexpected("cannot write genesis: " + s.ToString());
-        return std::unique_ptr<BlockStore>(new BlockStore(std::move(db), genesis_header, std::move(*genesis_state)));
+        if (auto s = db->Write(w, &batch); !s.ok())
+            return util::unexpected("block store write failed: " + s.ToString());
     }
-    if (!g.ok()) return util::unexpected("cannot read block store: " + g.ToString());
-    if (stored_genesis != genesis_id)
-        return util::unexpected("block store belongs to another genesis: " + dir.string());
 
     std::string head_bytes, block_bytes;
     if (!db->Get(rocksdb::ReadOptions(), k_head, &head_bytes).ok() || head_bytes.size() != 8)
@@ -203,7 +317,6 @@ util::Result<void, std::string> BlockStore::commit(const Block& block, const Sta
     if (auto s = m_db->Write(w, &batch); !s.ok()) return util::unexpected("block store write failed: " + s.ToString());
     m_head = block.header;
     m_state = next;
-    m_tree = m_state.tree();
     return {};
 }
 

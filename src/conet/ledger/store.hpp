@@ -32,8 +32,8 @@ public:
 
     const Header& head() const { return m_head; }
     const State& state() const { return m_state; }
-    /// The head state's Merkle tree, built once per commit (RPC proofs use it).
-    const SparseMerkleTree& tree() const { return m_tree; }
+    /// The head state's Merkle tree (RPC proofs use it).
+    const SparseMerkleTree& tree() const { return m_state.tree(); }
 
     /// Durably commits `block` (already validated) with the state after it.
     /// A failure means the disk cannot be trusted: callers stop.
@@ -48,7 +48,6 @@ private:
     std::unique_ptr<rocksdb::DB> m_db;
     Header m_head;
     State m_state;
-    SparseMerkleTree m_tree;
 };
 
 }  // namespace conet::ledger
