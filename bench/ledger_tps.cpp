@@ -4,11 +4,23 @@
 // Goal: >= 50% of the one-core recover rate.
 //
 // Usage: build/release/bench/conet_bench_ledger [transfers=20000] [senders=200]
+//        build/release/bench/conet_bench_ledger --accounts [accounts=1000000] [transfers=100000] [senders=10000]
+//
+// The second form starts from a store holding `accounts` funded accounts
+// (random addresses; `senders` of them have keys) and sends transfers from
+// random senders to random accounts among all of them, so each block touches
+// accounts spread over the whole state tree. It also times reopening the
+// store with that many accounts.
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <random>
 
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/store.hpp"
@@ -16,17 +28,14 @@
 using namespace conet;
 using Clock = std::chrono::steady_clock;
 
-static double seconds_since(Clock::time_point t0) {
+namespace {
+
+double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-int main(int argc, char** argv) {
-    crypto::initialize();
-    const std::size_t transfers = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20000;
-    const std::size_t senders = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200;
-    crypto::SeededRng rng(1);
-
-    // Reference: raw recoveries of distinct signatures.
+double recover_rate() {
+    crypto::SeededRng rng(7);
     const std::size_t n_recover = 5000;
     const auto key = crypto::PrivateKey::generate(rng);
     std::vector<std::pair<crypto::Hash256, crypto::Signature>> sigs;
@@ -34,12 +43,62 @@ int main(int argc, char** argv) {
         const auto d = crypto::keccak256(util::to_bytes(std::to_string(i)));
         sigs.emplace_back(d, crypto::sign_hash(key, d));
     }
-    auto t0 = Clock::now();
+    const auto t0 = Clock::now();
     for (const auto& [d, s] : sigs)
-        if (!crypto::recover(d, s)) return 1;
-    const double recover_rate = n_recover / seconds_since(t0);
+        if (!crypto::recover(d, s)) std::abort();
+    return n_recover / seconds_since(t0);
+}
 
-    // The validator pipeline on a real store.
+long max_rss_mib() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024;
+}
+
+struct Run {
+    double seconds = 0;
+    std::size_t blocks = 0;
+    double admit_s = 0, build_s = 0, commit_s = 0, prune_s = 0;
+};
+
+/// Admits up to one block's worth, builds and commits it, until every transaction is in.
+Run apply_all(ledger::BlockStore& store, const std::vector<ledger::Transaction>& txs,
+              const crypto::PrivateKey& validator) {
+    ledger::Mempool pool(ledger::MempoolLimits{txs.size() + 1, 1u << 30, txs.size(), txs.size()});
+    Run run;
+    const auto t0 = Clock::now();
+    std::size_t committed = 0, next = 0;
+    while (committed < txs.size()) {
+        auto t = Clock::now();
+        for (std::size_t k = 0; k < 4000 && next < txs.size(); ++k, ++next)
+            if (auto r = pool.admit(txs[next], store.state()); !r) {
+                std::fprintf(stderr, "admission failed at %zu: %s\n", next, std::string(describe(r.error())).c_str());
+                std::exit(1);
+            }
+        run.admit_s += seconds_since(t);
+        t = Clock::now();
+        auto [block, state] =
+            ledger::build_block(store.state(), store.head(), pool, store.head().time_unix + 1, validator);
+        run.build_s += seconds_since(t);
+        t = Clock::now();
+        if (!store.commit(block, state)) std::exit(1);
+        run.commit_s += seconds_since(t);
+        t = Clock::now();
+        pool.prune(store.state());
+        run.prune_s += seconds_since(t);
+        committed += block.transactions.size();
+        ++run.blocks;
+        if (block.transactions.empty()) {
+            std::fprintf(stderr, "stalled\n");
+            std::exit(1);
+        }
+    }
+    run.seconds = seconds_since(t0);
+    return run;
+}
+
+int small_state(std::size_t transfers, std::size_t senders) {
+    crypto::SeededRng rng(1);
     std::vector<crypto::PrivateKey> users;
     ledger::Genesis genesis;
     const auto validator = crypto::PrivateKey::generate(rng);
@@ -60,34 +119,95 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", store.error().c_str());
         return 1;
     }
-    ledger::Mempool pool(ledger::MempoolLimits{transfers + 1, 1u << 30, transfers, transfers});
-    t0 = Clock::now();
-    std::size_t committed = 0, blocks = 0, next = 0;
-    while (committed < transfers) {
-        // Admit up to one block's worth, then build and commit it.
-        for (std::size_t k = 0; k < 4000 && next < txs.size(); ++k, ++next)
-            if (!pool.admit(txs[next], (*store)->state())) {
-                std::fprintf(stderr, "admission failed at %zu\n", next);
-                return 1;
-            }
-        auto [block, state] =
-            ledger::build_block((*store)->state(), (*store)->head(), pool, (*store)->head().time_unix + 1, validator);
-        if (!(*store)->commit(block, state)) return 1;
-        pool.prune((*store)->state());
-        committed += block.transactions.size();
-        ++blocks;
-        if (block.transactions.empty()) {
-            std::fprintf(stderr, "stalled\n");
-            return 1;
+    const double recover = recover_rate();
+    const Run run = apply_all(**store, txs, validator);
+    store->reset();
+    std::filesystem::remove_all(dir);
+    const double tps = transfers / run.seconds;
+    std::printf("ledger: %zu signed transfers from %zu senders in %zu blocks (durable commits)\n", transfers, senders,
+                run.blocks);
+    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
+    std::printf("  transfers applied:           %10.0f /s\n", tps);
+    std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
+    return 0;
+}
+
+int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t senders) {
+    senders = std::min(senders, accounts);
+    crypto::SeededRng rng(2);
+    std::mt19937_64 pick(3);
+    const auto t_setup = Clock::now();
+    ledger::Genesis genesis;
+    const auto validator = crypto::PrivateKey::generate(rng);
+    genesis.validators = {validator.address()};
+    std::vector<crypto::PrivateKey> users;
+    std::vector<crypto::Address> all;
+    for (std::size_t i = 0; i < senders; ++i) {
+        users.push_back(crypto::PrivateKey::generate(rng));
+        all.push_back(users.back().address());
+    }
+    while (all.size() < accounts) {
+        crypto::Address a;
+        rng.fill(a.bytes);
+        all.push_back(a);
+    }
+    for (const auto& a : all) genesis.balances.emplace_back(a, 1'000'000);
+    // Round r holds every sender's transaction with nonce r, senders in random order.
+    std::vector<ledger::Transaction> txs;
+    std::vector<std::size_t> order(senders);
+    for (std::size_t i = 0; i < senders; ++i) order[i] = i;
+    for (std::uint64_t round = 0; txs.size() < transfers; ++round) {
+        std::shuffle(order.begin(), order.end(), pick);
+        for (std::size_t i = 0; i < senders && txs.size() < transfers; ++i) {
+            const auto& to = all[pick() % all.size()];
+            txs.push_back(ledger::make_transaction(users[order[i]], genesis.chain_id, round, 1,
+                                                   ledger::TxKind::transfer, ledger::TransferPayload{to, 1}));
         }
     }
-    const double elapsed = seconds_since(t0);
+    const auto dir = std::filesystem::temp_directory_path() / ("conet-bench-ledger-" + std::to_string(::getpid()));
+    auto store = ledger::BlockStore::open(dir, genesis);
+    if (!store) {
+        std::fprintf(stderr, "%s\n", store.error().c_str());
+        return 1;
+    }
+    const double setup = seconds_since(t_setup);
+    const double recover = recover_rate();
+    const Run run = apply_all(**store, txs, validator);
+    const auto head = (*store)->head();
+    store->reset();
+    auto t0 = Clock::now();
+    auto reopened = ledger::BlockStore::open(dir, genesis);
+    const double reopen = seconds_since(t0);
+    if (!reopened || (*reopened)->head().hash() != head.hash()) {
+        std::fprintf(stderr, "reopening failed\n");
+        return 1;
+    }
+    reopened->reset();
     std::filesystem::remove_all(dir);
-    const double tps = transfers / elapsed;
-    std::printf("ledger: %zu signed transfers from %zu senders in %zu blocks (durable commits)\n", transfers, senders,
-                blocks);
-    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover_rate);
-    std::printf("  transfers applied:           %10.0f /s\n", tps);
-    std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover_rate);
+    const double tps = transfers / run.seconds;
+    std::printf("ledger: %zu signed transfers among %zu accounts (%zu senders, random recipients) in %zu blocks\n",
+                transfers, accounts, senders, run.blocks);
+    std::printf("  setup (keys, genesis, signing, store):  %6.1f s\n", setup);
+    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
+    std::printf("  transfers applied:           %10.0f /s  (%.1f s)\n", tps, run.seconds);
+    std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
+    std::printf("  time in admission %.1f s, block building %.1f s, commit %.1f s, pruning %.1f s\n", run.admit_s,
+                run.build_s, run.commit_s, run.prune_s);
+    std::printf("  reopening the store: %.2f s; peak RSS %ld MiB\n", reopen, max_rss_mib());
     return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    crypto::initialize();
+    if (argc > 1 && std::strcmp(argv[1], "--accounts") == 0) {
+        const std::size_t accounts = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1'000'000;
+        const std::size_t transfers = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 100'000;
+        const std::size_t senders = argc > 4 ? std::strtoul(argv[4], nullptr, 10) : 10'000;
+        return many_accounts(accounts, transfers, senders);
+    }
+    const std::size_t transfers = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20000;
+    const std::size_t senders = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200;
+    return small_state(transfers, senders);
 }
