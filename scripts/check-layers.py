@@ -19,7 +19,7 @@ LAYERS = [
     ["net"],
     ["ledger"],
     ["rpc", "proxy", "relay", "consensus", "incentive"],
-    ["node"],
+    ["node", "sim"],
     ["app"],
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

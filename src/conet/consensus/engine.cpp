@@ -1,0 +1,289 @@
+#include "conet/consensus/engine.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "conet/util/assert.hpp"
+
+namespace conet::consensus {
+
+Engine::Engine(runtime::Context ctx, runtime::Storage& storage, Application& app, const Verifier& verifier,
+               const Signer* signer, CoreConfig config)
+    : m_ctx(ctx), m_storage(storage), m_app(app), m_verifier(verifier), m_signer(signer), m_config(config) {}
+
+Engine::~Engine() {
+    m_ctx.transport.set_handler(nullptr);
+    if (m_timer) m_ctx.timers.cancel_timer(*m_timer);
+    if (m_fetch_timer) m_ctx.timers.cancel_timer(*m_fetch_timer);
+    if (m_build_timer) m_ctx.timers.cancel_timer(*m_build_timer);
+}
+
+util::Result<void, std::string> Engine::start() {
+    CONET_ASSERT(!m_core);
+    auto replay = runtime::Journal::open(m_storage, journal_file_name);
+    if (!replay) return util::unexpected(replay.error().message);
+    m_stats.journal_cut_bytes = replay->cut_bytes;
+    std::vector<Vote> votes;
+    std::vector<Certificate> certs;
+    votes.reserve(replay->records.size());
+    for (std::size_t i = 0; i < replay->records.size(); ++i) {
+        const util::Bytes& rec = replay->records[i];
+        if (!rec.empty() && rec[0] == journal_block_tag) {
+            // A block this node notarized: peers may need it from us after a crash.
+            if (!m_app.receive(util::ByteView(rec).subspan(1)))
+                return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
+                                        " is not a block the application accepts");
+            continue;
+        }
+        if (!rec.empty() && rec[0] == journal_certificate_tag) {
+            auto cert = codec::decode<Certificate>(util::ByteView(rec).subspan(1));
+            // Verified again: the journal is not trusted more than a peer for what others signed.
+            if (!cert || !verify_certificate(*cert, m_config.chain_id, m_verifier) ||
+                cert->subject.kind == VoteKind::finalize)
+                return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
+                                        " is not a valid certificate");
+            certs.push_back(std::move(*cert));
+            continue;
+        }
+        if (rec.empty() || rec[0] != journal_vote_tag)
+            return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) + " has an unknown type");
+        auto vote = codec::decode<Vote>(util::ByteView(rec).subspan(1));
+        if (!vote)
+            return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) + " is not a vote (" +
+                                    std::string(codec::describe(vote.error())) + ")");
+        if (!m_config.self || vote->signer != *m_config.self)
+            return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
+                                    " was signed by validator " + std::to_string(vote->signer) +
+                                    ", not by this node; is this another validator's directory?");
+        votes.push_back(*vote);
+    }
+    m_journal.emplace(std::move(replay->journal));
+    const auto [view, digest] = m_app.finalized();
+    m_core = std::make_unique<Core>(m_config, m_verifier, m_signer, view, digest);
+    m_core->restore(votes, certs);
+    m_ctx.transport.set_handler([this](runtime::PeerId from, util::ByteView bytes) { on_message(from, bytes); });
+    run(m_core->start(m_ctx.clock.now_ms()));
+    return {};
+}
+
+bool Engine::crash(CrashPoint p) {
+    if (crash_hook && crash_hook(p)) m_dead = true;
+    return m_dead;
+}
+
+void Engine::fatal(const std::string& why) {
+    m_dead = true;
+    if (on_fatal) {
+        on_fatal(why);
+        return;
+    }
+    std::fprintf(stderr, "consensus: fatal: %s\n", why.c_str());
+    std::abort();
+}
+
+void Engine::run(Actions actions) {
+    m_pending.push_back(std::move(actions));
+    if (m_running) return;  // the outer loop picks it up: no re-entrancy
+    m_running = true;
+    while (!m_pending.empty() && !m_dead) {
+        Actions a = std::move(m_pending.front());
+        m_pending.pop_front();
+        execute(a);
+    }
+    m_pending.clear();
+    m_running = false;
+}
+
+void Engine::execute(Actions& a) {
+    const TimeMs now = m_ctx.clock.now_ms();
+    // 1. Persist before send: every vote signed is durable before any message leaves.
+    for (const Certificate& c : a.certified) {
+        util::Bytes rec{journal_certificate_tag};
+        util::append(rec, codec::encode(c));
+        if (auto r = m_journal->append(rec); !r) return fatal(r.error().message);
+    }
+    if (!a.journal.empty()) {
+        for (const Vote& v : a.journal) {
+            if (v.subject.kind == VoteKind::notarize) {
+                // The block goes first: once 2f+1 notarized it, f+1 honest validators hold it durably.
+                auto block = m_app.block(v.subject.proposal.digest);
+                CONET_ASSERT_MSG(block.has_value(), "notarizing a block the application does not hold");
+                block->insert(block->begin(), journal_block_tag);
+                if (auto r = m_journal->append(*block); !r) return fatal(r.error().message);
+            }
+            util::Bytes rec{journal_vote_tag};
+            util::append(rec, codec::encode(v));
+            if (auto r = m_journal->append(rec); !r) return fatal(r.error().message);
+            if (crash(CrashPoint::after_append)) return;
+        }
+        if (auto r = m_journal->sync(); !r) return fatal(r.error().message);
+        if (crash(CrashPoint::after_sync)) return;
+    }
+    // 2. Messages.
+    for (const Outgoing& out : a.messages) {
+        send(out);
+        if (crash(CrashPoint::after_send)) return;
+    }
+    // 3. The application's answers become the core's next inputs.
+    for (const Proposal& p : a.verify) {
+        switch (m_app.verify(p)) {
+            case Verdict::valid: m_pending.push_back(m_core->on_verified(now, p, true)); break;
+            case Verdict::invalid: m_pending.push_back(m_core->on_verified(now, p, false)); break;
+            case Verdict::missing_parent:
+                // Every validator that notarized the parent holds it: ask them all.
+                m_waiting_verify.push_back(p);
+                send(Outgoing{std::nullopt, Message::request_block(p.parent)});
+                break;
+        }
+    }
+    if (a.build) {
+        const TimeMs earliest = m_last_build_ms ? *m_last_build_ms + m_config.min_block_interval_ms : now;
+        if (now >= earliest) {
+            build(*a.build);
+        } else {
+            if (m_build_timer) m_ctx.timers.cancel_timer(*m_build_timer);
+            m_build_timer = m_ctx.timers.set_timer(earliest, [this, p = *a.build] {
+                m_build_timer.reset();
+                if (!m_dead) {
+                    build(p);
+                    run(Actions{});
+                }
+            });
+        }
+    }
+    // 4. Finality: the latest certificate covers every earlier one.
+    if (!a.finalized.empty()) {
+        m_finalizing = a.finalized.back();
+        fetch_missing();
+    }
+    if (a.timer) arm_timer(*a.timer);
+}
+
+void Engine::build(const Proposal& request) {
+    const TimeMs now = m_ctx.clock.now_ms();
+    m_last_build_ms = now;
+    std::optional<Proposal> built;
+    if (auto digest = m_app.build(request, m_ctx.clock.unix_ms())) {
+        built = request;
+        built->digest = *digest;
+    } else if (!m_app.block(request.parent)) {
+        m_wanted_parent = request.parent;
+        send(Outgoing{std::nullopt, Message::request_block(request.parent)});
+    }
+    m_pending.push_back(m_core->on_built(now, built));
+}
+
+void Engine::send(const Outgoing& out) {
+    Message msg = out.message;
+    if (msg.type == MessageType::proposal) {
+        auto block = m_app.block(msg.proposal->vote.subject.proposal.digest);
+        CONET_ASSERT_MSG(block.has_value(), "the leader proposes a block it does not hold");
+        msg.proposal->block = std::move(*block);
+    }
+    const util::Bytes bytes = msg.encode();
+    if (out.to) {
+        m_ctx.transport.send(*out.to, bytes);
+        return;
+    }
+    const runtime::PeerId self = m_ctx.transport.self();
+    for (runtime::PeerId p = 0; p < m_ctx.transport.peers(); ++p)
+        if (p != self) m_ctx.transport.send(p, bytes);
+}
+
+void Engine::fetch_missing() {
+    if (m_fetch_timer) {
+        m_ctx.timers.cancel_timer(*m_fetch_timer);
+        m_fetch_timer.reset();
+    }
+    if (!m_finalizing) return;
+    m_missing = m_app.finalize(*m_finalizing);
+    if (!m_missing) {
+        m_finalizing.reset();
+        return;
+    }
+    // Ask one peer at a time, a different one on each retry.
+    const std::uint32_t peers = m_ctx.transport.peers();
+    if (peers > 1) {
+        m_fetch_peer = (m_fetch_peer + 1) % peers;
+        if (m_fetch_peer == m_ctx.transport.self()) m_fetch_peer = (m_fetch_peer + 1) % peers;
+        ++m_stats.blocks_fetched;
+        send(Outgoing{m_fetch_peer, Message::request_block(*m_missing)});
+    }
+    m_fetch_timer = m_ctx.timers.set_timer(m_ctx.clock.now_ms() + m_config.retry_ms, [this] {
+        m_fetch_timer.reset();
+        if (!m_dead) fetch_missing();
+    });
+}
+
+void Engine::arm_timer(TimeMs at) {
+    if (m_timer && m_timer_at == at) return;
+    if (m_timer) m_ctx.timers.cancel_timer(*m_timer);
+    m_timer_at = at;
+    m_timer = m_ctx.timers.set_timer(at, [this] {
+        m_timer.reset();
+        if (!m_dead) run(m_core->on_timeout(m_ctx.clock.now_ms()));
+    });
+}
+
+void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
+    if (m_dead || !m_core) return;
+    ++m_stats.messages_in;
+    auto msg = Message::decode(bytes);
+    if (!msg) {
+        ++m_stats.messages_malformed;
+        return;
+    }
+    const TimeMs now = m_ctx.clock.now_ms();
+    switch (msg->type) {
+        case MessageType::proposal: {
+            const Proposal& p = msg->proposal->vote.subject.proposal;
+            // Only the block the leader's vote names, and only from the leader.
+            if (from != m_core->leader(p.view)) {
+                ++m_stats.messages_malformed;
+                return;
+            }
+            auto info = m_app.receive(msg->proposal->block);
+            if (!info || info->digest != p.digest || info->view != p.view || info->parent_view != p.parent_view ||
+                info->parent != p.parent) {
+                ++m_stats.messages_malformed;
+                return;
+            }
+            run(m_core->on_proposal(now, from, msg->proposal->vote));
+            break;
+        }
+        case MessageType::vote: run(m_core->on_vote(now, from, *msg->vote)); break;
+        case MessageType::certificate: run(m_core->on_certificate(now, from, *msg->certificate)); break;
+        case MessageType::sync_request: run(m_core->on_sync_request(now, from, *msg->sync)); break;
+        case MessageType::block_request:
+            if (auto block = m_app.block(*msg->block_request))
+                send(Outgoing{from, Message::of(BlockResponse{*msg->block_request, std::move(*block)})});
+            break;
+        case MessageType::block_response: {
+            const Hash256& d = msg->block_response->digest;
+            const bool wanted = (m_missing && *m_missing == d) || (m_wanted_parent && *m_wanted_parent == d) ||
+                                std::any_of(m_waiting_verify.begin(), m_waiting_verify.end(),
+                                            [&](const Proposal& p) { return p.parent == d; });
+            if (!wanted) return;
+            auto info = m_app.receive(msg->block_response->block);
+            if (!info || info->digest != d) {
+                ++m_stats.messages_malformed;
+                return;
+            }
+            if (m_wanted_parent && *m_wanted_parent == d) m_wanted_parent.reset();
+            if (m_missing && *m_missing == d) fetch_missing();
+            Actions retry;
+            auto waiting = std::move(m_waiting_verify);
+            m_waiting_verify.clear();
+            for (const Proposal& p : waiting) {
+                if (p.parent == d)
+                    retry.verify.push_back(p);
+                else
+                    m_waiting_verify.push_back(p);
+            }
+            if (!retry.verify.empty()) run(std::move(retry));
+            break;
+        }
+    }
+}
+
+}  // namespace conet::consensus

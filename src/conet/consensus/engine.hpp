@@ -1,0 +1,99 @@
+#pragma once
+/// The consensus engine: runs the Simplex core on the runtime layer. It
+/// decodes messages from the transport, feeds the core, and carries the
+/// core's actions out in a fixed order: votes to the journal and synced
+/// (persist before send), then messages, then the application's questions,
+/// then finality, then the timer. The same engine runs in a node (Asio
+/// runtime, file journal) and in the simulator (simulated runtime, storage
+/// and network).
+
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include "conet/consensus/application.hpp"
+#include "conet/consensus/simplex.hpp"
+#include "conet/runtime/journal.hpp"
+#include "conet/runtime/runtime.hpp"
+
+namespace conet::consensus {
+
+inline constexpr std::string_view journal_file_name = "consensus.journal";
+/// Journal records: a tag byte, then a vote (codec) or the bytes of a block
+/// this node notarizes (written before the vote, in the same sync).
+inline constexpr std::uint8_t journal_vote_tag = 0x01;
+inline constexpr std::uint8_t journal_block_tag = 0x02;
+/// A notarization or nullification this node accepted (not synced on its own).
+inline constexpr std::uint8_t journal_certificate_tag = 0x03;
+
+/// Where the simulator may stop a process to test crash safety.
+enum class CrashPoint { after_append, after_sync, after_send };
+
+struct EngineStats {
+    std::uint64_t messages_in = 0;
+    std::uint64_t messages_malformed = 0;
+    std::uint64_t blocks_fetched = 0;
+    std::uint64_t journal_cut_bytes = 0;
+};
+
+class Engine {
+public:
+    Engine(runtime::Context ctx, runtime::Storage& storage, Application& app, const Verifier& verifier,
+           const Signer* signer, CoreConfig config);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    /// Opens and replays the journal, then starts the core. An error (a
+    /// journal that cannot be read or is corrupt before its tail) says why;
+    /// the node must not run.
+    [[nodiscard]] util::Result<void, std::string> start();
+
+    /// The simulator's crash injection: return true to kill the process at that point.
+    std::function<bool(CrashPoint)> crash_hook;
+    /// Called when a durable write fails: the node must stop (the default aborts).
+    std::function<void(const std::string&)> on_fatal;
+
+    bool dead() const { return m_dead; }
+    const Core& core() const { return *m_core; }
+    const EngineStats& stats() const { return m_stats; }
+
+private:
+    void on_message(runtime::PeerId from, util::ByteView bytes);
+    void run(Actions actions);
+    void execute(Actions& a);
+    void send(const Outgoing& out);
+    void build(const Proposal& request);
+    void fetch_missing();
+    void arm_timer(TimeMs at);
+    bool crash(CrashPoint p);
+    void fatal(const std::string& why);
+
+    runtime::Context m_ctx;
+    runtime::Storage& m_storage;
+    Application& m_app;
+    const Verifier& m_verifier;
+    const Signer* m_signer;
+    CoreConfig m_config;
+    std::unique_ptr<Core> m_core;
+    std::optional<runtime::Journal> m_journal;
+    std::deque<Actions> m_pending;
+    bool m_running = false;
+    bool m_dead = false;
+    std::optional<runtime::TimerId> m_timer;
+    TimeMs m_timer_at = 0;
+    /// The finalization waiting for blocks we lack, and the block asked for.
+    std::optional<Certificate> m_finalizing;
+    std::optional<Hash256> m_missing;
+    std::optional<runtime::TimerId> m_fetch_timer;
+    std::uint32_t m_fetch_peer = 0;
+    /// Proposals whose verification waits for a parent block.
+    std::vector<Proposal> m_waiting_verify;
+    /// A parent block the leader could not build on (kept when it arrives, for the next view it leads).
+    std::optional<Hash256> m_wanted_parent;
+    std::optional<TimeMs> m_last_build_ms;
+    std::optional<runtime::TimerId> m_build_timer;
+    EngineStats m_stats;
+};
+
+}  // namespace conet::consensus

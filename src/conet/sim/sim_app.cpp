@@ -1,0 +1,207 @@
+#include "conet/sim/sim_app.hpp"
+
+#include "conet/codec/codec.hpp"
+#include "conet/crypto/keccak.hpp"
+
+namespace conet::sim {
+
+util::Bytes SimBlock::encode() const {
+    codec::Writer w;
+    w.u64(view);
+    w.u64(parent_view);
+    w.fixed(parent);
+    w.u64(height);
+    w.u32(proposer);
+    w.boolean(valid);
+    w.count(txs.size());
+    for (auto t : txs) w.u64(t);
+    return std::move(w).take();
+}
+
+std::optional<SimBlock> SimBlock::decode(util::ByteView bytes) {
+    codec::Reader r(bytes);
+    SimBlock b;
+    auto view = r.u64();
+    auto parent_view = r.u64();
+    auto parent = r.fixed<32>();
+    auto height = r.u64();
+    auto proposer = r.u32();
+    auto valid = r.boolean();
+    auto n = r.count(max_txs_per_block);
+    if (!view || !parent_view || !parent || !height || !proposer || !valid || !n) return std::nullopt;
+    b.view = *view;
+    b.parent_view = *parent_view;
+    b.parent = *parent;
+    b.height = *height;
+    b.proposer = *proposer;
+    b.valid = *valid;
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto t = r.u64();
+        if (!t) return std::nullopt;
+        b.txs.push_back(*t);
+    }
+    if (!r.finish() || b.parent_view >= b.view || b.height == 0) return std::nullopt;
+    return b;
+}
+
+SimApp::SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork)
+    : m_node(node),
+      m_genesis(genesis),
+      m_on_finalized(std::move(on_finalized)),
+      m_on_fork(std::move(on_fork)),
+      m_tip(genesis) {}
+
+util::Result<void, std::string> SimApp::open(runtime::Storage& storage) {
+    auto replay = runtime::Journal::open(storage, chain_file_name);
+    if (!replay) return util::unexpected(replay.error().message);
+    for (const auto& bytes : replay->records) {
+        auto b = SimBlock::decode(bytes);
+        if (!b || b->parent != m_tip || b->height != m_chain.size() + 1)
+            return util::unexpected(replay->journal.path() + ": a final block that does not extend the chain");
+        const Hash256 d = crypto::keccak256(bytes);
+        m_chain.push_back(d);
+        m_final.insert(d);
+        for (auto t : b->txs) m_final_txs.insert(t);
+        m_blocks[d] = Known{*b, bytes};
+        m_tip = d;
+        m_tip_view = b->view;
+    }
+    m_journal.emplace(std::move(replay->journal));
+    prune();
+    return {};
+}
+
+std::optional<consensus::BlockInfo> SimApp::receive(util::ByteView bytes) {
+    auto b = SimBlock::decode(bytes);
+    if (!b) return std::nullopt;
+    const Hash256 d = crypto::keccak256(bytes);
+    // Candidates older than finality are useless; the cache holds the rest.
+    if (b->view > m_tip_view) m_blocks.try_emplace(d, Known{*b, util::Bytes(bytes.begin(), bytes.end())});
+    return consensus::BlockInfo{d, b->view, b->parent_view, b->parent};
+}
+
+std::optional<util::Bytes> SimApp::block(const Hash256& digest) const {
+    auto it = m_blocks.find(digest);
+    if (it == m_blocks.end()) return std::nullopt;
+    return it->second.bytes;
+}
+
+bool SimApp::on_chain_from(const Hash256& from, std::uint64_t tx) const {
+    if (m_final_txs.contains(tx)) return true;
+    Hash256 cur = from;
+    while (cur != m_genesis && !m_final.contains(cur)) {
+        auto it = m_blocks.find(cur);
+        if (it == m_blocks.end()) return false;
+        for (auto t : it->second.block.txs)
+            if (t == tx) return true;
+        cur = it->second.block.parent;
+    }
+    return false;
+}
+
+std::optional<Hash256> SimApp::build(const consensus::Proposal& p, std::uint64_t) {
+    std::uint64_t parent_height = 0;
+    if (p.parent != m_genesis) {
+        auto it = m_blocks.find(p.parent);
+        if (it == m_blocks.end()) return std::nullopt;
+        parent_height = it->second.block.height;
+    }
+    SimBlock b{p.view, p.parent_view, p.parent, parent_height + 1, m_node, !build_invalid, {}};
+    for (auto t : m_mempool) {
+        if (b.txs.size() == max_txs_per_block) break;
+        if (!on_chain_from(p.parent, t)) b.txs.push_back(t);
+    }
+    util::Bytes bytes = b.encode();
+    const Hash256 d = crypto::keccak256(bytes);
+    m_blocks[d] = Known{b, std::move(bytes)};
+    return d;
+}
+
+std::optional<Hash256> SimApp::build_conflicting(const consensus::Proposal& p) {
+    auto it = m_blocks.find(p.digest);
+    if (it == m_blocks.end()) return std::nullopt;
+    SimBlock b = it->second.block;
+    b.txs.clear();
+    b.txs.push_back(0x8000000000000000ULL | ++m_salt);  // an id no client uses
+    util::Bytes bytes = b.encode();
+    const Hash256 d = crypto::keccak256(bytes);
+    m_blocks[d] = Known{b, std::move(bytes)};
+    return d;
+}
+
+std::optional<std::string> SimApp::check(const SimBlock& b) const {
+    if (!b.valid) return "the proposer marked the block invalid";
+    std::uint64_t parent_height = 0;
+    if (b.parent != m_genesis) {
+        auto it = m_blocks.find(b.parent);
+        if (it == m_blocks.end()) return "unknown parent";
+        parent_height = it->second.block.height;
+        if (it->second.block.view != b.parent_view) return "parent view mismatch";
+    } else if (b.parent_view != 0) {
+        return "genesis parent with a parent view";
+    }
+    if (b.height != parent_height + 1) return "wrong height";
+    std::set<std::uint64_t> seen;
+    for (auto t : b.txs) {
+        if (!seen.insert(t).second) return "a transaction twice in a block";
+        if (on_chain_from(b.parent, t)) return "a transaction already on the chain";
+    }
+    return std::nullopt;
+}
+
+consensus::Verdict SimApp::verify(const consensus::Proposal& p) {
+    auto it = m_blocks.find(p.digest);
+    if (it == m_blocks.end()) return consensus::Verdict::invalid;
+    const SimBlock& b = it->second.block;
+    if (b.view != p.view || b.parent_view != p.parent_view || b.parent != p.parent) return consensus::Verdict::invalid;
+    if (b.parent != m_genesis && !m_blocks.contains(b.parent)) return consensus::Verdict::missing_parent;
+    return check(b) ? consensus::Verdict::invalid : consensus::Verdict::valid;
+}
+
+std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
+    std::vector<Hash256> path;
+    Hash256 cur = cert.subject.proposal.digest;
+    while (cur != m_genesis && !m_final.contains(cur)) {
+        auto it = m_blocks.find(cur);
+        if (it == m_blocks.end()) return cur;
+        path.push_back(cur);
+        cur = it->second.block.parent;
+    }
+    if (path.empty()) return std::nullopt;
+    if (cur != m_tip) {
+        m_on_fork(m_node, "a finalization certificate's chain leaves the final chain below its tip");
+        return std::nullopt;
+    }
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+        const Known& k = m_blocks.at(*it);
+        if (auto why = check(k.block)) {
+            m_on_fork(m_node, "a finalized block fails the application's checks: " + *why);
+            return std::nullopt;
+        }
+        if (auto r = m_journal->append(k.bytes); !r) {
+            m_on_fork(m_node, r.error().message);
+            return std::nullopt;
+        }
+        m_chain.push_back(*it);
+        m_final.insert(*it);
+        for (auto t : k.block.txs) {
+            m_final_txs.insert(t);
+            m_mempool.erase(t);
+        }
+        m_tip = *it;
+        m_tip_view = k.block.view;
+        m_on_finalized(m_node, k.block.height, *it, k.block);
+    }
+    if (auto r = m_journal->sync(); !r) m_on_fork(m_node, r.error().message);
+    prune();
+    return std::nullopt;
+}
+
+void SimApp::prune() {
+    // Final blocks stay (peers that lag fetch them, as from a node's block
+    // store); candidates that lost to finality go.
+    std::erase_if(m_blocks,
+                  [&](const auto& kv) { return !m_final.contains(kv.first) && kv.second.block.view <= m_tip_view; });
+}
+
+}  // namespace conet::sim

@@ -1,0 +1,707 @@
+#include "conet/sim/simulation.hpp"
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "conet/consensus/engine.hpp"
+#include "conet/crypto/keccak.hpp"
+#include "conet/crypto/random.hpp"
+#include "conet/runtime/sim.hpp"
+#include "conet/runtime/sim_storage.hpp"
+#include "conet/sim/fast_scheme.hpp"
+#include "conet/sim/sim_app.hpp"
+#include "conet/util/assert.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::sim {
+
+namespace {
+
+using consensus::Certificate;
+using consensus::Message;
+using consensus::MessageType;
+using consensus::Proposal;
+using consensus::SignatureBytes;
+using consensus::Subject;
+using consensus::Vote;
+using consensus::VoteKind;
+using runtime::PeerId;
+using runtime::TimeMs;
+
+constexpr std::uint64_t chain_id = 77;
+constexpr TimeMs leader_timeout_ms = 300;
+constexpr TimeMs notarize_timeout_ms = 600;
+constexpr TimeMs retry_ms = 300;
+constexpr TimeMs min_block_interval_ms = 20;
+
+enum class Role {
+    honest,
+    equivocate,
+    double_vote,
+    nullify_and_finalize,
+    always_nullify,
+    forger,
+    far_future,
+    invalid_blocks,
+    twin
+};
+
+const char* role_name(Role r) {
+    switch (r) {
+        case Role::honest: return "honest";
+        case Role::equivocate: return "equivocating-leader";
+        case Role::double_vote: return "double-vote";
+        case Role::nullify_and_finalize: return "nullify+finalize";
+        case Role::always_nullify: return "always-nullify";
+        case Role::forger: return "forger";
+        case Role::far_future: return "far-future-flood";
+        case Role::invalid_blocks: return "invalid-blocks";
+        case Role::twin: return "twins";
+    }
+    return "?";
+}
+
+struct Fnv {
+    std::uint64_t h = 1469598103934665603ULL;
+    void add(util::ByteView b) {
+        for (auto c : b) {
+            h ^= c;
+            h *= 1099511628211ULL;
+        }
+    }
+    void add(std::uint64_t v) {
+        for (int i = 0; i < 8; ++i) {
+            h ^= (v >> (8 * i)) & 0xff;
+            h *= 1099511628211ULL;
+        }
+    }
+};
+
+class Simulation;
+
+/// One process: a validator instance on its own endpoint (a twin shares the key of another).
+struct Node {
+    std::uint32_t index = 0;     ///< validator index (the key)
+    std::uint32_t endpoint = 0;  ///< network endpoint
+    Role role = Role::honest;
+    std::unique_ptr<runtime::SimNodeTime> time;
+    std::unique_ptr<runtime::SimStorage> storage;
+    std::unique_ptr<SimApp> app;
+    std::unique_ptr<runtime::Transport> transport;
+    std::unique_ptr<consensus::Engine> engine;
+    bool up = false;
+    bool kill_scheduled = false;
+    std::set<Hash256> durable;  ///< votes found in the synced journal
+};
+
+/// A node's view of the network: validator indices instead of endpoints;
+/// a Byzantine node's messages pass through its misbehaviour first.
+class NodeTransport final : public runtime::Transport {
+public:
+    NodeTransport(Simulation& sim, Node& node) : m_sim(sim), m_node(node) {}
+    PeerId self() const override { return m_node.index; }
+    std::uint32_t peers() const override;
+    void send(PeerId to, util::ByteView message) override;
+    void set_handler(Handler handler) override;
+
+private:
+    Simulation& m_sim;
+    Node& m_node;
+};
+
+class Simulation {
+public:
+    explicit Simulation(const SimOptions& o);
+    SimResult run();
+
+    // Used by NodeTransport.
+    std::uint32_t validators() const { return m_opts.validators; }
+    void route(Node& from, PeerId to, util::ByteView bytes);
+    void misbehave(Node& from, PeerId to, const Message& msg, util::ByteView bytes);
+    runtime::SimNetwork& net() { return *m_net; }
+    Node& owner(std::uint32_t endpoint) { return *m_nodes[endpoint]; }
+
+private:
+    void fail(const std::string& what);
+    void start_node(Node& n);
+    void kill_node(Node& n, bool torn);
+    void schedule_phase(TimeMs at);
+    void check_send(PeerId from_endpoint, util::ByteView bytes);
+    void on_finalized(std::uint32_t node, std::uint64_t height, const Hash256& digest, const SimBlock& b);
+    bool honest_key(std::uint32_t index) const { return !m_byzantine_keys.contains(index); }
+    std::uint64_t honest_min_height() const;
+    std::uint64_t honest_max_height() const;
+    void send_signed(Node& from, PeerId to, const Subject& s);
+    std::string describe_nodes() const;
+    void trace_message(PeerId from_endpoint, util::ByteView bytes) const;
+    /// One event; a livelock (endless events without time passing) is a failure.
+    bool step();
+
+    SimOptions m_opts;
+    runtime::SimScheduler m_sched;
+    runtime::SimRng& m_rng;
+    std::unique_ptr<runtime::SimNetwork> m_net;
+    std::vector<Hash256> m_keys;
+    std::unique_ptr<consensus::Verifier> m_verifier;
+    std::vector<std::unique_ptr<consensus::Signer>> m_signers;
+    std::vector<std::unique_ptr<Node>> m_nodes;        ///< by endpoint
+    std::vector<std::vector<std::uint32_t>> m_routes;  ///< validator index -> endpoints
+    std::set<std::uint32_t> m_byzantine_keys;
+    Hash256 m_genesis{};
+    runtime::LinkModel m_base;
+    std::uint32_t m_crash_point_ppm = 0;
+    bool m_failed = false;
+    SimResult m_result;
+    Fnv m_trace;
+    std::uint64_t m_next_tx = 1;
+    // Invariant state, across every process and restart.
+    std::map<std::uint64_t, Hash256> m_final_by_height;
+    struct SignedByKey {
+        std::optional<Proposal> notarize, finalize;
+        bool nullify = false;
+    };
+    std::map<std::pair<std::uint32_t, View>, SignedByKey> m_signed;
+    struct CertsSeen {
+        std::optional<Hash256> notarized, finalized;
+        bool nullified = false;
+    };
+    std::map<View, CertsSeen> m_certs;
+    std::set<std::uint64_t> m_final_txs;
+    View m_max_view = 0;
+    TimeMs m_step_time = 0;
+    std::uint64_t m_steps_at_time = 0;
+};
+
+std::uint32_t NodeTransport::peers() const {
+    return m_sim.validators();
+}
+
+void NodeTransport::send(PeerId to, util::ByteView message) {
+    if (m_node.role == Role::honest || m_node.role == Role::twin || m_node.role == Role::invalid_blocks) {
+        m_sim.route(m_node, to, message);
+        return;
+    }
+    auto msg = Message::decode(message);
+    CONET_ASSERT(msg.has_value());
+    m_sim.misbehave(m_node, to, *msg, message);
+}
+
+void NodeTransport::set_handler(Handler handler) {
+    if (!handler) {
+        m_sim.net().set_down(m_node.endpoint);
+        return;
+    }
+    m_sim.net()
+        .endpoint(m_node.endpoint)
+        .set_handler([this, handler = std::move(handler)](PeerId from_endpoint, util::ByteView bytes) {
+            handler(m_sim.owner(from_endpoint).index, bytes);
+        });
+}
+
+Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(m_sched.rng()) {
+    CONET_ASSERT(o.validators >= 1 && o.validators <= 64);
+    const std::uint32_t n = o.validators;
+    const std::uint32_t f = static_cast<std::uint32_t>(consensus::max_faulty(n));
+    const std::uint32_t byz = o.byzantine < 0 ? static_cast<std::uint32_t>(m_rng.below(f + 1))
+                                              : std::min<std::uint32_t>(static_cast<std::uint32_t>(o.byzantine), f);
+    // Keys.
+    crypto::SeededRng key_rng(o.seed ^ 0x6b657973ULL);
+    std::vector<crypto::Address> addresses;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (o.real_crypto) {
+            auto key = crypto::PrivateKey::generate(key_rng);
+            addresses.push_back(key.address());
+            m_signers.push_back(std::make_unique<consensus::WalletSigner>(std::move(key)));
+        } else {
+            Hash256 k;
+            key_rng.fill(k);
+            m_keys.push_back(k);
+            m_signers.push_back(std::make_unique<FastSigner>(k));
+        }
+    }
+    if (o.real_crypto)
+        m_verifier = std::make_unique<consensus::WalletVerifier>(addresses);
+    else
+        m_verifier = std::make_unique<FastVerifier>(m_keys);
+    m_genesis = crypto::keccak256(util::as_bytes("CONET sim genesis " + std::to_string(o.seed)));
+
+    // Roles: the first `byz` of a random permutation are Byzantine.
+    std::vector<std::uint32_t> order(n);
+    for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
+    for (std::uint32_t i = n; i > 1; --i) std::swap(order[i - 1], order[m_rng.below(i)]);
+    std::vector<Role> roles(n, Role::honest);
+    std::vector<std::uint32_t> twins;
+    for (std::uint32_t k = 0; k < byz; ++k) {
+        const Role r = static_cast<Role>(1 + m_rng.below(static_cast<std::uint64_t>(Role::twin)));
+        roles[order[k]] = r;
+        m_byzantine_keys.insert(order[k]);
+        if (r == Role::twin) twins.push_back(order[k]);
+    }
+    m_routes.resize(n);
+    for (std::uint32_t i = 0; i < n + twins.size(); ++i) {
+        auto node = std::make_unique<Node>();
+        node->endpoint = i;
+        node->index = i < n ? i : twins[i - n];
+        node->role = roles[node->index];
+        node->time = std::make_unique<runtime::SimNodeTime>(m_sched, 1'700'000'000'000ULL);
+        node->storage = std::make_unique<runtime::SimStorage>("node" + std::to_string(i));
+        m_routes[node->index].push_back(i);
+        m_nodes.push_back(std::move(node));
+    }
+    for (auto& node : m_nodes) node->transport = std::make_unique<NodeTransport>(*this, *node);
+
+    m_base = runtime::LinkModel{2 + m_rng.below(40), m_rng.below(30), 0, 0};
+    static constexpr std::uint32_t crash_ppm[] = {0, 0, 300, 2000};
+    m_crash_point_ppm = crash_ppm[m_rng.below(4)];
+    m_net = std::make_unique<runtime::SimNetwork>(m_sched, static_cast<std::uint32_t>(m_nodes.size()), m_base);
+    m_net->on_send = [this](PeerId from, PeerId, util::ByteView bytes) { check_send(from, bytes); };
+
+    m_result.scenario = "n=" + std::to_string(n) + " byzantine=" + std::to_string(byz);
+    for (std::uint32_t i = 0; i < n; ++i)
+        if (roles[i] != Role::honest) m_result.scenario += " v" + std::to_string(i) + ":" + role_name(roles[i]);
+    m_result.scenario += " latency=" + std::to_string(m_base.latency_ms) +
+                         "ms crash-points=" + std::to_string(m_crash_point_ppm) + "ppm";
+}
+
+void Simulation::fail(const std::string& what) {
+    if (m_failed) return;
+    m_failed = true;
+    m_result.passed = false;
+    m_result.failure = "t=" + std::to_string(m_sched.now()) + "ms: " + what;
+}
+
+void Simulation::route(Node& from, PeerId to, util::ByteView bytes) {
+    if (to >= m_routes.size()) return;
+    for (std::uint32_t ep : m_routes[to])
+        if (ep != from.endpoint) m_net->endpoint(from.endpoint).send(ep, bytes);
+}
+
+void Simulation::send_signed(Node& from, PeerId to, const Subject& s) {
+    const Vote v{s, from.index, m_signers[from.index]->sign(s.signing_digest(chain_id))};
+    route(from, to, Message::of(v).encode());
+}
+
+void Simulation::misbehave(Node& from, PeerId to, const Message& msg, util::ByteView bytes) {
+    const Vote* vote = msg.type == MessageType::vote       ? &*msg.vote
+                       : msg.type == MessageType::proposal ? &msg.proposal->vote
+                                                           : nullptr;
+    switch (from.role) {
+        case Role::equivocate:
+            // Half the peers get a second block for the same view.
+            if (msg.type == MessageType::proposal && to % 2 == 1) {
+                Proposal p = vote->subject.proposal;
+                if (auto d = from.app->build_conflicting(p)) {
+                    p.digest = *d;
+                    const Subject s = Subject::notarize(p);
+                    const Vote v{s, from.index, m_signers[from.index]->sign(s.signing_digest(chain_id))};
+                    route(from, to, Message::of(consensus::ProposalMessage{v, *from.app->block(*d)}).encode());
+                    return;
+                }
+            }
+            break;
+        case Role::double_vote:
+            if (vote && vote->subject.kind != VoteKind::nullify) {
+                Subject s = vote->subject;
+                m_rng.fill(s.proposal.digest);
+                send_signed(from, to, s);
+            }
+            break;
+        case Role::nullify_and_finalize:
+            if (vote && vote->subject.kind == VoteKind::finalize)
+                send_signed(from, to, Subject::nullify(vote->subject.view()));
+            if (vote && vote->subject.kind == VoteKind::nullify) {
+                Proposal p{vote->subject.view(), vote->subject.view() - 1, {}, {}};
+                m_rng.fill(p.digest);
+                send_signed(from, to, Subject::finalize(p));
+            }
+            break;
+        case Role::always_nullify:
+            if (vote && vote->subject.kind != VoteKind::nullify) {
+                send_signed(from, to, Subject::nullify(vote->subject.view()));
+                return;
+            }
+            break;
+        case Role::forger:
+            if (vote) {
+                // A vote in an honest validator's name, and our own vote moved to another view.
+                Vote forged = *vote;
+                forged.signer = static_cast<std::uint32_t>(m_rng.below(m_opts.validators));
+                m_rng.fill(forged.signature);
+                route(from, to, Message::of(forged).encode());
+                Vote moved = *vote;
+                moved.subject.proposal.view += 1;
+                if (moved.subject.kind != VoteKind::nullify &&
+                    moved.subject.proposal.parent_view >= moved.subject.view())
+                    moved.subject.proposal.parent_view = 0;
+                route(from, to, Message::of(moved).encode());
+            }
+            break;
+        case Role::far_future:
+            if (vote) {
+                const View far = vote->subject.view() + 1000 + m_rng.below(1'000'000);
+                send_signed(from, to, Subject::nullify(far));
+                Certificate c{Subject::nullify(far), {}};
+                for (std::uint32_t i = 0; i < m_opts.validators; ++i) {
+                    SignatureBytes s{};
+                    m_rng.fill(s);
+                    c.votes.emplace_back(i, s);
+                }
+                route(from, to, Message::of(c).encode());
+            }
+            break;
+        case Role::honest:
+        case Role::invalid_blocks:
+        case Role::twin: break;
+    }
+    route(from, to, bytes);
+}
+
+void Simulation::check_send(PeerId from_endpoint, util::ByteView bytes) {
+    Node& node = *m_nodes[from_endpoint];
+    m_trace.add(m_sched.now());
+    m_trace.add(from_endpoint);
+    m_trace.add(bytes);
+    ++m_result.messages;
+    if (m_opts.trace) trace_message(from_endpoint, bytes);
+    if (!honest_key(node.index)) return;
+    auto msg = Message::decode(bytes);
+    if (!msg) return fail("node " + std::to_string(node.index) + " sent a message that does not decode");
+    const Vote* vote = msg->type == MessageType::vote       ? &*msg->vote
+                       : msg->type == MessageType::proposal ? &msg->proposal->vote
+                                                            : nullptr;
+    if (vote && vote->signer == node.index) {
+        // Persist before send: the vote must already be in the synced journal.
+        const Hash256 key = crypto::keccak256(codec::encode(*vote));
+        if (!node.durable.contains(key)) {
+            auto content = node.storage->contents(consensus::journal_file_name);
+            auto synced = node.storage->synced_bytes(consensus::journal_file_name);
+            if (content && synced) {
+                auto scan = runtime::scan_journal(util::ByteView(content->data(), *synced));
+                for (const auto& r : scan.records)
+                    if (!r.empty() && r[0] == consensus::journal_vote_tag)
+                        node.durable.insert(crypto::keccak256(util::ByteView(r).subspan(1)));
+            }
+            if (!node.durable.contains(key))
+                return fail("persist-before-send: validator " + std::to_string(node.index) + " sent its " +
+                            std::string(consensus::to_string(vote->subject.kind)) + " vote for view " +
+                            std::to_string(vote->subject.view()) + " before the vote was durable");
+        }
+        // No honest key signs conflicting votes (across restarts too).
+        SignedByKey& s = m_signed[{node.index, vote->subject.view()}];
+        const std::string who =
+            "validator " + std::to_string(node.index) + " view " + std::to_string(vote->subject.view());
+        switch (vote->subject.kind) {
+            case VoteKind::notarize:
+                if (s.notarize && *s.notarize != vote->subject.proposal) return fail(who + ": two notarize votes");
+                s.notarize = vote->subject.proposal;
+                break;
+            case VoteKind::finalize:
+                if (s.finalize && *s.finalize != vote->subject.proposal) return fail(who + ": two finalize votes");
+                s.finalize = vote->subject.proposal;
+                break;
+            case VoteKind::nullify: s.nullify = true; break;
+        }
+        if (s.nullify && s.finalize) return fail(who + ": both nullify and finalize");
+        m_max_view = std::max(m_max_view, vote->subject.view());
+    }
+    if (msg->type == MessageType::certificate) {
+        // Certificates an honest node sends were verified by it: no two may conflict.
+        const Certificate& c = *msg->certificate;
+        if (c.votes.size() < consensus::quorum(m_opts.validators))
+            return fail("an honest node sent a certificate below quorum");
+        CertsSeen& seen = m_certs[c.subject.view()];
+        const std::string v = "view " + std::to_string(c.subject.view());
+        switch (c.subject.kind) {
+            case VoteKind::notarize:
+                if (seen.notarized && *seen.notarized != c.subject.proposal.digest)
+                    return fail(v + ": two notarizations");
+                seen.notarized = c.subject.proposal.digest;
+                break;
+            case VoteKind::finalize:
+                if (seen.finalized && *seen.finalized != c.subject.proposal.digest)
+                    return fail(v + ": two finalizations");
+                seen.finalized = c.subject.proposal.digest;
+                break;
+            case VoteKind::nullify: seen.nullified = true; break;
+        }
+        if (seen.nullified && seen.finalized) return fail(v + ": nullified and finalized");
+        if (seen.notarized && seen.finalized && *seen.notarized != *seen.finalized)
+            return fail(v + ": finalized a block other than the notarized one");
+    }
+}
+
+void Simulation::on_finalized(std::uint32_t node, std::uint64_t height, const Hash256& digest, const SimBlock& b) {
+    m_trace.add(node);
+    m_trace.add(height);
+    m_trace.add(digest);
+    if (!honest_key(node)) return;
+    auto [it, fresh] = m_final_by_height.emplace(height, digest);
+    if (!fresh && it->second != digest)
+        return fail("agreement: validator " + std::to_string(node) + " finalized another block at height " +
+                    std::to_string(height));
+    if (fresh) {
+        for (auto t : b.txs)
+            if (!m_final_txs.insert(t).second)
+                return fail("validity: transaction " + std::to_string(t) + " finalized twice");
+    }
+}
+
+void Simulation::start_node(Node& n) {
+    if (n.up || m_failed) return;
+    n.app = std::make_unique<SimApp>(
+        n.index, m_genesis,
+        [this](std::uint32_t node, std::uint64_t h, const Hash256& d, const SimBlock& b) {
+            on_finalized(node, h, d, b);
+        },
+        [this](std::uint32_t node, const std::string& what) {
+            if (honest_key(node)) fail("validator " + std::to_string(node) + ": " + what);
+        });
+    if (auto r = n.app->open(*n.storage); !r)
+        return fail("validator " + std::to_string(n.index) + " restart: " + r.error());
+    n.app->build_invalid = n.role == Role::invalid_blocks;
+    consensus::CoreConfig cfg;
+    cfg.chain_id = chain_id;
+    cfg.validators = m_opts.validators;
+    cfg.self = n.index;
+    cfg.leader_timeout_ms = leader_timeout_ms;
+    cfg.notarize_timeout_ms = notarize_timeout_ms;
+    cfg.retry_ms = retry_ms;
+    cfg.min_block_interval_ms = min_block_interval_ms;
+    n.engine = std::make_unique<consensus::Engine>(runtime::Context{*n.time, *n.time, *n.transport, m_rng}, *n.storage,
+                                                   *n.app, *m_verifier, m_signers[n.index].get(), cfg);
+    n.engine->on_fatal = [this, &n](const std::string& why) {
+        fail("validator " + std::to_string(n.index) + " fatal: " + why);
+    };
+    n.engine->crash_hook = [this, &n](consensus::CrashPoint) {
+        if (n.kill_scheduled || !m_rng.chance_ppm(m_crash_point_ppm)) return false;
+        n.kill_scheduled = true;
+        m_sched.at(m_sched.now(), [this, &n] { kill_node(n, m_rng.below(2) == 0); });
+        return true;
+    };
+    n.up = true;
+    n.kill_scheduled = false;
+    if (m_opts.trace)
+        std::fprintf(stderr, "%8llu e%u: START (final height %llu)\n", static_cast<unsigned long long>(m_sched.now()),
+                     n.endpoint, static_cast<unsigned long long>(n.app->height()));
+    if (auto r = n.engine->start(); !r) fail("validator " + std::to_string(n.index) + " cannot start: " + r.error());
+}
+
+void Simulation::kill_node(Node& n, bool torn) {
+    if (!n.up) return;
+    if (m_opts.trace)
+        std::fprintf(stderr, "%8llu e%u: CRASH (%s)\n", static_cast<unsigned long long>(m_sched.now()), n.endpoint,
+                     torn ? "torn" : "unsynced lost");
+    ++m_result.crashes;
+    n.up = false;
+    n.kill_scheduled = false;
+    n.engine.reset();
+    n.time->reset();
+    n.app.reset();
+    m_net->set_down(n.endpoint);
+    n.storage->crash(m_rng, torn ? runtime::CrashMode::torn : runtime::CrashMode::lose_unsynced);
+    n.durable.clear();
+    const TimeMs down_for = 200 + m_rng.below(4000);
+    m_sched.at(m_sched.now() + down_for, [this, &n] { start_node(n); });
+}
+
+void Simulation::schedule_phase(TimeMs at) {
+    const TimeMs end = static_cast<TimeMs>(m_opts.fault_seconds) * 1000;
+    if (at >= end) return;
+    m_sched.at(at, [this, at, end] {
+        const TimeMs len = std::min<TimeMs>(2000 + m_rng.below(6000), end - at);
+        const std::uint32_t n = static_cast<std::uint32_t>(m_nodes.size());
+        runtime::LinkModel m = m_base;
+        m_net->heal();
+        switch (m_rng.below(8)) {
+            case 0: break;  // calm
+            case 1: m.loss_ppm = static_cast<std::uint32_t>(m_rng.below(500'001)); break;
+            case 2:  // slow: latency and jitter up to 10x the base timeout
+                m.latency_ms = m_rng.below(10 * notarize_timeout_ms);
+                m.jitter_ms = m_rng.below(10 * notarize_timeout_ms);
+                break;
+            case 3:
+                m.dup_ppm = 200'000;
+                m.jitter_ms = 4 * notarize_timeout_ms;
+                break;
+            case 4: {  // two halves
+                std::vector<std::vector<PeerId>> g(2);
+                for (PeerId i = 0; i < n; ++i) g[m_rng.below(2)].push_back(i);
+                m_net->partition(g);
+                break;
+            }
+            case 5: {  // one node alone
+                const PeerId alone = static_cast<PeerId>(m_rng.below(n));
+                std::vector<std::vector<PeerId>> g(2);
+                for (PeerId i = 0; i < n; ++i) g[i == alone ? 0 : 1].push_back(i);
+                m_net->partition(g);
+                break;
+            }
+            case 6: {  // the current leader alone
+                View v = 0;
+                for (auto& node : m_nodes)
+                    if (node->up) v = std::max(v, node->engine->core().view());
+                const std::uint32_t leader = static_cast<std::uint32_t>(v % m_opts.validators);
+                std::vector<std::vector<PeerId>> g(2);
+                for (PeerId i = 0; i < n; ++i) g[m_nodes[i]->index == leader ? 0 : 1].push_back(i);
+                m_net->partition(g);
+                break;
+            }
+            case 7:  // rotating: each node alone in turn
+                for (TimeMs t = 0; t < len; t += 500) {
+                    m_sched.at(at + t, [this, t, n] {
+                        const PeerId alone = static_cast<PeerId>((t / 500) % n);
+                        std::vector<std::vector<PeerId>> g(2);
+                        for (PeerId i = 0; i < n; ++i) g[i == alone ? 0 : 1].push_back(i);
+                        m_net->partition(g);
+                    });
+                }
+                break;
+        }
+        m_net->set_model(m);
+        if (m_rng.below(100) < 40) {
+            Node& victim = *m_nodes[m_rng.below(n)];
+            const TimeMs when = at + m_rng.below(len);
+            m_sched.at(when, [this, &victim] { kill_node(victim, m_rng.below(2) == 0); });
+        }
+        schedule_phase(at + len);
+    });
+}
+
+std::uint64_t Simulation::honest_min_height() const {
+    std::uint64_t h = UINT64_MAX;
+    for (const auto& n : m_nodes)
+        if (honest_key(n->index) && n->app) h = std::min(h, n->app->height());
+    return h == UINT64_MAX ? 0 : h;
+}
+
+std::uint64_t Simulation::honest_max_height() const {
+    std::uint64_t h = 0;
+    for (const auto& n : m_nodes)
+        if (honest_key(n->index) && n->app) h = std::max(h, n->app->height());
+    return h;
+}
+
+std::string Simulation::describe_nodes() const {
+    std::string out;
+    for (const auto& n : m_nodes) {
+        out += "v" + std::to_string(n->index) + (n->endpoint != n->index ? "(twin)" : "") + "[";
+        if (!n->up) {
+            out += "down] ";
+            continue;
+        }
+        const auto& c = n->engine->core();
+        const auto& st = c.stats();
+        out += "view " + std::to_string(c.view()) + ", final view " + std::to_string(c.finalized_view()) + ", height " +
+               std::to_string(n->app->height()) + ", votes ok/bad/dropped " + std::to_string(st.votes_accepted) + "/" +
+               std::to_string(st.votes_rejected) + "/" + std::to_string(st.votes_dropped) + ", fetched " +
+               std::to_string(n->engine->stats().blocks_fetched) + "] ";
+    }
+    return out;
+}
+
+void Simulation::trace_message(PeerId from_endpoint, util::ByteView bytes) const {
+    auto msg = Message::decode(bytes);
+    std::string what = "undecodable";
+    if (msg) {
+        auto subject = [](const Subject& s) {
+            std::string t = std::string(consensus::to_string(s.kind)) + "(" + std::to_string(s.view());
+            if (s.kind != VoteKind::nullify)
+                t += " parent " + std::to_string(s.proposal.parent_view) + " " +
+                     util::to_hex(s.proposal.digest).substr(0, 8);
+            return t + ")";
+        };
+        switch (msg->type) {
+            case MessageType::proposal: what = "proposal " + subject(msg->proposal->vote.subject); break;
+            case MessageType::vote:
+                what = "vote " + subject(msg->vote->subject) + " by " + std::to_string(msg->vote->signer);
+                break;
+            case MessageType::certificate: what = "certificate " + subject(msg->certificate->subject); break;
+            case MessageType::sync_request:
+                what = "sync-request final " + std::to_string(msg->sync->finalized_view) + " view " +
+                       std::to_string(msg->sync->view);
+                break;
+            case MessageType::block_request:
+                what = "block-request " + util::to_hex(*msg->block_request).substr(0, 8);
+                break;
+            case MessageType::block_response:
+                what = "block-response " + util::to_hex(msg->block_response->digest).substr(0, 8);
+                break;
+        }
+    }
+    std::fprintf(stderr, "%8llu e%u: %s\n", static_cast<unsigned long long>(m_sched.now()), from_endpoint,
+                 what.c_str());
+}
+
+bool Simulation::step() {
+    if (m_sched.now() != m_step_time) {
+        m_step_time = m_sched.now();
+        m_steps_at_time = 0;
+    }
+    if (++m_steps_at_time > 100'000) {
+        fail("livelock: 100,000 events without simulated time passing");
+        return false;
+    }
+    return m_sched.step();
+}
+
+SimResult Simulation::run() {
+    for (auto& n : m_nodes) start_node(*n);
+    // Clients submit a transaction every 50 ms to a random validator.
+    std::function<void()> submit = [&] {
+        Node& n = *m_nodes[m_rng.below(m_nodes.size())];
+        if (n.up) n.app->submit(m_next_tx++);
+        m_sched.at(m_sched.now() + 50, submit);
+    };
+    m_sched.at(0, submit);
+    schedule_phase(0);
+    const TimeMs heal_at = static_cast<TimeMs>(m_opts.fault_seconds) * 1000;
+    while (!m_failed && m_sched.now() < heal_at && step()) {
+    }
+    if (!m_failed) {
+        // Heal: a calm network, every process up; honest nodes must finalize new blocks.
+        m_sched.run_until(heal_at);
+        m_net->heal();
+        m_net->set_model(m_base);
+        m_crash_point_ppm = 0;
+        if (m_opts.trace) std::fprintf(stderr, "%8llu HEAL\n", static_cast<unsigned long long>(m_sched.now()));
+        for (auto& n : m_nodes) start_node(*n);
+        const std::uint64_t target = honest_max_height() + 2;
+        const TimeMs deadline = heal_at + static_cast<TimeMs>(m_opts.liveness_seconds) * 1000;
+        while (!m_failed && honest_min_height() < target && m_sched.now() < deadline) {
+            const TimeMs until = m_sched.now() + 100;
+            while (!m_failed && m_sched.next_time() <= until && step()) {
+            }
+            m_sched.run_until(until);
+        }
+        if (!m_failed && honest_min_height() < target)
+            fail("liveness: " + std::to_string(m_opts.liveness_seconds) +
+                 " s after healing, an honest node is at height " + std::to_string(honest_min_height()) + ", below " +
+                 std::to_string(target) + "; " + describe_nodes());
+    }
+    m_result.min_height = honest_min_height();
+    m_result.max_height = honest_max_height();
+    m_result.views = m_max_view;
+    m_result.trace_hash = m_trace.h;
+    // Destroy engines before the scheduler and network they point into.
+    for (auto& n : m_nodes) n->engine.reset();
+    return m_result;
+}
+
+}  // namespace
+
+SimResult run_simulation(const SimOptions& options) {
+    Simulation sim(options);
+    return sim.run();
+}
+
+std::string replay_command(const SimOptions& o) {
+    std::string cmd = "conet sim --seed " + std::to_string(o.seed) + " --validators " + std::to_string(o.validators);
+    if (o.byzantine >= 0) cmd += " --byzantine " + std::to_string(o.byzantine);
+    cmd += " --seconds " + std::to_string(o.fault_seconds);
+    if (o.real_crypto) cmd += " --real-crypto";
+    return cmd;
+}
+
+}  // namespace conet::sim
