@@ -4,10 +4,13 @@
 #   2. checks the module layering
 #   3. builds the release, debug (ASan+UBSan) and fuzz presets
 #   4. unit tests under sanitizers and in release (ctest)
-#   5. a short smoke run of every fuzz target
-#   6. functional tests (pytest-3) against the real binaries
-# Environment: FUZZ_SECONDS (default 15) per fuzz target; SKIP_DEPS=1 to
-# skip step 1 on a machine that is already set up.
+#   5. the consensus simulator: SIM_SEEDS seeded runs (faults, crashes,
+#      Byzantine validators; docs/consensus.md), and one seed twice for determinism
+#   6. a short smoke run of every fuzz target
+#   7. functional tests (pytest-3) against the real binaries
+# Environment: FUZZ_SECONDS (default 10) per fuzz target; SIM_SEEDS (default
+# 500) and SIM_SECONDS (default 20 simulated seconds of faults per seed);
+# SKIP_DEPS=1 to skip step 1 on a machine that is already set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -37,8 +40,12 @@ ctest --preset debug --parallel 2
 step "unit tests (release)"
 ctest --preset release --parallel 2
 
+step "consensus simulator (${SIM_SEEDS:-500} seeds)"
+build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_SEEDS:-500}" --seconds "${SIM_SECONDS:-20}"
+build/release/conet sim --seed 424242 --check-determinism
+
 step "fuzz smoke"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-15}"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 
 step "functional tests (debug binary: ASan + UBSan)"
 CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional
