@@ -95,7 +95,7 @@ util::Result<void, TxError> State::check_payable(const Transaction& tx, const cr
     const Account* acc = account(sender);
     if (tx.nonce != (acc ? acc->nonce : 0)) return unexpected(TxError::bad_nonce);
     if (tx.fee < m_params.min_fee) return unexpected(TxError::fee_too_low);
-    if (!acc || acc->balance < tx.fee) return unexpected(TxError::insufficient_funds);
+    if ((acc ? acc->balance : 0) < tx.fee) return unexpected(TxError::insufficient_funds);
     return {};
 }
 
@@ -107,6 +107,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
     if (tx.chain_id != m_chain_id) return unexpected(TxError::wrong_chain);
     auto from = known_sender ? crypto::KeyResult<crypto::Address>(*known_sender) : tx.sender();
     if (!from) return unexpected(TxError::bad_signature);
+    if (auto payable = check_payable(tx, *from); !payable) return unexpected(payable.error());
 
     std::map<crypto::Address, Account> staged;
     auto acct = [&](const crypto::Address& a) -> Account& {
@@ -117,9 +118,6 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
     };
 
     Account& sender = acct(*from);
-    if (tx.nonce != sender.nonce) return unexpected(TxError::bad_nonce);
-    if (tx.fee < m_params.min_fee) return unexpected(TxError::fee_too_low);
-    if (sender.balance < tx.fee) return unexpected(TxError::insufficient_funds);
     sender.balance -= tx.fee;
     sender.nonce += 1;
     Account& proposer = acct(block.proposer);  // fees pay the block's proposer
