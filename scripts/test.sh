@@ -5,7 +5,8 @@
 #   3. builds the release, debug (ASan+UBSan) and fuzz presets
 #   4. unit tests under sanitizers and in release (ctest)
 #   5. the consensus simulator: SIM_SEEDS seeded runs (faults, crashes,
-#      Byzantine validators; docs/consensus.md), and one seed twice for determinism
+#      Byzantine validators; docs/consensus.md) on the model chain and
+#      SIM_LEDGER_SEEDS (default 100) on the ledger, and one seed twice for determinism
 #   6. a short smoke run of every fuzz target
 #   7. functional tests (pytest-3) against the real binaries
 # Environment: FUZZ_SECONDS (default 10) per fuzz target; SIM_SEEDS (default
@@ -42,6 +43,7 @@ ctest --preset release --parallel 2
 
 step "consensus simulator (${SIM_SEEDS:-500} seeds)"
 build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_SEEDS:-500}" --seconds "${SIM_SECONDS:-20}"
+build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_LEDGER_SEEDS:-100}" --seconds "${SIM_SECONDS:-20}" --ledger
 build/release/conet sim --seed 424242 --check-determinism
 
 step "fuzz smoke"

@@ -371,12 +371,25 @@ TEST(Simulator, SeedsPassWithSecp256k1Signatures) {
     }
 }
 
+TEST(Simulator, LedgerSeedsFinalizeSignedTransfersUnderFaults) {
+    SimOptions o;
+    o.fault_seconds = 10;
+    o.ledger = true;
+    for (std::uint64_t seed : {3, 4}) {  // 3: crashes at injected points; 4: Twins
+        o.seed = seed;
+        const SimResult r = run_simulation(o);
+        EXPECT_TRUE(r.passed) << replay_command(o) << ": " << r.failure;
+        EXPECT_GT(r.transactions, 10u) << "the ledger finalized almost nothing";
+    }
+}
+
 // Every seed that ever failed, with what it found (replay: conet sim --seed S).
 TEST(Simulator, RegressionSeeds) {
     struct Case {
         std::uint64_t seed;
         std::uint32_t validators;
         const char* found;
+        bool ledger = false;
     };
     const Case cases[] = {
         {15, 4, "livelock: restarted after journaling finalize(v), timer kept firing at once in view v"},
@@ -384,11 +397,15 @@ TEST(Simulator, RegressionSeeds) {
         {20, 4, "livelock after restart (crash points)"},
         {27, 4, "every holder of a notarized block crashed: blocks are now journaled before notarize"},
         {114, 4, "leader could not build on a parent block it lacked: it now fetches it and tries an older parent"},
+        {3, 4, "ledger: a proposal waiting for an ancestor re-requested its parent on every answer (request storm)",
+         true},
+        {3, 2, "2 validators, all crashed: no one held the certificate of one view any more (certificates journaled)"},
     };
     for (const Case& c : cases) {
         SimOptions o;
         o.seed = c.seed;
         o.validators = c.validators;
+        o.ledger = c.ledger;
         const SimResult r = run_simulation(o);
         EXPECT_TRUE(r.passed) << replay_command(o) << " (" << c.found << "): " << r.failure;
     }

@@ -26,6 +26,7 @@ struct SimArgs {
     bool check_determinism = false;
     bool verbose = false;
     bool trace = false;
+    bool ledger = false;
     unsigned jobs = 0;
 };
 
@@ -38,6 +39,7 @@ int run_sim(const SimArgs& a) {
     base.fault_seconds = a.minutes > 0 ? a.minutes * 60 : a.seconds;
     base.real_crypto = a.real_crypto;
     base.trace = a.trace;
+    base.ledger = a.ledger;
     const std::uint64_t first = a.seed_given ? a.seed : a.seed_from;
     const std::uint64_t count = a.seed_given ? 1 : a.count;
     const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
@@ -66,11 +68,13 @@ int run_sim(const SimArgs& a) {
                           << "\n  replay:   " << sim::replay_command(o) << "\n";
             } else if (a.verbose || count == 1) {
                 std::printf(
-                    "seed %llu ok: heights %llu..%llu, %llu views, %llu messages, %llu crashes, trace %016llx (%s)\n",
+                    "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
+                    "trace %016llx (%s)\n",
                     static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
                     static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
-                    static_cast<unsigned long long>(r.messages), static_cast<unsigned long long>(r.crashes),
-                    static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
+                    static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
+                    static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.trace_hash),
+                    r.scenario.c_str());
             }
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
                 std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
@@ -100,6 +104,8 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_option("--seconds", args->seconds, "Simulated seconds of faults before healing (default 30)");
     sim->add_option("--minutes", args->minutes, "Simulated minutes of faults (overrides --seconds)");
     sim->add_flag("--real-crypto", args->real_crypto, "Sign with secp256k1 wallet keys (slower)");
+    sim->add_flag("--ledger", args->ledger,
+                  "Run the ledger (signed transfers on the real State) instead of the model chain");
     sim->add_flag("--check-determinism", args->check_determinism, "Run each seed twice and compare the traces");
     sim->add_flag("--verbose", args->verbose, "A line for every seed, not only failures");
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");

@@ -14,11 +14,16 @@ namespace conet::consensus {
 struct BlockInfo {
     Hash256 digest{};
     View view = 0;
-    View parent_view = 0;
+    /// When the block names its parent's view; otherwise verify() checks it against the parent block.
+    std::optional<View> parent_view;
     Hash256 parent{};
 };
 
 enum class Verdict { valid, invalid, missing_parent };
+struct VerifyResult {
+    Verdict verdict = Verdict::invalid;
+    Hash256 missing{};  ///< for missing_parent: the block to fetch (the parent or an older ancestor)
+};
 
 class Application {
 public:
@@ -32,7 +37,7 @@ public:
     /// returns its digest, or nullopt when it cannot (e.g. the parent block is missing).
     virtual std::optional<Hash256> build(const Proposal& p, std::uint64_t unix_ms) = 0;
     /// Checks the candidate `p.digest` as a child of `p.parent`.
-    virtual Verdict verify(const Proposal& p) = 0;
+    virtual VerifyResult verify(const Proposal& p) = 0;
     /// Makes the block of `cert` and all its ancestors final, durably.
     /// Returns the digest of a block it still lacks (the engine fetches it and
     /// calls again), or nullopt when the chain now ends at the certified block.

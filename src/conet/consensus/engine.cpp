@@ -126,13 +126,16 @@ void Engine::execute(Actions& a) {
     }
     // 3. The application's answers become the core's next inputs.
     for (const Proposal& p : a.verify) {
-        switch (m_app.verify(p)) {
+        const VerifyResult r = m_app.verify(p);
+        switch (r.verdict) {
             case Verdict::valid: m_pending.push_back(m_core->on_verified(now, p, true)); break;
             case Verdict::invalid: m_pending.push_back(m_core->on_verified(now, p, false)); break;
             case Verdict::missing_parent:
-                // Every validator that notarized the parent holds it: ask them all.
-                m_waiting_verify.push_back(p);
-                send(Outgoing{std::nullopt, Message::request_block(p.parent)});
+                // Every validator that notarized the parent holds it and its ancestors: ask them all.
+                if (std::find(m_waiting_verify.begin(), m_waiting_verify.end(), p) == m_waiting_verify.end())
+                    m_waiting_verify.push_back(p);
+                m_waiting_blocks.insert(r.missing);
+                request_block(r.missing, std::nullopt);
                 break;
         }
     }
@@ -168,9 +171,20 @@ void Engine::build(const Proposal& request) {
         built->digest = *digest;
     } else if (!m_app.block(request.parent)) {
         m_wanted_parent = request.parent;
-        send(Outgoing{std::nullopt, Message::request_block(request.parent)});
+        request_block(request.parent, std::nullopt);
     }
     m_pending.push_back(m_core->on_built(now, built));
+}
+
+void Engine::request_block(const Hash256& digest, std::optional<PeerId> to) {
+    // At most one request per block per retry period: answers that do not
+    // complete what we wait for must not each start a new round of requests.
+    const TimeMs now = m_ctx.clock.now_ms();
+    auto [it, fresh] = m_requested.try_emplace(digest, now);
+    if (!fresh && now < it->second + m_config.retry_ms) return;
+    it->second = now;
+    if (m_requested.size() > 4096) m_requested.clear();  // a bound; forgetting only allows a repeat
+    send(Outgoing{to, Message::request_block(digest)});
 }
 
 void Engine::send(const Outgoing& out) {
@@ -207,7 +221,7 @@ void Engine::fetch_missing() {
         m_fetch_peer = (m_fetch_peer + 1) % peers;
         if (m_fetch_peer == m_ctx.transport.self()) m_fetch_peer = (m_fetch_peer + 1) % peers;
         ++m_stats.blocks_fetched;
-        send(Outgoing{m_fetch_peer, Message::request_block(*m_missing)});
+        request_block(*m_missing, m_fetch_peer);
     }
     m_fetch_timer = m_ctx.timers.set_timer(m_ctx.clock.now_ms() + m_config.retry_ms, [this] {
         m_fetch_timer.reset();
@@ -243,8 +257,8 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
                 return;
             }
             auto info = m_app.receive(msg->proposal->block);
-            if (!info || info->digest != p.digest || info->view != p.view || info->parent_view != p.parent_view ||
-                info->parent != p.parent) {
+            if (!info || info->digest != p.digest || info->view != p.view ||
+                (info->parent_view && *info->parent_view != p.parent_view) || info->parent != p.parent) {
                 ++m_stats.messages_malformed;
                 return;
             }
@@ -260,10 +274,10 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
             break;
         case MessageType::block_response: {
             const Hash256& d = msg->block_response->digest;
-            const bool wanted = (m_missing && *m_missing == d) || (m_wanted_parent && *m_wanted_parent == d) ||
-                                std::any_of(m_waiting_verify.begin(), m_waiting_verify.end(),
-                                            [&](const Proposal& p) { return p.parent == d; });
-            if (!wanted) return;
+            const bool for_verify = m_waiting_blocks.contains(d);
+            const bool wanted =
+                (m_missing && *m_missing == d) || (m_wanted_parent && *m_wanted_parent == d) || for_verify;
+            if (!wanted) return;  // only blocks we asked for are kept
             auto info = m_app.receive(msg->block_response->block);
             if (!info || info->digest != d) {
                 ++m_stats.messages_malformed;
@@ -271,16 +285,14 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
             }
             if (m_wanted_parent && *m_wanted_parent == d) m_wanted_parent.reset();
             if (m_missing && *m_missing == d) fetch_missing();
-            Actions retry;
-            auto waiting = std::move(m_waiting_verify);
-            m_waiting_verify.clear();
-            for (const Proposal& p : waiting) {
-                if (p.parent == d)
-                    retry.verify.push_back(p);
-                else
-                    m_waiting_verify.push_back(p);
+            if (for_verify) {
+                // Verify the waiting proposals again; one still missing an older block asks for that one.
+                m_waiting_blocks.erase(d);
+                Actions retry;
+                retry.verify = std::move(m_waiting_verify);
+                m_waiting_verify.clear();
+                if (!retry.verify.empty()) run(std::move(retry));
             }
-            if (!retry.verify.empty()) run(std::move(retry));
             break;
         }
     }

@@ -9,7 +9,9 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "conet/consensus/application.hpp"
 #include "conet/consensus/simplex.hpp"
@@ -64,6 +66,7 @@ private:
     void execute(Actions& a);
     void send(const Outgoing& out);
     void build(const Proposal& request);
+    void request_block(const Hash256& digest, std::optional<PeerId> to);
     void fetch_missing();
     void arm_timer(TimeMs at);
     bool crash(CrashPoint p);
@@ -92,6 +95,10 @@ private:
     /// A parent block the leader could not build on (kept when it arrives, for the next view it leads).
     std::optional<Hash256> m_wanted_parent;
     std::optional<TimeMs> m_last_build_ms;
+    /// When each block was last asked for.
+    std::map<Hash256, TimeMs> m_requested;
+    /// Blocks (parents or older ancestors) that proposals waiting in m_waiting_verify need.
+    std::set<Hash256> m_waiting_blocks;
     std::optional<runtime::TimerId> m_build_timer;
     EngineStats m_stats;
 };

@@ -127,15 +127,20 @@ Header Genesis::header(const State& genesis_state) const {
     return h;
 }
 
-util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
-                                           const std::vector<crypto::Address>& validators) {
+namespace {
+
+util::Result<void, BlockError> check_structure(const State& state, const Header& parent, const Block& block) {
     const Header& h = block.header;
     if (h.chain_id != state.chain_id()) return util::unexpected(BlockError::wrong_chain);
     if (h.height != parent.height + 1) return util::unexpected(BlockError::wrong_height);
     if (h.parent != parent.hash()) return util::unexpected(BlockError::wrong_parent);
     if (h.time_unix < parent.time_unix) return util::unexpected(BlockError::time_went_backwards);
     if (transactions_root(block.transactions) != h.tx_root) return util::unexpected(BlockError::bad_tx_root);
-    if (!verify_certificate(h, block.certificate, validators)) return util::unexpected(BlockError::bad_certificate);
+    return {};
+}
+
+util::Result<void, BlockError> execute(State& state, const Block& block) {
+    const Header& h = block.header;
     State next = state;
     const BlockContext ctx{h.height, h.time_unix, h.proposer};
     for (const auto& tx : block.transactions)
@@ -146,14 +151,38 @@ util::Result<void, BlockError> apply_block(State& state, const Header& parent, c
     return {};
 }
 
+}  // namespace
+
+util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
+                                           const std::vector<crypto::Address>& validators) {
+    if (auto r = check_structure(state, parent, block); !r) return r;
+    if (!verify_certificate(block.header, block.certificate, validators))
+        return util::unexpected(BlockError::bad_certificate);
+    return execute(state, block);
+}
+
+util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block) {
+    if (auto r = check_structure(state, parent, block); !r) return r;
+    return execute(state, block);
+}
+
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
                                     std::uint64_t time_unix, const crypto::PrivateKey& proposer, std::size_t max_txs) {
+    auto built = build_unsigned_block(state, parent, mempool, time_unix, proposer.address(), 0, max_txs);
+    built.first.certificate.signatures.push_back(crypto::sign_hash(proposer, built.first.header.vote_digest()));
+    return built;
+}
+
+std::pair<Block, State> build_unsigned_block(const State& state, const Header& parent, const Mempool& mempool,
+                                             std::uint64_t time_unix, const crypto::Address& proposer,
+                                             std::uint64_t view, std::size_t max_txs) {
     Block b;
     b.header.chain_id = state.chain_id();
     b.header.height = parent.height + 1;
+    b.header.view = view;
     b.header.parent = parent.hash();
     b.header.time_unix = std::max(time_unix, parent.time_unix);
-    b.header.proposer = proposer.address();
+    b.header.proposer = proposer;
     State next = state;
     const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer};
     for (auto& s : mempool.select(state, max_txs))
@@ -161,7 +190,6 @@ std::pair<Block, State> build_block(const State& state, const Header& parent, co
     next.end_block(ctx);
     b.header.tx_root = transactions_root(b.transactions);
     b.header.state_root = next.state_root();
-    b.certificate.signatures.push_back(crypto::sign_hash(proposer, b.header.vote_digest()));
     return {std::move(b), std::move(next)};
 }
 

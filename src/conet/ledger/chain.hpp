@@ -41,6 +41,16 @@ std::string_view describe(BlockError e);
 util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
                                            const std::vector<crypto::Address>& validators);
 
+/// The same checks without the certificate: what a validator runs on a
+/// proposal before anyone has certified it.
+util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block);
+
+/// Builds the next block from the mempool (transactions that fail are left
+/// out) for consensus view `view`, without any certificate.
+std::pair<Block, State> build_unsigned_block(const State& state, const Header& parent, const Mempool& mempool,
+                                             std::uint64_t time_unix, const crypto::Address& proposer,
+                                             std::uint64_t view, std::size_t max_txs = max_block_txs);
+
 /// Builds the next block from the mempool (transactions that fail are left
 /// out), signs it with `proposer` (the single-validator certificate) and
 /// returns it with the state after it.

@@ -149,13 +149,14 @@ std::optional<std::string> SimApp::check(const SimBlock& b) const {
     return std::nullopt;
 }
 
-consensus::Verdict SimApp::verify(const consensus::Proposal& p) {
+consensus::VerifyResult SimApp::verify(const consensus::Proposal& p) {
+    using consensus::Verdict;
     auto it = m_blocks.find(p.digest);
-    if (it == m_blocks.end()) return consensus::Verdict::invalid;
+    if (it == m_blocks.end()) return {Verdict::invalid, {}};
     const SimBlock& b = it->second.block;
-    if (b.view != p.view || b.parent_view != p.parent_view || b.parent != p.parent) return consensus::Verdict::invalid;
-    if (b.parent != m_genesis && !m_blocks.contains(b.parent)) return consensus::Verdict::missing_parent;
-    return check(b) ? consensus::Verdict::invalid : consensus::Verdict::valid;
+    if (b.view != p.view || b.parent_view != p.parent_view || b.parent != p.parent) return {Verdict::invalid, {}};
+    if (b.parent != m_genesis && !m_blocks.contains(b.parent)) return {Verdict::missing_parent, b.parent};
+    return {check(b) ? Verdict::invalid : Verdict::valid, {}};
 }
 
 std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
@@ -190,7 +191,13 @@ std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
         }
         m_tip = *it;
         m_tip_view = k.block.view;
-        m_on_finalized(m_node, k.block.height, *it, k.block);
+        Final fin{k.block.height, *it, {}};
+        for (auto t : k.block.txs) {
+            Hash256 id{};
+            for (int b = 0; b < 8; ++b) id[b] = static_cast<std::uint8_t>(t >> (8 * b));
+            fin.txs.push_back(id);
+        }
+        m_on_finalized(m_node, fin);
     }
     if (auto r = m_journal->sync(); !r) m_on_fork(m_node, r.error().message);
     prune();

@@ -33,32 +33,48 @@ struct SimBlock {
 inline constexpr std::string_view chain_file_name = "chain.journal";
 inline constexpr std::size_t max_txs_per_block = 16;
 
-class SimApp final : public consensus::Application {
+/// What the simulator needs of an application beyond consensus::Application.
+class SimApplication : public consensus::Application {
 public:
-    /// Called for every block this node makes final: (node, height, digest, block).
-    using FinalizedHook =
-        std::function<void(std::uint32_t node, std::uint64_t height, const Hash256& digest, const SimBlock& block)>;
-    /// Called when a certificate's chain does not extend this node's final chain.
+    /// A block this node made final, for the invariant checks.
+    struct Final {
+        std::uint64_t height = 0;
+        Hash256 digest{};
+        std::vector<Hash256> txs;  ///< ids of the transactions in it
+    };
+    /// Called for every block this node makes final.
+    using FinalizedHook = std::function<void(std::uint32_t node, const Final& block)>;
+    /// Called when a certificate's chain does not extend this node's final
+    /// chain, or a block to be made final fails the application's checks.
     using ForkHook = std::function<void(std::uint32_t node, const std::string& what)>;
 
-    SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork);
     /// Replays the final chain from storage; an error names what is wrong.
-    [[nodiscard]] util::Result<void, std::string> open(runtime::Storage& storage);
-
-    void submit(std::uint64_t tx) { m_mempool.insert(tx); }
+    [[nodiscard]] virtual util::Result<void, std::string> open(runtime::Storage& storage) = 0;
+    /// The client's `seq`-th request reaches this node.
+    virtual void submit(std::uint64_t seq) = 0;
+    /// The height of the final chain.
+    virtual std::uint64_t height() const = 0;
+    /// Builds a second, different block for the slot of `p` (an equivocating leader).
+    virtual std::optional<Hash256> build_conflicting(const consensus::Proposal& p) = 0;
     /// The Byzantine proposer's knob: the next blocks it builds are invalid.
     bool build_invalid = false;
+};
+
+class SimApp final : public SimApplication {
+public:
+    SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork);
+    [[nodiscard]] util::Result<void, std::string> open(runtime::Storage& storage) override;
+    void submit(std::uint64_t tx) override { m_mempool.insert(tx); }
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const Hash256& digest) const override;
     std::optional<Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
-    consensus::Verdict verify(const consensus::Proposal& p) override;
+    consensus::VerifyResult verify(const consensus::Proposal& p) override;
     std::optional<Hash256> finalize(const consensus::Certificate& cert) override;
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_tip}; }
 
-    std::uint64_t height() const { return m_chain.size(); }
-    /// Builds a second, different block for the same slot (an equivocating leader).
-    std::optional<Hash256> build_conflicting(const consensus::Proposal& p);
+    std::uint64_t height() const override { return m_chain.size(); }
+    std::optional<Hash256> build_conflicting(const consensus::Proposal& p) override;
 
 private:
     struct Known {

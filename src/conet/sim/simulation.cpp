@@ -11,6 +11,7 @@
 #include "conet/runtime/sim.hpp"
 #include "conet/runtime/sim_storage.hpp"
 #include "conet/sim/fast_scheme.hpp"
+#include "conet/sim/ledger_app.hpp"
 #include "conet/sim/sim_app.hpp"
 #include "conet/util/assert.hpp"
 #include "conet/util/hex.hpp"
@@ -88,7 +89,7 @@ struct Node {
     Role role = Role::honest;
     std::unique_ptr<runtime::SimNodeTime> time;
     std::unique_ptr<runtime::SimStorage> storage;
-    std::unique_ptr<SimApp> app;
+    std::unique_ptr<SimApplication> app;
     std::unique_ptr<runtime::Transport> transport;
     std::unique_ptr<consensus::Engine> engine;
     bool up = false;
@@ -129,7 +130,7 @@ private:
     void kill_node(Node& n, bool torn);
     void schedule_phase(TimeMs at);
     void check_send(PeerId from_endpoint, util::ByteView bytes);
-    void on_finalized(std::uint32_t node, std::uint64_t height, const Hash256& digest, const SimBlock& b);
+    void on_finalized(std::uint32_t node, const SimApplication::Final& b);
     bool honest_key(std::uint32_t index) const { return !m_byzantine_keys.contains(index); }
     std::uint64_t honest_min_height() const;
     std::uint64_t honest_max_height() const;
@@ -150,6 +151,7 @@ private:
     std::vector<std::vector<std::uint32_t>> m_routes;  ///< validator index -> endpoints
     std::set<std::uint32_t> m_byzantine_keys;
     Hash256 m_genesis{};
+    std::unique_ptr<LedgerWorld> m_ledger;
     runtime::LinkModel m_base;
     std::uint32_t m_crash_point_ppm = 0;
     bool m_failed = false;
@@ -168,7 +170,7 @@ private:
         bool nullified = false;
     };
     std::map<View, CertsSeen> m_certs;
-    std::set<std::uint64_t> m_final_txs;
+    std::set<Hash256> m_final_txs;
     View m_max_view = 0;
     TimeMs m_step_time = 0;
     std::uint64_t m_steps_at_time = 0;
@@ -226,6 +228,7 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
     else
         m_verifier = std::make_unique<FastVerifier>(m_keys);
     m_genesis = crypto::keccak256(util::as_bytes("CONET sim genesis " + std::to_string(o.seed)));
+    if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, n, 16));
 
     // Roles: the first `byz` of a random permutation are Byzantine.
     std::vector<std::uint32_t> order(n);
@@ -258,7 +261,8 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
     m_net = std::make_unique<runtime::SimNetwork>(m_sched, static_cast<std::uint32_t>(m_nodes.size()), m_base);
     m_net->on_send = [this](PeerId from, PeerId, util::ByteView bytes) { check_send(from, bytes); };
 
-    m_result.scenario = "n=" + std::to_string(n) + " byzantine=" + std::to_string(byz);
+    m_result.scenario =
+        std::string(o.ledger ? "ledger " : "") + "n=" + std::to_string(n) + " byzantine=" + std::to_string(byz);
     for (std::uint32_t i = 0; i < n; ++i)
         if (roles[i] != Role::honest) m_result.scenario += " v" + std::to_string(i) + ":" + role_name(roles[i]);
     m_result.scenario += " latency=" + std::to_string(m_base.latency_ms) +
@@ -432,7 +436,9 @@ void Simulation::check_send(PeerId from_endpoint, util::ByteView bytes) {
     }
 }
 
-void Simulation::on_finalized(std::uint32_t node, std::uint64_t height, const Hash256& digest, const SimBlock& b) {
+void Simulation::on_finalized(std::uint32_t node, const SimApplication::Final& b) {
+    const std::uint64_t height = b.height;
+    const Hash256& digest = b.digest;
     m_trace.add(node);
     m_trace.add(height);
     m_trace.add(digest);
@@ -442,22 +448,22 @@ void Simulation::on_finalized(std::uint32_t node, std::uint64_t height, const Ha
         return fail("agreement: validator " + std::to_string(node) + " finalized another block at height " +
                     std::to_string(height));
     if (fresh) {
-        for (auto t : b.txs)
+        for (const auto& t : b.txs)
             if (!m_final_txs.insert(t).second)
-                return fail("validity: transaction " + std::to_string(t) + " finalized twice");
+                return fail("validity: transaction " + util::to_hex(t) + " finalized twice");
     }
 }
 
 void Simulation::start_node(Node& n) {
     if (n.up || m_failed) return;
-    n.app = std::make_unique<SimApp>(
-        n.index, m_genesis,
-        [this](std::uint32_t node, std::uint64_t h, const Hash256& d, const SimBlock& b) {
-            on_finalized(node, h, d, b);
-        },
-        [this](std::uint32_t node, const std::string& what) {
-            if (honest_key(node)) fail("validator " + std::to_string(node) + ": " + what);
-        });
+    auto on_final = [this](std::uint32_t node, const SimApplication::Final& b) { on_finalized(node, b); };
+    auto on_fork = [this](std::uint32_t node, const std::string& what) {
+        if (honest_key(node)) fail("validator " + std::to_string(node) + ": " + what);
+    };
+    if (m_opts.ledger)
+        n.app = std::make_unique<LedgerSimApp>(n.index, *m_ledger, on_final, on_fork);
+    else
+        n.app = std::make_unique<SimApp>(n.index, m_genesis, on_final, on_fork);
     if (auto r = n.app->open(*n.storage); !r)
         return fail("validator " + std::to_string(n.index) + " restart: " + r.error());
     n.app->build_invalid = n.role == Role::invalid_blocks;
@@ -683,6 +689,7 @@ SimResult Simulation::run() {
     m_result.min_height = honest_min_height();
     m_result.max_height = honest_max_height();
     m_result.views = m_max_view;
+    m_result.transactions = m_final_txs.size();
     m_result.trace_hash = m_trace.h;
     // Destroy engines before the scheduler and network they point into.
     for (auto& n : m_nodes) n->engine.reset();
@@ -701,6 +708,7 @@ std::string replay_command(const SimOptions& o) {
     if (o.byzantine >= 0) cmd += " --byzantine " + std::to_string(o.byzantine);
     cmd += " --seconds " + std::to_string(o.fault_seconds);
     if (o.real_crypto) cmd += " --real-crypto";
+    if (o.ledger) cmd += " --ledger";
     return cmd;
 }
 

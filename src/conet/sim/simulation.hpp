@@ -25,6 +25,8 @@ struct SimOptions {
     std::uint32_t liveness_seconds = 90;
     /// Sign with secp256k1 wallet keys instead of the fast keyed-hash scheme.
     bool real_crypto = false;
+    /// Run the ledger (signed transfers, real State) as the application instead of the model chain.
+    bool ledger = false;
     /// Print every message sent, every crash and restart to stderr.
     bool trace = false;
 };
@@ -37,6 +39,7 @@ struct SimResult {
     std::uint64_t min_height = 0;  ///< final height of the least advanced honest node
     std::uint64_t max_height = 0;
     std::uint64_t messages = 0;
+    std::uint64_t transactions = 0;  ///< distinct transactions in final blocks
     std::uint64_t crashes = 0;
     std::uint64_t views = 0;
 };

@@ -1,0 +1,76 @@
+#pragma once
+/// The simulator's ledger application: blocks are real ledger blocks built
+/// from a real mempool of signed transfers and executed on the real State
+/// (execute_block: every check but the certificate, which consensus
+/// provides), so the simulator runs the ledger under consensus with all its
+/// faults. Final blocks are journaled on the node's simulated storage and
+/// re-executed from genesis on restart.
+
+#include <map>
+
+#include "conet/ledger/chain.hpp"
+#include "conet/sim/sim_app.hpp"
+
+namespace conet::sim {
+
+/// What every node of one simulation shares: the genesis and the clients' wallets.
+struct LedgerWorld {
+    ledger::Genesis genesis;
+    ledger::State genesis_state;
+    ledger::Header genesis_header;
+    std::vector<crypto::PrivateKey> wallets;
+    std::vector<crypto::Address> proposers;  ///< one address per validator, for block headers
+
+    static LedgerWorld make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets);
+};
+
+class LedgerSimApp final : public SimApplication {
+public:
+    LedgerSimApp(std::uint32_t node, const LedgerWorld& world, FinalizedHook on_finalized, ForkHook on_fork);
+
+    [[nodiscard]] util::Result<void, std::string> open(runtime::Storage& storage) override;
+    void submit(std::uint64_t seq) override;
+    std::uint64_t height() const override { return m_final_headers.size() - 1; }
+    std::optional<Hash256> build_conflicting(const consensus::Proposal& p) override;
+
+    std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
+    std::optional<util::Bytes> block(const Hash256& digest) const override;
+    std::optional<Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    consensus::VerifyResult verify(const consensus::Proposal& p) override;
+    std::optional<Hash256> finalize(const consensus::Certificate& cert) override;
+    std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
+
+private:
+    struct Candidate {
+        ledger::Block block;
+        util::Bytes bytes;
+        std::optional<ledger::State> after;  ///< once executed and found valid
+        bool invalid = false;
+    };
+    struct Parent {
+        const ledger::Header* header;
+        const ledger::State* state;
+        View view;
+    };
+    enum class Resolve { ok, missing, invalid };
+    /// The parent `digest` with its post-state, executing candidates as needed.
+    Resolve resolve(const Hash256& digest, Parent& out, int depth = 0);
+    std::optional<Hash256> keep(ledger::Block block, std::optional<ledger::State> after);
+    void prune();
+
+    std::uint32_t m_node;
+    Hash256 m_missing{};  ///< the block resolve() last found missing
+    const LedgerWorld& m_world;
+    FinalizedHook m_on_finalized;
+    ForkHook m_on_fork;
+    std::optional<runtime::Journal> m_journal;
+    std::map<Hash256, Candidate> m_candidates;
+    std::map<Hash256, util::Bytes> m_final_blocks;
+    std::vector<ledger::Header> m_final_headers;  ///< [0] is genesis
+    ledger::State m_final_state;
+    View m_tip_view = 0;
+    ledger::Mempool m_mempool;
+    std::map<std::size_t, std::uint64_t> m_next_nonce;  ///< per wallet, as this node's client knows it
+};
+
+}  // namespace conet::sim
