@@ -400,6 +400,7 @@ TEST(Simulator, RegressionSeeds) {
         {3, 4, "ledger: a proposal waiting for an ancestor re-requested its parent on every answer (request storm)",
          true},
         {3, 2, "2 validators, all crashed: no one held the certificate of one view any more (certificates journaled)"},
+        {72036, 1, "1 validator, torn crash: its notarization survived in the journal but not the block it certifies"},
     };
     for (const Case& c : cases) {
         SimOptions o;
