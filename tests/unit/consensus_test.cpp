@@ -5,9 +5,13 @@
 
 #include <deque>
 
+#include "conet/consensus/engine.hpp"
 #include "conet/consensus/simplex.hpp"
 #include "conet/crypto/random.hpp"
+#include "conet/runtime/sim.hpp"
+#include "conet/runtime/sim_storage.hpp"
 #include "conet/sim/fast_scheme.hpp"
+#include "conet/sim/sim_app.hpp"
 #include "conet/sim/simulation.hpp"
 
 namespace conet::consensus {
@@ -338,6 +342,88 @@ TEST(SimplexCore, LaggingValidatorCatchesUpFromSyncAnswers) {
     for (TimeMs t = 5'010; t <= 20'000; t += 10) cl.advance(t);
     ASSERT_FALSE(cl.finalized[3].empty());
     EXPECT_GE(cl.cores[3]->finalized_view(), cl.finalized[0].back().view);
+}
+
+/// One validator's engine on the simulated runtime, restartable on the same storage.
+struct SoloNode {
+    runtime::SimScheduler sched{5};
+    runtime::SimNodeTime time{sched, 1'700'000'000'000ULL};
+    runtime::SimNetwork net{sched, 1, runtime::LinkModel{}};
+    runtime::SimStorage storage{"solo"};
+    FastVerifier verifier{{h(1)}};
+    FastSigner signer{h(1)};
+    std::unique_ptr<sim::SimApp> app;
+    std::unique_ptr<Engine> engine;
+    std::uint64_t finals = 0;
+    std::uint64_t opened_height = 0;  ///< the final height read back from storage at the last start
+
+    util::Result<void, std::string> start(ValidatorIndex self = 0) {
+        engine.reset();
+        app = std::make_unique<sim::SimApp>(
+            0, h(0xee), [this](std::uint32_t, const sim::SimApplication::Final&) { ++finals; },
+            [](std::uint32_t, const std::string& what) { FAIL() << what; });
+        if (auto r = app->open(storage); !r) return util::unexpected(r.error());
+        opened_height = app->height();
+        CoreConfig cfg;
+        cfg.chain_id = chain;
+        cfg.validators = 1;
+        cfg.self = self;
+        cfg.min_block_interval_ms = 20;
+        engine = std::make_unique<Engine>(runtime::Context{time, time, net.endpoint(0), sched.rng()}, storage, *app,
+                                          verifier, &signer, cfg);
+        return engine->start();
+    }
+};
+
+TEST(ConsensusEngine, RestartReplaysTheJournalAndGoesOnFromTheLastFinalBlock) {
+    SoloNode n;
+    ASSERT_TRUE(n.start().has_value());
+    n.sched.run_until(1'000);
+    const std::uint64_t height = n.app->height();
+    ASSERT_GE(height, 10u) << "one validator makes a block per 20 ms";
+    const View view = n.engine->core().view();
+    ASSERT_TRUE(n.start().has_value());  // a clean restart on the same storage
+    EXPECT_EQ(n.opened_height, height) << "a final block was lost across a clean restart";
+    EXPECT_GE(n.engine->core().view(), view) << "resumed below a view it voted in";
+    n.sched.run_until(2'000);
+    EXPECT_GT(n.app->height(), height);
+}
+
+TEST(ConsensusEngine, RefusesAJournalSignedByAnotherValidator) {
+    SoloNode n;
+    {
+        auto j = runtime::Journal::open(n.storage, journal_file_name);
+        ASSERT_TRUE(j.has_value());
+        util::Bytes rec{journal_vote_tag};
+        util::append(rec, codec::encode(Vote{Subject::nullify(3), 7, FastSigner::mac(h(8), h(9))}));
+        ASSERT_TRUE(j->journal.append_sync(rec).has_value());
+    }
+    auto r = n.start();
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().find("validator 7"), std::string::npos) << r.error();
+}
+
+TEST(ConsensusEngine, CorruptionBeforeTheTailStopsWithPathAndOffsetAndATornTailIsCut) {
+    SoloNode n;
+    ASSERT_TRUE(n.start().has_value());
+    n.sched.run_until(300);
+    n.engine.reset();
+    // A torn tail: a few bytes of an unfinished append.
+    {
+        auto f = n.storage.open(journal_file_name);
+        ASSERT_TRUE(f.has_value());
+        const util::Bytes junk{0x10, 0x00, 0x00};
+        ASSERT_TRUE((*f)->append(junk).has_value());
+    }
+    ASSERT_TRUE(n.start().has_value());
+    EXPECT_EQ(n.engine->stats().journal_cut_bytes, 3u);
+    n.engine.reset();
+    // A flipped byte inside the first record, with intact records after it.
+    n.storage.corrupt_byte(journal_file_name, 12);
+    auto r = n.start();
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().find("sim:solo/consensus.journal"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("offset 0"), std::string::npos) << r.error();
 }
 
 }  // namespace
