@@ -73,6 +73,13 @@ Actions Core::start(TimeMs now) {
     return out;
 }
 
+bool Core::admit_view(TimeMs now, Actions& out, PeerId from, View v) {
+    if (in_window(v)) return true;
+    ++m_stats.votes_dropped;
+    if (v > m_view) maybe_request_sync(now, out, from);  // the sender is ahead: ask it where the chain is
+    return false;
+}
+
 bool Core::in_window(View v) const {
     return v > m_finalized_view && v <= m_view + m_config.max_views_ahead;
 }
@@ -343,11 +350,7 @@ Actions Core::on_proposal(TimeMs now, PeerId from, const Vote& vote) {
         ++m_stats.votes_rejected;
         return out;
     }
-    if (!in_window(v)) {
-        ++m_stats.votes_dropped;
-        if (v > m_view) maybe_request_sync(now, out, from);
-        return out;
-    }
+    if (!admit_view(now, out, from, v)) return out;
     ViewState& vs = state(v);
     if (vs.proposal) {
         if (*vs.proposal == vote.subject.proposal) {
@@ -387,11 +390,7 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
         ++m_stats.votes_rejected;
         return out;
     }
-    if (!in_window(v)) {
-        ++m_stats.votes_dropped;
-        if (v > m_view) maybe_request_sync(now, out, from);
-        return out;
-    }
+    if (!admit_view(now, out, from, v)) return out;
     ViewState& vs = state(v);
     const Hash256& digest = vote.subject.proposal.digest;
     switch (vote.subject.kind) {

@@ -142,6 +142,8 @@ private:
     ViewState& state(View v) { return m_views[v]; }
     ParentStatus parent_status(const Proposal& p) const;
     bool in_window(View v) const;
+    /// in_window, counting a drop (and asking an ahead sender to sync) when not.
+    bool admit_view(TimeMs now, Actions& out, PeerId from, View v);
     bool is_notarized(View v, const Hash256& digest) const;
 
     Vote sign(Actions& out, const Subject& subject);
