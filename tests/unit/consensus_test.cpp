@@ -330,6 +330,23 @@ TEST(SimplexCore, ForgedAndFarFutureVotesChangeNothing) {
     EXPECT_EQ(c.view(), before);
 }
 
+TEST(SimplexCore, SyncAnswersAreLimitedToOnePerPeerPerRetryPeriod) {
+    Cluster cl(4);
+    cl.start_all();
+    for (TimeMs t = 1; t <= 20; ++t) cl.advance(t);
+    Core& c = *cl.cores[0];
+    ASSERT_GE(c.finalized_view(), 2u);
+    const SyncRequest behind{0, 1};
+    Actions first = c.on_sync_request(100, 3, behind);
+    ASSERT_FALSE(first.messages.empty()) << "a lagging peer gets certificates";
+    for (const Outgoing& o : first.messages) EXPECT_EQ(o.to, std::optional<PeerId>(3));
+    // A flood of requests within the retry period gets nothing: no amplification.
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(c.on_sync_request(100 + i, 3, behind).messages.empty());
+    EXPECT_EQ(c.stats().sync_answers_refused, 100u);
+    EXPECT_FALSE(c.on_sync_request(100, 2, behind).messages.empty()) << "another peer is not limited by peer 3";
+    EXPECT_FALSE(c.on_sync_request(100 + c.config().retry_ms, 3, behind).messages.empty()) << "the limit is per period";
+}
+
 TEST(SimplexCore, LaggingValidatorCatchesUpFromSyncAnswers) {
     Cluster cl(4);
     cl.down = {3};

@@ -424,7 +424,7 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
     add_vote(now, out, vote);
     if (v > m_view + 1) maybe_request_sync(now, out, from);
     // A peer still nullifying a view we have left is stuck: help it.
-    if (vote.subject.kind == VoteKind::nullify && v < m_view) broadcast_best_certificates(out, from, v - 1);
+    if (vote.subject.kind == VoteKind::nullify && v < m_view) answer_sync(now, out, from, v - 1);
     progress(now, out);
     return out;
 }
@@ -456,10 +456,20 @@ Actions Core::on_certificate(TimeMs now, PeerId, const Certificate& cert) {
 Actions Core::on_sync_request(TimeMs now, PeerId from, const SyncRequest& req) {
     Actions out;
     if (!m_started) return out;
-    broadcast_best_certificates(out, from, req.finalized_view);
-    // The certificate that moves the peer to our view, if it is behind.
-    (void)now;
+    answer_sync(now, out, from, req.finalized_view);
     return out;
+}
+
+void Core::answer_sync(TimeMs now, Actions& out, PeerId from, View from_view) {
+    // An answer is up to 65 certificates for a 17-byte request: at most one
+    // per peer per retry period, so no peer can use us as an amplifier.
+    if (from >= m_next_answer.size()) m_next_answer.resize(std::min<std::size_t>(from + 1, max_validators), 0);
+    if (from >= m_next_answer.size() || now < m_next_answer[from]) {
+        ++m_stats.sync_answers_refused;
+        return;
+    }
+    m_next_answer[from] = now + m_config.retry_ms;
+    broadcast_best_certificates(out, from, from_view);
 }
 
 Actions Core::on_verified(TimeMs now, const Proposal& p, bool valid) {

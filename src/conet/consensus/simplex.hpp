@@ -76,6 +76,7 @@ struct CoreStats {
     std::uint64_t equivocations = 0;   ///< a signer's second, different notarize or finalize in a view
     std::uint64_t certificates_rejected = 0;
     std::uint64_t views_nullified = 0;
+    std::uint64_t sync_answers_refused = 0;  ///< a peer asked again within retry_ms
 };
 
 class Core {
@@ -154,6 +155,8 @@ private:
     void progress(TimeMs now, Actions& out);
     void nullify(TimeMs now, Actions& out);
     void broadcast_best_certificates(Actions& out, std::optional<PeerId> to, View from_view);
+    /// broadcast_best_certificates to one peer, at most once per retry_ms per peer.
+    void answer_sync(TimeMs now, Actions& out, PeerId from, View from_view);
     void maybe_request_sync(TimeMs now, Actions& out, std::optional<PeerId> to);
     void finalize_to(Actions& out, const Certificate& cert);
     void prune();
@@ -174,6 +177,7 @@ private:
     std::uint32_t m_failed_views = 0;
     bool m_started = false;
     std::vector<Vote> m_restored;
+    std::vector<TimeMs> m_next_answer;  ///< per peer: no sync answer before this time
     CoreStats m_stats;
 };
 
