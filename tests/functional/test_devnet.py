@@ -94,7 +94,8 @@ def test_proxy_refuses_headers_without_a_valid_certificate(conet, devnet, tmp_pa
             if forgery == "empty certificate":
                 result["certificate"] = []
             elif forgery == "forged signature":
-                result["certificate"] = [flip_last_byte(s[:-2]) + s[-2:] for s in result["certificate"]]
+                for vote in result["certificate"]:
+                    vote["signature"] = flip_last_byte(vote["signature"][:-2]) + vote["signature"][-2:]
             else:
                 # A different state root (the header's last 32 bytes) under the real certificate.
                 enc = result["header"]["encoded"]

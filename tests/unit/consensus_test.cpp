@@ -8,6 +8,7 @@
 #include "conet/consensus/engine.hpp"
 #include "conet/consensus/simplex.hpp"
 #include "conet/crypto/random.hpp"
+#include "conet/ledger/block.hpp"
 #include "conet/runtime/sim.hpp"
 #include "conet/runtime/sim_storage.hpp"
 #include "conet/sim/fast_scheme.hpp"
@@ -31,7 +32,7 @@ Hash256 h(std::uint8_t b) {
 /// n cores wired through a FIFO of messages; the application accepts every
 /// block, and a block's digest is derived from its view and parent.
 struct Cluster {
-    explicit Cluster(std::uint32_t n, Hash256 genesis = h(0xee)) : genesis(genesis) {
+    explicit Cluster(std::uint32_t n, Hash256 genesis_digest = h(0xee)) : genesis(genesis_digest) {
         std::vector<Hash256> keys;
         for (std::uint32_t i = 0; i < n; ++i) keys.push_back(h(static_cast<std::uint8_t>(i + 1)));
         verifier = std::make_unique<FastVerifier>(keys);
@@ -131,6 +132,23 @@ TEST(ConsensusTypes, SigningDigestsSeparateKindsAndChains) {
     EXPECT_NE(Subject::notarize(p).signing_digest(1), Subject::finalize(p).signing_digest(1));
     EXPECT_NE(Subject::notarize(p).signing_digest(1), Subject::notarize(p).signing_digest(2));
     EXPECT_NE(Subject::nullify(5).signing_digest(1), Subject::nullify(6).signing_digest(1));
+}
+
+TEST(ConsensusTypes, LedgerCertificateVotesAreTheConsensusFinalizeVotes) {
+    // A ledger header's certificate is the Simplex finalization of the
+    // proposal the header is: both sides must hash the same bytes.
+    ledger::Header h;
+    h.chain_id = 9;
+    h.height = 4;
+    h.view = 12;
+    h.parent_view = 10;
+    h.parent[3] = 0x55;
+    h.time_unix = 1234;
+    const Proposal p{h.view, h.parent_view, h.parent, h.hash()};
+    EXPECT_EQ(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id));
+    EXPECT_NE(h.vote_digest(), Subject::notarize(p).signing_digest(h.chain_id));
+    h.parent_view = 11;  // every field of the proposal is covered
+    EXPECT_NE(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id));
 }
 
 TEST(ConsensusTypes, WalletVerifierAcceptsOnlyTheSignersKeyInCanonicalForm) {

@@ -117,15 +117,20 @@ TEST(Chain, TamperedBlocksAreRejectedAndLeaveTheStateAlone) {
     expect(b, BlockError::wrong_height);
     b = block;
     crypto::SeededRng rng(3);
-    b.certificate.signatures = {crypto::sign_hash(crypto::PrivateKey::generate(rng), block.header.vote_digest())};
+    b.certificate.votes = {finalize_vote(block.header, 0, crypto::PrivateKey::generate(rng))};
     expect(b, BlockError::bad_certificate);
     b = block;
-    b.certificate.signatures.clear();
+    b.certificate.votes.clear();
     expect(b, BlockError::bad_certificate);
+    // The view must follow the parent's, and the header must name the parent's view.
+    b = block;
+    b.header.parent_view = 7;
+    b.certificate.votes = {finalize_vote(b.header, 0, n.validator)};
+    expect(b, BlockError::wrong_view);
     // A block whose header commits to a wrong state root, correctly signed.
     b = block;
     b.header.state_root[0] ^= 1;
-    b.certificate.signatures = {crypto::sign_hash(n.validator, b.header.vote_digest())};
+    b.certificate.votes = {finalize_vote(b.header, 0, n.validator)};
     expect(b, BlockError::bad_state_root);
 }
 
@@ -142,14 +147,26 @@ TEST(Certificate, QuorumOfDistinctValidators) {
     EXPECT_EQ(quorum(7), 5u);
     Header h;
     h.height = 3;
+    h.view = 5;
+    h.parent_view = 2;
     Certificate c;
-    for (int i = 0; i < 2; ++i) c.signatures.push_back(crypto::sign_hash(keys[i], h.vote_digest()));
+    for (std::uint32_t i = 0; i < 2; ++i) c.votes.push_back(finalize_vote(h, i, keys[i]));
     EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::too_few_votes);
-    c.signatures.push_back(c.signatures[0]);
-    EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::duplicate_signer);
-    c.signatures.back() = crypto::sign_hash(keys[2], h.vote_digest());
+    c.votes.push_back(c.votes[0]);
+    EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::unsorted_or_duplicate_signer);
+    c.votes.back() = finalize_vote(h, 2, keys[2]);
     EXPECT_TRUE(verify_certificate(h, c, set));
-    c.signatures.push_back(crypto::sign_hash(crypto::PrivateKey::generate(rng), h.vote_digest()));
+    // Votes signed for another view (the same block hash) do not count.
+    Header other = h;
+    other.view = 6;
+    Certificate replayed = c;
+    replayed.votes[1] = finalize_vote(other, 1, keys[1]);
+    EXPECT_EQ(verify_certificate(h, replayed, set).error(), CertificateError::bad_signature);
+    // A valid signature claimed for another validator's index.
+    Certificate misattributed = c;
+    misattributed.votes[2] = CertificateVote{3, c.votes[2].signature};
+    EXPECT_EQ(verify_certificate(h, misattributed, set).error(), CertificateError::bad_signature);
+    c.votes.push_back(CertificateVote{4, finalize_vote(h, 4, crypto::PrivateKey::generate(rng)).signature});
     EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::unknown_signer);
 }
 

@@ -9,8 +9,13 @@ crypto::Hash256 Header::hash() const {
 }
 
 crypto::Hash256 Header::vote_digest() const {
+    // Must equal consensus::Subject::finalize(proposal).signing_digest(chain_id)
+    // (pinned by a unit test): the same bytes the validators sign.
     codec::Writer w;
     w.u64(chain_id);
+    w.u64(view);
+    w.u64(parent_view);
+    w.fixed(parent);
     w.fixed(hash());
     crypto::Keccak256 h;
     h.update(util::as_bytes(finalize_domain)).update(w.data());
@@ -21,6 +26,7 @@ void Header::encode(codec::Writer& w) const {
     w.u64(chain_id);
     w.u64(height);
     w.u64(view);
+    w.u64(parent_view);
     w.fixed(parent);
     w.u64(time_unix);
     w.fixed(proposer.bytes);
@@ -33,7 +39,11 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
     auto chain = r.u64();
     auto height = chain ? r.u64() : chain;
     auto view = height ? r.u64() : height;
-    if (!view) return util::unexpected(view.error());
+    auto parent_view = view ? r.u64() : view;
+    if (!parent_view) return util::unexpected(parent_view.error());
+    // A block extends an earlier view (genesis is view 0 with parent view 0).
+    if (*parent_view > *view || (*view > 0 && *parent_view == *view))
+        return util::unexpected(codec::CodecError::bad_value);
     auto parent = r.fixed<32>();
     if (!parent) return util::unexpected(parent.error());
     auto time = r.u64();
@@ -45,6 +55,7 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
     h.chain_id = *chain;
     h.height = *height;
     h.view = *view;
+    h.parent_view = *parent_view;
     h.parent = *parent;
     h.time_unix = *time;
     h.proposer.bytes = *proposer;
@@ -54,8 +65,11 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
 }
 
 void Certificate::encode(codec::Writer& w) const {
-    w.count(signatures.size());
-    for (const auto& s : signatures) w.fixed(s.to_bytes(0));
+    w.count(votes.size());
+    for (const auto& v : votes) {
+        w.u32(v.validator);
+        w.fixed(v.signature.to_bytes(0));
+    }
 }
 
 codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
@@ -63,11 +77,13 @@ codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
     if (!n) return util::unexpected(n.error());
     Certificate c;
     for (std::size_t i = 0; i < *n; ++i) {
+        auto index = r.u32();
+        if (!index) return util::unexpected(index.error());
         auto raw = r.fixed<65>();
         if (!raw) return util::unexpected(raw.error());
         auto sig = crypto::Signature::from_bytes(*raw);
         if (!sig || (*raw)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
-        c.signatures.push_back(*sig);
+        c.votes.push_back(CertificateVote{*index, *sig});
     }
     return c;
 }
@@ -127,7 +143,8 @@ std::string_view describe(CertificateError e) {
     switch (e) {
         case CertificateError::too_few_votes: return "certificate has fewer votes than a quorum";
         case CertificateError::unknown_signer: return "certificate vote from a non-validator";
-        case CertificateError::duplicate_signer: return "certificate counts a validator twice";
+        case CertificateError::unsorted_or_duplicate_signer:
+            return "certificate votes are not in ascending validator order or count a validator twice";
         case CertificateError::bad_signature: return "certificate vote does not verify";
     }
     return "unknown certificate error";
@@ -136,20 +153,23 @@ std::string_view describe(CertificateError e) {
 util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
                                                         const std::vector<crypto::Address>& validators) {
     if (validators.empty()) return util::unexpected(CertificateError::too_few_votes);
-    const crypto::Hash256 digest = header.vote_digest();
-    std::vector<crypto::Address> seen;
-    for (const auto& sig : cert.signatures) {
-        auto pk = crypto::recover(digest, sig);
-        if (!pk) return util::unexpected(CertificateError::bad_signature);
-        const crypto::Address a = pk->address();
-        if (std::find(validators.begin(), validators.end(), a) == validators.end())
-            return util::unexpected(CertificateError::unknown_signer);
-        if (std::find(seen.begin(), seen.end(), a) != seen.end())
-            return util::unexpected(CertificateError::duplicate_signer);
-        seen.push_back(a);
+    // Cheap checks first: a forged certificate costs no signature recovery.
+    for (std::size_t i = 0; i < cert.votes.size(); ++i) {
+        if (cert.votes[i].validator >= validators.size()) return util::unexpected(CertificateError::unknown_signer);
+        if (i > 0 && cert.votes[i].validator <= cert.votes[i - 1].validator)
+            return util::unexpected(CertificateError::unsorted_or_duplicate_signer);
     }
-    if (seen.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
+    if (cert.votes.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
+    const crypto::Hash256 digest = header.vote_digest();
+    for (const auto& v : cert.votes) {
+        auto pk = crypto::recover(digest, v.signature);
+        if (!pk || pk->address() != validators[v.validator]) return util::unexpected(CertificateError::bad_signature);
+    }
     return {};
+}
+
+CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key) {
+    return CertificateVote{index, crypto::sign_hash(key, header.vote_digest())};
 }
 
 }  // namespace conet::ledger

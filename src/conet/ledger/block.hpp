@@ -1,10 +1,20 @@
 #pragma once
 /// Blocks (DESIGN §7): a header, the transactions and a certificate of
-/// validator signatures. Shaped for n validators; the devnet runs one.
+/// validator signatures: the Simplex finalization (docs/consensus.md) of
+/// the block, so a light client holding the header and the validator set
+/// checks finality without anything else.
 ///
 ///   header hash   = keccak256(canonical header)
-///   finalize vote = recoverable signature over keccak256("CONET/Finalize/v1" || u64 chain_id || header hash)
-///   certificate   = distinct validators' votes, at least quorum(n) = n - floor((n - 1) / 3)
+///   finalize vote = recoverable signature over
+///                   keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id ||
+///                             u64 view || u64 parent_view || parent || header hash)
+///                   (the consensus finalize digest of the proposal this block is)
+///   certificate   = votes of distinct validators (by index in the set, ascending),
+///                   at least quorum(n) = n - floor((n - 1) / 3)
+///
+/// A block finalized only because a descendant was (its own view saw no
+/// finalize quorum) is stored with an empty certificate; the first
+/// certified descendant proves it (verify_segment).
 
 #include <vector>
 
@@ -12,14 +22,15 @@
 
 namespace conet::ledger {
 
-inline constexpr std::string_view finalize_domain = "CONET/Finalize/v1";
+inline constexpr std::string_view finalize_domain = "CONET/Simplex/Finalize/v1";
 inline constexpr std::size_t max_block_txs = 4096;
 inline constexpr std::size_t max_validators = 256;
 
 struct Header {
     std::uint64_t chain_id = 0;
     std::uint64_t height = 0;
-    std::uint64_t view = 0;
+    std::uint64_t view = 0;         ///< the consensus view that proposed it (0 = genesis)
+    std::uint64_t parent_view = 0;  ///< the view of the parent block
     crypto::Hash256 parent{};
     std::uint64_t time_unix = 0;
     crypto::Address proposer;
@@ -32,8 +43,15 @@ struct Header {
     static codec::Result<Header> decode(codec::Reader& r);
 };
 
+struct CertificateVote {
+    std::uint32_t validator = 0;  ///< index in the validator set
+    crypto::Signature signature;
+    bool operator==(const CertificateVote&) const = default;
+};
+
 struct Certificate {
-    std::vector<crypto::Signature> signatures;
+    std::vector<CertificateVote> votes;  ///< ascending validator index, distinct
+    bool empty() const { return votes.empty(); }
     void encode(codec::Writer& w) const;
     static codec::Result<Certificate> decode(codec::Reader& r);
 };
@@ -53,11 +71,14 @@ crypto::Hash256 transactions_root(const std::vector<Transaction>& txs);
 /// The number of distinct validator votes that finalizes a block.
 std::size_t quorum(std::size_t validators);
 
-enum class CertificateError { too_few_votes, unknown_signer, duplicate_signer, bad_signature };
+enum class CertificateError { too_few_votes, unknown_signer, unsorted_or_duplicate_signer, bad_signature };
 std::string_view describe(CertificateError e);
 
 /// Checks `cert` against the validator set (a light client needs only this and the header).
 util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
                                                         const std::vector<crypto::Address>& validators);
+
+/// The vote of validator `index` (signed by `key`) on `header`.
+CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key);
 
 }  // namespace conet::ledger

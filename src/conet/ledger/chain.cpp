@@ -13,6 +13,7 @@ std::string_view describe(BlockError e) {
         case BlockError::wrong_chain: return "block is for another chain";
         case BlockError::wrong_height: return "block height is not parent + 1";
         case BlockError::wrong_parent: return "block does not extend the parent";
+        case BlockError::wrong_view: return "block view does not follow its parent's";
         case BlockError::time_went_backwards: return "block time is before its parent's";
         case BlockError::bad_tx_root: return "transaction root does not match";
         case BlockError::transaction_rejected: return "a transaction in the block is invalid";
@@ -134,6 +135,7 @@ util::Result<void, BlockError> check_structure(const State& state, const Header&
     if (h.chain_id != state.chain_id()) return util::unexpected(BlockError::wrong_chain);
     if (h.height != parent.height + 1) return util::unexpected(BlockError::wrong_height);
     if (h.parent != parent.hash()) return util::unexpected(BlockError::wrong_parent);
+    if (h.parent_view != parent.view || h.view <= parent.view) return util::unexpected(BlockError::wrong_view);
     if (h.time_unix < parent.time_unix) return util::unexpected(BlockError::time_went_backwards);
     if (transactions_root(block.transactions) != h.tx_root) return util::unexpected(BlockError::bad_tx_root);
     return {};
@@ -168,8 +170,8 @@ util::Result<void, BlockError> execute_block(State& state, const Header& parent,
 
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
                                     std::uint64_t time_unix, const crypto::PrivateKey& proposer, std::size_t max_txs) {
-    auto built = build_unsigned_block(state, parent, mempool, time_unix, proposer.address(), 0, max_txs);
-    built.first.certificate.signatures.push_back(crypto::sign_hash(proposer, built.first.header.vote_digest()));
+    auto built = build_unsigned_block(state, parent, mempool, time_unix, proposer.address(), parent.view + 1, max_txs);
+    built.first.certificate.votes.push_back(finalize_vote(built.first.header, 0, proposer));
     return built;
 }
 
@@ -180,6 +182,7 @@ std::pair<Block, State> build_unsigned_block(const State& state, const Header& p
     b.header.chain_id = state.chain_id();
     b.header.height = parent.height + 1;
     b.header.view = view;
+    b.header.parent_view = parent.view;
     b.header.parent = parent.hash();
     b.header.time_unix = std::max(time_unix, parent.time_unix);
     b.header.proposer = proposer;

@@ -28,6 +28,7 @@ enum class BlockError {
     wrong_chain,
     wrong_height,
     wrong_parent,
+    wrong_view,
     time_went_backwards,
     bad_tx_root,
     transaction_rejected,
@@ -51,9 +52,10 @@ std::pair<Block, State> build_unsigned_block(const State& state, const Header& p
                                              std::uint64_t time_unix, const crypto::Address& proposer,
                                              std::uint64_t view, std::size_t max_txs = max_block_txs);
 
-/// Builds the next block from the mempool (transactions that fail are left
-/// out), signs it with `proposer` (the single-validator certificate) and
-/// returns it with the state after it.
+/// Builds the next block (view = parent's + 1) from the mempool
+/// (transactions that fail are left out), signs its finalization as
+/// validator 0 with `proposer` (a one-validator chain: tests and benchmarks)
+/// and returns it with the state after it.
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
                                     std::uint64_t time_unix, const crypto::PrivateKey& proposer,
                                     std::size_t max_txs = max_block_txs);

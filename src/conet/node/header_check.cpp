@@ -1,6 +1,7 @@
 #include "conet/node/header_check.hpp"
 
 #include "conet/rpc/client.hpp"
+#include "conet/rpc/proof_json.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -29,17 +30,9 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
                 return util::unexpected(std::string("header: not our genesis block"));
             return *header;
         }
-        ledger::Certificate cert;
-        for (const auto& s : r->at("certificate").as_array()) {
-            auto raw = s.is_string()
-                           ? util::from_hex(s.get_string())
-                           : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
-            auto sig = raw ? crypto::Signature::from_bytes(*raw)
-                           : crypto::KeyResult<crypto::Signature>(util::unexpected(crypto::KeyError::bad_signature));
-            if (!sig) return util::unexpected(std::string("header: malformed certificate"));
-            cert.signatures.push_back(*sig);
-        }
-        if (auto ok = ledger::verify_certificate(*header, cert, genesis.validators); !ok)
+        auto cert = rpc::certificate_from_json(r->at("certificate"));
+        if (!cert) return util::unexpected(std::string("header: malformed certificate"));
+        if (auto ok = ledger::verify_certificate(*header, *cert, genesis.validators); !ok)
             return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
         return *header;
     } catch (const std::exception&) {

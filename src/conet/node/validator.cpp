@@ -44,6 +44,7 @@ json::value header_json(const ledger::Header& h) {
     return json::object{{"chain_id", h.chain_id},
                         {"height", h.height},
                         {"view", h.view},
+                        {"parent_view", h.parent_view},
                         {"hash", util::to_hex_prefixed(h.hash())},
                         {"parent", util::to_hex_prefixed(h.parent)},
                         {"time", h.time_unix},
@@ -54,11 +55,11 @@ json::value header_json(const ledger::Header& h) {
 }
 
 json::value block_json(const ledger::Block& b) {
-    json::array txs, sigs;
+    json::array txs;
     for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
-    for (const auto& s : b.certificate.signatures) sigs.push_back(json::value(util::to_hex_prefixed(s.to_bytes(0))));
-    return json::object{
-        {"header", header_json(b.header)}, {"transactions", std::move(txs)}, {"certificate", std::move(sigs)}};
+    return json::object{{"header", header_json(b.header)},
+                        {"transactions", std::move(txs)},
+                        {"certificate", rpc::certificate_to_json(b.certificate)}};
 }
 
 }  // namespace

@@ -54,3 +54,38 @@ std::optional<ledger::SmtProof> proof_from_json(const json::value& v) {
 }
 
 }  // namespace conet::rpc
+
+namespace conet::rpc {
+
+json::value certificate_to_json(const ledger::Certificate& c) {
+    json::array votes;
+    for (const auto& v : c.votes)
+        votes.push_back(
+            json::object{{"validator", v.validator}, {"signature", util::to_hex_prefixed(v.signature.to_bytes(0))}});
+    return votes;
+}
+
+std::optional<ledger::Certificate> certificate_from_json(const json::value& v) {
+    const auto* a = v.if_array();
+    if (!a || a->size() > ledger::max_validators) return std::nullopt;
+    ledger::Certificate c;
+    for (const auto& e : *a) {
+        const auto* o = e.if_object();
+        const auto* index = o ? o->if_contains("validator") : nullptr;
+        const auto* sig = o ? o->if_contains("signature") : nullptr;
+        if (!index || !sig || !sig->is_string()) return std::nullopt;
+        const auto i = index->is_uint64()  ? std::optional<std::uint64_t>(index->get_uint64())
+                       : index->is_int64() ? std::optional<std::uint64_t>(index->get_int64() >= 0 ? index->get_int64()
+                                                                                                  : ~std::uint64_t{0})
+                                           : std::nullopt;
+        if (!i || *i >= ledger::max_validators) return std::nullopt;
+        auto raw = util::from_hex(sig->get_string());
+        if (!raw || raw->size() != 65 || (*raw)[64] > 1) return std::nullopt;
+        auto s = crypto::Signature::from_bytes(*raw);
+        if (!s) return std::nullopt;
+        c.votes.push_back(ledger::CertificateVote{static_cast<std::uint32_t>(*i), *s});
+    }
+    return c;
+}
+
+}  // namespace conet::rpc

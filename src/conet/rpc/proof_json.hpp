@@ -1,6 +1,8 @@
 #pragma once
-/// Sparse-Merkle proofs as JSON-RPC carries them (docs/rpc.md):
-/// {"siblings": ["0x…"], "leaf": {"key": "0x…", "value_hash": "0x…"} | null}.
+/// Proofs as JSON-RPC carries them (docs/rpc.md):
+///   - sparse-Merkle proofs:
+///     {"siblings": ["0x…"], "leaf": {"key": "0x…", "value_hash": "0x…"} | null};
+///   - block certificates: [{"validator": index, "signature": "0x…65 bytes"}].
 /// The server writes them; light clients (discovery, `conet query`) parse
 /// them and must refuse anything malformed.
 
@@ -8,11 +10,16 @@
 
 #include <boost/json/value.hpp>
 
+#include "conet/ledger/block.hpp"
 #include "conet/ledger/smt.hpp"
 
 namespace conet::rpc {
 
 boost::json::value proof_to_json(const ledger::SmtProof& p);
 std::optional<ledger::SmtProof> proof_from_json(const boost::json::value& v);
+
+boost::json::value certificate_to_json(const ledger::Certificate& c);
+/// Parses the shape only (the caller verifies it against the validator set).
+std::optional<ledger::Certificate> certificate_from_json(const boost::json::value& v);
 
 }  // namespace conet::rpc

@@ -71,139 +71,83 @@ void LedgerSimApp::submit(std::uint64_t seq) {
 }
 
 std::optional<consensus::BlockInfo> LedgerSimApp::receive(util::ByteView bytes) {
-    auto b = codec::decode<ledger::Block>(bytes);
-    if (!b || b->header.chain_id != ledger_chain_id || b->header.view == 0) return std::nullopt;
-    const Hash256 d = b->header.hash();
-    if (b->header.view > m_tip_view && !m_candidates.contains(d))
-        m_candidates.emplace(d, Candidate{*b, util::Bytes(bytes.begin(), bytes.end()), std::nullopt, false});
-    // The ledger header names its parent but not the parent's view: verify() checks that.
-    return consensus::BlockInfo{d, b->header.view, std::nullopt, b->header.parent};
+    auto h = m_candidates.receive(bytes, tip());
+    if (!h) return std::nullopt;
+    return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent};
 }
 
 std::optional<util::Bytes> LedgerSimApp::block(const Hash256& digest) const {
-    if (auto it = m_candidates.find(digest); it != m_candidates.end()) return it->second.bytes;
+    if (const auto* e = m_candidates.find(digest)) return e->bytes;
     if (auto it = m_final_blocks.find(digest); it != m_final_blocks.end()) return it->second;
     return std::nullopt;
 }
 
-LedgerSimApp::Resolve LedgerSimApp::resolve(const Hash256& digest, Parent& out, int depth) {
-    if (digest == m_final_headers.back().hash()) {
-        out = Parent{&m_final_headers.back(), &m_final_state, m_tip_view};
-        return Resolve::ok;
-    }
-    auto it = m_candidates.find(digest);
-    if (it == m_candidates.end()) {
-        if (m_final_blocks.contains(digest)) return Resolve::invalid;
-        m_missing = digest;
-        return Resolve::missing;
-    }
-    Candidate& c = it->second;
-    if (c.invalid || depth > 64) return Resolve::invalid;
-    if (!c.after) {
-        Parent grand{};
-        if (auto r = resolve(c.block.header.parent, grand, depth + 1); r != Resolve::ok) return r;
-        ledger::State next = *grand.state;
-        if (grand.view >= c.block.header.view || !ledger::execute_block(next, *grand.header, c.block)) {
-            c.invalid = true;
-            return Resolve::invalid;
-        }
-        c.after = std::move(next);
-    }
-    out = Parent{&c.block.header, &*c.after, c.block.header.view};
-    return Resolve::ok;
-}
-
 consensus::VerifyResult LedgerSimApp::verify(const consensus::Proposal& p) {
     using consensus::Verdict;
-    auto it = m_candidates.find(p.digest);
-    if (it == m_candidates.end()) return {Verdict::invalid, {}};
-    const ledger::Header& h = it->second.block.header;
-    if (h.view != p.view || h.parent != p.parent) return {Verdict::invalid, {}};
-    Parent parent{};
-    switch (resolve(p.parent, parent)) {
-        case Resolve::missing: return {Verdict::missing_parent, m_missing};
-        case Resolve::invalid: return {Verdict::invalid, {}};
-        case Resolve::ok: break;
+    Hash256 missing{};
+    switch (m_candidates.verify(p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
+        case ledger::Candidates::Verdict::valid: return {Verdict::valid, {}};
+        case ledger::Candidates::Verdict::missing:
+            // A final block below the tip is never missing: the proposal leaves the final chain.
+            if (m_final_blocks.contains(missing)) return {Verdict::invalid, {}};
+            return {Verdict::missing_parent, missing};
+        case ledger::Candidates::Verdict::invalid: break;
     }
-    if (parent.view != p.parent_view) return {Verdict::invalid, {}};
-    Parent self{};
-    return {resolve(p.digest, self) == Resolve::ok ? Verdict::valid : Verdict::invalid, {}};
-}
-
-std::optional<Hash256> LedgerSimApp::keep(ledger::Block block, std::optional<ledger::State> after) {
-    util::Bytes bytes = codec::encode(block);
-    const Hash256 d = block.header.hash();
-    m_candidates[d] = Candidate{std::move(block), std::move(bytes), std::move(after), false};
-    return d;
+    return {Verdict::invalid, {}};
 }
 
 std::optional<Hash256> LedgerSimApp::build(const consensus::Proposal& p, std::uint64_t unix_ms) {
-    Parent parent{};
-    if (resolve(p.parent, parent) != Resolve::ok || parent.view != p.parent_view) return std::nullopt;
-    auto [block, after] = ledger::build_unsigned_block(*parent.state, *parent.header, m_mempool, unix_ms / 1000,
-                                                       m_world.proposers[m_node], p.view, 64);
     if (build_invalid) {
-        block.header.state_root[0] ^= 1;  // a lie about the state: every honest validator refuses it
-        return keep(std::move(block), std::nullopt);
+        // A lie about the state: every honest validator refuses it.
+        auto d = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+                                    m_world.proposers[m_node], 64);
+        if (!d) return std::nullopt;
+        ledger::Block b = m_candidates.find(*d)->block;
+        b.header.state_root[0] ^= 1;
+        return m_candidates.keep(std::move(b), std::nullopt);
     }
-    return keep(std::move(block), std::move(after));
+    return m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+                              m_world.proposers[m_node], 64);
 }
 
 std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal& p) {
-    auto it = m_candidates.find(p.digest);
-    if (it == m_candidates.end()) return std::nullopt;
-    Parent parent{};
-    if (resolve(p.parent, parent) != Resolve::ok) return std::nullopt;
+    const auto* e = m_candidates.find(p.digest);
+    if (!e) return std::nullopt;
     // The same slot, one second later and without transactions: a second valid block.
     ledger::Mempool empty;
-    auto [block, after] =
-        ledger::build_unsigned_block(*parent.state, *parent.header, empty, it->second.block.header.time_unix + 1,
-                                     m_world.proposers[m_node], p.view, 0);
-    return keep(std::move(block), std::move(after));
+    return m_candidates.build(p.view, p.parent_view, p.parent, tip(), empty, e->block.header.time_unix + 1,
+                              m_world.proposers[m_node], 0);
 }
 
 std::optional<Hash256> LedgerSimApp::finalize(const consensus::Certificate& cert) {
-    std::vector<Hash256> path;
-    Hash256 cur = cert.subject.proposal.digest;
-    const Hash256 tip = m_final_headers.back().hash();
-    while (cur != tip) {
-        if (m_final_blocks.contains(cur) || cur == m_final_headers.front().hash()) {
-            m_on_fork(m_node, "a finalization certificate's chain leaves the final chain below its tip");
-            return std::nullopt;
-        }
-        auto it = m_candidates.find(cur);
-        if (it == m_candidates.end()) return cur;
-        path.push_back(cur);
-        cur = it->second.block.header.parent;
+    auto path = m_candidates.path_to(cert.subject.proposal.digest, tip());
+    if (path.verdict == ledger::Candidates::Verdict::missing && !m_final_blocks.contains(path.missing) &&
+        path.missing != m_final_headers.front().hash())
+        return path.missing;
+    if (path.verdict != ledger::Candidates::Verdict::valid) {
+        m_on_fork(m_node,
+                  "a finalization certificate names a block that leaves the final chain or fails the "
+                  "ledger's checks");
+        return std::nullopt;
     }
-    for (auto it = path.rbegin(); it != path.rend(); ++it) {
-        Parent self{};
-        if (resolve(*it, self) != Resolve::ok) {
-            m_on_fork(m_node, "a finalized block fails the ledger's checks");
-            return std::nullopt;
-        }
-        Candidate& c = m_candidates.at(*it);
-        if (auto r = m_journal->append(c.bytes); !r) {
+    for (const auto* c : path.blocks) {
+        if (auto r = m_journal->append(c->bytes); !r) {
             m_on_fork(m_node, r.error().message);
             return std::nullopt;
         }
-        m_final_state = *c.after;
-        m_final_headers.push_back(c.block.header);
-        m_final_blocks[*it] = c.bytes;
-        m_tip_view = c.block.header.view;
-        Final fin{c.block.header.height, *it, {}};
-        for (const auto& tx : c.block.transactions) fin.txs.push_back(tx.hash());
+        const Hash256 d = c->block.header.hash();
+        m_final_headers.push_back(c->block.header);
+        m_final_blocks[d] = c->bytes;
+        m_tip_view = c->block.header.view;
+        Final fin{c->block.header.height, d, {}};
+        for (const auto& tx : c->block.transactions) fin.txs.push_back(tx.hash());
         m_on_finalized(m_node, fin);
     }
+    if (!path.blocks.empty()) m_final_state = *path.blocks.back()->after;
     if (auto r = m_journal->sync(); !r) m_on_fork(m_node, r.error().message);
     m_mempool.prune(m_final_state);
-    prune();
+    m_candidates.prune(m_tip_view);
     return std::nullopt;
-}
-
-void LedgerSimApp::prune() {
-    // Candidates at or below finality lost; final blocks stay (peers that lag fetch them).
-    std::erase_if(m_candidates, [&](const auto& kv) { return kv.second.block.header.view <= m_tip_view; });
 }
 
 }  // namespace conet::sim

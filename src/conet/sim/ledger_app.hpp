@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "conet/ledger/candidates.hpp"
 #include "conet/ledger/chain.hpp"
 #include "conet/sim/sim_app.hpp"
 
@@ -41,30 +42,14 @@ public:
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
 
 private:
-    struct Candidate {
-        ledger::Block block;
-        util::Bytes bytes;
-        std::optional<ledger::State> after;  ///< once executed and found valid
-        bool invalid = false;
-    };
-    struct Parent {
-        const ledger::Header* header;
-        const ledger::State* state;
-        View view;
-    };
-    enum class Resolve { ok, missing, invalid };
-    /// The parent `digest` with its post-state, executing candidates as needed.
-    Resolve resolve(const Hash256& digest, Parent& out, int depth = 0);
-    std::optional<Hash256> keep(ledger::Block block, std::optional<ledger::State> after);
-    void prune();
+    ledger::FinalTip tip() const { return {m_final_headers.back(), m_final_state}; }
 
     std::uint32_t m_node;
-    Hash256 m_missing{};  ///< the block resolve() last found missing
     const LedgerWorld& m_world;
     FinalizedHook m_on_finalized;
     ForkHook m_on_fork;
     std::optional<runtime::Journal> m_journal;
-    std::map<Hash256, Candidate> m_candidates;
+    ledger::Candidates m_candidates;
     std::map<Hash256, util::Bytes> m_final_blocks;
     std::vector<ledger::Header> m_final_headers;  ///< [0] is genesis
     ledger::State m_final_state;
