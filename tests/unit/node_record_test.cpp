@@ -135,6 +135,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.ledger_rpc = "http://127.0.0.1:8545";
     c.ledger_refresh_seconds = 30;
     c.allow_private_relays = true;
+    c.validator_peers = {"127.0.0.1:26601", "127.0.0.1:26602"};
     const std::string text = annotated_config(c);
     NodeConfig defaults;
     defaults.wallet_keystore = c.wallet_keystore;
@@ -160,6 +161,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     EXPECT_EQ(back->advertise, "198.51.100.7:443");
     EXPECT_TRUE(back->allow_private_relays);
     EXPECT_EQ(back->exit_allow.size(), 1u);
+    EXPECT_EQ(back->validator_peers, c.validator_peers);
 }
 
 TEST(NodeConfig, ErrorsNameTheOption) {

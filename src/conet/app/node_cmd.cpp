@@ -31,6 +31,8 @@ struct NodeOptions {
     std::string rpc;
     std::string ledger_rpc;
     std::uint32_t ledger_refresh_seconds = 60;
+    std::vector<std::string> validator_peers;
+    std::uint32_t block_interval_ms = 1000;
 };
 
 util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
@@ -67,6 +69,11 @@ int cmd_init(const NodeOptions& o) {
     }
     if (o.validator && o.genesis.empty()) return fail("--validator needs --genesis", exit_usage);
     c.validator = o.validator;
+    if (!o.validator_peers.empty() && !o.validator) return fail("--validator-peers needs --validator", exit_usage);
+    for (const auto& p : o.validator_peers)
+        if (auto ep = node::parse_host_port(p); !ep) return fail("--validator-peers: " + ep.error(), exit_usage);
+    c.validator_peers = o.validator_peers;
+    c.block_interval_ms = o.block_interval_ms;
     if (!o.genesis.empty()) c.genesis = std::filesystem::absolute(o.genesis).string();
     if (!o.rpc.empty()) {
         auto r = node::parse_host_port(o.rpc);
@@ -141,6 +148,13 @@ void add_node_commands(CLI::App& app, int& exit_code) {
     init->add_flag("--no-exit", o.no_exit, "Do not serve as an exit");
     init->add_option("--genesis", o.genesis, "Genesis JSON: with --validator, this node produces blocks");
     init->add_flag("--validator", o.validator, "Run the validator role (block production, needs --genesis)");
+    init->add_option("--validator-peers", o.validator_peers,
+                     "Consensus HOST:PORT of every genesis validator, in genesis order (this one listens on its own "
+                     "entry; omit for a one-validator chain)")
+        ->delimiter(',');
+    init->add_option("--block-interval-ms", o.block_interval_ms, "Least milliseconds between blocks (validator)")
+        ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
     init->add_option("--rpc", o.rpc, "HOST:PORT to serve JSON-RPC on");
     init->add_option("--ledger-rpc", o.ledger_rpc,
                      "Validator JSON-RPC URL: register this relay on the ledger and learn relays from it "

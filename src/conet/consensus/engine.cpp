@@ -152,15 +152,17 @@ void Engine::execute(Actions& a) {
         }
     }
     if (a.build) {
-        const TimeMs earliest = m_last_build_ms ? *m_last_build_ms + m_config.min_block_interval_ms : now;
-        if (now >= earliest) {
+        // The block interval counts from when this leader learned its parent
+        // was notarized (now), so the chain, not each leader, keeps the pace.
+        if (m_config.min_block_interval_ms == 0) {
             build(*a.build);
-        } else {
+        } else if (!m_build_timer || m_build_request != *a.build) {
             if (m_build_timer) m_ctx.timers.cancel_timer(*m_build_timer);
-            m_build_timer = m_ctx.timers.set_timer(earliest, [this, p = *a.build] {
+            m_build_request = *a.build;
+            m_build_timer = m_ctx.timers.set_timer(now + m_config.min_block_interval_ms, [this] {
                 m_build_timer.reset();
                 if (!m_dead) {
-                    build(p);
+                    build(m_build_request);
                     run(Actions{});
                 }
             });
@@ -176,7 +178,6 @@ void Engine::execute(Actions& a) {
 
 void Engine::build(const Proposal& request) {
     const TimeMs now = m_ctx.clock.now_ms();
-    m_last_build_ms = now;
     std::optional<Proposal> built;
     if (auto digest = m_app.build(request, m_ctx.clock.unix_ms())) {
         built = request;

@@ -94,12 +94,12 @@ private:
     std::vector<Proposal> m_waiting_verify;
     /// A parent block the leader could not build on (kept when it arrives, for the next view it leads).
     std::optional<Hash256> m_wanted_parent;
-    std::optional<TimeMs> m_last_build_ms;
     /// When each block was last asked for.
     std::map<Hash256, TimeMs> m_requested;
     /// Blocks (parents or older ancestors) that proposals waiting in m_waiting_verify need.
     std::set<Hash256> m_waiting_blocks;
     std::optional<runtime::TimerId> m_build_timer;
+    Proposal m_build_request;  ///< what m_build_timer will build
     EngineStats m_stats;
 };
 

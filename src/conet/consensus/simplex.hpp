@@ -37,8 +37,9 @@ struct CoreConfig {
     TimeMs retry_ms = 1'000;              ///< re-broadcast nullify and ask peers to sync this often
     std::uint32_t max_backoff_shift = 5;  ///< timeouts double per failed view, up to 2^5
     View max_views_ahead = 256;           ///< votes further ahead of our view are dropped
-    /// The engine builds a block no sooner than this after its previous one
-    /// (an idle chain does not spin; one validator makes one block per interval).
+    /// A leader builds its block this long after it learned the parent was
+    /// notarized (an idle chain does not spin; the chain makes about one block
+    /// per interval whoever leads). Keep it well below leader_timeout_ms.
     TimeMs min_block_interval_ms = 0;
 };
 

@@ -145,7 +145,8 @@ const std::vector<Option>& options() {
              return std::nullopt;
          }},
         {"validator",
-         "Run the validator role: produce and commit a block every block_interval_ms\n"
+         "Run the validator role: take part in consensus (Simplex, docs/consensus.md) with the\n"
+         "# validators of the genesis, proposing a block at most every block_interval_ms\n"
          "# (the wallet above is the validator key; it must be listed in the genesis).",
          [](const NodeConfig& c) { return std::string(c.validator ? "true" : "false"); },
          [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
@@ -194,6 +195,28 @@ const std::vector<Option>& options() {
              auto v = n.value<std::int64_t>();
              if (!v || *v < 10 || *v > 3'600'000) return "must be an integer from 10 to 3600000";
              c.block_interval_ms = static_cast<std::uint32_t>(*v);
+             return std::nullopt;
+         }},
+        {"validator_peers",
+         "Consensus addresses (\"host:port\") of every genesis validator, in the genesis order;\n"
+         "# this validator listens on its own entry and dials the others. Empty = a one-validator chain.",
+         [](const NodeConfig& c) {
+             std::string s = "[";
+             for (std::size_t i = 0; i < c.validator_peers.size(); ++i)
+                 s += (i ? ", " : "") + quote(c.validator_peers[i]);
+             return s + "]";
+         },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             const auto* arr = n.as_array();
+             if (!arr) return "must be an array of \"host:port\" strings";
+             c.validator_peers.clear();
+             for (const auto& e : *arr) {
+                 auto s = e.value<std::string>();
+                 if (!s) return "must be an array of \"host:port\" strings";
+                 auto ep = parse_host_port(*s);
+                 if (!ep) return ep.error();
+                 c.validator_peers.push_back(*s);
+             }
              return std::nullopt;
          }},
     };

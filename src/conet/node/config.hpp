@@ -30,6 +30,9 @@ struct NodeConfig {
     std::string genesis;     ///< genesis JSON file (validator)
     std::string rpc;         ///< host:port for JSON-RPC; empty = off
     std::uint32_t block_interval_ms = 1000;
+    /// Consensus addresses (host:port) of every genesis validator, in genesis
+    /// order; this validator listens on its own entry. Empty = one validator.
+    std::vector<std::string> validator_peers;
     std::string ledger_rpc;  ///< validator JSON-RPC URL: register here and learn relays; empty = off
     std::uint32_t ledger_refresh_seconds = 60;
     /// Extend circuits to relays whose records name loopback/private addresses (devnet, tests).

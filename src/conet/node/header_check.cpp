@@ -32,7 +32,30 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
         }
         auto cert = rpc::certificate_from_json(r->at("certificate"));
         if (!cert) return util::unexpected(std::string("header: malformed certificate"));
-        if (auto ok = ledger::verify_certificate(*header, *cert, genesis.validators); !ok)
+        // A block finalized because a descendant was carries no certificate of
+        // its own: the headers up to the first certified descendant prove it.
+        ledger::Header certified = *header;
+        const json::value* chain = r->as_object().if_contains("finalized_by");
+        if (cert->empty() && chain && chain->is_array()) {
+            if (chain->get_array().empty() || chain->get_array().size() > max_finality_chain)
+                return util::unexpected(std::string("header: malformed finality chain"));
+            for (const auto& link : chain->get_array()) {
+                auto enc = util::from_hex(link.at("encoded").as_string());
+                auto next = enc ? codec::decode<ledger::Header>(*enc)
+                                : codec::Result<ledger::Header>(util::unexpected(codec::CodecError::bad_value));
+                if (!next || next->parent != certified.hash() || next->height != certified.height + 1 ||
+                    next->chain_id != certified.chain_id)
+                    return util::unexpected(
+                        std::string("header certificate refused: the finality chain does not link"));
+                certified = *next;
+                if (const json::value* c = link.as_object().if_contains("certificate")) {
+                    cert = rpc::certificate_from_json(*c);
+                    if (!cert) return util::unexpected(std::string("header: malformed certificate"));
+                    break;
+                }
+            }
+        }
+        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators); !ok)
             return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
         return *header;
     } catch (const std::exception&) {

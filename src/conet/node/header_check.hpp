@@ -12,6 +12,9 @@
 
 namespace conet::node {
 
+/// Headers a finality proof may chain through (a block finalized by a descendant).
+inline constexpr std::size_t max_finality_chain = 1024;
+
 /// Blocking (never on an io thread). Fetches the header at `height` (or the
 /// head when absent) from `rpc_url` and checks its certificate against
 /// `genesis.validators`; the error says what was refused and why. `call`

@@ -113,10 +113,13 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         return 1;
     }
 
-    HttpEndpoint http(io, [registry, &server](const std::string& path) -> HttpReply {
+    std::unique_ptr<Validator> validator;  // declared before the endpoint that reports on it
+    HttpEndpoint http(io, [registry, &server, &validator](const std::string& path) -> HttpReply {
         if (path == "/metrics") {
             server.refresh_metrics();
-            return {200, "text/plain; version=0.0.4", prometheus::TextSerializer().Serialize(registry->Collect())};
+            std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
+            if (validator) text += validator->metrics();
+            return {200, "text/plain; version=0.0.4", std::move(text)};
         }
         if (path == "/health") return {200, "text/plain", "ok\n"};
         return {404, "text/plain", "try /metrics or /health\n"};
@@ -139,7 +142,6 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     // The validator role: block store, block production, JSON-RPC.
     std::optional<ledger::Genesis> genesis;
     std::unique_ptr<ledger::BlockStore> store;
-    std::unique_ptr<Validator> validator;
     rpc::Dispatcher dispatcher;
     rpc::HttpServer rpc_server(io, dispatcher, config.limits);
     if (config.validator || !config.ledger_rpc.empty()) {
@@ -161,21 +163,25 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         genesis = std::move(*g);
     }
     if (config.validator) {
-        if (std::find(genesis->validators.begin(), genesis->validators.end(), wallet->address()) ==
-            genesis->validators.end()) {
-            std::cerr << "conet: error: " << wallet->address().to_string() << " is not a validator in the genesis\n";
-            return 1;
-        }
         auto opened = ledger::BlockStore::open(dir / "chain", *genesis);
         if (!opened) {
             std::cerr << "conet: error: " << opened.error() << "\n";
             return 1;
         }
         store = std::move(*opened);
-        validator = std::make_unique<Validator>(io, *store, *genesis, wallet->clone(), config.block_interval_ms);
+        auto made = Validator::create(io, *store, *genesis, wallet->clone(),
+                                      {config.block_interval_ms, config.validator_peers, dir / "consensus"});
+        if (!made) {
+            std::cerr << "conet: error: " << made.error() << "\n";
+            return 1;
+        }
+        validator = std::move(*made);
         validator->register_methods(dispatcher);
         validator->on_commit([&rpc_server](const boost::json::value& head) { rpc_server.publish("newHeads", head); });
-        validator->start();
+        if (auto started = validator->start(); !started) {
+            std::cerr << "conet: error: " << started.error() << "\n";
+            return 1;
+        }
         spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
     }
     if (!config.rpc.empty()) {
@@ -222,6 +228,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
                  config.exit ? "enabled" : "disabled");
     io.run();
     if (sync) sync->stop();
+    validator.reset();  // before the store and genesis it refers to
     return 0;
 }
 

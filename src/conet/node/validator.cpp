@@ -2,10 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <ctime>
 
 #include "conet/rpc/proof_json.hpp"
+#include "conet/util/assert.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -64,22 +65,130 @@ json::value block_json(const ledger::Block& b) {
 
 }  // namespace
 
+util::Result<std::unique_ptr<Validator>, std::string> Validator::create(boost::asio::io_context& io,
+                                                                        ledger::BlockStore& store,
+                                                                        const ledger::Genesis& genesis,
+                                                                        crypto::PrivateKey key,
+                                                                        ValidatorOptions options) {
+    const auto& set = genesis.validators;
+    const auto it = std::find(set.begin(), set.end(), key.address());
+    if (it == set.end()) return util::unexpected(key.address().to_string() + " is not a validator in the genesis");
+    const auto index = static_cast<std::uint32_t>(it - set.begin());
+    std::vector<net::PeerAddress> endpoints;
+    if (options.peers.empty()) {
+        if (set.size() > 1)
+            return util::unexpected("the genesis has " + std::to_string(set.size()) +
+                                    " validators: set validator_peers in node.toml (one host:port per validator, in "
+                                    "genesis order)");
+        endpoints.push_back({"127.0.0.1", 0});  // nobody to talk to; the listener is never dialed
+    } else {
+        if (options.peers.size() != set.size())
+            return util::unexpected("validator_peers lists " + std::to_string(options.peers.size()) +
+                                    " addresses but the genesis has " + std::to_string(set.size()) + " validators");
+        for (const auto& p : options.peers) {
+            auto ep = ledger::Endpoint::parse(p, /*allow_zero_port=*/true);
+            if (!ep) return util::unexpected("validator_peers: " + p + ": " + ep.error());
+            endpoints.push_back({ep->host, ep->port});
+        }
+    }
+    net::PeerTransportConfig tc{genesis.chain_id, index, endpoints, set, {}};
+    if (auto ok = net::PeerTransport::check(tc, key); !ok)
+        return util::unexpected("validator transport: " + std::string(net::describe(ok.error())));
+    return std::unique_ptr<Validator>(
+        new Validator(io, store, genesis, std::move(key), index, std::move(options), std::move(endpoints)));
+}
+
 Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
-                     crypto::PrivateKey key, std::uint32_t block_interval_ms)
+                     crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
+                     std::vector<net::PeerAddress> endpoints)
     : m_io(io),
       m_store(store),
       m_genesis(genesis),
       m_key(std::move(key)),
-      m_interval_ms(block_interval_ms),
-      m_timer(io) {}
+      m_index(index),
+      m_options(std::move(options)),
+      m_timers(io),
+      m_transport(io.get_executor(),
+                  net::PeerTransportConfig{genesis.chain_id, index, std::move(endpoints), genesis.validators, {}},
+                  m_key.clone(), m_rng),
+      m_storage(m_options.journal_dir),
+      m_app(store, m_mempool, m_clock, m_key.address()),
+      m_verifier(genesis.validators),
+      m_signer(m_key.clone()) {
+    m_app.on_commit = [this](const ledger::Block& b) {
+        if (m_on_commit) m_on_commit(header_answer(b));
+        if (!b.transactions.empty())
+            spdlog::info("[validator] block {} (view {}) with {} transactions", b.header.height, b.header.view,
+                         b.transactions.size());
+    };
+    m_app.on_fatal = [](const std::string& why) {
+        // A failed durable write or a broken quorum leaves state we cannot trust: stop (STYLE.md).
+        spdlog::critical("[validator] {}", why);
+        std::abort();
+    };
+}
 
-void Validator::start() {
-    boost::asio::co_spawn(m_io, produce_loop(), boost::asio::detached);
+Validator::~Validator() {
+    stop();
+}
+
+util::Result<void, std::string> Validator::start() {
+    std::error_code ec;
+    std::filesystem::create_directories(m_options.journal_dir, ec);
+    if (ec) return util::unexpected(m_options.journal_dir.string() + ": " + ec.message());
+    if (auto ok = m_transport.start(); !ok)
+        return util::unexpected("validator transport: " + std::string(net::describe(ok.error())) + " (" +
+                                (m_options.peers.empty() ? std::string("-") : m_options.peers[m_index]) + ")");
+    consensus::CoreConfig cfg;
+    cfg.chain_id = m_genesis.chain_id;
+    cfg.validators = static_cast<std::uint32_t>(m_genesis.validators.size());
+    cfg.self = m_index;
+    cfg.min_block_interval_ms = m_options.block_interval_ms;
+    // Followers wait for the leader's interval on top of the usual timeouts.
+    cfg.leader_timeout_ms += m_options.block_interval_ms;
+    cfg.notarize_timeout_ms += m_options.block_interval_ms;
+    m_engine = std::make_unique<consensus::Engine>(runtime::Context{m_clock, m_timers, m_transport, m_rng}, m_storage,
+                                                   m_app, m_verifier, &m_signer, cfg);
+    m_engine->on_fatal = m_app.on_fatal;
+    if (auto ok = m_engine->start(); !ok) {
+        m_engine.reset();
+        return util::unexpected(ok.error());
+    }
+    spdlog::info("[validator] validator {} of {} at height {} (view {}), journal {}", m_index,
+                 m_genesis.validators.size(), m_store.head().height, m_store.head().view,
+                 (m_options.journal_dir / consensus::journal_file_name).string());
+    return {};
 }
 
 void Validator::stop() {
-    m_stopped = true;
-    m_timer.cancel();
+    m_engine.reset();
+    m_transport.stop();
+}
+
+std::string Validator::metrics() const {
+    std::string out;
+    auto line = [&out](const char* name, std::uint64_t v) {
+        out += std::string(name) + " " + std::to_string(v) + "\n";
+    };
+    line("conet_consensus_height", m_store.head().height);
+    line("conet_consensus_finalized_view", m_store.head().view);
+    if (m_engine) {
+        line("conet_consensus_view", m_engine->core().view());
+        line("conet_consensus_messages_in_total", m_engine->stats().messages_in);
+        line("conet_consensus_messages_malformed_total", m_engine->stats().messages_malformed);
+        line("conet_consensus_blocks_fetched_total", m_engine->stats().blocks_fetched);
+    }
+    line("conet_consensus_candidates", m_app.candidates().size());
+    const auto& t = m_transport.stats();
+    line("conet_validator_link_messages_sent_total", t.messages_sent);
+    line("conet_validator_link_messages_received_total", t.messages_received);
+    line("conet_validator_link_dropped_total",
+         t.dropped_queue_full + t.dropped_too_large + t.dropped_write_failed + t.dropped_no_handler);
+    line("conet_validator_link_handshake_failures_total", t.handshake_failures);
+    std::uint64_t connected = 0;
+    for (std::uint32_t p = 0; p < m_transport.peers(); ++p) connected += p != m_index && m_transport.connected(p);
+    line("conet_validator_links_connected", connected);
+    return out;
 }
 
 json::value Validator::header_answer(const ledger::Block& b) const {
@@ -90,27 +199,25 @@ json::value Validator::header_answer(const ledger::Block& b) const {
     return out;
 }
 
-void Validator::produce_one() {
-    auto [block, next] = ledger::build_block(m_store.state(), m_store.head(), m_mempool,
-                                             static_cast<std::uint64_t>(std::time(nullptr)), m_key);
-    if (auto ok = m_store.commit(block, next); !ok) {
-        // A failed durable write leaves state we cannot trust: stop (STYLE.md).
-        spdlog::critical("[validator] {}", ok.error());
-        std::abort();
+json::value Validator::header_answer_at(std::uint64_t height) const {
+    auto b = m_store.block_at(height);
+    CONET_ASSERT(b.has_value());
+    json::value out = header_answer(*b);
+    if (height == 0 || !b->certificate.empty()) return out;
+    // Finalized because a descendant was: the headers up to the first
+    // certified one prove it (a light client checks the hash links).
+    json::array chain;
+    for (std::uint64_t h = height + 1; h <= m_store.head().height; ++h) {
+        auto d = m_store.block_at(h);
+        CONET_ASSERT(d.has_value());
+        json::object link{{"encoded", util::to_hex_prefixed(codec::encode(d->header))}};
+        const bool certified = !d->certificate.empty();
+        if (certified) link["certificate"] = rpc::certificate_to_json(d->certificate);
+        chain.push_back(std::move(link));
+        if (certified) break;
     }
-    m_mempool.prune(m_store.state());
-    if (m_on_commit) m_on_commit(header_answer(block));
-    if (!block.transactions.empty())
-        spdlog::info("[validator] block {} with {} transactions", block.header.height, block.transactions.size());
-}
-
-net::awaitable<void> Validator::produce_loop() {
-    while (!m_stopped) {
-        m_timer.expires_after(std::chrono::milliseconds(m_interval_ms));
-        co_await m_timer.async_wait(net::use_nothrow);
-        if (m_stopped) co_return;
-        produce_one();
-    }
+    out.as_object()["finalized_by"] = std::move(chain);
+    return out;
 }
 
 void Validator::register_methods(rpc::Dispatcher& d) {
@@ -137,9 +244,8 @@ void Validator::register_methods(rpc::Dispatcher& d) {
         const std::uint64_t height = param(p, 0) ? 0 : m_store.head().height;
         auto h = param(p, 0) ? u64_param(p, 0, "a block height") : util::Result<std::uint64_t, RpcError>(height);
         if (!h) return util::unexpected(h.error());
-        auto b = m_store.block_at(*h);
-        if (!b) return util::unexpected(RpcError{rpc::not_found, "no block at that height"});
-        return header_answer(*b);
+        if (*h > m_store.head().height) return util::unexpected(RpcError{rpc::not_found, "no block at that height"});
+        return header_answer_at(*h);
     });
     d.add("conet_getTransaction", [this](const json::value& p) -> MethodResult {
         auto id = hex_param<32>(p, 0, "a 32-byte hex transaction id");

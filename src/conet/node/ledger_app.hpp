@@ -1,0 +1,57 @@
+#pragma once
+/// The ledger as the consensus engine's application in a node: proposals are
+/// ledger blocks built from the mempool, verified by executing them on their
+/// parent's state (ledger::Candidates), and committed to the block store
+/// when finalized — the certified block with its finalization certificate,
+/// the ancestors it finalizes with an empty one (docs/consensus.md).
+
+#include <functional>
+
+#include "conet/consensus/application.hpp"
+#include "conet/ledger/candidates.hpp"
+#include "conet/ledger/store.hpp"
+#include "conet/runtime/runtime.hpp"
+
+namespace conet::node {
+
+/// A proposal whose time is further ahead of our clock than this is refused
+/// (a leader must not push the chain's clock into the future).
+inline constexpr std::uint64_t max_block_time_ahead_s = 15;
+
+class LedgerApplication final : public consensus::Application {
+public:
+    LedgerApplication(ledger::BlockStore& store, ledger::Mempool& mempool, const runtime::Clock& clock,
+                      crypto::Address proposer);
+
+    /// Runs after each block committed (oldest first).
+    std::function<void(const ledger::Block&)> on_commit;
+    /// A finalization that cannot be committed (a quorum certified a block
+    /// that fails the ledger's checks or leaves the final chain, or the disk
+    /// failed): the node must stop.
+    std::function<void(const std::string&)> on_fatal;
+
+    std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
+    std::optional<util::Bytes> block(const crypto::Hash256& digest) const override;
+    std::optional<crypto::Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    consensus::VerifyResult verify(const consensus::Proposal& p) override;
+    std::optional<crypto::Hash256> finalize(const consensus::Certificate& cert) override;
+    std::pair<consensus::View, crypto::Hash256> finalized() const override;
+
+    const ledger::Candidates& candidates() const { return m_candidates; }
+
+private:
+    ledger::FinalTip tip() const { return {m_store.head(), m_store.state()}; }
+    bool is_final(const crypto::Hash256& digest) const { return m_store.height_of(digest).has_value(); }
+    void fatal(const std::string& why);
+
+    ledger::BlockStore& m_store;
+    ledger::Mempool& m_mempool;
+    const runtime::Clock& m_clock;
+    crypto::Address m_proposer;
+    ledger::Candidates m_candidates;
+};
+
+/// The ledger form of a consensus finalization certificate.
+ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert);
+
+}  // namespace conet::node
