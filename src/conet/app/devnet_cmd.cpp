@@ -42,6 +42,7 @@ constexpr auto ready_timeout = std::chrono::seconds(120);
 
 struct DevnetOptions {
     std::string dir;
+    std::size_t validators = 1;
     std::size_t relays = 4;
     std::uint16_t proxy_port = 0;
     std::uint16_t rpc_port = 0;
@@ -206,6 +207,29 @@ util::Result<std::string, std::string> devnet_password(const fs::path& dir, util
     return pw;
 }
 
+/// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago (each
+/// validator must know every other's consensus port before any starts).
+util::Result<std::vector<std::uint16_t>, std::string> free_ports(std::size_t n) {
+    boost::asio::io_context io;
+    std::vector<boost::asio::ip::tcp::acceptor> held;
+    std::vector<std::uint16_t> ports;
+    for (std::size_t i = 0; i < n; ++i) {
+        boost::system::error_code ec;
+        boost::asio::ip::tcp::acceptor a(io);
+        a.open(boost::asio::ip::tcp::v4(), ec);
+        if (!ec) a.bind({boost::asio::ip::make_address("127.0.0.1"), 0}, ec);
+        if (ec) return util::unexpected("cannot find a free port on 127.0.0.1: " + ec.message());
+        ports.push_back(a.local_endpoint().port());
+        held.push_back(std::move(a));  // held until all are chosen, so they differ
+    }
+    return ports;
+}
+
+/// The genesis validators' keystores: validator.json, then validator1.json, …
+fs::path validator_keystore(const fs::path& wallets, std::size_t i) {
+    return wallets / (i == 0 ? std::string("validator.json") : "validator" + std::to_string(i) + ".json");
+}
+
 /// Writes DIR/<name>/node.toml for this run (ports change between runs); the
 /// node's Noise key is made once and kept.
 util::Result<void, std::string> write_node_dir(const fs::path& node_dir, const node::NodeConfig& config,
@@ -254,34 +278,48 @@ int run_devnet(const DevnetOptions& o) {
     if (!password) return fail(password.error());
     const fs::path password_file = dir / "password";
 
-    // Wallets: the validator, one operator per relay, and a user.
-    const fs::path validator_ks = wallets / "validator.json", user_ks = wallets / "user.json";
+    // Wallets: the validators, a user, and one operator per relay.
+    std::vector<fs::path> validator_ks;
+    for (std::size_t i = 0; i < o.validators; ++i) validator_ks.push_back(validator_keystore(wallets, i));
+    const fs::path user_ks = wallets / "user.json";
     std::vector<fs::path> operator_ks;
     for (std::size_t i = 0; i < o.relays; ++i)
         operator_ks.push_back(wallets / ("operator" + std::to_string(i) + ".json"));
-    std::vector<fs::path> all_ks{validator_ks, user_ks};
+    std::vector<fs::path> all_ks{validator_ks};
+    all_ks.push_back(user_ks);
     all_ks.insert(all_ks.end(), operator_ks.begin(), operator_ks.end());
-    std::vector<crypto::Address> addresses;
+    std::vector<crypto::Address> addresses;  // validators, user, operators
     for (const auto& ks : all_ks) {
         if (auto w = make_wallet(ks, *password, rng); !w) return fail(w.error());
         auto a = wallet_address(ks, *password);
         if (!a) return fail(a.error());
         addresses.push_back(*a);
     }
+    const crypto::Address& user_address = addresses[o.validators];
+    auto operator_address = [&](std::size_t i) { return addresses[o.validators + 1 + i]; };
 
     // The chain: made once, reused with --dir.
     const fs::path genesis_file = dir / "genesis.json";
     if (!fs::exists(genesis_file)) {
         ledger::Genesis g;
         g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
-        g.validators.push_back(addresses[0]);
+        for (std::size_t i = 0; i < o.validators; ++i) g.validators.push_back(addresses[i]);
         for (const auto& a : addresses) g.balances.emplace_back(a, initial_balance);
         const std::string text = g.to_json();
         auto w = util::write_file_atomic(genesis_file, util::as_bytes(text), 0644, util::Overwrite::no);
         if (!w) return fail(w.error().message());
-        std::cout << "devnet: new chain " << g.chain_id << " with " << addresses.size() << " funded wallets"
-                  << std::endl;
+        std::cout << "devnet: new chain " << g.chain_id << " with " << o.validators << " validator(s) and "
+                  << addresses.size() << " funded wallets" << std::endl;
     } else {
+        auto text = util::read_file(genesis_file, 16u << 20);
+        auto g = text ? ledger::Genesis::from_json(*text)
+                      : util::Result<ledger::Genesis, std::string>(util::unexpected(text.error().message()));
+        if (!g) return fail(genesis_file.string() + ": " + g.error());
+        if (g->validators.size() != o.validators)
+            return fail("the chain in " + dir.string() + " has " + std::to_string(g->validators.size()) +
+                            " validator(s): run with --validators " + std::to_string(g->validators.size()) +
+                            " or use another --dir",
+                        exit_usage);
         std::cout << "devnet: reusing the chain in " << genesis_file.string() << std::endl;
     }
 
@@ -300,24 +338,40 @@ int run_devnet(const DevnetOptions& o) {
     };
     const std::string exe_password = password_file.string();
 
-    // The validator (no relay record of its own; serves JSON-RPC).
-    node::NodeConfig vc;
-    vc.wallet_keystore = validator_ks.string();
-    vc.listen = {"127.0.0.1", 0};
-    vc.exit = false;
-    vc.validator = true;
-    vc.genesis = genesis_file.string();
-    vc.rpc = "127.0.0.1:" + std::to_string(o.rpc_port);
-    vc.block_interval_ms = o.block_interval_ms;
-    if (auto w = write_node_dir(dir / "validator", vc, rng); !w) return fail(w.error());
-    auto validator = spawn(
-        "validator", {"node", "run", "--dir", (dir / "validator").string(), "--password-file", exe_password}, logs);
-    if (!validator) return fail(validator.error());
-    children.push_back(std::move(*validator));
-    auto rpc_at = wait_ready(children.back(), std::regex("rpc on ([^\\s]+)"), stop);
-    if (!rpc_at) return abort_with(rpc_at.error());
-    const std::string rpc_url = "http://" + *rpc_at;
-    std::cout << "devnet: validator up, JSON-RPC at " << rpc_url << std::endl;
+    // The validators (no relay records of their own; each serves JSON-RPC).
+    auto consensus_ports = free_ports(o.validators);
+    if (!consensus_ports) return fail(consensus_ports.error());
+    std::vector<std::string> peers;
+    if (o.validators > 1)
+        for (auto port : *consensus_ports) peers.push_back("127.0.0.1:" + std::to_string(port));
+    for (std::size_t i = 0; i < o.validators; ++i) {
+        node::NodeConfig vc;
+        vc.wallet_keystore = validator_ks[i].string();
+        vc.listen = {"127.0.0.1", 0};
+        vc.exit = false;
+        vc.validator = true;
+        vc.genesis = genesis_file.string();
+        vc.rpc = "127.0.0.1:" + std::to_string(i == 0 ? o.rpc_port : 0);
+        vc.block_interval_ms = o.block_interval_ms;
+        vc.validator_peers = peers;
+        const std::string name = i == 0 ? std::string("validator") : "validator" + std::to_string(i);
+        if (auto w = write_node_dir(dir / name, vc, rng); !w) return abort_with(w.error());
+        auto v = spawn(name, {"node", "run", "--dir", (dir / name).string(), "--password-file", exe_password}, logs);
+        if (!v) return abort_with(v.error());
+        children.push_back(std::move(*v));
+    }
+    std::vector<std::string> rpc_urls;
+    for (std::size_t i = 0; i < o.validators; ++i) {
+        auto rpc_at = wait_ready(children[i], std::regex("rpc on ([^\\s]+)"), stop);
+        if (!rpc_at) return abort_with(rpc_at.error());
+        rpc_urls.push_back("http://" + *rpc_at);
+    }
+    const std::string rpc_url = rpc_urls.front();
+    if (o.validators == 1)
+        std::cout << "devnet: validator up, JSON-RPC at " << rpc_url << std::endl;
+    else
+        std::cout << "devnet: " << o.validators << " validators up, JSON-RPC at " << rpc_url << " and "
+                  << o.validators - 1 << " more (devnet.json)" << std::endl;
 
     // The demo site, served from this process.
     node::HttpEndpoint site(io, [](const std::string& path) -> node::HttpReply {
@@ -341,7 +395,7 @@ int run_devnet(const DevnetOptions& o) {
         rc.exit_allow.push_back(*relay::Cidr::parse("127.0.0.1/32"));
         rc.allow_private_relays = true;  // every relay of the devnet is on loopback
         rc.genesis = genesis_file.string();
-        rc.ledger_rpc = rpc_url;
+        rc.ledger_rpc = rpc_urls[i % rpc_urls.size()];  // any validator will do: answers are certified
         rc.ledger_refresh_seconds = 2;
         const std::string name = "relay" + std::to_string(i);
         if (auto w = write_node_dir(dir / name, rc, rng); !w) return abort_with(w.error());
@@ -351,7 +405,7 @@ int run_devnet(const DevnetOptions& o) {
         children.push_back(std::move(*relay));
     }
     std::vector<std::string> relay_endpoints;  // "host:port", as each relay listens in this run
-    for (std::size_t i = 1; i < children.size(); ++i) {
+    for (std::size_t i = o.validators; i < children.size(); ++i) {
         auto r = wait_ready(children[i], std::regex("relay listening on ([^\\s]+)"), stop);
         if (!r) return abort_with(r.error());
         relay_endpoints.push_back(*r);
@@ -370,7 +424,7 @@ int run_devnet(const DevnetOptions& o) {
                 for (const auto& n : nodes->get_array()) {
                     const auto& rec = n.at("record").as_object();
                     for (std::size_t i = 0; i < o.relays; ++i)
-                        if (rec.at("operator").as_string() == addresses[i + 2].to_string() &&
+                        if (rec.at("operator").as_string() == operator_address(i).to_string() &&
                             rec.at("endpoints").as_array().at(0).as_string() == relay_endpoints[i])
                             ++current;
                 }
@@ -409,35 +463,39 @@ int run_devnet(const DevnetOptions& o) {
         stop.poll(200);
     }
 
-    json::array ops;
+    json::array ops, vals, urls;
     for (const auto& ks : operator_ks) ops.push_back(json::value(ks.string()));
-    json::object state{
-        {"dir", dir.string()},
-        {"rpc_url", rpc_url},
-        {"proxy", *proxy_at},
-        {"demo_url", demo_url},
-        {"status_url", "http://" + *proxy_at + "/status"},
-        {"genesis", genesis_file.string()},
-        {"password_file", password_file.string()},
-        {"wallets",
-         json::object{{"validator", validator_ks.string()}, {"user", user_ks.string()}, {"operators", std::move(ops)}}},
-        {"logs", logs.string()}};
+    for (const auto& ks : validator_ks) vals.push_back(json::value(ks.string()));
+    for (const auto& u : rpc_urls) urls.push_back(json::value(u));
+    json::object state{{"dir", dir.string()},
+                       {"rpc_url", rpc_url},
+                       {"rpc_urls", std::move(urls)},
+                       {"proxy", *proxy_at},
+                       {"demo_url", demo_url},
+                       {"status_url", "http://" + *proxy_at + "/status"},
+                       {"genesis", genesis_file.string()},
+                       {"password_file", password_file.string()},
+                       {"wallets", json::object{{"validator", validator_ks.front().string()},
+                                                {"validators", std::move(vals)},
+                                                {"user", user_ks.string()},
+                                                {"operators", std::move(ops)}}},
+                       {"logs", logs.string()}};
     const std::string state_text = json::serialize(state) + "\n";
     if (auto w = util::write_file_atomic(state_file, util::as_bytes(state_text), 0644, util::Overwrite::yes); !w)
         return abort_with(w.error().message());
 
     std::error_code self_ec;
     const std::string self = fs::read_symlink("/proc/self/exe", self_ec).string();
-    std::cout << "\nCONET devnet is up: 1 validator, " << o.relays
-              << " relays (DE and US), a demo site, and the proxy.\n"
+    std::cout << "\nCONET devnet is up: " << o.validators << (o.validators == 1 ? " validator, " : " validators, ")
+              << o.relays << " relays (DE and US), a demo site, and the proxy.\n"
               << "Try:\n"
               << "  curl --socks5-hostname " << *proxy_at << " " << demo_url << "\n"
               << "  curl -x http://" << *proxy_at << " " << demo_url << "\n"
               << "  curl http://" << *proxy_at << "/status\n"
               << "  " << self << " query nodes --rpc " << rpc_url << "\n"
-              << "  " << self << " query account " << addresses[1].to_string() << " --rpc " << rpc_url << "\n"
+              << "  " << self << " query account " << user_address.to_string() << " --rpc " << rpc_url << "\n"
               << "  " << self << " tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string()
-              << " --password-file " << password_file.string() << " --to " << addresses[2].to_string()
+              << " --password-file " << password_file.string() << " --to " << operator_address(0).to_string()
               << " --amount 1000000\n"
               << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
               << "\nPress Ctrl-C to stop." << std::endl;
@@ -466,6 +524,143 @@ int run_devnet(const DevnetOptions& o) {
     return code;
 }
 
+struct TestnetOptions {
+    std::string dir;
+    std::size_t validators = 4;
+    std::size_t relays = 4;
+    std::uint16_t base_port = 26600;
+    std::uint32_t block_interval_ms = 1000;
+};
+
+/// A random password in DIR/password (0600), for a node's own wallet.
+util::Result<void, std::string> write_password(const fs::path& node_dir, util::Rng& rng) {
+    util::ByteArray<16> raw{};
+    rng.fill(raw);
+    const std::string pw = util::to_hex(raw) + "\n";
+    auto w = util::write_file_atomic(node_dir / "password", util::as_bytes(pw), 0600, util::Overwrite::no);
+    if (!w) return util::unexpected(w.error().message());
+    return {};
+}
+
+/// `conet testnet`: writes a ready network on loopback — genesis, one
+/// directory per validator and relay (node.toml, wallet.json, password) and
+/// a funded user wallet — and prints how to start it, in the spirit of
+/// `cometbft testnet`. Nothing is started.
+int run_testnet(const TestnetOptions& o) {
+    const fs::path dir = fs::absolute(o.dir);
+    std::error_code ec;
+    if (fs::exists(dir) && !fs::is_empty(dir, ec))
+        return fail(dir.string() + " exists and is not empty: choose a new --dir", exit_usage);
+    const std::size_t last_port = o.base_port + 200 + o.relays;  // validators: base+i and base+100+i, i < 64
+    if (last_port > 65535)
+        return fail("--base-port too high: the network needs ports up to base + 200 + relays", exit_usage);
+    fs::create_directories(dir, ec);
+    if (ec) return fail("--dir " + dir.string() + ": " + ec.message());
+    crypto::SystemRng rng;
+
+    auto make_member = [&](const std::string& name) -> util::Result<crypto::Address, std::string> {
+        const fs::path d = dir / name;
+        std::error_code e;
+        fs::create_directories(d, e);
+        if (e) return util::unexpected(d.string() + ": " + e.message());
+        if (auto w = write_password(d, rng); !w) return util::unexpected(w.error());
+        auto text = util::read_file(d / "password", 1024);
+        if (!text) return util::unexpected(text.error().message());
+        const std::string pw = text->substr(0, text->find('\n'));
+        if (auto w = make_wallet(d / "wallet.json", pw, rng); !w) return util::unexpected(w.error());
+        return wallet_address(d / "wallet.json", pw);
+    };
+    auto name_of = [](const char* kind, std::size_t i) { return std::string(kind) + std::to_string(i); };
+
+    std::vector<crypto::Address> validators, operators;
+    for (std::size_t i = 0; i < o.validators; ++i) {
+        auto a = make_member(name_of("validator", i));
+        if (!a) return fail(a.error());
+        validators.push_back(*a);
+    }
+    for (std::size_t i = 0; i < o.relays; ++i) {
+        auto a = make_member(name_of("relay", i));
+        if (!a) return fail(a.error());
+        operators.push_back(*a);
+    }
+    auto user = make_member("user");
+    if (!user) return fail(user.error());
+
+    ledger::Genesis g;
+    g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
+    g.validators = validators;
+    for (const auto& a : validators) g.balances.emplace_back(a, initial_balance);
+    for (const auto& a : operators) g.balances.emplace_back(a, initial_balance);
+    g.balances.emplace_back(*user, initial_balance);
+    const fs::path genesis_file = dir / "genesis.json";
+    const std::string gtext = g.to_json();
+    if (auto w = util::write_file_atomic(genesis_file, util::as_bytes(gtext), 0644, util::Overwrite::no); !w)
+        return fail(w.error().message());
+
+    auto port = [&](std::size_t offset) { return "127.0.0.1:" + std::to_string(o.base_port + offset); };
+    std::vector<std::string> peers, rpc_urls;
+    for (std::size_t i = 0; i < o.validators; ++i) {
+        peers.push_back(port(i));
+        rpc_urls.push_back("http://" + port(100 + i));
+    }
+    std::error_code self_ec;
+    const std::string self = fs::read_symlink("/proc/self/exe", self_ec).string();
+    json::array nodes;
+    auto add_node = [&](const std::string& name, const node::NodeConfig& c) -> util::Result<void, std::string> {
+        if (auto w = node::init_node_dir(dir / name, c, rng); !w) return w;
+        const std::string cmd = self + " node run --dir " + (dir / name).string() + " --password-file " +
+                                (dir / name / "password").string();
+        nodes.push_back(json::object{{"name", name}, {"command", cmd}});
+        return {};
+    };
+    for (std::size_t i = 0; i < o.validators; ++i) {
+        node::NodeConfig c;
+        c.wallet_keystore = (dir / name_of("validator", i) / "wallet.json").string();
+        c.listen = {"127.0.0.1", 0};  // its relay listener: not advertised (a validator has no node record)
+        c.exit = false;
+        c.validator = true;
+        c.genesis = genesis_file.string();
+        c.rpc = port(100 + i);
+        c.block_interval_ms = o.block_interval_ms;
+        if (o.validators > 1) c.validator_peers = peers;
+        if (auto w = add_node(name_of("validator", i), c); !w) return fail(w.error());
+    }
+    for (std::size_t i = 0; i < o.relays; ++i) {
+        node::NodeConfig c;
+        c.wallet_keystore = (dir / name_of("relay", i) / "wallet.json").string();
+        c.listen = *node::parse_host_port(port(200 + i));
+        c.region = i < o.relays / 2 ? "DE" : "US";
+        c.allow_private_relays = true;  // every relay of this network is on loopback
+        c.genesis = genesis_file.string();
+        c.ledger_rpc = rpc_urls[i % rpc_urls.size()];
+        c.ledger_refresh_seconds = 5;
+        if (auto w = add_node(name_of("relay", i), c); !w) return fail(w.error());
+    }
+    const std::string proxy_cmd = self + " proxy --rpc " + rpc_urls.front() + " --genesis " + genesis_file.string() +
+                                  " --listen 127.0.0.1:1080 --allow-private-relays";
+    json::array urls;
+    for (const auto& u : rpc_urls) urls.push_back(json::value(u));
+    json::object manifest{{"genesis", genesis_file.string()},
+                          {"chain_id", g.chain_id},
+                          {"rpc_urls", std::move(urls)},
+                          {"nodes", std::move(nodes)},
+                          {"proxy", proxy_cmd},
+                          {"user_wallet", (dir / "user" / "wallet.json").string()},
+                          {"user_password_file", (dir / "user" / "password").string()}};
+    const std::string mtext = json::serialize(manifest) + "\n";
+    if (auto w = util::write_file_atomic(dir / "testnet.json", util::as_bytes(mtext), 0644, util::Overwrite::no); !w)
+        return fail(w.error().message());
+
+    std::cout << "wrote a network of " << o.validators << " validator(s) and " << o.relays << " relays to "
+              << dir.string() << " (chain " << g.chain_id << ", ports " << o.base_port << "-" << last_port
+              << " on 127.0.0.1)\nStart each node in its own terminal (or with &):\n";
+    for (const auto& n : manifest.at("nodes").as_array())
+        std::cout << "  " << std::string(n.at("command").as_string()) << "\n";
+    std::cout << "then the proxy:\n  " << proxy_cmd << "\nand check the chain:\n  " << self << " query nodes --rpc "
+              << rpc_urls.front() << "\n(testnet.json lists all of this.)" << std::endl;
+    return exit_ok;
+}
+
 }  // namespace
 
 void add_devnet_commands(CLI::App& app, int& exit_code) {
@@ -475,12 +670,17 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--dir", opts->dir,
                     "Directory for the chain, wallets and logs (reused when it exists; default: a new "
                     "temporary directory)");
+    cmd->add_option("--validators", opts->validators,
+                    "Number of validators running consensus (1 = a one-validator chain; 4 tolerates 1 faulty)")
+        ->check(CLI::Range(1, 16))
+        ->capture_default_str();
     cmd->add_option("--relays", opts->relays, "Number of relays (half in DE, half in US)")
         ->check(CLI::Range(4, 32))
         ->capture_default_str();
     cmd->add_option("--proxy-port", opts->proxy_port, "Proxy port on 127.0.0.1 (0 = a free port)")
         ->capture_default_str();
-    cmd->add_option("--rpc-port", opts->rpc_port, "Validator JSON-RPC port on 127.0.0.1 (0 = a free port)")
+    cmd->add_option("--rpc-port", opts->rpc_port,
+                    "The first validator's JSON-RPC port on 127.0.0.1 (0 = a free port; the others take free ports)")
         ->capture_default_str();
     cmd->add_option("--demo-port", opts->demo_port, "Demo site port on 127.0.0.1 (0 = a free port)")
         ->capture_default_str();
@@ -488,6 +688,26 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(10, 3'600'000))
         ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = run_devnet(*opts); });
+
+    auto t = std::make_shared<TestnetOptions>();
+    auto* tn = app.add_subcommand("testnet",
+                                  "Write a ready network on loopback (genesis, validators, relays, wallets) to start "
+                                  "by hand; starts nothing");
+    tn->add_option("--dir", t->dir, "New directory to write the network to")->required();
+    tn->add_option("--validators", t->validators, "Number of validators")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    tn->add_option("--relays", t->relays, "Number of relays (half in DE, half in US)")
+        ->check(CLI::Range(0, 64))
+        ->capture_default_str();
+    tn->add_option("--base-port", t->base_port,
+                   "Ports on 127.0.0.1: consensus base+i, JSON-RPC base+100+i, relays base+200+j")
+        ->check(CLI::Range(1024, 65000))
+        ->capture_default_str();
+    tn->add_option("--block-interval-ms", t->block_interval_ms, "Least milliseconds between blocks")
+        ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
+    tn->final_callback([&exit_code, t] { exit_code = run_testnet(*t); });
 }
 
 }  // namespace conet::app
