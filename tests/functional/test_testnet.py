@@ -1,0 +1,150 @@
+"""Many validators from the two tools (issue 8): `conet devnet --validators N`
+runs a whole network whose ledger is decided by N validators in consensus,
+and `conet testnet` writes a network that starts by hand."""
+import json
+import pathlib
+import re
+import shlex
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from netlib import Proc, free_port, wait_until
+
+READY = 240  # seconds: ASan builds are slow, and the machine is shared
+CURL_TIMEOUT = 120
+
+
+def rpc(url, method, *params):
+    import urllib.request
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["result"]
+
+
+def try_rpc(url, method, *params):
+    try:
+        return rpc(url, method, *params)
+    except OSError:
+        return None
+
+
+def hashes_agree(urls, height):
+    hashes = {rpc(u, "conet_getBlockByHeight", height)["header"]["hash"] for u in urls}
+    return len(hashes) == 1
+
+
+def test_devnet_with_four_validators_commits_transfers_that_every_validator_holds(conet, tmp_path):
+    dir_ = tmp_path / "net"
+    proc = Proc([conet.binary, "devnet", "--dir", dir_, "--validators", "4", "--block-interval-ms", "300"],
+                r"Press Ctrl-C to stop", tmp_path / "devnet.log", "devnet", timeout=READY)
+    try:
+        state = json.loads((dir_ / "devnet.json").read_text())
+        urls = state["rpc_urls"]
+        assert len(urls) == 4 and len(set(urls)) == 4
+        assert len(state["wallets"]["validators"]) == 4
+        genesis = json.loads(pathlib.Path(state["genesis"]).read_text())
+        assert len(genesis["validators"]) == 4
+
+        # A transfer sent to the third validator is committed by the network.
+        out = conet.run("tx", "transfer", "--rpc", urls[2], "--keystore", state["wallets"]["user"],
+                        "--password-file", state["password_file"], "--to", genesis["validators"][0],
+                        "--amount", "1000", timeout=180).stdout
+        m = re.search(r'"committed" at height (\d+)', out)
+        assert m, out
+        height = int(m.group(1))
+        wait_until(lambda: all((try_rpc(u, "conet_blockNumber") or 0) >= height for u in urls), 60,
+                   "every validator to reach the transfer's block")
+        assert hashes_agree(urls, height)
+        txid = re.search(r"(0x[0-9a-f]{64})", out).group(1)
+        for u in urls:
+            assert rpc(u, "conet_getTransaction", txid)["status"] == "committed"
+
+        # The head is finalized by a quorum (3 of 4) of distinct validators.
+        head = rpc(urls[1], "conet_getHeader")
+        signers = [v["validator"] for v in head["certificate"]]
+        assert len(set(signers)) >= 3 and all(0 <= s < 4 for s in signers), head["certificate"]
+        proposers = {rpc(urls[0], "conet_getBlockByHeight", h)["header"]["proposer"] for h in range(1, height + 1)}
+        assert len(proposers) >= 2, "one validator proposed every block: leaders do not rotate"
+
+        # The data plane works over relays that registered through different validators.
+        page = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(CURL_TIMEOUT), "--socks5-hostname",
+                               state["proxy"], state["demo_url"]], capture_output=True, timeout=CURL_TIMEOUT + 30)
+        assert page.returncode == 0 and b"CONET demo site" in page.stdout, page.stderr
+    finally:
+        proc.p.send_signal(signal.SIGINT)
+        code = proc.p.wait(90)
+    assert code == 0, proc.read_log()
+
+
+def ports_free(base, validators, relays):
+    wanted = [base + i for i in range(validators)] + [base + 100 + i for i in range(validators)] + \
+             [base + 200 + j for j in range(relays)]
+    for port in wanted:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def pick_base(validators, relays):
+    for _ in range(50):
+        base = free_port()
+        if base + 300 < 32000 and ports_free(base, validators, relays):
+            return base
+    pytest.skip("no free block of ports for a testnet")
+
+
+def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
+    dir_ = tmp_path / "tn"
+    base = pick_base(4, 2)
+    out = conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "2", "--base-port", base,
+                    "--block-interval-ms", "300").stdout
+    assert "4 validator(s) and 2 relays" in out
+    manifest = json.loads((dir_ / "testnet.json").read_text())
+    assert [n["name"] for n in manifest["nodes"]] == ["validator0", "validator1", "validator2", "validator3",
+                                                      "relay0", "relay1"]
+    for n in manifest["nodes"]:
+        d = dir_ / n["name"]
+        assert (d / "node.toml").exists() and (d / "wallet.json").exists() and (d / "password").exists()
+        assert (d / "password").stat().st_mode & 0o077 == 0
+    # Writing over an existing network is refused.
+    again = conet.run("testnet", "--dir", dir_, check=False)
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+    procs = []
+    try:
+        for n in manifest["nodes"]:
+            ready = r"rpc on" if n["name"].startswith("validator") else r"relay listening on"
+            procs.append(Proc(shlex.split(n["command"]), ready, tmp_path / (n["name"] + ".log"), n["name"],
+                              timeout=READY))
+        urls = manifest["rpc_urls"]
+        wait_until(lambda: all((try_rpc(u, "conet_blockNumber") or 0) >= 5 for u in urls), 120,
+                   "four validators to finalize 5 blocks")
+        assert hashes_agree(urls, 5)
+        # Both relays registered through the validators (each relay asks its own).
+        wait_until(lambda: (try_rpc(urls[3], "conet_listNodes") or {}).get("total") == 2, 120,
+                   "both relays on the ledger")
+    finally:
+        for p in procs:
+            p.terminate()
+    for p in procs:
+        assert p.p.returncode == 0, (p.name, p.read_log())
+
+
+def test_validator_with_wrong_peer_list_refuses_to_start_and_says_why(conet, tmp_path):
+    dir_ = tmp_path / "tn"
+    conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "0", "--base-port", pick_base(4, 0))
+    toml = dir_ / "validator1" / "node.toml"
+    text = toml.read_text()
+    peers = re.search(r"validator_peers = \[(.*)\]", text).group(1).split(", ")
+    toml.write_text(text.replace(", ".join(peers), ", ".join(peers[:3])))
+    p = conet.run("node", "run", "--dir", dir_ / "validator1", "--password-file", dir_ / "validator1" / "password",
+                  check=False, timeout=60)
+    assert p.returncode == 1
+    assert "validator_peers lists 3 addresses but the genesis has 4 validators" in p.stderr, p.stderr
