@@ -170,6 +170,11 @@ void Engine::execute(Actions& a) {
     }
     // 4. Finality: the latest certificate covers every earlier one.
     if (!a.finalized.empty()) {
+        // Proposals at or below finality will never be voted on: stop waiting
+        // for their blocks (a Byzantine leader could otherwise grow these lists).
+        const View final_view = a.finalized.back().subject.view();
+        std::erase_if(m_waiting_verify, [&](const Proposal& p) { return p.view <= final_view; });
+        if (m_waiting_verify.empty()) m_waiting_blocks.clear();
         m_finalizing = a.finalized.back();
         fetch_missing();
     }
