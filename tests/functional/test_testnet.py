@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from netlib import Proc, free_port, wait_until
+from netlib import LyingRpc, Proc, free_port, wait_until
 
 READY = 240  # seconds: ASan builds are slow, and the machine is shared
 CURL_TIMEOUT = 120
@@ -130,6 +130,45 @@ def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
         # Both relays registered through the validators (each relay asks its own).
         wait_until(lambda: (try_rpc(urls[3], "conet_listNodes") or {}).get("total") == 2, 120,
                    "both relays on the ledger")
+
+        # Followers: one asks only a lying endpoint (every block altered) and
+        # must stay at genesis; one asks the liar first, then a real validator,
+        # and must hold the validators' chain, block for block.
+        def alter(method, params, result):
+            if method == "conet_getRawBlocks":
+                result["blocks"] = [b[:-140] + format(int(b[-140:-138], 16) ^ 0x01, "02x") + b[-138:]
+                                    for b in result["blocks"]]
+            return result
+
+        liar = LyingRpc(urls[0], alter)
+        try:
+            followers = {}
+            for name, follow in (("fooled", liar.url), ("follower", liar.url + "," + urls[1])):
+                rpc_port = free_port()
+                conet.run("node", "init", "--dir", tmp_path / name, "--wallet-keystore",
+                          manifest["user_wallet"], "--password-file", manifest["user_password_file"],
+                          "--listen", "127.0.0.1:0", "--genesis", manifest["genesis"], "--follow", follow,
+                          "--rpc", f"127.0.0.1:{rpc_port}", "--no-exit")
+                procs.append(Proc([conet.binary, "node", "run", "--dir", tmp_path / name], r"rpc on",
+                                  tmp_path / (name + ".log"), name, timeout=READY))
+                followers[name] = f"http://127.0.0.1:{rpc_port}"
+            target = rpc(urls[2], "conet_blockNumber") + 3
+            wait_until(lambda: (try_rpc(followers["follower"], "conet_blockNumber") or 0) >= target, 120,
+                       "the follower to catch up")
+            for h in (1, target // 2, target):
+                assert rpc(followers["follower"], "conet_getBlockByHeight", h)["header"]["hash"] == \
+                    rpc(urls[3], "conet_getBlockByHeight", h)["header"]["hash"]
+            assert rpc(followers["fooled"], "conet_blockNumber") == 0
+            wait_until(lambda: "refused" in procs[-2].read_log(), 60, "the fooled follower to log the refusal")
+            # A follower holds no mempool: it says where transactions go.
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "conet_sendRawTransaction",
+                               "params": ["0x00"]}).encode()
+            import urllib.request
+            with urllib.request.urlopen(urllib.request.Request(followers["follower"], data=body), timeout=30) as r:
+                answer = json.loads(r.read())
+            assert "follows the chain" in answer["error"]["message"], answer
+        finally:
+            liar.close()
     finally:
         for p in procs:
             p.terminate()

@@ -33,6 +33,7 @@ struct NodeOptions {
     std::uint32_t ledger_refresh_seconds = 60;
     std::vector<std::string> validator_peers;
     std::uint32_t block_interval_ms = 1000;
+    std::vector<std::string> follow;
 };
 
 util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
@@ -73,6 +74,11 @@ int cmd_init(const NodeOptions& o) {
     for (const auto& p : o.validator_peers)
         if (auto ep = node::parse_host_port(p); !ep) return fail("--validator-peers: " + ep.error(), exit_usage);
     c.validator_peers = o.validator_peers;
+    if (!o.follow.empty() && o.genesis.empty()) return fail("--follow needs --genesis", exit_usage);
+    if (!o.follow.empty() && o.validator) return fail("--follow and --validator exclude each other", exit_usage);
+    for (const auto& u : o.follow)
+        if (u.rfind("http://", 0) != 0) return fail("--follow must be http:// URLs", exit_usage);
+    c.follow = o.follow;
     c.block_interval_ms = o.block_interval_ms;
     if (!o.genesis.empty()) c.genesis = std::filesystem::absolute(o.genesis).string();
     if (!o.rpc.empty()) {
@@ -155,6 +161,10 @@ void add_node_commands(CLI::App& app, int& exit_code) {
     init->add_option("--block-interval-ms", o.block_interval_ms, "Least milliseconds between blocks (validator)")
         ->check(CLI::Range(10, 3'600'000))
         ->capture_default_str();
+    init->add_option("--follow", o.follow,
+                     "Validators' JSON-RPC URLs to keep a verified copy of the chain from (a follower; serve it "
+                     "with --rpc; needs --genesis)")
+        ->delimiter(',');
     init->add_option("--rpc", o.rpc, "HOST:PORT to serve JSON-RPC on");
     init->add_option("--ledger-rpc", o.ledger_rpc,
                      "Validator JSON-RPC URL: register this relay on the ledger and learn relays from it "

@@ -219,6 +219,26 @@ const std::vector<Option>& options() {
              }
              return std::nullopt;
          }},
+        {"follow",
+         "Follower: JSON-RPC URLs (http://host:port) of validators to keep a verified copy of the chain\n"
+         "# from; every block is executed here and accepted only under a quorum certificate of the genesis\n"
+         "# validators, and the chain is served on rpc. Empty = off. Needs genesis; not with validator.",
+         [](const NodeConfig& c) {
+             std::string s = "[";
+             for (std::size_t i = 0; i < c.follow.size(); ++i) s += (i ? ", " : "") + quote(c.follow[i]);
+             return s + "]";
+         },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             const auto* arr = n.as_array();
+             if (!arr) return "must be an array of http:// URLs";
+             c.follow.clear();
+             for (const auto& e : *arr) {
+                 auto s = e.value<std::string>();
+                 if (!s || s->rfind("http://", 0) != 0) return "must be an array of http:// URLs";
+                 c.follow.push_back(*s);
+             }
+             return std::nullopt;
+         }},
     };
     return table;
 }
@@ -294,8 +314,8 @@ util::Result<NodeConfig, std::string> parse_config(std::string_view text, std::s
         if (auto err = it->read(node, c)) return util::unexpected(file + ": " + it->name + ": " + *err);
     }
     if (c.wallet_keystore.empty()) return util::unexpected(file + ": wallet_keystore is required");
-    if ((c.validator || !c.ledger_rpc.empty()) && c.genesis.empty())
-        return util::unexpected(file + ": genesis is required with validator or ledger_rpc");
+    if ((c.validator || !c.ledger_rpc.empty() || !c.follow.empty()) && c.genesis.empty())
+        return util::unexpected(file + ": genesis is required with validator, ledger_rpc or follow");
     return c;
 }
 

@@ -33,6 +33,9 @@ struct NodeConfig {
     /// Consensus addresses (host:port) of every genesis validator, in genesis
     /// order; this validator listens on its own entry. Empty = one validator.
     std::vector<std::string> validator_peers;
+    /// Follower: validators' JSON-RPC URLs to keep a verified copy of the chain
+    /// from (served on `rpc`); empty = off. Not with `validator`.
+    std::vector<std::string> follow;
     std::string ledger_rpc;  ///< validator JSON-RPC URL: register here and learn relays; empty = off
     std::uint32_t ledger_refresh_seconds = 60;
     /// Extend circuits to relays whose records name loopback/private addresses (devnet, tests).

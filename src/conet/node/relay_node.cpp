@@ -7,7 +7,9 @@
 #include <iostream>
 
 #include "conet/crypto/random.hpp"
+#include "conet/node/follower.hpp"
 #include "conet/node/http_endpoint.hpp"
+#include "conet/node/ledger_rpc.hpp"
 #include "conet/node/ledger_sync.hpp"
 #include "conet/node/validator.hpp"
 #include "conet/relay/relay.hpp"
@@ -144,8 +146,12 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     std::unique_ptr<ledger::BlockStore> store;
     rpc::Dispatcher dispatcher;
     rpc::HttpServer rpc_server(io, dispatcher, config.limits);
-    if (config.validator || !config.ledger_rpc.empty()) {
-        if (!wallet) {
+    if (config.validator && !config.follow.empty()) {
+        std::cerr << "conet: error: node.toml sets both validator and follow: a validator does not follow\n";
+        return 1;
+    }
+    if (config.validator || !config.ledger_rpc.empty() || !config.follow.empty()) {
+        if (!wallet && (config.validator || !config.ledger_rpc.empty())) {
             std::cerr << "conet: error: the validator role and ledger registration need the wallet: pass "
                          "--password-file\n";
             return 1;
@@ -183,6 +189,23 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
             return 1;
         }
         spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
+    }
+    std::unique_ptr<Follower> follower;
+    if (!config.follow.empty()) {
+        auto opened = ledger::BlockStore::open(dir / "chain", *genesis);
+        if (!opened) {
+            std::cerr << "conet: error: " << opened.error() << "\n";
+            return 1;
+        }
+        store = std::move(*opened);
+        register_ledger_methods(dispatcher, *store, *genesis, nullptr);
+        follower = std::make_unique<Follower>(
+            io, *store, *genesis,
+            FollowerOptions{config.follow, 500, static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms)});
+        follower->on_commit = [&rpc_server, &genesis](const ledger::Block& b) {
+            rpc_server.publish("newHeads", header_answer(b, *genesis));
+        };
+        follower->start();
     }
     if (!config.rpc.empty()) {
         auto ep = parse_host_port(config.rpc);
@@ -228,6 +251,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
                  config.exit ? "enabled" : "disabled");
     io.run();
     if (sync) sync->stop();
+    follower.reset();   // joins its thread
     validator.reset();  // before the store and genesis it refers to
     return 0;
 }

@@ -54,8 +54,6 @@ private:
     Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
               crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
               std::vector<net::PeerAddress> endpoints);
-    boost::json::value header_answer(const ledger::Block& b) const;
-    boost::json::value header_answer_at(std::uint64_t height) const;
 
     boost::asio::io_context& m_io;
     ledger::BlockStore& m_store;

@@ -1,0 +1,216 @@
+#include "conet/node/ledger_rpc.hpp"
+
+#include "conet/rpc/proof_json.hpp"
+#include "conet/util/assert.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::node {
+
+namespace json = boost::json;
+using rpc::RpcError;
+using MethodResult = util::Result<json::value, RpcError>;
+
+namespace {
+
+RpcError bad_params(std::string why) {
+    return {rpc::invalid_params, std::move(why)};
+}
+
+const json::value* param(const json::value& params, std::size_t i) {
+    const auto* a = params.if_array();
+    return a && i < a->size() ? &(*a)[i] : nullptr;
+}
+
+util::Result<std::uint64_t, RpcError> u64_param(const json::value& params, std::size_t i, const char* what) {
+    const json::value* v = param(params, i);
+    if (v && v->is_uint64()) return v->get_uint64();
+    if (v && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    return util::unexpected(bad_params(std::string("param ") + std::to_string(i) + " must be " + what));
+}
+
+template <std::size_t N>
+util::Result<util::ByteArray<N>, RpcError> hex_param(const json::value& params, std::size_t i, const char* what) {
+    const json::value* v = param(params, i);
+    if (v && v->is_string())
+        if (auto b = util::from_hex_fixed<N>(v->get_string())) return *b;
+    return util::unexpected(bad_params(std::string("param ") + std::to_string(i) + " must be " + what));
+}
+
+json::value header_json(const ledger::Header& h) {
+    return json::object{{"chain_id", h.chain_id},
+                        {"height", h.height},
+                        {"view", h.view},
+                        {"parent_view", h.parent_view},
+                        {"hash", util::to_hex_prefixed(h.hash())},
+                        {"parent", util::to_hex_prefixed(h.parent)},
+                        {"time", h.time_unix},
+                        {"proposer", h.proposer.to_string()},
+                        {"tx_root", util::to_hex_prefixed(h.tx_root)},
+                        {"state_root", util::to_hex_prefixed(h.state_root)},
+                        {"encoded", util::to_hex_prefixed(codec::encode(h))}};
+}
+
+json::value block_json(const ledger::Block& b) {
+    json::array txs;
+    for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
+    return json::object{{"header", header_json(b.header)},
+                        {"transactions", std::move(txs)},
+                        {"certificate", rpc::certificate_to_json(b.certificate)}};
+}
+
+}  // namespace
+
+json::value header_answer(const ledger::Block& b, const ledger::Genesis& genesis) {
+    json::value out = block_json(b);
+    json::array vals;
+    for (const auto& v : genesis.validators) vals.push_back(json::value(v.to_string()));
+    out.as_object()["validators"] = std::move(vals);
+    return out;
+}
+
+json::value header_answer_at(const ledger::BlockStore& store, const ledger::Genesis& genesis, std::uint64_t height) {
+    auto b = store.block_at(height);
+    CONET_ASSERT(b.has_value());
+    json::value out = header_answer(*b, genesis);
+    if (height == 0 || !b->certificate.empty()) return out;
+    // Finalized because a descendant was: the headers up to the first
+    // certified one prove it (a light client checks the hash links).
+    json::array chain;
+    for (std::uint64_t h = height + 1; h <= store.head().height; ++h) {
+        auto d = store.block_at(h);
+        CONET_ASSERT(d.has_value());
+        json::object link{{"encoded", util::to_hex_prefixed(codec::encode(d->header))}};
+        const bool certified = !d->certificate.empty();
+        if (certified) link["certificate"] = rpc::certificate_to_json(d->certificate);
+        chain.push_back(std::move(link));
+        if (certified) break;
+    }
+    out.as_object()["finalized_by"] = std::move(chain);
+    return out;
+}
+
+void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store, const ledger::Genesis& genesis,
+                             ledger::Mempool* mempool) {
+    d.add("conet_chainId",
+          [&store](const json::value&) -> MethodResult { return json::value(store.state().chain_id()); });
+    d.add("conet_blockNumber",
+          [&store](const json::value&) -> MethodResult { return json::value(store.head().height); });
+    d.add("conet_getBlockByHeight", [&store](const json::value& p) -> MethodResult {
+        auto h = u64_param(p, 0, "a block height");
+        if (!h) return util::unexpected(h.error());
+        auto b = store.block_at(*h);
+        if (!b) return util::unexpected(RpcError{rpc::not_found, "no block at that height"});
+        return block_json(*b);
+    });
+    d.add("conet_getRawBlocks", [&store](const json::value& p) -> MethodResult {
+        // Followers sync with this: up to max_raw_blocks canonical blocks (with
+        // their certificates) from `from`, cut short past max_raw_bytes.
+        auto from = u64_param(p, 0, "a block height");
+        if (!from) return util::unexpected(from.error());
+        auto count = param(p, 1) ? u64_param(p, 1, "a count") : util::Result<std::uint64_t, RpcError>(max_raw_blocks);
+        if (!count) return util::unexpected(count.error());
+        json::array blocks;
+        std::size_t bytes = 0;
+        for (std::uint64_t h = *from;
+             h <= store.head().height && blocks.size() < std::min(*count, max_raw_blocks) && bytes < max_raw_bytes;
+             ++h) {
+            auto b = store.block_at(h);
+            if (!b) break;
+            const auto enc = codec::encode(*b);
+            bytes += enc.size();
+            blocks.push_back(json::value(util::to_hex_prefixed(enc)));
+        }
+        return json::value(json::object{{"head", store.head().height}, {"blocks", std::move(blocks)}});
+    });
+    d.add("conet_getBlockByHash", [&store](const json::value& p) -> MethodResult {
+        auto hash = hex_param<32>(p, 0, "a 32-byte hex block hash");
+        if (!hash) return util::unexpected(hash.error());
+        auto h = store.height_of(*hash);
+        auto b = h ? store.block_at(*h) : std::nullopt;
+        if (!b) return util::unexpected(RpcError{rpc::not_found, "unknown block"});
+        return block_json(*b);
+    });
+    d.add("conet_getHeader", [&store, &genesis](const json::value& p) -> MethodResult {
+        const std::uint64_t height = param(p, 0) ? 0 : store.head().height;
+        auto h = param(p, 0) ? u64_param(p, 0, "a block height") : util::Result<std::uint64_t, RpcError>(height);
+        if (!h) return util::unexpected(h.error());
+        if (*h > store.head().height) return util::unexpected(RpcError{rpc::not_found, "no block at that height"});
+        return header_answer_at(store, genesis, *h);
+    });
+    d.add("conet_getTransaction", [&store, mempool](const json::value& p) -> MethodResult {
+        auto id = hex_param<32>(p, 0, "a 32-byte hex transaction id");
+        if (!id) return util::unexpected(id.error());
+        if (auto loc = store.find_transaction(*id))
+            return json::value(json::object{{"status", "committed"}, {"height", loc->height}, {"index", loc->index}});
+        if (mempool && mempool->contains(*id)) return json::value(json::object{{"status", "pending"}});
+        return json::value(json::object{{"status", "unknown"}});
+    });
+    d.add("conet_getAccount", [&store](const json::value& p) -> MethodResult {
+        const json::value* a = param(p, 0);
+        auto addr = a && a->is_string()
+                        ? crypto::Address::parse(a->get_string())
+                        : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
+        if (!addr) return util::unexpected(bad_params("param 0 must be an address"));
+        const ledger::State& s = store.state();
+        const ledger::Account* acc = s.account(*addr);
+        const ledger::Account value = acc ? *acc : ledger::Account{};
+        const auto proof = store.tree().prove(ledger::State::account_key(*addr));
+        return json::value(json::object{{"address", addr->to_string()},
+                                        {"balance", value.balance},
+                                        {"nonce", value.nonce},
+                                        {"prepaid", value.prepaid},
+                                        {"exists", acc != nullptr},
+                                        {"height", store.head().height},
+                                        {"state_root", util::to_hex_prefixed(store.head().state_root)},
+                                        {"proof", rpc::proof_to_json(proof)}});
+    });
+    d.add("conet_getNode", [&store](const json::value& p) -> MethodResult {
+        auto key = hex_param<32>(p, 0, "a 32-byte hex Noise key");
+        if (!key) return util::unexpected(key.error());
+        const ledger::State& s = store.state();
+        const ledger::NodeEntry* n = s.node(*key);
+        const auto proof = store.tree().prove(ledger::State::node_key(*key));
+        json::object out{{"height", store.head().height},
+                         {"state_root", util::to_hex_prefixed(store.head().state_root)},
+                         {"proof", rpc::proof_to_json(proof)}};
+        if (n) {
+            out["record"] = n->record.to_json();
+            out["record_encoded"] = util::to_hex_prefixed(codec::encode(n->record));
+            out["stake"] = n->stake;
+        } else {
+            out["record"] = nullptr;
+        }
+        return json::value(std::move(out));
+    });
+    d.add("conet_listNodes", [&store](const json::value& p) -> MethodResult {
+        const std::uint64_t offset = param(p, 0) ? u64_param(p, 0, "an offset").value_or(0) : 0;
+        const std::uint64_t limit =
+            std::min<std::uint64_t>(param(p, 1) ? u64_param(p, 1, "a limit").value_or(100) : 100, 500);
+        json::array nodes;
+        std::uint64_t i = 0;
+        for (const auto& [k, n] : store.state().nodes()) {
+            if (i++ < offset) continue;
+            if (nodes.size() >= limit) break;
+            nodes.push_back(json::object{{"record", n.record.to_json()}, {"stake", n.stake}});
+        }
+        return json::value(json::object{{"nodes", std::move(nodes)}, {"total", store.state().nodes().size()}});
+    });
+    d.add("conet_sendRawTransaction", [&store, mempool](const json::value& p) -> MethodResult {
+        if (!mempool)
+            return util::unexpected(RpcError{rpc::rejected,
+                                             "this node follows the chain and holds no mempool: send "
+                                             "transactions to a validator's RPC"});
+        const json::value* v = param(p, 0);
+        auto bytes = v && v->is_string()
+                         ? util::from_hex(v->get_string())
+                         : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
+        if (!bytes) return util::unexpected(bad_params("param 0 must be the hex transaction"));
+        auto tx = codec::decode<ledger::Transaction>(*bytes);
+        if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});
+        auto id = mempool->admit(*tx, store.state());
+        if (!id) return util::unexpected(RpcError{rpc::rejected, std::string(ledger::describe(id.error()))});
+        return json::value(util::to_hex_prefixed(*id));
+    });
+}
+
+}  // namespace conet::node
