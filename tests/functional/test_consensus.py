@@ -70,6 +70,7 @@ class TransferClient:
         self.accepted = {}  # id -> {"sender", "to", "amount", "node"}
         self.committed = {}  # id -> (height, index) as first reported
         self.refused = Counter()
+        self.failures = []
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(s,), daemon=True, name=f"sender{s}")
                         for s in range(len(net.senders))]
@@ -83,6 +84,8 @@ class TransferClient:
         for t in self.threads:
             t.join(60)
             assert not t.is_alive(), f"{t.name} did not stop"
+        if self.failures:
+            raise AssertionError(f"client threads failed: {self.failures}")
 
     def set_up(self, index, up):
         with self.lock:
@@ -96,6 +99,14 @@ class TransferClient:
         return self.net.nodes[rng.choice(up)] if up else None
 
     def _run(self, s):
+        try:
+            self._send_loop(s)
+        except Exception as e:  # reported by stop(), not lost in a thread
+            with self.lock:
+                self.failures.append(f"sender{s}: {e!r}")
+            self.stop_event.set()
+
+    def _send_loop(self, s):
         rng = random.Random(self.seed * 1000 + s)
         address, keystore = self.net.senders[s]
         while not self.stop_event.is_set():
@@ -150,7 +161,8 @@ def test_four_validators_survive_sigkill_and_restart(conet, make_net):
             gap = rng.uniform(3, 6)
             if time.monotonic() + gap > deadline:
                 break
-            client.stop_event.wait(gap)
+            if client.stop_event.wait(gap):
+                break  # a client thread failed: stop() below reports it
             victim = net.nodes[rng.randrange(N)]
             pause = rng.uniform(0.2, 1.5)
             client.set_up(victim.index, False)
