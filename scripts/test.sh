@@ -50,7 +50,9 @@ step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 
 step "functional tests (debug binary: ASan + UBSan)"
-CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional
+# The SIGKILL loop of test_consensus runs 30 s of faults here and 60 s on the release binary (time budget).
+CONET_CONSENSUS_FAULT_SECONDS="${CONET_CONSENSUS_FAULT_SECONDS:-30}" \
+  CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional
 step "functional tests (release binary)"
 echo "(elapsed before the last suite: $(( $(date +%s) - started ))s)"
 CONET_BIN=build/release/conet pytest-3 -q -p no:cacheprovider tests/functional
