@@ -63,6 +63,18 @@ def test_devnet_with_four_validators_commits_transfers_that_every_validator_hold
         for u in urls:
             assert rpc(u, "conet_getTransaction", txid)["status"] == "committed"
 
+        # Validators pass transactions on: sent to validator 2 only, transfers
+        # are proposed by other leaders too (without gossip only validator 2,
+        # the one holding them, could ever include them).
+        proposers_of_mine = set()
+        for i in range(4):
+            sent = conet.run("tx", "transfer", "--rpc", urls[2], "--keystore", state["wallets"]["user"],
+                             "--password-file", state["password_file"], "--to", genesis["validators"][1],
+                             "--amount", str(10 + i), timeout=180).stdout
+            h = int(re.search(r'"committed" at height (\d+)', sent).group(1))
+            proposers_of_mine.add(rpc(urls[0], "conet_getBlockByHeight", h)["header"]["proposer"].lower())
+        assert proposers_of_mine - {genesis["validators"][2].lower()}, proposers_of_mine
+
         # The head is finalized by a quorum (3 of 4) of distinct validators.
         head = rpc(urls[1], "conet_getHeader")
         signers = [v["validator"] for v in head["certificate"]]

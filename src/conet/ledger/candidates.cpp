@@ -68,7 +68,7 @@ Candidates::Verdict Candidates::resolve(const crypto::Hash256& digest, const Fin
     for (auto it = todo.rbegin(); it != todo.rend(); ++it) {
         Entry& e = **it;
         State next = *base.state;
-        if (!execute_block(next, *base.header, e.block)) {
+        if (!execute_block(next, *base.header, e.block, m_known)) {
             e.invalid = true;
             // Everything above an invalid block is invalid too.
             for (auto above = todo.begin(); *above != &e; ++above) (*above)->invalid = true;

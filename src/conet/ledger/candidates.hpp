@@ -28,7 +28,10 @@ struct CandidateLimits {
 
 class Candidates {
 public:
-    explicit Candidates(CandidateLimits limits = {}) : m_limits(limits) {}
+    /// `known`: a mempool whose admitted transactions need no second
+    /// signature recovery when a candidate carrying them is executed.
+    explicit Candidates(CandidateLimits limits = {}, const Mempool* known = nullptr)
+        : m_limits(limits), m_known(known) {}
 
     struct Entry {
         Block block;
@@ -86,6 +89,7 @@ private:
     bool admit(std::size_t bytes);
 
     CandidateLimits m_limits;
+    const Mempool* m_known;
     std::map<crypto::Hash256, Entry> m_entries;
     std::size_t m_bytes = 0;
     std::uint64_t m_refused = 0;

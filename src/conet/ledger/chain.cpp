@@ -141,12 +141,13 @@ util::Result<void, BlockError> check_structure(const State& state, const Header&
     return {};
 }
 
-util::Result<void, BlockError> execute(State& state, const Block& block) {
+util::Result<void, BlockError> execute(State& state, const Block& block, const Mempool* known) {
     const Header& h = block.header;
     State next = state;
     const BlockContext ctx{h.height, h.time_unix, h.proposer};
     for (const auto& tx : block.transactions)
-        if (!next.apply(tx, ctx)) return util::unexpected(BlockError::transaction_rejected);
+        if (!next.apply(tx, ctx, known ? known->sender_of(tx.hash()) : nullptr))
+            return util::unexpected(BlockError::transaction_rejected);
     next.end_block(ctx);
     if (next.state_root() != h.state_root) return util::unexpected(BlockError::bad_state_root);
     state = std::move(next);
@@ -160,12 +161,13 @@ util::Result<void, BlockError> apply_block(State& state, const Header& parent, c
     if (auto r = check_structure(state, parent, block); !r) return r;
     if (!verify_certificate(block.header, block.certificate, validators))
         return util::unexpected(BlockError::bad_certificate);
-    return execute(state, block);
+    return execute(state, block, nullptr);
 }
 
-util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block) {
+util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block,
+                                             const Mempool* known) {
     if (auto r = check_structure(state, parent, block); !r) return r;
-    return execute(state, block);
+    return execute(state, block, known);
 }
 
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,

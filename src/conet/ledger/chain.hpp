@@ -43,8 +43,11 @@ util::Result<void, BlockError> apply_block(State& state, const Header& parent, c
                                            const std::vector<crypto::Address>& validators);
 
 /// The same checks without the certificate: what a validator runs on a
-/// proposal before anyone has certified it.
-util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block);
+/// proposal before anyone has certified it. With `known`, transactions the
+/// mempool already admitted skip the signature recovery (their sender is
+/// known for those exact signed bytes).
+util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block,
+                                             const Mempool* known = nullptr);
 
 /// Builds the next block from the mempool (transactions that fail are left
 /// out) for consensus view `view`, without any certificate.

@@ -23,6 +23,9 @@ std::string_view describe(AdmitError e) {
 util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, const State& state) {
     if (tx.payload.size() > max_tx_payload_bytes) return util::unexpected(AdmitError::malformed);
     if (tx.chain_id != state.chain_id()) return util::unexpected(AdmitError::wrong_chain);
+    // Before the signature recovery: a copy of a known transaction costs one hash.
+    const crypto::Hash256 id = tx.hash();
+    if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);
     auto sender = tx.sender();
     if (!sender) return util::unexpected(AdmitError::bad_signature);
     const Account* acc = state.account(*sender);
@@ -51,8 +54,6 @@ util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, 
         if (acc->prepaid < p->amount) return util::unexpected(AdmitError::insufficient_funds);
     }
     if (acc->balance - tx.fee < spend) return util::unexpected(AdmitError::insufficient_funds);
-    const crypto::Hash256 id = tx.hash();
-    if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);
     auto& mine = m_by_sender[*sender];
     const auto replaced = mine.find(tx.nonce);
     if (replaced == mine.end() && mine.size() >= m_limits.max_per_sender)
@@ -79,7 +80,7 @@ util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, 
     auto& slot = m_by_sender[*sender];  // erase() may have dropped the map entry
     if (auto old = slot.find(tx.nonce); old != slot.end()) erase(*sender, tx.nonce);
     m_by_sender[*sender][tx.nonce] = Entry{tx, id, size};
-    m_ids.insert(id);
+    m_ids.emplace(id, *sender);
     m_bytes += size;
     return id;
 }

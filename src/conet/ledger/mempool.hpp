@@ -53,6 +53,12 @@ public:
     void prune(const State& state);
 
     bool contains(const crypto::Hash256& id) const { return m_ids.count(id) > 0; }
+    /// The sender recovered when transaction `id` was admitted (the id covers
+    /// the signature, so the same id is the same signed bytes), or null.
+    const crypto::Address* sender_of(const crypto::Hash256& id) const {
+        auto it = m_ids.find(id);
+        return it == m_ids.end() ? nullptr : &it->second;
+    }
     std::size_t size() const { return m_ids.size(); }
     std::size_t bytes() const { return m_bytes; }
 
@@ -66,7 +72,7 @@ private:
 
     MempoolLimits m_limits;
     std::map<crypto::Address, std::map<std::uint64_t, Entry>> m_by_sender;
-    std::set<crypto::Hash256> m_ids;
+    std::map<crypto::Hash256, crypto::Address> m_ids;  ///< id -> sender recovered at admission
     std::size_t m_bytes = 0;
 };
 

@@ -23,7 +23,7 @@ ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert) {
 
 LedgerApplication::LedgerApplication(ledger::BlockStore& store, ledger::Mempool& mempool, const runtime::Clock& clock,
                                      crypto::Address proposer)
-    : m_store(store), m_mempool(mempool), m_clock(clock), m_proposer(proposer) {}
+    : m_store(store), m_mempool(mempool), m_clock(clock), m_proposer(proposer), m_candidates({}, &mempool) {}
 
 void LedgerApplication::fatal(const std::string& why) {
     if (on_fatal) on_fatal(why);

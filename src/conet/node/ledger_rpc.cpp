@@ -90,7 +90,7 @@ json::value header_answer_at(const ledger::BlockStore& store, const ledger::Gene
 }
 
 void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store, const ledger::Genesis& genesis,
-                             ledger::Mempool* mempool) {
+                             ledger::Mempool* mempool, AdmittedHook on_admitted) {
     d.add("conet_chainId",
           [&store](const json::value&) -> MethodResult { return json::value(store.state().chain_id()); });
     d.add("conet_blockNumber",
@@ -195,7 +195,7 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
         }
         return json::value(json::object{{"nodes", std::move(nodes)}, {"total", store.state().nodes().size()}});
     });
-    d.add("conet_sendRawTransaction", [&store, mempool](const json::value& p) -> MethodResult {
+    d.add("conet_sendRawTransaction", [&store, mempool, on_admitted](const json::value& p) -> MethodResult {
         if (!mempool)
             return util::unexpected(RpcError{rpc::rejected,
                                              "this node follows the chain and holds no mempool: send "
@@ -209,6 +209,7 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
         if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});
         auto id = mempool->admit(*tx, store.state());
         if (!id) return util::unexpected(RpcError{rpc::rejected, std::string(ledger::describe(id.error()))});
+        if (on_admitted) on_admitted(*tx);
         return json::value(util::to_hex_prefixed(*id));
     });
 }

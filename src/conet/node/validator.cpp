@@ -46,6 +46,17 @@ util::Result<std::unique_ptr<Validator>, std::string> Validator::create(boost::a
         new Validator(io, store, genesis, std::move(key), index, std::move(options), std::move(endpoints)));
 }
 
+GossipMux::GossipMux(runtime::Transport& inner, GossipHandler on_gossip)
+    : m_inner(inner), m_on_gossip(std::move(on_gossip)) {
+    m_inner.set_handler([this](runtime::PeerId from, util::ByteView message) {
+        if (!message.empty() && message[0] == tx_gossip_tag) {
+            m_on_gossip(from, message);
+        } else if (m_consensus) {
+            m_consensus(from, message);
+        }
+    });
+}
+
 Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
                      crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
                      std::vector<net::PeerAddress> endpoints)
@@ -59,6 +70,7 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
       m_transport(io.get_executor(),
                   net::PeerTransportConfig{genesis.chain_id, index, std::move(endpoints), genesis.validators, {}},
                   m_key.clone(), m_rng),
+      m_mux(m_transport, [this](runtime::PeerId from, util::ByteView m) { on_gossip(from, m); }),
       m_storage(m_options.journal_dir),
       m_app(store, m_mempool, m_clock, m_key.address()),
       m_verifier(genesis.validators),
@@ -95,8 +107,8 @@ util::Result<void, std::string> Validator::start() {
     // Followers wait for the leader's interval on top of the usual timeouts.
     cfg.leader_timeout_ms += m_options.block_interval_ms;
     cfg.notarize_timeout_ms += m_options.block_interval_ms;
-    m_engine = std::make_unique<consensus::Engine>(runtime::Context{m_clock, m_timers, m_transport, m_rng}, m_storage,
-                                                   m_app, m_verifier, &m_signer, cfg);
+    m_engine = std::make_unique<consensus::Engine>(runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
+                                                   m_verifier, &m_signer, cfg);
     m_engine->on_fatal = m_app.on_fatal;
     if (auto ok = m_engine->start(); !ok) {
         m_engine.reset();
@@ -109,6 +121,8 @@ util::Result<void, std::string> Validator::start() {
 }
 
 void Validator::stop() {
+    if (m_gossip_timer) m_timers.cancel_timer(*m_gossip_timer);
+    m_gossip_timer.reset();
     m_engine.reset();
     m_transport.stop();
 }
@@ -127,6 +141,8 @@ std::string Validator::metrics() const {
         line("conet_consensus_blocks_fetched_total", m_engine->stats().blocks_fetched);
     }
     line("conet_consensus_candidates", m_app.candidates().size());
+    line("conet_mempool_transactions", m_mempool.size());
+    line("conet_mempool_gossip_admitted_total", m_gossip_received);
     const auto& t = m_transport.stats();
     line("conet_validator_link_messages_sent_total", t.messages_sent);
     line("conet_validator_link_messages_received_total", t.messages_received);
@@ -140,7 +156,46 @@ std::string Validator::metrics() const {
 }
 
 void Validator::register_methods(rpc::Dispatcher& d) {
-    register_ledger_methods(d, m_store, m_genesis, &m_mempool);
+    register_ledger_methods(d, m_store, m_genesis, &m_mempool, [this](const ledger::Transaction& tx) { gossip(tx); });
+}
+
+void Validator::gossip(const ledger::Transaction& tx) {
+    if (m_transport.peers() < 2) return;
+    m_gossip_out.push_back(tx);
+    if (m_gossip_out.size() >= max_gossip_txs) return flush_gossip();
+    if (!m_gossip_timer)
+        m_gossip_timer = m_timers.set_timer(m_clock.now_ms() + gossip_interval_ms, [this] {
+            m_gossip_timer.reset();
+            flush_gossip();
+        });
+}
+
+void Validator::flush_gossip() {
+    if (m_gossip_out.empty()) return;
+    codec::Writer w;
+    w.u8(tx_gossip_tag);
+    w.count(m_gossip_out.size());
+    for (const auto& tx : m_gossip_out) tx.encode(w);
+    m_gossip_out.clear();
+    for (runtime::PeerId p = 0; p < m_transport.peers(); ++p)
+        if (p != m_index) m_transport.send(p, w.data());
+}
+
+void Validator::on_gossip(runtime::PeerId from, util::ByteView message) {
+    // Each transaction is checked like one from a client (signature, nonce,
+    // fee, balance: the mempool's admission) and not passed on again: the
+    // validator that took it from its client sent it to everyone.
+    codec::Reader r(message.subspan(1));
+    auto n = r.count(max_gossip_txs);
+    if (!n) return;
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto tx = ledger::Transaction::decode(r);
+        if (!tx) {
+            spdlog::debug("[validator] malformed transaction gossip from validator {}", from);
+            return;
+        }
+        if (m_mempool.admit(*tx, m_store.state())) ++m_gossip_received;
+    }
 }
 
 }  // namespace conet::node

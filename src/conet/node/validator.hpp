@@ -21,6 +21,31 @@
 
 namespace conet::node {
 
+/// Transactions passed between validators share the consensus transport:
+/// a message starting with this byte (no consensus message does) is
+/// u8 tag | u32 count | transactions, at most max_gossip_txs of them.
+inline constexpr std::uint8_t tx_gossip_tag = 0xC0;
+inline constexpr std::size_t max_gossip_txs = 512;
+/// Transactions admitted from clients are sent on in batches this often.
+inline constexpr runtime::TimeMs gossip_interval_ms = 10;
+
+/// Splits the validator transport between the consensus engine (which sees
+/// a plain runtime::Transport) and transaction gossip.
+class GossipMux final : public runtime::Transport {
+public:
+    using GossipHandler = std::function<void(runtime::PeerId from, util::ByteView message)>;
+    GossipMux(runtime::Transport& inner, GossipHandler on_gossip);
+    runtime::PeerId self() const override { return m_inner.self(); }
+    std::uint32_t peers() const override { return m_inner.peers(); }
+    void send(runtime::PeerId to, util::ByteView message) override { m_inner.send(to, message); }
+    void set_handler(Handler handler) override { m_consensus = std::move(handler); }
+
+private:
+    runtime::Transport& m_inner;
+    GossipHandler m_on_gossip;
+    Handler m_consensus;
+};
+
 struct ValidatorOptions {
     std::uint32_t block_interval_ms = 1000;
     /// Every validator's consensus address (genesis order); empty for one validator.
@@ -51,6 +76,10 @@ public:
     std::string metrics() const;
 
 private:
+    void gossip(const ledger::Transaction& tx);
+    void flush_gossip();
+    void on_gossip(runtime::PeerId from, util::ByteView message);
+
     Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
               crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
               std::vector<net::PeerAddress> endpoints);
@@ -66,6 +95,10 @@ private:
     runtime::AsioClock m_clock;
     runtime::AsioTimers m_timers;
     net::PeerTransport m_transport;
+    GossipMux m_mux;
+    std::vector<ledger::Transaction> m_gossip_out;  ///< admitted from clients, not yet sent on
+    std::optional<runtime::TimerId> m_gossip_timer;
+    std::uint64_t m_gossip_received = 0;  ///< transactions admitted from other validators
     runtime::FileStorage m_storage;
     LedgerApplication m_app;
     consensus::WalletVerifier m_verifier;
