@@ -11,12 +11,12 @@
 //       [--txs 40000] [--latency-txs 5000] [--latency-rate 0 (auto)] [--threads 4]
 //       [--batch 100] [--latency-batch 10] [--window 8000]
 //
-// Why every transaction goes to every validator: a validator's mempool holds
-// only what was sent to its own RPC, and the leader rotates every view
-// (leader = view mod n), so a transaction sent to one validator waits until
-// that validator leads. Each validator admits it (signature recovery
-// included); whichever leads next puts it in a block; the others drop it when
-// the block is final.
+// Why every transaction goes to every validator: it is the worst case for
+// admission work (validators also pass client transactions on to each other,
+// so one would do). Each validator admits it once (signature recovery
+// included; the copies that arrive by gossip are refused as duplicates before
+// any recovery); whichever leads next puts it in a block; the others drop it
+// when the block is final.
 //
 // Phase 1 (throughput) sends as fast as the nodes answer, keeping at most
 // --window transactions sent but not yet committed (the mempool holds 20,000).
@@ -135,18 +135,30 @@ Options parse_options(int argc, char** argv) {
             if (value.empty() || *end) die(name + " must be a number: " + value);
             return static_cast<std::size_t>(v);
         };
-        if (name == "--genesis") o.genesis = value;
-        else if (name == "--rpc") o.rpc.push_back(value);
-        else if (name == "--seed") o.seed = number();
-        else if (name == "--senders") o.senders = number();
-        else if (name == "--txs") o.txs = number();
-        else if (name == "--latency-txs") o.latency_txs = number();
-        else if (name == "--latency-rate") o.latency_rate = static_cast<double>(number());
-        else if (name == "--threads") o.threads = number();
-        else if (name == "--batch") o.batch = number();
-        else if (name == "--latency-batch") o.latency_batch = number();
-        else if (name == "--window") o.window = number();
-        else die("unknown option " + name);
+        if (name == "--genesis")
+            o.genesis = value;
+        else if (name == "--rpc")
+            o.rpc.push_back(value);
+        else if (name == "--seed")
+            o.seed = number();
+        else if (name == "--senders")
+            o.senders = number();
+        else if (name == "--txs")
+            o.txs = number();
+        else if (name == "--latency-txs")
+            o.latency_txs = number();
+        else if (name == "--latency-rate")
+            o.latency_rate = static_cast<double>(number());
+        else if (name == "--threads")
+            o.threads = number();
+        else if (name == "--batch")
+            o.batch = number();
+        else if (name == "--latency-batch")
+            o.latency_batch = number();
+        else if (name == "--window")
+            o.window = number();
+        else
+            die("unknown option " + name);
     }
     if (o.genesis.empty()) die("--genesis is required");
     if (o.senders == 0 || o.threads == 0 || o.batch == 0 || o.batch > 100 || o.latency_batch == 0 ||
@@ -231,7 +243,8 @@ std::vector<Batch> make_batches(const std::vector<std::string>& hex, std::size_t
 /// One keep-alive HTTP/1.1 connection; blocking, used by one thread.
 class HttpConnection {
 public:
-    HttpConnection(asio::io_context& io, const Endpoint& ep) : m_socket(io), m_host(ep.host + ":" + std::to_string(ep.port)) {
+    HttpConnection(asio::io_context& io, const Endpoint& ep)
+        : m_socket(io), m_host(ep.host + ":" + std::to_string(ep.port)) {
         m_socket.connect({asio::ip::make_address(ep.host), ep.port});
         m_socket.set_option(tcp::no_delay(true));
     }
@@ -377,8 +390,8 @@ PhaseResult run_phase(const Options& o, const std::vector<Endpoint>& endpoints, 
             if (b >= batches.size()) break;
             const Batch& batch = batches[b];
             if (rate > 0)
-                std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                                                       (batch.first - first_tx) / rate)));
+                std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
+                                                       std::chrono::duration<double>((batch.first - first_tx) / rate)));
             while (sent.load() - (tracker.committed() - committed_before) + batch.count > o.window)
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             const std::int64_t t = now_ns();
@@ -390,8 +403,10 @@ PhaseResult run_phase(const Options& o, const std::vector<Endpoint>& endpoints, 
                 const json::value answer = json::parse(c.receive());
                 for (const auto& a : answer.as_array()) {
                     const auto k = a.at("id").to_number<std::size_t>();
-                    if (a.as_object().contains("result")) ok.at(k) = 1;
-                    else ++reasons[std::string(a.at("error").at("message").as_string())];
+                    if (a.as_object().contains("result"))
+                        ok.at(k) = 1;
+                    else
+                        ++reasons[std::string(a.at("error").at("message").as_string())];
                 }
             }
             accepted += std::count(ok.begin(), ok.end(), 1);
@@ -472,20 +487,23 @@ Figures figures(const Tracker& tracker, const std::vector<std::int64_t>& submit_
 }
 
 void print_phase(const char* name, const PhaseResult& r, const Figures& f, std::size_t validators) {
-    std::printf("\n%s: %zu transfers sent to each of %zu validators in %.1f s (offered %.0f tx/s), "
-                "accepted by at least one: %zu, committed: %zu\n",
-                name, r.sent, validators, r.send_s, r.sent / std::max(r.send_s, 1e-9), r.accepted, r.committed);
+    std::printf(
+        "\n%s: %zu transfers sent to each of %zu validators in %.1f s (offered %.0f tx/s), "
+        "accepted by at least one: %zu, committed: %zu\n",
+        name, r.sent, validators, r.send_s, r.sent / std::max(r.send_s, 1e-9), r.accepted, r.committed);
     if (!r.rejections.empty()) {
         std::printf("  rejected answers (one per validator; \"stale nonce\" = the block was already final there):\n");
         for (const auto& [why, n] : r.rejections) std::printf("    %8zu  %s\n", n, why.c_str());
     }
-    std::printf("  window (first to last block holding them): %.2f s, %zu blocks (%zu empty), %.1f blocks/s, "
-                "%.0f tx/block, %zu views for %zu blocks\n",
-                f.window_s, f.blocks, f.empty_blocks, f.window_s > 0 ? (f.blocks - 1) / f.window_s : 0,
-                f.blocks ? static_cast<double>(f.txs_in_blocks) / f.blocks : 0, f.views, f.blocks ? f.blocks - 1 : 0);
-    std::printf("  between consecutive blocks (first validator's push): p50 %.1f ms, p99 %.1f ms; "
-                "first to last validator's push of one block: p50 %.1f ms, max %.1f ms\n",
-                f.block_gap_p50_ms, f.block_gap_p99_ms, f.spread_p50_ms, f.spread_max_ms);
+    std::printf(
+        "  window (first to last block holding them): %.2f s, %zu blocks (%zu empty), %.1f blocks/s, "
+        "%.0f tx/block, %zu views for %zu blocks\n",
+        f.window_s, f.blocks, f.empty_blocks, f.window_s > 0 ? (f.blocks - 1) / f.window_s : 0,
+        f.blocks ? static_cast<double>(f.txs_in_blocks) / f.blocks : 0, f.views, f.blocks ? f.blocks - 1 : 0);
+    std::printf(
+        "  between consecutive blocks (first validator's push): p50 %.1f ms, p99 %.1f ms; "
+        "first to last validator's push of one block: p50 %.1f ms, max %.1f ms\n",
+        f.block_gap_p50_ms, f.block_gap_p99_ms, f.spread_p50_ms, f.spread_max_ms);
 }
 
 void print_ratio_tps(double tps, double recover) {
@@ -549,14 +567,16 @@ int run(const Options& o) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 
-    std::printf("consensus: %zu validators, signed transfers from %zu senders; each transfer is sent to EVERY "
-                "validator's RPC\n  (a mempool holds only what its own RPC admitted and the leader rotates every "
-                "view), in JSON-RPC batches over keep-alive HTTP/1.1, %zu sender threads x %zu connections\n",
-                endpoints.size(), o.senders, o.threads, endpoints.size());
+    std::printf(
+        "consensus: %zu validators, signed transfers from %zu senders; each transfer is sent to EVERY "
+        "validator's RPC\n  (the worst case for admission; validators also gossip transactions, so one would do), "
+        "in JSON-RPC batches over keep-alive HTTP/1.1, %zu sender threads x %zu connections\n",
+        endpoints.size(), o.senders, o.threads, endpoints.size());
     std::printf("  signing %zu transfers (client, before the run): %.2f s (%.0f /s)\n", total, sign_s, total / sign_s);
-    std::printf("  secp256k1 recover, one core:    %8.0f /s   (each transfer is recovered at admission by each of "
-                "the %zu validators, and again when executed)\n",
-                recover, endpoints.size());
+    std::printf(
+        "  secp256k1 recover, one core:    %8.0f /s   (each transfer is recovered at admission by each of "
+        "the %zu validators, and again when executed)\n",
+        recover, endpoints.size());
 
     const PhaseResult p1 = run_phase(o, endpoints, plan.throughput, 0, submit_ns, tracker);
     const Figures f1 = figures(tracker, submit_ns, 0, o.txs);
@@ -575,11 +595,12 @@ int run(const Options& o) {
         print_ratio_tps(f2.tps, recover);
         print_latency(f2);
     }
-    std::printf("\nlatency = from the client writing the batch holding the transfer to the first validator's "
-                "\"newHeads\" push of the block holding it\n  (the push follows the durable commit of the "
-                "finalized block). Nodes expose no proposal time (header time has 1 s resolution),\n  so "
-                "proposal-to-finalization is not measured separately: block rate and tx/block above show the "
-                "pipeline.\n");
+    std::printf(
+        "\nlatency = from the client writing the batch holding the transfer to the first validator's "
+        "\"newHeads\" push of the block holding it\n  (the push follows the durable commit of the "
+        "finalized block). Nodes expose no proposal time (header time has 1 s resolution),\n  so "
+        "proposal-to-finalization is not measured separately: block rate and tx/block above show the "
+        "pipeline.\n");
     watch_io.stop();
     watcher.join();
     const bool complete = p1.committed == p1.accepted;
