@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "conet/crypto/random.hpp"
+#include "conet/ledger/candidates.hpp"
 #include "conet/ledger/chain.hpp"
 
 namespace conet::ledger {
@@ -168,6 +169,70 @@ TEST(Certificate, QuorumOfDistinctValidators) {
     EXPECT_EQ(verify_certificate(h, misattributed, set).error(), CertificateError::bad_signature);
     c.votes.push_back(CertificateVote{4, finalize_vote(h, 4, crypto::PrivateKey::generate(rng)).signature});
     EXPECT_EQ(verify_certificate(h, c, set).error(), CertificateError::unknown_signer);
+}
+
+TEST(Candidates, ExecuteLazilyOnTheirParentAndFindWhatIsMissing) {
+    Net n;
+    Mempool pool;
+    ASSERT_TRUE(pool.admit(n.transfer(0, 1, 5, 0), n.state));
+    const FinalTip tip{n.head, n.state};
+    // A chain of two proposals above the tip, built elsewhere and received in reverse order.
+    auto [b1, s1] = build_unsigned_block(n.state, n.head, pool, 1001, n.validator.address(), 3);
+    Mempool empty;
+    auto [b2, s2] = build_unsigned_block(s1, b1.header, empty, 1002, n.validator.address(), 5);
+    Candidates c;
+    ASSERT_TRUE(c.receive(codec::encode(b2), tip));
+    crypto::Hash256 missing{};
+    EXPECT_EQ(c.verify(5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::missing);
+    EXPECT_EQ(missing, b1.header.hash());
+    ASSERT_TRUE(c.receive(codec::encode(b1), tip));
+    EXPECT_EQ(c.verify(5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::valid);
+    // The wrong parent view, or a proposal that names another view, is invalid.
+    EXPECT_EQ(c.verify(5, 2, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.verify(6, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    auto path = c.path_to(b2.header.hash(), tip);
+    ASSERT_EQ(path.verdict, Candidates::Verdict::valid);
+    ASSERT_EQ(path.blocks.size(), 2u);
+    EXPECT_EQ(path.blocks[0]->block.header.height, 1u);
+    EXPECT_EQ(path.blocks[1]->after->state_root(), s2.state_root());
+    // A block that lies about its state is invalid, and so is its child.
+    Block liar = b1;
+    liar.header.view = 4;
+    liar.header.state_root[0] ^= 1;
+    Block child = b2;
+    child.header.parent = liar.header.hash();
+    child.header.parent_view = 4;
+    child.header.view = 6;
+    c.receive(codec::encode(liar), tip);
+    c.receive(codec::encode(child), tip);
+    EXPECT_EQ(c.verify(6, 4, liar.header.hash(), child.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.path_to(child.header.hash(), tip).verdict, Candidates::Verdict::invalid);
+    c.prune(3);
+    EXPECT_EQ(c.find(b1.header.hash()), nullptr);
+    EXPECT_NE(c.find(b2.header.hash()), nullptr);
+}
+
+TEST(Candidates, WhenFullTheFurthestViewGivesWayToANearerOne) {
+    Net n;
+    const FinalTip tip{n.head, n.state};
+    Mempool empty;
+    auto block_for = [&](std::uint64_t view) {
+        return codec::encode(build_unsigned_block(n.state, n.head, empty, 1001, n.validator.address(), view).first);
+    };
+    Candidates c(CandidateLimits{3, 1u << 20});
+    for (std::uint64_t v : {100, 101, 102}) ASSERT_TRUE(c.receive(block_for(v), tip));
+    EXPECT_EQ(c.size(), 3u);
+    // Far-future blocks fill the cache; the next view's block still gets in.
+    const auto near = block_for(1);
+    c.receive(near, tip);
+    EXPECT_NE(c.find(codec::decode<Block>(near)->header.hash()), nullptr);
+    EXPECT_EQ(c.find(codec::decode<Block>(block_for(102))->header.hash()), nullptr);
+    EXPECT_EQ(c.size(), 3u);
+    EXPECT_EQ(c.evicted(), 1u);
+    // A block further out than everything held is refused.
+    c.receive(block_for(500), tip);
+    EXPECT_EQ(c.find(codec::decode<Block>(block_for(500))->header.hash()), nullptr);
+    EXPECT_EQ(c.refused(), 1u);
 }
 
 TEST(Mempool, AdmissionChecksAndOrdering) {

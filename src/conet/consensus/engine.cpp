@@ -274,6 +274,13 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
                 ++m_stats.messages_malformed;
                 return;
             }
+            // A block for a view outside the window is not kept (the core drops
+            // the vote and may ask the sender to sync): a leader cannot park
+            // blocks for views far ahead in every node's memory.
+            if (!m_core->in_window(p.view)) {
+                run(m_core->on_proposal(now, from, msg->proposal->vote));
+                break;
+            }
             auto info = m_app.receive(msg->proposal->block);
             if (!info || info->digest != p.digest || info->view != p.view ||
                 (info->parent_view && *info->parent_view != p.parent_view) || info->parent != p.parent) {

@@ -108,6 +108,8 @@ public:
     View finalized_view() const { return m_finalized_view; }
     const Hash256& finalized_digest() const { return m_finalized_digest; }
     ValidatorIndex leader(View v) const { return static_cast<ValidatorIndex>(v % m_config.validators); }
+    /// Views this core accepts votes for: above finality, at most max_views_ahead past the current view.
+    bool in_window(View v) const;
     const CoreStats& stats() const { return m_stats; }
     const CoreConfig& config() const { return m_config; }
     /// The latest finalization certificate held (none before the first one).
@@ -143,7 +145,6 @@ private:
 
     ViewState& state(View v) { return m_views[v]; }
     ParentStatus parent_status(const Proposal& p) const;
-    bool in_window(View v) const;
     /// in_window, counting a drop (and asking an ahead sender to sync) when not.
     bool admit_view(TimeMs now, Actions& out, PeerId from, View v);
     bool is_notarized(View v, const Hash256& digest) const;

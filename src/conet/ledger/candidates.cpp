@@ -4,10 +4,24 @@
 
 namespace conet::ledger {
 
-bool Candidates::admit(std::size_t bytes) {
-    if (m_entries.size() < m_limits.max_blocks && m_bytes + bytes <= m_limits.max_bytes) return true;
-    ++m_refused;
-    return false;
+bool Candidates::admit(std::uint64_t view, std::size_t bytes) {
+    // When full, the candidate furthest in the future makes room for a nearer
+    // one: the next views' blocks (what finality needs) always fit, so blocks
+    // a leader sends for views far ahead cannot crowd them out.
+    while (m_entries.size() >= m_limits.max_blocks || m_bytes + bytes > m_limits.max_bytes) {
+        auto furthest = m_entries.end();
+        for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
+            if (furthest == m_entries.end() || it->second.block.header.view > furthest->second.block.header.view)
+                furthest = it;
+        if (furthest == m_entries.end() || furthest->second.block.header.view <= view) {
+            ++m_refused;
+            return false;
+        }
+        m_bytes -= furthest->second.bytes.size();
+        m_entries.erase(furthest);
+        ++m_evicted;
+    }
+    return true;
 }
 
 std::optional<Header> Candidates::receive(util::ByteView bytes, const FinalTip& tip) {
@@ -15,7 +29,7 @@ std::optional<Header> Candidates::receive(util::ByteView bytes, const FinalTip& 
     if (!b || b->header.chain_id != tip.header.chain_id || b->header.view == 0) return std::nullopt;
     const Header header = b->header;
     const crypto::Hash256 d = header.hash();
-    if (header.view > tip.header.view && !m_entries.contains(d) && admit(bytes.size())) {
+    if (header.view > tip.header.view && !m_entries.contains(d) && admit(header.view, bytes.size())) {
         b->certificate = {};  // a candidate's certificate is consensus's business, not part of the block
         m_bytes += bytes.size();
         m_entries.emplace(d, Entry{std::move(*b), util::Bytes(bytes.begin(), bytes.end()), std::nullopt, false});

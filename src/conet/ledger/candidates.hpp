@@ -5,8 +5,9 @@
 /// final tip or another candidate), so verifying a proposal, building on a
 /// notarized block and finalizing a chain of blocks share one cache.
 /// Candidates at or below the final view are dropped by prune(); the cache
-/// is bounded in count and bytes (a Byzantine leader can only fill it with
-/// views inside the consensus window, which finality empties).
+/// is bounded in count and bytes, and when full the block of the furthest
+/// view gives way to a nearer one, so blocks a leader sends for views far
+/// ahead never keep out the ones finality needs next.
 
 #include <map>
 #include <optional>
@@ -76,8 +77,10 @@ public:
     void prune(std::uint64_t final_view);
     std::size_t size() const { return m_entries.size(); }
     std::size_t bytes() const { return m_bytes; }
-    /// Blocks refused because the cache was full.
+    /// Blocks refused because the cache was full of nearer views.
     std::uint64_t refused() const { return m_refused; }
+    /// Blocks dropped to make room for a nearer view.
+    std::uint64_t evicted() const { return m_evicted; }
 
 private:
     struct Parent {
@@ -86,13 +89,14 @@ private:
     };
     /// `digest` with its post-state, executing candidates on the way.
     Verdict resolve(const crypto::Hash256& digest, const FinalTip& tip, Parent& out, crypto::Hash256& missing);
-    bool admit(std::size_t bytes);
+    bool admit(std::uint64_t view, std::size_t bytes);
 
     CandidateLimits m_limits;
     const Mempool* m_known;
     std::map<crypto::Hash256, Entry> m_entries;
     std::size_t m_bytes = 0;
     std::uint64_t m_refused = 0;
+    std::uint64_t m_evicted = 0;
 };
 
 }  // namespace conet::ledger
