@@ -174,6 +174,7 @@ void Engine::execute(Actions& a) {
         // for their blocks (a Byzantine leader could otherwise grow these lists).
         const View final_view = a.finalized.back().subject.view();
         std::erase_if(m_waiting_verify, [&](const Proposal& p) { return p.view <= final_view; });
+        m_proposal_digests.erase(m_proposal_digests.begin(), m_proposal_digests.upper_bound(final_view));
         if (m_waiting_verify.empty()) m_waiting_blocks.clear();
         m_finalizing = a.finalized.back();
         fetch_missing();
@@ -281,12 +282,21 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
                 run(m_core->on_proposal(now, from, msg->proposal->vote));
                 break;
             }
+            // One block per view from its leader: an equivocating leader's
+            // further blocks are not kept (a block a quorum notarizes is fetched
+            // by digest if this node lacks it).
+            if (auto seen = m_proposal_digests.find(p.view);
+                seen != m_proposal_digests.end() && seen->second != p.digest) {
+                run(m_core->on_proposal(now, from, msg->proposal->vote));
+                break;
+            }
             auto info = m_app.receive(msg->proposal->block);
             if (!info || info->digest != p.digest || info->view != p.view ||
                 (info->parent_view && *info->parent_view != p.parent_view) || info->parent != p.parent) {
                 ++m_stats.messages_malformed;
                 return;
             }
+            m_proposal_digests.emplace(p.view, p.digest);
             run(m_core->on_proposal(now, from, msg->proposal->vote));
             break;
         }

@@ -99,6 +99,8 @@ private:
     /// Blocks (parents or older ancestors) that proposals waiting in m_waiting_verify need.
     std::set<Hash256> m_waiting_blocks;
     std::optional<runtime::TimerId> m_build_timer;
+    /// The block each view's leader proposed (views in the window above finality).
+    std::map<View, Hash256> m_proposal_digests;
     Proposal m_build_request;  ///< what m_build_timer will build
     EngineStats m_stats;
 };
