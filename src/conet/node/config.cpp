@@ -34,6 +34,35 @@ std::function<std::optional<std::string>(const toml::node&, NodeConfig&)> read_s
     };
 }
 
+/// An array of strings in a NodeConfig member: written as a TOML array, read
+/// back with each element checked by `check` (an error message or nullopt).
+std::function<std::string(const NodeConfig&)> render_strings(std::vector<std::string> NodeConfig::*member) {
+    return [member](const NodeConfig& c) {
+        std::string s = "[";
+        const auto& v = c.*member;
+        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + quote(v[i]);
+        return s + "]";
+    };
+}
+
+std::function<std::optional<std::string>(const toml::node&, NodeConfig&)> read_strings(
+    std::vector<std::string> NodeConfig::*member, std::string what,
+    std::function<std::optional<std::string>(const std::string&)> check) {
+    return [member, what, check](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+        const auto* arr = n.as_array();
+        if (!arr) return "must be an array of " + what;
+        std::vector<std::string> out;
+        for (const auto& e : *arr) {
+            auto s = e.value<std::string>();
+            if (!s) return "must be an array of " + what;
+            if (auto err = check(*s)) return err;
+            out.push_back(*s);
+        }
+        c.*member = std::move(out);
+        return std::nullopt;
+    };
+}
+
 const std::vector<Option>& options() {
     static const std::vector<Option> table = {
         {"wallet_keystore", "Operator wallet (Ethereum keystore v3) that signs this node's record.",
@@ -200,45 +229,23 @@ const std::vector<Option>& options() {
         {"validator_peers",
          "Consensus addresses (\"host:port\") of every genesis validator, in the genesis order;\n"
          "# this validator listens on its own entry and dials the others. Empty = a one-validator chain.",
-         [](const NodeConfig& c) {
-             std::string s = "[";
-             for (std::size_t i = 0; i < c.validator_peers.size(); ++i)
-                 s += (i ? ", " : "") + quote(c.validator_peers[i]);
-             return s + "]";
-         },
-         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
-             const auto* arr = n.as_array();
-             if (!arr) return "must be an array of \"host:port\" strings";
-             c.validator_peers.clear();
-             for (const auto& e : *arr) {
-                 auto s = e.value<std::string>();
-                 if (!s) return "must be an array of \"host:port\" strings";
-                 auto ep = parse_host_port(*s);
-                 if (!ep) return ep.error();
-                 c.validator_peers.push_back(*s);
-             }
-             return std::nullopt;
-         }},
+         render_strings(&NodeConfig::validator_peers),
+         read_strings(&NodeConfig::validator_peers, "\"host:port\" strings",
+                      [](const std::string& s) -> std::optional<std::string> {
+                          auto ep = parse_host_port(s);
+                          if (!ep) return ep.error();
+                          return std::nullopt;
+                      })},
         {"follow",
          "Follower: JSON-RPC URLs (http://host:port) of validators to keep a verified copy of the chain\n"
          "# from; every block is executed here and accepted only under a quorum certificate of the genesis\n"
          "# validators, and the chain is served on rpc. Empty = off. Needs genesis; not with validator.",
-         [](const NodeConfig& c) {
-             std::string s = "[";
-             for (std::size_t i = 0; i < c.follow.size(); ++i) s += (i ? ", " : "") + quote(c.follow[i]);
-             return s + "]";
-         },
-         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
-             const auto* arr = n.as_array();
-             if (!arr) return "must be an array of http:// URLs";
-             c.follow.clear();
-             for (const auto& e : *arr) {
-                 auto s = e.value<std::string>();
-                 if (!s || s->rfind("http://", 0) != 0) return "must be an array of http:// URLs";
-                 c.follow.push_back(*s);
-             }
-             return std::nullopt;
-         }},
+         render_strings(&NodeConfig::follow),
+         read_strings(&NodeConfig::follow, "http:// URLs",
+                      [](const std::string& s) -> std::optional<std::string> {
+                          if (s.rfind("http://", 0) != 0) return "must be an array of http:// URLs";
+                          return std::nullopt;
+                      })},
     };
     return table;
 }
