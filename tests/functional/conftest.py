@@ -51,3 +51,10 @@ def password_file(tmp_path):
 @pytest.fixture(scope="session")
 def ethereum_vectors():
     return json.loads((DATA / "ethereum" / "vectors.json").read_text())
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "once: behaviour that does not depend on the build type (protocol rules, client deadlines); "
+        "scripts/test.sh runs it on the debug (ASan + UBSan) binary only, to keep CI in its time budget")

@@ -251,6 +251,7 @@ def test_four_validators_survive_sigkill_and_restart(conet, make_net):
     clock("done")
 
 
+@pytest.mark.once
 def test_two_two_split_stalls_without_fork_and_resumes(make_net):
     clock = Clock()
     net = make_net(forwarders=True, block_interval_ms=200)
@@ -322,6 +323,7 @@ def test_two_two_split_stalls_without_fork_and_resumes(make_net):
     clock(f"blocks 1..{top} identical on all nodes")
 
 
+@pytest.mark.once
 def test_corrupt_journal_and_foreign_wallet_refuse_to_start(conet, make_net):
     clock = Clock()
     net = make_net(block_interval_ms=200)

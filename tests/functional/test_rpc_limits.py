@@ -152,6 +152,7 @@ def test_a_busy_websocket_is_closed_at_the_end_of_its_lifetime(short_lived):
     assert SHORT["ws_max_lifetime_ms"] / 1000 * 0.9 <= lived < 30
 
 
+@pytest.mark.once
 def test_a_dead_rpc_endpoint_neither_stalls_the_relay_list_nor_shutdown(conet, tmp_path):
     from test_devnet import start_devnet, stop_devnet, curl  # the same devnet as its own tests
 
@@ -190,6 +191,7 @@ def test_a_dead_rpc_endpoint_neither_stalls_the_relay_list_nor_shutdown(conet, t
         dead.close()
 
 
+@pytest.mark.once
 def test_the_rpc_client_gives_up_on_a_silent_endpoint_and_names_it(conet):
     dead = DeadEndpoint()
     try:
