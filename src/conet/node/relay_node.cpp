@@ -176,7 +176,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         }
         store = std::move(*opened);
         auto made = Validator::create(io, *store, *genesis, wallet->clone(),
-                                      {config.block_interval_ms, config.validator_peers, dir / "consensus"});
+                                      {config.block_interval_ms, config.validator_peers, dir / "consensus", config.limits});
         if (!made) {
             std::cerr << "conet: error: " << made.error() << "\n";
             return 1;

@@ -71,6 +71,7 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
                   net::PeerTransportConfig{genesis.chain_id, index, std::move(endpoints), genesis.validators, {}},
                   m_key.clone(), m_rng),
       m_mux(m_transport, [this](runtime::PeerId from, util::ByteView m) { on_gossip(from, m); }),
+      m_gossip_in(m_options.limits, static_cast<std::uint32_t>(genesis.validators.size())),
       m_storage(m_options.journal_dir),
       m_app(store, m_mempool, m_clock, m_key.address()),
       m_verifier(genesis.validators),
@@ -142,7 +143,12 @@ std::string Validator::metrics() const {
     }
     line("conet_consensus_candidates", m_app.candidates().size());
     line("conet_mempool_transactions", m_mempool.size());
-    line("conet_mempool_gossip_admitted_total", m_gossip_received);
+    const auto& g = m_gossip_in.stats();
+    line("conet_mempool_gossip_admitted_total", g.admitted);
+    line("conet_mempool_gossip_rejected_total", g.rejected);
+    line("conet_mempool_gossip_over_budget_total", g.over_budget);
+    line("conet_mempool_gossip_muted_total", g.muted);
+    line("conet_mempool_gossip_bad_signature_total", g.bad_signatures);
     const auto& t = m_transport.stats();
     line("conet_validator_link_messages_sent_total", t.messages_sent);
     line("conet_validator_link_messages_received_total", t.messages_received);
@@ -172,30 +178,22 @@ void Validator::gossip(const ledger::Transaction& tx) {
 
 void Validator::flush_gossip() {
     if (m_gossip_out.empty()) return;
-    codec::Writer w;
-    w.u8(tx_gossip_tag);
-    w.count(m_gossip_out.size());
-    for (const auto& tx : m_gossip_out) tx.encode(w);
+    const auto message = encode_gossip(m_gossip_out);
     m_gossip_out.clear();
     for (runtime::PeerId p = 0; p < m_transport.peers(); ++p)
-        if (p != m_index) m_transport.send(p, w.data());
+        if (p != m_index) m_transport.send(p, message);
 }
 
 void Validator::on_gossip(runtime::PeerId from, util::ByteView message) {
-    // Each transaction is checked like one from a client (signature, nonce,
-    // fee, balance: the mempool's admission) and not passed on again: the
-    // validator that took it from its client sent it to everyone.
-    codec::Reader r(message.subspan(1));
-    auto n = r.count(max_gossip_txs);
-    if (!n) return;
-    for (std::size_t i = 0; i < *n; ++i) {
-        auto tx = ledger::Transaction::decode(r);
-        if (!tx) {
-            spdlog::debug("[validator] malformed transaction gossip from validator {}", from);
-            return;
-        }
-        if (m_mempool.admit(*tx, m_store.state())) ++m_gossip_received;
-    }
+    // Each transaction is checked like one from a client (the mempool's
+    // admission) within the sender's budget, and not passed on again.
+    const auto before = m_gossip_in.stats();
+    m_gossip_in.receive(from, message, m_mempool, m_store.state(), m_clock.now_ms());
+    const auto& after = m_gossip_in.stats();
+    if (after.bad_signatures != before.bad_signatures)
+        spdlog::warn("[validator] validator {} passed on a badly signed transaction: its gossip is ignored for {} ms",
+                     from, m_options.limits.bad_gossip_penalty_ms);
+    if (after.malformed != before.malformed) spdlog::debug("[validator] malformed gossip from validator {}", from);
 }
 
 }  // namespace conet::node

@@ -15,19 +15,12 @@
 #include "conet/net/asio.hpp"
 #include "conet/net/peer_transport.hpp"
 #include "conet/node/ledger_app.hpp"
+#include "conet/node/tx_gossip.hpp"
 #include "conet/rpc/jsonrpc.hpp"
 #include "conet/runtime/asio_runtime.hpp"
 #include "conet/runtime/file_storage.hpp"
 
 namespace conet::node {
-
-/// Transactions passed between validators share the consensus transport:
-/// a message starting with this byte (no consensus message does) is
-/// u8 tag | u32 count | transactions, at most max_gossip_txs of them.
-inline constexpr std::uint8_t tx_gossip_tag = 0xC0;
-inline constexpr std::size_t max_gossip_txs = 512;
-/// Transactions admitted from clients are sent on in batches this often.
-inline constexpr runtime::TimeMs gossip_interval_ms = 10;
 
 /// Splits the validator transport between the consensus engine (which sees
 /// a plain runtime::Transport) and transaction gossip.
@@ -52,6 +45,8 @@ struct ValidatorOptions {
     std::vector<std::string> peers;
     /// Where the consensus journal lives (created if missing).
     std::filesystem::path journal_dir;
+    /// The gossip budget per validator (gossip_txs_*, bad_gossip_penalty_ms).
+    util::Limits limits;
 };
 
 class Validator {
@@ -98,7 +93,7 @@ private:
     GossipMux m_mux;
     std::vector<ledger::Transaction> m_gossip_out;  ///< admitted from clients, not yet sent on
     std::optional<runtime::TimerId> m_gossip_timer;
-    std::uint64_t m_gossip_received = 0;  ///< transactions admitted from other validators
+    GossipIntake m_gossip_in;
     runtime::FileStorage m_storage;
     LedgerApplication m_app;
     consensus::WalletVerifier m_verifier;

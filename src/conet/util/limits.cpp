@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
 constexpr std::uint64_t day_ms = 24ull * 3600 * 1000;
 
-constexpr std::array<LimitField, 36> k_fields{{
+constexpr std::array<LimitField, 39> k_fields{{
     {"memory_budget_bytes",
      "Memory in all link send queues together, counted as allocated; past it the link holding the most is closed (many "
      "non-reading peers)",
@@ -80,6 +80,14 @@ constexpr std::array<LimitField, 36> k_fields{{
      600'000},
     {"rpc_max_connections_per_prefix", "RPC/WebSocket connections from one IPv4 /24 or IPv6 /48",
      &Limits::rpc_max_connections_per_prefix, 1, 1'000'000},
+    {"gossip_txs_per_second_per_validator",
+     "Validator: transactions taken per second from one other validator's gossip (CPU: one signature recovery each)",
+     &Limits::gossip_txs_per_second_per_validator, 1, 10'000'000},
+    {"gossip_txs_burst_per_validator", "Validator: gossiped transactions one validator may send at once",
+     &Limits::gossip_txs_burst_per_validator, 1, 10'000'000},
+    {"bad_gossip_penalty_ms",
+     "Validator: time another validator that gossiped a badly signed transaction is not listened to",
+     &Limits::bad_gossip_penalty_ms, 0, day_ms},
 }};
 // Every member of Limits is listed above (all members are u64).
 static_assert(sizeof(Limits) == k_fields.size() * sizeof(std::uint64_t));
@@ -118,6 +126,8 @@ std::optional<std::string> Limits::check() const {
          "rpc_max_connections_per_ip <= rpc_max_connections_per_prefix"},
         {&Limits::rpc_max_connections_per_prefix, &Limits::rpc_max_connections,
          "rpc_max_connections_per_prefix <= rpc_max_connections"},
+        {&Limits::gossip_txs_per_second_per_validator, &Limits::gossip_txs_burst_per_validator,
+         "gossip_txs_per_second_per_validator <= gossip_txs_burst_per_validator"},
     };
     for (const auto& f : limit_fields()) {
         const std::uint64_t v = this->*f.member;
