@@ -391,6 +391,7 @@ struct SoloNode {
     std::unique_ptr<Engine> engine;
     std::uint64_t finals = 0;
     std::uint64_t opened_height = 0;  ///< the final height read back from storage at the last start
+    std::uint64_t compact_min_bytes = journal_compact_min_bytes;
 
     util::Result<void, std::string> start(ValidatorIndex self = 0) {
         engine.reset();
@@ -406,6 +407,7 @@ struct SoloNode {
         cfg.min_block_interval_ms = 20;
         engine = std::make_unique<Engine>(runtime::Context{time, time, net.endpoint(0), sched.rng()}, storage, *app,
                                           verifier, &signer, cfg);
+        engine->compact_min_bytes = compact_min_bytes;
         return engine->start();
     }
 };
@@ -421,6 +423,36 @@ TEST(ConsensusEngine, RestartReplaysTheJournalAndGoesOnFromTheLastFinalBlock) {
     EXPECT_EQ(n.opened_height, height) << "a final block was lost across a clean restart";
     EXPECT_GE(n.engine->core().view(), view) << "resumed below a view it voted in";
     n.sched.run_until(2'000);
+    EXPECT_GT(n.app->height(), height);
+}
+
+TEST(ConsensusEngine, TheJournalIsCompactedBelowFinalityAndARestartResumesFromIt) {
+    SoloNode n;
+    n.compact_min_bytes = 2'000;
+    ASSERT_TRUE(n.start().has_value());
+    n.sched.run_until(2'000);
+    const auto compactions = n.engine->stats().journal_compactions;
+    EXPECT_GE(compactions, 3u) << "about 100 blocks of journal records should compact several times";
+    // Right after a compaction the journal holds only views above finality;
+    // it never grows past twice the threshold (one block's records aside).
+    const auto size = n.storage.contents(journal_file_name)->size();
+    EXPECT_LT(size, 2u * 2'000 + 1'000);
+    auto replay = runtime::Journal::open(n.storage, journal_file_name);
+    ASSERT_TRUE(replay.has_value());
+    const View final_view = n.app->finalized().first;
+    std::size_t below = 0;
+    for (const auto& rec : replay->records) {
+        if (rec.empty() || rec[0] != journal_vote_tag) continue;
+        auto vote = codec::decode<Vote>(util::ByteView(rec).subspan(1));
+        ASSERT_TRUE(vote.has_value());
+        below += vote->subject.view() + 20 < final_view;  // what the last compaction should have dropped
+    }
+    EXPECT_EQ(below, 0u) << "votes far below finality survived compaction";
+    // A restart replays the compacted journal and goes on.
+    const std::uint64_t height = n.app->height();
+    ASSERT_TRUE(n.start().has_value());
+    EXPECT_EQ(n.opened_height, height);
+    n.sched.run_until(3'000);
     EXPECT_GT(n.app->height(), height);
 }
 

@@ -153,6 +153,55 @@ TEST_F(FileStorageTest, JournalReplaysAfterReopenAndCutsATornTailOnDisk) {
     EXPECT_EQ(opened->records.back(), util::to_bytes("after"));
 }
 
+TEST_F(FileStorageTest, ReplaceSwapsTheWholeFileAndALeftoverTemporaryIsOverwritten) {
+    FileStorage storage(m_dir);
+    auto old = storage.open("j");
+    ASSERT_TRUE(old);
+    ASSERT_TRUE((*old)->append(util::as_bytes("old content, longer than the new")));
+    // What a crash between writing the temporary file and the rename leaves.
+    {
+        auto stale = storage.open("j.new");
+        ASSERT_TRUE(stale);
+        ASSERT_TRUE((*stale)->append(util::as_bytes("stale temporary")));
+    }
+    auto fresh = storage.replace("j", util::as_bytes("new"));
+    ASSERT_TRUE(fresh) << storage.last_error();
+    EXPECT_EQ((*fresh)->size(), 3u);
+    ASSERT_TRUE((*fresh)->append(util::as_bytes("+more")));
+    ASSERT_TRUE((*fresh)->sync());
+    auto again = storage.open("j");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*(*again)->read_all(), util::to_bytes("new+more"));
+    EXPECT_FALSE(std::filesystem::exists(m_dir / "j.new"));
+    struct stat st {};
+    ASSERT_EQ(::stat((m_dir / "j").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_FALSE(storage.replace("a/b", util::as_bytes("x")));
+    FileStorage missing(m_dir / "missing");
+    auto failed = missing.replace("j", util::as_bytes("x"));
+    ASSERT_FALSE(failed);
+    EXPECT_NE(missing.last_error().find("No such file or directory"), std::string::npos) << missing.last_error();
+}
+
+TEST_F(FileStorageTest, JournalRewriteKeepsExactlyTheGivenRecordsAndAppendsAfterThem) {
+    FileStorage storage(m_dir);
+    const auto records = sample_records();
+    {
+        auto opened = Journal::open(storage, "consensus.journal");
+        ASSERT_TRUE(opened) << opened.error().message;
+        for (const auto& r : records) ASSERT_TRUE(opened->journal.append_sync(r));
+        const std::vector<util::Bytes> keep(records.end() - 2, records.end());
+        ASSERT_TRUE(opened->journal.rewrite(keep));
+        EXPECT_EQ(opened->journal.size_bytes(), framed(keep).size());
+        ASSERT_TRUE(opened->journal.append_sync(util::to_bytes("after")));
+    }
+    auto opened = Journal::open(storage, "consensus.journal");
+    ASSERT_TRUE(opened);
+    EXPECT_EQ(opened->cut_bytes, 0u);
+    const std::vector<util::Bytes> expect{records[records.size() - 2], records.back(), util::to_bytes("after")};
+    EXPECT_EQ(opened->records, expect);
+}
+
 // ---------------------------------------------------------------- Journal format and replay
 
 TEST(JournalFormat, GoldenFramesAreFrozen) {
@@ -343,6 +392,21 @@ TEST(SimStorage, HandlesFromBeforeACrashFailAndNewOnesWork) {
     EXPECT_EQ(*(*fresh)->read_all(), util::to_bytes("x"));
     ASSERT_TRUE((*fresh)->append(util::as_bytes("z")));
     EXPECT_EQ(*storage.contents("a"), util::to_bytes("xz"));
+}
+
+TEST(SimStorage, ReplaceIsDurableAtOnceAndOldHandlesNoLongerReachTheFile) {
+    SimStorage storage("n");
+    auto old = storage.open("j");
+    ASSERT_TRUE(old);
+    ASSERT_TRUE((*old)->append(util::as_bytes("old")));
+    ASSERT_TRUE((*old)->sync());
+    auto fresh = storage.replace("j", util::as_bytes("new"));
+    ASSERT_TRUE(fresh);
+    ASSERT_TRUE((*old)->append(util::as_bytes("lost")));  // the replaced file, which nobody can open
+    ASSERT_TRUE((*fresh)->append(util::as_bytes("+unsynced")));
+    crypto::SeededRng rng(3);
+    storage.crash(rng, CrashMode::lose_unsynced);
+    EXPECT_EQ(*storage.contents("j"), util::to_bytes("new"));
 }
 
 TEST(SimStorage, TruncateMakesWhatRemainsDurable) {

@@ -69,12 +69,12 @@ int run_sim(const SimArgs& a) {
             } else if (a.verbose || count == 1) {
                 std::printf(
                     "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
-                    "trace %016llx (%s)\n",
+                    "%llu journal compactions, trace %016llx (%s)\n",
                     static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
                     static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
                     static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
-                    static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.trace_hash),
-                    r.scenario.c_str());
+                    static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.journal_compactions),
+                    static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
             }
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
                 std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),

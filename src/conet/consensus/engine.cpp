@@ -1,5 +1,6 @@
 #include "conet/consensus/engine.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,9 +31,11 @@ util::Result<void, std::string> Engine::start() {
         const util::Bytes& rec = replay->records[i];
         if (!rec.empty() && rec[0] == journal_block_tag) {
             // A block this node notarized: peers may need it from us after a crash.
-            if (!m_app.receive(util::ByteView(rec).subspan(1)))
+            const auto info = m_app.receive(util::ByteView(rec).subspan(1));
+            if (!info)
                 return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
                                         " is not a block the application accepts");
+            m_records.emplace_back(info->view, rec);
             continue;
         }
         if (!rec.empty() && rec[0] == journal_certificate_tag) {
@@ -42,6 +45,7 @@ util::Result<void, std::string> Engine::start() {
                 cert->subject.kind == VoteKind::finalize)
                 return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
                                         " is not a valid certificate");
+            m_records.emplace_back(cert->subject.view(), rec);
             certs.push_back(std::move(*cert));
             continue;
         }
@@ -55,15 +59,42 @@ util::Result<void, std::string> Engine::start() {
             return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
                                     " was signed by validator " + std::to_string(vote->signer) +
                                     ", not by this node; is this another validator's directory?");
+        m_records.emplace_back(vote->subject.view(), rec);
         votes.push_back(*vote);
     }
     m_journal.emplace(std::move(replay->journal));
+    m_compact_at = std::max(compact_min_bytes, 2 * m_journal->size_bytes());
     const auto [view, digest] = m_app.finalized();
     m_core = std::make_unique<Core>(m_config, m_verifier, m_signer, view, digest);
     m_core->restore(votes, certs);
     m_ctx.transport.set_handler([this](runtime::PeerId from, util::ByteView bytes) { on_message(from, bytes); });
     run(m_core->start(m_ctx.clock.now_ms()));
     return {};
+}
+
+bool Engine::journal_append(View view, util::Bytes record) {
+    if (auto r = m_journal->append(record); !r) {
+        fatal(r.error().message);
+        return false;
+    }
+    m_records.emplace_back(view, std::move(record));
+    return true;
+}
+
+void Engine::maybe_compact() {
+    if (m_dead || m_journal->size_bytes() < m_compact_at) return;
+    // Only after the application made the finalization durable (finalize()
+    // returned): from then on a restart starts the core above this view.
+    const View final_view = m_app.finalized().first;
+    std::erase_if(m_records, [&](const auto& r) { return r.first <= final_view; });
+    std::vector<util::Bytes> keep;
+    keep.reserve(m_records.size());
+    for (const auto& r : m_records) keep.push_back(r.second);
+    // Records appended but not yet synced become durable here too, which is
+    // harmless: the journal is ahead of what was sent, never behind.
+    if (auto r = m_journal->rewrite(keep); !r) return fatal(r.error().message);
+    ++m_stats.journal_compactions;
+    m_compact_at = std::max(compact_min_bytes, 2 * m_journal->size_bytes());
 }
 
 bool Engine::crash(CrashPoint p) {
@@ -105,10 +136,7 @@ void Engine::execute(Actions& a) {
         for (const Certificate& c : a.certified) {
             util::Bytes rec{journal_certificate_tag};
             util::append(rec, codec::encode(c));
-            if (auto r = m_journal->append(rec); !r) {
-                fatal(r.error().message);
-                return false;
-            }
+            if (!journal_append(c.subject.view(), std::move(rec))) return false;
         }
         return true;
     };
@@ -120,11 +148,11 @@ void Engine::execute(Actions& a) {
                 auto block = m_app.block(v.subject.proposal.digest);
                 CONET_ASSERT_MSG(block.has_value(), "notarizing a block the application does not hold");
                 block->insert(block->begin(), journal_block_tag);
-                if (auto r = m_journal->append(*block); !r) return fatal(r.error().message);
+                if (!journal_append(v.subject.view(), std::move(*block))) return;
             }
             util::Bytes rec{journal_vote_tag};
             util::append(rec, codec::encode(v));
-            if (auto r = m_journal->append(rec); !r) return fatal(r.error().message);
+            if (!journal_append(v.subject.view(), std::move(rec))) return;
             if (crash(CrashPoint::after_append)) return;
         }
         if (!append_certificates()) return;
@@ -232,6 +260,7 @@ void Engine::fetch_missing() {
     m_missing = m_app.finalize(*m_finalizing);
     if (!m_missing) {
         m_finalizing.reset();
+        maybe_compact();
         return;
     }
     // Ask one peer at a time, a different one on each retry.

@@ -36,7 +36,15 @@ struct EngineStats {
     std::uint64_t messages_malformed = 0;
     std::uint64_t blocks_fetched = 0;
     std::uint64_t journal_cut_bytes = 0;
+    std::uint64_t journal_compactions = 0;
 };
+
+/// The journal is compacted after a finalization once it is this large and
+/// twice its size after the last compaction (so the cost stays proportional
+/// to what is appended): only records of views above the finalized one are
+/// kept, the rest can never matter again (the core never votes at or below
+/// finality, and finalized blocks are in the application's store).
+inline constexpr std::uint64_t journal_compact_min_bytes = 1u << 20;
 
 class Engine {
 public:
@@ -55,10 +63,13 @@ public:
     std::function<bool(CrashPoint)> crash_hook;
     /// Called when a durable write fails: the node must stop (the default aborts).
     std::function<void(const std::string&)> on_fatal;
+    /// See journal_compact_min_bytes (the simulator sets it low to exercise compaction).
+    std::uint64_t compact_min_bytes = journal_compact_min_bytes;
 
     bool dead() const { return m_dead; }
     const Core& core() const { return *m_core; }
     const EngineStats& stats() const { return m_stats; }
+    std::uint64_t journal_bytes() const { return m_journal ? m_journal->size_bytes() : 0; }
 
 private:
     void on_message(runtime::PeerId from, util::ByteView bytes);
@@ -71,6 +82,9 @@ private:
     void arm_timer(TimeMs at);
     bool crash(CrashPoint p);
     void fatal(const std::string& why);
+    /// Appends one record (not synced) and remembers it for compaction.
+    bool journal_append(View view, util::Bytes record);
+    void maybe_compact();
 
     runtime::Context m_ctx;
     runtime::Storage& m_storage;
@@ -80,6 +94,9 @@ private:
     CoreConfig m_config;
     std::unique_ptr<Core> m_core;
     std::optional<runtime::Journal> m_journal;
+    /// What the journal holds, with each record's view, for compaction.
+    std::vector<std::pair<View, util::Bytes>> m_records;
+    std::uint64_t m_compact_at = 0;
     std::deque<Actions> m_pending;
     bool m_running = false;
     bool m_dead = false;

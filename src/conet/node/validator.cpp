@@ -140,6 +140,8 @@ std::string Validator::metrics() const {
         line("conet_consensus_messages_in_total", m_engine->stats().messages_in);
         line("conet_consensus_messages_malformed_total", m_engine->stats().messages_malformed);
         line("conet_consensus_blocks_fetched_total", m_engine->stats().blocks_fetched);
+        line("conet_consensus_journal_bytes", m_engine->journal_bytes());
+        line("conet_consensus_journal_compactions_total", m_engine->stats().journal_compactions);
     }
     line("conet_consensus_candidates", m_app.candidates().size());
     line("conet_mempool_transactions", m_mempool.size());

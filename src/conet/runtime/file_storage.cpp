@@ -161,4 +161,37 @@ StorageResult<std::unique_ptr<AppendFile>> FileStorage::open(std::string_view na
     return std::make_unique<PosixAppendFile>(std::move(fd), path, static_cast<std::uint64_t>(st.st_size));
 }
 
+StorageResult<std::unique_ptr<AppendFile>> FileStorage::replace(std::string_view name, util::ByteView content) {
+    if (!is_valid_file_name(name) || !is_valid_file_name(std::string(name) + ".new")) {
+        m_last_error = "bad file name \"" + std::string(name) + "\"";
+        return util::unexpected(StorageError::bad_name);
+    }
+    const std::string path = (m_dir / name).string();
+    const std::string tmp = path + ".new";
+    const auto fail = [&](std::string_view call, const std::string& what) {
+        m_last_error = os_error(call, what);
+        return util::unexpected(StorageError::io);
+    };
+    // A "<name>.new" left by a crash during an earlier replace is overwritten.
+    Fd fd(::open(tmp.c_str(), O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return fail("open", tmp);
+    std::size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail("write", tmp);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fdatasync(fd.get()) != 0) return fail("fdatasync", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename", tmp);
+    // The rename is durable only once the directory is.
+    const std::string dir = m_dir.string();
+    Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.get() < 0) return fail("open", dir);
+    if (::fsync(dir_fd.get()) != 0) return fail("fsync", dir);
+    return std::make_unique<PosixAppendFile>(std::move(fd), path, static_cast<std::uint64_t>(content.size()));
+}
+
 }  // namespace conet::runtime

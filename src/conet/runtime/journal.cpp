@@ -97,7 +97,7 @@ JournalResult<JournalReplay> Journal::open(Storage& storage, std::string_view na
                                              "journal " + std::string(name) + ": cannot open (" +
                                                  std::string(describe(file.error())) + "): " + storage.last_error()});
     }
-    Journal journal(std::move(*file));
+    Journal journal(storage, std::string(name), std::move(*file));
     auto content = journal.m_file->read_all();
     if (!content) return util::unexpected(journal.storage_error("cannot read"));
 
@@ -150,6 +150,32 @@ JournalResult<void> Journal::sync() {
 JournalResult<void> Journal::append_sync(util::ByteView record) {
     if (auto appended = append(record); !appended) return appended;
     return sync();
+}
+
+JournalResult<void> Journal::rewrite(std::span<const util::Bytes> records) {
+    if (m_failed) {
+        return util::unexpected(JournalError{JournalErrorCode::failed_before,
+                                             "journal " + path() + ": refusing to rewrite after a failure"});
+    }
+    util::Bytes content;
+    for (const auto& r : records) {
+        if (r.size() > journal_max_record_bytes)
+            return util::unexpected(
+                JournalError{JournalErrorCode::record_too_large,
+                             "journal " + path() + ": record of " + std::to_string(r.size()) + " bytes in a rewrite"});
+        util::append(content, frame_journal_record(r));
+    }
+    auto file = m_storage->replace(m_name, content);
+    if (!file) {
+        // The old file is still whole (replace is atomic), but the state of
+        // the disk is unknown: stop writing, as after a failed sync.
+        m_failed = true;
+        return util::unexpected(JournalError{JournalErrorCode::storage, "journal " + path() + ": cannot rewrite (" +
+                                                                            std::string(describe(file.error())) +
+                                                                            "): " + m_storage->last_error()});
+    }
+    m_file = std::move(*file);
+    return {};
 }
 
 JournalError Journal::storage_error(std::string_view what) const {

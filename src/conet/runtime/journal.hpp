@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,14 +110,21 @@ public:
     [[nodiscard]] JournalResult<void> sync();
     /// append() then sync(): when it returns success the record survives a crash.
     [[nodiscard]] JournalResult<void> append_sync(util::ByteView record);
+    /// Compaction: replaces the whole journal with `records`, atomically and
+    /// durably (Storage::replace); after a crash at any moment it replays as
+    /// either the old records or exactly these.
+    [[nodiscard]] JournalResult<void> rewrite(std::span<const util::Bytes> records);
 
     const std::string& path() const { return m_file->path(); }
     std::uint64_t size_bytes() const { return m_file->size(); }
 
 private:
-    explicit Journal(std::unique_ptr<AppendFile> file) : m_file(std::move(file)) {}
+    Journal(Storage& storage, std::string name, std::unique_ptr<AppendFile> file)
+        : m_storage(&storage), m_name(std::move(name)), m_file(std::move(file)) {}
     JournalError storage_error(std::string_view what) const;
 
+    Storage* m_storage;
+    std::string m_name;
     std::unique_ptr<AppendFile> m_file;
     bool m_failed = false;
 };

@@ -97,6 +97,18 @@ StorageResult<std::unique_ptr<AppendFile>> SimStorage::open(std::string_view nam
     return std::make_unique<SimAppendFile>(m_state, it->second, "sim:" + m_node + "/" + std::string(name));
 }
 
+StorageResult<std::unique_ptr<AppendFile>> SimStorage::replace(std::string_view name, util::ByteView content) {
+    if (!is_valid_file_name(name)) {
+        m_last_error = "bad file name \"" + std::string(name) + "\"";
+        return util::unexpected(StorageError::bad_name);
+    }
+    auto file = std::make_shared<SimFile>();
+    file->bytes.assign(content.begin(), content.end());
+    file->synced = file->bytes.size();
+    m_state->files.insert_or_assign(std::string(name), file);
+    return std::make_unique<SimAppendFile>(m_state, std::move(file), "sim:" + m_node + "/" + std::string(name));
+}
+
 void SimStorage::crash(util::Rng& rng, CrashMode mode) {
     for (auto& [name, file] : m_state->files) {  // std::map: name order, so draws are reproducible
         const std::uint64_t unsynced = file->bytes.size() - file->synced;

@@ -48,6 +48,11 @@ public:
     SimStorage& operator=(const SimStorage&) = delete;
 
     [[nodiscard]] StorageResult<std::unique_ptr<AppendFile>> open(std::string_view name) override;
+    /// Atomic and durable at once (a crash keeps the old or the new file
+    /// whole, as the rename on disk does); handles to the old file keep
+    /// writing to a file nobody can open any more.
+    [[nodiscard]] StorageResult<std::unique_ptr<AppendFile>> replace(std::string_view name,
+                                                                     util::ByteView content) override;
     std::string last_error() const override { return m_last_error; }
 
     /// Simulates a process crash and restart (see the model above).

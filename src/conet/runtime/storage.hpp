@@ -53,6 +53,14 @@ public:
     /// Opens `name`, creating it (and making its directory entry durable:
     /// fsync of the directory) when it does not exist.
     [[nodiscard]] virtual StorageResult<std::unique_ptr<AppendFile>> open(std::string_view name) = 0;
+    /// Replaces `name` (existing or not) with exactly `content`, atomically and
+    /// durably: after a crash at any moment the file holds either its old
+    /// content or `content` (on disk: a temporary file written and
+    /// fdatasync'ed, renamed over `name`, then the directory fsync'ed).
+    /// Returns a handle for appending to the new file; handles to the old one
+    /// must not be used any more (their writes reach only the old content).
+    [[nodiscard]] virtual StorageResult<std::unique_ptr<AppendFile>> replace(std::string_view name,
+                                                                             util::ByteView content) = 0;
     /// What the last failing open() said, for people (as AppendFile::last_error).
     virtual std::string last_error() const { return {}; }
 };

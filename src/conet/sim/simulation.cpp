@@ -36,6 +36,7 @@ constexpr TimeMs leader_timeout_ms = 300;
 constexpr TimeMs notarize_timeout_ms = 600;
 constexpr TimeMs retry_ms = 300;
 constexpr TimeMs min_block_interval_ms = 20;
+constexpr std::uint64_t sim_journal_compact_bytes = 4096;
 
 enum class Role {
     honest,
@@ -477,6 +478,8 @@ void Simulation::start_node(Node& n) {
     cfg.min_block_interval_ms = min_block_interval_ms;
     n.engine = std::make_unique<consensus::Engine>(runtime::Context{*n.time, *n.time, *n.transport, m_rng}, *n.storage,
                                                    *n.app, *m_verifier, m_signers[n.index].get(), cfg);
+    // Compact often, so crashes and restarts meet compacted journals.
+    n.engine->compact_min_bytes = sim_journal_compact_bytes;
     n.engine->on_fatal = [this, &n](const std::string& why) {
         fail("validator " + std::to_string(n.index) + " fatal: " + why);
     };
@@ -502,6 +505,7 @@ void Simulation::kill_node(Node& n, bool torn) {
     ++m_result.crashes;
     n.up = false;
     n.kill_scheduled = false;
+    if (n.engine) m_result.journal_compactions += n.engine->stats().journal_compactions;
     n.engine.reset();
     n.time->reset();
     n.app.reset();
@@ -692,7 +696,10 @@ SimResult Simulation::run() {
     m_result.transactions = m_final_txs.size();
     m_result.trace_hash = m_trace.h;
     // Destroy engines before the scheduler and network they point into.
-    for (auto& n : m_nodes) n->engine.reset();
+    for (auto& n : m_nodes) {
+        if (n->engine) m_result.journal_compactions += n->engine->stats().journal_compactions;
+        n->engine.reset();
+    }
     return m_result;
 }
 

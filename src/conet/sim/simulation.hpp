@@ -42,6 +42,7 @@ struct SimResult {
     std::uint64_t transactions = 0;  ///< distinct transactions in final blocks
     std::uint64_t crashes = 0;
     std::uint64_t views = 0;
+    std::uint64_t journal_compactions = 0;  ///< summed over every engine instance
 };
 
 SimResult run_simulation(const SimOptions& options);
