@@ -15,10 +15,8 @@ import argparse
 import json
 import os
 import pathlib
-import random
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,29 +24,37 @@ import time
 import urllib.request
 
 from benchlib import REPO, Conet, raise_fd_limit
-from netlib import Proc
+from netlib import Proc, free_testnet_base
 
 GOALS = "goals: >= 2,000 tx/s; p50 <= 50 ms; p99 <= 200 ms"
 
 
-def ports_free(ports):
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
+def finality_histogram(url):
+    """The validator's proposal-to-finalization histogram: ([(le_ms, cumulative count)], count)."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith('conet_consensus_finality_latency_ms_bucket{le="'):
+            le = line.split('"')[1]
+            buckets.append((float("inf") if le == "+Inf" else float(le), int(float(line.rsplit(" ", 1)[1]))))
+    return buckets
 
 
-def free_base_port(validators):
-    """A base for `conet testnet`: base+i (consensus) and base+100+i (RPC) all free."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randint(20000, 31000)
-        if ports_free([base + i for i in range(validators)] + [base + 100 + i for i in range(validators)]):
-            return base
-    raise RuntimeError("no free port range")
+def histogram_quantile(before, after, q):
+    """The bucket bound under which a fraction q of the blocks committed between two scrapes (summed over
+    validators) became final: a bound, to the histogram's resolution, not an interpolation."""
+    total = {}
+    for b, a in zip(before, after):
+        for (le, c0), (_, c1) in zip(b, a):
+            total[le] = total.get(le, 0) + (c1 - c0)
+    n = total.get(float("inf"), 0)
+    if n == 0:
+        return None, 0
+    for le in sorted(total):
+        if total[le] >= q * n:
+            return le, n
+    return float("inf"), n
 
 
 def rpc(url, method, params=None, timeout=5):
@@ -101,7 +107,9 @@ def main():
     code = 1
     try:
         net = tmp / "net"
-        base = free_base_port(args.validators)
+        base = free_testnet_base(args.validators, 0)
+        if base is None:
+            raise RuntimeError("no free block of loopback ports for the network")
         conet.run("testnet", "--dir", net, "--validators", args.validators, "--relays", 0, "--base-port", base,
                   "--block-interval-ms", args.block_interval_ms)
         manifest = json.loads((net / "testnet.json").read_text())
@@ -130,6 +138,8 @@ def main():
                str(args.window)]
         for u in urls:
             cmd += ["--rpc", u]
+        metrics = manifest["metrics_urls"]
+        hist0 = [finality_histogram(m) for m in metrics]
         node_cpu0 = [cpu_seconds(p.p.pid) for p in nodes]
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
@@ -140,6 +150,16 @@ def main():
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         node_cpu = [cpu_seconds(p.p.pid) - c for p, c in zip(nodes, node_cpu0)]
         client_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+        try:
+            hist1 = [finality_histogram(m) for m in metrics]
+            p50, n = histogram_quantile(hist0, hist1, 0.50)
+            p99, _ = histogram_quantile(hist0, hist1, 0.99)
+            if n:
+                print(f"\nproposal-to-finalization latency at the validators (built or first received -> committed "
+                      f"final; {n} block commits over both phases, histogram buckets): p50 <= {p50:g} ms, "
+                      f"p99 <= {p99:g} ms")
+        except OSError as e:
+            print(f"\nno finality histogram from the validators' /metrics ({e})")
         heights = []
         for u in urls:
             try:

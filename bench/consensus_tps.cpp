@@ -598,9 +598,8 @@ int run(const Options& o) {
     std::printf(
         "\nlatency = from the client writing the batch holding the transfer to the first validator's "
         "\"newHeads\" push of the block holding it\n  (the push follows the durable commit of the "
-        "finalized block). Nodes expose no proposal time (header time has 1 s resolution),\n  so "
-        "proposal-to-finalization is not measured separately: block rate and tx/block above show the "
-        "pipeline.\n");
+        "finalized block). Proposal-to-finalization is measured by the validators themselves\n  "
+        "(conet_consensus_finality_latency_ms on /metrics; bench/consensus.py prints it after this run).\n");
     watch_io.stop();
     watcher.join();
     const bool complete = p1.committed == p1.accepted;

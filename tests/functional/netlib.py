@@ -240,6 +240,32 @@ class Network:
         self.stop()
 
 
+
+def testnet_ports(base, validators, relays):
+    """The loopback ports `conet testnet --base-port base` uses: consensus
+    base+i, RPC base+100+i, relays base+200+j, validators' metrics base+300+i."""
+    return ([base + i for i in range(validators)] + [base + 100 + i for i in range(validators)] +
+            [base + 200 + j for j in range(relays)] + [base + 300 + i for i in range(validators)])
+
+
+def free_testnet_base(validators, relays):
+    """A --base-port for `conet testnet` whose every port is free now, or None."""
+    for _ in range(100):
+        base = free_port()
+        if base + 300 + validators >= 32000:
+            continue
+        free = True
+        for port in testnet_ports(base, validators, relays):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return base
+    return None
+
 def socks5_connect(proxy_port, host, port, timeout=30, auth=None):
     """Raw SOCKS5 CONNECT with a domain name. Returns (reply code, socket)."""
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from netlib import LyingRpc, Proc, free_port, wait_until
+from netlib import LyingRpc, Proc, free_port, free_testnet_base, wait_until
 
 READY = 240  # seconds: ASan builds are slow, and the machine is shared
 CURL_TIMEOUT = 120
@@ -92,24 +92,24 @@ def test_devnet_with_four_validators_commits_transfers_that_every_validator_hold
     assert code == 0, proc.read_log()
 
 
-def ports_free(base, validators, relays):
-    wanted = [base + i for i in range(validators)] + [base + 100 + i for i in range(validators)] + \
-             [base + 200 + j for j in range(relays)]
-    for port in wanted:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
+def metric_samples(url):
+    """name{labels} -> value of every sample at a /metrics URL."""
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
 
 
 def pick_base(validators, relays):
-    for _ in range(50):
-        base = free_port()
-        if base + 300 < 32000 and ports_free(base, validators, relays):
-            return base
-    pytest.skip("no free block of ports for a testnet")
+    base = free_testnet_base(validators, relays)
+    if base is None:
+        pytest.skip("no free block of ports for a testnet")
+    return base
 
 
 def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
@@ -139,6 +139,14 @@ def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
         wait_until(lambda: all((try_rpc(u, "conet_blockNumber") or 0) >= 5 for u in urls), 120,
                    "four validators to finalize 5 blocks")
         assert hashes_agree(urls, 5)
+        # Each validator measures proposal-to-finalization latency for the blocks it committed.
+        for m in manifest["metrics_urls"]:
+            samples = metric_samples(m)
+            count = samples["conet_consensus_finality_latency_ms_count"]
+            assert count >= 4, (m, count)  # blocks 1..5: the first may be built before this node saw it
+            assert samples['conet_consensus_finality_latency_ms_bucket{le="+Inf"}'] == count
+            assert samples["conet_consensus_finality_latency_ms_sum"] > 0
+            assert samples["conet_consensus_height"] >= 5
         # Both relays registered through the validators (each relay asks its own).
         wait_until(lambda: (try_rpc(urls[3], "conet_listNodes") or {}).get("total") == 2, 120,
                    "both relays on the ledger")

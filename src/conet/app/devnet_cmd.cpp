@@ -551,9 +551,10 @@ int run_testnet(const TestnetOptions& o) {
     std::error_code ec;
     if (fs::exists(dir) && !fs::is_empty(dir, ec))
         return fail(dir.string() + " exists and is not empty: choose a new --dir", exit_usage);
-    const std::size_t last_port = o.base_port + 200 + o.relays;  // validators: base+i and base+100+i, i < 64
+    // Validators i < 64: consensus base+i, RPC base+100+i, metrics base+300+i; relays j < 64: base+200+j.
+    const std::size_t last_port = o.base_port + 300 + o.validators - 1;
     if (last_port > 65535)
-        return fail("--base-port too high: the network needs ports up to base + 200 + relays", exit_usage);
+        return fail("--base-port too high: the network needs ports up to base + 300 + validators - 1", exit_usage);
     fs::create_directories(dir, ec);
     if (ec) return fail("--dir " + dir.string() + ": " + ec.message());
     crypto::SystemRng rng;
@@ -598,10 +599,11 @@ int run_testnet(const TestnetOptions& o) {
         return fail(w.error().message());
 
     auto port = [&](std::size_t offset) { return "127.0.0.1:" + std::to_string(o.base_port + offset); };
-    std::vector<std::string> peers, rpc_urls;
+    std::vector<std::string> peers, rpc_urls, metrics_urls;
     for (std::size_t i = 0; i < o.validators; ++i) {
         peers.push_back(port(i));
         rpc_urls.push_back("http://" + port(100 + i));
+        metrics_urls.push_back("http://" + port(300 + i) + "/metrics");
     }
     std::error_code self_ec;
     const std::string self = fs::read_symlink("/proc/self/exe", self_ec).string();
@@ -621,6 +623,7 @@ int run_testnet(const TestnetOptions& o) {
         c.validator = true;
         c.genesis = genesis_file.string();
         c.rpc = port(100 + i);
+        c.metrics = port(300 + i);
         c.block_interval_ms = o.block_interval_ms;
         if (o.validators > 1) c.validator_peers = peers;
         if (auto w = add_node(name_of("validator", i), c); !w) return fail(w.error());
@@ -638,11 +641,13 @@ int run_testnet(const TestnetOptions& o) {
     }
     const std::string proxy_cmd = self + " proxy --rpc " + rpc_urls.front() + " --genesis " + genesis_file.string() +
                                   " --listen 127.0.0.1:1080 --allow-private-relays";
-    json::array urls;
+    json::array urls, metrics;
     for (const auto& u : rpc_urls) urls.push_back(json::value(u));
+    for (const auto& u : metrics_urls) metrics.push_back(json::value(u));
     json::object manifest{{"genesis", genesis_file.string()},
                           {"chain_id", g.chain_id},
                           {"rpc_urls", std::move(urls)},
+                          {"metrics_urls", std::move(metrics)},
                           {"nodes", std::move(nodes)},
                           {"proxy", proxy_cmd},
                           {"user_wallet", (dir / "user" / "wallet.json").string()},
@@ -701,7 +706,8 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
     tn->add_option("--base-port", t->base_port,
-                   "Ports on 127.0.0.1: consensus base+i, JSON-RPC base+100+i, relays base+200+j")
+                   "Ports on 127.0.0.1: consensus base+i, JSON-RPC base+100+i, relays base+200+j, validators' "
+                   "metrics base+300+i")
         ->check(CLI::Range(1024, 65000))
         ->capture_default_str();
     tn->add_option("--block-interval-ms", t->block_interval_ms, "Least milliseconds between blocks")

@@ -21,6 +21,28 @@ ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert) {
     return out;
 }
 
+void FinalityLatency::add(std::uint64_t ms) {
+    std::size_t i = 0;
+    while (i < bounds_ms.size() && ms > bounds_ms[i]) ++i;
+    ++counts[i];
+    sum_ms += ms;
+    ++total;
+}
+
+std::string FinalityLatency::prometheus(std::string_view name) const {
+    const std::string n(name);
+    std::string out = "# TYPE " + n + " histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+        cumulative += counts[i];
+        const std::string le = i < bounds_ms.size() ? std::to_string(bounds_ms[i]) : "+Inf";
+        out += n + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += n + "_sum " + std::to_string(sum_ms) + "\n";
+    out += n + "_count " + std::to_string(total) + "\n";
+    return out;
+}
+
 LedgerApplication::LedgerApplication(ledger::BlockStore& store, ledger::Mempool& mempool, const runtime::Clock& clock,
                                      crypto::Address proposer)
     : m_store(store), m_mempool(mempool), m_clock(clock), m_proposer(proposer), m_candidates({}, &mempool) {}
@@ -32,6 +54,7 @@ void LedgerApplication::fatal(const std::string& why) {
 std::optional<consensus::BlockInfo> LedgerApplication::receive(util::ByteView bytes) {
     auto h = m_candidates.receive(bytes, tip());
     if (!h) return std::nullopt;
+    note_seen(h->hash());
     return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent};
 }
 
@@ -44,7 +67,16 @@ std::optional<util::Bytes> LedgerApplication::block(const crypto::Hash256& diges
 }
 
 std::optional<crypto::Hash256> LedgerApplication::build(const consensus::Proposal& p, std::uint64_t unix_ms) {
-    return m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
+    auto digest = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
+    if (digest) note_seen(*digest);
+    return digest;
+}
+
+void LedgerApplication::note_seen(const crypto::Hash256& digest) {
+    // Bounded like the candidate cache; blocks that never become final are
+    // dropped at finality below or here, when a flood fills the map.
+    if (m_first_seen.size() >= 4 * ledger::CandidateLimits{}.max_blocks) m_first_seen.clear();
+    m_first_seen.try_emplace(digest, m_clock.now_ms());
 }
 
 consensus::VerifyResult LedgerApplication::verify(const consensus::Proposal& p) {
@@ -81,9 +113,17 @@ std::optional<crypto::Hash256> LedgerApplication::finalize(const consensus::Cert
             return std::nullopt;
         }
         if (on_commit) on_commit(b);
+        if (auto it = m_first_seen.find(e.block.header.hash()); it != m_first_seen.end()) {
+            m_latency.add(m_clock.now_ms() - it->second);
+            m_first_seen.erase(it);
+        }
     }
     m_mempool.prune(m_store.state());
     m_candidates.prune(m_store.head().view);
+    if (m_first_seen.size() > m_candidates.size()) {
+        // What the cache pruned (views at or below finality) will never be final.
+        std::erase_if(m_first_seen, [&](const auto& kv) { return !m_candidates.find(kv.first); });
+    }
     return std::nullopt;
 }
 

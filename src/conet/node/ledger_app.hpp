@@ -5,7 +5,10 @@
 /// when finalized — the certified block with its finalization certificate,
 /// the ancestors it finalizes with an empty one (docs/consensus.md).
 
+#include <array>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "conet/consensus/application.hpp"
 #include "conet/ledger/candidates.hpp"
@@ -17,6 +20,20 @@ namespace conet::node {
 /// A proposal whose time is further ahead of our clock than this is refused
 /// (a leader must not push the chain's clock into the future).
 inline constexpr std::uint64_t max_block_time_ahead_s = 15;
+
+/// Proposal-to-finalization latency at this node: from when a block was built
+/// here (the leader) or first received, to when it was committed final. A
+/// Prometheus histogram (cumulative buckets in milliseconds).
+struct FinalityLatency {
+    static constexpr std::array<std::uint64_t, 15> bounds_ms{5,   10,  20,  30,  40,   50,   75,  100,
+                                                             150, 200, 300, 500, 1000, 2000, 5000};
+    std::array<std::uint64_t, bounds_ms.size() + 1> counts{};  ///< per bucket, not cumulative; last = above all
+    std::uint64_t sum_ms = 0;
+    std::uint64_t total = 0;
+    void add(std::uint64_t ms);
+    /// The histogram's Prometheus lines, named `name`.
+    std::string prometheus(std::string_view name) const;
+};
 
 class LedgerApplication final : public consensus::Application {
 public:
@@ -38,17 +55,22 @@ public:
     std::pair<consensus::View, crypto::Hash256> finalized() const override;
 
     const ledger::Candidates& candidates() const { return m_candidates; }
+    const FinalityLatency& finality_latency() const { return m_latency; }
 
 private:
     ledger::FinalTip tip() const { return {m_store.head(), m_store.state()}; }
     bool is_final(const crypto::Hash256& digest) const { return m_store.height_of(digest).has_value(); }
     void fatal(const std::string& why);
+    void note_seen(const crypto::Hash256& digest);
 
     ledger::BlockStore& m_store;
     ledger::Mempool& m_mempool;
     const runtime::Clock& m_clock;
     crypto::Address m_proposer;
     ledger::Candidates m_candidates;
+    /// When each candidate was built or first received (pruned at finality).
+    std::map<crypto::Hash256, runtime::TimeMs> m_first_seen;
+    FinalityLatency m_latency;
 };
 
 /// The ledger form of a consensus finalization certificate.

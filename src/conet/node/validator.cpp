@@ -144,6 +144,7 @@ std::string Validator::metrics() const {
         line("conet_consensus_journal_compactions_total", m_engine->stats().journal_compactions);
     }
     line("conet_consensus_candidates", m_app.candidates().size());
+    out += m_app.finality_latency().prometheus("conet_consensus_finality_latency_ms");
     line("conet_mempool_transactions", m_mempool.size());
     const auto& g = m_gossip_in.stats();
     line("conet_mempool_gossip_admitted_total", g.admitted);
