@@ -392,6 +392,8 @@ struct SoloNode {
     std::uint64_t finals = 0;
     std::uint64_t opened_height = 0;  ///< the final height read back from storage at the last start
     std::uint64_t compact_min_bytes = journal_compact_min_bytes;
+    runtime::Storage* engine_storage = nullptr;  ///< what the engine writes to, when not `storage`
+    std::string fatal;                           ///< what on_fatal said
 
     util::Result<void, std::string> start(ValidatorIndex self = 0) {
         engine.reset();
@@ -405,9 +407,10 @@ struct SoloNode {
         cfg.validators = 1;
         cfg.self = self;
         cfg.min_block_interval_ms = 20;
-        engine = std::make_unique<Engine>(runtime::Context{time, time, net.endpoint(0), sched.rng()}, storage, *app,
-                                          verifier, &signer, cfg);
+        engine = std::make_unique<Engine>(runtime::Context{time, time, net.endpoint(0), sched.rng()},
+                                          engine_storage ? *engine_storage : storage, *app, verifier, &signer, cfg);
         engine->compact_min_bytes = compact_min_bytes;
+        engine->on_fatal = [this](const std::string& why) { fatal = why; };
         return engine->start();
     }
 };
@@ -454,6 +457,87 @@ TEST(ConsensusEngine, TheJournalIsCompactedBelowFinalityAndARestartResumesFromIt
     EXPECT_EQ(n.opened_height, height);
     n.sched.run_until(3'000);
     EXPECT_GT(n.app->height(), height);
+}
+
+/// The votes and certificates a journal holds, each with its view.
+std::vector<std::pair<View, util::Bytes>> signed_records(runtime::SimStorage& storage) {
+    std::vector<std::pair<View, util::Bytes>> out;
+    auto content = storage.contents(journal_file_name);
+    if (!content) return out;
+    for (auto& rec : runtime::scan_journal(*content).records) {
+        if (rec.empty()) continue;
+        const util::ByteView body = util::ByteView(rec).subspan(1);
+        if (rec[0] == journal_vote_tag) {
+            auto v = codec::decode<Vote>(body);
+            CONET_ASSERT(v.has_value());
+            out.emplace_back(v->subject.view(), rec);
+        } else if (rec[0] == journal_certificate_tag) {
+            auto c = codec::decode<Certificate>(body);
+            CONET_ASSERT(c.has_value());
+            out.emplace_back(c->subject.view(), rec);
+        }
+    }
+    return out;
+}
+
+TEST(ConsensusEngine, CompactionKeepsEveryVoteAndCertificateAboveFinalityInOrder) {
+    SoloNode n;
+    n.compact_min_bytes = 1'500;
+    ASSERT_TRUE(n.start().has_value());
+    std::size_t checked = 0;
+    for (runtime::TimeMs t = 5; t <= 2'000; t += 5) {
+        const auto before = signed_records(n.storage);
+        const auto compactions = n.engine->stats().journal_compactions;
+        n.sched.run_until(t);
+        if (n.engine->stats().journal_compactions == compactions) continue;
+        ASSERT_EQ(n.engine->stats().journal_compactions, compactions + 1) << "two compactions in 5 ms";
+        const View final_view = n.app->finalized().first;
+        std::vector<std::pair<View, util::Bytes>> kept;
+        for (const auto& r : before)
+            if (r.first > final_view) kept.push_back(r);
+        const auto after = signed_records(n.storage);
+        ASSERT_GE(after.size(), kept.size());
+        for (std::size_t i = 0; i < kept.size(); ++i)
+            ASSERT_EQ(after[i], kept[i]) << "record " << i << " (view " << kept[i].first << ") above finality "
+                                         << final_view << " was lost or moved";
+        for (const auto& r : after) EXPECT_GT(r.first, final_view);
+        ++checked;
+    }
+    EXPECT_GE(checked, 3u);
+    EXPECT_TRUE(n.fatal.empty()) << n.fatal;
+}
+
+/// Storage whose replace() fails, as a full disk would.
+class NoReplaceStorage final : public runtime::Storage {
+public:
+    explicit NoReplaceStorage(runtime::SimStorage& inner) : m_inner(inner) {}
+    runtime::StorageResult<std::unique_ptr<runtime::AppendFile>> open(std::string_view name) override {
+        return m_inner.open(name);
+    }
+    runtime::StorageResult<std::unique_ptr<runtime::AppendFile>> replace(std::string_view, util::ByteView) override {
+        return util::unexpected(runtime::StorageError::io);
+    }
+    std::string last_error() const override { return "write sim:solo/consensus.journal.new: No space left on device"; }
+
+private:
+    runtime::SimStorage& m_inner;
+};
+
+TEST(ConsensusEngine, AFailedCompactionIsFatalAndNothingIsWrittenAfterIt) {
+    SoloNode n;
+    NoReplaceStorage failing(n.storage);
+    n.engine_storage = &failing;
+    n.compact_min_bytes = 1'500;
+    ASSERT_TRUE(n.start().has_value());
+    n.sched.run_until(2'000);
+    ASSERT_FALSE(n.fatal.empty()) << "the journal passed its compaction size but nothing failed";
+    EXPECT_NE(n.fatal.find("No space left on device"), std::string::npos) << n.fatal;
+    EXPECT_TRUE(n.engine->dead());
+    const auto size = n.storage.contents(journal_file_name)->size();
+    const auto height = n.app->height();
+    n.sched.run_until(3'000);
+    EXPECT_EQ(n.storage.contents(journal_file_name)->size(), size) << "the engine wrote after a fatal error";
+    EXPECT_EQ(n.app->height(), height);
 }
 
 TEST(ConsensusEngine, RefusesAJournalSignedByAnotherValidator) {

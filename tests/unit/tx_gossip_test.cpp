@@ -100,7 +100,7 @@ TEST(TxGossip, ABadlySignedTransactionMutesItsSenderForThePenalty) {
     EXPECT_EQ(pool.size(), 3u);
 }
 
-TEST(TxGossip, MalformedMessagesAndUnknownSendersAreCountedAndChangeNothing) {
+TEST(TxGossip, AMessageThatIsNotWholeAdmitsNothingAndUnknownSendersAreRefused) {
     Net net(2);
     ledger::Mempool pool;
     GossipIntake in(net.limits, 2);
@@ -109,11 +109,39 @@ TEST(TxGossip, MalformedMessagesAndUnknownSendersAreCountedAndChangeNothing) {
     auto truncated = good;
     truncated.resize(truncated.size() - 3);
     in.receive(1, truncated, pool, net.state, 0);  // the first decodes, the second is cut
+    auto trailing = good;
+    trailing.push_back(0x00);
+    in.receive(1, trailing, pool, net.state, 0);                                            // one byte too many
     in.receive(1, util::Bytes{tx_gossip_tag, 0xff, 0xff, 0xff, 0xff}, pool, net.state, 0);  // count over the limit
     in.receive(7, good, pool, net.state, 0);                                                // not a validator index
-    EXPECT_EQ(in.stats().malformed, 3u);
-    EXPECT_EQ(pool.size(), 1u);
-    EXPECT_EQ(in.stats().admitted, 1u);
+    EXPECT_EQ(in.stats().malformed, 4u);
+    EXPECT_EQ(pool.size(), 0u);
+    in.receive(1, good, pool, net.state, 0);
+    EXPECT_EQ(in.stats().admitted, 2u);
+    EXPECT_EQ(pool.size(), 2u);
+}
+
+TEST(TxGossip, TheClaimedCountIsChargedBeforeDecodingAndAllValidatorsShareATotal) {
+    Net net(2);
+    net.limits.gossip_txs_per_second_total = 300;
+    net.limits.gossip_txs_burst_total = 300;
+    ASSERT_FALSE(net.limits.check());
+    ledger::Mempool pool;
+    GossipIntake in(net.limits, 3);
+    // Validator 1 claims 200 transactions in junk bytes: its burst (200) is spent.
+    util::Bytes junk{tx_gossip_tag, 0, 0, 0, 200};
+    junk.resize(junk.size() + 200 * 100, 0xab);
+    in.receive(1, junk, pool, net.state, 0);
+    EXPECT_EQ(in.stats().malformed, 1u);
+    EXPECT_EQ(in.stats().over_budget, 0u);
+    const auto txs = net.transfers(60);  // 120 valid transfers
+    in.receive(1, encode_gossip(std::span(txs).first(1)), pool, net.state, 0);
+    EXPECT_EQ(in.stats().over_budget, 1u) << "junk must cost what it claims";
+    EXPECT_EQ(in.stats().admitted, 0u);
+    // The total (300) had 100 left after the junk: validator 2 gets 100 of its 120.
+    in.receive(2, encode_gossip(std::span(txs).first(120)), pool, net.state, 0);
+    EXPECT_EQ(in.stats().admitted, 100u);
+    EXPECT_EQ(in.stats().over_budget, 1u + 20u);
 }
 
 }  // namespace

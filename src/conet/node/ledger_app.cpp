@@ -73,9 +73,10 @@ std::optional<crypto::Hash256> LedgerApplication::build(const consensus::Proposa
 }
 
 void LedgerApplication::note_seen(const crypto::Hash256& digest) {
-    // Bounded like the candidate cache; blocks that never become final are
-    // dropped at finality below or here, when a flood fills the map.
-    if (m_first_seen.size() >= 4 * ledger::CandidateLimits{}.max_blocks) m_first_seen.clear();
+    // Bounded like the candidate cache, and pruned at finality with it; when
+    // a flood fills it, new blocks go untimed rather than evicting honest
+    // blocks still waiting for finality.
+    if (m_first_seen.size() >= 4 * ledger::CandidateLimits{}.max_blocks) return;
     m_first_seen.try_emplace(digest, m_clock.now_ms());
 }
 

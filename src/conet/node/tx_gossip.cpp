@@ -22,16 +22,16 @@ bool GossipIntake::muted(runtime::PeerId peer, runtime::TimeMs now_ms) const {
     return peer < m_peers.size() && now_ms < m_peers[peer].muted_until_ms;
 }
 
-std::size_t GossipIntake::take(Peer& p, std::size_t want, runtime::TimeMs now_ms) const {
-    if (!p.seen) {
-        p.seen = true;
-        p.tokens = burst();
-    } else if (now_ms > p.last_ms) {
-        p.tokens = std::min(burst(), p.tokens + static_cast<double>(now_ms - p.last_ms) * rate() / 1000.0);
+std::size_t GossipIntake::Bucket::take(std::size_t want, double rate, double burst, runtime::TimeMs now_ms) {
+    if (!seen) {
+        seen = true;
+        tokens = burst;
+    } else if (now_ms > last_ms) {
+        tokens = std::min(burst, tokens + static_cast<double>(now_ms - last_ms) * rate / 1000.0);
     }
-    p.last_ms = std::max(p.last_ms, now_ms);
-    const auto n = std::min(want, static_cast<std::size_t>(p.tokens));
-    p.tokens -= static_cast<double>(n);
+    last_ms = std::max(last_ms, now_ms);
+    const auto n = std::min(want, static_cast<std::size_t>(tokens));
+    tokens -= static_cast<double>(n);
     return n;
 }
 
@@ -53,15 +53,30 @@ void GossipIntake::receive(runtime::PeerId from, util::ByteView message, ledger:
         return;
     }
     // Charged before decoding: what a message claims is what it costs.
-    const std::size_t allowed = take(peer, *n, now_ms);
+    const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    std::size_t allowed = peer.bucket.take(*n, d(m_limits.gossip_txs_per_second_per_validator),
+                                           d(m_limits.gossip_txs_burst_per_validator), now_ms);
+    allowed = m_all.take(allowed, d(m_limits.gossip_txs_per_second_total), d(m_limits.gossip_txs_burst_total), now_ms);
     m_stats.over_budget += *n - allowed;
-    for (std::size_t i = 0; i < allowed; ++i) {
+    if (allowed == 0) return;
+    // Decoding is cheap next to a recovery: all of it first, so a message
+    // that is not whole (a cut transaction, trailing bytes) admits nothing.
+    std::vector<ledger::Transaction> txs;
+    txs.reserve(*n);
+    for (std::size_t i = 0; i < *n; ++i) {
         auto tx = ledger::Transaction::decode(r);
         if (!tx) {
             ++m_stats.malformed;
             return;
         }
-        auto id = mempool.admit(*tx, state);
+        txs.push_back(std::move(*tx));
+    }
+    if (!r.finish()) {
+        ++m_stats.malformed;
+        return;
+    }
+    for (std::size_t i = 0; i < allowed; ++i) {
+        auto id = mempool.admit(txs[i], state);
         if (id) {
             ++m_stats.admitted;
             continue;

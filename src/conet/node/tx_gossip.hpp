@@ -7,10 +7,15 @@
 /// leads. Each gossiped transaction costs the receiver a signature recovery,
 /// so another validator — possibly a Byzantine one — is held to a token
 /// bucket (`gossip_txs_per_second_per_validator`, burst
-/// `gossip_txs_burst_per_validator`), and one that passes on a badly signed
-/// transaction, which an honest validator never does (it checked the
-/// signature before passing it on), is not listened to for
-/// `bad_gossip_penalty_ms`. Dropping gossip loses nothing: the validator that
+/// `gossip_txs_burst_per_validator`) and all of them together to another
+/// (`gossip_txs_per_second_total`, `gossip_txs_burst_total`), charged with
+/// the count a message claims before anything is decoded. A message that
+/// does not decode whole (trailing bytes included) admits nothing. One that
+/// passes on a transaction whose signature recovers no key, which an honest
+/// validator never does (it checked the signature before passing it on), is
+/// not listened to for `bad_gossip_penalty_ms`; a forged signature that
+/// recovers some key cannot be told from an unfunded sender and only costs
+/// its budget. Dropping gossip loses nothing: the validator that
 /// took the transaction from its client still proposes it when it leads.
 
 #include <span>
@@ -50,19 +55,22 @@ public:
     bool muted(runtime::PeerId peer, runtime::TimeMs now_ms) const;
 
 private:
-    struct Peer {
+    struct Bucket {
         double tokens = 0;
         runtime::TimeMs last_ms = 0;
         bool seen = false;
+        /// Refills to now at `rate` per second up to `burst`, then takes up to
+        /// `want` tokens; returns how many it took.
+        std::size_t take(std::size_t want, double rate, double burst, runtime::TimeMs now_ms);
+    };
+    struct Peer {
+        Bucket bucket;
         runtime::TimeMs muted_until_ms = 0;
     };
-    double rate() const { return static_cast<double>(m_limits.gossip_txs_per_second_per_validator); }
-    double burst() const { return static_cast<double>(m_limits.gossip_txs_burst_per_validator); }
-    /// Refills `p` to now and takes up to `want` tokens; returns how many it took.
-    std::size_t take(Peer& p, std::size_t want, runtime::TimeMs now_ms) const;
 
     util::Limits m_limits;
     std::vector<Peer> m_peers;
+    Bucket m_all;
     GossipStats m_stats;
 };
 

@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
 constexpr std::uint64_t day_ms = 24ull * 3600 * 1000;
 
-constexpr std::array<LimitField, 39> k_fields{{
+constexpr std::array<LimitField, 41> k_fields{{
     {"memory_budget_bytes",
      "Memory in all link send queues together, counted as allocated; past it the link holding the most is closed (many "
      "non-reading peers)",
@@ -85,6 +85,11 @@ constexpr std::array<LimitField, 39> k_fields{{
      &Limits::gossip_txs_per_second_per_validator, 1, 10'000'000},
     {"gossip_txs_burst_per_validator", "Validator: gossiped transactions one validator may send at once",
      &Limits::gossip_txs_burst_per_validator, 1, 10'000'000},
+    {"gossip_txs_per_second_total",
+     "Validator: transactions taken per second from all other validators' gossip together (CPU)",
+     &Limits::gossip_txs_per_second_total, 1, 10'000'000},
+    {"gossip_txs_burst_total", "Validator: gossiped transactions all other validators may send at once",
+     &Limits::gossip_txs_burst_total, 1, 10'000'000},
     {"bad_gossip_penalty_ms",
      "Validator: time another validator that gossiped a badly signed transaction is not listened to",
      &Limits::bad_gossip_penalty_ms, 0, day_ms},
@@ -128,6 +133,12 @@ std::optional<std::string> Limits::check() const {
          "rpc_max_connections_per_prefix <= rpc_max_connections"},
         {&Limits::gossip_txs_per_second_per_validator, &Limits::gossip_txs_burst_per_validator,
          "gossip_txs_per_second_per_validator <= gossip_txs_burst_per_validator"},
+        {&Limits::gossip_txs_per_second_total, &Limits::gossip_txs_burst_total,
+         "gossip_txs_per_second_total <= gossip_txs_burst_total"},
+        {&Limits::gossip_txs_per_second_per_validator, &Limits::gossip_txs_per_second_total,
+         "gossip_txs_per_second_per_validator <= gossip_txs_per_second_total"},
+        {&Limits::gossip_txs_burst_per_validator, &Limits::gossip_txs_burst_total,
+         "gossip_txs_burst_per_validator <= gossip_txs_burst_total"},
     };
     for (const auto& f : limit_fields()) {
         const std::uint64_t v = this->*f.member;

@@ -87,10 +87,15 @@ struct Limits {
 
     // Validators: transactions passed on by other validators (node/tx_gossip.hpp).
     /// Gossiped transactions taken per second from one validator (each costs
-    /// a signature recovery), with a burst of gossip_txs_burst_per_validator;
-    /// the rest are dropped (the sender's own client still has them).
-    std::uint64_t gossip_txs_per_second_per_validator = 20'000;
-    std::uint64_t gossip_txs_burst_per_validator = 40'000;
+    /// a signature recovery, ~35 us: 5,000/s is about a sixth of a core), with
+    /// a burst of gossip_txs_burst_per_validator; the rest are dropped (the
+    /// validator that took them from its client still proposes them).
+    std::uint64_t gossip_txs_per_second_per_validator = 5'000;
+    std::uint64_t gossip_txs_burst_per_validator = 10'000;
+    /// The same over all validators together, so f Byzantine ones cannot take
+    /// more than about a third of a core between them.
+    std::uint64_t gossip_txs_per_second_total = 10'000;
+    std::uint64_t gossip_txs_burst_total = 20'000;
     /// A validator that passes on a transaction with a bad signature (an honest
     /// one checks before passing on) is not listened to for this long.
     std::uint64_t bad_gossip_penalty_ms = 60'000;
@@ -117,6 +122,9 @@ static_assert(Limits{}.max_handshakes_per_prefix <= Limits{}.max_handshakes_in_f
 static_assert(Limits{}.max_handshakes_in_flight <= Limits{}.max_links);
 static_assert(Limits{}.handshake_timeout_under_pressure_ms <= Limits{}.handshake_timeout_ms);
 static_assert(Limits{}.gossip_txs_per_second_per_validator <= Limits{}.gossip_txs_burst_per_validator);
+static_assert(Limits{}.gossip_txs_per_second_total <= Limits{}.gossip_txs_burst_total);
+static_assert(Limits{}.gossip_txs_per_second_per_validator <= Limits{}.gossip_txs_per_second_total);
+static_assert(Limits{}.gossip_txs_burst_per_validator <= Limits{}.gossip_txs_burst_total);
 static_assert(Limits{}.keepalive_ms < Limits{}.idle_timeout_ms);
 static_assert(Limits{}.max_circuit_queue_bytes <= Limits{}.max_link_queue_bytes);
 static_assert(Limits{}.max_link_queue_bytes <= Limits{}.memory_budget_bytes);
