@@ -6,13 +6,11 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import struct
 import subprocess
-import threading
 import time
 
-from netlib import free_port
+from netlib import Forwarder, free_port
 
 RPC_TIMEOUT = 10  # seconds, one JSON-RPC call
 START_TIMEOUT = 60  # seconds from exec to an answering RPC (slow shared machines, debug builds)
@@ -65,101 +63,6 @@ def wait_until(predicate, timeout, what, interval=0.1):
             raise AssertionError(f"timed out after {timeout} s waiting for {what}"
                                  + (f" (last error: {last_error})" if last_error else ""))
         time.sleep(interval)
-
-
-class Forwarder:
-    """A TCP forwarder from a loopback port to `target_port` that can be cut:
-    cut() closes every forwarded connection and makes new ones close at once
-    after accept; heal() forwards again."""
-
-    def __init__(self, target_port, name=""):
-        self.target_port = target_port
-        self.name = name
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.blocked = False
-        self.closed = False
-        self.sockets = set()
-        self.accepted = 0
-        self.refused = 0
-        threading.Thread(target=self._accept, daemon=True, name=f"fwd-{name}").start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.lock:
-                blocked = self.blocked or self.closed
-                if blocked:
-                    self.refused += 1
-            if blocked:
-                _close(client)
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                _close(client)
-                continue
-            with self.lock:
-                if self.blocked or self.closed:  # cut while connecting
-                    _close(client)
-                    _close(upstream)
-                    continue
-                self.accepted += 1
-                self.sockets.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with self.lock:
-                self.sockets.discard(src)
-                self.sockets.discard(dst)
-            _close(src)
-            _close(dst)
-
-    def cut(self):
-        with self.lock:
-            self.blocked = True
-            victims, self.sockets = self.sockets, set()
-        for s in victims:
-            _close(s)
-
-    def heal(self):
-        with self.lock:
-            self.blocked = False
-
-    def close(self):
-        with self.lock:
-            self.closed = True
-        self.cut()
-        _close(self.listener)
-
-
-def _close(s):
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        s.close()
-    except OSError:
-        pass
 
 
 class Node:

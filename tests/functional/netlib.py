@@ -99,22 +99,31 @@ class Httpd:
         self.proc.kill()
 
 
-class Tap:
-    """A TCP forwarder that records every byte in both directions, optionally
-    holding each chunk for `delay` seconds (a slow path, for latency tests)."""
+class Forwarder:
+    """A TCP forwarder from a loopback port to `target_port`. With `record`,
+    it keeps every byte of both directions (saw() looks for a marker); with
+    `delay`, it holds each chunk that long (a slow path, for latency tests).
+    cut() closes every forwarded connection and makes new ones close at once
+    after accept; heal() forwards again."""
 
-    def __init__(self, target_port, delay=0.0):
+    def __init__(self, target_port, name="", record=False, delay=0.0):
         self.target_port = target_port
+        self.name = name
+        self.record = record
         self.delay = delay
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.recorded = bytearray()
         self.lock = threading.Lock()
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.recorded = bytearray()
+        self.blocked = False
+        self.closed = False
+        self.sockets = set()
+        self.connections = 0  # forwarded (accepted and connected upstream)
+        self.refused = 0      # closed at once while cut
+        threading.Thread(target=self._accept, daemon=True, name=f"fwd-{name}").start()
 
     def _accept(self):
         while True:
@@ -122,8 +131,26 @@ class Tap:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.connections += 1
+            with self.lock:
+                blocked = self.blocked or self.closed
+                if blocked:
+                    self.refused += 1
+            if blocked:
+                close_socket(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                close_socket(client)
+                continue
+            with self.lock:
+                if self.blocked or self.closed:  # cut while connecting
+                    close_socket(client)
+                    close_socket(upstream)
+                    continue
+                self.connections += 1
+                self.sockets.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -133,26 +160,52 @@ class Tap:
                 data = src.recv(65536)
                 if not data:
                     break
-                with self.lock:
-                    self.recorded += data
+                if self.record:
+                    with self.lock:
+                        self.recorded += data
                 if self.delay:
                     time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            with self.lock:
+                self.sockets.discard(src)
+                self.sockets.discard(dst)
+            close_socket(src)
+            close_socket(dst)
 
     def saw(self, marker: bytes) -> bool:
         with self.lock:
             return marker in self.recorded
 
+    def cut(self):
+        with self.lock:
+            self.blocked = True
+            victims, self.sockets = self.sockets, set()
+        for s in victims:
+            close_socket(s)
+
+    def heal(self):
+        with self.lock:
+            self.blocked = False
+
     def close(self):
-        self.listener.close()
+        with self.lock:
+            self.closed = True
+        self.cut()
+        close_socket(self.listener)
+
+
+def close_socket(s):
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        s.close()
+    except OSError:
+        pass
 
 
 class Relay:
@@ -162,7 +215,7 @@ class Relay:
         self.dir = net.tmp / name
         self.port = free_port()
         self.metrics_port = free_port()
-        self.tap = Tap(self.port, tap_delay) if tap or tap_delay else None
+        self.tap = Forwarder(self.port, "tap", record=True, delay=tap_delay) if tap or tap_delay else None
         keystore = net.tmp / f"{name}-wallet.json"
         net.conet.run("wallet", "new", "--keystore", keystore, "--password-file", net.password_file, "--light")
         args = ["node", "init", "--dir", self.dir, "--wallet-keystore", keystore, "--password-file", net.password_file,
