@@ -52,6 +52,8 @@
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
 
+#include "bench_common.hpp"
+
 using namespace conet;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -59,6 +61,8 @@ namespace http = beast::http;
 namespace json = boost::json;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using bench::recover_rate;
+using bench::seconds_since;
 
 namespace {
 
@@ -75,27 +79,8 @@ constexpr auto stall_timeout = std::chrono::seconds(30);
     std::exit(1);
 }
 
-double seconds_since(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-double recover_rate() {
-    crypto::SeededRng rng(7);
-    const std::size_t n_recover = 5000;
-    const auto key = crypto::PrivateKey::generate(rng);
-    std::vector<std::pair<crypto::Hash256, crypto::Signature>> sigs;
-    for (std::size_t i = 0; i < n_recover; ++i) {
-        const auto d = crypto::keccak256(util::to_bytes(std::to_string(i)));
-        sigs.emplace_back(d, crypto::sign_hash(key, d));
-    }
-    const auto t0 = Clock::now();
-    for (const auto& [d, s] : sigs)
-        if (!crypto::recover(d, s)) std::abort();
-    return n_recover / seconds_since(t0);
 }
 
 double percentile(std::vector<double> v, double p) {
