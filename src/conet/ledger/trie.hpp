@@ -19,6 +19,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -138,9 +139,11 @@ struct Node {
     /// A leaf's key; a branch's path prefix (bits from `depth` on are zero).
     Key<N> key{};
     bool is_leaf() const { return depth == leaf_depth; }
-    /// Position order: by key (prefix), then depth. It is pre-order.
-    friend bool position_less(const Node& a, const Node& b) {
-        return a.key != b.key ? a.key < b.key : a.depth < b.depth;
+    /// Position order: by key (prefix), then depth. It is pre-order. Negative,
+    /// zero or positive as `a` comes before, at or after `b` (one key compare).
+    friend int position_compare(const Node& a, const Node& b) {
+        const int c = std::memcmp(a.key.data(), b.key.data(), N);
+        return c != 0 ? c : int{a.depth} - int{b.depth};
     }
 };
 
@@ -239,11 +242,14 @@ public:
             if (x == y) {
                 ca.skip();
                 cb.skip();
-            } else if (x && y && !position_less(*x, *y) && !position_less(*y, *x)) {
+                continue;
+            }
+            const int order = x && y ? position_compare(*x, *y) : (x ? -1 : 1);
+            if (order == 0) {
                 f(x, y);
                 ca.descend();
                 cb.descend();
-            } else if (!y || (x && position_less(*x, *y))) {
+            } else if (order < 0) {
                 f(x, nullptr);
                 ca.descend();
             } else {
