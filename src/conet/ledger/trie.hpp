@@ -95,7 +95,13 @@ private:
         Free* next;
     };
     static constexpr std::size_t slab_bytes = 64 * 1024;
-    static constexpr std::size_t stride = (std::max(Size, sizeof(Free)) + Align - 1) / Align * Align;
+    static constexpr std::size_t cache_line_bytes = 64;
+    // Nodes start on 32-byte boundaries of 64-byte aligned slabs, so that a
+    // branch's depth and child pointers (22 bytes, see Node) never straddle
+    // two cache lines.
+    static constexpr std::size_t stride_align = std::max<std::size_t>(Align, 32);
+    static constexpr std::size_t stride =
+        (std::max(Size, sizeof(Free)) + stride_align - 1) / stride_align * stride_align;
     static_assert(stride <= slab_bytes);
     static std::mutex& mutex() {
         static std::mutex m;
@@ -132,12 +138,16 @@ struct NoCache {
 template <std::size_t N, class Cache>
 struct Node {
     static constexpr std::uint16_t leaf_depth = N * 8;
-    std::atomic<std::uint32_t> refs{1};
-    /// A branch's split bit, leaf_depth for a leaf.
-    std::uint16_t depth = leaf_depth;
+    // Member order matters: a lookup reads only `depth` and then a branch's
+    // child pointers, which follow this struct, so `depth` comes last and the
+    // two usually share a cache line (with the cache first, the 32-byte Merkle
+    // hash put 70 bytes between them: two misses per level instead of one).
     [[no_unique_address]] mutable Cache cache{};
     /// A leaf's key; a branch's path prefix (bits from `depth` on are zero).
     Key<N> key{};
+    /// A branch's split bit, leaf_depth for a leaf.
+    std::uint16_t depth = leaf_depth;
+    std::atomic<std::uint32_t> refs{1};
     bool is_leaf() const { return depth == leaf_depth; }
     /// Position order: by key (prefix), then depth. It is pre-order. Negative,
     /// zero or positive as `a` comes before, at or after `b` (one key compare).
