@@ -47,10 +47,16 @@ double recover_rate() {
         const auto d = crypto::keccak256(util::to_bytes(std::to_string(i)));
         sigs.emplace_back(d, crypto::sign_hash(key, d));
     }
-    const auto t0 = Clock::now();
-    for (const auto& [d, s] : sigs)
-        if (!crypto::recover(d, s)) std::abort();
-    return n_recover / seconds_since(t0);
+    // The best of three rounds: on a shared machine one short round can land
+    // in a busy moment and flatter the ratio.
+    double best = 0;
+    for (int round = 0; round < 3; ++round) {
+        const auto t0 = Clock::now();
+        for (const auto& [d, s] : sigs)
+            if (!crypto::recover(d, s)) std::abort();
+        best = std::max(best, n_recover / seconds_since(t0));
+    }
+    return best;
 }
 
 long max_rss_mib() {
@@ -152,7 +158,7 @@ int small_state(std::size_t transfers, std::size_t senders) {
     const double tps = transfers / run.seconds;
     std::printf("ledger: %zu signed transfers from %zu senders in %zu blocks (durable commits)\n", transfers, senders,
                 run.blocks);
-    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
+    std::printf("  secp256k1 recover, one core: %10.0f /s  (best of 3 rounds)\n", recover);
     std::printf("  transfers applied:           %10.0f /s\n", tps);
     std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
     return 0;
@@ -214,7 +220,7 @@ int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t sende
     std::printf("ledger: %zu signed transfers among %zu accounts (%zu senders, random recipients) in %zu blocks\n",
                 transfers, accounts, senders, run.blocks);
     std::printf("  setup (keys, genesis, signing, store):  %6.1f s\n", setup);
-    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
+    std::printf("  secp256k1 recover, one core: %10.0f /s  (best of 3 rounds)\n", recover);
     std::printf("  transfers applied:           %10.0f /s  (%.1f s; signatures recovered on %s)\n", tps, run.seconds,
                 recover_threads > 1 ? "a second thread, one block ahead" : "the same thread, at admission");
     std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
