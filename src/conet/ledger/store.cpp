@@ -146,7 +146,7 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
 }
 
-/// Entries and tree nodes: O(changed entries and nodes).
+/// Entries and tree leaves: O(changed entries) writes, found in O(changed nodes).
 void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
     write_entry_changes(batch, before, after);
     write_tree_changes(batch, before.tree(), after.tree());

@@ -7,8 +7,9 @@
 ///
 /// A node's position (its key prefix and depth) depends only on the set of
 /// keys, never on how the trie was built, which is what lets the sparse Merkle
-/// tree persist nodes by position and `diff` two versions by walking both in
-/// position order, skipping shared subtrees.
+/// tree persist only its leaves (the branches follow from their keys) and
+/// `diff` two versions by walking both in position order, skipping shared
+/// subtrees.
 ///
 /// Not thread-safe for writes; reference counts are atomic so that copies may
 /// live on different threads.
