@@ -5,12 +5,15 @@
 //
 // Usage: build/release/bench/conet_bench_ledger [transfers=20000] [senders=200]
 //        build/release/bench/conet_bench_ledger --accounts [accounts=1000000] [transfers=100000] [senders=10000]
+//                                               [recover_threads=2]
 //
 // The second form starts from a store holding `accounts` funded accounts
 // (random addresses; `senders` of them have keys) and sends transfers from
 // random senders to random accounts among all of them, so each block touches
 // accounts spread over the whole state tree. It also times reopening the
-// store with that many accounts.
+// store with that many accounts. With recover_threads=2 (the default) the
+// signatures of the next block's transactions are recovered on a second
+// thread; recover_threads=1 keeps everything on one thread.
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <random>
 
 #include "conet/crypto/random.hpp"
@@ -43,10 +47,16 @@ double recover_rate() {
         const auto d = crypto::keccak256(util::to_bytes(std::to_string(i)));
         sigs.emplace_back(d, crypto::sign_hash(key, d));
     }
-    const auto t0 = Clock::now();
-    for (const auto& [d, s] : sigs)
-        if (!crypto::recover(d, s)) std::abort();
-    return n_recover / seconds_since(t0);
+    // The best of three rounds: on a shared machine one short round can land
+    // in a busy moment and flatter the ratio.
+    double best = 0;
+    for (int round = 0; round < 3; ++round) {
+        const auto t0 = Clock::now();
+        for (const auto& [d, s] : sigs)
+            if (!crypto::recover(d, s)) std::abort();
+        best = std::max(best, n_recover / seconds_since(t0));
+    }
+    return best;
 }
 
 long max_rss_mib() {
@@ -61,20 +71,42 @@ struct Run {
     double admit_s = 0, build_s = 0, commit_s = 0, prune_s = 0;
 };
 
-/// Admits up to one block's worth, builds and commits it, until every transaction is in.
+/// Admits up to one block's worth, builds and commits it, until every
+/// transaction is in. With `recover_threads` > 1 the signatures of the next
+/// block's worth are recovered on another thread while this block is
+/// admitted, built and committed (what a validator can do as transactions
+/// arrive); admission then only waits for them, if at all, and checks the rest.
 Run apply_all(ledger::BlockStore& store, const std::vector<ledger::Transaction>& txs,
-              const crypto::PrivateKey& validator) {
+              const crypto::PrivateKey& validator, unsigned recover_threads = 1) {
+    constexpr std::size_t per_block = 4000;
+    using Senders = std::vector<crypto::KeyResult<crypto::Address>>;
+    const auto recover_from = [&txs](std::size_t from) {
+        Senders out;
+        for (std::size_t i = from; i < std::min(from + per_block, txs.size()); ++i) out.push_back(txs[i].sender());
+        return out;
+    };
     ledger::Mempool pool(ledger::MempoolLimits{txs.size() + 1, 1u << 30, txs.size(), txs.size()});
     Run run;
     const auto t0 = Clock::now();
+    std::future<Senders> ahead;
+    if (recover_threads > 1) ahead = std::async(std::launch::async, recover_from, 0);
     std::size_t committed = 0, next = 0;
     while (committed < txs.size()) {
         auto t = Clock::now();
-        for (std::size_t k = 0; k < 4000 && next < txs.size(); ++k, ++next)
-            if (auto r = pool.admit(txs[next], store.state()); !r) {
+        const std::size_t from = next;
+        Senders senders;
+        if (ahead.valid()) {
+            senders = ahead.get();
+            if (from + per_block < txs.size()) ahead = std::async(std::launch::async, recover_from, from + per_block);
+        }
+        for (; next < std::min(from + per_block, txs.size()); ++next) {
+            auto r = senders.empty() ? pool.admit(txs[next], store.state())
+                                     : pool.admit_recovered(txs[next], senders[next - from], store.state());
+            if (!r) {
                 std::fprintf(stderr, "admission failed at %zu: %s\n", next, std::string(describe(r.error())).c_str());
                 std::exit(1);
             }
+        }
         run.admit_s += seconds_since(t);
         t = Clock::now();
         auto [block, state] =
@@ -126,13 +158,13 @@ int small_state(std::size_t transfers, std::size_t senders) {
     const double tps = transfers / run.seconds;
     std::printf("ledger: %zu signed transfers from %zu senders in %zu blocks (durable commits)\n", transfers, senders,
                 run.blocks);
-    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
+    std::printf("  secp256k1 recover, one core: %10.0f /s  (best of 3 rounds)\n", recover);
     std::printf("  transfers applied:           %10.0f /s\n", tps);
     std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
     return 0;
 }
 
-int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t senders) {
+int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t senders, unsigned recover_threads) {
     senders = std::min(senders, accounts);
     crypto::SeededRng rng(2);
     std::mt19937_64 pick(3);
@@ -172,7 +204,7 @@ int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t sende
     }
     const double setup = seconds_since(t_setup);
     const double recover = recover_rate();
-    const Run run = apply_all(**store, txs, validator);
+    const Run run = apply_all(**store, txs, validator, recover_threads);
     const auto head = (*store)->head();
     store->reset();
     auto t0 = Clock::now();
@@ -188,8 +220,9 @@ int many_accounts(std::size_t accounts, std::size_t transfers, std::size_t sende
     std::printf("ledger: %zu signed transfers among %zu accounts (%zu senders, random recipients) in %zu blocks\n",
                 transfers, accounts, senders, run.blocks);
     std::printf("  setup (keys, genesis, signing, store):  %6.1f s\n", setup);
-    std::printf("  secp256k1 recover, one core: %10.0f /s\n", recover);
-    std::printf("  transfers applied:           %10.0f /s  (%.1f s)\n", tps, run.seconds);
+    std::printf("  secp256k1 recover, one core: %10.0f /s  (best of 3 rounds)\n", recover);
+    std::printf("  transfers applied:           %10.0f /s  (%.1f s; signatures recovered on %s)\n", tps, run.seconds,
+                recover_threads > 1 ? "a second thread, one block ahead" : "the same thread, at admission");
     std::printf("  ratio: %.2f  (goal >= 0.50)\n", tps / recover);
     std::printf("  time in admission %.1f s, block building %.1f s, commit %.1f s, pruning %.1f s\n", run.admit_s,
                 run.build_s, run.commit_s, run.prune_s);
@@ -205,7 +238,8 @@ int main(int argc, char** argv) {
         const std::size_t accounts = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1'000'000;
         const std::size_t transfers = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 100'000;
         const std::size_t senders = argc > 4 ? std::strtoul(argv[4], nullptr, 10) : 10'000;
-        return many_accounts(accounts, transfers, senders);
+        const auto threads = static_cast<unsigned>(argc > 5 ? std::strtoul(argv[5], nullptr, 10) : 2);
+        return many_accounts(accounts, transfers, senders, std::max(1u, threads));
     }
     const std::size_t transfers = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20000;
     const std::size_t senders = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200;

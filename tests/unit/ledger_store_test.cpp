@@ -148,8 +148,8 @@ TEST_F(StoreTest, AStoreWithoutStoredTreeNodesRebuildsThemOnce) {
     };
     {
         auto [db, keys] = count_nodes();
-        EXPECT_EQ(keys.size(), 2 * (users.size() + 2) - 1);  // users, validator, pending: leaves and branches
-        rocksdb::WriteBatch batch;                           // make it an old store
+        EXPECT_EQ(keys.size(), users.size() + 2);  // users, validator, pending: their leaves
+        rocksdb::WriteBatch batch;                 // make it an old store
         for (const auto& k : keys) batch.Delete(k);
         batch.Delete("meta/smt");
         ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
@@ -159,7 +159,60 @@ TEST_F(StoreTest, AStoreWithoutStoredTreeNodesRebuildsThemOnce) {
         ASSERT_TRUE(store) << store.error();
         EXPECT_EQ((*store)->state().state_root(), root);
     }
-    EXPECT_EQ(count_nodes().second.size(), 2 * (users.size() + 2) - 1);
+    EXPECT_EQ(count_nodes().second.size(), users.size() + 2);
+}
+
+/// A store from when every tree node was stored (meta/smt "1", branches under
+/// smt/<prefix><depth>) opens to the same state and keeps only its leaves; a
+/// format this build does not know is refused with a message.
+TEST_F(StoreTest, AStoreWithStoredBranchesDropsThemOnceAndAnUnknownFormatIsRefused) {
+    crypto::Hash256 root;
+    {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        grow(**store, 3);
+        root = (*store)->state().state_root();
+    }
+    auto with_db = [&](auto f) {
+        rocksdb::DB* raw = nullptr;
+        ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), m_dir.string(), &raw).ok());
+        std::unique_ptr<rocksdb::DB> db(raw);
+        f(*db);
+    };
+    auto smt_keys = [&] {
+        std::vector<std::string> keys;
+        with_db([&](rocksdb::DB& db) {
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+            for (it->Seek("smt/"); it->Valid() && it->key().starts_with("smt/"); it->Next())
+                keys.push_back(it->key().ToString());
+        });
+        return keys;
+    };
+    const auto leaves = smt_keys();
+    ASSERT_EQ(leaves.size(), users.size() + 2);
+    with_db([&](rocksdb::DB& db) {  // the root branch as format 1 stored it, and one below it
+        rocksdb::WriteBatch batch;
+        batch.Put("smt/" + std::string(32, '\0') + std::string(2, '\0'), std::string(util::as_chars(root)));
+        batch.Put("smt/" + std::string(1, '\x80') + std::string(31, '\0') + std::string("\0\x05", 2),
+                  std::string(32, 'x'));
+        batch.Put("meta/smt", "1");
+        ASSERT_TRUE(db.Write(rocksdb::WriteOptions(), &batch).ok());
+    });
+    for (int i = 0; i < 2; ++i) {
+        auto store = BlockStore::open(m_dir, genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_EQ((*store)->state().state_root(), root);
+    }
+    EXPECT_EQ(smt_keys(), leaves);
+    with_db([](rocksdb::DB& db) {
+        std::string marker;
+        ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), "meta/smt", &marker).ok());
+        EXPECT_EQ(marker, "2");
+        ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "meta/smt", "3").ok());
+    });
+    auto refused = BlockStore::open(m_dir, genesis);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().find("state tree format"), std::string::npos);
 }
 
 TEST_F(StoreTest, StateEntriesSurviveReopeningThroughAddsUpdatesAndDeletes) {

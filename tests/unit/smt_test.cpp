@@ -176,7 +176,7 @@ RC_GTEST_PROP(Smt, StoredNodesFollowTheDiffsAndReloadToTheSameTree, ()) {
     }
 }
 
-TEST(Smt, TheLoaderRefusesNodesThatDoNotFormATree) {
+TEST(Smt, TheLoaderRebuildsFromLeavesAndRefusesMalformedOrUnorderedOnes) {
     SparseMerkleTree t = tree_of({1, 2, 3, 4, 5});
     std::map<std::string, std::string> stored;
     SparseMerkleTree::diff(
@@ -185,22 +185,30 @@ TEST(Smt, TheLoaderRefusesNodesThatDoNotFormATree) {
             stored[std::string(p.begin(), p.end())] = std::string(v.begin(), v.end());
         },
         [](const SparseMerkleTree::Position&) { FAIL(); });
-    ASSERT_EQ(stored.size(), 9u);  // 5 leaves, 4 branches
+    ASSERT_EQ(stored.size(), 5u);  // the 5 leaves; branches follow from them
     ASSERT_TRUE(load(stored).has_value());
     EXPECT_EQ(load(stored)->root(), t.root());
-    for (auto it = stored.begin(); it != stored.end(); ++it) {  // any node missing
-        auto fewer = stored;
+    for (auto it = stored.begin(); it != stored.end(); ++it) {  // a leaf missing: another tree (the store's
+        auto fewer = stored;                                    // root and leaf-count checks catch it)
         fewer.erase(it->first);
-        EXPECT_FALSE(load(fewer).has_value());
+        ASSERT_TRUE(load(fewer).has_value());
+        EXPECT_NE(load(fewer)->root(), t.root());
+        EXPECT_EQ(load(fewer)->size(), 4u);
     }
-    auto extra = stored;
-    std::string stray = stored.rbegin()->first;  // a leaf
-    stray[31] ^= 1;
-    extra[stray] = stored.rbegin()->second;
-    EXPECT_FALSE(load(extra).has_value());
+    auto branch = stored;  // a branch entry (the format before leaves only)
+    std::string at_root(34, '\0');
+    at_root[32] = 0;
+    branch[at_root] = std::string(32, 'x');
+    EXPECT_FALSE(load(branch).has_value());
     auto short_value = stored;
     short_value.begin()->second.pop_back();
     EXPECT_FALSE(load(short_value).has_value());
+    SparseMerkleTree::Loader unordered;  // leaves must come in strictly increasing key order
+    ASSERT_TRUE(unordered.add(util::as_bytes(stored.rbegin()->first), util::as_bytes(stored.rbegin()->second)));
+    EXPECT_FALSE(unordered.add(util::as_bytes(stored.begin()->first), util::as_bytes(stored.begin()->second)));
+    SparseMerkleTree::Loader twice;
+    ASSERT_TRUE(twice.add(util::as_bytes(stored.begin()->first), util::as_bytes(stored.begin()->second)));
+    EXPECT_FALSE(twice.add(util::as_bytes(stored.begin()->first), util::as_bytes(stored.begin()->second)));
 }
 
 TEST(Smt, EmptyAndSingleLeafRoots) {

@@ -30,4 +30,12 @@ Hash256 keccak256(util::ByteView data) {
     return out;
 }
 
+Hash256 keccak256(std::initializer_list<util::ByteView> pieces) {
+    CryptoPP::Keccak_256 hash;
+    for (const auto& p : pieces) hash.Update(p.data(), p.size());
+    Hash256 out{};
+    hash.Final(out.data());
+    return out;
+}
+
 }  // namespace conet::crypto

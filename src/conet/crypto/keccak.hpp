@@ -1,6 +1,7 @@
 #pragma once
 /// Keccak-256 as Ethereum uses it (original Keccak padding, not SHA3-256).
 
+#include <initializer_list>
 #include <memory>
 
 #include "conet/util/bytes.hpp"
@@ -10,6 +11,9 @@ namespace conet::crypto {
 using Hash256 = util::ByteArray<32>;
 
 Hash256 keccak256(util::ByteView data);
+/// Keccak-256 of the pieces one after another, with no allocation (the Merkle
+/// tree hashes millions of small nodes this way).
+Hash256 keccak256(std::initializer_list<util::ByteView> pieces);
 
 /// Incremental Keccak-256 for hashing several pieces without concatenating.
 class Keccak256 {

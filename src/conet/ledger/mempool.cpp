@@ -26,7 +26,22 @@ util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, 
     // Before the signature recovery: a copy of a known transaction costs one hash.
     const crypto::Hash256 id = tx.hash();
     if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);
-    auto sender = tx.sender();
+    return admit_checked(tx, id, tx.sender(), state);
+}
+
+util::Result<crypto::Hash256, AdmitError> Mempool::admit_recovered(const Transaction& tx,
+                                                                   const crypto::KeyResult<crypto::Address>& sender,
+                                                                   const State& state) {
+    if (tx.payload.size() > max_tx_payload_bytes) return util::unexpected(AdmitError::malformed);
+    if (tx.chain_id != state.chain_id()) return util::unexpected(AdmitError::wrong_chain);
+    const crypto::Hash256 id = tx.hash();
+    if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);
+    return admit_checked(tx, id, sender, state);
+}
+
+util::Result<crypto::Hash256, AdmitError> Mempool::admit_checked(const Transaction& tx, const crypto::Hash256& id,
+                                                                 const crypto::KeyResult<crypto::Address>& sender,
+                                                                 const State& state) {
     if (!sender) return util::unexpected(AdmitError::bad_signature);
     const Account* acc = state.account(*sender);
     const std::uint64_t next = acc ? acc->nonce : 0;

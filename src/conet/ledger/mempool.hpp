@@ -37,6 +37,13 @@ public:
 
     /// Admits a transaction; returns its id.
     util::Result<crypto::Hash256, AdmitError> admit(const Transaction& tx, const State& state);
+    /// The same with the signature already recovered: `sender` must be what
+    /// `tx.sender()` returns. Recovery is most of admission's cost and needs no
+    /// state, so a caller may run it on other threads ahead of time; the
+    /// outcome is the same as admit()'s.
+    util::Result<crypto::Hash256, AdmitError> admit_recovered(const Transaction& tx,
+                                                              const crypto::KeyResult<crypto::Address>& sender,
+                                                              const State& state);
     struct Selected {
         Transaction tx;
         crypto::Address sender;  ///< recovered at admission
@@ -69,6 +76,10 @@ private:
         std::size_t bytes = 0;
     };
     void erase(const crypto::Address& sender, std::uint64_t nonce);
+    /// Admission after the size, chain and duplicate checks.
+    util::Result<crypto::Hash256, AdmitError> admit_checked(const Transaction& tx, const crypto::Hash256& id,
+                                                            const crypto::KeyResult<crypto::Address>& sender,
+                                                            const State& state);
 
     MempoolLimits m_limits;
     std::map<crypto::Address, std::map<std::uint64_t, Entry>> m_by_sender;

@@ -13,9 +13,7 @@ bool bit(const Hash256& k, std::size_t depth) {
 
 Hash256 node_hash(const Hash256& left, const Hash256& right) {
     const std::uint8_t tag = 0x01;
-    crypto::Keccak256 h;
-    h.update(util::ByteView(&tag, 1)).update(left).update(right);
-    return h.finish();
+    return crypto::keccak256({util::ByteView(&tag, 1), left, right});
 }
 
 Hash256 hash_at(const NodeT* n, std::size_t depth);
@@ -57,9 +55,7 @@ SparseMerkleTree::Position position_of(const NodeT* n) {
 
 Hash256 smt_leaf_hash(const Hash256& key, const Hash256& value_hash) {
     const std::uint8_t tag = 0x00;
-    crypto::Keccak256 h;
-    h.update(util::ByteView(&tag, 1)).update(key).update(value_hash);
-    return h.finish();
+    return crypto::keccak256({util::ByteView(&tag, 1), key, value_hash});
 }
 
 SparseMerkleTree::SparseMerkleTree(const SparseMerkleTree& o) : m_trie((o.root(), o.m_trie)) {}
@@ -114,20 +110,17 @@ void SparseMerkleTree::diff(const SparseMerkleTree& before, const SparseMerkleTr
     after.root();
     util::ByteArray<64> leaf_bytes;
     Trie::diff(before.m_trie, after.m_trie, [&](const NodeT* old_node, const NodeT* new_node) {
+        // A position is a leaf in both or a branch in both (its depth says which).
+        if (!(new_node ? new_node : old_node)->is_leaf()) return;
         if (!new_node) {
             erase(position_of(old_node));
             return;
         }
-        const bool same = old_node && old_node->cache.hash == new_node->cache.hash;
-        if (same) return;  // equal positions with equal hashes hold equal subtrees
-        if (new_node->is_leaf()) {
-            const Hash256& v = Trie::as_leaf(new_node)->value;
-            std::copy(v.begin(), v.end(), leaf_bytes.begin());
-            std::copy(new_node->cache.hash.begin(), new_node->cache.hash.end(), leaf_bytes.begin() + 32);
-            put(position_of(new_node), leaf_bytes);
-        } else {
-            put(position_of(new_node), new_node->cache.hash);
-        }
+        if (old_node && old_node->cache.hash == new_node->cache.hash) return;
+        const Hash256& v = Trie::as_leaf(new_node)->value;
+        std::copy(v.begin(), v.end(), leaf_bytes.begin());
+        std::copy(new_node->cache.hash.begin(), new_node->cache.hash.end(), leaf_bytes.begin() + 32);
+        put(position_of(new_node), leaf_bytes);
     });
 }
 
@@ -136,46 +129,41 @@ SparseMerkleTree::Loader::~Loader() {
 }
 
 bool SparseMerkleTree::Loader::add(util::ByteView position, util::ByteView value) {
-    if (m_failed || position.size() != std::tuple_size_v<Position>) return m_failed = true, false;
-    const std::size_t depth = (std::size_t{position[32]} << 8) | position[33];
-    Hash256 key;
+    if (m_failed || position.size() != std::tuple_size_v<Position> || value.size() != 64 ||
+        ((std::size_t{position[32]} << 8) | position[33]) != leaf_depth)
+        return m_failed = true, false;
+    Hash256 key, v;
     std::copy(position.begin(), position.begin() + 32, key.begin());
-    NodeT* node = nullptr;
-    if (depth == leaf_depth) {
-        if (value.size() != 64) return m_failed = true, false;
-        Hash256 v;
-        std::copy(value.begin(), value.begin() + 32, v.begin());
-        node = Trie::make_leaf(key, v);
-        std::copy(value.begin() + 32, value.end(), node->cache.hash.begin());
-        ++m_leaves;
+    std::copy(value.begin(), value.begin() + 32, v.begin());
+    const std::size_t d = m_last ? trie::first_difference(m_last->key, key) : 0;
+    if (m_last && (d == leaf_depth || bit(key, d) == 0)) return m_failed = true, false;  // not increasing
+    NodeT* leaf = Trie::make_leaf(key, v);
+    std::copy(value.begin() + 32, value.end(), leaf->cache.hash.begin());
+    leaf->cache.valid = true;
+    if (m_last) {
+        // The new leaf parts from the last one at bit d: every branch on the
+        // rightmost path deeper than d goes below a new branch at d, whose right
+        // child is the new leaf. (No branch on that path splits at d itself:
+        // the last leaf has bit d clear, so it is left of any such split.)
+        while (!m_spine.empty() && m_spine.back()->depth > d) m_spine.pop_back();
+        NodeT*& slot = m_spine.empty() ? m_root : m_spine.back()->child[1];
+        auto* branch = Trie::make_branch(d, key, slot, leaf);
+        slot = branch;
+        m_spine.push_back(branch);
     } else {
-        if (depth > leaf_depth || value.size() != 32 || trie::prefix(key, depth) != key) return m_failed = true, false;
-        node = Trie::make_branch(depth, key, nullptr, nullptr);
-        std::copy(value.begin(), value.end(), node->cache.hash.begin());
+        m_root = leaf;
     }
-    node->cache.valid = true;
-    if (!m_root) {
-        m_root = node;
-    } else {
-        // Pre-order: the node is the next child of the innermost open branch.
-        Trie::BranchT* parent = m_open.empty() ? nullptr : m_open.back();
-        const bool fits = parent && node->depth > parent->depth && trie::prefix(key, parent->depth) == parent->key &&
-                          (parent->child[0] ? !parent->child[1] && bit(key, parent->depth) : !bit(key, parent->depth));
-        if (!fits) {
-            Trie::release(node);
-            return m_failed = true, false;
-        }
-        parent->child[parent->child[0] ? 1 : 0] = node;
-        if (parent->child[1]) m_open.pop_back();
-    }
-    if (!node->is_leaf()) m_open.push_back(static_cast<Trie::BranchT*>(node));
+    m_last = leaf;
+    ++m_leaves;
     return true;
 }
 
 std::optional<SparseMerkleTree> SparseMerkleTree::Loader::finish() {
-    if (m_failed || !m_open.empty()) return std::nullopt;
+    if (m_failed) return std::nullopt;
     SparseMerkleTree t;
     t.m_trie = Trie::adopt(std::exchange(m_root, nullptr), m_leaves);
+    m_spine.clear();
+    m_last = nullptr;
     return t;
 }
 

@@ -59,37 +59,41 @@ public:
     SmtProof prove(const Hash256& key) const;
     std::size_t size() const { return m_trie.size(); }
 
-    /// Where the block store keeps a node: the 32-byte path prefix (bits past
-    /// the depth zero) | u16 depth (the branch's split bit, 256 for a leaf).
-    /// Sorting positions as bytes sorts nodes in pre-order.
+    /// Where the block store keeps a leaf: its 32-byte key | u16 256 (the
+    /// position a leaf has in the path-collapsed trie; branches are not stored).
     using Position = util::ByteArray<34>;
     static constexpr std::uint16_t leaf_depth = 256;
-    /// Stored value of a node: hash (32) for a branch, value hash | leaf hash (64) for a leaf.
+    /// Stored value of a leaf: value hash | leaf hash (64).
     using PutNode = std::function<void(const Position&, util::ByteView)>;
     using EraseNode = std::function<void(const Position&)>;
 
     /// What the store must write to go from `before` to `after`: put every
-    /// node `after` holds that `before` lacks or holds differently, erase every
-    /// position `before` holds and `after` does not. Costs O(changed nodes).
+    /// leaf `after` holds that `before` lacks or holds with another value,
+    /// erase every leaf `before` holds and `after` does not. Costs O(changed
+    /// nodes) to find and one write per changed leaf: branches are not stored,
+    /// since their positions follow from the leaves' keys and their hashes
+    /// from the leaves (Loader rebuilds them).
     static void diff(const SparseMerkleTree& before, const SparseMerkleTree& after, const PutNode& put,
                      const EraseNode& erase);
 
-    /// Rebuilds a tree from stored nodes given in position order, trusting the
-    /// stored hashes (no hashing); checks that they form one well-shaped trie.
+    /// Rebuilds a tree from stored leaves given in key order, in O(n) without
+    /// hashing a leaf (the stored leaf hash is trusted); the n - 1 branch hashes
+    /// are computed when root() is first asked.
     class Loader {
     public:
         Loader() = default;
         Loader(const Loader&) = delete;
         Loader& operator=(const Loader&) = delete;
         ~Loader();
-        /// False when the node is malformed or does not fit the tree so far.
+        /// False when the leaf is malformed or not after the previous one.
         [[nodiscard]] bool add(util::ByteView position, util::ByteView value);
-        /// The tree, or nullopt when it is incomplete.
+        /// The tree, or nullopt when a leaf was refused.
         std::optional<SparseMerkleTree> finish();
 
     private:
         Trie::NodeT* m_root = nullptr;
-        std::vector<Trie::BranchT*> m_open;  // branches still missing a child
+        std::vector<Trie::BranchT*> m_spine;  // branches on the rightmost path, root first
+        const Trie::NodeT* m_last = nullptr;  // the last leaf added
         std::size_t m_leaves = 0;
         bool m_failed = false;
     };

@@ -20,9 +20,7 @@ util::Result<P, TxError> payload_as(const Transaction& tx) {
 }
 
 crypto::Hash256 key_for(std::string_view space, util::ByteView id) {
-    crypto::Keccak256 h;
-    h.update(util::as_bytes(space)).update(id);
-    return h.finish();
+    return crypto::keccak256({util::as_bytes(space), id});
 }
 
 }  // namespace

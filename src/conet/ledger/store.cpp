@@ -59,17 +59,21 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/acct/<address>    u64 balance | u64 nonce | u64 prepaid
 //   state/node/<noise key>  NodeRecord | u64 stake
 //   state/pending           u32 count | (address | u64 amount | u64 release_height)*
-// and so is the state's Merkle tree, one entry per node, addressed by position
+// and so are the state's Merkle tree's leaves, one entry per leaf
 // (SparseMerkleTree::Position; docs/ledger.md):
-//   smt/<32-byte path prefix><u16 depth>   branch: hash | leaf: value hash | leaf hash
-//   meta/smt                "1" once the tree's nodes are stored (stores written
-//                           before them rebuild the tree once at open)
+//   smt/<32-byte key><u16 256>   value hash | leaf hash
+//   meta/smt                "2": the tree's leaves are stored, and nothing else.
+//                           "1" (before 2026-12): branches were stored too, under
+//                           smt/<path prefix><u16 depth>; opening deletes them once.
+//                           Absent (older): no tree; opening rebuilds it once.
 const std::string k_state_meta = "state/meta";
 const std::string k_state_pending = "state/pending";
 const std::string p_account = "state/acct/";
 const std::string p_node = "state/node/";
 const std::string p_smt = "smt/";
 const std::string k_smt_stored = "meta/smt";
+const std::string smt_format_leaves = "2";
+const std::string smt_format_all_nodes = "1";
 
 template <codec::Encodable T>
 std::string encoded(const T& v) {
@@ -142,10 +146,32 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
 }
 
-/// Entries and tree nodes: O(changed entries and nodes).
+/// Entries and tree leaves: O(changed entries) writes, found in O(changed nodes).
 void write_state_changes(rocksdb::WriteBatch& batch, const State& before, const State& after) {
     write_entry_changes(batch, before, after);
     write_tree_changes(batch, before.tree(), after.tree());
+}
+
+/// A store whose tree format is "1" (every node stored) keeps only its leaves
+/// from now on: its branch entries are deleted in one synced batch.
+util::Result<void, std::string> migrate_tree_to_leaves(rocksdb::DB& db) {
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(p_smt); it->Valid() && it->key().starts_with(p_smt); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_smt.size());
+        if (k.size() != std::tuple_size_v<SparseMerkleTree::Position>)
+            return util::unexpected(std::string("block store is corrupt (state tree node)"));
+        const std::size_t depth =
+            (std::size_t{static_cast<std::uint8_t>(k[32])} << 8) | static_cast<std::uint8_t>(k[33]);
+        if (depth != SparseMerkleTree::leaf_depth) batch.Delete(it->key());
+    }
+    if (!it->status().ok()) return util::unexpected("block store is corrupt (" + it->status().ToString() + ")");
+    batch.Put(k_smt_stored, smt_format_leaves);
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    if (auto st = db.Write(w, &batch); !st.ok())
+        return util::unexpected("cannot migrate the stored state tree: " + st.ToString());
+    return {};
 }
 
 /// The stored tree, or nullopt when the store predates stored trees.
@@ -154,16 +180,23 @@ util::Result<std::optional<SparseMerkleTree>, std::string> read_tree(rocksdb::DB
     const rocksdb::Status m = db.Get(rocksdb::ReadOptions(), k_smt_stored, &marker);
     if (m.IsNotFound()) return std::optional<SparseMerkleTree>();
     if (!m.ok()) return util::unexpected("cannot read block store: " + m.ToString());
+    if (marker == smt_format_all_nodes) {
+        if (auto migrated = migrate_tree_to_leaves(db); !migrated) return util::unexpected(migrated.error());
+    } else if (marker != smt_format_leaves) {
+        return util::unexpected("block store has state tree format \"" + marker + "\"; this build reads \"" +
+                                smt_format_leaves + "\" and migrates \"" + smt_format_all_nodes +
+                                "\" (is the store from a newer version?)");
+    }
     SparseMerkleTree::Loader loader;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(p_smt); it->Valid() && it->key().starts_with(p_smt); it->Next()) {
         const auto k = it->key().ToStringView().substr(p_smt.size());
         if (!loader.add(util::as_bytes(k), util::as_bytes(it->value().ToStringView())))
-            return util::unexpected(std::string("block store is corrupt (state tree node)"));
+            return util::unexpected(std::string("block store is corrupt (state tree leaf)"));
     }
     if (!it->status().ok()) return util::unexpected("block store is corrupt (" + it->status().ToString() + ")");
     auto tree = loader.finish();
-    if (!tree) return util::unexpected(std::string("block store is corrupt (state tree incomplete)"));
+    if (!tree) return util::unexpected(std::string("block store is corrupt (state tree)"));
     return std::optional<SparseMerkleTree>(std::move(*tree));
 }
 
@@ -213,7 +246,7 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         State s = State::restore(*chain_id, *params, std::move(by_address), std::move(nodes), std::move(*pending));
         rocksdb::WriteBatch batch;
         write_tree_changes(batch, SparseMerkleTree{}, s.tree());
-        batch.Put(k_smt_stored, "1");
+        batch.Put(k_smt_stored, smt_format_leaves);
         rocksdb::WriteOptions w;
         w.sync = true;
         if (auto st = db.Write(w, &batch); !st.ok())
@@ -268,7 +301,7 @@ util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const st
             batch.Put(k_state_pending, encode_pending({}));
             write_entry_changes(batch, State(genesis_state->chain_id(), genesis_state->params()), *genesis_state);
             write_tree_changes(batch, SparseMerkleTree{}, genesis_state->tree());
-            batch.Put(k_smt_stored, "1");
+            batch.Put(k_smt_stored, smt_format_leaves);
             rocksdb::WriteOptions w;
             w.sync = true;
             if (auto s = db->Write(w, &batch); !s.ok())

@@ -7,8 +7,9 @@
 ///
 /// A node's position (its key prefix and depth) depends only on the set of
 /// keys, never on how the trie was built, which is what lets the sparse Merkle
-/// tree persist nodes by position and `diff` two versions by walking both in
-/// position order, skipping shared subtrees.
+/// tree persist only its leaves (the branches follow from their keys) and
+/// `diff` two versions by walking both in position order, skipping shared
+/// subtrees.
 ///
 /// Not thread-safe for writes; reference counts are atomic so that copies may
 /// live on different threads.
@@ -17,7 +18,11 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -52,6 +57,81 @@ inline Key<N> prefix(const Key<N>& k, std::size_t depth) {
     return p;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CONET_TRIE_PLAIN_NEW 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CONET_TRIE_PLAIN_NEW 1
+#endif
+#endif
+
+/// Memory for nodes of one type: one free list shared by all threads,
+/// refilled from 64 KiB slabs that are never returned. A block's path copies
+/// allocate, and dropping the previous version frees, hundreds of thousands of
+/// nodes; through malloc, most of that time went to consolidating its
+/// small-chunk bins whenever something large was allocated (measured with
+/// perf: malloc_consolidate and unlink_chunk). Here each costs an uncontended
+/// lock and a pointer swap, and freed nodes are reused while still in cache.
+/// The pool keeps the peak number of nodes ever live. Under AddressSanitizer
+/// nodes use plain new, so that use-after-free is still caught.
+template <std::size_t Size, std::size_t Align>
+class NodePool {
+public:
+    static void* allocate() {
+        std::lock_guard lock(mutex());
+        Free*& head = free_list();
+        if (!head) refill(head);
+        Free* f = head;
+        head = f->next;
+        return f;
+    }
+    static void deallocate(void* p) {
+        std::lock_guard lock(mutex());
+        Free*& head = free_list();
+        head = new (p) Free{head};
+    }
+
+private:
+    struct Free {
+        Free* next;
+    };
+    static constexpr std::size_t slab_bytes = 64 * 1024;
+    static constexpr std::size_t cache_line_bytes = 64;
+    // Nodes start on 32-byte boundaries of 64-byte aligned slabs, so that a
+    // branch's depth and child pointers (22 bytes, see Node) never straddle
+    // two cache lines.
+    static constexpr std::size_t stride_align = std::max<std::size_t>(Align, 32);
+    static constexpr std::size_t stride =
+        (std::max(Size, sizeof(Free)) + stride_align - 1) / stride_align * stride_align;
+    static_assert(stride <= slab_bytes);
+    static std::mutex& mutex() {
+        static std::mutex m;
+        return m;
+    }
+    static Free*& free_list() {
+        static Free* head = nullptr;
+        return head;
+    }
+    static void refill(Free*& head) {
+        auto* slab = static_cast<std::byte*>(::operator new (slab_bytes, std::align_val_t{Align}));
+        for (std::size_t off = 0; off + stride <= slab_bytes; off += stride) head = new (slab + off) Free{head};
+    }
+};
+
+/// Gives a node type its memory from NodePool (plain new under ASan).
+template <class T>
+struct Pooled {
+#ifndef CONET_TRIE_PLAIN_NEW
+    static void* operator new(std::size_t size) {
+        CONET_ASSERT_MSG(size == sizeof(T), "pooled trie nodes have one size");
+        return NodePool<sizeof(T), alignof(T)>::allocate();
+    }
+    static void operator delete(void* p) {
+        NodePool<sizeof(T), alignof(T)>::deallocate(p);
+    }
+#endif
+};
+
 struct NoCache {
     void reset() {}
 };
@@ -59,26 +139,32 @@ struct NoCache {
 template <std::size_t N, class Cache>
 struct Node {
     static constexpr std::uint16_t leaf_depth = N * 8;
-    std::atomic<std::uint32_t> refs{1};
-    /// A branch's split bit, leaf_depth for a leaf.
-    std::uint16_t depth = leaf_depth;
+    // Member order matters: a lookup reads only `depth` and then a branch's
+    // child pointers, which follow this struct, so `depth` comes last and the
+    // two usually share a cache line (with the cache first, the 32-byte Merkle
+    // hash put 70 bytes between them: two misses per level instead of one).
     [[no_unique_address]] mutable Cache cache{};
     /// A leaf's key; a branch's path prefix (bits from `depth` on are zero).
     Key<N> key{};
+    /// A branch's split bit, leaf_depth for a leaf.
+    std::uint16_t depth = leaf_depth;
+    std::atomic<std::uint32_t> refs{1};
     bool is_leaf() const { return depth == leaf_depth; }
-    /// Position order: by key (prefix), then depth. It is pre-order.
-    friend bool position_less(const Node& a, const Node& b) {
-        return a.key != b.key ? a.key < b.key : a.depth < b.depth;
+    /// Position order: by key (prefix), then depth. It is pre-order. Negative,
+    /// zero or positive as `a` comes before, at or after `b` (one key compare).
+    friend int position_compare(const Node& a, const Node& b) {
+        const int c = std::memcmp(a.key.data(), b.key.data(), N);
+        return c != 0 ? c : int{a.depth} - int{b.depth};
     }
 };
 
 template <std::size_t N, class Value, class Cache>
-struct Leaf : Node<N, Cache> {
+struct Leaf : Node<N, Cache>, Pooled<Leaf<N, Value, Cache>> {
     Value value{};
 };
 
 template <std::size_t N, class Cache>
-struct Branch : Node<N, Cache> {
+struct Branch : Node<N, Cache>, Pooled<Branch<N, Cache>> {
     Node<N, Cache>* child[2] = {nullptr, nullptr};
 };
 
@@ -167,11 +253,14 @@ public:
             if (x == y) {
                 ca.skip();
                 cb.skip();
-            } else if (x && y && !position_less(*x, *y) && !position_less(*y, *x)) {
+                continue;
+            }
+            const int order = x && y ? position_compare(*x, *y) : (x ? -1 : 1);
+            if (order == 0) {
                 f(x, y);
                 ca.descend();
                 cb.descend();
-            } else if (!y || (x && position_less(*x, *y))) {
+            } else if (order < 0) {
                 f(x, nullptr);
                 ca.descend();
             } else {
