@@ -29,35 +29,14 @@
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/store.hpp"
 
+#include "bench_common.hpp"
+
 using namespace conet;
 using Clock = std::chrono::steady_clock;
+using bench::recover_rate;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double recover_rate() {
-    crypto::SeededRng rng(7);
-    const std::size_t n_recover = 5000;
-    const auto key = crypto::PrivateKey::generate(rng);
-    std::vector<std::pair<crypto::Hash256, crypto::Signature>> sigs;
-    for (std::size_t i = 0; i < n_recover; ++i) {
-        const auto d = crypto::keccak256(util::to_bytes(std::to_string(i)));
-        sigs.emplace_back(d, crypto::sign_hash(key, d));
-    }
-    // The best of three rounds: on a shared machine one short round can land
-    // in a busy moment and flatter the ratio.
-    double best = 0;
-    for (int round = 0; round < 3; ++round) {
-        const auto t0 = Clock::now();
-        for (const auto& [d, s] : sigs)
-            if (!crypto::recover(d, s)) std::abort();
-        best = std::max(best, n_recover / seconds_since(t0));
-    }
-    return best;
-}
 
 long max_rss_mib() {
     rusage u{};
