@@ -127,11 +127,13 @@ TEST(ConsensusTypes, ProposalVoteCertificateRoundTripAndRejectBadInput) {
     EXPECT_FALSE(Message::decode(prop).has_value());
 }
 
-TEST(ConsensusTypes, SigningDigestsSeparateKindsAndChains) {
+TEST(ConsensusTypes, SigningDigestsSeparateKindsChainsAndEpochs) {
     const Proposal p{5, 3, h(1), h(2)};
-    EXPECT_NE(Subject::notarize(p).signing_digest(1), Subject::finalize(p).signing_digest(1));
-    EXPECT_NE(Subject::notarize(p).signing_digest(1), Subject::notarize(p).signing_digest(2));
-    EXPECT_NE(Subject::nullify(5).signing_digest(1), Subject::nullify(6).signing_digest(1));
+    EXPECT_NE(Subject::notarize(p).signing_digest(1, 0), Subject::notarize(p).signing_digest(1, 1));
+    EXPECT_NE(Subject::nullify(5).signing_digest(1, 3), Subject::nullify(5).signing_digest(1, 4));
+    EXPECT_NE(Subject::notarize(p).signing_digest(1, 0), Subject::finalize(p).signing_digest(1, 0));
+    EXPECT_NE(Subject::notarize(p).signing_digest(1, 0), Subject::notarize(p).signing_digest(2, 0));
+    EXPECT_NE(Subject::nullify(5).signing_digest(1, 0), Subject::nullify(6).signing_digest(1, 0));
 }
 
 TEST(ConsensusTypes, LedgerCertificateVotesAreTheConsensusFinalizeVotes) {
@@ -145,10 +147,10 @@ TEST(ConsensusTypes, LedgerCertificateVotesAreTheConsensusFinalizeVotes) {
     h.parent[3] = 0x55;
     h.time_unix = 1234;
     const Proposal p{h.view, h.parent_view, h.parent, h.hash()};
-    EXPECT_EQ(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id));
-    EXPECT_NE(h.vote_digest(), Subject::notarize(p).signing_digest(h.chain_id));
+    EXPECT_EQ(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id, 0));
+    EXPECT_NE(h.vote_digest(), Subject::notarize(p).signing_digest(h.chain_id, 0));
     h.parent_view = 11;  // every field of the proposal is covered
-    EXPECT_NE(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id));
+    EXPECT_NE(h.vote_digest(), Subject::finalize(p).signing_digest(h.chain_id, 0));
 }
 
 TEST(ConsensusTypes, WalletVerifierAcceptsOnlyTheSignersKeyInCanonicalForm) {
@@ -157,12 +159,12 @@ TEST(ConsensusTypes, WalletVerifierAcceptsOnlyTheSignersKeyInCanonicalForm) {
     auto k1 = crypto::PrivateKey::generate(rng);
     WalletVerifier verifier({k0.address(), k1.address()});
     WalletSigner signer(k0.clone());
-    const Hash256 d = Subject::nullify(4).signing_digest(chain);
+    const Hash256 d = Subject::nullify(4).signing_digest(chain, 0);
     auto sig = signer.sign(d);
     EXPECT_TRUE(verifier.verify(0, d, sig));
     EXPECT_FALSE(verifier.verify(1, d, sig)) << "another validator's index";
     EXPECT_FALSE(verifier.verify(2, d, sig)) << "index outside the set";
-    EXPECT_FALSE(verifier.verify(0, Subject::nullify(5).signing_digest(chain), sig)) << "another digest";
+    EXPECT_FALSE(verifier.verify(0, Subject::nullify(5).signing_digest(chain, 0), sig)) << "another digest";
     auto v27 = sig;
     v27[64] += 27;
     EXPECT_FALSE(verifier.verify(0, d, v27)) << "a second encoding of the same signature";
@@ -171,23 +173,24 @@ TEST(ConsensusTypes, WalletVerifierAcceptsOnlyTheSignersKeyInCanonicalForm) {
 TEST(ConsensusTypes, CertificateVerificationNamesEachDefect) {
     Cluster cl(4);
     const Subject s = Subject::nullify(3);
-    const Hash256 d = s.signing_digest(chain);
+    const Hash256 d = s.signing_digest(chain, 0);
     Certificate good{s, {}};
     for (std::uint32_t i = 0; i < 3; ++i) good.votes.emplace_back(i, cl.signers[i]->sign(d));
-    EXPECT_TRUE(verify_certificate(good, chain, *cl.verifier).has_value());
+    EXPECT_TRUE(verify_certificate(good, chain, 0, *cl.verifier).has_value());
     auto few = good;
     few.votes.pop_back();
-    EXPECT_EQ(verify_certificate(few, chain, *cl.verifier).error(), CertificateError::too_few_votes);
+    EXPECT_EQ(verify_certificate(few, chain, 0, *cl.verifier).error(), CertificateError::too_few_votes);
     auto dup = good;
     dup.votes[2] = dup.votes[1];
-    EXPECT_EQ(verify_certificate(dup, chain, *cl.verifier).error(), CertificateError::unsorted_or_duplicate_signer);
+    EXPECT_EQ(verify_certificate(dup, chain, 0, *cl.verifier).error(), CertificateError::unsorted_or_duplicate_signer);
     auto unknown = good;
     unknown.votes[2].first = 7;
-    EXPECT_EQ(verify_certificate(unknown, chain, *cl.verifier).error(), CertificateError::unknown_signer);
+    EXPECT_EQ(verify_certificate(unknown, chain, 0, *cl.verifier).error(), CertificateError::unknown_signer);
     auto forged = good;
     forged.votes[1].second[0] ^= 1;
-    EXPECT_EQ(verify_certificate(forged, chain, *cl.verifier).error(), CertificateError::bad_signature);
-    EXPECT_FALSE(verify_certificate(good, chain + 1, *cl.verifier).has_value()) << "replayed on another chain";
+    EXPECT_EQ(verify_certificate(forged, chain, 0, *cl.verifier).error(), CertificateError::bad_signature);
+    EXPECT_FALSE(verify_certificate(good, chain + 1, 0, *cl.verifier).has_value()) << "replayed on another chain";
+    EXPECT_FALSE(verify_certificate(good, chain, 1, *cl.verifier).has_value()) << "replayed in another epoch";
 }
 
 TEST(SimplexCore, OneValidatorFinalizesEachViewAlone) {
@@ -247,7 +250,8 @@ TEST(SimplexCore, TimeoutsDoubleWhileViewsFailAndResetAfterANotarization) {
     EXPECT_EQ(a.timer, std::optional<TimeMs>(1'000)) << "view 1: the base leader timeout";
     auto cert_for = [&](const Subject& s) {
         Certificate cert{s, {}};
-        for (std::uint32_t i : {1u, 2u, 3u}) cert.votes.emplace_back(i, cl.signers[i]->sign(s.signing_digest(chain)));
+        for (std::uint32_t i : {1u, 2u, 3u})
+            cert.votes.emplace_back(i, cl.signers[i]->sign(s.signing_digest(chain, 0)));
         return cert;
     };
     a = c.on_certificate(10, 1, cert_for(Subject::nullify(1)));
@@ -270,7 +274,7 @@ TEST(SimplexCore, NeverFinalizesAViewItNullified) {
     const Proposal p{1, 0, cl.genesis, h(0x42)};
     Certificate cert{Subject::notarize(p), {}};
     for (std::uint32_t i : {1u, 2u, 3u})
-        cert.votes.emplace_back(i, cl.signers[i]->sign(cert.subject.signing_digest(chain)));
+        cert.votes.emplace_back(i, cl.signers[i]->sign(cert.subject.signing_digest(chain, 0)));
     auto before = cl.journal[0].size();
     cl.apply(0, cl.cores[0]->on_certificate(cl.now, 1, cert));
     for (std::size_t k = before; k < cl.journal[0].size(); ++k)
@@ -284,7 +288,7 @@ TEST(SimplexCore, AtMostOneNotarizePerViewEvenWhenTheLeaderEquivocates) {
     cl.start_all();
     auto propose = [&](std::uint8_t tag) {
         const Proposal p{1, 0, cl.genesis, h(tag)};
-        const Vote v{Subject::notarize(p), 1, cl.signers[1]->sign(Subject::notarize(p).signing_digest(chain))};
+        const Vote v{Subject::notarize(p), 1, cl.signers[1]->sign(Subject::notarize(p).signing_digest(chain, 0))};
         cl.apply(0, cl.cores[0]->on_proposal(cl.now, 1, v));
     };
     propose(0x51);
@@ -299,7 +303,7 @@ TEST(SimplexCore, RestoredJournalForbidsASecondNotarizeAndResumesInThatView) {
     Cluster cl(4);
     const Proposal mine{3, 0, cl.genesis, h(0x61)};
     const Vote journaled{Subject::notarize(mine), 0,
-                         cl.signers[0]->sign(Subject::notarize(mine).signing_digest(chain))};
+                         cl.signers[0]->sign(Subject::notarize(mine).signing_digest(chain, 0))};
     CoreConfig cfg = cl.cores[0]->config();
     Core core(cfg, *cl.verifier, cl.signers[0].get(), 0, cl.genesis);
     core.restore({journaled});
@@ -309,14 +313,15 @@ TEST(SimplexCore, RestoredJournalForbidsASecondNotarizeAndResumesInThatView) {
     // The leader of view 3 (3) proposes something else: no second notarize.
     Certificate nulls1{Subject::nullify(1), {}}, nulls2{Subject::nullify(2), {}};
     for (std::uint32_t i : {1u, 2u, 3u}) {
-        nulls1.votes.emplace_back(i, cl.signers[i]->sign(nulls1.subject.signing_digest(chain)));
-        nulls2.votes.emplace_back(i, cl.signers[i]->sign(nulls2.subject.signing_digest(chain)));
+        nulls1.votes.emplace_back(i, cl.signers[i]->sign(nulls1.subject.signing_digest(chain, 0)));
+        nulls2.votes.emplace_back(i, cl.signers[i]->sign(nulls2.subject.signing_digest(chain, 0)));
     }
     (void)core.on_certificate(0, 1, nulls1);
     (void)core.on_certificate(0, 1, nulls2);
     const Proposal other{3, 0, cl.genesis, h(0x62)};
     Actions b = core.on_proposal(
-        0, 3, Vote{Subject::notarize(other), 3, cl.signers[3]->sign(Subject::notarize(other).signing_digest(chain))});
+        0, 3,
+        Vote{Subject::notarize(other), 3, cl.signers[3]->sign(Subject::notarize(other).signing_digest(chain, 0))});
     EXPECT_TRUE(b.verify.empty()) << "asked to verify a proposal it may no longer vote for";
     EXPECT_TRUE(b.journal.empty());
     // A journal from another key is a programmer error in the engine's checks, not input.
@@ -327,10 +332,10 @@ TEST(SimplexCore, ForgedAndFarFutureVotesChangeNothing) {
     cl.start_all();
     Core& c = *cl.cores[0];
     const View before = c.view();
-    Vote forged{Subject::nullify(1), 2, cl.signers[3]->sign(Subject::nullify(1).signing_digest(chain))};
+    Vote forged{Subject::nullify(1), 2, cl.signers[3]->sign(Subject::nullify(1).signing_digest(chain, 0))};
     (void)c.on_vote(0, 2, forged);
     EXPECT_EQ(c.stats().votes_rejected, 1u);
-    Vote far{Subject::nullify(1'000'000), 2, cl.signers[2]->sign(Subject::nullify(1'000'000).signing_digest(chain))};
+    Vote far{Subject::nullify(1'000'000), 2, cl.signers[2]->sign(Subject::nullify(1'000'000).signing_digest(chain, 0))};
     Actions a = c.on_vote(0, 2, far);
     EXPECT_EQ(c.stats().votes_dropped, 1u);
     EXPECT_EQ(c.view(), before);
@@ -341,7 +346,7 @@ TEST(SimplexCore, ForgedAndFarFutureVotesChangeNothing) {
     // A certificate with a forged signature is refused.
     Certificate cert{Subject::nullify(1), {}};
     for (std::uint32_t i : {1u, 2u, 3u})
-        cert.votes.emplace_back(i, cl.signers[i]->sign(cert.subject.signing_digest(chain)));
+        cert.votes.emplace_back(i, cl.signers[i]->sign(cert.subject.signing_digest(chain, 0)));
     cert.votes[1].second[5] ^= 1;
     (void)c.on_certificate(0, 1, cert);
     EXPECT_EQ(c.stats().certificates_rejected, 1u);
@@ -582,6 +587,85 @@ TEST(ConsensusEngine, CorruptionBeforeTheTailStopsWithPathAndOffsetAndATornTailI
 
 namespace conet::sim {
 namespace {
+
+TEST(SimAppEpochs, TheLastBlockIsProposedAgainNothingExtendsItInItsEpochAndTheNextEpochStartsFromIt) {
+    using consensus::Certificate;
+    using consensus::Proposal;
+    using consensus::Subject;
+    using consensus::Verdict;
+    const Hash256 genesis = consensus::h(0xee);
+    runtime::SimStorage storage{"epochs"};
+    auto make = [&] {
+        return std::make_unique<SimApp>(
+            0, genesis, [](std::uint32_t, const SimApplication::Final&) {},
+            [](std::uint32_t, const std::string& what) { ADD_FAILURE() << what; }, 2);
+    };
+    auto app = make();
+    ASSERT_TRUE(app->open(storage).has_value());
+    const auto final_cert = [](const Proposal& p) { return Certificate{Subject::finalize(p), {}}; };
+    // Epoch 0 is heights 1 and 2.
+    const auto d1 = app->build(0, Proposal{1, 0, genesis, {}}, 0);
+    ASSERT_TRUE(d1.has_value());
+    EXPECT_FALSE(app->finalize(0, final_cert(Proposal{1, 0, genesis, *d1})).has_value());
+    const auto d2 = app->build(0, Proposal{2, 1, *d1, {}}, 0);
+    ASSERT_TRUE(d2.has_value());
+    EXPECT_EQ(app->epoch(), 0u);
+    // On the last block a leader proposes that block again; only the last block may be re-proposed.
+    EXPECT_EQ(app->build(0, Proposal{3, 2, *d2, {}}, 0), d2);
+    EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, *d2}).verdict, Verdict::valid);
+    EXPECT_EQ(app->verify(0, Proposal{2, 1, *d1, *d1}).verdict, Verdict::invalid);
+    // A block that extends the last block within its epoch is refused, and so
+    // is a next-epoch block offered to this epoch's engine.
+    SimBlock beyond{3, 2, *d2, 3, 1, 0, true, {}};
+    const auto b = app->receive(beyond.encode());
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, b->digest}).verdict, Verdict::invalid);
+    SimBlock next{3, 0, *d2, 3, 1, 1, true, {}};
+    const auto n = app->receive(next.encode());
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(n->epoch, 1u);
+    EXPECT_EQ(app->verify(0, Proposal{3, 0, *d2, n->digest}).verdict, Verdict::invalid);
+    // The re-proposal's certificate finalizes the last block: epoch 1 starts from it at view 0.
+    const Certificate end = final_cert(Proposal{3, 2, *d2, *d2});
+    EXPECT_FALSE(app->finalize(0, end).has_value());
+    EXPECT_EQ(app->epoch(), 1u);
+    EXPECT_EQ(app->finalized(), std::make_pair(View{0}, *d2));
+    ASSERT_TRUE(app->epoch_end(0).has_value());
+    EXPECT_EQ(*app->epoch_end(0), end);
+    EXPECT_FALSE(app->epoch_end(1).has_value()) << "epoch 1 has not ended";
+    // Epoch 1's first block builds on it at parent view 0 and is a block of epoch 1 only.
+    const auto d3 = app->build(1, Proposal{1, 0, *d2, {}}, 0);
+    ASSERT_TRUE(d3.has_value());
+    EXPECT_EQ(app->verify(1, Proposal{1, 0, *d2, *d3}).verdict, Verdict::valid);
+    EXPECT_EQ(app->verify(0, Proposal{1, 0, *d2, *d3}).verdict, Verdict::invalid);
+    // A restart reads the chain and the epoch-end certificate back.
+    app = make();
+    ASSERT_TRUE(app->open(storage).has_value());
+    EXPECT_EQ(app->epoch(), 1u);
+    EXPECT_EQ(app->finalized(), std::make_pair(View{0}, *d2));
+    ASSERT_TRUE(app->epoch_end(0).has_value());
+    EXPECT_EQ(*app->epoch_end(0), end);
+}
+
+TEST(Simulator, EpochSeedsRotateTheSetAndLaggardsCatchUpFromEpochEndCertificates) {
+    SimOptions o;
+    o.fault_seconds = 10;
+    o.epoch_blocks = 3;
+    std::uint64_t reproposals = 0, epoch_ends = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        o.seed = seed;
+        const SimResult r = run_simulation(o);
+        EXPECT_TRUE(r.passed) << replay_command(o) << ": " << r.failure << " (" << r.scenario << ")";
+        EXPECT_GE(r.epochs, 2u) << replay_command(o) << ": the set never rotated";
+        reproposals += r.reproposals;
+        epoch_ends += r.epoch_ends_sent;
+    }
+    EXPECT_GT(reproposals, 0u) << "no epoch's last block was ever proposed again";
+    EXPECT_GT(epoch_ends, 0u) << "no node left behind was sent the certificate that ended its epoch";
+    // The same seed twice gives the same trace with epochs too.
+    o.seed = 2;
+    EXPECT_EQ(run_simulation(o).trace_hash, run_simulation(o).trace_hash);
+}
 
 TEST(Simulator, SameSeedGivesTheSameTrace) {
     SimOptions o;

@@ -27,12 +27,16 @@ struct SimArgs {
     bool verbose = false;
     bool trace = false;
     bool ledger = false;
+    std::uint64_t epoch_blocks = 0;
     unsigned jobs = 0;
 };
 
 int run_sim(const SimArgs& a) {
     if (a.validators < 1 || a.validators > 64) return fail("--validators must be 1..64", exit_usage);
     if (a.count == 0) return fail("--count must be at least 1", exit_usage);
+    if (a.ledger && a.epoch_blocks > 0)
+        return fail("--epoch-blocks runs the model chain; the ledger has one validator set (drop --ledger)",
+                    exit_usage);
     sim::SimOptions base;
     base.validators = a.validators;
     base.byzantine = a.byzantine;
@@ -40,6 +44,7 @@ int run_sim(const SimArgs& a) {
     base.real_crypto = a.real_crypto;
     base.trace = a.trace;
     base.ledger = a.ledger;
+    base.epoch_blocks = a.epoch_blocks;
     const std::uint64_t first = a.seed_given ? a.seed : a.seed_from;
     const std::uint64_t count = a.seed_given ? 1 : a.count;
     const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
@@ -69,12 +74,15 @@ int run_sim(const SimArgs& a) {
             } else if (a.verbose || count == 1) {
                 std::printf(
                     "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
-                    "%llu journal compactions, trace %016llx (%s)\n",
+                    "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent), trace %016llx "
+                    "(%s)\n",
                     static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
                     static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
                     static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
                     static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.journal_compactions),
-                    static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
+                    static_cast<unsigned long long>(r.epochs), static_cast<unsigned long long>(r.reproposals),
+                    static_cast<unsigned long long>(r.epoch_ends_sent), static_cast<unsigned long long>(r.trace_hash),
+                    r.scenario.c_str());
             }
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
                 std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
@@ -106,6 +114,9 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_flag("--real-crypto", args->real_crypto, "Sign with secp256k1 wallet keys (slower)");
     sim->add_flag("--ledger", args->ledger,
                   "Run the ledger (signed transfers on the real State) instead of the model chain");
+    sim->add_option("--epoch-blocks", args->epoch_blocks,
+                    "End an epoch every N blocks and rotate the set through validators + 1 keys (default 0: "
+                    "one set; model chain only)");
     sim->add_flag("--check-determinism", args->check_determinism, "Run each seed twice and compare the traces");
     sim->add_flag("--verbose", args->verbose, "A line for every seed, not only failures");
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");

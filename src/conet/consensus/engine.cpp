@@ -19,9 +19,15 @@ Engine::~Engine() {
     if (m_build_timer) m_ctx.timers.cancel_timer(*m_build_timer);
 }
 
+std::string journal_name(std::uint64_t epoch) {
+    if (epoch == 0) return std::string(journal_file_name);
+    return "consensus-" + std::to_string(epoch) + ".journal";
+}
+
 util::Result<void, std::string> Engine::start() {
     CONET_ASSERT(!m_core);
-    auto replay = runtime::Journal::open(m_storage, journal_file_name);
+    CONET_ASSERT(members.empty() || members.size() == m_config.validators);
+    auto replay = runtime::Journal::open(m_storage, journal_name(m_config.epoch));
     if (!replay) return util::unexpected(replay.error().message);
     m_stats.journal_cut_bytes = replay->cut_bytes;
     std::vector<Vote> votes;
@@ -41,7 +47,7 @@ util::Result<void, std::string> Engine::start() {
         if (!rec.empty() && rec[0] == journal_certificate_tag) {
             auto cert = codec::decode<Certificate>(util::ByteView(rec).subspan(1));
             // Verified again: the journal is not trusted more than a peer for what others signed.
-            if (!cert || !verify_certificate(*cert, m_config.chain_id, m_verifier) ||
+            if (!cert || !verify_certificate(*cert, m_config.chain_id, m_config.epoch, m_verifier) ||
                 cert->subject.kind == VoteKind::finalize)
                 return util::unexpected(replay->journal.path() + ": record " + std::to_string(i) +
                                         " is not a valid certificate");
@@ -166,7 +172,7 @@ void Engine::execute(Actions& a) {
     }
     // 3. The application's answers become the core's next inputs.
     for (const Proposal& p : a.verify) {
-        const VerifyResult r = m_app.verify(p);
+        const VerifyResult r = m_app.verify(m_config.epoch, p);
         switch (r.verdict) {
             case Verdict::valid: m_pending.push_back(m_core->on_verified(now, p, true)); break;
             case Verdict::invalid: m_pending.push_back(m_core->on_verified(now, p, false)); break;
@@ -213,7 +219,7 @@ void Engine::execute(Actions& a) {
 void Engine::build(const Proposal& request) {
     const TimeMs now = m_ctx.clock.now_ms();
     std::optional<Proposal> built;
-    if (auto digest = m_app.build(request, m_ctx.clock.unix_ms())) {
+    if (auto digest = m_app.build(m_config.epoch, request, m_ctx.clock.unix_ms())) {
         built = request;
         built->digest = *digest;
     } else if (!m_app.block(request.parent)) {
@@ -236,6 +242,7 @@ void Engine::request_block(const Hash256& digest, std::optional<PeerId> to) {
 
 void Engine::send(const Outgoing& out) {
     Message msg = out.message;
+    msg.epoch = m_config.epoch;
     if (msg.type == MessageType::proposal) {
         auto block = m_app.block(msg.proposal->vote.subject.proposal.digest);
         CONET_ASSERT_MSG(block.has_value(), "the leader proposes a block it does not hold");
@@ -257,10 +264,11 @@ void Engine::fetch_missing() {
         m_fetch_timer.reset();
     }
     if (!m_finalizing) return;
-    m_missing = m_app.finalize(*m_finalizing);
+    m_missing = m_app.finalize(m_config.epoch, *m_finalizing);
     if (!m_missing) {
         m_finalizing.reset();
         maybe_compact();
+        if (on_finalized && !m_dead) on_finalized();
         return;
     }
     // Ask one peer at a time, a different one on each retry.
@@ -295,12 +303,18 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
         ++m_stats.messages_malformed;
         return;
     }
+    // Blocks are answered and taken whatever the sender's epoch (a peer in a
+    // later epoch serves the blocks of ours); everything else is about views
+    // of one epoch.
+    if (msg->epoch != m_config.epoch && msg->type != MessageType::block_request &&
+        msg->type != MessageType::block_response)
+        return;
     const TimeMs now = m_ctx.clock.now_ms();
     switch (msg->type) {
         case MessageType::proposal: {
             const Proposal& p = msg->proposal->vote.subject.proposal;
             // Only the block the leader's vote names, and only from the leader.
-            if (from != m_core->leader(p.view)) {
+            if (from != member(m_core->leader(p.view))) {
                 ++m_stats.messages_malformed;
                 return;
             }
@@ -320,8 +334,12 @@ void Engine::on_message(runtime::PeerId from, util::ByteView bytes) {
                 break;
             }
             auto info = m_app.receive(msg->proposal->block);
-            if (!info || info->digest != p.digest || info->view != p.view ||
-                (info->parent_view && *info->parent_view != p.parent_view) || info->parent != p.parent) {
+            // A re-proposal (digest == parent) carries the epoch's last block
+            // again, with that block's own view; verify() judges it.
+            const bool again = p.digest == p.parent;
+            if (!info || info->digest != p.digest || info->epoch != m_config.epoch ||
+                (!again && (info->view != p.view || (info->parent_view && *info->parent_view != p.parent_view) ||
+                            info->parent != p.parent))) {
                 ++m_stats.messages_malformed;
                 return;
             }

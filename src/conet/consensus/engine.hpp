@@ -21,6 +21,9 @@
 namespace conet::consensus {
 
 inline constexpr std::string_view journal_file_name = "consensus.journal";
+/// Each epoch has its own journal: epoch 0 keeps the name above, epoch e
+/// uses "consensus-<e>.journal".
+std::string journal_name(std::uint64_t epoch);
 /// Journal records: a tag byte, then a vote (codec) or the bytes of a block
 /// this node notarizes (written before the vote, in the same sync).
 inline constexpr std::uint8_t journal_vote_tag = 0x01;
@@ -65,6 +68,11 @@ public:
     std::function<void(const std::string&)> on_fatal;
     /// See journal_compact_min_bytes (the simulator sets it low to exercise compaction).
     std::uint64_t compact_min_bytes = journal_compact_min_bytes;
+    /// The transport peer of each validator index of this epoch (empty: the
+    /// same numbers). Set before start().
+    std::vector<runtime::PeerId> members;
+    /// Called when a finalization is complete and durable in the application.
+    std::function<void()> on_finalized;
 
     bool dead() const { return m_dead; }
     const Core& core() const { return *m_core; }
@@ -82,6 +90,7 @@ private:
     void arm_timer(TimeMs at);
     bool crash(CrashPoint p);
     void fatal(const std::string& why);
+    runtime::PeerId member(ValidatorIndex i) const { return members.empty() ? i : members.at(i); }
     /// Appends one record (not synced) and remembers it for compaction.
     bool journal_append(View view, util::Bytes record);
     void maybe_compact();

@@ -149,7 +149,7 @@ Vote Core::sign(Actions& out, const Subject& subject) {
         case VoteKind::nullify: CONET_ASSERT(!vs.my_nullify && !vs.my_finalize); break;
         case VoteKind::finalize: CONET_ASSERT(!vs.my_finalize && !vs.my_nullify); break;
     }
-    Vote vote{subject, *m_config.self, m_signer->sign(subject.signing_digest(m_config.chain_id))};
+    Vote vote{subject, *m_config.self, m_signer->sign(subject.signing_digest(m_config.chain_id, m_config.epoch))};
     out.journal.push_back(vote);
     record_own(vote);
     return vote;
@@ -369,7 +369,8 @@ Actions Core::on_proposal(TimeMs now, PeerId from, const Vote& vote) {
         }
         vs.proposal = vote.subject.proposal;
     } else {
-        if (!m_verifier.verify(vote.signer, vote.subject.signing_digest(m_config.chain_id), vote.signature)) {
+        if (!m_verifier.verify(vote.signer, vote.subject.signing_digest(m_config.chain_id, m_config.epoch),
+                               vote.signature)) {
             ++m_stats.votes_rejected;
             return out;
         }
@@ -416,7 +417,8 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
             }
             break;
     }
-    if (!m_verifier.verify(vote.signer, vote.subject.signing_digest(m_config.chain_id), vote.signature)) {
+    if (!m_verifier.verify(vote.signer, vote.subject.signing_digest(m_config.chain_id, m_config.epoch),
+                           vote.signature)) {
         ++m_stats.votes_rejected;
         return out;
     }
@@ -445,7 +447,7 @@ Actions Core::on_certificate(TimeMs now, PeerId, const Certificate& cert) {
             return out;
         }
     }
-    if (!verify_certificate(cert, m_config.chain_id, m_verifier)) {
+    if (!verify_certificate(cert, m_config.chain_id, m_config.epoch, m_verifier)) {
         ++m_stats.certificates_rejected;
         return out;
     }

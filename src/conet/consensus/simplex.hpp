@@ -29,6 +29,8 @@ using PeerId = std::uint32_t;
 
 struct CoreConfig {
     std::uint64_t chain_id = 0;
+    /// The validator set's term this core runs (views restart in each; see epochs.hpp).
+    std::uint64_t epoch = 0;
     std::uint32_t validators = 1;
     /// This node's index in the validator set; none for a follower (signs nothing).
     std::optional<ValidatorIndex> self;

@@ -42,9 +42,10 @@ std::string_view to_string(VoteKind k) {
     return "unknown";
 }
 
-Hash256 Subject::signing_digest(std::uint64_t chain_id) const {
+Hash256 Subject::signing_digest(std::uint64_t chain_id, std::uint64_t epoch) const {
     codec::Writer w;
     w.u64(chain_id);
+    w.u64(epoch);
     std::string_view domain;
     switch (kind) {
         case VoteKind::notarize: domain = notarize_domain; break;
@@ -143,7 +144,7 @@ std::string_view describe(CertificateError e) {
 }
 
 util::Result<void, CertificateError> verify_certificate(const Certificate& cert, std::uint64_t chain_id,
-                                                        const Verifier& verifier) {
+                                                        std::uint64_t epoch, const Verifier& verifier) {
     const std::size_t n = verifier.validators();
     if (cert.votes.size() < quorum(n)) return util::unexpected(CertificateError::too_few_votes);
     for (std::size_t i = 0; i < cert.votes.size(); ++i) {
@@ -151,7 +152,7 @@ util::Result<void, CertificateError> verify_certificate(const Certificate& cert,
         if (i > 0 && cert.votes[i].first <= cert.votes[i - 1].first)
             return util::unexpected(CertificateError::unsorted_or_duplicate_signer);
     }
-    const Hash256 digest = cert.subject.signing_digest(chain_id);
+    const Hash256 digest = cert.subject.signing_digest(chain_id, epoch);
     for (const auto& [signer, sig] : cert.votes)
         if (!verifier.verify(signer, digest, sig)) return util::unexpected(CertificateError::bad_signature);
     return {};
@@ -197,6 +198,7 @@ Message Message::of(BlockResponse b) {
 util::Bytes Message::encode() const {
     codec::Writer w;
     w.u8(static_cast<std::uint8_t>(type));
+    w.u64(epoch);
     switch (type) {
         case MessageType::proposal:
             proposal->vote.encode(w);
@@ -220,6 +222,7 @@ util::Bytes Message::encode() const {
 codec::Result<Message> Message::decode(util::ByteView bytes) {
     codec::Reader r(bytes);
     CONET_TRY_ASSIGN(type, r.u8());
+    CONET_TRY_ASSIGN(epoch, r.u64());
     Message m;
     switch (type) {
         case static_cast<std::uint8_t>(MessageType::proposal): {
@@ -259,6 +262,7 @@ codec::Result<Message> Message::decode(util::ByteView bytes) {
         default: return fail<Message>(codec::CodecError::bad_value);
     }
     if (auto done = r.finish(); !done) return util::unexpected(done.error());
+    m.epoch = epoch;
     return m;
 }
 

@@ -5,10 +5,12 @@
 ///
 /// Signed digests, one domain per vote kind (a signature for one kind can
 /// never be replayed as another, nor on another chain):
-///   notarize = keccak256("CONET/Simplex/Notarize/v1" || u64 chain_id || proposal)
-///   finalize = keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id || proposal)
-///   nullify  = keccak256("CONET/Simplex/Nullify/v1"  || u64 chain_id || u64 view)
+///   notarize = keccak256("CONET/Simplex/Notarize/v1" || u64 chain_id || u64 epoch || proposal)
+///   finalize = keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id || u64 epoch || proposal)
+///   nullify  = keccak256("CONET/Simplex/Nullify/v1"  || u64 chain_id || u64 epoch || u64 view)
 ///   proposal = u64 view || u64 parent_view || parent digest || digest
+/// Views restart in each epoch (a validator set's term), so the epoch is part
+/// of every domain: a vote of one epoch never counts in another.
 
 #include <optional>
 #include <string_view>
@@ -67,7 +69,7 @@ struct Subject {
     static Subject notarize(const Proposal& p) { return Subject{VoteKind::notarize, p}; }
     static Subject finalize(const Proposal& p) { return Subject{VoteKind::finalize, p}; }
     /// The digest a validator signs (see the header comment).
-    Hash256 signing_digest(std::uint64_t chain_id) const;
+    Hash256 signing_digest(std::uint64_t chain_id, std::uint64_t epoch) const;
     void encode(codec::Writer& w) const;
     static codec::Result<Subject> decode(codec::Reader& r);
     bool operator==(const Subject&) const = default;
@@ -132,7 +134,7 @@ enum class CertificateError { too_few_votes, unsorted_or_duplicate_signer, unkno
 std::string_view describe(CertificateError e);
 
 [[nodiscard]] util::Result<void, CertificateError> verify_certificate(const Certificate& cert, std::uint64_t chain_id,
-                                                                      const Verifier& verifier);
+                                                                      std::uint64_t epoch, const Verifier& verifier);
 
 /// Messages between validators (and to followers).
 enum class MessageType : std::uint8_t {
@@ -161,6 +163,9 @@ struct BlockResponse {
 
 struct Message {
     MessageType type = MessageType::vote;
+    /// The epoch whose engine the message is for (block requests and
+    /// responses are answered whatever the epoch).
+    std::uint64_t epoch = 0;
     std::optional<ProposalMessage> proposal;
     std::optional<Vote> vote;
     std::optional<Certificate> certificate;

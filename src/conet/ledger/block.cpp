@@ -9,10 +9,13 @@ crypto::Hash256 Header::hash() const {
 }
 
 crypto::Hash256 Header::vote_digest() const {
-    // Must equal consensus::Subject::finalize(proposal).signing_digest(chain_id)
-    // (pinned by a unit test): the same bytes the validators sign.
+    // Must equal consensus::Subject::finalize(proposal).signing_digest(chain_id, 0)
+    // (pinned by a unit test): the same bytes the validators sign. The
+    // ledger's validator set is the genesis set for ever (epoch 0) until
+    // headers carry their epoch (docs/consensus.md, validator set changes).
     codec::Writer w;
     w.u64(chain_id);
+    w.u64(0);
     w.u64(view);
     w.u64(parent_view);
     w.fixed(parent);

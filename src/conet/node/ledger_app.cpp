@@ -66,7 +66,9 @@ std::optional<util::Bytes> LedgerApplication::block(const crypto::Hash256& diges
     return codec::encode(*b);
 }
 
-std::optional<crypto::Hash256> LedgerApplication::build(const consensus::Proposal& p, std::uint64_t unix_ms) {
+std::optional<crypto::Hash256> LedgerApplication::build(std::uint64_t epoch, const consensus::Proposal& p,
+                                                        std::uint64_t unix_ms) {
+    if (epoch != 0) return std::nullopt;  // the ledger's set is the genesis set (epoch 0) for now
     auto digest = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
     if (digest) note_seen(*digest);
     return digest;
@@ -80,9 +82,9 @@ void LedgerApplication::note_seen(const crypto::Hash256& digest) {
     m_first_seen.try_emplace(digest, m_clock.now_ms());
 }
 
-consensus::VerifyResult LedgerApplication::verify(const consensus::Proposal& p) {
+consensus::VerifyResult LedgerApplication::verify(std::uint64_t epoch, const consensus::Proposal& p) {
     const auto* e = m_candidates.find(p.digest);
-    if (!e || e->block.header.time_unix > m_clock.unix_ms() / 1000 + max_block_time_ahead_s)
+    if (epoch != 0 || !e || e->block.header.time_unix > m_clock.unix_ms() / 1000 + max_block_time_ahead_s)
         return {Verdict::invalid, {}};
     crypto::Hash256 missing{};
     switch (m_candidates.verify(p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
@@ -96,7 +98,8 @@ consensus::VerifyResult LedgerApplication::verify(const consensus::Proposal& p) 
     return {Verdict::invalid, {}};
 }
 
-std::optional<crypto::Hash256> LedgerApplication::finalize(const consensus::Certificate& cert) {
+std::optional<crypto::Hash256> LedgerApplication::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
+    CONET_ASSERT_MSG(epoch == 0, "the ledger has one epoch until headers carry theirs");
     auto path = m_candidates.path_to(cert.subject.proposal.digest, tip());
     if (path.verdict == Candidates::Verdict::missing && !is_final(path.missing)) return path.missing;
     if (path.verdict != Candidates::Verdict::valid) {

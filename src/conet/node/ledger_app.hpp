@@ -49,9 +49,10 @@ public:
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const crypto::Hash256& digest) const override;
-    std::optional<crypto::Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
-    consensus::VerifyResult verify(const consensus::Proposal& p) override;
-    std::optional<crypto::Hash256> finalize(const consensus::Certificate& cert) override;
+    std::optional<crypto::Hash256> build(std::uint64_t epoch, const consensus::Proposal& p,
+                                         std::uint64_t unix_ms) override;
+    consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
+    std::optional<crypto::Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<consensus::View, crypto::Hash256> finalized() const override;
 
     const ledger::Candidates& candidates() const { return m_candidates; }

@@ -82,8 +82,9 @@ std::optional<util::Bytes> LedgerSimApp::block(const Hash256& digest) const {
     return std::nullopt;
 }
 
-consensus::VerifyResult LedgerSimApp::verify(const consensus::Proposal& p) {
+consensus::VerifyResult LedgerSimApp::verify(std::uint64_t epoch, const consensus::Proposal& p) {
     using consensus::Verdict;
+    if (epoch != 0) return {Verdict::invalid, {}};  // the ledger keeps its genesis set (epoch 0)
     Hash256 missing{};
     switch (m_candidates.verify(p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
         case ledger::Candidates::Verdict::valid: return {Verdict::valid, {}};
@@ -96,7 +97,8 @@ consensus::VerifyResult LedgerSimApp::verify(const consensus::Proposal& p) {
     return {Verdict::invalid, {}};
 }
 
-std::optional<Hash256> LedgerSimApp::build(const consensus::Proposal& p, std::uint64_t unix_ms) {
+std::optional<Hash256> LedgerSimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) {
+    if (epoch != 0) return std::nullopt;
     if (build_invalid) {
         // A lie about the state: every honest validator refuses it.
         auto d = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
@@ -119,7 +121,11 @@ std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal
                               m_world.proposers[m_node], 0);
 }
 
-std::optional<Hash256> LedgerSimApp::finalize(const consensus::Certificate& cert) {
+std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
+    if (epoch != 0) {
+        m_on_fork(m_node, "a finalization certificate of epoch " + std::to_string(epoch) + " in a one-epoch ledger");
+        return std::nullopt;
+    }
     auto path = m_candidates.path_to(cert.subject.proposal.digest, tip());
     if (path.verdict == ledger::Candidates::Verdict::missing && !m_final_blocks.contains(path.missing) &&
         path.missing != m_final_headers.front().hash())
@@ -139,7 +145,7 @@ std::optional<Hash256> LedgerSimApp::finalize(const consensus::Certificate& cert
         m_final_headers.push_back(c->block.header);
         m_final_blocks[d] = c->bytes;
         m_tip_view = c->block.header.view;
-        Final fin{c->block.header.height, d, {}};
+        Final fin{c->block.header.height, d, 0, {}};
         for (const auto& tx : c->block.transactions) fin.txs.push_back(tx.hash());
         m_on_finalized(m_node, fin);
     }

@@ -36,9 +36,9 @@ public:
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const Hash256& digest) const override;
-    std::optional<Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
-    consensus::VerifyResult verify(const consensus::Proposal& p) override;
-    std::optional<Hash256> finalize(const consensus::Certificate& cert) override;
+    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
+    std::optional<Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
 
 private:

@@ -12,6 +12,7 @@ util::Bytes SimBlock::encode() const {
     w.fixed(parent);
     w.u64(height);
     w.u32(proposer);
+    w.u64(epoch);
     w.boolean(valid);
     w.count(txs.size());
     for (auto t : txs) w.u64(t);
@@ -26,9 +27,11 @@ std::optional<SimBlock> SimBlock::decode(util::ByteView bytes) {
     auto parent = r.fixed<32>();
     auto height = r.u64();
     auto proposer = r.u32();
+    auto epoch = r.u64();
     auto valid = r.boolean();
     auto n = r.count(max_txs_per_block);
-    if (!view || !parent_view || !parent || !height || !proposer || !valid || !n) return std::nullopt;
+    if (!view || !parent_view || !parent || !height || !proposer || !epoch || !valid || !n) return std::nullopt;
+    b.epoch = *epoch;
     b.view = *view;
     b.parent_view = *parent_view;
     b.parent = *parent;
@@ -44,12 +47,43 @@ std::optional<SimBlock> SimBlock::decode(util::ByteView bytes) {
     return b;
 }
 
-SimApp::SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork)
+SimApp::SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork,
+               std::uint64_t epoch_blocks)
     : m_node(node),
       m_genesis(genesis),
       m_on_finalized(std::move(on_finalized)),
       m_on_fork(std::move(on_fork)),
+      m_epoch_blocks(epoch_blocks),
       m_tip(genesis) {}
+
+std::pair<View, Hash256> SimApp::finalized() const {
+    // The last block of an epoch is the next epoch's genesis.
+    return {m_tip_ends_epoch ? 0 : m_tip_view, m_tip};
+}
+
+std::uint64_t SimApp::epoch() const {
+    return m_tip_ends_epoch ? m_tip_epoch + 1 : m_tip_epoch;
+}
+
+std::optional<consensus::Certificate> SimApp::epoch_end(std::uint64_t e) const {
+    if (e >= epoch()) return std::nullopt;
+    auto it = m_epoch_ends.find(e);
+    if (it == m_epoch_ends.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<SimApp::ChildSlot> SimApp::child_of(const Hash256& parent) const {
+    if (parent == m_genesis) return ChildSlot{};
+    auto it = m_blocks.find(parent);
+    if (it == m_blocks.end()) return std::nullopt;
+    const SimBlock& p = it->second.block;
+    const bool ends = ends_epoch(p);
+    return ChildSlot{p.height, ends ? p.epoch + 1 : p.epoch, ends ? 0 : p.view, ends};
+}
+
+bool SimApp::after_tip(const SimBlock& b) const {
+    return std::pair(b.epoch, b.view) > std::pair(m_tip_epoch, m_tip_view);
+}
 
 util::Result<void, std::string> SimApp::open(runtime::Storage& storage) {
     auto replay = runtime::Journal::open(storage, chain_file_name);
@@ -65,8 +99,21 @@ util::Result<void, std::string> SimApp::open(runtime::Storage& storage) {
         m_blocks[d] = Known{*b, bytes};
         m_tip = d;
         m_tip_view = b->view;
+        m_tip_epoch = b->epoch;
+        m_tip_ends_epoch = ends_epoch(*b);
     }
     m_journal.emplace(std::move(replay->journal));
+    auto ends = runtime::Journal::open(storage, epoch_ends_file_name);
+    if (!ends) return util::unexpected(ends.error().message);
+    for (const auto& bytes : ends->records) {
+        codec::Reader r(bytes);
+        auto e = r.u64();
+        auto cert = consensus::Certificate::decode(r);
+        if (!e || !cert || !r.finish())
+            return util::unexpected(ends->journal.path() + ": a record that is not an epoch's last certificate");
+        m_epoch_ends.insert_or_assign(*e, std::move(*cert));
+    }
+    m_epoch_journal.emplace(std::move(ends->journal));
     prune();
     return {};
 }
@@ -76,8 +123,8 @@ std::optional<consensus::BlockInfo> SimApp::receive(util::ByteView bytes) {
     if (!b) return std::nullopt;
     const Hash256 d = crypto::keccak256(bytes);
     // Candidates older than finality are useless; the cache holds the rest.
-    if (b->view > m_tip_view) m_blocks.try_emplace(d, Known{*b, util::Bytes(bytes.begin(), bytes.end())});
-    return consensus::BlockInfo{d, b->view, b->parent_view, b->parent};
+    if (after_tip(*b)) m_blocks.try_emplace(d, Known{*b, util::Bytes(bytes.begin(), bytes.end())});
+    return consensus::BlockInfo{d, b->view, b->parent_view, b->parent, b->epoch};
 }
 
 std::optional<util::Bytes> SimApp::block(const Hash256& digest) const {
@@ -99,14 +146,19 @@ bool SimApp::on_chain_from(const Hash256& from, std::uint64_t tx) const {
     return false;
 }
 
-std::optional<Hash256> SimApp::build(const consensus::Proposal& p, std::uint64_t) {
-    std::uint64_t parent_height = 0;
-    if (p.parent != m_genesis) {
-        auto it = m_blocks.find(p.parent);
-        if (it == m_blocks.end()) return std::nullopt;
-        parent_height = it->second.block.height;
+std::optional<Hash256> SimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t) {
+    const auto slot = child_of(p.parent);
+    if (!slot) return std::nullopt;
+    SimBlock b{p.view, p.parent_view, p.parent, slot->height + 1, m_node, epoch, !build_invalid, {}};
+    if (slot->parent_ends_epoch && slot->epoch == epoch + 1) {
+        // On the epoch's last block: propose it again until a certificate
+        // finalizes it. A Byzantine proposer instead extends it within the
+        // ended epoch, otherwise valid: only the epoch rule refuses it.
+        if (!build_invalid) return p.parent;
+        b.valid = true;
+    } else if (slot->epoch != epoch) {
+        return std::nullopt;
     }
-    SimBlock b{p.view, p.parent_view, p.parent, parent_height + 1, m_node, !build_invalid, {}};
     for (auto t : m_mempool) {
         if (b.txs.size() == max_txs_per_block) break;
         if (!on_chain_from(p.parent, t)) b.txs.push_back(t);
@@ -131,16 +183,11 @@ std::optional<Hash256> SimApp::build_conflicting(const consensus::Proposal& p) {
 
 std::optional<std::string> SimApp::check(const SimBlock& b) const {
     if (!b.valid) return "the proposer marked the block invalid";
-    std::uint64_t parent_height = 0;
-    if (b.parent != m_genesis) {
-        auto it = m_blocks.find(b.parent);
-        if (it == m_blocks.end()) return "unknown parent";
-        parent_height = it->second.block.height;
-        if (it->second.block.view != b.parent_view) return "parent view mismatch";
-    } else if (b.parent_view != 0) {
-        return "genesis parent with a parent view";
-    }
-    if (b.height != parent_height + 1) return "wrong height";
+    const auto slot = child_of(b.parent);
+    if (!slot) return "unknown parent";
+    if (b.parent_view != slot->parent_view) return "parent view mismatch";
+    if (b.epoch != slot->epoch) return "wrong epoch";
+    if (b.height != slot->height + 1) return "wrong height";
     std::set<std::uint64_t> seen;
     for (auto t : b.txs) {
         if (!seen.insert(t).second) return "a transaction twice in a block";
@@ -149,17 +196,27 @@ std::optional<std::string> SimApp::check(const SimBlock& b) const {
     return std::nullopt;
 }
 
-consensus::VerifyResult SimApp::verify(const consensus::Proposal& p) {
+consensus::VerifyResult SimApp::verify(std::uint64_t epoch, const consensus::Proposal& p) {
     using consensus::Verdict;
     auto it = m_blocks.find(p.digest);
-    if (it == m_blocks.end()) return {Verdict::invalid, {}};
+    if (it == m_blocks.end()) {
+        // A re-proposal of a block this node lacks (it may be final here already: then it is in m_blocks).
+        if (p.digest == p.parent) return {Verdict::missing_parent, p.parent};
+        return {Verdict::invalid, {}};
+    }
     const SimBlock& b = it->second.block;
-    if (b.view != p.view || b.parent_view != p.parent_view || b.parent != p.parent) return {Verdict::invalid, {}};
+    if (b.epoch != epoch) return {Verdict::invalid, {}};
+    if (p.digest == p.parent) {
+        // The same block again: only the epoch's last one, which nothing may extend in this epoch.
+        if (!ends_epoch(b)) return {Verdict::invalid, {}};
+    } else if (b.view != p.view || b.parent_view != p.parent_view || b.parent != p.parent) {
+        return {Verdict::invalid, {}};
+    }
     if (b.parent != m_genesis && !m_blocks.contains(b.parent)) return {Verdict::missing_parent, b.parent};
     return {check(b) ? Verdict::invalid : Verdict::valid, {}};
 }
 
-std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
+std::optional<Hash256> SimApp::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
     std::vector<Hash256> path;
     Hash256 cur = cert.subject.proposal.digest;
     while (cur != m_genesis && !m_final.contains(cur)) {
@@ -179,6 +236,26 @@ std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
             m_on_fork(m_node, "a finalized block fails the application's checks: " + *why);
             return std::nullopt;
         }
+        if (k.block.epoch != epoch) {
+            m_on_fork(m_node, "a certificate of epoch " + std::to_string(epoch) + " finalizes a block of epoch " +
+                                  std::to_string(k.block.epoch));
+            return std::nullopt;
+        }
+        if (ends_epoch(k.block)) {
+            // Durable before the block: a node that has the epoch's last block final can always prove it.
+            codec::Writer w;
+            w.u64(epoch);
+            cert.encode(w);
+            if (auto r = m_epoch_journal->append(w.data()); !r) {
+                m_on_fork(m_node, r.error().message);
+                return std::nullopt;
+            }
+            if (auto r = m_epoch_journal->sync(); !r) {
+                m_on_fork(m_node, r.error().message);
+                return std::nullopt;
+            }
+            m_epoch_ends.insert_or_assign(epoch, cert);
+        }
         if (auto r = m_journal->append(k.bytes); !r) {
             m_on_fork(m_node, r.error().message);
             return std::nullopt;
@@ -191,7 +268,9 @@ std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
         }
         m_tip = *it;
         m_tip_view = k.block.view;
-        Final fin{k.block.height, *it, {}};
+        m_tip_epoch = k.block.epoch;
+        m_tip_ends_epoch = ends_epoch(k.block);
+        Final fin{k.block.height, *it, k.block.epoch, {}};
         for (auto t : k.block.txs) {
             Hash256 id{};
             for (int b = 0; b < 8; ++b) id[b] = static_cast<std::uint8_t>(t >> (8 * b));
@@ -207,8 +286,7 @@ std::optional<Hash256> SimApp::finalize(const consensus::Certificate& cert) {
 void SimApp::prune() {
     // Final blocks stay (peers that lag fetch them, as from a node's block
     // store); candidates that lost to finality go.
-    std::erase_if(m_blocks,
-                  [&](const auto& kv) { return !m_final.contains(kv.first) && kv.second.block.view <= m_tip_view; });
+    std::erase_if(m_blocks, [&](const auto& kv) { return !m_final.contains(kv.first) && !after_tip(kv.second.block); });
 }
 
 }  // namespace conet::sim

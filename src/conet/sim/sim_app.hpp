@@ -4,6 +4,10 @@
 /// (height, parent, the proposer's validity flag, no transaction twice on a
 /// chain). Finalized blocks are written to a journal on the node's simulated
 /// storage, so finality survives crashes exactly as the node made it durable.
+/// With epochs, every `epoch_blocks`-th height ends an epoch: the next block
+/// belongs to the next epoch (its parent view is 0 there), a leader on that
+/// last block proposes it again, and the certificate that finalized it is
+/// kept (synced before the block) to answer peers still in that epoch.
 
 #include <functional>
 #include <map>
@@ -23,6 +27,7 @@ struct SimBlock {
     Hash256 parent{};
     std::uint64_t height = 0;
     std::uint32_t proposer = 0;
+    std::uint64_t epoch = 0;
     bool valid = true;  ///< a Byzantine proposer may build invalid blocks
     std::vector<std::uint64_t> txs;
 
@@ -31,6 +36,7 @@ struct SimBlock {
 };
 
 inline constexpr std::string_view chain_file_name = "chain.journal";
+inline constexpr std::string_view epoch_ends_file_name = "epoch-ends.journal";
 inline constexpr std::size_t max_txs_per_block = 16;
 
 /// What the simulator needs of an application beyond consensus::Application.
@@ -40,6 +46,7 @@ public:
     struct Final {
         std::uint64_t height = 0;
         Hash256 digest{};
+        std::uint64_t epoch = 0;
         std::vector<Hash256> txs;  ///< ids of the transactions in it
     };
     /// Called for every block this node makes final.
@@ -62,16 +69,20 @@ public:
 
 class SimApp final : public SimApplication {
 public:
-    SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork);
+    /// `epoch_blocks` 0: one epoch for ever.
+    SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, ForkHook on_fork,
+           std::uint64_t epoch_blocks = 0);
     [[nodiscard]] util::Result<void, std::string> open(runtime::Storage& storage) override;
     void submit(std::uint64_t tx) override { m_mempool.insert(tx); }
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const Hash256& digest) const override;
-    std::optional<Hash256> build(const consensus::Proposal& p, std::uint64_t unix_ms) override;
-    consensus::VerifyResult verify(const consensus::Proposal& p) override;
-    std::optional<Hash256> finalize(const consensus::Certificate& cert) override;
-    std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_tip}; }
+    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
+    std::optional<Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
+    std::pair<View, Hash256> finalized() const override;
+    std::uint64_t epoch() const override;
+    std::optional<consensus::Certificate> epoch_end(std::uint64_t epoch) const override;
 
     std::uint64_t height() const override { return m_chain.size(); }
     std::optional<Hash256> build_conflicting(const consensus::Proposal& p) override;
@@ -82,6 +93,18 @@ private:
         util::Bytes bytes;
     };
     bool on_chain_from(const Hash256& from, std::uint64_t tx) const;
+    /// Whether the block ends its epoch (genesis does not).
+    bool ends_epoch(const SimBlock& b) const { return m_epoch_blocks > 0 && b.height % m_epoch_blocks == 0; }
+    /// The parent's height and the epoch and parent view a child of it has; nullopt when unknown.
+    struct ChildSlot {
+        std::uint64_t height = 0;
+        std::uint64_t epoch = 0;
+        View parent_view = 0;
+        bool parent_ends_epoch = false;
+    };
+    std::optional<ChildSlot> child_of(const Hash256& parent) const;
+    /// Whether a candidate is past finality (epoch, then view).
+    bool after_tip(const SimBlock& b) const;
     std::optional<std::string> check(const SimBlock& b) const;
     void prune();
 
@@ -95,8 +118,13 @@ private:
     std::set<Hash256> m_final;          ///< the same, for lookups
     std::set<std::uint64_t> m_final_txs;
     std::set<std::uint64_t> m_mempool;
+    std::uint64_t m_epoch_blocks = 0;
+    std::optional<runtime::Journal> m_epoch_journal;
+    std::map<std::uint64_t, consensus::Certificate> m_epoch_ends;
     Hash256 m_tip;
     View m_tip_view = 0;
+    std::uint64_t m_tip_epoch = 0;
+    bool m_tip_ends_epoch = false;
     std::uint64_t m_salt = 0;
 };
 

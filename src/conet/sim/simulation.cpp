@@ -5,7 +5,7 @@
 #include <memory>
 #include <set>
 
-#include "conet/consensus/engine.hpp"
+#include "conet/consensus/epochs.hpp"
 #include "conet/crypto/keccak.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/runtime/sim.hpp"
@@ -85,20 +85,20 @@ class Simulation;
 
 /// One process: a validator instance on its own endpoint (a twin shares the key of another).
 struct Node {
-    std::uint32_t index = 0;     ///< validator index (the key)
+    std::uint32_t index = 0;     ///< the key (its validator index varies by epoch)
     std::uint32_t endpoint = 0;  ///< network endpoint
     Role role = Role::honest;
     std::unique_ptr<runtime::SimNodeTime> time;
     std::unique_ptr<runtime::SimStorage> storage;
     std::unique_ptr<SimApplication> app;
     std::unique_ptr<runtime::Transport> transport;
-    std::unique_ptr<consensus::Engine> engine;
+    std::unique_ptr<consensus::Epochs> engine;
     bool up = false;
     bool kill_scheduled = false;
     std::set<Hash256> durable;  ///< votes found in the synced journal
 };
 
-/// A node's view of the network: validator indices instead of endpoints;
+/// A node's view of the network: keys instead of endpoints;
 /// a Byzantine node's messages pass through its misbehaviour first.
 class NodeTransport final : public runtime::Transport {
 public:
@@ -119,7 +119,7 @@ public:
     SimResult run();
 
     // Used by NodeTransport.
-    std::uint32_t validators() const { return m_opts.validators; }
+    std::uint32_t keys() const { return static_cast<std::uint32_t>(m_signers.size()); }
     void route(Node& from, PeerId to, util::ByteView bytes);
     void misbehave(Node& from, PeerId to, const Message& msg, util::ByteView bytes);
     runtime::SimNetwork& net() { return *m_net; }
@@ -133,9 +133,14 @@ private:
     void check_send(PeerId from_endpoint, util::ByteView bytes);
     void on_finalized(std::uint32_t node, const SimApplication::Final& b);
     bool honest_key(std::uint32_t index) const { return !m_byzantine_keys.contains(index); }
+    /// The keys validating `epoch`, by validator index.
+    std::vector<std::uint32_t> members(std::uint64_t epoch) const;
+    /// The key's validator index in `epoch`, if it validates it.
+    std::optional<consensus::ValidatorIndex> index_in(std::uint32_t key, std::uint64_t epoch) const;
+    consensus::EpochSet epoch_set(std::uint32_t key, std::uint64_t epoch) const;
     std::uint64_t honest_min_height() const;
     std::uint64_t honest_max_height() const;
-    void send_signed(Node& from, PeerId to, const Subject& s);
+    void send_signed(Node& from, PeerId to, std::uint64_t epoch, const Subject& s);
     std::string describe_nodes() const;
     void trace_message(PeerId from_endpoint, util::ByteView bytes) const;
     /// One event; a livelock (endless events without time passing) is a failure.
@@ -146,10 +151,10 @@ private:
     runtime::SimRng& m_rng;
     std::unique_ptr<runtime::SimNetwork> m_net;
     std::vector<Hash256> m_keys;
-    std::unique_ptr<consensus::Verifier> m_verifier;
-    std::vector<std::unique_ptr<consensus::Signer>> m_signers;
-    std::vector<std::unique_ptr<Node>> m_nodes;        ///< by endpoint
-    std::vector<std::vector<std::uint32_t>> m_routes;  ///< validator index -> endpoints
+    std::vector<crypto::Address> m_addresses;
+    std::vector<std::unique_ptr<consensus::Signer>> m_signers;  ///< by key
+    std::vector<std::unique_ptr<Node>> m_nodes;                 ///< by endpoint
+    std::vector<std::vector<std::uint32_t>> m_routes;           ///< key -> endpoints
     std::set<std::uint32_t> m_byzantine_keys;
     Hash256 m_genesis{};
     std::unique_ptr<LedgerWorld> m_ledger;
@@ -165,12 +170,12 @@ private:
         std::optional<Proposal> notarize, finalize;
         bool nullify = false;
     };
-    std::map<std::pair<std::uint32_t, View>, SignedByKey> m_signed;
+    std::map<std::tuple<std::uint32_t, std::uint64_t, View>, SignedByKey> m_signed;  ///< by key, epoch, view
     struct CertsSeen {
         std::optional<Hash256> notarized, finalized;
         bool nullified = false;
     };
-    std::map<View, CertsSeen> m_certs;
+    std::map<std::pair<std::uint64_t, View>, CertsSeen> m_certs;  ///< by epoch, view
     std::set<Hash256> m_final_txs;
     View m_max_view = 0;
     TimeMs m_step_time = 0;
@@ -178,7 +183,7 @@ private:
 };
 
 std::uint32_t NodeTransport::peers() const {
-    return m_sim.validators();
+    return m_sim.keys();
 }
 
 void NodeTransport::send(PeerId to, util::ByteView message) {
@@ -205,17 +210,19 @@ void NodeTransport::set_handler(Handler handler) {
 
 Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(m_sched.rng()) {
     CONET_ASSERT(o.validators >= 1 && o.validators <= 64);
+    CONET_ASSERT_MSG(!(o.ledger && o.epoch_blocks > 0), "the ledger application has one epoch");
     const std::uint32_t n = o.validators;
+    // With epochs one key more than a set: each epoch leaves a different one out.
+    const std::uint32_t pool = n + (o.epoch_blocks > 0 ? 1 : 0);
     const std::uint32_t f = static_cast<std::uint32_t>(consensus::max_faulty(n));
     const std::uint32_t byz = o.byzantine < 0 ? static_cast<std::uint32_t>(m_rng.below(f + 1))
                                               : std::min<std::uint32_t>(static_cast<std::uint32_t>(o.byzantine), f);
     // Keys.
     crypto::SeededRng key_rng(o.seed ^ 0x6b657973ULL);
-    std::vector<crypto::Address> addresses;
-    for (std::uint32_t i = 0; i < n; ++i) {
+    for (std::uint32_t i = 0; i < pool; ++i) {
         if (o.real_crypto) {
             auto key = crypto::PrivateKey::generate(key_rng);
-            addresses.push_back(key.address());
+            m_addresses.push_back(key.address());
             m_signers.push_back(std::make_unique<consensus::WalletSigner>(std::move(key)));
         } else {
             Hash256 k;
@@ -224,18 +231,15 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
             m_signers.push_back(std::make_unique<FastSigner>(k));
         }
     }
-    if (o.real_crypto)
-        m_verifier = std::make_unique<consensus::WalletVerifier>(addresses);
-    else
-        m_verifier = std::make_unique<FastVerifier>(m_keys);
     m_genesis = crypto::keccak256(util::as_bytes("CONET sim genesis " + std::to_string(o.seed)));
     if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, n, 16));
 
-    // Roles: the first `byz` of a random permutation are Byzantine.
-    std::vector<std::uint32_t> order(n);
-    for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
-    for (std::uint32_t i = n; i > 1; --i) std::swap(order[i - 1], order[m_rng.below(i)]);
-    std::vector<Role> roles(n, Role::honest);
+    // Roles: the first `byz` of a random permutation are Byzantine (at most
+    // f of them, so at most f in any epoch's set).
+    std::vector<std::uint32_t> order(pool);
+    for (std::uint32_t i = 0; i < pool; ++i) order[i] = i;
+    for (std::uint32_t i = pool; i > 1; --i) std::swap(order[i - 1], order[m_rng.below(i)]);
+    std::vector<Role> roles(pool, Role::honest);
     std::vector<std::uint32_t> twins;
     for (std::uint32_t k = 0; k < byz; ++k) {
         const Role r = static_cast<Role>(1 + m_rng.below(static_cast<std::uint64_t>(Role::twin)));
@@ -243,11 +247,11 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
         m_byzantine_keys.insert(order[k]);
         if (r == Role::twin) twins.push_back(order[k]);
     }
-    m_routes.resize(n);
-    for (std::uint32_t i = 0; i < n + twins.size(); ++i) {
+    m_routes.resize(pool);
+    for (std::uint32_t i = 0; i < pool + twins.size(); ++i) {
         auto node = std::make_unique<Node>();
         node->endpoint = i;
-        node->index = i < n ? i : twins[i - n];
+        node->index = i < pool ? i : twins[i - pool];
         node->role = roles[node->index];
         node->time = std::make_unique<runtime::SimNodeTime>(m_sched, 1'700'000'000'000ULL);
         node->storage = std::make_unique<runtime::SimStorage>("node" + std::to_string(i));
@@ -264,7 +268,10 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
 
     m_result.scenario =
         std::string(o.ledger ? "ledger " : "") + "n=" + std::to_string(n) + " byzantine=" + std::to_string(byz);
-    for (std::uint32_t i = 0; i < n; ++i)
+    if (o.epoch_blocks > 0)
+        m_result.scenario +=
+            " epochs of " + std::to_string(o.epoch_blocks) + " blocks over " + std::to_string(pool) + " keys";
+    for (std::uint32_t i = 0; i < pool; ++i)
         if (roles[i] != Role::honest) m_result.scenario += " v" + std::to_string(i) + ":" + role_name(roles[i]);
     m_result.scenario += " latency=" + std::to_string(m_base.latency_ms) +
                          "ms crash-points=" + std::to_string(m_crash_point_ppm) + "ppm";
@@ -283,15 +290,56 @@ void Simulation::route(Node& from, PeerId to, util::ByteView bytes) {
         if (ep != from.endpoint) m_net->endpoint(from.endpoint).send(ep, bytes);
 }
 
-void Simulation::send_signed(Node& from, PeerId to, const Subject& s) {
-    const Vote v{s, from.index, m_signers[from.index]->sign(s.signing_digest(chain_id))};
-    route(from, to, Message::of(v).encode());
+std::vector<std::uint32_t> Simulation::members(std::uint64_t epoch) const {
+    std::vector<std::uint32_t> out;
+    const std::uint32_t pool = keys();
+    const bool rotate = m_opts.epoch_blocks > 0;
+    for (std::uint32_t k = 0; k < pool; ++k)
+        if (!rotate || k != epoch % pool) out.push_back(k);
+    return out;
+}
+
+std::optional<consensus::ValidatorIndex> Simulation::index_in(std::uint32_t key, std::uint64_t epoch) const {
+    const auto m = members(epoch);
+    for (std::uint32_t i = 0; i < m.size(); ++i)
+        if (m[i] == key) return i;
+    return std::nullopt;
+}
+
+consensus::EpochSet Simulation::epoch_set(std::uint32_t key, std::uint64_t epoch) const {
+    consensus::EpochSet set;
+    set.members = members(epoch);
+    if (m_opts.real_crypto) {
+        std::vector<crypto::Address> a;
+        for (auto k : set.members) a.push_back(m_addresses[k]);
+        set.verifier = std::make_unique<consensus::WalletVerifier>(std::move(a));
+    } else {
+        std::vector<Hash256> k;
+        for (auto m : set.members) k.push_back(m_keys[m]);
+        set.verifier = std::make_unique<FastVerifier>(std::move(k));
+    }
+    set.self = index_in(key, epoch);
+    if (set.self) set.signer = m_signers[key].get();
+    return set;
+}
+
+void Simulation::send_signed(Node& from, PeerId to, std::uint64_t epoch, const Subject& s) {
+    const auto index = index_in(from.index, epoch);
+    if (!index) return;
+    Message m = Message::of(Vote{s, *index, m_signers[from.index]->sign(s.signing_digest(chain_id, epoch))});
+    m.epoch = epoch;
+    route(from, to, m.encode());
 }
 
 void Simulation::misbehave(Node& from, PeerId to, const Message& msg, util::ByteView bytes) {
     const Vote* vote = msg.type == MessageType::vote       ? &*msg.vote
                        : msg.type == MessageType::proposal ? &msg.proposal->vote
                                                            : nullptr;
+    const std::uint64_t epoch = msg.epoch;
+    const auto send = [&](Message m) {
+        m.epoch = epoch;
+        route(from, to, m.encode());
+    };
     switch (from.role) {
         case Role::equivocate:
             // Half the peers get a second block for the same view.
@@ -300,8 +348,8 @@ void Simulation::misbehave(Node& from, PeerId to, const Message& msg, util::Byte
                 if (auto d = from.app->build_conflicting(p)) {
                     p.digest = *d;
                     const Subject s = Subject::notarize(p);
-                    const Vote v{s, from.index, m_signers[from.index]->sign(s.signing_digest(chain_id))};
-                    route(from, to, Message::of(consensus::ProposalMessage{v, *from.app->block(*d)}).encode());
+                    const Vote v{s, vote->signer, m_signers[from.index]->sign(s.signing_digest(chain_id, epoch))};
+                    send(Message::of(consensus::ProposalMessage{v, *from.app->block(*d)}));
                     return;
                 }
             }
@@ -310,21 +358,21 @@ void Simulation::misbehave(Node& from, PeerId to, const Message& msg, util::Byte
             if (vote && vote->subject.kind != VoteKind::nullify) {
                 Subject s = vote->subject;
                 m_rng.fill(s.proposal.digest);
-                send_signed(from, to, s);
+                send_signed(from, to, epoch, s);
             }
             break;
         case Role::nullify_and_finalize:
             if (vote && vote->subject.kind == VoteKind::finalize)
-                send_signed(from, to, Subject::nullify(vote->subject.view()));
+                send_signed(from, to, epoch, Subject::nullify(vote->subject.view()));
             if (vote && vote->subject.kind == VoteKind::nullify) {
                 Proposal p{vote->subject.view(), vote->subject.view() - 1, {}, {}};
                 m_rng.fill(p.digest);
-                send_signed(from, to, Subject::finalize(p));
+                send_signed(from, to, epoch, Subject::finalize(p));
             }
             break;
         case Role::always_nullify:
             if (vote && vote->subject.kind != VoteKind::nullify) {
-                send_signed(from, to, Subject::nullify(vote->subject.view()));
+                send_signed(from, to, epoch, Subject::nullify(vote->subject.view()));
                 return;
             }
             break;
@@ -334,26 +382,26 @@ void Simulation::misbehave(Node& from, PeerId to, const Message& msg, util::Byte
                 Vote forged = *vote;
                 forged.signer = static_cast<std::uint32_t>(m_rng.below(m_opts.validators));
                 m_rng.fill(forged.signature);
-                route(from, to, Message::of(forged).encode());
+                send(Message::of(forged));
                 Vote moved = *vote;
                 moved.subject.proposal.view += 1;
                 if (moved.subject.kind != VoteKind::nullify &&
                     moved.subject.proposal.parent_view >= moved.subject.view())
                     moved.subject.proposal.parent_view = 0;
-                route(from, to, Message::of(moved).encode());
+                send(Message::of(moved));
             }
             break;
         case Role::far_future:
             if (vote) {
                 const View far = vote->subject.view() + 1000 + m_rng.below(1'000'000);
-                send_signed(from, to, Subject::nullify(far));
+                send_signed(from, to, epoch, Subject::nullify(far));
                 Certificate c{Subject::nullify(far), {}};
                 for (std::uint32_t i = 0; i < m_opts.validators; ++i) {
                     SignatureBytes s{};
                     m_rng.fill(s);
                     c.votes.emplace_back(i, s);
                 }
-                route(from, to, Message::of(c).encode());
+                send(Message::of(c));
             }
             break;
         case Role::honest:
@@ -373,20 +421,31 @@ void Simulation::check_send(PeerId from_endpoint, util::ByteView bytes) {
     if (!honest_key(node.index)) return;
     auto msg = Message::decode(bytes);
     if (!msg) return fail("node " + std::to_string(node.index) + " sent a message that does not decode");
+    if (msg->type == MessageType::proposal &&
+        msg->proposal->vote.subject.proposal.digest == msg->proposal->vote.subject.proposal.parent)
+        ++m_result.reproposals;
     const Vote* vote = msg->type == MessageType::vote       ? &*msg->vote
                        : msg->type == MessageType::proposal ? &msg->proposal->vote
                                                             : nullptr;
-    if (vote && vote->signer == node.index) {
-        // Persist before send: the vote must already be in the synced journal.
-        const Hash256 key = crypto::keccak256(codec::encode(*vote));
+    const auto own_index = index_in(node.index, msg->epoch);
+    if (vote && own_index && vote->signer == *own_index) {
+        // Persist before send: the vote must already be in the synced journal of its epoch.
+        const auto durable_key = [epoch = msg->epoch](util::ByteView vote_bytes) {
+            codec::Writer w;
+            w.u64(epoch);
+            w.fixed(vote_bytes);
+            return crypto::keccak256(w.data());
+        };
+        const Hash256 key = durable_key(codec::encode(*vote));
         if (!node.durable.contains(key)) {
-            auto content = node.storage->contents(consensus::journal_file_name);
-            auto synced = node.storage->synced_bytes(consensus::journal_file_name);
+            const std::string journal = consensus::journal_name(msg->epoch);
+            auto content = node.storage->contents(journal);
+            auto synced = node.storage->synced_bytes(journal);
             if (content && synced) {
                 auto scan = runtime::scan_journal(util::ByteView(content->data(), *synced));
                 for (const auto& r : scan.records)
                     if (!r.empty() && r[0] == consensus::journal_vote_tag)
-                        node.durable.insert(crypto::keccak256(util::ByteView(r).subspan(1)));
+                        node.durable.insert(durable_key(util::ByteView(r).subspan(1)));
             }
             if (!node.durable.contains(key))
                 return fail("persist-before-send: validator " + std::to_string(node.index) + " sent its " +
@@ -394,9 +453,9 @@ void Simulation::check_send(PeerId from_endpoint, util::ByteView bytes) {
                             std::to_string(vote->subject.view()) + " before the vote was durable");
         }
         // No honest key signs conflicting votes (across restarts too).
-        SignedByKey& s = m_signed[{node.index, vote->subject.view()}];
-        const std::string who =
-            "validator " + std::to_string(node.index) + " view " + std::to_string(vote->subject.view());
+        SignedByKey& s = m_signed[{node.index, msg->epoch, vote->subject.view()}];
+        const std::string who = "validator " + std::to_string(node.index) + " epoch " + std::to_string(msg->epoch) +
+                                " view " + std::to_string(vote->subject.view());
         switch (vote->subject.kind) {
             case VoteKind::notarize:
                 if (s.notarize && *s.notarize != vote->subject.proposal) return fail(who + ": two notarize votes");
@@ -416,8 +475,8 @@ void Simulation::check_send(PeerId from_endpoint, util::ByteView bytes) {
         const Certificate& c = *msg->certificate;
         if (c.votes.size() < consensus::quorum(m_opts.validators))
             return fail("an honest node sent a certificate below quorum");
-        CertsSeen& seen = m_certs[c.subject.view()];
-        const std::string v = "view " + std::to_string(c.subject.view());
+        CertsSeen& seen = m_certs[{msg->epoch, c.subject.view()}];
+        const std::string v = "epoch " + std::to_string(msg->epoch) + " view " + std::to_string(c.subject.view());
         switch (c.subject.kind) {
             case VoteKind::notarize:
                 if (seen.notarized && *seen.notarized != c.subject.proposal.digest)
@@ -444,6 +503,10 @@ void Simulation::on_finalized(std::uint32_t node, const SimApplication::Final& b
     m_trace.add(height);
     m_trace.add(digest);
     if (!honest_key(node)) return;
+    // Validity of epochs: every `epoch_blocks` heights make one epoch, whatever the faults.
+    if (m_opts.epoch_blocks > 0 && b.epoch != (height - 1) / m_opts.epoch_blocks)
+        return fail("validity: validator " + std::to_string(node) + " finalized height " + std::to_string(height) +
+                    " in epoch " + std::to_string(b.epoch));
     auto [it, fresh] = m_final_by_height.emplace(height, digest);
     if (!fresh && it->second != digest)
         return fail("agreement: validator " + std::to_string(node) + " finalized another block at height " +
@@ -464,20 +527,19 @@ void Simulation::start_node(Node& n) {
     if (m_opts.ledger)
         n.app = std::make_unique<LedgerSimApp>(n.index, *m_ledger, on_final, on_fork);
     else
-        n.app = std::make_unique<SimApp>(n.index, m_genesis, on_final, on_fork);
+        n.app = std::make_unique<SimApp>(n.index, m_genesis, on_final, on_fork, m_opts.epoch_blocks);
     if (auto r = n.app->open(*n.storage); !r)
         return fail("validator " + std::to_string(n.index) + " restart: " + r.error());
     n.app->build_invalid = n.role == Role::invalid_blocks;
     consensus::CoreConfig cfg;
     cfg.chain_id = chain_id;
-    cfg.validators = m_opts.validators;
-    cfg.self = n.index;
     cfg.leader_timeout_ms = leader_timeout_ms;
     cfg.notarize_timeout_ms = notarize_timeout_ms;
     cfg.retry_ms = retry_ms;
     cfg.min_block_interval_ms = min_block_interval_ms;
-    n.engine = std::make_unique<consensus::Engine>(runtime::Context{*n.time, *n.time, *n.transport, m_rng}, *n.storage,
-                                                   *n.app, *m_verifier, m_signers[n.index].get(), cfg);
+    n.engine = std::make_unique<consensus::Epochs>(
+        runtime::Context{*n.time, *n.time, *n.transport, m_rng}, *n.storage, *n.app,
+        [this, key = n.index](std::uint64_t epoch) { return epoch_set(key, epoch); }, cfg);
     // Compact often, so crashes and restarts meet compacted journals.
     n.engine->compact_min_bytes = sim_journal_compact_bytes;
     n.engine->on_fatal = [this, &n](const std::string& why) {
@@ -505,7 +567,10 @@ void Simulation::kill_node(Node& n, bool torn) {
     ++m_result.crashes;
     n.up = false;
     n.kill_scheduled = false;
-    if (n.engine) m_result.journal_compactions += n.engine->stats().journal_compactions;
+    if (n.engine) {
+        m_result.journal_compactions += n.engine->journal_compactions();
+        m_result.epoch_ends_sent += n.engine->epoch_ends_sent();
+    }
     n.engine.reset();
     n.time->reset();
     n.app.reset();
@@ -548,11 +613,11 @@ void Simulation::schedule_phase(TimeMs at) {
                 m_net->partition(g);
                 break;
             }
-            case 6: {  // the current leader alone
-                View v = 0;
+            case 6: {                                      // the current leader alone
+                std::pair<std::uint64_t, View> now{0, 0};  // the most advanced (epoch, view)
                 for (auto& node : m_nodes)
-                    if (node->up) v = std::max(v, node->engine->core().view());
-                const std::uint32_t leader = static_cast<std::uint32_t>(v % m_opts.validators);
+                    if (node->up) now = std::max(now, {node->engine->epoch(), node->engine->engine().core().view()});
+                const std::uint32_t leader = members(now.first)[now.second % m_opts.validators];
                 std::vector<std::vector<PeerId>> g(2);
                 for (PeerId i = 0; i < n; ++i) g[m_nodes[i]->index == leader ? 0 : 1].push_back(i);
                 m_net->partition(g);
@@ -601,12 +666,13 @@ std::string Simulation::describe_nodes() const {
             out += "down] ";
             continue;
         }
-        const auto& c = n->engine->core();
+        const auto& c = n->engine->engine().core();
         const auto& st = c.stats();
-        out += "view " + std::to_string(c.view()) + ", final view " + std::to_string(c.finalized_view()) + ", height " +
-               std::to_string(n->app->height()) + ", votes ok/bad/dropped " + std::to_string(st.votes_accepted) + "/" +
-               std::to_string(st.votes_rejected) + "/" + std::to_string(st.votes_dropped) + ", fetched " +
-               std::to_string(n->engine->stats().blocks_fetched) + "] ";
+        out += "epoch " + std::to_string(n->engine->epoch()) + ", view " + std::to_string(c.view()) + ", final view " +
+               std::to_string(c.finalized_view()) + ", height " + std::to_string(n->app->height()) +
+               ", votes ok/bad/dropped " + std::to_string(st.votes_accepted) + "/" + std::to_string(st.votes_rejected) +
+               "/" + std::to_string(st.votes_dropped) + ", fetched " + std::to_string(n->engine->blocks_fetched()) +
+               "] ";
     }
     return out;
 }
@@ -640,6 +706,7 @@ void Simulation::trace_message(PeerId from_endpoint, util::ByteView bytes) const
                 break;
         }
     }
+    if (msg && m_opts.epoch_blocks > 0) what = "[epoch " + std::to_string(msg->epoch) + "] " + what;
     std::fprintf(stderr, "%8llu e%u: %s\n", static_cast<unsigned long long>(m_sched.now()), from_endpoint,
                  what.c_str());
 }
@@ -697,7 +764,11 @@ SimResult Simulation::run() {
     m_result.trace_hash = m_trace.h;
     // Destroy engines before the scheduler and network they point into.
     for (auto& n : m_nodes) {
-        if (n->engine) m_result.journal_compactions += n->engine->stats().journal_compactions;
+        if (n->engine) {
+            m_result.journal_compactions += n->engine->journal_compactions();
+            m_result.epoch_ends_sent += n->engine->epoch_ends_sent();
+            if (honest_key(n->index)) m_result.epochs = std::max(m_result.epochs, n->engine->epoch());
+        }
         n->engine.reset();
     }
     return m_result;
@@ -716,6 +787,7 @@ std::string replay_command(const SimOptions& o) {
     cmd += " --seconds " + std::to_string(o.fault_seconds);
     if (o.real_crypto) cmd += " --real-crypto";
     if (o.ledger) cmd += " --ledger";
+    if (o.epoch_blocks > 0) cmd += " --epoch-blocks " + std::to_string(o.epoch_blocks);
     return cmd;
 }
 

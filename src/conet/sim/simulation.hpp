@@ -27,6 +27,10 @@ struct SimOptions {
     bool real_crypto = false;
     /// Run the ledger (signed transfers, real State) as the application instead of the model chain.
     bool ledger = false;
+    /// Model chain only: every this many blocks an epoch ends and the set
+    /// rotates through a pool of validators + 1 keys (each epoch leaves one
+    /// out). 0: one epoch, one set.
+    std::uint64_t epoch_blocks = 0;
     /// Print every message sent, every crash and restart to stderr.
     bool trace = false;
 };
@@ -43,6 +47,9 @@ struct SimResult {
     std::uint64_t crashes = 0;
     std::uint64_t views = 0;
     std::uint64_t journal_compactions = 0;  ///< summed over every engine instance
+    std::uint64_t epochs = 0;               ///< the epoch the most advanced honest node is in
+    std::uint64_t reproposals = 0;          ///< an epoch's last block proposed again by an honest leader
+    std::uint64_t epoch_ends_sent = 0;      ///< epoch-end certificates sent to peers left behind
 };
 
 SimResult run_simulation(const SimOptions& options);
