@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "conet/consensus/engine.hpp"
+#include "conet/consensus/epochs.hpp"
 #include "conet/consensus/simplex.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/block.hpp"
@@ -522,6 +523,7 @@ public:
     runtime::StorageResult<std::unique_ptr<runtime::AppendFile>> replace(std::string_view, util::ByteView) override {
         return util::unexpected(runtime::StorageError::io);
     }
+    runtime::StorageResult<void> remove(std::string_view name) override { return m_inner.remove(name); }
     std::string last_error() const override { return "write sim:solo/consensus.journal.new: No space left on device"; }
 
 private:
@@ -557,6 +559,63 @@ TEST(ConsensusEngine, RefusesAJournalSignedByAnotherValidator) {
     auto r = n.start();
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().find("validator 7"), std::string::npos) << r.error();
+}
+
+TEST(ConsensusEpochs, OneValidatorCrossesEpochsDeletesEndedJournalsAndRestartsInItsEpoch) {
+    runtime::SimScheduler sched{5};
+    runtime::SimNodeTime time{sched, 1'700'000'000'000ULL};
+    runtime::SimNetwork net{sched, 1, runtime::LinkModel{}};
+    runtime::SimStorage storage{"solo"};
+    FastSigner signer{h(1)};
+    std::unique_ptr<sim::SimApp> app;
+    std::unique_ptr<Epochs> epochs;
+    std::vector<std::uint64_t> sets_asked;
+    const auto start = [&] {
+        epochs.reset();
+        app = std::make_unique<sim::SimApp>(
+            0, h(0xee), [](std::uint32_t, const sim::SimApplication::Final&) {},
+            [](std::uint32_t, const std::string& what) { ADD_FAILURE() << what; }, 3);
+        ASSERT_TRUE(app->open(storage).has_value());
+        CoreConfig cfg;
+        cfg.chain_id = chain;
+        cfg.min_block_interval_ms = 20;
+        epochs = std::make_unique<Epochs>(
+            runtime::Context{time, time, net.endpoint(0), sched.rng()}, storage, *app,
+            [&](std::uint64_t e) {
+                sets_asked.push_back(e);
+                EpochSet set;
+                set.verifier = std::make_unique<FastVerifier>(std::vector<Hash256>{h(1)});
+                set.self = 0;
+                set.signer = &signer;
+                return set;
+            },
+            cfg);
+        ASSERT_TRUE(epochs->start().has_value());
+    };
+    start();
+    sched.run_until(1'000);
+    const std::uint64_t epoch = epochs->epoch();
+    ASSERT_GE(epoch, 3u) << "three blocks per epoch at one block per 20 ms";
+    EXPECT_EQ(app->epoch(), epoch);
+    // Each epoch asked for its set once, in order.
+    ASSERT_GE(sets_asked.size(), epoch + 1);
+    for (std::uint64_t e = 0; e < sets_asked.size(); ++e) EXPECT_EQ(sets_asked[e], e);
+    // Every block is at the height its epoch allows: epoch e is heights 3e+1 .. 3e+3.
+    EXPECT_GE(app->height(), 3 * epoch);
+    EXPECT_LE(app->height(), 3 * epoch + 3);
+    // Only the running epoch keeps a journal.
+    for (std::uint64_t e = 0; e < epoch; ++e)
+        EXPECT_FALSE(storage.contents(journal_name(e)).has_value()) << "epoch " << e << "'s journal was kept";
+    EXPECT_TRUE(storage.contents(journal_name(epoch)).has_value());
+    // A restart opens the epoch the final chain is in and goes on.
+    const std::uint64_t height = app->height();
+    sets_asked.clear();
+    start();
+    EXPECT_EQ(epochs->epoch(), epoch);
+    EXPECT_EQ(sets_asked, std::vector<std::uint64_t>{epoch});
+    sched.run_until(2'000);
+    EXPECT_GT(app->height(), height);
+    EXPECT_GT(epochs->epoch(), epoch);
 }
 
 TEST(ConsensusEngine, CorruptionBeforeTheTailStopsWithPathAndOffsetAndATornTailIsCut) {

@@ -183,6 +183,38 @@ TEST_F(FileStorageTest, ReplaceSwapsTheWholeFileAndALeftoverTemporaryIsOverwritt
     EXPECT_NE(missing.last_error().find("No such file or directory"), std::string::npos) << missing.last_error();
 }
 
+TEST_F(FileStorageTest, RemoveDeletesTheFileAMissingFileIsNoErrorAndBadNamesAreRefused) {
+    FileStorage storage(m_dir);
+    {
+        auto f = storage.open("consensus-1.journal");
+        ASSERT_TRUE(f);
+        ASSERT_TRUE((*f)->append(util::as_bytes("votes")));
+    }
+    ASSERT_TRUE(std::filesystem::exists(m_dir / "consensus-1.journal"));
+    EXPECT_TRUE(storage.remove("consensus-1.journal")) << storage.last_error();
+    EXPECT_FALSE(std::filesystem::exists(m_dir / "consensus-1.journal"));
+    EXPECT_TRUE(storage.remove("consensus-1.journal")) << "a missing file is already removed";
+    EXPECT_FALSE(storage.remove("../escape"));
+    EXPECT_FALSE(storage.remove(""));
+    auto reopened = storage.open("consensus-1.journal");
+    ASSERT_TRUE(reopened);
+    EXPECT_EQ((*reopened)->size(), 0u) << "a removed file came back with its old content";
+}
+
+TEST(SimStorage, RemoveIsDurableAtOnce) {
+    SimStorage storage("n");
+    auto f = storage.open("j");
+    ASSERT_TRUE(f);
+    ASSERT_TRUE((*f)->append(util::as_bytes("synced")));
+    ASSERT_TRUE((*f)->sync());
+    ASSERT_TRUE(storage.remove("j"));
+    EXPECT_FALSE(storage.contents("j").has_value());
+    crypto::SeededRng rng(1);
+    storage.crash(rng, CrashMode::lose_unsynced);
+    EXPECT_FALSE(storage.contents("j").has_value()) << "a crash brought a removed file back";
+    EXPECT_FALSE(storage.remove("a/b"));
+}
+
 TEST_F(FileStorageTest, JournalRewriteKeepsExactlyTheGivenRecordsAndAppendsAfterThem) {
     FileStorage storage(m_dir);
     const auto records = sample_records();

@@ -51,6 +51,11 @@ util::Result<void, std::string> Epochs::open(std::uint64_t epoch) {
         m_fetched_before += m_engine->stats().blocks_fetched;
         m_engine.reset();
     }
+    // The previous epoch's journal can never matter again: its last block is
+    // final and durable in the application (that is why epoch() moved on),
+    // and no engine of that epoch runs again. A failure leaves a stale file
+    // that is never opened, so it is not fatal.
+    if (epoch > 0) (void)m_storage.remove(journal_name(epoch - 1));
     m_epoch = epoch;
     m_set = m_sets(epoch);
     CONET_ASSERT(m_set.verifier && m_set.verifier->validators() >= 1);

@@ -74,7 +74,6 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
       m_gossip_in(m_options.limits, static_cast<std::uint32_t>(genesis.validators.size())),
       m_storage(m_options.journal_dir),
       m_app(store, m_mempool, m_clock, m_key.address()),
-      m_verifier(genesis.validators),
       m_signer(m_key.clone()) {
     m_app.on_commit = [this](const ledger::Block& b) {
         if (m_on_commit) m_on_commit(header_answer(b, m_genesis));
@@ -102,14 +101,20 @@ util::Result<void, std::string> Validator::start() {
                                 (m_options.peers.empty() ? std::string("-") : m_options.peers[m_index]) + ")");
     consensus::CoreConfig cfg;
     cfg.chain_id = m_genesis.chain_id;
-    cfg.validators = static_cast<std::uint32_t>(m_genesis.validators.size());
-    cfg.self = m_index;
     cfg.min_block_interval_ms = m_options.block_interval_ms;
     // Followers wait for the leader's interval on top of the usual timeouts.
     cfg.leader_timeout_ms += m_options.block_interval_ms;
     cfg.notarize_timeout_ms += m_options.block_interval_ms;
-    m_engine = std::make_unique<consensus::Engine>(runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
-                                                   m_verifier, &m_signer, cfg);
+    // The genesis set validates every epoch (the ledger does not change sets yet).
+    auto sets = [this](std::uint64_t) {
+        consensus::EpochSet set;
+        set.verifier = std::make_unique<consensus::WalletVerifier>(m_genesis.validators);
+        set.self = m_index;
+        set.signer = &m_signer;
+        return set;
+    };
+    m_engine = std::make_unique<consensus::Epochs>(runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
+                                                   sets, cfg);
     m_engine->on_fatal = m_app.on_fatal;
     if (auto ok = m_engine->start(); !ok) {
         m_engine.reset();
@@ -117,7 +122,7 @@ util::Result<void, std::string> Validator::start() {
     }
     spdlog::info("[validator] validator {} of {} at height {} (view {}), journal {}", m_index,
                  m_genesis.validators.size(), m_store.head().height, m_store.head().view,
-                 (m_options.journal_dir / consensus::journal_file_name).string());
+                 (m_options.journal_dir / consensus::journal_name(m_engine->epoch())).string());
     return {};
 }
 
@@ -136,12 +141,14 @@ std::string Validator::metrics() const {
     line("conet_consensus_height", m_store.head().height);
     line("conet_consensus_finalized_view", m_store.head().view);
     if (m_engine) {
-        line("conet_consensus_view", m_engine->core().view());
-        line("conet_consensus_messages_in_total", m_engine->stats().messages_in);
-        line("conet_consensus_messages_malformed_total", m_engine->stats().messages_malformed);
-        line("conet_consensus_blocks_fetched_total", m_engine->stats().blocks_fetched);
-        line("conet_consensus_journal_bytes", m_engine->journal_bytes());
-        line("conet_consensus_journal_compactions_total", m_engine->stats().journal_compactions);
+        const consensus::Engine& e = m_engine->engine();
+        line("conet_consensus_epoch", m_engine->epoch());
+        line("conet_consensus_view", e.core().view());
+        line("conet_consensus_messages_in_total", e.stats().messages_in);
+        line("conet_consensus_messages_malformed_total", e.stats().messages_malformed);
+        line("conet_consensus_blocks_fetched_total", m_engine->blocks_fetched());
+        line("conet_consensus_journal_bytes", e.journal_bytes());
+        line("conet_consensus_journal_compactions_total", m_engine->journal_compactions());
     }
     line("conet_consensus_candidates", m_app.candidates().size());
     out += m_app.finality_latency().prometheus("conet_consensus_finality_latency_ms");

@@ -1,6 +1,7 @@
 #pragma once
-/// The validator role: runs the Simplex consensus engine (docs/consensus.md)
-/// with the genesis validators over the validator transport, with the
+/// The validator role: runs the Simplex consensus engine (docs/consensus.md;
+/// consensus::Epochs, one engine per epoch — the ledger keeps the genesis
+/// set, epoch 0, until it changes sets) over the validator transport, with the
 /// ledger as its application (node/ledger_app.hpp): blocks come from the
 /// mempool, are finalized by a quorum and committed durably; serves the
 /// ledger over JSON-RPC. One validator is the degenerate case: it finalizes
@@ -9,7 +10,7 @@
 #include <functional>
 #include <memory>
 
-#include "conet/consensus/engine.hpp"
+#include "conet/consensus/epochs.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/store.hpp"
 #include "conet/net/asio.hpp"
@@ -96,9 +97,8 @@ private:
     GossipIntake m_gossip_in;
     runtime::FileStorage m_storage;
     LedgerApplication m_app;
-    consensus::WalletVerifier m_verifier;
     consensus::WalletSigner m_signer;
-    std::unique_ptr<consensus::Engine> m_engine;
+    std::unique_ptr<consensus::Epochs> m_engine;
     std::function<void(const boost::json::value&)> m_on_commit;
 };
 

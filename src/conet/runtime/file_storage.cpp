@@ -161,6 +161,26 @@ StorageResult<std::unique_ptr<AppendFile>> FileStorage::open(std::string_view na
     return std::make_unique<PosixAppendFile>(std::move(fd), path, static_cast<std::uint64_t>(st.st_size));
 }
 
+StorageResult<void> FileStorage::remove(std::string_view name) {
+    if (!is_valid_file_name(name)) {
+        m_last_error = "bad file name \"" + std::string(name) + "\"";
+        return util::unexpected(StorageError::bad_name);
+    }
+    const std::string path = (m_dir / name).string();
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return {};
+        m_last_error = os_error("unlink", path);
+        return util::unexpected(StorageError::io);
+    }
+    const std::string dir = m_dir.string();
+    Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) {
+        m_last_error = os_error("fsync", dir);
+        return util::unexpected(StorageError::io);
+    }
+    return {};
+}
+
 StorageResult<std::unique_ptr<AppendFile>> FileStorage::replace(std::string_view name, util::ByteView content) {
     if (!is_valid_file_name(name) || !is_valid_file_name(std::string(name) + ".new")) {
         m_last_error = "bad file name \"" + std::string(name) + "\"";

@@ -97,6 +97,16 @@ StorageResult<std::unique_ptr<AppendFile>> SimStorage::open(std::string_view nam
     return std::make_unique<SimAppendFile>(m_state, it->second, "sim:" + m_node + "/" + std::string(name));
 }
 
+StorageResult<void> SimStorage::remove(std::string_view name) {
+    if (!is_valid_file_name(name)) {
+        m_last_error = "bad file name \"" + std::string(name) + "\"";
+        return util::unexpected(StorageError::bad_name);
+    }
+    // Durable at once, like unlink followed by a directory fsync; open handles keep the old file.
+    if (auto it = m_state->files.find(name); it != m_state->files.end()) m_state->files.erase(it);
+    return {};
+}
+
 StorageResult<std::unique_ptr<AppendFile>> SimStorage::replace(std::string_view name, util::ByteView content) {
     if (!is_valid_file_name(name)) {
         m_last_error = "bad file name \"" + std::string(name) + "\"";

@@ -51,6 +51,7 @@ public:
     /// Atomic and durable at once (a crash keeps the old or the new file
     /// whole, as the rename on disk does); handles to the old file keep
     /// writing to a file nobody can open any more.
+    [[nodiscard]] StorageResult<void> remove(std::string_view name) override;
     [[nodiscard]] StorageResult<std::unique_ptr<AppendFile>> replace(std::string_view name,
                                                                      util::ByteView content) override;
     std::string last_error() const override { return m_last_error; }

@@ -61,6 +61,10 @@ public:
     /// must not be used any more (their writes reach only the old content).
     [[nodiscard]] virtual StorageResult<std::unique_ptr<AppendFile>> replace(std::string_view name,
                                                                              util::ByteView content) = 0;
+    /// Deletes `name` (nothing to do when it does not exist) and makes that
+    /// durable (on disk: unlink, then fsync of the directory). Handles to it
+    /// must not be used any more.
+    [[nodiscard]] virtual StorageResult<void> remove(std::string_view name) = 0;
     /// What the last failing open() said, for people (as AppendFile::last_error).
     virtual std::string last_error() const { return {}; }
 };
