@@ -679,29 +679,31 @@ TEST(SimAppEpochs, TheLastBlockIsProposedAgainNothingExtendsItInItsEpochAndTheNe
     const auto b = app->receive(beyond.encode());
     ASSERT_TRUE(b.has_value());
     EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, b->digest}).verdict, Verdict::invalid);
-    SimBlock next{3, 0, *d2, 3, 1, 1, true, {}};
+    SimBlock next{3, 2, *d2, 3, 1, 1, true, {}};
     const auto n = app->receive(next.encode());
     ASSERT_TRUE(n.has_value());
     EXPECT_EQ(n->epoch, 1u);
-    EXPECT_EQ(app->verify(0, Proposal{3, 0, *d2, n->digest}).verdict, Verdict::invalid);
-    // The re-proposal's certificate finalizes the last block: epoch 1 starts from it at view 0.
+    EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, n->digest}).verdict, Verdict::invalid);
+    // The re-proposal's certificate finalizes the last block: epoch 1 starts
+    // from it, its views above the block's own view (2).
     const Certificate end = final_cert(Proposal{3, 2, *d2, *d2});
     EXPECT_FALSE(app->finalize(0, end).has_value());
     EXPECT_EQ(app->epoch(), 1u);
-    EXPECT_EQ(app->finalized(), std::make_pair(View{0}, *d2));
+    EXPECT_EQ(app->finalized(), std::make_pair(View{2}, *d2));
     ASSERT_TRUE(app->epoch_end(0).has_value());
     EXPECT_EQ(*app->epoch_end(0), end);
     EXPECT_FALSE(app->epoch_end(1).has_value()) << "epoch 1 has not ended";
-    // Epoch 1's first block builds on it at parent view 0 and is a block of epoch 1 only.
-    const auto d3 = app->build(1, Proposal{1, 0, *d2, {}}, 0);
+    // Epoch 1's first block builds on it and is a block of epoch 1 only.
+    const auto d3 = app->build(1, Proposal{3, 2, *d2, {}}, 0);
     ASSERT_TRUE(d3.has_value());
-    EXPECT_EQ(app->verify(1, Proposal{1, 0, *d2, *d3}).verdict, Verdict::valid);
-    EXPECT_EQ(app->verify(0, Proposal{1, 0, *d2, *d3}).verdict, Verdict::invalid);
+    EXPECT_NE(*d3, *d2);
+    EXPECT_EQ(app->verify(1, Proposal{3, 2, *d2, *d3}).verdict, Verdict::valid);
+    EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, *d3}).verdict, Verdict::invalid);
     // A restart reads the chain and the epoch-end certificate back.
     app = make();
     ASSERT_TRUE(app->open(storage).has_value());
     EXPECT_EQ(app->epoch(), 1u);
-    EXPECT_EQ(app->finalized(), std::make_pair(View{0}, *d2));
+    EXPECT_EQ(app->finalized(), std::make_pair(View{2}, *d2));
     ASSERT_TRUE(app->epoch_end(0).has_value());
     EXPECT_EQ(*app->epoch_end(0), end);
 }

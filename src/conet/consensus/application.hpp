@@ -10,7 +10,8 @@
 /// engine never accepts a block beyond it: a leader whose parent is that
 /// last block proposes the same block again (a re-proposal: digest ==
 /// parent), so a last block that was only notarized still gets finalized in
-/// a later view, and the next epoch starts from it at view 0.
+/// a later view, and the next epoch starts from it: its views go on above the
+/// last block's own view, so views increase along the chain across epochs.
 
 #include <optional>
 
@@ -59,8 +60,8 @@ public:
     /// The epoch of the next block to finalize: the last final block's, or
     /// the one after when that block ends its epoch.
     virtual std::uint64_t epoch() const { return 0; }
-    /// The last final block as (view, digest) in epoch(): genesis is
-    /// (0, genesis digest), and so is the last block of the previous epoch.
+    /// The last final block as (its own view, digest); genesis is (0, genesis
+    /// digest). The engine of epoch() starts above it.
     virtual std::pair<View, Hash256> finalized() const = 0;
     /// The certificate (of `epoch`) that finalized the last block of an
     /// ended epoch, for a peer still in it; nullopt when not held.

@@ -5,8 +5,9 @@
 /// says who validates each epoch (`EpochSetFn`, computed from final state);
 /// this class starts epoch e's engine with that set and its own journal,
 /// and when the application has made the epoch's last block final it tears
-/// the engine down, deletes its journal and starts epoch e+1's, views again
-/// from 1 above that block. A node outside an epoch's set runs the engine without a signer
+/// the engine down, deletes its journal and starts epoch e+1's above that
+/// block (views go on from the block's own view; the epoch in every vote's
+/// domain keeps the two epochs' votes apart). A node outside an epoch's set runs the engine without a signer
 /// and follows.
 ///
 /// Messages carry their epoch. Those of the current epoch go to its engine;

@@ -57,8 +57,8 @@ SimApp::SimApp(std::uint32_t node, Hash256 genesis, FinalizedHook on_finalized, 
       m_tip(genesis) {}
 
 std::pair<View, Hash256> SimApp::finalized() const {
-    // The last block of an epoch is the next epoch's genesis.
-    return {m_tip_ends_epoch ? 0 : m_tip_view, m_tip};
+    // Also the next epoch's starting point when the tip ends its epoch: views go on above it.
+    return {m_tip_view, m_tip};
 }
 
 std::uint64_t SimApp::epoch() const {
@@ -78,7 +78,7 @@ std::optional<SimApp::ChildSlot> SimApp::child_of(const Hash256& parent) const {
     if (it == m_blocks.end()) return std::nullopt;
     const SimBlock& p = it->second.block;
     const bool ends = ends_epoch(p);
-    return ChildSlot{p.height, ends ? p.epoch + 1 : p.epoch, ends ? 0 : p.view, ends};
+    return ChildSlot{p.height, ends ? p.epoch + 1 : p.epoch, p.view, ends};
 }
 
 bool SimApp::after_tip(const SimBlock& b) const {

@@ -5,7 +5,7 @@
 /// chain). Finalized blocks are written to a journal on the node's simulated
 /// storage, so finality survives crashes exactly as the node made it durable.
 /// With epochs, every `epoch_blocks`-th height ends an epoch: the next block
-/// belongs to the next epoch (its parent view is 0 there), a leader on that
+/// belongs to the next epoch (whose views go on above it), a leader on that
 /// last block proposes it again, and the certificate that finalized it is
 /// kept (synced before the block) to answer peers still in that epoch.
 
@@ -95,7 +95,7 @@ private:
     bool on_chain_from(const Hash256& from, std::uint64_t tx) const;
     /// Whether the block ends its epoch (genesis does not).
     bool ends_epoch(const SimBlock& b) const { return m_epoch_blocks > 0 && b.height % m_epoch_blocks == 0; }
-    /// The parent's height and the epoch and parent view a child of it has; nullopt when unknown.
+    /// The parent's height and view and the epoch a child of it has; nullopt when unknown.
     struct ChildSlot {
         std::uint64_t height = 0;
         std::uint64_t epoch = 0;
