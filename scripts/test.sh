@@ -45,6 +45,7 @@ step "consensus simulator (${SIM_SEEDS:-500} seeds)"
 build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_SEEDS:-500}" --seconds "${SIM_SECONDS:-20}"
 build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_LEDGER_SEEDS:-100}" --seconds "${SIM_SECONDS:-20}" --ledger
 build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_EPOCH_SEEDS:-500}" --seconds "${SIM_SECONDS:-20}" --epoch-blocks 3
+build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_LEDGER_SEEDS:-100}" --seconds "${SIM_SECONDS:-20}" --ledger --epoch-blocks 3
 build/release/conet sim --seed 424242 --check-determinism
 build/release/conet sim --seed 424242 --epoch-blocks 3 --check-determinism
 

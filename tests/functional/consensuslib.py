@@ -171,7 +171,7 @@ class ValidatorNet:
     (self.fwd[(i, j)]), so links can be cut per direction."""
 
     def __init__(self, conet, tmp, n=4, senders=0, block_interval_ms=200, forwarders=False, chain_id=55,
-                 sender_balance=10 ** 12):
+                 sender_balance=10 ** 12, epoch_blocks=0):
         self.conet = conet
         self.tmp = pathlib.Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,8 @@ class ValidatorNet:
         for s in range(senders):
             keystore = self.tmp / f"sender{s}.json"
             self.senders.append((self.new_wallet(keystore), keystore))
-        args = ["genesis", "new", "--out", self.genesis, "--chain-id", chain_id]
+        self.epoch_blocks = epoch_blocks
+        args = ["genesis", "new", "--out", self.genesis, "--chain-id", chain_id, "--epoch-blocks", epoch_blocks]
         for node in self.nodes:
             args += ["--validator", node.address]
         for address, _ in self.senders:

@@ -19,6 +19,7 @@ from consensuslib import (RpcError, ValidatorNet, assert_certificate_shape, asse
 
 N = 4
 QUORUM = 3  # n - f with f = 1
+EPOCH_BLOCKS = 7
 FAULT_SECONDS = float(os.environ.get("CONET_CONSENSUS_FAULT_SECONDS", "60"))
 
 
@@ -140,11 +141,14 @@ class TransferClient:
                 self.stop_event.wait(0.1)
 
 
-def test_four_validators_survive_sigkill_and_restart(conet, make_net):
+def test_four_validators_survive_sigkill_and_restart_across_epochs(conet, make_net):
+    """SIGKILL under load, with an epoch every EPOCH_BLOCKS blocks: each
+    boundary swaps the consensus engine and its journal while validators die
+    and restart (the set is the genesis set in every epoch)."""
     clock = Clock()
     seed = seed_for("test_four_validators_survive_sigkill_and_restart")
     rng = random.Random(seed)
-    net = make_net(senders=4, block_interval_ms=200)
+    net = make_net(senders=4, block_interval_ms=200, epoch_blocks=EPOCH_BLOCKS)
     net.start()
     clock("4 validators answering RPC")
     net.wait_all_at_least(3, 60)
@@ -239,6 +243,16 @@ def test_four_validators_survive_sigkill_and_restart(conet, make_net):
     for block in certified:
         assert_certificate_shape(block["certificate"], N, QUORUM)
     print(f"{len(certified)} of {top} blocks carry their own finalization certificate")
+    # Nothing extends an epoch's last block inside its epoch, so each one is
+    # finalized by a certificate of its own: its view's or a re-proposal's.
+    ends = [block for block in chain if block["header"]["height"] % EPOCH_BLOCKS == 0]
+    assert len(ends) >= 5, f"only {len(ends)} epochs ended in 1..{top}"
+    for block in ends:
+        assert block["certificate"], f"epoch end {block['header']['height']} has no certificate of its own"
+    again = [b for b in ends if "certificate_reproposal" in b]
+    for b in again:
+        assert b["certificate_reproposal"]["view"] > b["header"]["view"], b
+    print(f"{len(ends)} epochs ended; {len(again)} last blocks were finalized through a re-proposal")
 
     # The head's finalization on every node: a quorum of distinct signers, and
     # `conet query --genesis` verifies it against the genesis validators.

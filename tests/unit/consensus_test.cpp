@@ -726,6 +726,15 @@ TEST(Simulator, EpochSeedsRotateTheSetAndLaggardsCatchUpFromEpochEndCertificates
     // The same seed twice gives the same trace with epochs too.
     o.seed = 2;
     EXPECT_EQ(run_simulation(o).trace_hash, run_simulation(o).trace_hash);
+    // The ledger under rotating sets: real blocks, re-proposals of an epoch's last block.
+    o.ledger = true;
+    for (std::uint64_t seed : {3, 4}) {
+        o.seed = seed;
+        const SimResult r = run_simulation(o);
+        EXPECT_TRUE(r.passed) << replay_command(o) << ": " << r.failure << " (" << r.scenario << ")";
+        EXPECT_GE(r.epochs, 2u) << replay_command(o);
+        EXPECT_GT(r.transactions, 10u) << replay_command(o);
+    }
 }
 
 TEST(Simulator, SameSeedGivesTheSameTrace) {

@@ -183,13 +183,13 @@ TEST(Candidates, ExecuteLazilyOnTheirParentAndFindWhatIsMissing) {
     Candidates c;
     ASSERT_TRUE(c.receive(codec::encode(b2), tip));
     crypto::Hash256 missing{};
-    EXPECT_EQ(c.verify(5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::missing);
+    EXPECT_EQ(c.verify(0, 5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::missing);
     EXPECT_EQ(missing, b1.header.hash());
     ASSERT_TRUE(c.receive(codec::encode(b1), tip));
-    EXPECT_EQ(c.verify(5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::valid);
+    EXPECT_EQ(c.verify(0, 5, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::valid);
     // The wrong parent view, or a proposal that names another view, is invalid.
-    EXPECT_EQ(c.verify(5, 2, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
-    EXPECT_EQ(c.verify(6, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.verify(0, 5, 2, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.verify(0, 6, 3, b1.header.hash(), b2.header.hash(), tip, missing), Candidates::Verdict::invalid);
     auto path = c.path_to(b2.header.hash(), tip);
     ASSERT_EQ(path.verdict, Candidates::Verdict::valid);
     ASSERT_EQ(path.blocks.size(), 2u);
@@ -205,11 +205,93 @@ TEST(Candidates, ExecuteLazilyOnTheirParentAndFindWhatIsMissing) {
     child.header.view = 6;
     c.receive(codec::encode(liar), tip);
     c.receive(codec::encode(child), tip);
-    EXPECT_EQ(c.verify(6, 4, liar.header.hash(), child.header.hash(), tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.verify(0, 6, 4, liar.header.hash(), child.header.hash(), tip, missing), Candidates::Verdict::invalid);
     EXPECT_EQ(c.path_to(child.header.hash(), tip).verdict, Candidates::Verdict::invalid);
     c.prune(3);
     EXPECT_EQ(c.find(b1.header.hash()), nullptr);
     EXPECT_NE(c.find(b2.header.hash()), nullptr);
+}
+
+TEST(LedgerEpochs, CertificatesBindTheEpochAndAReproposalCertifiesOnlyAnEpochsLastBlock) {
+    crypto::SeededRng rng(21);
+    std::vector<crypto::PrivateKey> keys;
+    std::vector<crypto::Address> set;
+    for (int i = 0; i < 4; ++i) {
+        keys.push_back(crypto::PrivateKey::generate(rng));
+        set.push_back(keys.back().address());
+    }
+    const std::uint64_t E = 3;
+    Header h;
+    h.chain_id = 9;
+    h.height = 6;  // the last block of epoch 1
+    h.view = 5;
+    h.parent_view = 4;
+    const auto sign_all = [&](const Header& header, const Certificate& shape) {
+        Certificate c = shape;
+        c.votes.clear();
+        for (std::uint32_t i = 0; i < 3; ++i)
+            c.votes.push_back(CertificateVote{i, crypto::sign_hash(keys[i], certified_digest(header, shape, E))});
+        return c;
+    };
+    const Certificate own = sign_all(h, Certificate{});
+    EXPECT_TRUE(verify_certificate(h, own, set, E));
+    EXPECT_EQ(verify_certificate(h, own, set, 0).error(), CertificateError::bad_signature)
+        << "epoch 1's votes counted as epoch 0's";
+    // The finalization of a re-proposal of the block in view 7, on itself notarized in view 5.
+    const Certificate again = sign_all(h, Certificate{{}, Reproposal{7, 5}});
+    EXPECT_TRUE(verify_certificate(h, again, set, E));
+    Certificate round_trip = *codec::decode<Certificate>(codec::encode(again));
+    EXPECT_EQ(round_trip.reproposal, again.reproposal);
+    EXPECT_EQ(round_trip.votes, again.votes);
+    EXPECT_FALSE(codec::decode<Certificate>(codec::encode(own))->reproposal.has_value());
+    // Other views than the ones signed, or a block that does not end its epoch, are refused.
+    Certificate moved = again;
+    moved.reproposal->view = 8;
+    EXPECT_EQ(verify_certificate(h, moved, set, E).error(), CertificateError::bad_signature);
+    Header middle = h;
+    middle.height = 5;
+    EXPECT_EQ(verify_certificate(middle, sign_all(middle, Certificate{{}, Reproposal{7, 5}}), set, E).error(),
+              CertificateError::misplaced_reproposal);
+    EXPECT_EQ(verify_certificate(h, sign_all(h, Certificate{{}, Reproposal{5, 5}}), set, E).error(),
+              CertificateError::misplaced_reproposal);
+    EXPECT_EQ(verify_certificate(h, sign_all(h, Certificate{{}, Reproposal{7, 4}}), set, E).error(),
+              CertificateError::misplaced_reproposal);
+    // A truncated re-proposal header is an error, not a crash.
+    auto bytes = codec::encode(again);
+    bytes.resize(10);
+    EXPECT_FALSE(codec::decode<Certificate>(bytes).has_value());
+}
+
+TEST(LedgerEpochs, CandidatesReproposeAnEpochsLastBlockAndKeepEachBlockInItsEpoch) {
+    Net n;
+    Mempool pool;
+    const FinalTip tip{n.head, n.state};
+    Candidates c({}, nullptr, 2);  // epoch 0 is heights 1-2
+    const auto d1 = c.build(0, 1, 0, n.head.hash(), tip, pool, 1001, n.validator.address());
+    ASSERT_TRUE(d1.has_value());
+    EXPECT_FALSE(c.build(1, 2, 1, *d1, tip, pool, 1001, n.validator.address()).has_value())
+        << "a block of epoch 0 built for epoch 1's engine";
+    const auto d2 = c.build(0, 2, 1, *d1, tip, pool, 1002, n.validator.address());
+    ASSERT_TRUE(d2.has_value());
+    EXPECT_EQ(c.find(*d2)->block.header.height, 2u);
+    crypto::Hash256 missing{};
+    EXPECT_EQ(c.verify(0, 2, 1, *d1, *d2, tip, missing), Candidates::Verdict::valid);
+    EXPECT_EQ(c.verify(1, 2, 1, *d1, *d2, tip, missing), Candidates::Verdict::invalid) << "epoch 0's block in epoch 1";
+    // On the last block of epoch 0 its engine proposes it again; only that block may be re-proposed.
+    EXPECT_EQ(c.build(0, 3, 2, *d2, tip, pool, 1003, n.validator.address()), d2);
+    EXPECT_EQ(c.verify(0, 4, 3, *d2, *d2, tip, missing), Candidates::Verdict::valid);
+    EXPECT_EQ(c.verify(0, 3, 1, *d1, *d1, tip, missing), Candidates::Verdict::invalid);
+    EXPECT_EQ(c.verify(1, 4, 3, *d2, *d2, tip, missing), Candidates::Verdict::invalid);
+    // Epoch 1's engine builds its first block on it; epoch 0's refuses that block.
+    const auto d3 = c.build(1, 3, 2, *d2, tip, pool, 1003, n.validator.address());
+    ASSERT_TRUE(d3.has_value());
+    EXPECT_NE(*d3, *d2);
+    EXPECT_EQ(c.verify(1, 3, 2, *d2, *d3, tip, missing), Candidates::Verdict::valid);
+    EXPECT_EQ(c.verify(0, 3, 2, *d2, *d3, tip, missing), Candidates::Verdict::invalid);
+    // A re-proposal of a block this node lacks asks for it.
+    Candidates empty({}, nullptr, 2);
+    EXPECT_EQ(empty.verify(0, 4, 3, *d2, *d2, tip, missing), Candidates::Verdict::missing);
+    EXPECT_EQ(missing, *d2);
 }
 
 TEST(Candidates, WhenFullTheFurthestViewGivesWayToANearerOne) {

@@ -16,11 +16,13 @@ struct GenesisOptions {
     std::vector<std::string> validators;
     std::vector<std::string> balances;  ///< ADDRESS=AMOUNT (base units)
     std::uint64_t chain_id = ledger::default_chain_id;
+    std::uint64_t epoch_blocks = 0;
 };
 
 int cmd_new(const GenesisOptions& o) {
     ledger::Genesis g;
     g.chain_id = o.chain_id;
+    g.epoch_blocks = o.epoch_blocks;
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
     for (const auto& v : o.validators) {
         auto a = crypto::Address::parse(v);
@@ -60,6 +62,9 @@ void add_genesis_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--validator", opts->validators, "Validator address (repeatable)")->required();
     cmd->add_option("--balance", opts->balances, "ADDRESS=AMOUNT in base units, 1 CONET = 10^6 (repeatable)");
     cmd->add_option("--chain-id", opts->chain_id, "Chain id")->capture_default_str();
+    cmd->add_option("--epoch-blocks", opts->epoch_blocks,
+                    "Blocks per consensus epoch (0: one epoch; the set stays the genesis set either way)")
+        ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_new(*opts); });
 }
 

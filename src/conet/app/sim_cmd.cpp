@@ -34,9 +34,6 @@ struct SimArgs {
 int run_sim(const SimArgs& a) {
     if (a.validators < 1 || a.validators > 64) return fail("--validators must be 1..64", exit_usage);
     if (a.count == 0) return fail("--count must be at least 1", exit_usage);
-    if (a.ledger && a.epoch_blocks > 0)
-        return fail("--epoch-blocks runs the model chain; the ledger has one validator set (drop --ledger)",
-                    exit_usage);
     sim::SimOptions base;
     base.validators = a.validators;
     base.byzantine = a.byzantine;
@@ -116,7 +113,7 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
                   "Run the ledger (signed transfers on the real State) instead of the model chain");
     sim->add_option("--epoch-blocks", args->epoch_blocks,
                     "End an epoch every N blocks and rotate the set through validators + 1 keys (default 0: "
-                    "one set; model chain only)");
+                    "one set)");
     sim->add_flag("--check-determinism", args->check_determinism, "Run each seed twice and compare the traces");
     sim->add_flag("--verbose", args->verbose, "A line for every seed, not only failures");
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");

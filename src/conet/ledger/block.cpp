@@ -8,21 +8,38 @@ crypto::Hash256 Header::hash() const {
     return crypto::keccak256(codec::encode(*this));
 }
 
-crypto::Hash256 Header::vote_digest() const {
-    // Must equal consensus::Subject::finalize(proposal).signing_digest(chain_id, 0)
-    // (pinned by a unit test): the same bytes the validators sign. The
-    // ledger's validator set is the genesis set for ever (epoch 0) until
-    // headers carry their epoch (docs/consensus.md, validator set changes).
+namespace {
+
+/// consensus::Subject::finalize(proposal).signing_digest(chain_id, epoch)
+/// (pinned by a unit test): the same bytes the validators sign.
+crypto::Hash256 finalize_digest(std::uint64_t chain_id, std::uint64_t epoch, std::uint64_t view,
+                                std::uint64_t parent_view, const crypto::Hash256& parent,
+                                const crypto::Hash256& digest) {
     codec::Writer w;
     w.u64(chain_id);
-    w.u64(0);
+    w.u64(epoch);
     w.u64(view);
     w.u64(parent_view);
     w.fixed(parent);
-    w.fixed(hash());
+    w.fixed(digest);
     crypto::Keccak256 h;
     h.update(util::as_bytes(finalize_domain)).update(w.data());
     return h.finish();
+}
+
+constexpr std::uint32_t reproposal_marker = 0xFFFFFFFF;
+
+}  // namespace
+
+crypto::Hash256 Header::vote_digest(std::uint64_t epoch) const {
+    return finalize_digest(chain_id, epoch, view, parent_view, parent, hash());
+}
+
+crypto::Hash256 certified_digest(const Header& header, const Certificate& cert, std::uint64_t epoch_blocks) {
+    const std::uint64_t epoch = epoch_of(header.height, epoch_blocks);
+    if (!cert.reproposal) return header.vote_digest(epoch);
+    const crypto::Hash256 self = header.hash();
+    return finalize_digest(header.chain_id, epoch, cert.reproposal->view, cert.reproposal->parent_view, self, self);
 }
 
 void Header::encode(codec::Writer& w) const {
@@ -68,6 +85,11 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
 }
 
 void Certificate::encode(codec::Writer& w) const {
+    if (reproposal) {
+        w.u32(reproposal_marker);
+        w.u64(reproposal->view);
+        w.u64(reproposal->parent_view);
+    }
     w.count(votes.size());
     for (const auto& v : votes) {
         w.u32(v.validator);
@@ -76,9 +98,24 @@ void Certificate::encode(codec::Writer& w) const {
 }
 
 codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
-    auto n = r.count(max_validators);
-    if (!n) return util::unexpected(n.error());
     Certificate c;
+    auto first = r.u32();
+    if (!first) return util::unexpected(first.error());
+    std::optional<std::size_t> n;
+    if (*first == reproposal_marker) {
+        auto view = r.u64();
+        auto parent_view = r.u64();
+        if (!view || !parent_view) return util::unexpected(codec::CodecError::truncated);
+        c.reproposal = Reproposal{*view, *parent_view};
+        auto count = r.count(max_validators);
+        if (!count) return util::unexpected(count.error());
+        n = *count;
+    } else {
+        // The same checks as Reader::count.
+        if (*first > max_validators) return util::unexpected(codec::CodecError::too_long);
+        if (*first > r.remaining()) return util::unexpected(codec::CodecError::truncated);
+        n = *first;
+    }
     for (std::size_t i = 0; i < *n; ++i) {
         auto index = r.u32();
         if (!index) return util::unexpected(index.error());
@@ -149,13 +186,21 @@ std::string_view describe(CertificateError e) {
         case CertificateError::unsorted_or_duplicate_signer:
             return "certificate votes are not in ascending validator order or count a validator twice";
         case CertificateError::bad_signature: return "certificate vote does not verify";
+        case CertificateError::misplaced_reproposal:
+            return "a re-proposal certificate on a block that does not end its epoch, or with views out of order";
     }
     return "unknown certificate error";
 }
 
 util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
-                                                        const std::vector<crypto::Address>& validators) {
+                                                        const std::vector<crypto::Address>& validators,
+                                                        std::uint64_t epoch_blocks) {
     if (validators.empty()) return util::unexpected(CertificateError::too_few_votes);
+    // Only an epoch's last block is ever proposed again, in a later view, on
+    // itself notarized at or after its own view.
+    if (cert.reproposal && (!ends_epoch(header.height, epoch_blocks) || cert.reproposal->parent_view < header.view ||
+                            cert.reproposal->view <= cert.reproposal->parent_view))
+        return util::unexpected(CertificateError::misplaced_reproposal);
     // Cheap checks first: a forged certificate costs no signature recovery.
     for (std::size_t i = 0; i < cert.votes.size(); ++i) {
         if (cert.votes[i].validator >= validators.size()) return util::unexpected(CertificateError::unknown_signer);
@@ -163,7 +208,7 @@ util::Result<void, CertificateError> verify_certificate(const Header& header, co
             return util::unexpected(CertificateError::unsorted_or_duplicate_signer);
     }
     if (cert.votes.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
-    const crypto::Hash256 digest = header.vote_digest();
+    const crypto::Hash256 digest = certified_digest(header, cert, epoch_blocks);
     for (const auto& v : cert.votes) {
         auto pk = crypto::recover(digest, v.signature);
         if (!pk || pk->address() != validators[v.validator]) return util::unexpected(CertificateError::bad_signature);
@@ -171,8 +216,9 @@ util::Result<void, CertificateError> verify_certificate(const Header& header, co
     return {};
 }
 
-CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key) {
-    return CertificateVote{index, crypto::sign_hash(key, header.vote_digest())};
+CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key,
+                              std::uint64_t epoch_blocks) {
+    return CertificateVote{index, crypto::sign_hash(key, header.vote_digest(epoch_of(header.height, epoch_blocks)))};
 }
 
 }  // namespace conet::ledger

@@ -6,9 +6,14 @@
 ///
 ///   header hash   = keccak256(canonical header)
 ///   finalize vote = recoverable signature over
-///                   keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id ||
+///                   keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id || u64 epoch ||
 ///                             u64 view || u64 parent_view || parent || header hash)
-///                   (the consensus finalize digest of the proposal this block is)
+///                   (the consensus finalize digest of the proposal this block is;
+///                   epoch = epoch_of(height, epoch_blocks), 0 without epochs)
+///   re-proposal   = the last block of an epoch may instead be certified by
+///                   the finalization of a re-proposal of it (docs/consensus.md,
+///                   "Epochs"): view and parent view of that proposal, and
+///                   parent = digest = header hash
 ///   certificate   = votes of distinct validators (by index in the set, ascending),
 ///                   at least quorum(n) = n - floor((n - 1) / 3)
 ///
@@ -16,6 +21,7 @@
 /// finalize quorum) is stored with an empty certificate; the first
 /// certified descendant proves it (verify_segment).
 
+#include <optional>
 #include <vector>
 
 #include "conet/ledger/transaction.hpp"
@@ -25,6 +31,16 @@ namespace conet::ledger {
 inline constexpr std::string_view finalize_domain = "CONET/Simplex/Finalize/v1";
 inline constexpr std::size_t max_block_txs = 4096;
 inline constexpr std::size_t max_validators = 256;
+
+/// Epochs (genesis `epoch_blocks` E): epoch e is heights e·E+1 … (e+1)·E;
+/// E = 0 is one epoch for ever. Genesis (height 0) is in epoch 0.
+constexpr std::uint64_t epoch_of(std::uint64_t height, std::uint64_t epoch_blocks) {
+    return epoch_blocks == 0 || height == 0 ? 0 : (height - 1) / epoch_blocks;
+}
+constexpr bool ends_epoch(std::uint64_t height, std::uint64_t epoch_blocks) {
+    return epoch_blocks > 0 && height > 0 && height % epoch_blocks == 0;
+}
+static_assert(epoch_of(3, 3) == 0 && epoch_of(4, 3) == 1 && ends_epoch(3, 3) && !ends_epoch(4, 3));
 
 struct Header {
     std::uint64_t chain_id = 0;
@@ -38,7 +54,8 @@ struct Header {
     crypto::Hash256 state_root{};
 
     crypto::Hash256 hash() const;
-    crypto::Hash256 vote_digest() const;
+    /// The finalize digest of this block's own proposal in `epoch`.
+    crypto::Hash256 vote_digest(std::uint64_t epoch = 0) const;
     void encode(codec::Writer& w) const;
     static codec::Result<Header> decode(codec::Reader& r);
 };
@@ -49,8 +66,18 @@ struct CertificateVote {
     bool operator==(const CertificateVote&) const = default;
 };
 
+/// The proposal a re-proposal certificate finalized (its parent and digest are the block).
+struct Reproposal {
+    std::uint64_t view = 0;
+    std::uint64_t parent_view = 0;
+    bool operator==(const Reproposal&) const = default;
+};
+
+/// Encoded as u32 count | (u32 index | 65-byte signature)*, or for a
+/// re-proposal u32 0xFFFFFFFF | u64 view | u64 parent_view | the same.
 struct Certificate {
     std::vector<CertificateVote> votes;  ///< ascending validator index, distinct
+    std::optional<Reproposal> reproposal;
     bool empty() const { return votes.empty(); }
     void encode(codec::Writer& w) const;
     static codec::Result<Certificate> decode(codec::Reader& r);
@@ -71,14 +98,26 @@ crypto::Hash256 transactions_root(const std::vector<Transaction>& txs);
 /// The number of distinct validator votes that finalizes a block.
 std::size_t quorum(std::size_t validators);
 
-enum class CertificateError { too_few_votes, unknown_signer, unsorted_or_duplicate_signer, bad_signature };
+enum class CertificateError {
+    too_few_votes,
+    unknown_signer,
+    unsorted_or_duplicate_signer,
+    bad_signature,
+    misplaced_reproposal,  ///< a re-proposal certificate on a block that does not end its epoch, or views out of order
+};
 std::string_view describe(CertificateError e);
 
-/// Checks `cert` against the validator set (a light client needs only this and the header).
-util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
-                                                        const std::vector<crypto::Address>& validators);
+/// The digest the votes of `cert` sign for `header` (its own proposal, or the re-proposal).
+crypto::Hash256 certified_digest(const Header& header, const Certificate& cert, std::uint64_t epoch_blocks);
 
-/// The vote of validator `index` (signed by `key`) on `header`.
-CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key);
+/// Checks `cert` against the validator set (a light client needs only this,
+/// the header and the genesis' epoch length).
+util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
+                                                        const std::vector<crypto::Address>& validators,
+                                                        std::uint64_t epoch_blocks = 0);
+
+/// The vote of validator `index` (signed by `key`) on `header`'s own proposal.
+CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key,
+                              std::uint64_t epoch_blocks = 0);
 
 }  // namespace conet::ledger

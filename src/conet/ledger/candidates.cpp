@@ -95,12 +95,23 @@ Candidates::Verdict Candidates::resolve(const crypto::Hash256& digest, const Fin
     return Verdict::valid;
 }
 
-Candidates::Verdict Candidates::verify(std::uint64_t view, std::uint64_t parent_view, const crypto::Hash256& parent,
-                                       const crypto::Hash256& digest, const FinalTip& tip, crypto::Hash256& missing) {
+Candidates::Verdict Candidates::verify(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view,
+                                       const crypto::Hash256& parent, const crypto::Hash256& digest,
+                                       const FinalTip& tip, crypto::Hash256& missing) {
+    if (digest == parent) {
+        // A re-proposal: the block was notarized before (the core checked
+        // that); it must end this epoch and be valid on the final chain.
+        Parent self{};
+        if (auto v = resolve(digest, tip, self, missing); v != Verdict::valid) return v;
+        const std::uint64_t height = self.header->height;
+        return ends_epoch(height, m_epoch_blocks) && epoch_of(height, m_epoch_blocks) == epoch ? Verdict::valid
+                                                                                               : Verdict::invalid;
+    }
     auto it = m_entries.find(digest);
     if (it == m_entries.end()) return Verdict::invalid;
     const Header& h = it->second.block.header;
     if (h.view != view || h.parent_view != parent_view || h.parent != parent) return Verdict::invalid;
+    if (epoch_of(h.height, m_epoch_blocks) != epoch) return Verdict::invalid;
     Parent p{};
     if (auto v = resolve(parent, tip, p, missing); v != Verdict::valid) return v;
     if (p.header->view != parent_view) return Verdict::invalid;
@@ -108,13 +119,16 @@ Candidates::Verdict Candidates::verify(std::uint64_t view, std::uint64_t parent_
     return resolve(digest, tip, self, missing);
 }
 
-std::optional<crypto::Hash256> Candidates::build(std::uint64_t view, std::uint64_t parent_view,
+std::optional<crypto::Hash256> Candidates::build(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view,
                                                  const crypto::Hash256& parent, const FinalTip& tip,
                                                  const Mempool& mempool, std::uint64_t time_unix,
                                                  const crypto::Address& proposer, std::size_t max_txs) {
     Parent p{};
     crypto::Hash256 missing{};
-    if (resolve(parent, tip, p, missing) != Verdict::valid || p.header->view != parent_view) return std::nullopt;
+    if (resolve(parent, tip, p, missing) != Verdict::valid) return std::nullopt;
+    const std::uint64_t height = p.header->height;
+    if (ends_epoch(height, m_epoch_blocks) && epoch_of(height, m_epoch_blocks) == epoch) return parent;
+    if (p.header->view != parent_view || epoch_of(height + 1, m_epoch_blocks) != epoch) return std::nullopt;
     auto [block, after] = build_unsigned_block(*p.state, *p.header, mempool, time_unix, proposer, view, max_txs);
     return keep(std::move(block), std::move(after));
 }

@@ -31,8 +31,9 @@ class Candidates {
 public:
     /// `known`: a mempool whose admitted transactions need no second
     /// signature recovery when a candidate carrying them is executed.
-    explicit Candidates(CandidateLimits limits = {}, const Mempool* known = nullptr)
-        : m_limits(limits), m_known(known) {}
+    /// `epoch_blocks`: the genesis' epoch length (0: one epoch).
+    explicit Candidates(CandidateLimits limits = {}, const Mempool* known = nullptr, std::uint64_t epoch_blocks = 0)
+        : m_limits(limits), m_known(known), m_epoch_blocks(epoch_blocks) {}
 
     struct Entry {
         Block block;
@@ -50,17 +51,22 @@ public:
     /// or nullopt to have it executed when needed). Returns its hash.
     crypto::Hash256 keep(Block block, std::optional<State> after);
 
-    /// Checks candidate `digest` as the block of `view` on `parent`, notarized
-    /// in `parent_view`. `missing` receives the block to fetch for `missing`.
-    Verdict verify(std::uint64_t view, std::uint64_t parent_view, const crypto::Hash256& parent,
+    /// Checks candidate `digest` as the block of `epoch` and `view` on
+    /// `parent`, notarized in `parent_view`. `digest == parent` is a
+    /// re-proposal: valid only of a valid block that ends `epoch`.
+    /// `missing` receives the block to fetch for `missing`.
+    Verdict verify(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view, const crypto::Hash256& parent,
                    const crypto::Hash256& digest, const FinalTip& tip, crypto::Hash256& missing);
 
-    /// Builds the block of `view` on `parent` (notarized in `parent_view`)
-    /// from the mempool and keeps it; nullopt when the parent is unknown,
-    /// invalid or not of `parent_view`.
-    std::optional<crypto::Hash256> build(std::uint64_t view, std::uint64_t parent_view, const crypto::Hash256& parent,
-                                         const FinalTip& tip, const Mempool& mempool, std::uint64_t time_unix,
-                                         const crypto::Address& proposer, std::size_t max_txs = max_block_txs);
+    /// Builds the block of `epoch` and `view` on `parent` (notarized in
+    /// `parent_view`) from the mempool and keeps it; on a parent that ends
+    /// `epoch`, returns the parent itself (a re-proposal: nothing extends an
+    /// epoch's last block within the epoch). nullopt when the parent is
+    /// unknown, invalid or not of `parent_view`, or its child is of another epoch.
+    std::optional<crypto::Hash256> build(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view,
+                                         const crypto::Hash256& parent, const FinalTip& tip, const Mempool& mempool,
+                                         std::uint64_t time_unix, const crypto::Address& proposer,
+                                         std::size_t max_txs = max_block_txs);
 
     /// The chain from just above the tip up to `digest`, oldest first, every
     /// block executed and valid. `missing` when a block on the way is not
@@ -93,6 +99,7 @@ private:
 
     CandidateLimits m_limits;
     const Mempool* m_known;
+    std::uint64_t m_epoch_blocks;
     std::map<crypto::Hash256, Entry> m_entries;
     std::size_t m_bytes = 0;
     std::uint64_t m_refused = 0;

@@ -84,7 +84,9 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
         auto min_fee = get_u64(po, "min_fee", false, g.params.min_fee);
         auto unbonding = get_u64(po, "unbonding_blocks", false, g.params.unbonding_blocks);
         auto delay = get_u64(po, "withdraw_delay_blocks", false, g.params.withdraw_delay_blocks);
-        if (!min_fee || !unbonding || !delay) return util::unexpected(std::string("bad params"));
+        auto epochs = get_u64(po, "epoch_blocks", false, 0);
+        if (!min_fee || !unbonding || !delay || !epochs) return util::unexpected(std::string("bad params"));
+        g.epoch_blocks = *epochs;
         g.params.min_fee = *min_fee;
         g.params.unbonding_blocks = *unbonding;
         g.params.withdraw_delay_blocks = *delay;
@@ -97,13 +99,15 @@ std::string Genesis::to_json() const {
     for (const auto& v : validators) vals.push_back(json::value(v.to_string()));
     json::object bal;
     for (const auto& [a, amount] : balances) bal[a.to_string()] = amount;
+    json::object p{{"min_fee", params.min_fee},
+                   {"unbonding_blocks", params.unbonding_blocks},
+                   {"withdraw_delay_blocks", params.withdraw_delay_blocks}};
+    if (epoch_blocks > 0) p["epoch_blocks"] = epoch_blocks;
     json::object o{{"chain_id", chain_id},
                    {"time", time_unix},
                    {"validators", std::move(vals)},
                    {"balances", std::move(bal)},
-                   {"params", json::object{{"min_fee", params.min_fee},
-                                           {"unbonding_blocks", params.unbonding_blocks},
-                                           {"withdraw_delay_blocks", params.withdraw_delay_blocks}}}};
+                   {"params", std::move(p)}};
     return json::serialize(o) + "\n";
 }
 
@@ -157,9 +161,9 @@ util::Result<void, BlockError> execute(State& state, const Block& block, const M
 }  // namespace
 
 util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
-                                           const std::vector<crypto::Address>& validators) {
+                                           const std::vector<crypto::Address>& validators, std::uint64_t epoch_blocks) {
     if (auto r = check_structure(state, parent, block); !r) return r;
-    if (!verify_certificate(block.header, block.certificate, validators))
+    if (!verify_certificate(block.header, block.certificate, validators, epoch_blocks))
         return util::unexpected(BlockError::bad_certificate);
     return execute(state, block, nullptr);
 }

@@ -9,13 +9,18 @@
 namespace conet::ledger {
 
 /// Genesis JSON: {"chain_id": N, "time": T, "validators": ["0x…"], "balances": {"0x…": amount},
-///                "params": {"min_fee": …, "unbonding_blocks": …, "withdraw_delay_blocks": …}}
+///                "params": {"min_fee": …, "unbonding_blocks": …, "withdraw_delay_blocks": …,
+///                           "epoch_blocks": … (optional, 0)}}
 struct Genesis {
     std::uint64_t chain_id = default_chain_id;
     std::uint64_t time_unix = 0;
     std::vector<crypto::Address> validators;
     std::vector<std::pair<crypto::Address, std::uint64_t>> balances;
     Params params;
+    /// Blocks per epoch ("params.epoch_blocks"; 0: one epoch). Consensus runs
+    /// one engine per epoch and the epoch is in every vote's domain; the set
+    /// is the genesis set in every epoch until stake changes it (not built).
+    std::uint64_t epoch_blocks = 0;
 
     static util::Result<Genesis, std::string> from_json(std::string_view text);
     std::string to_json() const;
@@ -40,7 +45,8 @@ std::string_view describe(BlockError e);
 /// Validates `block` on top of `parent` and, when valid, advances `state` to it.
 /// Every transaction must apply; the roots and the certificate must match.
 util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
-                                           const std::vector<crypto::Address>& validators);
+                                           const std::vector<crypto::Address>& validators,
+                                           std::uint64_t epoch_blocks = 0);
 
 /// The same checks without the certificate: what a validator runs on a
 /// proposal before anyone has certified it. With `known`, transactions the

@@ -51,6 +51,10 @@ std::string genesis_input_digest(const Genesis& g) {
         w.u64(amount);
     }
     g.params.encode(w);
+    if (g.epoch_blocks > 0) {  // absent without epochs: stores from before epochs keep their digest
+        w.fixed(util::as_bytes(std::string_view("epoch_blocks")));
+        w.u64(g.epoch_blocks);
+    }
     return std::string(util::as_chars(crypto::keccak256(w.data())));
 }
 

@@ -108,7 +108,9 @@ bool Follower::sync_round() {
         }
         const bool certified = !block->certificate.empty();
         if (certified) {
-            if (auto ok = ledger::verify_certificate(block->header, block->certificate, m_genesis.validators); !ok) {
+            if (auto ok = ledger::verify_certificate(block->header, block->certificate, m_genesis.validators,
+                                                     m_genesis.epoch_blocks);
+                !ok) {
                 refuse("block " + std::to_string(block->header.height) +
                        " certificate refused: " + std::string(ledger::describe(ok.error())));
                 return false;

@@ -31,7 +31,9 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
             return *header;
         }
         auto cert = rpc::certificate_from_json(r->at("certificate"));
-        if (!cert) return util::unexpected(std::string("header: malformed certificate"));
+        auto again = rpc::reproposal_from_json(r->as_object().if_contains("certificate_reproposal"));
+        if (!cert || !again) return util::unexpected(std::string("header: malformed certificate"));
+        cert->reproposal = *again;
         // A block finalized because a descendant was carries no certificate of
         // its own: the headers up to the first certified descendant prove it.
         ledger::Header certified = *header;
@@ -50,12 +52,14 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
                 certified = *next;
                 if (const json::value* c = link.as_object().if_contains("certificate")) {
                     cert = rpc::certificate_from_json(*c);
-                    if (!cert) return util::unexpected(std::string("header: malformed certificate"));
+                    auto link_again = rpc::reproposal_from_json(link.as_object().if_contains("certificate_reproposal"));
+                    if (!cert || !link_again) return util::unexpected(std::string("header: malformed certificate"));
+                    cert->reproposal = *link_again;
                     break;
                 }
             }
         }
-        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators); !ok)
+        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators, genesis.epoch_blocks); !ok)
             return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
         return *header;
     } catch (const std::exception&) {

@@ -13,6 +13,8 @@ using ledger::Candidates;
 ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert) {
     CONET_ASSERT(cert.subject.kind == consensus::VoteKind::finalize);
     ledger::Certificate out;
+    const consensus::Proposal& p = cert.subject.proposal;
+    if (p.digest == p.parent) out.reproposal = ledger::Reproposal{p.view, p.parent_view};
     for (const auto& [index, sig] : cert.votes) {
         auto s = crypto::Signature::from_bytes(sig);
         CONET_ASSERT(s.has_value());  // the certificate was verified
@@ -43,9 +45,38 @@ std::string FinalityLatency::prometheus(std::string_view name) const {
     return out;
 }
 
+consensus::Certificate to_consensus_certificate(const ledger::Header& header, const ledger::Certificate& cert) {
+    const crypto::Hash256 self = header.hash();
+    const consensus::Proposal p =
+        cert.reproposal ? consensus::Proposal{cert.reproposal->view, cert.reproposal->parent_view, self, self}
+                        : consensus::Proposal{header.view, header.parent_view, header.parent, self};
+    consensus::Certificate out{consensus::Subject::finalize(p), {}};
+    for (const auto& v : cert.votes) out.votes.emplace_back(v.validator, v.signature.to_bytes(0));
+    return out;
+}
+
 LedgerApplication::LedgerApplication(ledger::BlockStore& store, ledger::Mempool& mempool, const runtime::Clock& clock,
-                                     crypto::Address proposer)
-    : m_store(store), m_mempool(mempool), m_clock(clock), m_proposer(proposer), m_candidates({}, &mempool) {}
+                                     crypto::Address proposer, std::uint64_t epoch_blocks)
+    : m_store(store),
+      m_mempool(mempool),
+      m_clock(clock),
+      m_proposer(proposer),
+      m_epoch_blocks(epoch_blocks),
+      m_candidates({}, &mempool, epoch_blocks) {}
+
+std::uint64_t LedgerApplication::epoch() const {
+    const std::uint64_t h = m_store.head().height;
+    return ledger::epoch_of(h, m_epoch_blocks) + (ledger::ends_epoch(h, m_epoch_blocks) ? 1 : 0);
+}
+
+std::optional<consensus::Certificate> LedgerApplication::epoch_end(std::uint64_t e) const {
+    if (m_epoch_blocks == 0 || e >= epoch()) return std::nullopt;
+    auto b = m_store.block_at((e + 1) * m_epoch_blocks);
+    // Nothing extends an epoch's last block within its epoch, so it is always
+    // finalized by a certificate of its own (its view or a re-proposal).
+    if (!b || b->certificate.empty()) return std::nullopt;
+    return to_consensus_certificate(b->header, b->certificate);
+}
 
 void LedgerApplication::fatal(const std::string& why) {
     if (on_fatal) on_fatal(why);
@@ -55,7 +86,8 @@ std::optional<consensus::BlockInfo> LedgerApplication::receive(util::ByteView by
     auto h = m_candidates.receive(bytes, tip());
     if (!h) return std::nullopt;
     note_seen(h->hash());
-    return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent};
+    return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent,
+                                ledger::epoch_of(h->height, m_epoch_blocks)};
 }
 
 std::optional<util::Bytes> LedgerApplication::block(const crypto::Hash256& digest) const {
@@ -68,8 +100,8 @@ std::optional<util::Bytes> LedgerApplication::block(const crypto::Hash256& diges
 
 std::optional<crypto::Hash256> LedgerApplication::build(std::uint64_t epoch, const consensus::Proposal& p,
                                                         std::uint64_t unix_ms) {
-    if (epoch != 0) return std::nullopt;  // the ledger's set is the genesis set (epoch 0) for now
-    auto digest = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
+    auto digest =
+        m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
     if (digest) note_seen(*digest);
     return digest;
 }
@@ -83,11 +115,13 @@ void LedgerApplication::note_seen(const crypto::Hash256& digest) {
 }
 
 consensus::VerifyResult LedgerApplication::verify(std::uint64_t epoch, const consensus::Proposal& p) {
+    // A re-proposal (digest == parent) may name a block this node lacks: Candidates asks for it.
     const auto* e = m_candidates.find(p.digest);
-    if (epoch != 0 || !e || e->block.header.time_unix > m_clock.unix_ms() / 1000 + max_block_time_ahead_s)
+    if ((!e && p.digest != p.parent) ||
+        (e && e->block.header.time_unix > m_clock.unix_ms() / 1000 + max_block_time_ahead_s))
         return {Verdict::invalid, {}};
     crypto::Hash256 missing{};
-    switch (m_candidates.verify(p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
+    switch (m_candidates.verify(epoch, p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
         case Candidates::Verdict::valid: return {Verdict::valid, {}};
         case Candidates::Verdict::missing:
             // A final block below the tip is never missing: the proposal leaves the final chain.
@@ -99,7 +133,6 @@ consensus::VerifyResult LedgerApplication::verify(std::uint64_t epoch, const con
 }
 
 std::optional<crypto::Hash256> LedgerApplication::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
-    CONET_ASSERT_MSG(epoch == 0, "the ledger has one epoch until headers carry theirs");
     auto path = m_candidates.path_to(cert.subject.proposal.digest, tip());
     if (path.verdict == Candidates::Verdict::missing && !is_final(path.missing)) return path.missing;
     if (path.verdict != Candidates::Verdict::valid) {
@@ -110,6 +143,11 @@ std::optional<crypto::Hash256> LedgerApplication::finalize(std::uint64_t epoch, 
     }
     for (std::size_t i = 0; i < path.blocks.size(); ++i) {
         const Candidates::Entry& e = *path.blocks[i];
+        if (ledger::epoch_of(e.block.header.height, m_epoch_blocks) != epoch) {
+            fatal("a quorum of epoch " + std::to_string(epoch) + " finalized block " +
+                  std::to_string(e.block.header.height) + " of another epoch: the validator set is broken; stopping");
+            return std::nullopt;
+        }
         ledger::Block b = e.block;
         if (i + 1 == path.blocks.size()) b.certificate = to_ledger_certificate(cert);
         if (auto ok = m_store.commit(b, *e.after); !ok) {

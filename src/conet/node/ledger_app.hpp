@@ -37,8 +37,9 @@ struct FinalityLatency {
 
 class LedgerApplication final : public consensus::Application {
 public:
+    /// `epoch_blocks`: the genesis' epoch length (0: one epoch).
     LedgerApplication(ledger::BlockStore& store, ledger::Mempool& mempool, const runtime::Clock& clock,
-                      crypto::Address proposer);
+                      crypto::Address proposer, std::uint64_t epoch_blocks = 0);
 
     /// Runs after each block committed (oldest first).
     std::function<void(const ledger::Block&)> on_commit;
@@ -54,6 +55,8 @@ public:
     consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
     std::optional<crypto::Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<consensus::View, crypto::Hash256> finalized() const override;
+    std::uint64_t epoch() const override;
+    std::optional<consensus::Certificate> epoch_end(std::uint64_t epoch) const override;
 
     const ledger::Candidates& candidates() const { return m_candidates; }
     const FinalityLatency& finality_latency() const { return m_latency; }
@@ -68,13 +71,17 @@ private:
     ledger::Mempool& m_mempool;
     const runtime::Clock& m_clock;
     crypto::Address m_proposer;
+    std::uint64_t m_epoch_blocks;
     ledger::Candidates m_candidates;
     /// When each candidate was built or first received (pruned at finality).
     std::map<crypto::Hash256, runtime::TimeMs> m_first_seen;
     FinalityLatency m_latency;
 };
 
-/// The ledger form of a consensus finalization certificate.
+/// The ledger form of a consensus finalization certificate (a re-proposal's
+/// keeps its view and parent view).
 ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert);
+/// The consensus form of a block's certificate.
+consensus::Certificate to_consensus_certificate(const ledger::Header& header, const ledger::Certificate& cert);
 
 }  // namespace conet::node

@@ -53,9 +53,11 @@ json::value header_json(const ledger::Header& h) {
 json::value block_json(const ledger::Block& b) {
     json::array txs;
     for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
-    return json::object{{"header", header_json(b.header)},
-                        {"transactions", std::move(txs)},
-                        {"certificate", rpc::certificate_to_json(b.certificate)}};
+    json::object out{{"header", header_json(b.header)},
+                     {"transactions", std::move(txs)},
+                     {"certificate", rpc::certificate_to_json(b.certificate)}};
+    if (b.certificate.reproposal) out["certificate_reproposal"] = rpc::reproposal_to_json(*b.certificate.reproposal);
+    return out;
 }
 
 }  // namespace
@@ -82,6 +84,8 @@ json::value header_answer_at(const ledger::BlockStore& store, const ledger::Gene
         json::object link{{"encoded", util::to_hex_prefixed(codec::encode(d->header))}};
         const bool certified = !d->certificate.empty();
         if (certified) link["certificate"] = rpc::certificate_to_json(d->certificate);
+        if (d->certificate.reproposal)
+            link["certificate_reproposal"] = rpc::reproposal_to_json(*d->certificate.reproposal);
         chain.push_back(std::move(link));
         if (certified) break;
     }

@@ -73,7 +73,7 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
       m_mux(m_transport, [this](runtime::PeerId from, util::ByteView m) { on_gossip(from, m); }),
       m_gossip_in(m_options.limits, static_cast<std::uint32_t>(genesis.validators.size())),
       m_storage(m_options.journal_dir),
-      m_app(store, m_mempool, m_clock, m_key.address()),
+      m_app(store, m_mempool, m_clock, m_key.address(), genesis.epoch_blocks),
       m_signer(m_key.clone()) {
     m_app.on_commit = [this](const ledger::Block& b) {
         if (m_on_commit) m_on_commit(header_answer(b, m_genesis));
@@ -149,6 +149,7 @@ std::string Validator::metrics() const {
         line("conet_consensus_blocks_fetched_total", m_engine->blocks_fetched());
         line("conet_consensus_journal_bytes", e.journal_bytes());
         line("conet_consensus_journal_compactions_total", m_engine->journal_compactions());
+        line("conet_consensus_epoch_ends_sent_total", m_engine->epoch_ends_sent());
     }
     line("conet_consensus_candidates", m_app.candidates().size());
     out += m_app.finality_latency().prometheus("conet_consensus_finality_latency_ms");

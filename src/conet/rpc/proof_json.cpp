@@ -65,6 +65,28 @@ json::value certificate_to_json(const ledger::Certificate& c) {
     return votes;
 }
 
+json::value reproposal_to_json(const ledger::Reproposal& r) {
+    return json::object{{"view", r.view}, {"parent_view", r.parent_view}};
+}
+
+std::optional<std::optional<ledger::Reproposal>> reproposal_from_json(const json::value* v) {
+    if (!v || v->is_null()) return std::optional<ledger::Reproposal>{};
+    const auto* o = v->if_object();
+    const auto* view = o ? o->if_contains("view") : nullptr;
+    const auto* parent_view = o ? o->if_contains("parent_view") : nullptr;
+    if (!view || !parent_view || (!view->is_uint64() && !view->is_int64()) ||
+        (!parent_view->is_uint64() && !parent_view->is_int64()))
+        return std::nullopt;
+    const auto u = [](const json::value& x) -> std::optional<std::uint64_t> {
+        if (x.is_uint64()) return x.get_uint64();
+        if (x.get_int64() < 0) return std::nullopt;
+        return static_cast<std::uint64_t>(x.get_int64());
+    };
+    auto a = u(*view), b = u(*parent_view);
+    if (!a || !b) return std::nullopt;
+    return std::optional<ledger::Reproposal>(ledger::Reproposal{*a, *b});
+}
+
 std::optional<ledger::Certificate> certificate_from_json(const json::value& v) {
     const auto* a = v.if_array();
     if (!a || a->size() > ledger::max_validators) return std::nullopt;

@@ -21,5 +21,10 @@ std::optional<ledger::SmtProof> proof_from_json(const boost::json::value& v);
 boost::json::value certificate_to_json(const ledger::Certificate& c);
 /// Parses the shape only (the caller verifies it against the validator set).
 std::optional<ledger::Certificate> certificate_from_json(const boost::json::value& v);
+/// A re-proposal certificate's proposal as {"view": v, "parent_view": p}
+/// (the "certificate_reproposal" field next to a "certificate"), and back:
+/// an absent or null field is no re-proposal; nullopt for a malformed one.
+boost::json::value reproposal_to_json(const ledger::Reproposal& r);
+std::optional<std::optional<ledger::Reproposal>> reproposal_from_json(const boost::json::value* v);
 
 }  // namespace conet::rpc

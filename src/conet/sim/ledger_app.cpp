@@ -11,9 +11,11 @@ constexpr std::uint64_t wallet_balance = 1'000'000'000'000ULL;
 constexpr std::uint64_t fee = 1;
 }  // namespace
 
-LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets) {
+LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets,
+                              std::uint64_t epoch_blocks) {
     crypto::SeededRng rng(seed ^ 0x6c656467ULL);
     ledger::Genesis g;
+    g.epoch_blocks = epoch_blocks;
     g.chain_id = ledger_chain_id;
     g.time_unix = 1'700'000'000;
     std::vector<crypto::Address> proposers;
@@ -37,6 +39,7 @@ LedgerSimApp::LedgerSimApp(std::uint32_t node, const LedgerWorld& world, Finaliz
       m_world(world),
       m_on_finalized(std::move(on_finalized)),
       m_on_fork(std::move(on_fork)),
+      m_candidates({}, nullptr, world.genesis.epoch_blocks),
       m_final_headers{world.genesis_header},
       m_final_state(world.genesis_state) {}
 
@@ -56,7 +59,17 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
         m_tip_view = b->header.view;
     }
     m_journal.emplace(std::move(replay->journal));
-    return {};
+    return m_epoch_ends.open(storage);
+}
+
+std::uint64_t LedgerSimApp::epoch() const {
+    const std::uint64_t h = height(), e = m_world.genesis.epoch_blocks;
+    return ledger::epoch_of(h, e) + (ledger::ends_epoch(h, e) ? 1 : 0);
+}
+
+std::optional<consensus::Certificate> LedgerSimApp::epoch_end(std::uint64_t e) const {
+    if (e >= epoch()) return std::nullopt;
+    return m_epoch_ends.get(e);
 }
 
 void LedgerSimApp::submit(std::uint64_t seq) {
@@ -73,7 +86,8 @@ void LedgerSimApp::submit(std::uint64_t seq) {
 std::optional<consensus::BlockInfo> LedgerSimApp::receive(util::ByteView bytes) {
     auto h = m_candidates.receive(bytes, tip());
     if (!h) return std::nullopt;
-    return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent};
+    return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent,
+                                ledger::epoch_of(h->height, m_world.genesis.epoch_blocks)};
 }
 
 std::optional<util::Bytes> LedgerSimApp::block(const Hash256& digest) const {
@@ -84,9 +98,8 @@ std::optional<util::Bytes> LedgerSimApp::block(const Hash256& digest) const {
 
 consensus::VerifyResult LedgerSimApp::verify(std::uint64_t epoch, const consensus::Proposal& p) {
     using consensus::Verdict;
-    if (epoch != 0) return {Verdict::invalid, {}};  // the ledger keeps its genesis set (epoch 0)
     Hash256 missing{};
-    switch (m_candidates.verify(p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
+    switch (m_candidates.verify(epoch, p.view, p.parent_view, p.parent, p.digest, tip(), missing)) {
         case ledger::Candidates::Verdict::valid: return {Verdict::valid, {}};
         case ledger::Candidates::Verdict::missing:
             // A final block below the tip is never missing: the proposal leaves the final chain.
@@ -98,34 +111,30 @@ consensus::VerifyResult LedgerSimApp::verify(std::uint64_t epoch, const consensu
 }
 
 std::optional<Hash256> LedgerSimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) {
-    if (epoch != 0) return std::nullopt;
     if (build_invalid) {
         // A lie about the state: every honest validator refuses it.
-        auto d = m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+        auto d = m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
                                     m_world.proposers[m_node], 64);
-        if (!d) return std::nullopt;
+        if (!d || *d == p.parent) return d;  // a re-proposal carries no state to lie about
         ledger::Block b = m_candidates.find(*d)->block;
         b.header.state_root[0] ^= 1;
         return m_candidates.keep(std::move(b), std::nullopt);
     }
-    return m_candidates.build(p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+    return m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
                               m_world.proposers[m_node], 64);
 }
 
 std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal& p) {
     const auto* e = m_candidates.find(p.digest);
-    if (!e) return std::nullopt;
+    if (!e || p.digest == p.parent) return std::nullopt;
     // The same slot, one second later and without transactions: a second valid block.
     ledger::Mempool empty;
-    return m_candidates.build(p.view, p.parent_view, p.parent, tip(), empty, e->block.header.time_unix + 1,
+    return m_candidates.build(ledger::epoch_of(e->block.header.height, m_world.genesis.epoch_blocks), p.view,
+                              p.parent_view, p.parent, tip(), empty, e->block.header.time_unix + 1,
                               m_world.proposers[m_node], 0);
 }
 
 std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
-    if (epoch != 0) {
-        m_on_fork(m_node, "a finalization certificate of epoch " + std::to_string(epoch) + " in a one-epoch ledger");
-        return std::nullopt;
-    }
     auto path = m_candidates.path_to(cert.subject.proposal.digest, tip());
     if (path.verdict == ledger::Candidates::Verdict::missing && !m_final_blocks.contains(path.missing) &&
         path.missing != m_final_headers.front().hash())
@@ -136,7 +145,20 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
                   "ledger's checks");
         return std::nullopt;
     }
+    const std::uint64_t E = m_world.genesis.epoch_blocks;
     for (const auto* c : path.blocks) {
+        const std::uint64_t height = c->block.header.height;
+        if (ledger::epoch_of(height, E) != epoch) {
+            m_on_fork(m_node, "a certificate of epoch " + std::to_string(epoch) + " finalizes block " +
+                                  std::to_string(height) + " of another epoch");
+            return std::nullopt;
+        }
+        if (ledger::ends_epoch(height, E)) {
+            if (auto r = m_epoch_ends.record(epoch, cert); !r) {
+                m_on_fork(m_node, r.error());
+                return std::nullopt;
+            }
+        }
         if (auto r = m_journal->append(c->bytes); !r) {
             m_on_fork(m_node, r.error().message);
             return std::nullopt;
@@ -145,7 +167,7 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
         m_final_headers.push_back(c->block.header);
         m_final_blocks[d] = c->bytes;
         m_tip_view = c->block.header.view;
-        Final fin{c->block.header.height, d, 0, {}};
+        Final fin{c->block.header.height, d, ledger::epoch_of(c->block.header.height, E), {}};
         for (const auto& tx : c->block.transactions) fin.txs.push_back(tx.hash());
         m_on_finalized(m_node, fin);
     }

@@ -22,7 +22,9 @@ struct LedgerWorld {
     std::vector<crypto::PrivateKey> wallets;
     std::vector<crypto::Address> proposers;  ///< one address per validator, for block headers
 
-    static LedgerWorld make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets);
+    /// `epoch_blocks`: the genesis' epoch length (0: one epoch).
+    static LedgerWorld make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets,
+                            std::uint64_t epoch_blocks = 0);
 };
 
 class LedgerSimApp final : public SimApplication {
@@ -40,6 +42,8 @@ public:
     consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
     std::optional<Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
+    std::uint64_t epoch() const override;
+    std::optional<consensus::Certificate> epoch_end(std::uint64_t epoch) const override;
 
 private:
     ledger::FinalTip tip() const { return {m_final_headers.back(), m_final_state}; }
@@ -49,6 +53,7 @@ private:
     FinalizedHook m_on_finalized;
     ForkHook m_on_fork;
     std::optional<runtime::Journal> m_journal;
+    EpochEnds m_epoch_ends;
     ledger::Candidates m_candidates;
     std::map<Hash256, util::Bytes> m_final_blocks;
     std::vector<ledger::Header> m_final_headers;  ///< [0] is genesis

@@ -67,8 +67,37 @@ std::uint64_t SimApp::epoch() const {
 
 std::optional<consensus::Certificate> SimApp::epoch_end(std::uint64_t e) const {
     if (e >= epoch()) return std::nullopt;
-    auto it = m_epoch_ends.find(e);
-    if (it == m_epoch_ends.end()) return std::nullopt;
+    return m_epoch_ends.get(e);
+}
+
+util::Result<void, std::string> EpochEnds::open(runtime::Storage& storage) {
+    auto ends = runtime::Journal::open(storage, epoch_ends_file_name);
+    if (!ends) return util::unexpected(ends.error().message);
+    for (const auto& bytes : ends->records) {
+        codec::Reader r(bytes);
+        auto e = r.u64();
+        auto cert = consensus::Certificate::decode(r);
+        if (!e || !cert || !r.finish())
+            return util::unexpected(ends->journal.path() + ": a record that is not an epoch's last certificate");
+        m_certs.insert_or_assign(*e, std::move(*cert));
+    }
+    m_journal.emplace(std::move(ends->journal));
+    return {};
+}
+
+util::Result<void, std::string> EpochEnds::record(std::uint64_t epoch, const consensus::Certificate& cert) {
+    codec::Writer w;
+    w.u64(epoch);
+    cert.encode(w);
+    if (auto r = m_journal->append(w.data()); !r) return util::unexpected(r.error().message);
+    if (auto r = m_journal->sync(); !r) return util::unexpected(r.error().message);
+    m_certs.insert_or_assign(epoch, cert);
+    return {};
+}
+
+std::optional<consensus::Certificate> EpochEnds::get(std::uint64_t epoch) const {
+    auto it = m_certs.find(epoch);
+    if (it == m_certs.end()) return std::nullopt;
     return it->second;
 }
 
@@ -103,17 +132,7 @@ util::Result<void, std::string> SimApp::open(runtime::Storage& storage) {
         m_tip_ends_epoch = ends_epoch(*b);
     }
     m_journal.emplace(std::move(replay->journal));
-    auto ends = runtime::Journal::open(storage, epoch_ends_file_name);
-    if (!ends) return util::unexpected(ends.error().message);
-    for (const auto& bytes : ends->records) {
-        codec::Reader r(bytes);
-        auto e = r.u64();
-        auto cert = consensus::Certificate::decode(r);
-        if (!e || !cert || !r.finish())
-            return util::unexpected(ends->journal.path() + ": a record that is not an epoch's last certificate");
-        m_epoch_ends.insert_or_assign(*e, std::move(*cert));
-    }
-    m_epoch_journal.emplace(std::move(ends->journal));
+    if (auto r = m_epoch_ends.open(storage); !r) return r;
     prune();
     return {};
 }
@@ -243,18 +262,10 @@ std::optional<Hash256> SimApp::finalize(std::uint64_t epoch, const consensus::Ce
         }
         if (ends_epoch(k.block)) {
             // Durable before the block: a node that has the epoch's last block final can always prove it.
-            codec::Writer w;
-            w.u64(epoch);
-            cert.encode(w);
-            if (auto r = m_epoch_journal->append(w.data()); !r) {
-                m_on_fork(m_node, r.error().message);
+            if (auto r = m_epoch_ends.record(epoch, cert); !r) {
+                m_on_fork(m_node, r.error());
                 return std::nullopt;
             }
-            if (auto r = m_epoch_journal->sync(); !r) {
-                m_on_fork(m_node, r.error().message);
-                return std::nullopt;
-            }
-            m_epoch_ends.insert_or_assign(epoch, cert);
         }
         if (auto r = m_journal->append(k.bytes); !r) {
             m_on_fork(m_node, r.error().message);

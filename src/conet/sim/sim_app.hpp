@@ -39,6 +39,21 @@ inline constexpr std::string_view chain_file_name = "chain.journal";
 inline constexpr std::string_view epoch_ends_file_name = "epoch-ends.journal";
 inline constexpr std::size_t max_txs_per_block = 16;
 
+/// The certificates that ended epochs, on the node's storage: each is synced
+/// before the block it finalizes is journaled, so a node whose final chain
+/// holds an epoch's last block can always prove it to a peer left behind.
+class EpochEnds {
+public:
+    [[nodiscard]] util::Result<void, std::string> open(runtime::Storage& storage);
+    /// Journals and syncs; an error says why (the node must stop).
+    [[nodiscard]] util::Result<void, std::string> record(std::uint64_t epoch, const consensus::Certificate& cert);
+    std::optional<consensus::Certificate> get(std::uint64_t epoch) const;
+
+private:
+    std::optional<runtime::Journal> m_journal;
+    std::map<std::uint64_t, consensus::Certificate> m_certs;
+};
+
 /// What the simulator needs of an application beyond consensus::Application.
 class SimApplication : public consensus::Application {
 public:
@@ -119,8 +134,7 @@ private:
     std::set<std::uint64_t> m_final_txs;
     std::set<std::uint64_t> m_mempool;
     std::uint64_t m_epoch_blocks = 0;
-    std::optional<runtime::Journal> m_epoch_journal;
-    std::map<std::uint64_t, consensus::Certificate> m_epoch_ends;
+    EpochEnds m_epoch_ends;
     Hash256 m_tip;
     View m_tip_view = 0;
     std::uint64_t m_tip_epoch = 0;

@@ -210,7 +210,6 @@ void NodeTransport::set_handler(Handler handler) {
 
 Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(m_sched.rng()) {
     CONET_ASSERT(o.validators >= 1 && o.validators <= 64);
-    CONET_ASSERT_MSG(!(o.ledger && o.epoch_blocks > 0), "the ledger application has one epoch");
     const std::uint32_t n = o.validators;
     // With epochs one key more than a set: each epoch leaves a different one out.
     const std::uint32_t pool = n + (o.epoch_blocks > 0 ? 1 : 0);
@@ -232,7 +231,7 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
         }
     }
     m_genesis = crypto::keccak256(util::as_bytes("CONET sim genesis " + std::to_string(o.seed)));
-    if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, n, 16));
+    if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, pool, 16, o.epoch_blocks));
 
     // Roles: the first `byz` of a random permutation are Byzantine (at most
     // f of them, so at most f in any epoch's set).
