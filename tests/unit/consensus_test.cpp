@@ -618,6 +618,77 @@ TEST(ConsensusEpochs, OneValidatorCrossesEpochsDeletesEndedJournalsAndRestartsIn
     EXPECT_GT(epochs->epoch(), epoch);
 }
 
+TEST(ConsensusEpochs, PeersInOtherEpochsGetOneAnswerPerRetryPeriodAndAForgedCertificateIsRefused) {
+    // Endpoint 0 runs a one-validator chain with 2-block epochs; endpoint 1
+    // is a peer that floods it with messages of earlier and later epochs.
+    runtime::SimScheduler sched{9};
+    runtime::SimNodeTime time{sched, 1'700'000'000'000ULL};
+    runtime::SimNetwork net{sched, 2, runtime::LinkModel{}};
+    runtime::SimStorage storage{"v"};
+    FastSigner signer{h(1)};
+    sim::SimApp app(
+        0, h(0xee), [](std::uint32_t, const sim::SimApplication::Final&) {},
+        [](std::uint32_t, const std::string& what) { ADD_FAILURE() << what; }, 2);
+    ASSERT_TRUE(app.open(storage).has_value());
+    CoreConfig cfg;
+    cfg.chain_id = chain;
+    cfg.min_block_interval_ms = 20;
+    cfg.retry_ms = 300;
+    Epochs epochs(
+        runtime::Context{time, time, net.endpoint(0), sched.rng()}, storage, app,
+        [&](std::uint64_t) {
+            EpochSet set;
+            set.verifier = std::make_unique<FastVerifier>(std::vector<Hash256>{h(1)});
+            set.self = 0;
+            set.signer = &signer;
+            set.members = {0};
+            return set;
+        },
+        cfg);
+    std::vector<Message> replies;
+    net.endpoint(1).set_handler([&](runtime::PeerId, util::ByteView bytes) {
+        if (auto m = Message::decode(bytes)) replies.push_back(*m);
+    });
+    ASSERT_TRUE(epochs.start().has_value());
+    sched.run_until(500);
+    ASSERT_GE(epochs.epoch(), 3u);
+    const auto sent = [&](std::uint64_t epoch, Message m) {
+        m.epoch = epoch;
+        net.endpoint(1).send(0, m.encode());
+    };
+    // A flood from epoch 0 (ended): each burst within one retry period gets one epoch-end certificate.
+    replies.clear();
+    const std::uint64_t answered_before = epochs.epoch_ends_sent();
+    for (int i = 0; i < 200; ++i) sent(0, Message::of(SyncRequest{0, 1}));
+    sched.run_until(sched.now() + 50);  // a round trip is at most 20 ms
+    std::size_t certs = 0;
+    for (const auto& m : replies)
+        if (m.type == MessageType::certificate && m.epoch == 0) {
+            ++certs;
+            ASSERT_TRUE(verify_certificate(*m.certificate, chain, 0, FastVerifier({h(1)})).has_value());
+            EXPECT_EQ(m.certificate->subject.kind, VoteKind::finalize);
+        }
+    EXPECT_EQ(certs, 1u) << "200 messages of an ended epoch within one retry period";
+    EXPECT_EQ(epochs.epoch_ends_sent(), answered_before + 1);
+    // A flood claiming a far later epoch: one question back per retry period, and no move.
+    replies.clear();
+    const std::uint64_t epoch = epochs.epoch();
+    for (int i = 0; i < 200; ++i) sent(epoch + 1000, Message::of(SyncRequest{0, 1}));
+    sched.run_until(sched.now() + 50);  // a round trip is at most 20 ms
+    std::size_t questions = 0;
+    for (const auto& m : replies) questions += m.type == MessageType::sync_request && m.epoch == epoch;
+    EXPECT_EQ(questions, 1u);
+    // A forged certificate for the current epoch: refused by its engine.
+    const std::uint64_t height = app.height();
+    const auto rejected = epochs.certificates_rejected();
+    Certificate forged{Subject::finalize(Proposal{1'000, 999, h(7), h(8)}), {{0, FastSigner(h(2)).sign(h(3))}}};
+    sent(epochs.epoch(), Message::of(forged));
+    sched.run_until(sched.now() + 50);  // a round trip is at most 20 ms
+    EXPECT_EQ(epochs.certificates_rejected(), rejected + 1);
+    EXPECT_GE(app.height(), height);
+    EXPECT_FALSE(epochs.dead());
+}
+
 TEST(ConsensusEngine, CorruptionBeforeTheTailStopsWithPathAndOffsetAndATornTailIsCut) {
     SoloNode n;
     ASSERT_TRUE(n.start().has_value());

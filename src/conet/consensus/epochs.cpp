@@ -35,6 +35,10 @@ std::uint64_t Epochs::journal_compactions() const {
     return m_compactions_before + (m_engine ? m_engine->stats().journal_compactions : 0);
 }
 
+std::uint64_t Epochs::certificates_rejected() const {
+    return m_rejected_before + (m_engine ? m_engine->core().stats().certificates_rejected : 0);
+}
+
 std::uint64_t Epochs::blocks_fetched() const {
     return m_fetched_before + (m_engine ? m_engine->stats().blocks_fetched : 0);
 }
@@ -49,6 +53,7 @@ util::Result<void, std::string> Epochs::open(std::uint64_t epoch) {
     if (m_engine) {
         m_compactions_before += m_engine->stats().journal_compactions;
         m_fetched_before += m_engine->stats().blocks_fetched;
+        m_rejected_before += m_engine->core().stats().certificates_rejected;
         m_engine.reset();
     }
     // The previous epoch's journal can never matter again: its last block is

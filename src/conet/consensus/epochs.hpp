@@ -60,6 +60,7 @@ public:
     /// Journal compactions and fetched blocks summed over every epoch's engine.
     std::uint64_t journal_compactions() const;
     std::uint64_t blocks_fetched() const;
+    std::uint64_t certificates_rejected() const;
     /// Epoch-end certificates sent to peers in an earlier epoch.
     std::uint64_t epoch_ends_sent() const { return m_epoch_ends_sent; }
 
@@ -84,6 +85,7 @@ private:
     std::vector<TimeMs> m_next_request;  ///< per peer: do not ask again before this time
     std::uint64_t m_compactions_before = 0;
     std::uint64_t m_fetched_before = 0;
+    std::uint64_t m_rejected_before = 0;
     std::uint64_t m_epoch_ends_sent = 0;
 };
 

@@ -150,6 +150,7 @@ std::string Validator::metrics() const {
         line("conet_consensus_journal_bytes", e.journal_bytes());
         line("conet_consensus_journal_compactions_total", m_engine->journal_compactions());
         line("conet_consensus_epoch_ends_sent_total", m_engine->epoch_ends_sent());
+        line("conet_consensus_certificates_rejected_total", m_engine->certificates_rejected());
     }
     line("conet_consensus_candidates", m_app.candidates().size());
     out += m_app.finality_latency().prometheus("conet_consensus_finality_latency_ms");
