@@ -115,9 +115,12 @@ def pick_base(validators, relays):
 def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
     dir_ = tmp_path / "tn"
     base = pick_base(4, 2)
+    # Epochs of 4 blocks: the followers and the relays' light clients check
+    # certificates of several epochs (each epoch is in its votes' digest).
     out = conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "2", "--base-port", base,
-                    "--block-interval-ms", "300").stdout
+                    "--block-interval-ms", "300", "--epoch-blocks", "4").stdout
     assert "4 validator(s) and 2 relays" in out
+    assert json.loads((dir_ / "genesis.json").read_text())["params"]["epoch_blocks"] == 4
     manifest = json.loads((dir_ / "testnet.json").read_text())
     assert [n["name"] for n in manifest["nodes"]] == ["validator0", "validator1", "validator2", "validator3",
                                                       "relay0", "relay1"]
@@ -147,6 +150,8 @@ def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
             assert samples['conet_consensus_finality_latency_ms_bucket{le="+Inf"}'] == count
             assert samples["conet_consensus_finality_latency_ms_sum"] > 0
             assert samples["conet_consensus_height"] >= 5
+            # Height 5 is in epoch 1: every validator switched engines at least once.
+            assert samples["conet_consensus_epoch"] >= 1, (m, samples["conet_consensus_epoch"])
         # Both relays registered through the validators (each relay asks its own).
         wait_until(lambda: (try_rpc(urls[3], "conet_listNodes") or {}).get("total") == 2, 120,
                    "both relays on the ledger")
@@ -172,7 +177,8 @@ def test_testnet_writes_a_network_that_starts_by_hand(conet, tmp_path):
                 procs.append(Proc([conet.binary, "node", "run", "--dir", tmp_path / name], r"rpc on",
                                   tmp_path / (name + ".log"), name, timeout=READY))
                 followers[name] = f"http://127.0.0.1:{rpc_port}"
-            target = rpc(urls[2], "conet_blockNumber") + 3
+            # At least into epoch 3 (heights 13..16): the followers cross several epochs.
+            target = max(rpc(urls[2], "conet_blockNumber") + 3, 3 * 4 + 1)
             wait_until(lambda: (try_rpc(followers["follower"], "conet_blockNumber") or 0) >= target, 120,
                        "the follower to catch up")
             for h in (1, target // 2, target):

@@ -530,6 +530,7 @@ struct TestnetOptions {
     std::size_t relays = 4;
     std::uint16_t base_port = 26600;
     std::uint32_t block_interval_ms = 1000;
+    std::uint64_t epoch_blocks = 0;
 };
 
 /// A random password in DIR/password (0600), for a node's own wallet.
@@ -589,6 +590,7 @@ int run_testnet(const TestnetOptions& o) {
 
     ledger::Genesis g;
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
+    g.epoch_blocks = o.epoch_blocks;
     g.validators = validators;
     for (const auto& a : validators) g.balances.emplace_back(a, initial_balance);
     for (const auto& a : operators) g.balances.emplace_back(a, initial_balance);
@@ -712,6 +714,9 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     tn->add_option("--block-interval-ms", t->block_interval_ms, "Least milliseconds between blocks")
         ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
+    tn->add_option("--epoch-blocks", t->epoch_blocks,
+                   "Blocks per consensus epoch (0: one epoch; the set is the genesis set in every epoch)")
         ->capture_default_str();
     tn->final_callback([&exit_code, t] { exit_code = run_testnet(*t); });
 }
