@@ -678,6 +678,14 @@ TEST(ConsensusEpochs, PeersInOtherEpochsGetOneAnswerPerRetryPeriodAndAForgedCert
     std::size_t questions = 0;
     for (const auto& m : replies) questions += m.type == MessageType::sync_request && m.epoch == epoch;
     EXPECT_EQ(questions, 1u);
+    // A flood of the next epoch's votes is held only up to its bound.
+    const std::uint64_t next = epochs.epoch() + 1;
+    for (int i = 0; i < 1'000; ++i) sent(next, Message::of(Vote{Subject::nullify(1 + i), 0, {}}));
+    sched.run_until(sched.now() + 10);
+    ASSERT_EQ(epochs.epoch() + 1, next) << "the epoch moved during the flood (the run is deterministic: pick "
+                                           "another moment)";
+    EXPECT_EQ(epochs.next_epoch_held(), cfg.max_next_epoch_messages);
+    EXPECT_GE(epochs.next_epoch_refused(), 1'000u - cfg.max_next_epoch_messages);
     // A forged certificate for the current epoch: refused by its engine.
     const std::uint64_t height = app.height();
     const auto rejected = epochs.certificates_rejected();

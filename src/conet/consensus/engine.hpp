@@ -32,7 +32,9 @@ inline constexpr std::uint8_t journal_block_tag = 0x02;
 inline constexpr std::uint8_t journal_certificate_tag = 0x03;
 
 /// Where the simulator may stop a process to test crash safety.
-enum class CrashPoint { after_append, after_sync, after_send };
+/// `epoch_switch`: an epoch's last block is final and durable, the next
+/// epoch's engine not started yet (Epochs).
+enum class CrashPoint { after_append, after_sync, after_send, epoch_switch };
 
 struct EngineStats {
     std::uint64_t messages_in = 0;

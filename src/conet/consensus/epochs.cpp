@@ -77,7 +77,14 @@ util::Result<void, std::string> Epochs::open(std::uint64_t epoch) {
     if (on_fatal) m_engine->on_fatal = on_fatal;
     m_engine->compact_min_bytes = compact_min_bytes;
     m_engine->on_finalized = [this] { maybe_advance(); };
-    return m_engine->start();
+    if (auto r = m_engine->start(); !r) return r;
+    // What arrived early for this epoch, in arrival order.
+    std::vector<Held> held = std::move(m_next_epoch);
+    m_next_epoch.clear();
+    m_next_epoch_bytes = 0;
+    for (const Held& h : held)
+        if (h.epoch == epoch && !dead()) m_port->deliver(h.from, h.bytes);
+    return {};
 }
 
 void Epochs::maybe_advance() {
@@ -86,7 +93,7 @@ void Epochs::maybe_advance() {
     // Not from inside the engine's own call stack: on the next turn.
     m_advance_timer = m_ctx.timers.set_timer(m_ctx.clock.now_ms(), [this] {
         m_advance_timer.reset();
-        if (dead()) return;
+        if (dead() || (crash_hook && crash_hook(CrashPoint::epoch_switch))) return;
         if (auto r = open(m_app.epoch()); !r) {
             if (on_fatal) return on_fatal(r.error());
             CONET_ASSERT_MSG(false, r.error().c_str());
@@ -118,7 +125,11 @@ void Epochs::on_message(runtime::PeerId from, util::ByteView bytes) {
         return;
     }
     if (*epoch < m_epoch) {
-        // The sender is still in an ended epoch: the certificate that ended it moves it on.
+        // The sender is still in an ended epoch: the certificate that ended it
+        // moves it on. Not in answer to a certificate: nodes past that epoch
+        // send those too (answers to each other), and a node left behind
+        // also sends votes and sync requests.
+        if (*type == static_cast<std::uint8_t>(MessageType::certificate)) return;
         if (!allowed(m_next_answer, from)) return;
         if (auto cert = m_app.epoch_end(*epoch)) {
             Message m = Message::of(std::move(*cert));
@@ -127,6 +138,18 @@ void Epochs::on_message(runtime::PeerId from, util::ByteView bytes) {
             ++m_epoch_ends_sent;
         }
         return;
+    }
+    // The next epoch's consensus traffic is held for when we get there.
+    if (*epoch == m_epoch + 1 && (*type == static_cast<std::uint8_t>(MessageType::proposal) ||
+                                  *type == static_cast<std::uint8_t>(MessageType::vote) ||
+                                  *type == static_cast<std::uint8_t>(MessageType::certificate))) {
+        if (m_next_epoch.size() < m_base.max_next_epoch_messages &&
+            m_next_epoch_bytes + bytes.size() <= m_base.max_next_epoch_bytes) {
+            m_next_epoch.push_back(Held{from, *epoch, util::Bytes(bytes.begin(), bytes.end())});
+            m_next_epoch_bytes += bytes.size();
+        } else {
+            ++m_next_epoch_refused;
+        }
     }
     // The sender is in a later epoch: ask it how ours ended. (An unverified
     // claim: it costs one small request per retry period, and only a

@@ -16,7 +16,11 @@
 /// certificate that ended that epoch (`Application::epoch_end`), at most
 /// once per retry period per peer, so it finalizes the epoch's last block,
 /// fetches the blocks it lacks and moves on; a message from a later epoch
-/// makes this node ask its sender the same question.
+/// makes this node ask its sender the same question. Proposals, votes and
+/// certificates of the very next epoch are also held (bounded by
+/// CoreConfig::max_next_epoch_*) and delivered when this node enters it, so
+/// a proposal that arrives just before the last block is final here is not
+/// lost to a timeout.
 
 #include <functional>
 #include <memory>
@@ -63,6 +67,9 @@ public:
     std::uint64_t certificates_rejected() const;
     /// Epoch-end certificates sent to peers in an earlier epoch.
     std::uint64_t epoch_ends_sent() const { return m_epoch_ends_sent; }
+    /// Messages of the next epoch held now, and ever refused for want of room.
+    std::size_t next_epoch_held() const { return m_next_epoch.size(); }
+    std::uint64_t next_epoch_refused() const { return m_next_epoch_refused; }
 
 private:
     class Port;
@@ -87,6 +94,14 @@ private:
     std::uint64_t m_fetched_before = 0;
     std::uint64_t m_rejected_before = 0;
     std::uint64_t m_epoch_ends_sent = 0;
+    struct Held {
+        runtime::PeerId from = 0;
+        std::uint64_t epoch = 0;
+        util::Bytes bytes;
+    };
+    std::vector<Held> m_next_epoch;
+    std::size_t m_next_epoch_bytes = 0;
+    std::uint64_t m_next_epoch_refused = 0;
 };
 
 }  // namespace conet::consensus

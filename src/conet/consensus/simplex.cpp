@@ -465,7 +465,7 @@ Actions Core::on_sync_request(TimeMs now, PeerId from, const SyncRequest& req) {
 void Core::answer_sync(TimeMs now, Actions& out, PeerId from, View from_view) {
     // An answer is up to 65 certificates for a 17-byte request: at most one
     // per peer per retry period, so no peer can use us as an amplifier.
-    if (from >= m_next_answer.size()) m_next_answer.resize(std::min<std::size_t>(from + 1, max_validators), 0);
+    if (from >= m_next_answer.size()) m_next_answer.resize(std::min<std::size_t>(from + 1, max_peers), 0);
     if (from >= m_next_answer.size() || now < m_next_answer[from]) {
         ++m_stats.sync_answers_refused;
         return;

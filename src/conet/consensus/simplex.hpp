@@ -25,11 +25,13 @@
 namespace conet::consensus {
 
 using TimeMs = std::uint64_t;
-using PeerId = std::uint32_t;
+using PeerId = std::uint32_t;  ///< a transport peer (validators of any epoch and followers), not a validator index
+/// Transport peers a core keeps per-peer state for (sync answer pacing); a peer beyond is never answered.
+inline constexpr std::size_t max_peers = 4096;
 
 struct CoreConfig {
     std::uint64_t chain_id = 0;
-    /// The validator set's term this core runs (views restart in each; see epochs.hpp).
+    /// The validator set's term this core runs (see epochs.hpp; its views go on above the previous epoch's last block).
     std::uint64_t epoch = 0;
     std::uint32_t validators = 1;
     /// This node's index in the validator set; none for a follower (signs nothing).
@@ -43,6 +45,11 @@ struct CoreConfig {
     /// notarized (an idle chain does not spin; the chain makes about one block
     /// per interval whoever leads). Keep it well below leader_timeout_ms.
     TimeMs min_block_interval_ms = 0;
+    /// Messages of the next epoch held until this node enters it (the next
+    /// leader's proposal often arrives just before the last block is final
+    /// here): at most this many, and this many bytes (see epochs.hpp).
+    std::size_t max_next_epoch_messages = 256;
+    std::size_t max_next_epoch_bytes = 16u << 20;
 };
 
 /// A message for one peer, or for every other validator when `to` is empty.

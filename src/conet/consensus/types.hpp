@@ -9,8 +9,9 @@
 ///   finalize = keccak256("CONET/Simplex/Finalize/v1" || u64 chain_id || u64 epoch || proposal)
 ///   nullify  = keccak256("CONET/Simplex/Nullify/v1"  || u64 chain_id || u64 epoch || u64 view)
 ///   proposal = u64 view || u64 parent_view || parent digest || digest
-/// Views restart in each epoch (a validator set's term), so the epoch is part
-/// of every domain: a vote of one epoch never counts in another.
+/// Each epoch (a validator set's term) runs its own engine over view numbers
+/// an earlier epoch may also have used, so the epoch is part of every
+/// domain: a vote of one epoch never counts in another.
 
 #include <optional>
 #include <string_view>

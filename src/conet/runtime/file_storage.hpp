@@ -21,8 +21,9 @@ public:
     explicit FileStorage(std::filesystem::path dir);
 
     [[nodiscard]] StorageResult<std::unique_ptr<AppendFile>> open(std::string_view name) override;
-    /// Writes "<name>.new", fdatasync, rename over `name`, fsync of the directory.
+    /// unlink, then fsync of the directory.
     [[nodiscard]] StorageResult<void> remove(std::string_view name) override;
+    /// Writes "<name>.new", fdatasync, rename over `name`, fsync of the directory.
     [[nodiscard]] StorageResult<std::unique_ptr<AppendFile>> replace(std::string_view name,
                                                                      util::ByteView content) override;
     std::string last_error() const override { return m_last_error; }

@@ -142,7 +142,9 @@ std::optional<consensus::BlockInfo> SimApp::receive(util::ByteView bytes) {
     if (!b) return std::nullopt;
     const Hash256 d = crypto::keccak256(bytes);
     // Candidates older than finality are useless; the cache holds the rest.
-    if (after_tip(*b)) m_blocks.try_emplace(d, Known{*b, util::Bytes(bytes.begin(), bytes.end())});
+    // Only blocks of this epoch or the next (a far-future epoch would never be pruned).
+    if (after_tip(*b) && b->epoch <= epoch() + 1)
+        m_blocks.try_emplace(d, Known{*b, util::Bytes(bytes.begin(), bytes.end())});
     return consensus::BlockInfo{d, b->view, b->parent_view, b->parent, b->epoch};
 }
 

@@ -544,8 +544,11 @@ void Simulation::start_node(Node& n) {
     n.engine->on_fatal = [this, &n](const std::string& why) {
         fail("validator " + std::to_string(n.index) + " fatal: " + why);
     };
-    n.engine->crash_hook = [this, &n](consensus::CrashPoint) {
-        if (n.kill_scheduled || !m_rng.chance_ppm(m_crash_point_ppm)) return false;
+    n.engine->crash_hook = [this, &n](consensus::CrashPoint p) {
+        // Epoch switches are rare next to votes: stop there one time in ten when crashes are on.
+        const std::uint32_t ppm =
+            p == consensus::CrashPoint::epoch_switch && m_crash_point_ppm > 0 ? 100'000 : m_crash_point_ppm;
+        if (n.kill_scheduled || !m_rng.chance_ppm(ppm)) return false;
         n.kill_scheduled = true;
         m_sched.at(m_sched.now(), [this, &n] { kill_node(n, m_rng.below(2) == 0); });
         return true;
