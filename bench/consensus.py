@@ -4,7 +4,7 @@ transfers from many senders sent to every validator; committed transfers per
 second and submit-to-commit latency next to the secp256k1 recover rate of one
 core, all measured in one run by build/release/bench/conet_bench_consensus.
 
-    python3 bench/consensus.py [--txs 40000] [--senders 2000] [--block-interval-ms 50]
+    python3 bench/consensus.py [--txs 40000] [--senders 2000] [--block-interval-ms 50] [--epoch-blocks 0]
 
 It writes the network with `conet testnet` into a temporary directory on free
 loopback ports, adds the benchmark's senders to the genesis before any node
@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--senders", type=int, default=2000, help="funded sender accounts")
     ap.add_argument("--block-interval-ms", type=int, default=50, help="least milliseconds between blocks")
     ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument("--epoch-blocks", type=int, default=0,
+                    help="blocks per consensus epoch (0: one epoch); the engine and journal change at each boundary")
     ap.add_argument("--threads", type=int, default=4, help="client sender threads (each has a connection per validator)")
     ap.add_argument("--batch", type=int, default=100, help="transfers per JSON-RPC batch in the throughput phase")
     ap.add_argument("--window", type=int, default=8000, help="most transfers sent and not yet committed")
@@ -111,7 +113,7 @@ def main():
         if base is None:
             raise RuntimeError("no free block of loopback ports for the network")
         conet.run("testnet", "--dir", net, "--validators", args.validators, "--relays", 0, "--base-port", base,
-                  "--block-interval-ms", args.block_interval_ms)
+                  "--block-interval-ms", args.block_interval_ms, "--epoch-blocks", args.epoch_blocks)
         manifest = json.loads((net / "testnet.json").read_text())
         genesis = manifest["genesis"]
         subprocess.run([str(bench), "fund", "--genesis", genesis, "--seed", str(args.seed), "--senders",
