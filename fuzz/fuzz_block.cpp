@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto b = codec::decode<Block>(in)) {
         if (!conet::util::equal(codec::encode(*b), in)) std::abort();
         (void)verify_certificate(b->header, b->certificate, {});
+        (void)verify_certificate(b->header, b->certificate, {conet::crypto::Address{}}, 3);  // epochs of 3 blocks
         (void)transactions_root(b->transactions);
     }
     // Interpret the input as a proof: key | value | siblings...
