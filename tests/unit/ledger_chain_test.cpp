@@ -87,7 +87,7 @@ TEST(Chain, BuiltBlocksReplayToTheSameStateOnAReplica) {
         auto bytes = codec::encode(block);
         auto decoded = codec::decode<Block>(bytes);
         ASSERT_TRUE(decoded);
-        ASSERT_TRUE(apply_block(replica, replica_head, *decoded, n.genesis.validators));
+        ASSERT_TRUE(apply_block(replica, replica_head, *decoded));
         replica_head = decoded->header;
         EXPECT_EQ(replica.state_root(), n.state.state_root());
     }
@@ -102,7 +102,7 @@ TEST(Chain, TamperedBlocksAreRejectedAndLeaveTheStateAlone) {
     const auto root = n.state.state_root();
     auto expect = [&](Block b, BlockError e) {
         State s = n.state;
-        auto r = apply_block(s, n.head, b, n.genesis.validators);
+        auto r = apply_block(s, n.head, b);
         ASSERT_FALSE(r);
         EXPECT_EQ(r.error(), e);
         EXPECT_EQ(s.state_root(), root);

@@ -231,7 +231,10 @@ struct Pool {
     Header head;
     crypto::PrivateKey validator = w.keys[0].clone();
     Mempool pool;
-    Pool() { head.chain_id = chain; }
+    Pool() {
+        head.chain_id = chain;
+        w.state.set_genesis_validators({validator.address()}, 0);
+    }
     Transaction transfer(std::size_t from, std::uint64_t nonce, std::uint64_t amount, std::uint64_t fee = 1) {
         return make_transaction(w.keys[from], chain, nonce, fee, TxKind::transfer,
                                 TransferPayload{w.keys[2].address(), amount});
@@ -240,7 +243,7 @@ struct Pool {
         auto [block, next] = build_block(w.state, head, pool, head.time_unix + 1, validator);
         // What a replica checks: every transaction in the block applies.
         State replica = w.state;
-        EXPECT_TRUE(apply_block(replica, head, block, {validator.address()}));
+        EXPECT_TRUE(apply_block(replica, head, block));
         EXPECT_EQ(replica.state_root(), next.state_root());
         w.state = next;
         head = block.header;

@@ -590,7 +590,7 @@ int run_testnet(const TestnetOptions& o) {
 
     ledger::Genesis g;
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
-    g.epoch_blocks = o.epoch_blocks;
+    g.params.epoch_blocks = o.epoch_blocks;
     g.validators = validators;
     for (const auto& a : validators) g.balances.emplace_back(a, initial_balance);
     for (const auto& a : operators) g.balances.emplace_back(a, initial_balance);

@@ -22,7 +22,7 @@ struct GenesisOptions {
 int cmd_new(const GenesisOptions& o) {
     ledger::Genesis g;
     g.chain_id = o.chain_id;
-    g.epoch_blocks = o.epoch_blocks;
+    g.params.epoch_blocks = o.epoch_blocks;
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
     for (const auto& v : o.validators) {
         auto a = crypto::Address::parse(v);

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "conet/util/assert.hpp"
+
 namespace conet::ledger {
 
 namespace json = boost::json;
@@ -78,6 +80,9 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
             g.balances.emplace_back(*a, *amount);
         }
     }
+    auto stake = get_u64(o, "validator_stake", false);
+    if (!stake) return util::unexpected(stake.error());
+    g.validator_stake = *stake;
     if (const json::value* p = o.if_contains("params")) {
         if (!p->is_object()) return util::unexpected(std::string("\"params\" must be an object"));
         const auto& po = p->get_object();
@@ -85,8 +90,18 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
         auto unbonding = get_u64(po, "unbonding_blocks", false, g.params.unbonding_blocks);
         auto delay = get_u64(po, "withdraw_delay_blocks", false, g.params.withdraw_delay_blocks);
         auto epochs = get_u64(po, "epoch_blocks", false, 0);
-        if (!min_fee || !unbonding || !delay || !epochs) return util::unexpected(std::string("bad params"));
-        g.epoch_blocks = *epochs;
+        auto slots = get_u64(po, "validator_slots", false, 0);
+        auto min_stake = get_u64(po, "min_validator_stake", false, g.params.min_validator_stake);
+        if (!min_fee || !unbonding || !delay || !epochs || !slots || !min_stake)
+            return util::unexpected(std::string("bad params"));
+        if (*slots > max_validators)
+            return util::unexpected("\"validator_slots\" is at most " + std::to_string(max_validators));
+        if (*slots > 0 && *epochs == 0)
+            return util::unexpected(
+                std::string("\"validator_slots\" needs \"epoch_blocks\": sets change at epoch ends"));
+        g.params.epoch_blocks = *epochs;
+        g.params.validator_slots = *slots;
+        g.params.min_validator_stake = *min_stake;
         g.params.min_fee = *min_fee;
         g.params.unbonding_blocks = *unbonding;
         g.params.withdraw_delay_blocks = *delay;
@@ -102,12 +117,17 @@ std::string Genesis::to_json() const {
     json::object p{{"min_fee", params.min_fee},
                    {"unbonding_blocks", params.unbonding_blocks},
                    {"withdraw_delay_blocks", params.withdraw_delay_blocks}};
-    if (epoch_blocks > 0) p["epoch_blocks"] = epoch_blocks;
+    if (params.epoch_blocks > 0) p["epoch_blocks"] = params.epoch_blocks;
+    if (params.validator_slots > 0) {
+        p["validator_slots"] = params.validator_slots;
+        p["min_validator_stake"] = params.min_validator_stake;
+    }
     json::object o{{"chain_id", chain_id},
                    {"time", time_unix},
                    {"validators", std::move(vals)},
                    {"balances", std::move(bal)},
                    {"params", std::move(p)}};
+    if (validator_stake > 0) o["validator_stake"] = validator_stake;
     return json::serialize(o) + "\n";
 }
 
@@ -120,6 +140,9 @@ util::Result<State, std::string> Genesis::state() const {
         if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
         if (!s.credit(a, amount)) return util::unexpected(std::string("balance overflow"));
     }
+    total += static_cast<Amount128>(validator_stake) * validators.size();
+    if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
+    s.set_genesis_validators(validators, validator_stake);
     return s;
 }
 
@@ -160,10 +183,11 @@ util::Result<void, BlockError> execute(State& state, const Block& block, const M
 
 }  // namespace
 
-util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
-                                           const std::vector<crypto::Address>& validators, std::uint64_t epoch_blocks) {
+util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block) {
     if (auto r = check_structure(state, parent, block); !r) return r;
-    if (!verify_certificate(block.header, block.certificate, validators, epoch_blocks))
+    const std::uint64_t epoch_blocks = state.params().epoch_blocks;
+    CONET_ASSERT(state.validator_set().epoch == epoch_of(block.header.height, epoch_blocks));
+    if (!verify_certificate(block.header, block.certificate, state.validator_set().members, epoch_blocks))
         return util::unexpected(BlockError::bad_certificate);
     return execute(state, block, nullptr);
 }

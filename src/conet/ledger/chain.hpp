@@ -9,18 +9,21 @@
 namespace conet::ledger {
 
 /// Genesis JSON: {"chain_id": N, "time": T, "validators": ["0x…"], "balances": {"0x…": amount},
+///                "validator_stake": amount (optional, 0: each genesis validator's bond),
 ///                "params": {"min_fee": …, "unbonding_blocks": …, "withdraw_delay_blocks": …,
-///                           "epoch_blocks": … (optional, 0)}}
+///                           "epoch_blocks": … (optional, 0), "validator_slots": … (optional, 0),
+///                           "min_validator_stake": … (optional, 1)}}
 struct Genesis {
     std::uint64_t chain_id = default_chain_id;
     std::uint64_t time_unix = 0;
     std::vector<crypto::Address> validators;
     std::vector<std::pair<crypto::Address, std::uint64_t>> balances;
+    /// Blocks per epoch are params.epoch_blocks (0: one epoch): consensus
+    /// runs one engine per epoch and the epoch is in every vote's domain.
+    /// With params.validator_slots > 0, bonds choose each next epoch's set.
     Params params;
-    /// Blocks per epoch ("params.epoch_blocks"; 0: one epoch). Consensus runs
-    /// one engine per epoch and the epoch is in every vote's domain; the set
-    /// is the genesis set in every epoch until stake changes it (not built).
-    std::uint64_t epoch_blocks = 0;
+    /// The bond each genesis validator starts with (part of the supply).
+    std::uint64_t validator_stake = 0;
 
     static util::Result<Genesis, std::string> from_json(std::string_view text);
     std::string to_json() const;
@@ -42,11 +45,11 @@ enum class BlockError {
 };
 std::string_view describe(BlockError e);
 
-/// Validates `block` on top of `parent` and, when valid, advances `state` to it.
-/// Every transaction must apply; the roots and the certificate must match.
-util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block,
-                                           const std::vector<crypto::Address>& validators,
-                                           std::uint64_t epoch_blocks = 0);
+/// Validates `block` on top of `parent` (whose state is `state`) and, when
+/// valid, advances `state` to it. Every transaction must apply; the roots
+/// must match and the certificate must carry a quorum of the set `state`
+/// holds for the block's epoch.
+util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block);
 
 /// The same checks without the certificate: what a validator runs on a
 /// proposal before anyone has certified it. With `known`, transactions the

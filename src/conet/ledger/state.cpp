@@ -1,6 +1,9 @@
 #include "conet/ledger/state.hpp"
 
+#include <algorithm>
 #include <functional>
+
+#include "conet/ledger/block.hpp"
 
 namespace conet::ledger {
 
@@ -40,13 +43,64 @@ std::string_view describe(TxError e) {
         case TxError::not_operator: return "sender does not operate this node";
         case TxError::too_many_nodes: return "operator has too many nodes";
         case TxError::insufficient_stake: return "insufficient stake";
+        case TxError::bad_endpoint: return "endpoint is not host:port";
+        case TxError::validator_set_fixed: return "this chain's validator set is fixed at genesis (no validator slots)";
     }
     return "unknown transaction error";
 }
 
 State::State(std::uint64_t chain_id, Params params)
-    : m_chain_id(chain_id), m_params(params), m_nodes(std::make_shared<std::map<crypto::X25519Public, NodeEntry>>()) {
+    : m_chain_id(chain_id),
+      m_params(params),
+      m_nodes(std::make_shared<std::map<crypto::X25519Public, NodeEntry>>()),
+      m_bonds(std::make_shared<std::map<crypto::Address, ValidatorBond>>()) {
     m_tree.set(pending_key(), pending_value_hash(m_pending));
+    m_tree.set(validator_set_key(), validator_set_value_hash(m_validator_set));
+}
+
+void State::set_genesis_validators(const std::vector<crypto::Address>& validators, std::uint64_t stake) {
+    set_validator_set(ValidatorSet{0, validators});
+    if (stake > 0)
+        for (const auto& v : validators) put_bond(v, ValidatorBond{stake, {}});
+}
+
+const ValidatorBond* State::bond(const crypto::Address& a) const {
+    auto it = m_bonds->find(a);
+    return it == m_bonds->end() ? nullptr : &it->second;
+}
+
+void State::put_bond(const crypto::Address& a, ValidatorBond bond) {
+    if (m_bonds.use_count() != 1) m_bonds = std::make_shared<std::map<crypto::Address, ValidatorBond>>(*m_bonds);
+    if (bond.stake == 0) {
+        m_tree.erase(bond_key(a));
+        m_bonds->erase(a);
+        return;
+    }
+    m_tree.set(bond_key(a), bond_value_hash(bond));
+    (*m_bonds)[a] = std::move(bond);
+}
+
+void State::set_validator_set(ValidatorSet set) {
+    if (set == m_validator_set) return;
+    m_validator_set = std::move(set);
+    m_tree.set(validator_set_key(), validator_set_value_hash(m_validator_set));
+}
+
+ValidatorSet State::next_validator_set(std::uint64_t epoch) const {
+    ValidatorSet next{epoch, m_validator_set.members};
+    if (m_params.validator_slots == 0) return next;
+    std::vector<std::pair<std::uint64_t, crypto::Address>> ranked;
+    for (const auto& [a, b] : *m_bonds)
+        if (b.stake >= std::max<std::uint64_t>(m_params.min_validator_stake, 1)) ranked.emplace_back(b.stake, a);
+    if (ranked.empty()) return next;  // nobody qualifies: the chain keeps its validators
+    std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;
+    });
+    if (ranked.size() > m_params.validator_slots) ranked.resize(m_params.validator_slots);
+    next.members.clear();
+    for (const auto& [stake, a] : ranked) next.members.push_back(a);
+    std::sort(next.members.begin(), next.members.end());
+    return next;
 }
 
 util::Result<void, TxError> State::credit(const crypto::Address& a, std::uint64_t amount) {
@@ -225,6 +279,41 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 }
                 break;
             }
+            case TxKind::validator_bond: {
+                auto p = payload_as<BondPayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (m_params.validator_slots == 0) return unexpected(TxError::validator_set_fixed);
+                if (p->amount == 0) return unexpected(TxError::zero_amount);
+                if (!p->endpoint.empty() && !Endpoint::parse(p->endpoint)) return unexpected(TxError::bad_endpoint);
+                Account& s = acct(*from);
+                if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
+                const ValidatorBond* current = bond(*from);
+                ValidatorBond next = current ? *current : ValidatorBond{};
+                if (!add(next.stake, p->amount, next.stake)) return unexpected(TxError::overflow);
+                if (!p->endpoint.empty()) next.endpoint = p->endpoint;
+                s.balance -= p->amount;
+                effect = [this, a = *from, next] { put_bond(a, next); };
+                break;
+            }
+            case TxKind::validator_unbond: {
+                auto p = payload_as<AmountPayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->amount == 0) return unexpected(TxError::zero_amount);
+                const ValidatorBond* current = bond(*from);
+                if (!current || current->stake < p->amount) return unexpected(TxError::insufficient_stake);
+                // The funds stay at stake for the unbonding period: a validator
+                // still in this epoch's set keeps something to lose.
+                ValidatorBond next = *current;
+                next.stake -= p->amount;
+                const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks};
+                effect = [this, a = *from, next, back] {
+                    put_bond(a, next);
+                    auto pending = m_pending;
+                    pending.push_back(back);
+                    set_pending(std::move(pending));
+                };
+                break;
+            }
         }
         return {};
     }();
@@ -255,6 +344,8 @@ void State::end_block(const BlockContext& block) {
         }
     }
     set_pending(std::move(keep));
+    if (ends_epoch(block.height, m_params.epoch_blocks))
+        set_validator_set(next_validator_set(epoch_of(block.height, m_params.epoch_blocks) + 1));
 }
 
 namespace {
@@ -266,16 +357,52 @@ void Params::encode(codec::Writer& w) const {
     w.u64(unbonding_blocks);
     w.u64(withdraw_delay_blocks);
     w.u64(max_nodes_per_operator);
+    w.u64(epoch_blocks);
+    w.u64(validator_slots);
+    w.u64(min_validator_stake);
 }
 
 codec::Result<Params> Params::decode(codec::Reader& r) {
-    std::uint64_t v[4];
+    std::uint64_t v[7];
     for (auto& x : v) {
         auto got = r.u64();
         if (!got) return util::unexpected(got.error());
         x = *got;
     }
-    return Params{v[0], v[1], v[2], static_cast<std::size_t>(v[3])};
+    return Params{v[0], v[1], v[2], static_cast<std::size_t>(v[3]), v[4], v[5], v[6]};
+}
+
+void ValidatorBond::encode(codec::Writer& w) const {
+    w.u64(stake);
+    w.text(endpoint);
+}
+
+codec::Result<ValidatorBond> ValidatorBond::decode(codec::Reader& r) {
+    auto stake = r.u64();
+    if (!stake) return util::unexpected(stake.error());
+    auto endpoint = r.text(max_bond_endpoint_bytes);
+    if (!endpoint) return util::unexpected(endpoint.error());
+    return ValidatorBond{*stake, std::move(*endpoint)};
+}
+
+void ValidatorSet::encode(codec::Writer& w) const {
+    w.u64(epoch);
+    w.count(members.size());
+    for (const auto& m : members) w.fixed(m.bytes);
+}
+
+codec::Result<ValidatorSet> ValidatorSet::decode(codec::Reader& r) {
+    auto epoch = r.u64();
+    if (!epoch) return util::unexpected(epoch.error());
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    ValidatorSet s{*epoch, {}};
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        s.members.push_back(crypto::Address{*a});
+    }
+    return s;
 }
 
 void Account::encode(codec::Writer& w) const {
@@ -341,6 +468,12 @@ void State::encode(codec::Writer& w) const {
     w.count(m_nodes->size());
     for (const auto& [k, n] : *m_nodes) n.encode(w);
     encode_pending(w, m_pending);
+    w.count(m_bonds->size());
+    for (const auto& [a, b] : *m_bonds) {
+        w.fixed(a.bytes);
+        b.encode(w);
+    }
+    m_validator_set.encode(w);
 }
 
 codec::Result<State> State::decode(codec::Reader& r) {
@@ -367,28 +500,46 @@ codec::Result<State> State::decode(codec::Reader& r) {
         const auto key = entry->record.noise_key;
         nodes[key] = std::move(*entry);
     }
+    Parts parts{std::move(nodes), {}, {}, {}};
     auto pending = decode_pending(r);
     if (!pending) return util::unexpected(pending.error());
-    return restore(*chain_id, *params, std::move(accounts), std::move(nodes), std::move(*pending));
+    parts.pending = std::move(*pending);
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        auto b = ValidatorBond::decode(r);
+        if (!b) return util::unexpected(b.error());
+        if (b->stake == 0) return util::unexpected(codec::CodecError::bad_value);  // an empty bond is no entry
+        parts.bonds[crypto::Address{*a}] = std::move(*b);
+    }
+    auto set = ValidatorSet::decode(r);
+    if (!set) return util::unexpected(set.error());
+    parts.validator_set = std::move(*set);
+    return restore(*chain_id, *params, std::move(accounts), std::move(parts));
 }
 
-State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
-                     std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending) {
+State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts, Parts parts) {
     State s(chain_id, params);
     for (const auto& [a, acc] : accounts) s.put_account(a, acc);
-    for (auto& [k, n] : nodes) s.put_node(k, std::move(n));
-    s.set_pending(std::move(pending));
+    for (auto& [k, n] : parts.nodes) s.put_node(k, std::move(n));
+    s.set_pending(std::move(parts.pending));
+    for (auto& [a, b] : parts.bonds) s.put_bond(a, std::move(b));
+    s.set_validator_set(std::move(parts.validator_set));
     return s;
 }
 
-std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts,
-                                    std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending,
+std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts, Parts parts,
                                     SparseMerkleTree tree) {
-    if (tree.size() != accounts.size() + nodes.size() + 1) return std::nullopt;
+    // Leaves: accounts, nodes, bonds, the pending list and the validator set.
+    if (tree.size() != accounts.size() + parts.nodes.size() + parts.bonds.size() + 2) return std::nullopt;
     State s(chain_id, params);
     s.m_accounts = std::move(accounts);
-    s.m_nodes = std::make_shared<std::map<crypto::X25519Public, NodeEntry>>(std::move(nodes));
-    s.m_pending = std::move(pending);
+    s.m_nodes = std::make_shared<std::map<crypto::X25519Public, NodeEntry>>(std::move(parts.nodes));
+    s.m_pending = std::move(parts.pending);
+    s.m_bonds = std::make_shared<std::map<crypto::Address, ValidatorBond>>(std::move(parts.bonds));
+    s.m_validator_set = std::move(parts.validator_set);
     s.m_tree = std::move(tree);
     return s;
 }
@@ -399,6 +550,7 @@ Amount128 State::total_supply() const {
         [&](const auto&, const Account& acc) { total += acc.balance + static_cast<Amount128>(acc.prepaid); });
     for (const auto& [k, n] : *m_nodes) total += n.stake;
     for (const auto& p : m_pending) total += p.amount;
+    for (const auto& [a, b] : *m_bonds) total += b.stake;
     return total;
 }
 
@@ -412,6 +564,23 @@ crypto::Hash256 State::node_key(const crypto::X25519Public& k) {
 crypto::Hash256 State::pending_key() {
     static const crypto::Hash256 key = key_for("pending", {});
     return key;
+}
+
+crypto::Hash256 State::bond_key(const crypto::Address& a) {
+    return key_for("validator", a.bytes);
+}
+
+crypto::Hash256 State::validator_set_key() {
+    static const crypto::Hash256 key = key_for("validator_set", {});
+    return key;
+}
+
+crypto::Hash256 State::bond_value_hash(const ValidatorBond& b) {
+    return crypto::keccak256(codec::encode(b));
+}
+
+crypto::Hash256 State::validator_set_value_hash(const ValidatorSet& s) {
+    return crypto::keccak256(codec::encode(s));
 }
 
 crypto::Hash256 State::pending_value_hash(const std::vector<Pending>& pending) {

@@ -1,6 +1,8 @@
 #pragma once
 /// The ledger state machine (I/O-free): accounts, node registry, stakes with
-/// an unbonding period, prepaid balances with a withdrawal delay. All
+/// an unbonding period, prepaid balances with a withdrawal delay, validator
+/// bonds and the validator set (recomputed from the bonds at each epoch's
+/// last block, docs/consensus.md "Validator set changes"). All
 /// arithmetic is checked; an invalid transaction is rejected with a reason and
 /// changes nothing. Fees go to the block's proposer, so the total supply is
 /// conserved by every transaction.
@@ -25,6 +27,14 @@ struct Params {
     std::uint64_t unbonding_blocks = 100;      ///< unstaked funds return after this many blocks
     std::uint64_t withdraw_delay_blocks = 10;  ///< prepaid withdrawals return after this many blocks
     std::size_t max_nodes_per_operator = 64;
+    /// Blocks per epoch (0: one epoch for ever). The validator set changes
+    /// only at an epoch's last block.
+    std::uint64_t epoch_blocks = 0;
+    /// Seats in the validator set; 0 keeps the genesis set for ever (and
+    /// refuses validator bonds).
+    std::uint64_t validator_slots = 0;
+    /// Least bond that can take a seat.
+    std::uint64_t min_validator_stake = 1;
     void encode(codec::Writer& w) const;
     static codec::Result<Params> decode(codec::Reader& r);
 };
@@ -45,6 +55,29 @@ struct NodeEntry {
     /// NodeRecord | u64 stake.
     void encode(codec::Writer& w) const;
     static codec::Result<NodeEntry> decode(codec::Reader& r);
+};
+
+/// A validator's bond: stake and where its consensus transport listens.
+struct ValidatorBond {
+    std::uint64_t stake = 0;
+    /// "host:port"; empty for a genesis validator that has not named one
+    /// (it is reached through the nodes' `validator_peers`).
+    std::string endpoint;
+    bool operator==(const ValidatorBond&) const = default;
+    /// u64 stake | text endpoint.
+    void encode(codec::Writer& w) const;
+    static codec::Result<ValidatorBond> decode(codec::Reader& r);
+};
+
+/// Who validates `epoch`, by index: the set stored in the state after a
+/// block is the set of the next block's epoch.
+struct ValidatorSet {
+    std::uint64_t epoch = 0;
+    std::vector<crypto::Address> members;
+    bool operator==(const ValidatorSet&) const = default;
+    /// u64 epoch | u32 count | address*.
+    void encode(codec::Writer& w) const;
+    static codec::Result<ValidatorSet> decode(codec::Reader& r);
 };
 
 /// Funds on their way back to an account's balance (unbonding, withdrawals).
@@ -73,6 +106,8 @@ enum class TxError {
     not_operator,
     too_many_nodes,
     insufficient_stake,
+    bad_endpoint,         ///< a bond's endpoint is not host:port
+    validator_set_fixed,  ///< bonds on a chain whose genesis has no validator slots
 };
 std::string_view describe(TxError e);
 
@@ -98,6 +133,8 @@ public:
 
     /// Genesis: credit an account (fails on overflow).
     [[nodiscard]] util::Result<void, TxError> credit(const crypto::Address& a, std::uint64_t amount);
+    /// Genesis: the first validator set (epoch 0) and its members' bonds (none when `stake` is 0).
+    void set_genesis_validators(const std::vector<crypto::Address>& validators, std::uint64_t stake);
 
     /// Applies one transaction. An error (wrong chain, bad signature, wrong
     /// nonce, fee too low or not covered by the balance) changes nothing. A
@@ -111,10 +148,14 @@ public:
     /// fee), for a sender already recovered: when they fail, the transaction
     /// cannot be in a block on top of this state.
     [[nodiscard]] util::Result<void, TxError> check_payable(const Transaction& tx, const crypto::Address& sender) const;
-    /// Releases pending funds whose release height has come.
+    /// Releases pending funds whose release height has come and, at an
+    /// epoch's last block, stores the next epoch's validator set: the
+    /// `validator_slots` largest bonds of at least `min_validator_stake`
+    /// (ties by address), ordered by address; the same members when nobody
+    /// qualifies or the chain has no slots.
     void end_block(const BlockContext& block);
 
-    /// Everything that exists: balances, prepaid, stakes and pending funds.
+    /// Everything that exists: balances, prepaid, stakes, bonds and pending funds.
     Amount128 total_supply() const;
     /// Root of a sparse Merkle tree over every account, node and pending entry.
     /// The tree is kept up to date by every change; the root rehashes only
@@ -125,22 +166,32 @@ public:
     static crypto::Hash256 account_key(const crypto::Address& a);
     static crypto::Hash256 node_key(const crypto::X25519Public& k);
     static crypto::Hash256 pending_key();
+    static crypto::Hash256 bond_key(const crypto::Address& a);
+    static crypto::Hash256 validator_set_key();
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
     static crypto::Hash256 pending_value_hash(const std::vector<Pending>& pending);
+    static crypto::Hash256 bond_value_hash(const ValidatorBond& b);
+    static crypto::Hash256 validator_set_value_hash(const ValidatorSet& s);
 
     /// Canonical snapshot of the whole state (tests and fuzzing; the block
     /// store keeps one entry per account and node instead, see store.cpp).
     void encode(codec::Writer& w) const;
     static codec::Result<State> decode(codec::Reader& r);
+    /// Everything but the accounts, for restore().
+    struct Parts {
+        std::map<crypto::X25519Public, NodeEntry> nodes;
+        std::vector<Pending> pending;
+        std::map<crypto::Address, ValidatorBond> bonds;
+        ValidatorSet validator_set;
+    };
     /// Rebuilds a state from its parts, hashing every entry into a new tree.
     static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
-                         std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending);
+                         Parts parts);
     /// Rebuilds a state from its parts and a tree loaded from the store, which
     /// it trusts to commit to them (the store wrote both in one batch); only
     /// the number of leaves is checked. Nothing is hashed.
-    static std::optional<State> restore(std::uint64_t chain_id, Params params, AccountTrie accounts,
-                                        std::map<crypto::X25519Public, NodeEntry> nodes, std::vector<Pending> pending,
+    static std::optional<State> restore(std::uint64_t chain_id, Params params, AccountTrie accounts, Parts parts,
                                         SparseMerkleTree tree);
 
     const Account* account(const crypto::Address& a) const { return m_accounts.find(a.bytes); }
@@ -148,6 +199,10 @@ public:
     const AccountTrie& accounts() const { return m_accounts; }
     const std::map<crypto::X25519Public, NodeEntry>& nodes() const { return *m_nodes; }
     const std::vector<Pending>& pending() const { return m_pending; }
+    const ValidatorBond* bond(const crypto::Address& a) const;
+    const std::map<crypto::Address, ValidatorBond>& bonds() const { return *m_bonds; }
+    /// The set of the next block's epoch.
+    const ValidatorSet& validator_set() const { return m_validator_set; }
     std::uint64_t chain_id() const { return m_chain_id; }
     const Params& params() const { return m_params; }
 
@@ -156,7 +211,10 @@ private:
     void put_node(const crypto::X25519Public& key, NodeEntry entry);
     void erase_node(const crypto::X25519Public& key);
     void set_pending(std::vector<Pending> pending);
+    void put_bond(const crypto::Address& a, ValidatorBond bond);
+    void set_validator_set(ValidatorSet set);
     std::map<crypto::X25519Public, NodeEntry>& nodes_for_write();
+    ValidatorSet next_validator_set(std::uint64_t epoch) const;
 
     std::uint64_t m_chain_id;
     Params m_params;
@@ -166,6 +224,8 @@ private:
     AccountTrie m_accounts;
     std::shared_ptr<std::map<crypto::X25519Public, NodeEntry>> m_nodes;
     std::vector<Pending> m_pending;
+    std::shared_ptr<std::map<crypto::Address, ValidatorBond>> m_bonds;
+    ValidatorSet m_validator_set;
     SparseMerkleTree m_tree;
 };
 

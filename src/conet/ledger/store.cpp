@@ -51,11 +51,8 @@ std::string genesis_input_digest(const Genesis& g) {
         w.fixed(a.bytes);
         w.u64(amount);
     }
-    g.params.encode(w);
-    if (g.epoch_blocks > 0) {  // absent without epochs: stores from before epochs keep their digest
-        w.fixed(util::as_bytes(std::string_view("epoch_blocks")));
-        w.u64(g.epoch_blocks);
-    }
+    g.params.encode(w);  // with the epoch and validator-set parameters
+    w.u64(g.validator_stake);
     crypto::Keccak256 h;
     h.update(util::as_bytes(std::string_view("CONET/GenesisInput/v1"))).update(w.data());
     return std::string(util::as_chars(h.finish()));
@@ -66,6 +63,9 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/acct/<address>    u64 balance | u64 nonce | u64 prepaid
 //   state/node/<noise key>  NodeRecord | u64 stake
 //   state/pending           u32 count | (address | u64 amount | u64 release_height)*
+//   state/bond/<address>    u64 stake | text endpoint
+//   state/valset            the set of the next block's epoch (ValidatorSet)
+//   valset/<u64 epoch>      each epoch's set, kept for ever (consensus and light clients)
 // and so are the state's Merkle tree's leaves, one entry per leaf
 // (SparseMerkleTree::Position; docs/ledger.md):
 //   smt/<32-byte key><u16 256>   value hash | leaf hash
@@ -75,6 +75,9 @@ std::string genesis_input_digest(const Genesis& g) {
 //                           Absent (older): no tree; opening rebuilds it once.
 const std::string k_state_meta = "state/meta";
 const std::string k_state_pending = "state/pending";
+const std::string k_state_valset = "state/valset";
+const std::string p_bond = "state/bond/";
+const std::string p_valset = "valset/";
 const std::string p_account = "state/acct/";
 const std::string p_node = "state/node/";
 const std::string p_smt = "smt/";
@@ -102,6 +105,9 @@ std::string encode_meta(const State& s) {
 
 util::ByteView key_bytes(const crypto::X25519Public& k) {
     return k;
+}
+util::ByteView key_bytes(const crypto::Address& a) {
+    return a.bytes;
 }
 
 /// Puts every entry of `after` that differs from `before`, deletes the ones it lost.
@@ -151,6 +157,13 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
     if (&before.nodes() != &after.nodes())  // the registry is shared until a copy changes it
         write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
+    if (&before.bonds() != &after.bonds())
+        write_changed(batch, p_bond, before.bonds(), after.bonds(), encoded<ValidatorBond>);
+    if (before.validator_set() != after.validator_set()) {
+        const std::string set = encoded<ValidatorSet>(after.validator_set());
+        batch.Put(k_state_valset, set);
+        batch.Put(p_valset + be64(after.validator_set().epoch), set);
+    }
 }
 
 /// Entries and tree leaves: O(changed entries) writes, found in O(changed nodes).
@@ -211,9 +224,10 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
     const auto corrupt = [](const std::string& what) {
         return util::unexpected("block store is corrupt (" + what + ")");
     };
-    std::string meta_bytes, pending_bytes;
+    std::string meta_bytes, pending_bytes, valset_bytes;
     if (!db.Get(rocksdb::ReadOptions(), k_state_meta, &meta_bytes).ok() ||
-        !db.Get(rocksdb::ReadOptions(), k_state_pending, &pending_bytes).ok())
+        !db.Get(rocksdb::ReadOptions(), k_state_pending, &pending_bytes).ok() ||
+        !db.Get(rocksdb::ReadOptions(), k_state_valset, &valset_bytes).ok())
         return corrupt("no state");
     codec::Reader meta(util::as_bytes(meta_bytes));
     auto chain_id = meta.u64();
@@ -222,7 +236,8 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
 
     // Keys come sorted, so the accounts' trie is built in O(n) without hashing.
     std::vector<std::pair<AccountTrie::K, Account>> accounts;
-    std::map<crypto::X25519Public, NodeEntry> nodes;
+    State::Parts parts;
+    auto& nodes = parts.nodes;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(p_account); it->Valid() && it->key().starts_with(p_account); it->Next()) {
         const auto k = it->key().ToStringView().substr(p_account.size());
@@ -240,17 +255,29 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         const auto key = entry->record.noise_key;
         nodes[key] = std::move(*entry);
     }
+    for (it->Seek(p_bond); it->Valid() && it->key().starts_with(p_bond); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_bond.size());
+        auto bond = codec::decode<ValidatorBond>(util::as_bytes(it->value().ToStringView()));
+        if (k.size() != 20 || !bond || bond->stake == 0) return corrupt("validator bond entry");
+        crypto::Address a;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
+        parts.bonds[a] = std::move(*bond);
+    }
     if (!it->status().ok()) return corrupt(it->status().ToString());
     codec::Reader pr(util::as_bytes(pending_bytes));
     auto pending = decode_pending(pr);
     if (!pending || pr.remaining() != 0) return corrupt("pending entry");
+    parts.pending = std::move(*pending);
+    auto valset = codec::decode<ValidatorSet>(util::as_bytes(valset_bytes));
+    if (!valset) return corrupt("validator set entry");
+    parts.validator_set = std::move(*valset);
     auto tree = read_tree(db);
     if (!tree) return util::unexpected(tree.error());
     if (!*tree) {
         // A store from before stored trees: hash every entry once, then store the tree.
         std::map<crypto::Address, Account> by_address;
         for (const auto& [a, acc] : accounts) by_address.emplace(crypto::Address{a}, acc);
-        State s = State::restore(*chain_id, *params, std::move(by_address), std::move(nodes), std::move(*pending));
+        State s = State::restore(*chain_id, *params, std::move(by_address), std::move(parts));
         rocksdb::WriteBatch batch;
         write_tree_changes(batch, SparseMerkleTree{}, s.tree());
         batch.Put(k_smt_stored, smt_format_leaves);
@@ -260,8 +287,8 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
             return util::unexpected("cannot store the state tree: " + st.ToString());
         return s;
     }
-    auto state = State::restore(*chain_id, *params, AccountTrie::from_sorted(accounts), std::move(nodes),
-                                std::move(*pending), std::move(**tree));
+    auto state =
+        State::restore(*chain_id, *params, AccountTrie::from_sorted(accounts), std::move(parts), std::move(**tree));
     if (!state) return corrupt("state tree does not hold every entry");
     return std::move(*state);
 }
@@ -366,6 +393,15 @@ std::optional<Block> BlockStore::block_at(std::uint64_t height) const {
     auto b = codec::decode<Block>(util::as_bytes(bytes));
     if (!b) return std::nullopt;
     return std::move(*b);
+}
+
+std::optional<ValidatorSet> BlockStore::validator_set(std::uint64_t epoch) const {
+    if (epoch == m_state.validator_set().epoch) return m_state.validator_set();
+    std::string bytes;
+    if (!m_db->Get(rocksdb::ReadOptions(), p_valset + be64(epoch), &bytes).ok()) return std::nullopt;
+    auto set = codec::decode<ValidatorSet>(util::as_bytes(bytes));
+    if (!set) return std::nullopt;
+    return std::move(*set);
 }
 
 std::optional<std::uint64_t> BlockStore::height_of(const crypto::Hash256& block_hash) const {

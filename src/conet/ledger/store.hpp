@@ -40,6 +40,8 @@ public:
     [[nodiscard]] util::Result<void, std::string> commit(const Block& block, const State& next);
 
     std::optional<Block> block_at(std::uint64_t height) const;
+    /// The validator set of `epoch`, for every epoch up to the next block's.
+    std::optional<ValidatorSet> validator_set(std::uint64_t epoch) const;
     std::optional<std::uint64_t> height_of(const crypto::Hash256& block_hash) const;
     std::optional<TxLocation> find_transaction(const crypto::Hash256& tx_id) const;
 

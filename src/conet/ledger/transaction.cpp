@@ -3,7 +3,7 @@
 namespace conet::ledger {
 
 namespace {
-constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::withdraw);
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::validator_unbond);
 }
 
 crypto::Hash256 Transaction::signing_digest() const {
@@ -98,6 +98,19 @@ codec::Result<StakePayload> StakePayload::decode(codec::Reader& r) {
     auto amount = r.u64();
     if (!amount) return util::unexpected(amount.error());
     return StakePayload{*key, *amount};
+}
+
+void BondPayload::encode(codec::Writer& w) const {
+    w.u64(amount);
+    w.text(endpoint);
+}
+
+codec::Result<BondPayload> BondPayload::decode(codec::Reader& r) {
+    auto amount = r.u64();
+    if (!amount) return util::unexpected(amount.error());
+    auto endpoint = r.text(max_bond_endpoint_bytes);
+    if (!endpoint) return util::unexpected(endpoint.error());
+    return BondPayload{*amount, std::move(*endpoint)};
 }
 
 codec::Result<AmountPayload> AmountPayload::decode(codec::Reader& r) {

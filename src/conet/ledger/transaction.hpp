@@ -13,14 +13,19 @@ inline constexpr std::string_view tx_domain = "CONET/Tx/v1";
 inline constexpr std::size_t max_tx_payload_bytes = 2048;
 
 enum class TxKind : std::uint8_t {
-    transfer = 1,         ///< TransferPayload
-    register_node = 2,    ///< NodePayload: add or update the sender's node record
-    deregister_node = 3,  ///< NodeKeyPayload
-    stake = 4,            ///< StakePayload: bond balance to a node
-    unstake = 5,          ///< StakePayload: start unbonding
-    deposit = 6,          ///< AmountPayload: balance -> prepaid (usage fees)
-    withdraw = 7,         ///< AmountPayload: prepaid -> balance after a delay
+    transfer = 1,          ///< TransferPayload
+    register_node = 2,     ///< NodePayload: add or update the sender's node record
+    deregister_node = 3,   ///< NodeKeyPayload
+    stake = 4,             ///< StakePayload: bond balance to a node
+    unstake = 5,           ///< StakePayload: start unbonding
+    deposit = 6,           ///< AmountPayload: balance -> prepaid (usage fees)
+    withdraw = 7,          ///< AmountPayload: prepaid -> balance after a delay
+    validator_bond = 8,    ///< BondPayload: balance -> the sender's validator bond
+    validator_unbond = 9,  ///< AmountPayload: bond -> balance after the unbonding period
 };
+
+/// Longest consensus endpoint ("host:port") a bond may name.
+inline constexpr std::size_t max_bond_endpoint_bytes = 255;
 
 struct Transaction {
     std::uint64_t chain_id = 0;
@@ -65,6 +70,15 @@ struct StakePayload {
     std::uint64_t amount = 0;
     void encode(codec::Writer& w) const;
     static codec::Result<StakePayload> decode(codec::Reader& r);
+};
+
+/// Bonds `amount` more to the sender's validator stake; a non-empty
+/// `endpoint` ("host:port" of its consensus transport) replaces the one held.
+struct BondPayload {
+    std::uint64_t amount = 0;
+    std::string endpoint;
+    void encode(codec::Writer& w) const;
+    static codec::Result<BondPayload> decode(codec::Reader& r);
 };
 
 struct AmountPayload {

@@ -101,6 +101,8 @@ bool Follower::sync_round() {
         ledger::State next = !m_pending.empty() ? m_pending.back().second
                              : !ready.empty()   ? ready.back().second
                                                 : m_state;
+        // The certificate's set: the one the parent's state holds for this block's epoch.
+        const ledger::ValidatorSet set = next.validator_set();
         if (auto ok = ledger::execute_block(next, parent, *block); !ok) {
             refuse("block " + std::to_string(block->header.height) +
                    " refused: " + std::string(ledger::describe(ok.error())));
@@ -108,8 +110,8 @@ bool Follower::sync_round() {
         }
         const bool certified = !block->certificate.empty();
         if (certified) {
-            if (auto ok = ledger::verify_certificate(block->header, block->certificate, m_genesis.validators,
-                                                     m_genesis.epoch_blocks);
+            if (auto ok = ledger::verify_certificate(block->header, block->certificate, set.members,
+                                                     m_genesis.params.epoch_blocks);
                 !ok) {
                 refuse("block " + std::to_string(block->header.height) +
                        " certificate refused: " + std::string(ledger::describe(ok.error())));

@@ -59,7 +59,8 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
                 }
             }
         }
-        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators, genesis.epoch_blocks); !ok)
+        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators, genesis.params.epoch_blocks);
+            !ok)
             return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
         return *header;
     } catch (const std::exception&) {

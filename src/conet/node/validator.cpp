@@ -73,7 +73,7 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
       m_mux(m_transport, [this](runtime::PeerId from, util::ByteView m) { on_gossip(from, m); }),
       m_gossip_in(m_options.limits, static_cast<std::uint32_t>(genesis.validators.size())),
       m_storage(m_options.journal_dir),
-      m_app(store, m_mempool, m_clock, m_key.address(), genesis.epoch_blocks),
+      m_app(store, m_mempool, m_clock, m_key.address(), genesis.params.epoch_blocks),
       m_signer(m_key.clone()) {
     m_app.on_commit = [this](const ledger::Block& b) {
         if (m_on_commit) m_on_commit(header_answer(b, m_genesis));

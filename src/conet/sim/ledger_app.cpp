@@ -15,7 +15,7 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validators, std:
                               std::uint64_t epoch_blocks) {
     crypto::SeededRng rng(seed ^ 0x6c656467ULL);
     ledger::Genesis g;
-    g.epoch_blocks = epoch_blocks;
+    g.params.epoch_blocks = epoch_blocks;
     g.chain_id = ledger_chain_id;
     g.time_unix = 1'700'000'000;
     std::vector<crypto::Address> proposers;
@@ -39,7 +39,7 @@ LedgerSimApp::LedgerSimApp(std::uint32_t node, const LedgerWorld& world, Finaliz
       m_world(world),
       m_on_finalized(std::move(on_finalized)),
       m_on_fork(std::move(on_fork)),
-      m_candidates({}, nullptr, world.genesis.epoch_blocks),
+      m_candidates({}, nullptr, world.genesis.params.epoch_blocks),
       m_final_headers{world.genesis_header},
       m_final_state(world.genesis_state) {}
 
@@ -63,7 +63,7 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
 }
 
 std::uint64_t LedgerSimApp::epoch() const {
-    const std::uint64_t h = height(), e = m_world.genesis.epoch_blocks;
+    const std::uint64_t h = height(), e = m_world.genesis.params.epoch_blocks;
     return ledger::epoch_of(h, e) + (ledger::ends_epoch(h, e) ? 1 : 0);
 }
 
@@ -87,7 +87,7 @@ std::optional<consensus::BlockInfo> LedgerSimApp::receive(util::ByteView bytes) 
     auto h = m_candidates.receive(bytes, tip());
     if (!h) return std::nullopt;
     return consensus::BlockInfo{h->hash(), h->view, h->parent_view, h->parent,
-                                ledger::epoch_of(h->height, m_world.genesis.epoch_blocks)};
+                                ledger::epoch_of(h->height, m_world.genesis.params.epoch_blocks)};
 }
 
 std::optional<util::Bytes> LedgerSimApp::block(const Hash256& digest) const {
@@ -129,7 +129,7 @@ std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal
     if (!e || p.digest == p.parent) return std::nullopt;
     // The same slot, one second later and without transactions: a second valid block.
     ledger::Mempool empty;
-    return m_candidates.build(ledger::epoch_of(e->block.header.height, m_world.genesis.epoch_blocks), p.view,
+    return m_candidates.build(ledger::epoch_of(e->block.header.height, m_world.genesis.params.epoch_blocks), p.view,
                               p.parent_view, p.parent, tip(), empty, e->block.header.time_unix + 1,
                               m_world.proposers[m_node], 0);
 }
@@ -145,7 +145,7 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
                   "ledger's checks");
         return std::nullopt;
     }
-    const std::uint64_t E = m_world.genesis.epoch_blocks;
+    const std::uint64_t E = m_world.genesis.params.epoch_blocks;
     for (const auto* c : path.blocks) {
         const std::uint64_t height = c->block.header.height;
         if (ledger::epoch_of(height, E) != epoch) {

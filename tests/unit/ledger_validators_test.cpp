@@ -1,0 +1,236 @@
+// Validator bonds and the validator set on the ledger (docs/consensus.md,
+// "Validator set changes"): bonds choose the next epoch's set at an epoch's
+// last block; blocks must be certified by their epoch's set; the store keeps
+// every epoch's set.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "conet/crypto/random.hpp"
+#include "conet/ledger/store.hpp"
+
+namespace conet::ledger {
+namespace {
+
+constexpr std::uint64_t E = 2;  // blocks per epoch
+constexpr std::uint64_t min_stake = 100;
+
+/// A chain of 3 genesis validators (bonded with min_stake each, 3 slots) and
+/// 2 funded outsiders; blocks are built and certified by the set the state holds.
+struct Chain {
+    crypto::SeededRng rng{41};
+    std::vector<crypto::PrivateKey> keys;  // 0..2 genesis validators, 3..4 outsiders
+    Genesis genesis;
+    State state{0, {}};
+    Header head;
+
+    Chain() {
+        for (int i = 0; i < 5; ++i) keys.push_back(crypto::PrivateKey::generate(rng));
+        genesis.chain_id = 12;
+        genesis.time_unix = 1000;
+        for (int i = 0; i < 3; ++i) genesis.validators.push_back(keys[i].address());
+        for (auto& k : keys) genesis.balances.emplace_back(k.address(), 10'000);
+        genesis.validator_stake = min_stake;
+        genesis.params.epoch_blocks = E;
+        genesis.params.validator_slots = 3;
+        genesis.params.min_validator_stake = min_stake;
+        genesis.params.unbonding_blocks = 3;
+        state = *genesis.state();
+        head = genesis.header(state);
+    }
+    const crypto::PrivateKey& key_of(const crypto::Address& a) const {
+        for (const auto& k : keys)
+            if (k.address() == a) return k;
+        ADD_FAILURE() << "no key for " << a.to_string();
+        return keys[0];
+    }
+    std::uint64_t nonce(std::size_t i) const {
+        const Account* a = state.account(keys[i].address());
+        return a ? a->nonce : 0;
+    }
+    Transaction bond(std::size_t i, std::uint64_t amount, std::string endpoint = "127.0.0.1:7001") {
+        return make_transaction(keys[i], genesis.chain_id, nonce(i), 1, TxKind::validator_bond,
+                                BondPayload{amount, std::move(endpoint)});
+    }
+    Transaction unbond(std::size_t i, std::uint64_t amount) {
+        return make_transaction(keys[i], genesis.chain_id, nonce(i), 1, TxKind::validator_unbond,
+                                AmountPayload{amount});
+    }
+    /// A block with `txs` certified by every member of `signers` (default: the state's set).
+    Block make_block(std::vector<Transaction> txs, const std::vector<crypto::Address>* signers = nullptr) {
+        Mempool pool;
+        for (auto& tx : txs) EXPECT_TRUE(pool.admit(tx, state));
+        auto [block, next] =
+            build_unsigned_block(state, head, pool, head.time_unix + 1, keys[0].address(), head.view + 1);
+        const auto& set = signers ? *signers : state.validator_set().members;
+        for (std::uint32_t i = 0; i < set.size(); ++i)
+            block.certificate.votes.push_back(finalize_vote(block.header, i, key_of(set[i]), E));
+        return block;
+    }
+    /// Builds, certifies with the current set and applies a block.
+    void advance(std::vector<Transaction> txs = {}) {
+        Block b = make_block(std::move(txs));
+        ASSERT_TRUE(apply_block(state, head, b));
+        head = b.header;
+    }
+};
+
+TEST(ValidatorBonds, BondsChooseTheNextEpochsSetAtTheEpochsLastBlockOnly) {
+    Chain c;
+    ASSERT_EQ(c.state.validator_set(), (ValidatorSet{0, c.genesis.validators}));
+    const Amount128 supply = c.state.total_supply();
+    // Outsider 3 bonds more than anyone: it takes the seat of the genesis
+    // validator with the smallest address (equal stakes tie by address).
+    c.advance({c.bond(3, 500)});  // height 1: inside epoch 0, nothing changes yet
+    EXPECT_EQ(c.state.total_supply(), supply);
+    ASSERT_NE(c.state.bond(c.keys[3].address()), nullptr);
+    EXPECT_EQ(c.state.bond(c.keys[3].address())->stake, 500u);
+    EXPECT_EQ(c.state.bond(c.keys[3].address())->endpoint, "127.0.0.1:7001");
+    EXPECT_EQ(c.state.account(c.keys[3].address())->balance, 10'000u - 500 - 1);
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{0, c.genesis.validators}));
+    c.advance();  // height 2 ends epoch 0
+    std::vector<crypto::Address> expected = c.genesis.validators;
+    std::sort(expected.begin(), expected.end());
+    expected.erase(expected.begin() + 2);  // the genesis validators keep the two smallest addresses
+    expected.push_back(c.keys[3].address());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{1, expected}));
+    // Epoch 1's blocks are certified by epoch 1's set (advance signs with it).
+    c.advance();
+    c.advance();  // height 4 ends epoch 1: the same members, a new epoch
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{2, expected}));
+    EXPECT_EQ(c.state.total_supply(), supply);
+}
+
+TEST(ValidatorBonds, UnbondingReturnsFundsAfterTheDelayAndLeavesTheSetAtTheNextEpoch) {
+    Chain c;
+    const Amount128 supply = c.state.total_supply();
+    c.advance({c.bond(3, 500)});
+    c.advance();  // epoch 1: 3 is in
+    ASSERT_EQ(c.state.validator_set().members.size(), 3u);
+    const std::uint64_t balance = c.state.account(c.keys[3].address())->balance;
+    c.advance({c.unbond(3, 500)});  // height 3: the whole bond
+    EXPECT_EQ(c.state.bond(c.keys[3].address()), nullptr);
+    EXPECT_EQ(c.state.account(c.keys[3].address())->balance, balance - 1) << "returned before the delay";
+    EXPECT_EQ(c.state.total_supply(), supply);
+    EXPECT_NE(
+        std::find(c.state.validator_set().members.begin(), c.state.validator_set().members.end(), c.keys[3].address()),
+        c.state.validator_set().members.end())
+        << "left its set inside the epoch";
+    c.advance();  // height 4 ends epoch 1: back to the genesis validators
+    std::vector<crypto::Address> genesis_set = c.genesis.validators;
+    std::sort(genesis_set.begin(), genesis_set.end());
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{2, genesis_set}));
+    c.advance();
+    c.advance();  // height 6 = 3 + unbonding_blocks: released
+    EXPECT_EQ(c.state.account(c.keys[3].address())->balance, balance - 1 + 500);
+    EXPECT_EQ(c.state.total_supply(), supply);
+}
+
+TEST(ValidatorBonds, BadBondsAreRevertedAndPayTheirFee) {
+    Chain c;
+    const BlockContext ctx{1, 1001, c.keys[0].address()};
+    const auto reverted = [&](const Transaction& tx) {
+        State s = c.state;
+        auto r = s.apply(tx, ctx);
+        EXPECT_TRUE(r);
+        EXPECT_EQ(s.account(*tx.sender())->nonce, 1u);
+        return r && r->reverted ? *r->reverted : TxError::overflow;
+    };
+    EXPECT_EQ(reverted(c.bond(3, 0)), TxError::zero_amount);
+    EXPECT_EQ(reverted(c.bond(3, 50'000)), TxError::insufficient_funds);
+    EXPECT_EQ(reverted(c.bond(3, 10, "not an endpoint")), TxError::bad_endpoint);
+    EXPECT_EQ(reverted(c.bond(3, 10, "127.0.0.1:0")), TxError::bad_endpoint);
+    EXPECT_EQ(reverted(c.unbond(3, 1)), TxError::insufficient_stake) << "no bond at all";
+    EXPECT_EQ(reverted(c.unbond(0, min_stake + 1)), TxError::insufficient_stake);
+    // A chain without slots keeps its genesis set and refuses bonds.
+    Chain fixed;
+    fixed.genesis.params.validator_slots = 0;
+    fixed.genesis.validator_stake = 0;
+    fixed.state = *fixed.genesis.state();
+    State s = fixed.state;
+    auto r = s.apply(fixed.bond(3, 10), ctx);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->reverted, TxError::validator_set_fixed);
+}
+
+TEST(ValidatorBonds, WhenNobodyQualifiesTheSetStaysAndSlotsCapIt) {
+    Chain c;
+    // Every genesis validator unbonds below the minimum: nobody qualifies.
+    c.advance({c.unbond(0, 1), c.unbond(1, 1), c.unbond(2, 1)});
+    c.advance();
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{1, c.genesis.validators})) << "an empty set stops the chain";
+    // Four qualify for three slots: the largest three.
+    c.advance({c.bond(3, 300), c.bond(4, 200), c.bond(0, 500)});
+    c.advance();
+    std::vector<crypto::Address> expected = {c.keys[0].address(), c.keys[3].address(), c.keys[4].address()};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(c.state.validator_set(), (ValidatorSet{2, expected}));
+}
+
+TEST(ValidatorBonds, ABlockCertifiedByTheWrongEpochsSetIsRefused) {
+    Chain c;
+    c.advance({c.bond(3, 500), c.bond(4, 400)});
+    c.advance();  // epoch 1: {3, 4, and one genesis validator}
+    const std::vector<crypto::Address> old_set = c.genesis.validators;
+    Block b = c.make_block({}, &old_set);
+    State s = c.state;
+    EXPECT_EQ(apply_block(s, c.head, b).error(), BlockError::bad_certificate)
+        << "the genesis set signed a block of epoch 1";
+    EXPECT_EQ(s.state_root(), c.state.state_root());
+    Block good = c.make_block({});
+    EXPECT_TRUE(apply_block(s, c.head, good));
+}
+
+TEST(ValidatorBonds, StateSnapshotsAndGenesisJsonCarryBondsAndTheSet) {
+    Chain c;
+    c.advance({c.bond(3, 500, "[::1]:7002")});
+    c.advance();
+    auto back = codec::decode<State>(codec::encode(c.state));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->state_root(), c.state.state_root());
+    EXPECT_EQ(back->validator_set(), c.state.validator_set());
+    EXPECT_EQ(back->bond(c.keys[3].address())->endpoint, "[::1]:7002");
+    auto g = Genesis::from_json(c.genesis.to_json());
+    ASSERT_TRUE(g) << g.error();
+    EXPECT_EQ(g->state()->state_root(), c.genesis.state()->state_root());
+    EXPECT_EQ(g->validator_stake, min_stake);
+    EXPECT_EQ(g->params.validator_slots, 3u);
+    std::string no_epochs = c.genesis.to_json();
+    no_epochs.replace(no_epochs.find("\"epoch_blocks\":2"), 16, "\"epoch_blocks\":0");
+    auto refused = Genesis::from_json(no_epochs);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().find("epoch_blocks"), std::string::npos) << refused.error();
+}
+
+TEST(ValidatorBonds, TheStoreKeepsEverySetAndReopensToTheSameState) {
+    char tmpl[] = "/tmp/conet-valset-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path dir = tmpl;
+    Chain c;
+    {
+        auto store = BlockStore::open(dir, c.genesis);
+        ASSERT_TRUE(store) << store.error();
+        for (int h = 1; h <= 4; ++h) {
+            Block b = c.make_block(h == 1 ? std::vector<Transaction>{c.bond(3, 500)} : std::vector<Transaction>{});
+            State next = c.state;
+            ASSERT_TRUE(apply_block(next, c.head, b));
+            ASSERT_TRUE((*store)->commit(b, next));
+            c.state = next;
+            c.head = b.header;
+        }
+        EXPECT_EQ((*store)->validator_set(0)->members, c.genesis.validators);
+        EXPECT_EQ((*store)->validator_set(1)->members, c.state.validator_set().members);
+        EXPECT_EQ((*store)->validator_set(2), c.state.validator_set());
+        EXPECT_FALSE((*store)->validator_set(3)) << "a set nobody computed yet";
+    }
+    auto again = BlockStore::open(dir, c.genesis);
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ((*again)->state().state_root(), c.state.state_root());
+    EXPECT_EQ((*again)->state().bond(c.keys[3].address())->stake, 500u);
+    EXPECT_EQ((*again)->validator_set(1)->members, c.state.validator_set().members);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace conet::ledger
