@@ -1,11 +1,11 @@
-// Transactions and their payloads: arbitrary bytes never crash a decoder,
+// Transactions and their payloads (and the validator bond and set entries): arbitrary bytes never crash a decoder,
 // accepted input re-encodes to the same bytes, and recovering the sender of
 // any decoded transaction is safe.
 
 #include <cstdlib>
 
 #include "conet/crypto/random.hpp"
-#include "conet/ledger/transaction.hpp"
+#include "conet/ledger/state.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     conet::crypto::initialize();
@@ -26,5 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto p = codec::decode<TransferPayload>(in)) same(codec::encode(*p));
     if (auto p = codec::decode<StakePayload>(in)) same(codec::encode(*p));
     if (auto p = codec::decode<NodePayload>(in)) same(codec::encode(*p));
+    if (auto p = codec::decode<BondPayload>(in)) same(codec::encode(*p));
+    if (auto b = codec::decode<ValidatorBond>(in)) same(codec::encode(*b));
+    if (auto s = codec::decode<ValidatorSet>(in)) same(codec::encode(*s));
     return 0;
 }

@@ -136,6 +136,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.ledger_refresh_seconds = 30;
     c.allow_private_relays = true;
     c.validator_peers = {"127.0.0.1:26601", "127.0.0.1:26602"};
+    c.validator_listen = "127.0.0.1:26609";
     c.follow = {"http://127.0.0.1:26700"};
     const std::string text = annotated_config(c);
     NodeConfig defaults;
@@ -163,6 +164,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     EXPECT_TRUE(back->allow_private_relays);
     EXPECT_EQ(back->exit_allow.size(), 1u);
     EXPECT_EQ(back->validator_peers, c.validator_peers);
+    EXPECT_EQ(back->validator_listen, c.validator_listen);
     EXPECT_EQ(back->follow, c.follow);
 }
 

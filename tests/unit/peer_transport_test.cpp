@@ -167,22 +167,24 @@ TEST(PeerTransportSession, OnlyAnEstablishedDialerSends) {
     EXPECT_EQ(d3.receive(record, rng).error(), PeerError::unexpected_data);
 }
 
-TEST(PeerTransportSession, HelloSignedByAnotherKeyIsRefused) {
+TEST(PeerTransportSession, HelloSignedByAnUnknownKeyIsRefusedAndAKnownKeyIsWhoItIs) {
     Validators v;
     crypto::SeededRng rng(3);
     crypto::SeededRng other(99);
     const auto intruder = crypto::PrivateKey::generate(other);
-    // Claims to be validator 1 but signs with a key that is not validators[1].
+    // Runs as validator 1 but signs with a key that is no peer's.
     auto d = PeerSession::dial(v.identity(1, intruder), 0, max_message, rng);
     auto a = PeerSession::accept(v.identity(0), max_message);
     const Outcome o = pump(*d, *a, rng);
-    EXPECT_EQ(o.acceptor, PeerError::wrong_signer);
+    EXPECT_EQ(o.acceptor, PeerError::unknown_validator);
     EXPECT_FALSE(a->established());
     EXPECT_FALSE(a->peer().has_value());
-    // Validator 2's genuine key is not validator 1's either.
+    // The peer is whoever signed: validator 2's key is validator 2, whatever number the dialer uses for itself.
     auto d2 = PeerSession::dial(v.identity(1, v.keys[2]), 0, max_message, rng);
     auto a2 = PeerSession::accept(v.identity(0), max_message);
-    EXPECT_EQ(pump(*d2, *a2, rng).acceptor, PeerError::wrong_signer);
+    EXPECT_FALSE(pump(*d2, *a2, rng).acceptor);
+    EXPECT_TRUE(a2->established());
+    EXPECT_EQ(a2->peer(), PeerId{2});
 }
 
 TEST(PeerTransportSession, HelloForAnotherChainIsRefused) {
@@ -196,36 +198,24 @@ TEST(PeerTransportSession, HelloForAnotherChainIsRefused) {
     const std::size_t reply = 2 + validator_handshake2_bytes;
     // Give the dialer only the handshake reply, so that it sends its hello.
     ASSERT_TRUE(d->receive(util::ByteView(back).first(reply), rng));
-    EXPECT_EQ(a->receive(d->take_output(), rng).error(), PeerError::wrong_signer);
+    EXPECT_EQ(a->receive(d->take_output(), rng).error(), PeerError::unknown_validator);
     EXPECT_FALSE(a->established());
     // The other way: the acceptor's hello (chain) is refused by this dialer.
-    EXPECT_EQ(d->receive(util::ByteView(back).subspan(reply), rng).error(), PeerError::wrong_signer);
+    EXPECT_EQ(d->receive(util::ByteView(back).subspan(reply), rng).error(), PeerError::unexpected_peer);
     EXPECT_FALSE(d->established());
     // Control: the same exchange on the same chain succeeds.
     auto [d2, a2] = establish(v, 1, 0, rng);
     EXPECT_EQ(a2.peer(), PeerId{1});
 }
 
-TEST(PeerTransportSession, HelloWithAnIndexOutOfRangeOrOurOwnIsRefused) {
+TEST(PeerTransportSession, OurOwnHelloOrAnotherValidatorThanTheOneDialedIsRefused) {
     Validators v;
     crypto::SeededRng rng(5);
-    crypto::SeededRng other(98);
-    const auto k = crypto::PrivateKey::generate(other);
-    {
-        auto d = PeerSession::dial(v.identity(3, k), 0, max_message, rng);
-        auto a = PeerSession::accept(v.identity(0), max_message);
-        EXPECT_EQ(pump(*d, *a, rng).acceptor, PeerError::index_out_of_range);
-    }
-    {
-        auto d = PeerSession::dial(v.identity(0xffffffffu, k), 0, max_message, rng);
-        auto a = PeerSession::accept(v.identity(0), max_message);
-        EXPECT_EQ(pump(*d, *a, rng).acceptor, PeerError::index_out_of_range);
-    }
     {
         // Validator 0's own (genuine) hello, e.g. reflected back to it.
         auto d = PeerSession::dial(v.identity(0), 0, max_message, rng);
         auto a = PeerSession::accept(v.identity(0), max_message);
-        EXPECT_EQ(pump(*d, *a, rng).acceptor, PeerError::own_index);
+        EXPECT_EQ(pump(*d, *a, rng).acceptor, PeerError::own_address);
     }
     {
         // The dialer meant to reach validator 2 but validator 0 answered.
@@ -278,7 +268,8 @@ TEST(PeerTransportSession, RelayedHelloFromAnotherSessionIsRefused) {
     ASSERT_TRUE(t2);
     auto relayed = t2->encrypt(*hello);
     ASSERT_TRUE(relayed);
-    EXPECT_EQ(a->receive(frame(*relayed), rng).error(), PeerError::wrong_signer);
+    EXPECT_EQ(a->receive(frame(*relayed), rng).error(), PeerError::unknown_validator)
+        << "a hello signed over another session recovers nobody we know";
     EXPECT_FALSE(a->established());
 }
 
@@ -679,6 +670,46 @@ TEST(PeerTransportLoopback, FullQueueDropsTheOldestAndCounts) {
     EXPECT_EQ(net.nodes[0]->queued_bytes(1), 0u);
 }
 
+TEST(PeerTransportLoopback, AValidatorIsRefusedUntilAddedThenTalksUnderEachNodesOwnNumbers) {
+    Network net(2);  // A = 0, B = 1
+    crypto::SeededRng rng(77);
+    const auto c_key = crypto::PrivateKey::generate(rng);
+    crypto::SeededRng c_rng(3000);
+    // C numbers itself 0 and A, B as 1, 2.
+    PeerTransportConfig config;
+    config.chain_id = chain;
+    config.self = 0;
+    config.validators = {c_key.address(), net.addresses[0], net.addresses[1]};
+    config.endpoints = {{"127.0.0.1", 0}, {"127.0.0.1", net.ports[0]}, {"127.0.0.1", net.ports[1]}};
+    ASSERT_TRUE(PeerTransport::check(config, c_key));
+    PeerTransport c(net.io.get_executor(), config, c_key.clone(), c_rng);
+    std::vector<Received> c_inbox;
+    c.set_handler([&](PeerId from, util::ByteView m) { c_inbox.push_back({from, util::Bytes(m.begin(), m.end())}); });
+    const std::uint16_t c_port = c.listen().value();
+    for (auto& n : net.nodes) ASSERT_TRUE(n->start());
+    ASSERT_TRUE(c.start());
+    // A and B do not know C yet: its hellos are refused.
+    ASSERT_TRUE(run_until(net.io, [&] {
+        return net.nodes[0]->stats().handshake_failures > 0 && net.nodes[1]->stats().handshake_failures > 0;
+    }));
+    EXPECT_EQ(net.nodes[0]->stats().inbound_established, 1u) << "only B";
+    EXPECT_EQ(net.nodes[0]->find_peer(c_key.address()), std::nullopt);
+    // Once added they accept it and dial it; C is 2 on A and B.
+    EXPECT_EQ(net.nodes[0]->add_peer(c_key.address(), {"127.0.0.1", c_port}), PeerId{2});
+    EXPECT_EQ(net.nodes[1]->add_peer(c_key.address(), {"127.0.0.1", c_port}), PeerId{2});
+    EXPECT_EQ(net.nodes[0]->add_peer(c_key.address(), {}), PeerId{2}) << "a known validator keeps its number";
+    EXPECT_EQ(net.nodes[0]->peers(), 3u);
+    ASSERT_TRUE(run_until(net.io, [&] {
+        return c.connected(1) && c.connected(2) && net.nodes[0]->connected(2) && net.nodes[1]->connected(2);
+    }));
+    net.nodes[0]->send(2, text("A to C"));
+    c.send(2, text("C to B"));
+    ASSERT_TRUE(run_until(net.io, [&] { return c_inbox.size() == 1 && net.inbox[1].size() == 1; }));
+    EXPECT_EQ(c_inbox[0], (Received{1, text("A to C")}));
+    EXPECT_EQ(net.inbox[1][0], (Received{2, text("C to B")}));
+    c.stop();
+}
+
 TEST(PeerTransportLoopback, ConfigIsChecked) {
     Validators v;
     PeerTransportConfig config;
@@ -696,6 +727,10 @@ TEST(PeerTransportLoopback, ConfigIsChecked) {
     config.endpoints.assign(3, {"127.0.0.1", 0});
     config.self = 3;
     EXPECT_EQ(PeerTransport::check(config, v.keys[0]).error(), PeerTransportError::bad_config);
+    config.self = 0;
+    config.validators[2] = config.validators[1];
+    EXPECT_EQ(PeerTransport::check(config, v.keys[0]).error(), PeerTransportError::bad_config)
+        << "one address listed twice";
 }
 
 }  // namespace

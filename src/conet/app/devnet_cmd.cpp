@@ -531,6 +531,10 @@ struct TestnetOptions {
     std::uint16_t base_port = 26600;
     std::uint32_t block_interval_ms = 1000;
     std::uint64_t epoch_blocks = 0;
+    std::uint64_t validator_slots = 0;
+    std::uint64_t min_validator_stake = ledger::base_units_per_conet;
+    std::optional<std::uint64_t> validator_stake;  ///< default: min_validator_stake
+    std::size_t standby = 0;                       ///< validators outside the genesis, ready to bond
 };
 
 /// A random password in DIR/password (0600), for a node's own wallet.
@@ -552,10 +556,18 @@ int run_testnet(const TestnetOptions& o) {
     std::error_code ec;
     if (fs::exists(dir) && !fs::is_empty(dir, ec))
         return fail(dir.string() + " exists and is not empty: choose a new --dir", exit_usage);
-    // Validators i < 64: consensus base+i, RPC base+100+i, metrics base+300+i; relays j < 64: base+200+j.
-    const std::size_t last_port = o.base_port + 300 + o.validators - 1;
+    // Validators (genesis, then standby) i < 64: consensus base+i, RPC base+100+i, metrics base+300+i;
+    // relays j < 64: base+200+j.
+    const std::size_t all_validators = o.validators + o.standby;
+    if (all_validators > 64) return fail("--validators plus --standby is at most 64", exit_usage);
+    const std::size_t last_port = o.base_port + 300 + all_validators - 1;
     if (last_port > 65535)
-        return fail("--base-port too high: the network needs ports up to base + 300 + validators - 1", exit_usage);
+        return fail("--base-port too high: the network needs ports up to base + 300 + validators + standby - 1",
+                    exit_usage);
+    if (o.validator_slots > 0 && o.epoch_blocks == 0)
+        return fail("--validator-slots needs --epoch-blocks: the set changes at epoch ends", exit_usage);
+    if (o.standby > 0 && o.validator_slots == 0)
+        return fail("--standby needs --validator-slots: standby validators join by bonding into a seat", exit_usage);
     fs::create_directories(dir, ec);
     if (ec) return fail("--dir " + dir.string() + ": " + ec.message());
     crypto::SystemRng rng;
@@ -585,14 +597,24 @@ int run_testnet(const TestnetOptions& o) {
         if (!a) return fail(a.error());
         operators.push_back(*a);
     }
+    std::vector<crypto::Address> standby;
+    for (std::size_t i = 0; i < o.standby; ++i) {
+        auto a = make_member(name_of("standby", i));
+        if (!a) return fail(a.error());
+        standby.push_back(*a);
+    }
     auto user = make_member("user");
     if (!user) return fail(user.error());
 
     ledger::Genesis g;
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
     g.params.epoch_blocks = o.epoch_blocks;
+    g.params.validator_slots = o.validator_slots;
+    g.params.min_validator_stake = o.min_validator_stake;
+    if (o.validator_slots > 0) g.validator_stake = o.validator_stake.value_or(o.min_validator_stake);
     g.validators = validators;
     for (const auto& a : validators) g.balances.emplace_back(a, initial_balance);
+    for (const auto& a : standby) g.balances.emplace_back(a, initial_balance);
     for (const auto& a : operators) g.balances.emplace_back(a, initial_balance);
     g.balances.emplace_back(*user, initial_balance);
     const fs::path genesis_file = dir / "genesis.json";
@@ -630,6 +652,29 @@ int run_testnet(const TestnetOptions& o) {
         if (o.validators > 1) c.validator_peers = peers;
         if (auto w = add_node(name_of("validator", i), c); !w) return fail(w.error());
     }
+    json::array standby_json;
+    for (std::size_t k = 0; k < o.standby; ++k) {
+        const std::size_t i = o.validators + k;
+        node::NodeConfig c;
+        c.wallet_keystore = (dir / name_of("standby", k) / "wallet.json").string();
+        c.listen = {"127.0.0.1", 0};
+        c.exit = false;
+        c.validator = true;
+        c.genesis = genesis_file.string();
+        c.rpc = port(100 + i);
+        c.metrics = port(300 + i);
+        c.block_interval_ms = o.block_interval_ms;
+        c.validator_peers = peers;
+        c.validator_listen = port(i);
+        if (auto w = add_node(name_of("standby", k), c); !w) return fail(w.error());
+        standby_json.push_back(json::object{{"name", name_of("standby", k)},
+                                            {"address", standby[k].to_string()},
+                                            {"endpoint", port(i)},
+                                            {"rpc_url", "http://" + port(100 + i)},
+                                            {"metrics_url", "http://" + port(300 + i) + "/metrics"},
+                                            {"wallet", (dir / name_of("standby", k) / "wallet.json").string()},
+                                            {"password_file", (dir / name_of("standby", k) / "password").string()}});
+    }
     for (std::size_t i = 0; i < o.relays; ++i) {
         node::NodeConfig c;
         c.wallet_keystore = (dir / name_of("relay", i) / "wallet.json").string();
@@ -651,6 +696,7 @@ int run_testnet(const TestnetOptions& o) {
                           {"rpc_urls", std::move(urls)},
                           {"metrics_urls", std::move(metrics)},
                           {"nodes", std::move(nodes)},
+                          {"standby", std::move(standby_json)},
                           {"proxy", proxy_cmd},
                           {"user_wallet", (dir / "user" / "wallet.json").string()},
                           {"user_password_file", (dir / "user" / "password").string()}};
@@ -663,6 +709,12 @@ int run_testnet(const TestnetOptions& o) {
               << " on 127.0.0.1)\nStart each node in its own terminal (or with &):\n";
     for (const auto& n : manifest.at("nodes").as_array())
         std::cout << "  " << std::string(n.at("command").as_string()) << "\n";
+    if (o.standby > 0)
+        std::cout << "standby validators join the set at the next epoch's end once they bond, e.g.:\n  " << self
+                  << " tx validator-bond --rpc " << rpc_urls.front() << " --keystore "
+                  << (dir / "standby0" / "wallet.json").string() << " --password-file "
+                  << (dir / "standby0" / "password").string() << " --amount " << o.min_validator_stake * 2
+                  << " --endpoint " << port(o.validators) << "\n";
     std::cout << "then the proxy:\n  " << proxy_cmd << "\nand check the chain:\n  " << self << " query nodes --rpc "
               << rpc_urls.front() << "\n(testnet.json lists all of this.)" << std::endl;
     return exit_ok;
@@ -716,7 +768,21 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(10, 3'600'000))
         ->capture_default_str();
     tn->add_option("--epoch-blocks", t->epoch_blocks,
-                   "Blocks per consensus epoch (0: one epoch; the set is the genesis set in every epoch)")
+                   "Blocks per consensus epoch (0: one epoch); validator sets change only at epoch ends")
+        ->capture_default_str();
+    tn->add_option("--validator-slots", t->validator_slots,
+                   "Seats in the validator set, filled by the largest bonds at each epoch's end (0: the genesis set "
+                   "for ever)")
+        ->check(CLI::Range(0, 256))
+        ->capture_default_str();
+    tn->add_option("--min-validator-stake", t->min_validator_stake, "Least bond (base units) that can take a seat")
+        ->capture_default_str();
+    tn->add_option("--validator-stake", t->validator_stake,
+                   "Bond each genesis validator starts with (default: --min-validator-stake)");
+    tn->add_option("--standby", t->standby,
+                   "Validators outside the genesis, funded and configured to join by bonding (needs "
+                   "--validator-slots)")
+        ->check(CLI::Range(0, 16))
         ->capture_default_str();
     tn->final_callback([&exit_code, t] { exit_code = run_testnet(*t); });
 }

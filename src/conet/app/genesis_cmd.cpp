@@ -17,12 +17,22 @@ struct GenesisOptions {
     std::vector<std::string> balances;  ///< ADDRESS=AMOUNT (base units)
     std::uint64_t chain_id = ledger::default_chain_id;
     std::uint64_t epoch_blocks = 0;
+    std::uint64_t validator_slots = 0;
+    std::uint64_t min_validator_stake = 1;
+    std::uint64_t validator_stake = 0;
 };
 
 int cmd_new(const GenesisOptions& o) {
     ledger::Genesis g;
     g.chain_id = o.chain_id;
     g.params.epoch_blocks = o.epoch_blocks;
+    g.params.validator_slots = o.validator_slots;
+    g.params.min_validator_stake = o.min_validator_stake;
+    g.validator_stake = o.validator_stake;
+    if (o.validator_slots > 0 && o.epoch_blocks == 0)
+        return fail("--validator-slots needs --epoch-blocks: sets change at epoch ends", exit_usage);
+    if (o.validator_slots > ledger::max_validators)
+        return fail("--validator-slots is at most " + std::to_string(ledger::max_validators), exit_usage);
     g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
     for (const auto& v : o.validators) {
         auto a = crypto::Address::parse(v);
@@ -63,7 +73,16 @@ void add_genesis_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--balance", opts->balances, "ADDRESS=AMOUNT in base units, 1 CONET = 10^6 (repeatable)");
     cmd->add_option("--chain-id", opts->chain_id, "Chain id")->capture_default_str();
     cmd->add_option("--epoch-blocks", opts->epoch_blocks,
-                    "Blocks per consensus epoch (0: one epoch; the set stays the genesis set either way)")
+                    "Blocks per consensus epoch (0: one epoch); validator sets change only at epoch ends")
+        ->capture_default_str();
+    cmd->add_option("--validator-slots", opts->validator_slots,
+                    "Seats in the validator set, taken by the largest bonds at each epoch's end (0: the genesis "
+                    "set for ever)")
+        ->capture_default_str();
+    cmd->add_option("--min-validator-stake", opts->min_validator_stake, "Least bond (base units) that takes a seat")
+        ->capture_default_str();
+    cmd->add_option("--validator-stake", opts->validator_stake,
+                    "Bond each genesis validator starts with (base units, part of the supply)")
         ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_new(*opts); });
 }

@@ -28,7 +28,7 @@ struct LedgerOptions {
     std::uint64_t fee = 1;
     bool no_wait = false;
     bool json_out = false;
-    std::string to, node, record_file, id;
+    std::string to, node, record_file, id, endpoint;
     std::uint64_t amount = 0;
     std::uint64_t offset = 0, limit = 100;
     std::uint32_t wait_seconds = 30;
@@ -234,6 +234,29 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         bind(c, [kind = kind](const LedgerOptions& opt) { return send(opt, kind, ledger::AmountPayload{opt.amount}); });
     }
 
+    c = tx->add_subcommand("validator-bond",
+                           "Bond balance to your validator stake; at each epoch's end the largest bonds take the "
+                           "validator seats");
+    common_tx_options(c, o);
+    c->add_option("--amount", o.amount, "Amount in base units")->required();
+    c->add_option("--endpoint", o.endpoint,
+                  "HOST:PORT your validator's consensus transport listens on (its validator_listen); once given, "
+                  "later bonds may omit it");
+    bind(c, [](const LedgerOptions& opt) {
+        if (!opt.endpoint.empty())
+            if (auto ep = ledger::Endpoint::parse(opt.endpoint); !ep)
+                return fail("--endpoint: " + ep.error(), exit_usage);
+        return send(opt, ledger::TxKind::validator_bond, ledger::BondPayload{opt.amount, opt.endpoint});
+    });
+    c = tx->add_subcommand("validator-unbond",
+                           "Unbond validator stake: it returns after the unbonding period, and a bond below the "
+                           "minimum leaves the set at the next epoch's start");
+    common_tx_options(c, o);
+    c->add_option("--amount", o.amount, "Amount in base units")->required();
+    bind(c, [](const LedgerOptions& opt) {
+        return send(opt, ledger::TxKind::validator_unbond, ledger::AmountPayload{opt.amount});
+    });
+
     auto* q = app.add_subcommand("query", "Read the ledger over JSON-RPC");
     q->require_subcommand(1);
     auto add_query = [&](const char* name, const char* help, const char* arg_help) {
@@ -264,6 +287,13 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
          [](const LedgerOptions& opt) { return query(opt, "conet_getTransaction", {json::value(opt.id)}); });
     bind(add_query("node", "A node record with its stake and proof", "Noise key (hex)"),
          [](const LedgerOptions& opt) { return query(opt, "conet_getNode", {json::value(opt.id)}); });
+    auto* validators = add_query("validators", "An epoch's validator set with its proof and the bonds now", nullptr);
+    validators->add_option("--epoch", o.offset, "Epoch (default: the next block's)");
+    bind(validators, [validators](const LedgerOptions& opt) {
+        json::array params;
+        if (validators->get_option("--epoch")->count() > 0) params.push_back(json::value(opt.offset));
+        return query(opt, "conet_getValidatorSet", std::move(params));
+    });
     auto* nodes = add_query("nodes", "Registered nodes (paged)", nullptr);
     nodes->add_option("--offset", o.offset, "First node")->capture_default_str();
     nodes->add_option("--limit", o.limit, "How many")->capture_default_str();

@@ -32,6 +32,7 @@ struct NodeOptions {
     std::string ledger_rpc;
     std::uint32_t ledger_refresh_seconds = 60;
     std::vector<std::string> validator_peers;
+    std::string validator_listen;
     std::uint32_t block_interval_ms = 1000;
     std::vector<std::string> follow;
 };
@@ -74,6 +75,11 @@ int cmd_init(const NodeOptions& o) {
     for (const auto& p : o.validator_peers)
         if (auto ep = node::parse_host_port(p); !ep) return fail("--validator-peers: " + ep.error(), exit_usage);
     c.validator_peers = o.validator_peers;
+    if (!o.validator_listen.empty() && !o.validator) return fail("--validator-listen needs --validator", exit_usage);
+    if (!o.validator_listen.empty())
+        if (auto ep = node::parse_host_port(o.validator_listen); !ep)
+            return fail("--validator-listen: " + ep.error(), exit_usage);
+    c.validator_listen = o.validator_listen;
     if (!o.follow.empty() && o.genesis.empty()) return fail("--follow needs --genesis", exit_usage);
     if (!o.follow.empty() && o.validator) return fail("--follow and --validator exclude each other", exit_usage);
     for (const auto& u : o.follow)
@@ -158,6 +164,8 @@ void add_node_commands(CLI::App& app, int& exit_code) {
                      "Consensus HOST:PORT of every genesis validator, in genesis order (this one listens on its own "
                      "entry; omit for a one-validator chain)")
         ->delimiter(',');
+    init->add_option("--validator-listen", o.validator_listen,
+                     "A validator outside the genesis (it joins by bonding): the consensus HOST:PORT it listens on");
     init->add_option("--block-interval-ms", o.block_interval_ms, "Least milliseconds between blocks (validator)")
         ->check(CLI::Range(10, 3'600'000))
         ->capture_default_str();

@@ -71,15 +71,15 @@ int run_sim(const SimArgs& a) {
             } else if (a.verbose || count == 1) {
                 std::printf(
                     "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
-                    "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent), trace %016llx "
-                    "(%s)\n",
+                    "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent, %llu set "
+                    "changes), trace %016llx (%s)\n",
                     static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
                     static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
                     static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
                     static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.journal_compactions),
                     static_cast<unsigned long long>(r.epochs), static_cast<unsigned long long>(r.reproposals),
-                    static_cast<unsigned long long>(r.epoch_ends_sent), static_cast<unsigned long long>(r.trace_hash),
-                    r.scenario.c_str());
+                    static_cast<unsigned long long>(r.epoch_ends_sent), static_cast<unsigned long long>(r.set_changes),
+                    static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
             }
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
                 std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
@@ -112,8 +112,8 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_flag("--ledger", args->ledger,
                   "Run the ledger (signed transfers on the real State) instead of the model chain");
     sim->add_option("--epoch-blocks", args->epoch_blocks,
-                    "End an epoch every N blocks and rotate the set through validators + 1 keys (default 0: "
-                    "one set)");
+                    "End an epoch every N blocks; the set changes over validators + 1 keys, by rotation on the "
+                    "model chain and by bond transactions with --ledger (default 0: one set)");
     sim->add_flag("--check-determinism", args->check_determinism, "Run each seed twice and compare the traces");
     sim->add_flag("--verbose", args->verbose, "A line for every seed, not only failures");
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");

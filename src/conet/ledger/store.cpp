@@ -66,6 +66,8 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/bond/<address>    u64 stake | text endpoint
 //   state/valset            the set of the next block's epoch (ValidatorSet)
 //   valset/<u64 epoch>      each epoch's set, kept for ever (consensus and light clients)
+//   valproof/<u64 epoch>    its proof in the state tree after the block that stored it (height
+//                           epoch·E, genesis for 0): u32 n | n × 32 siblings | u8 leaf? | key | value
 // and so are the state's Merkle tree's leaves, one entry per leaf
 // (SparseMerkleTree::Position; docs/ledger.md):
 //   smt/<32-byte key><u16 256>   value hash | leaf hash
@@ -78,6 +80,41 @@ const std::string k_state_pending = "state/pending";
 const std::string k_state_valset = "state/valset";
 const std::string p_bond = "state/bond/";
 const std::string p_valset = "valset/";
+const std::string p_valproof = "valproof/";
+
+std::string encode_proof(const SmtProof& p) {
+    codec::Writer w;
+    w.count(p.siblings.size());
+    for (const auto& s : p.siblings) w.fixed(s);
+    w.u8(p.leaf ? 1 : 0);
+    if (p.leaf) {
+        w.fixed(p.leaf->first);
+        w.fixed(p.leaf->second);
+    }
+    return std::string(util::as_chars(w.data()));
+}
+
+std::optional<SmtProof> decode_proof(std::string_view bytes) {
+    codec::Reader r(util::as_bytes(bytes));
+    SmtProof p;
+    auto n = r.count(256);
+    if (!n) return std::nullopt;
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto s = r.fixed<32>();
+        if (!s) return std::nullopt;
+        p.siblings.push_back(*s);
+    }
+    auto has_leaf = r.u8();
+    if (!has_leaf || *has_leaf > 1) return std::nullopt;
+    if (*has_leaf) {
+        auto k = r.fixed<32>();
+        auto v = k ? r.fixed<32>() : k;
+        if (!v) return std::nullopt;
+        p.leaf.emplace(*k, *v);
+    }
+    if (r.remaining() != 0) return std::nullopt;
+    return p;
+}
 const std::string p_account = "state/acct/";
 const std::string p_node = "state/node/";
 const std::string p_smt = "smt/";
@@ -163,6 +200,8 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
         const std::string set = encoded<ValidatorSet>(after.validator_set());
         batch.Put(k_state_valset, set);
         batch.Put(p_valset + be64(after.validator_set().epoch), set);
+        batch.Put(p_valproof + be64(after.validator_set().epoch),
+                  encode_proof(after.tree().prove(State::validator_set_key())));
     }
 }
 
@@ -402,6 +441,12 @@ std::optional<ValidatorSet> BlockStore::validator_set(std::uint64_t epoch) const
     auto set = codec::decode<ValidatorSet>(util::as_bytes(bytes));
     if (!set) return std::nullopt;
     return std::move(*set);
+}
+
+std::optional<SmtProof> BlockStore::validator_set_proof(std::uint64_t epoch) const {
+    std::string bytes;
+    if (!m_db->Get(rocksdb::ReadOptions(), p_valproof + be64(epoch), &bytes).ok()) return std::nullopt;
+    return decode_proof(bytes);
 }
 
 std::optional<std::uint64_t> BlockStore::height_of(const crypto::Hash256& block_hash) const {

@@ -42,6 +42,9 @@ public:
     std::optional<Block> block_at(std::uint64_t height) const;
     /// The validator set of `epoch`, for every epoch up to the next block's.
     std::optional<ValidatorSet> validator_set(std::uint64_t epoch) const;
+    /// Its proof under the state root of the block that stored it (epoch·E;
+    /// genesis for epoch 0): what a light client checks it against.
+    std::optional<SmtProof> validator_set_proof(std::uint64_t epoch) const;
     std::optional<std::uint64_t> height_of(const crypto::Hash256& block_hash) const;
     std::optional<TxLocation> find_transaction(const crypto::Hash256& tx_id) const;
 

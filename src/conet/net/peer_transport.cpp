@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <set>
@@ -51,8 +52,8 @@ std::string_view describe(PeerError e) {
     switch (e) {
         case PeerError::handshake_failed: return "Noise handshake failed";
         case PeerError::bad_hello: return "malformed or undecryptable hello";
-        case PeerError::index_out_of_range: return "hello names no validator";
-        case PeerError::own_index: return "hello names our own index";
+        case PeerError::unknown_validator: return "hello is signed by no validator this node knows";
+        case PeerError::own_address: return "hello is signed by our own key";
         case PeerError::unexpected_peer: return "hello is from another validator than the one dialed";
         case PeerError::wrong_signer: return "hello not signed by that validator for this session and chain";
         case PeerError::message_too_long: return "message longer than the limit";
@@ -205,7 +206,6 @@ util::Result<void, PeerError> PeerSession::finish_handshake() {
     // Our hello: who we are, bound to this session's handshake hash.
     const auto sig = crypto::sign_hash(m_identity->key, validator_hello_digest(m_identity->chain_id, h));
     codec::Writer w;
-    w.u32(m_identity->self);
     w.fixed(sig.to_bytes(0));
     util::Bytes hello = std::move(w).take();
     CONET_ASSERT(hello.size() == validator_hello_bytes);
@@ -219,22 +219,22 @@ util::Result<void, PeerError> PeerSession::finish_handshake() {
 }
 
 util::Result<void, PeerError> PeerSession::check_hello(util::ByteView plaintext) {
-    const PeerId index = load_be32(plaintext.data());
     const auto& validators = m_identity->validators;
-    if (m_role == Role::dialer) {
-        if (index != *m_peer) return unexpected(PeerError::unexpected_peer);
-    } else {
-        if (index >= validators.size()) return unexpected(PeerError::index_out_of_range);
-        if (index == m_identity->self) return unexpected(PeerError::own_index);
-    }
-    if (index >= validators.size()) return unexpected(PeerError::index_out_of_range);
-    auto sig = crypto::Signature::from_bytes(plaintext.subspan(4));
+    auto sig = crypto::Signature::from_bytes(plaintext);
     if (!sig) return unexpected(PeerError::bad_hello);
     // Both ends hold the same handshake hash; a hello made for any other
     // session (or chain) recovers some other address.
     auto signer = crypto::recover(validator_hello_digest(m_identity->chain_id, m_transport->handshake_hash()), *sig);
-    if (!signer || signer->address() != validators[index]) return unexpected(PeerError::wrong_signer);
-    m_peer = index;
+    if (!signer) return unexpected(PeerError::wrong_signer);
+    const crypto::Address from = signer->address();
+    if (m_role == Role::dialer) {
+        if (from != validators[*m_peer]) return unexpected(PeerError::unexpected_peer);
+        return {};
+    }
+    if (from == validators[m_identity->self]) return unexpected(PeerError::own_address);
+    const auto it = std::find(validators.begin(), validators.end(), from);
+    if (it == validators.end()) return unexpected(PeerError::unknown_validator);
+    m_peer = static_cast<PeerId>(it - validators.begin());
     return {};
 }
 
@@ -324,6 +324,8 @@ constexpr std::uint32_t accept_retry_ms = 100;
 /// Warnings a peer can trigger (failed inbound handshakes) are logged at
 /// most once per this interval; the others are counted and summarised.
 constexpr std::uint64_t warn_interval_ms = 1'000;
+/// An outbound connection closed sooner than this after authenticating counts as a failed attempt.
+constexpr std::uint64_t stable_connection_ms = 1'000;
 
 static_assert(PeerTransportLimits{}.max_message_bytes >= (8u << 20) + 4096, "an 8 MiB block fits in a message");
 static_assert(PeerTransportLimits{}.max_queue_bytes_per_peer >= PeerTransportLimits{}.max_message_bytes,
@@ -372,6 +374,10 @@ util::Result<void, PeerTransportError> PeerTransport::check(const PeerTransportC
                                                             const crypto::PrivateKey& key) {
     if (c.validators.empty() || c.endpoints.size() != c.validators.size() || c.self >= c.validators.size())
         return unexpected(PeerTransportError::bad_config);
+    for (std::size_t i = 0; i < c.validators.size(); ++i)
+        if (std::find(c.validators.begin() + static_cast<std::ptrdiff_t>(i) + 1, c.validators.end(), c.validators[i]) !=
+            c.validators.end())
+            return unexpected(PeerTransportError::bad_config);
     if (key.address() != c.validators[c.self]) return unexpected(PeerTransportError::key_mismatch);
     const auto& l = c.limits;
     if (l.max_message_bytes == 0 || l.max_message_bytes > 0xffffffffu ||
@@ -393,6 +399,9 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
         bool established = false;
         bool failing = false;      ///< failures since the last success were already logged
         std::string close_reason;  ///< why the watcher closed the connection
+        bool dialer_started = false;
+        std::uint64_t established_ms = 0;  ///< steady time of the last authentication
+        bool refused = false;              ///< the last connection closed right after the handshake
     };
     /// A connection a peer opened to us (we only receive on it).
     struct Inbound {
@@ -420,6 +429,9 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
     }
 
     std::uint32_t n() const { return static_cast<std::uint32_t>(config.validators.size()); }
+    /// Starts `peer`'s dialer once we dial and its endpoint is known.
+    void maybe_dial(PeerId peer);
+    PeerId add_peer(const crypto::Address& validator, PeerAddress address);
 
     util::Result<std::uint16_t, PeerTransportError> listen();
     void start_dialing();
@@ -507,11 +519,38 @@ util::Result<std::uint16_t, PeerTransportError> PeerTransport::Impl::listen() {
 void PeerTransport::Impl::start_dialing() {
     if (dialing) return;
     dialing = true;
-    for (PeerId p = 0; p < n(); ++p) {
-        if (p == config.self) continue;
-        asio::co_spawn(
-            ex, [self = shared_from_this(), p] { return self->dial_loop(p); }, asio::detached);
+    for (PeerId p = 0; p < n(); ++p) maybe_dial(p);
+}
+
+void PeerTransport::Impl::maybe_dial(PeerId p) {
+    Outbound& o = *outbound[p];
+    if (!dialing || stopped || p == config.self || o.dialer_started || config.endpoints[p].host.empty()) return;
+    o.dialer_started = true;
+    asio::co_spawn(
+        ex, [self = shared_from_this(), p] { return self->dial_loop(p); }, asio::detached);
+}
+
+PeerId PeerTransport::Impl::add_peer(const crypto::Address& validator, PeerAddress address) {
+    const auto it = std::find(config.validators.begin(), config.validators.end(), validator);
+    if (it != config.validators.end()) {
+        const auto p = static_cast<PeerId>(it - config.validators.begin());
+        if (!address.host.empty() && p != config.self) {
+            config.endpoints[p] = std::move(address);
+            maybe_dial(p);
+        }
+        return p;
     }
+    const auto p = n();
+    config.validators.push_back(validator);
+    config.endpoints.push_back(std::move(address));
+    // Sessions in progress keep the identity they started with (a prefix of this one).
+    identity = std::make_shared<const ValidatorIdentity>(
+        ValidatorIdentity{config.chain_id, config.self, config.validators, identity->key.clone()});
+    outbound.push_back(std::make_unique<Outbound>(ex));
+    inbound.emplace_back();
+    if (config.limits.max_unauthenticated_inbound == 0) max_unauthenticated = 2 * n();
+    maybe_dial(p);
+    return p;
 }
 
 void PeerTransport::Impl::stop() {
@@ -695,9 +734,23 @@ awaitable<void> PeerTransport::Impl::dial_loop(PeerId peer) {
         const std::string reason = co_await run_outbound(peer);
         if (stopped) co_return;
         const std::string where = "validator " + std::to_string(peer) + " (" + config.endpoints[peer].to_string() + ")";
-        if (o.established) {
+        // A peer that closes at once after the handshake most likely refused
+        // our hello (it does not count us as a validator yet): that is a
+        // failure to back off from, not a connection that was lost.
+        if (o.established && steady_ms() - o.established_ms < stable_connection_ms) {
+            o.established = false;
+            o.failing = true;
+            if (!o.refused) {
+                o.refused = true;
+                spdlog::warn(
+                    "[validator-link] {}: closed right after the handshake ({}): it may not know this "
+                    "validator yet; retrying",
+                    where, reason);
+            }
+        } else if (o.established) {
             o.established = false;
             o.failing = false;
+            o.refused = false;
             backoff_ms = config.limits.reconnect_initial_ms;
             spdlog::warn("[validator-link] {}: connection lost: {}; reconnecting", where, reason);
         } else if (!o.failing) {
@@ -773,8 +826,11 @@ awaitable<std::string> PeerTransport::Impl::run_outbound(PeerId peer) {
     deadline.cancel();
     socket->set_option(asio::socket_base::keep_alive(true), ec);
     o.established = true;
-    if (o.failing) spdlog::info("[validator-link] validator {} ({}) reachable again", peer, to.to_string());
-    o.failing = false;
+    o.established_ms = steady_ms();
+    if (!o.refused) {  // after refusals, only a connection that lasts tells
+        if (o.failing) spdlog::info("[validator-link] validator {} ({}) reachable again", peer, to.to_string());
+        o.failing = false;
+    }
     ++stats.outbound_established;
     spdlog::debug("[validator-link] connected to validator {} at {}", peer, to.to_string());
     // We never expect data on this connection; reading tells us when it closes.
@@ -859,6 +915,18 @@ void PeerTransport::stop() {
 void PeerTransport::set_endpoint(PeerId peer, PeerAddress address) {
     CONET_ASSERT(peer < m_impl->n());
     m_impl->config.endpoints[peer] = std::move(address);
+    m_impl->maybe_dial(peer);
+}
+
+PeerId PeerTransport::add_peer(const crypto::Address& validator, PeerAddress address) {
+    return m_impl->add_peer(validator, std::move(address));
+}
+
+std::optional<PeerId> PeerTransport::find_peer(const crypto::Address& validator) const {
+    const auto& v = m_impl->config.validators;
+    const auto it = std::find(v.begin(), v.end(), validator);
+    if (it == v.end()) return std::nullopt;
+    return static_cast<PeerId>(it - v.begin());
 }
 
 PeerId PeerTransport::self() const {

@@ -1,6 +1,9 @@
 #pragma once
-/// The validator transport: authenticated, unreliable messages between the
-/// fixed set of n validators over TCP (runtime::Transport for consensus).
+/// The validator transport: authenticated, unreliable messages between
+/// validators over TCP (runtime::Transport for consensus). Peers are known
+/// by wallet address; the owner adds them as validator sets change
+/// (add_peer), and peer numbers are this node's own (other nodes number
+/// the same validators differently).
 ///
 /// Connections. Every validator dials every other one and uses that outbound
 /// connection only to send; it accepts inbound connections and only receives
@@ -12,20 +15,19 @@
 ///   1. Noise_NN_25519_ChaChaPoly_BLAKE2b with prologue validator_link_prologue,
 ///      each handshake message framed as u16 length | bytes
 ///      (D -> A: 32 bytes, A -> D: 48 bytes);
-///   2. each side's first transport record is its hello:
-///      u32 validator index | 65-byte signature r||s||v (v = recid) by its
-///      wallet key over keccak256("CONET/Validator-Link/v1" || u64 chain_id ||
-///      Noise handshake hash). A checks that index is in range, not its own,
-///      and that the signer is validators[index]; D checks that index is the
-///      validator it dialed and the same signature rule;
+///   2. each side's first transport record is its hello: a 65-byte
+///      signature r||s||v (v = recid) by its wallet key over
+///      keccak256("CONET/Validator-Link/v1" || u64 chain_id || Noise
+///      handshake hash). A recovers the signer and accepts it when it is one
+///      of its peers and not itself; D accepts only the validator it dialed;
 ///   3. then D -> A only: messages. A message is the plaintext stream
 ///      u32 length | bytes, cut into Noise transport messages of at most
 ///      noise::max_payload_bytes of plaintext each (every one full except
 ///      the last), each framed as u16 length | ciphertext. The length is
 ///      inside the first encrypted record, so it is authenticated too.
 ///
-/// Security, provided: only the holder of validators[i]'s wallet key can be
-/// `from = i`; the hello signature binds that key to this Noise session
+/// Security, provided: only the holder of the wallet key of peer i's address
+/// can be `from = i`; the hello signature binds that key to this Noise session
 /// (channel binding), so a man in the middle cannot relay a hello into a
 /// session of its own; contents are encrypted and authenticated, and a
 /// tampered, dropped, reordered or replayed record fails decryption and
@@ -63,8 +65,8 @@ inline constexpr std::string_view validator_hello_domain = "CONET/Validator-Link
 /// NN with empty payloads: `e` (32), then `e, ee` and the empty payload's tag (48).
 inline constexpr std::size_t validator_handshake1_bytes = crypto::noise::dh_bytes;
 inline constexpr std::size_t validator_handshake2_bytes = crypto::noise::dh_bytes + crypto::noise::tag_bytes;
-/// u32 index | 65-byte signature.
-inline constexpr std::size_t validator_hello_bytes = 4 + 65;
+/// The hello: a 65-byte signature (the signer is the sender).
+inline constexpr std::size_t validator_hello_bytes = 65;
 /// Plaintext of one record of a message (its first record also holds the u32 length).
 inline constexpr std::size_t validator_chunk_bytes = crypto::noise::max_payload_bytes;
 
@@ -84,7 +86,7 @@ struct PeerTransportLimits {
     /// by then is closed (inbound and outbound).
     std::uint32_t handshake_timeout_ms = 5'000;
     /// Inbound connections that have not yet authenticated; past it a new
-    /// connection is closed at once. 0 means 2 × the number of validators.
+    /// connection is closed at once. 0 means 2 × the number of peers.
     /// (Authenticated inbound connections are at most one per validator.)
     std::uint32_t max_unauthenticated_inbound = 0;
     /// Redial delay after a failed or lost outbound connection: starts here,
@@ -100,23 +102,23 @@ struct PeerTransportLimits {
 struct ValidatorIdentity {
     std::uint64_t chain_id = 0;
     runtime::PeerId self = 0;
-    std::vector<crypto::Address> validators;  ///< each validator's wallet address, by index
+    std::vector<crypto::Address> validators;  ///< each peer's wallet address, by peer number
     crypto::PrivateKey key;                   ///< our wallet key; its address is validators[self]
 };
 
 enum class PeerError {
-    handshake_failed,    ///< a handshake record of the wrong size, or one Noise refused
-    bad_hello,           ///< the hello record has the wrong size, does not decrypt or is malformed
-    index_out_of_range,  ///< the hello names no validator
-    own_index,           ///< the hello names us (e.g. our own hello reflected back)
-    unexpected_peer,     ///< the acceptor is not the validator we dialed
-    wrong_signer,        ///< not signed by validators[index] over this session and chain id
-    message_too_long,    ///< a message length above max_message_bytes
-    decrypt_failed,      ///< a record did not authenticate: tampered, reordered or forged
-    bad_chunking,        ///< a message's records do not have the sizes its length implies
-    unexpected_data,     ///< data on a dialer's connection after the hellos (it only sends)
-    not_ready,           ///< seal() before the hellos are done, or on an acceptor's session
-    cipher_failed,       ///< encryption refused (nonces exhausted)
+    handshake_failed,   ///< a handshake record of the wrong size, or one Noise refused
+    bad_hello,          ///< the hello record has the wrong size, does not decrypt or is malformed
+    unknown_validator,  ///< the hello's signer is none of our peers (or signed another session or chain)
+    own_address,        ///< the hello is signed by our own key (e.g. our own hello reflected back)
+    unexpected_peer,    ///< the acceptor is not the validator we dialed
+    wrong_signer,       ///< the hello's signature recovers no key
+    message_too_long,   ///< a message length above max_message_bytes
+    decrypt_failed,     ///< a record did not authenticate: tampered, reordered or forged
+    bad_chunking,       ///< a message's records do not have the sizes its length implies
+    unexpected_data,    ///< data on a dialer's connection after the hellos (it only sends)
+    not_ready,          ///< seal() before the hellos are done, or on an acceptor's session
+    cipher_failed,      ///< encryption refused (nonces exhausted)
 };
 std::string_view describe(PeerError e);
 
@@ -209,10 +211,11 @@ struct PeerAddress {
 struct PeerTransportConfig {
     std::uint64_t chain_id = 0;
     runtime::PeerId self = 0;
-    /// One per validator index; our own entry is where we listen (port 0:
-    /// any free port, see listen()).
+    /// One per peer to start with (more come with add_peer); our own entry
+    /// is where we listen (port 0: any free port, see listen()); an empty
+    /// host is a peer we cannot dial (it dials us).
     std::vector<PeerAddress> endpoints;
-    /// Each validator's wallet address, by index.
+    /// Each peer's wallet address, by peer number; distinct.
     std::vector<crypto::Address> validators;
     PeerTransportLimits limits;
 };
@@ -270,6 +273,12 @@ public:
     void stop();
     /// Where to dial validator `peer` from its next connection attempt on.
     void set_endpoint(runtime::PeerId peer, PeerAddress address);
+    /// The peer number of `validator`, adding it (dialed at `address`, once
+    /// started, when the host is not empty) if it is new. A known peer keeps
+    /// its number; a non-empty `address` replaces its endpoint. Peers are
+    /// never removed: a validator that left a set costs one idle dialer.
+    runtime::PeerId add_peer(const crypto::Address& validator, PeerAddress address);
+    std::optional<runtime::PeerId> find_peer(const crypto::Address& validator) const;
 
     runtime::PeerId self() const override;
     std::uint32_t peers() const override;

@@ -236,6 +236,17 @@ const std::vector<Option>& options() {
                           if (!ep) return ep.error();
                           return std::nullopt;
                       })},
+        {"validator_listen",
+         "A validator that is not in the genesis (it joins the set by bonding, `conet tx validator-bond`):\n"
+         "# the consensus address (\"host:port\") it listens on, the endpoint its bond names. Empty for\n"
+         "# genesis validators (they listen on their validator_peers entry).",
+         [](const NodeConfig& c) { return quote(c.validator_listen); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             if (!v.empty())
+                 if (auto ep = parse_host_port(v); !ep) return ep.error();
+             c.validator_listen = v;
+             return std::nullopt;
+         })},
         {"follow",
          "Follower: JSON-RPC URLs (http://host:port) of validators to keep a verified copy of the chain\n"
          "# from; every block is executed here and accepted only under a quorum certificate of the genesis\n"

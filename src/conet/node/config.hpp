@@ -33,6 +33,9 @@ struct NodeConfig {
     /// Consensus addresses (host:port) of every genesis validator, in genesis
     /// order; this validator listens on its own entry. Empty = one validator.
     std::vector<std::string> validator_peers;
+    /// A validator outside the genesis set (it joins by bonding): where its
+    /// consensus transport listens (host:port, the endpoint its bond names).
+    std::string validator_listen;
     /// Follower: validators' JSON-RPC URLs to keep a verified copy of the chain
     /// from (served on `rpc`); empty = off. Not with `validator`.
     std::vector<std::string> follow;

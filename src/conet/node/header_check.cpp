@@ -1,5 +1,8 @@
 #include "conet/node/header_check.hpp"
 
+#include <map>
+#include <mutex>
+
 #include "conet/rpc/client.hpp"
 #include "conet/rpc/proof_json.hpp"
 #include "conet/util/hex.hpp"
@@ -7,6 +10,75 @@
 namespace conet::node {
 
 namespace json = boost::json;
+
+namespace {
+
+/// Sets already proven, by genesis (its JSON's hash) and epoch.
+struct ProvenSets {
+    std::mutex mutex;
+    std::map<std::string, std::map<std::uint64_t, std::vector<crypto::Address>>> by_genesis;
+};
+
+ProvenSets& proven_sets() {
+    static ProvenSets sets;
+    return sets;
+}
+
+}  // namespace
+
+util::Result<std::vector<crypto::Address>, std::string> verified_validator_set(const std::string& url,
+                                                                               const ledger::Genesis& genesis,
+                                                                               std::uint64_t epoch,
+                                                                               const rpc::CallOptions& call) {
+    const std::uint64_t E = genesis.params.epoch_blocks;
+    if (epoch == 0 || E == 0 || genesis.params.validator_slots == 0) return genesis.validators;
+    const auto digest = crypto::keccak256(util::as_bytes(genesis.to_json()));
+    const std::string id(util::as_chars(util::ByteView(digest)));
+    std::uint64_t from = 0;
+    {
+        std::lock_guard lock(proven_sets().mutex);
+        auto& sets = proven_sets().by_genesis[id];
+        if (sets.empty()) sets[0] = genesis.validators;
+        auto it = sets.upper_bound(epoch);
+        from = std::prev(it)->first;
+        if (from == epoch) return std::prev(it)->second;
+    }
+    // Each next epoch's set: stored by the block that ended the epoch before
+    // it, whose header the set before certified.
+    for (std::uint64_t e = from + 1; e <= epoch; ++e) {
+        auto r = rpc::call(url, "conet_getValidatorSet", {json::value(e)}, call);
+        if (!r)
+            return util::unexpected("conet_getValidatorSet " + std::to_string(e) + ": " +
+                                    (r.error().message.empty() ? std::string("RPC error") : r.error().message));
+        ledger::ValidatorSet set{e, {}};
+        std::optional<ledger::SmtProof> proof;
+        try {
+            const auto& members = r->at("members").as_array();
+            if (members.empty() || members.size() > ledger::max_validators)
+                return util::unexpected(std::string("validator set: malformed answer"));
+            for (const auto& m : members) {
+                auto a = crypto::Address::parse(m.as_string());
+                if (!a) return util::unexpected(std::string("validator set: malformed answer"));
+                set.members.push_back(*a);
+            }
+            proof = rpc::proof_from_json(r->at("proof"));
+        } catch (const std::exception&) {
+            return util::unexpected(std::string("validator set: malformed answer"));
+        }
+        if (!proof) return util::unexpected(std::string("validator set: malformed proof"));
+        auto boundary = verified_header(url, genesis, e * E, call);
+        if (!boundary) return util::unexpected("validator set of epoch " + std::to_string(e) + ": " + boundary.error());
+        if (!ledger::smt_verify(boundary->state_root, ledger::State::validator_set_key(),
+                                ledger::State::validator_set_value_hash(set), *proof))
+            return util::unexpected("validator set of epoch " + std::to_string(e) +
+                                    " refused: its proof does not match the certified state root of block " +
+                                    std::to_string(e * E));
+        std::lock_guard lock(proven_sets().mutex);
+        proven_sets().by_genesis[id][e] = set.members;
+    }
+    std::lock_guard lock(proven_sets().mutex);
+    return proven_sets().by_genesis[id].at(epoch);
+}
 
 util::Result<ledger::Header, std::string> verified_header(const std::string& url, const ledger::Genesis& genesis,
                                                           std::optional<std::uint64_t> height,
@@ -59,8 +131,10 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
                 }
             }
         }
-        if (auto ok = ledger::verify_certificate(certified, *cert, genesis.validators, genesis.params.epoch_blocks);
-            !ok)
+        const std::uint64_t epoch = ledger::epoch_of(certified.height, genesis.params.epoch_blocks);
+        auto set = verified_validator_set(url, genesis, epoch, call);
+        if (!set) return util::unexpected(set.error());
+        if (auto ok = ledger::verify_certificate(certified, *cert, *set, genesis.params.epoch_blocks); !ok)
             return util::unexpected("header certificate refused: " + std::string(ledger::describe(ok.error())));
         return *header;
     } catch (const std::exception&) {

@@ -62,10 +62,12 @@ json::value block_json(const ledger::Block& b) {
 
 }  // namespace
 
-json::value header_answer(const ledger::Block& b, const ledger::Genesis& genesis) {
+json::value header_answer(const ledger::Block& b, const ledger::BlockStore& store, const ledger::Genesis& genesis) {
     json::value out = block_json(b);
     json::array vals;
-    for (const auto& v : genesis.validators) vals.push_back(json::value(v.to_string()));
+    // The set of the block's epoch: its certificate's indices name these.
+    const auto set = store.validator_set(ledger::epoch_of(b.header.height, genesis.params.epoch_blocks));
+    for (const auto& v : set ? set->members : genesis.validators) vals.push_back(json::value(v.to_string()));
     out.as_object()["validators"] = std::move(vals);
     return out;
 }
@@ -73,7 +75,7 @@ json::value header_answer(const ledger::Block& b, const ledger::Genesis& genesis
 json::value header_answer_at(const ledger::BlockStore& store, const ledger::Genesis& genesis, std::uint64_t height) {
     auto b = store.block_at(height);
     CONET_ASSERT(b.has_value());
-    json::value out = header_answer(*b, genesis);
+    json::value out = header_answer(*b, store, genesis);
     if (height == 0 || !b->certificate.empty()) return out;
     // Finalized because a descendant was: the headers up to the first
     // certified one prove it (a light client checks the hash links).
@@ -185,6 +187,33 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
             out["record"] = nullptr;
         }
         return json::value(std::move(out));
+    });
+    d.add("conet_getValidatorSet", [&store](const json::value& p) -> MethodResult {
+        // The set of an epoch (default: the next block's) with its proof under
+        // the state root of the block that stored it: epoch·E, genesis for 0.
+        const std::uint64_t current = store.state().validator_set().epoch;
+        auto e = param(p, 0) ? u64_param(p, 0, "an epoch") : util::Result<std::uint64_t, RpcError>(current);
+        if (!e) return util::unexpected(e.error());
+        auto set = store.validator_set(*e);
+        auto proof = set ? store.validator_set_proof(*e) : std::nullopt;
+        if (!set || !proof)
+            return util::unexpected(RpcError{rpc::not_found, "no validator set for epoch " + std::to_string(*e) +
+                                                                 " (the current one is " + std::to_string(current) +
+                                                                 ")"});
+        json::array members, bonds;
+        for (const auto& a : set->members) {
+            members.push_back(json::value(a.to_string()));
+            const ledger::ValidatorBond* b = store.state().bond(a);
+            bonds.push_back(json::object{{"address", a.to_string()},
+                                         {"stake", b ? b->stake : 0},
+                                         {"endpoint", b ? b->endpoint : std::string()}});
+        }
+        return json::value(json::object{{"epoch", *e},
+                                        {"members", std::move(members)},
+                                        {"height", *e * store.state().params().epoch_blocks},
+                                        {"proof", rpc::proof_to_json(*proof)},
+                                        {"bonds_now", std::move(bonds)},
+                                        {"head", store.head().height}});
     });
     d.add("conet_listNodes", [&store](const json::value& p) -> MethodResult {
         const std::uint64_t offset = param(p, 0) ? u64_param(p, 0, "an offset").value_or(0) : 0;

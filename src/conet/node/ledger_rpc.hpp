@@ -26,7 +26,8 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
                              ledger::Mempool* mempool, AdmittedHook on_admitted = {});
 
 /// A block as conet_getHeader answers it (and newHeads publishes it).
-boost::json::value header_answer(const ledger::Block& b, const ledger::Genesis& genesis);
+boost::json::value header_answer(const ledger::Block& b, const ledger::BlockStore& store,
+                                 const ledger::Genesis& genesis);
 /// The same for the block at `height` (at most the head), with the
 /// `finalized_by` chain when it has no certificate of its own.
 boost::json::value header_answer_at(const ledger::BlockStore& store, const ledger::Genesis& genesis,

@@ -176,7 +176,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         }
         store = std::move(*opened);
         auto made = Validator::create(io, *store, *genesis, wallet->clone(),
-                                      {config.block_interval_ms, config.validator_peers, dir / "consensus", config.limits});
+                                      {config.block_interval_ms, config.validator_peers, config.validator_listen,
+                                       dir / "consensus", config.limits});
         if (!made) {
             std::cerr << "conet: error: " << made.error() << "\n";
             return 1;
@@ -202,8 +203,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         follower = std::make_unique<Follower>(
             io, *store, *genesis,
             FollowerOptions{config.follow, 500, static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms)});
-        follower->on_commit = [&rpc_server, &genesis](const ledger::Block& b) {
-            rpc_server.publish("newHeads", header_answer(b, *genesis));
+        follower->on_commit = [&rpc_server, &genesis, &store](const ledger::Block& b) {
+            rpc_server.publish("newHeads", header_answer(b, *store, *genesis));
         };
         follower->start();
     }

@@ -52,6 +52,10 @@ public:
     void receive(runtime::PeerId from, util::ByteView message, ledger::Mempool& mempool, const ledger::State& state,
                  runtime::TimeMs now_ms);
     const GossipStats& stats() const { return m_stats; }
+    /// Budgets for validators numbered up to `validators` - 1 (only grows).
+    void grow(std::uint32_t validators) {
+        if (validators > m_peers.size()) m_peers.resize(validators);
+    }
     bool muted(runtime::PeerId peer, runtime::TimeMs now_ms) const;
 
 private:

@@ -18,12 +18,34 @@ util::Result<std::unique_ptr<Validator>, std::string> Validator::create(boost::a
                                                                         const ledger::Genesis& genesis,
                                                                         crypto::PrivateKey key,
                                                                         ValidatorOptions options) {
+    // Transport peers start as the genesis set, in genesis order (reached at
+    // validator_peers), and, for a validator outside it, this node; the
+    // validators that bond in later are added as they enter a set.
     const auto& set = genesis.validators;
     const auto it = std::find(set.begin(), set.end(), key.address());
-    if (it == set.end()) return util::unexpected(key.address().to_string() + " is not a validator in the genesis");
-    const auto index = static_cast<std::uint32_t>(it - set.begin());
+    std::vector<crypto::Address> peers = set;
     std::vector<net::PeerAddress> endpoints;
-    if (options.peers.empty()) {
+    if (it == set.end()) {
+        const std::string who = key.address().to_string() + " is not a validator in the genesis";
+        if (genesis.params.validator_slots == 0)
+            return util::unexpected(who + ", and the genesis has no validator slots to bond into");
+        if (options.listen.empty())
+            return util::unexpected(who +
+                                    ": to join by bonding, set validator_listen in node.toml to the "
+                                    "consensus host:port your bond names (conet tx validator-bond --endpoint)");
+        if (options.peers.size() != set.size())
+            return util::unexpected("validator_peers must list the " + std::to_string(set.size()) +
+                                    " genesis validators' consensus addresses, in genesis order");
+        for (const auto& p : options.peers) {
+            auto ep = ledger::Endpoint::parse(p);
+            if (!ep) return util::unexpected("validator_peers: " + p + ": " + ep.error());
+            endpoints.push_back({ep->host, ep->port});
+        }
+        auto own = ledger::Endpoint::parse(options.listen, /*allow_zero_port=*/true);
+        if (!own) return util::unexpected("validator_listen: " + options.listen + ": " + own.error());
+        endpoints.push_back({own->host, own->port});
+        peers.push_back(key.address());
+    } else if (options.peers.empty()) {
         if (set.size() > 1)
             return util::unexpected("the genesis has " + std::to_string(set.size()) +
                                     " validators: set validator_peers in node.toml (one host:port per validator, in "
@@ -39,11 +61,12 @@ util::Result<std::unique_ptr<Validator>, std::string> Validator::create(boost::a
             endpoints.push_back({ep->host, ep->port});
         }
     }
-    net::PeerTransportConfig tc{genesis.chain_id, index, endpoints, set, {}};
+    const auto index = static_cast<std::uint32_t>(it - set.begin());  // == set.size() outside the genesis
+    net::PeerTransportConfig tc{genesis.chain_id, index, endpoints, peers, {}};
     if (auto ok = net::PeerTransport::check(tc, key); !ok)
         return util::unexpected("validator transport: " + std::string(net::describe(ok.error())));
-    return std::unique_ptr<Validator>(
-        new Validator(io, store, genesis, std::move(key), index, std::move(options), std::move(endpoints)));
+    return std::unique_ptr<Validator>(new Validator(io, store, genesis, std::move(key), index, std::move(options),
+                                                    std::move(endpoints), std::move(peers)));
 }
 
 GossipMux::GossipMux(runtime::Transport& inner, GossipHandler on_gossip)
@@ -59,7 +82,7 @@ GossipMux::GossipMux(runtime::Transport& inner, GossipHandler on_gossip)
 
 Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
                      crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
-                     std::vector<net::PeerAddress> endpoints)
+                     std::vector<net::PeerAddress> endpoints, std::vector<crypto::Address> peers)
     : m_io(io),
       m_store(store),
       m_genesis(genesis),
@@ -68,15 +91,15 @@ Validator::Validator(boost::asio::io_context& io, ledger::BlockStore& store, con
       m_options(std::move(options)),
       m_timers(io),
       m_transport(io.get_executor(),
-                  net::PeerTransportConfig{genesis.chain_id, index, std::move(endpoints), genesis.validators, {}},
+                  net::PeerTransportConfig{genesis.chain_id, index, std::move(endpoints), std::move(peers), {}},
                   m_key.clone(), m_rng),
       m_mux(m_transport, [this](runtime::PeerId from, util::ByteView m) { on_gossip(from, m); }),
-      m_gossip_in(m_options.limits, static_cast<std::uint32_t>(genesis.validators.size())),
+      m_gossip_in(m_options.limits, m_transport.peers()),
       m_storage(m_options.journal_dir),
       m_app(store, m_mempool, m_clock, m_key.address(), genesis.params.epoch_blocks),
       m_signer(m_key.clone()) {
     m_app.on_commit = [this](const ledger::Block& b) {
-        if (m_on_commit) m_on_commit(header_answer(b, m_genesis));
+        if (m_on_commit) m_on_commit(header_answer(b, m_store, m_genesis));
         if (!b.transactions.empty())
             spdlog::info("[validator] block {} (view {}) with {} transactions", b.header.height, b.header.view,
                          b.transactions.size());
@@ -98,32 +121,64 @@ util::Result<void, std::string> Validator::start() {
     if (ec) return util::unexpected(m_options.journal_dir.string() + ": " + ec.message());
     if (auto ok = m_transport.start(); !ok)
         return util::unexpected("validator transport: " + std::string(net::describe(ok.error())) + " (" +
-                                (m_options.peers.empty() ? std::string("-") : m_options.peers[m_index]) + ")");
+                                (!m_options.listen.empty() ? m_options.listen
+                                 : m_options.peers.empty() ? std::string("-")
+                                                           : m_options.peers[m_index]) +
+                                ")");
     consensus::CoreConfig cfg;
     cfg.chain_id = m_genesis.chain_id;
     cfg.min_block_interval_ms = m_options.block_interval_ms;
     // Followers wait for the leader's interval on top of the usual timeouts.
     cfg.leader_timeout_ms += m_options.block_interval_ms;
     cfg.notarize_timeout_ms += m_options.block_interval_ms;
-    // The genesis set validates every epoch (the ledger does not change sets yet).
-    auto sets = [this](std::uint64_t) {
-        consensus::EpochSet set;
-        set.verifier = std::make_unique<consensus::WalletVerifier>(m_genesis.validators);
-        set.self = m_index;
-        set.signer = &m_signer;
-        return set;
-    };
-    m_engine = std::make_unique<consensus::Epochs>(runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
-                                                   sets, cfg);
+    m_engine = std::make_unique<consensus::Epochs>(
+        runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
+        [this](std::uint64_t e) { return epoch_set(e); }, cfg);
     m_engine->on_fatal = m_app.on_fatal;
     if (auto ok = m_engine->start(); !ok) {
         m_engine.reset();
         return util::unexpected(ok.error());
     }
-    spdlog::info("[validator] validator {} of {} at height {} (view {}), journal {}", m_index,
-                 m_genesis.validators.size(), m_store.head().height, m_store.head().view,
+    spdlog::info("[validator] {} at height {} (view {}), journal {}", m_key.address().to_string(),
+                 m_store.head().height, m_store.head().view,
                  (m_options.journal_dir / consensus::journal_name(m_engine->epoch())).string());
     return {};
+}
+
+runtime::PeerId Validator::peer_of(const crypto::Address& a) {
+    net::PeerAddress at;
+    if (const ledger::ValidatorBond* b = m_store.state().bond(a); b && !b->endpoint.empty()) {
+        // Checked when the bond was applied; a name is resolved when dialed.
+        if (auto ep = ledger::Endpoint::parse(b->endpoint)) at = {ep->host, ep->port};
+    }
+    return m_transport.add_peer(a, std::move(at));
+}
+
+consensus::EpochSet Validator::epoch_set(std::uint64_t epoch) {
+    // The ledger stored this epoch's set when it committed the previous
+    // epoch's last block, which is what ended that epoch here.
+    auto stored = m_store.validator_set(epoch);
+    CONET_ASSERT_MSG(stored.has_value(), "consensus entered an epoch whose validator set the ledger does not hold");
+    consensus::EpochSet set;
+    set.verifier = std::make_unique<consensus::WalletVerifier>(stored->members);
+    for (std::size_t i = 0; i < stored->members.size(); ++i) {
+        const crypto::Address& a = stored->members[i];
+        set.members.push_back(peer_of(a));
+        if (a == m_key.address()) {
+            set.self = static_cast<consensus::ValidatorIndex>(i);
+            set.signer = &m_signer;
+        }
+    }
+    m_gossip_in.grow(m_transport.peers());
+    if (m_set_size != 0 && (m_in_set != set.self.has_value() || m_set_size != stored->members.size()))
+        spdlog::info("[validator] epoch {}: {} validators; this node {}", epoch, stored->members.size(),
+                     set.self ? "votes" : "follows (not in the set)");
+    else if (m_set_size == 0 && !set.self)
+        spdlog::info("[validator] epoch {}: not in the set of {} validators; following until a bond brings it in",
+                     epoch, stored->members.size());
+    m_set_size = stored->members.size();
+    m_in_set = set.self.has_value();
+    return set;
 }
 
 void Validator::stop() {
@@ -143,6 +198,8 @@ std::string Validator::metrics() const {
     if (m_engine) {
         const consensus::Engine& e = m_engine->engine();
         line("conet_consensus_epoch", m_engine->epoch());
+        line("conet_consensus_validators", m_set_size);
+        line("conet_consensus_in_set", m_in_set ? 1 : 0);
         line("conet_consensus_view", e.core().view());
         line("conet_consensus_messages_in_total", e.stats().messages_in);
         line("conet_consensus_messages_malformed_total", e.stats().messages_malformed);

@@ -1,7 +1,7 @@
 #pragma once
 /// The validator role: runs the Simplex consensus engine (docs/consensus.md;
-/// consensus::Epochs, one engine per epoch — the ledger keeps the genesis
-/// set, epoch 0, until it changes sets) over the validator transport, with the
+/// consensus::Epochs, one engine per epoch, each with the set the ledger
+/// stored for it) over the validator transport, with the
 /// ledger as its application (node/ledger_app.hpp): blocks come from the
 /// mempool, are finalized by a quorum and committed durably; serves the
 /// ledger over JSON-RPC. One validator is the degenerate case: it finalizes
@@ -42,8 +42,10 @@ private:
 
 struct ValidatorOptions {
     std::uint32_t block_interval_ms = 1000;
-    /// Every validator's consensus address (genesis order); empty for one validator.
+    /// Every genesis validator's consensus address (genesis order); empty for one validator.
     std::vector<std::string> peers;
+    /// A validator outside the genesis: where it listens (its bond's endpoint).
+    std::string listen;
     /// Where the consensus journal lives (created if missing).
     std::filesystem::path journal_dir;
     /// The gossip budget per validator (gossip_txs_*, bad_gossip_penalty_ms).
@@ -72,19 +74,24 @@ public:
     std::string metrics() const;
 
 private:
+    /// The transport peer of validator `a`, dialed at its bond's endpoint when it names one.
+    runtime::PeerId peer_of(const crypto::Address& a);
+    consensus::EpochSet epoch_set(std::uint64_t epoch);
     void gossip(const ledger::Transaction& tx);
     void flush_gossip();
     void on_gossip(runtime::PeerId from, util::ByteView message);
 
     Validator(boost::asio::io_context& io, ledger::BlockStore& store, const ledger::Genesis& genesis,
               crypto::PrivateKey key, std::uint32_t index, ValidatorOptions options,
-              std::vector<net::PeerAddress> endpoints);
+              std::vector<net::PeerAddress> endpoints, std::vector<crypto::Address> peers);
 
     boost::asio::io_context& m_io;
     ledger::BlockStore& m_store;
     const ledger::Genesis& m_genesis;
     crypto::PrivateKey m_key;
-    std::uint32_t m_index;
+    std::uint32_t m_index;       ///< our transport peer number
+    std::size_t m_set_size = 0;  ///< validators in the current epoch's set
+    bool m_in_set = false;       ///< whether we are one of them (else we follow)
     ValidatorOptions m_options;
     ledger::Mempool m_mempool;
     crypto::SystemRng m_rng;

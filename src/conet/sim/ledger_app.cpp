@@ -11,18 +11,26 @@ constexpr std::uint64_t wallet_balance = 1'000'000'000'000ULL;
 constexpr std::uint64_t fee = 1;
 }  // namespace
 
-LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets,
-                              std::uint64_t epoch_blocks) {
+LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, std::uint32_t seats,
+                              std::uint32_t wallets, std::uint64_t epoch_blocks) {
     crypto::SeededRng rng(seed ^ 0x6c656467ULL);
     ledger::Genesis g;
     g.params.epoch_blocks = epoch_blocks;
     g.chain_id = ledger_chain_id;
     g.time_unix = 1'700'000'000;
     std::vector<crypto::Address> proposers;
-    std::vector<crypto::PrivateKey> keys;
-    for (std::uint32_t i = 0; i < validators; ++i) {
-        proposers.push_back(crypto::PrivateKey::generate(rng).address());
-        g.validators.push_back(proposers.back());
+    std::vector<crypto::PrivateKey> keys, vkeys;
+    for (std::uint32_t i = 0; i < validator_keys; ++i) {
+        vkeys.push_back(crypto::PrivateKey::generate(rng));
+        proposers.push_back(vkeys.back().address());
+        if (i < seats) g.validators.push_back(proposers.back());
+        g.balances.emplace_back(proposers.back(), wallet_balance);
+    }
+    if (epoch_blocks > 0) {
+        g.params.validator_slots = seats;
+        g.params.min_validator_stake = seat_stake;
+        g.params.unbonding_blocks = 4 * epoch_blocks;
+        g.validator_stake = seat_stake;
     }
     for (std::uint32_t i = 0; i < wallets; ++i) {
         keys.push_back(crypto::PrivateKey::generate(rng));
@@ -31,7 +39,8 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validators, std:
     auto state = g.state();
     CONET_ASSERT(state.has_value());
     ledger::Header header = g.header(*state);
-    return LedgerWorld{std::move(g), std::move(*state), header, std::move(keys), std::move(proposers)};
+    return LedgerWorld{std::move(g),    std::move(*state),    header,
+                       std::move(keys), std::move(proposers), std::move(vkeys)};
 }
 
 LedgerSimApp::LedgerSimApp(std::uint32_t node, const LedgerWorld& world, FinalizedHook on_finalized, ForkHook on_fork)
@@ -44,6 +53,7 @@ LedgerSimApp::LedgerSimApp(std::uint32_t node, const LedgerWorld& world, Finaliz
       m_final_state(world.genesis_state) {}
 
 util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
+    if (on_validator_set) on_validator_set(m_node, m_final_state.validator_set());
     auto replay = runtime::Journal::open(storage, chain_file_name);
     if (!replay) return util::unexpected(replay.error().message);
     for (const auto& bytes : replay->records) {
@@ -54,6 +64,8 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
             return util::unexpected(replay->journal.path() +
                                     ": a final block that does not apply: " + std::string(ledger::describe(r.error())));
         m_final_state = std::move(next);
+        if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && on_validator_set)
+            on_validator_set(m_node, m_final_state.validator_set());
         m_final_headers.push_back(b->header);
         m_final_blocks[b->header.hash()] = bytes;
         m_tip_view = b->header.view;
@@ -73,6 +85,23 @@ std::optional<consensus::Certificate> LedgerSimApp::epoch_end(std::uint64_t e) c
 }
 
 void LedgerSimApp::submit(std::uint64_t seq) {
+    if (m_world.genesis.params.validator_slots > 0 && seq % 5 == 4) {
+        // A validator adds to its bond, now and then a lot: the largest bonds
+        // change places, and so the sets. (Bonds only grow here: with bonds
+        // below the minimum a set could be smaller than the simulation's n,
+        // whose Byzantine count it sized for; unbonding is tested elsewhere.)
+        const std::size_t k = (seq / 5) % m_world.validator_keys.size();
+        const crypto::PrivateKey& key = m_world.validator_keys[k];
+        const ledger::Account* acc = m_final_state.account(key.address());
+        std::uint64_t& next = m_next_nonce[m_world.wallets.size() + k];
+        next = std::max(next, acc ? acc->nonce : 0);
+        const std::uint64_t h = seq * 2654435761ULL;
+        const std::uint64_t amount = (1 + h % LedgerWorld::seat_stake) * ((h >> 20) % 4 == 0 ? 4 : 1);
+        auto tx = ledger::make_transaction(key, ledger_chain_id, next, fee, ledger::TxKind::validator_bond,
+                                           ledger::BondPayload{amount, {}});
+        if (m_mempool.admit(tx, m_final_state)) ++next;
+        return;
+    }
     const std::size_t w = seq % m_world.wallets.size();
     const crypto::PrivateKey& key = m_world.wallets[w];
     const ledger::Account* acc = m_final_state.account(key.address());
@@ -165,6 +194,7 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
         }
         const Hash256 d = c->block.header.hash();
         m_final_headers.push_back(c->block.header);
+        if (ledger::ends_epoch(height, E) && on_validator_set) on_validator_set(m_node, c->after->validator_set());
         m_final_blocks[d] = c->bytes;
         m_tip_view = c->block.header.view;
         Final fin{c->block.header.height, d, ledger::epoch_of(c->block.header.height, E), {}};

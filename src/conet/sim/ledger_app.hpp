@@ -4,7 +4,10 @@
 /// (execute_block: every check but the certificate, which consensus
 /// provides), so the simulator runs the ledger under consensus with all its
 /// faults. Final blocks are journaled on the node's simulated storage and
-/// re-executed from genesis on restart.
+/// re-executed from genesis on restart. With epochs the validators bond and
+/// unbond through transactions and the ledger picks each epoch's set
+/// (validator_slots = the set's size, one key more than seats), which the
+/// simulator then runs consensus with.
 
 #include <map>
 
@@ -20,11 +23,15 @@ struct LedgerWorld {
     ledger::State genesis_state;
     ledger::Header genesis_header;
     std::vector<crypto::PrivateKey> wallets;
-    std::vector<crypto::Address> proposers;  ///< one address per validator, for block headers
+    std::vector<crypto::Address> proposers;          ///< one address per validator key, for block headers
+    std::vector<crypto::PrivateKey> validator_keys;  ///< their wallets, which bond and unbond
 
-    /// `epoch_blocks`: the genesis' epoch length (0: one epoch).
-    static LedgerWorld make(std::uint64_t seed, std::uint32_t validators, std::uint32_t wallets,
+    /// `keys` validator keys; with `epoch_blocks` > 0 the first `seats` are
+    /// the genesis set, each bonded with `seat_stake`, and bonds choose the
+    /// `seats` validators of every later epoch.
+    static LedgerWorld make(std::uint64_t seed, std::uint32_t keys, std::uint32_t seats, std::uint32_t wallets,
                             std::uint64_t epoch_blocks = 0);
+    static constexpr std::uint64_t seat_stake = 1'000;
 };
 
 class LedgerSimApp final : public SimApplication {
@@ -44,6 +51,9 @@ public:
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
     std::uint64_t epoch() const override;
     std::optional<consensus::Certificate> epoch_end(std::uint64_t epoch) const override;
+    /// Called with every validator set this node's ledger stores (at genesis
+    /// and at each epoch's last block, on replay too): the set of `epoch`.
+    std::function<void(std::uint32_t node, const ledger::ValidatorSet& set)> on_validator_set;
 
 private:
     ledger::FinalTip tip() const { return {m_final_headers.back(), m_final_state}; }

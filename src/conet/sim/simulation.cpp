@@ -138,6 +138,10 @@ private:
     /// The key's validator index in `epoch`, if it validates it.
     std::optional<consensus::ValidatorIndex> index_in(std::uint32_t key, std::uint64_t epoch) const;
     consensus::EpochSet epoch_set(std::uint32_t key, std::uint64_t epoch) const;
+    /// The ledger chooses the sets by stake (ledger with epochs) rather than the rotation rule.
+    bool stake_sets() const { return m_ledger && m_opts.epoch_blocks > 0; }
+    /// A set a node's ledger stored: every node must store the same one for an epoch.
+    void on_ledger_set(std::uint32_t node, const ledger::ValidatorSet& set);
     std::uint64_t honest_min_height() const;
     std::uint64_t honest_max_height() const;
     void send_signed(Node& from, PeerId to, std::uint64_t epoch, const Subject& s);
@@ -177,6 +181,7 @@ private:
     };
     std::map<std::pair<std::uint64_t, View>, CertsSeen> m_certs;  ///< by epoch, view
     std::set<Hash256> m_final_txs;
+    std::map<std::uint64_t, std::vector<std::uint32_t>> m_stake_sets;  ///< by epoch: keys, in set order
     View m_max_view = 0;
     TimeMs m_step_time = 0;
     std::uint64_t m_steps_at_time = 0;
@@ -231,7 +236,7 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
         }
     }
     m_genesis = crypto::keccak256(util::as_bytes("CONET sim genesis " + std::to_string(o.seed)));
-    if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, pool, 16, o.epoch_blocks));
+    if (o.ledger) m_ledger = std::make_unique<LedgerWorld>(LedgerWorld::make(o.seed, pool, n, 16, o.epoch_blocks));
 
     // Roles: the first `byz` of a random permutation are Byzantine (at most
     // f of them, so at most f in any epoch's set).
@@ -268,8 +273,8 @@ Simulation::Simulation(const SimOptions& o) : m_opts(o), m_sched(o.seed), m_rng(
     m_result.scenario =
         std::string(o.ledger ? "ledger " : "") + "n=" + std::to_string(n) + " byzantine=" + std::to_string(byz);
     if (o.epoch_blocks > 0)
-        m_result.scenario +=
-            " epochs of " + std::to_string(o.epoch_blocks) + " blocks over " + std::to_string(pool) + " keys";
+        m_result.scenario += " epochs of " + std::to_string(o.epoch_blocks) + " blocks over " + std::to_string(pool) +
+                             " keys" + (stake_sets() ? " (sets by stake)" : "");
     for (std::uint32_t i = 0; i < pool; ++i)
         if (roles[i] != Role::honest) m_result.scenario += " v" + std::to_string(i) + ":" + role_name(roles[i]);
     m_result.scenario += " latency=" + std::to_string(m_base.latency_ms) +
@@ -290,6 +295,11 @@ void Simulation::route(Node& from, PeerId to, util::ByteView bytes) {
 }
 
 std::vector<std::uint32_t> Simulation::members(std::uint64_t epoch) const {
+    if (stake_sets()) {
+        // Known once some node's ledger stored it; nobody runs an epoch before that.
+        auto it = m_stake_sets.find(epoch);
+        return it == m_stake_sets.end() ? std::vector<std::uint32_t>{} : it->second;
+    }
     std::vector<std::uint32_t> out;
     const std::uint32_t pool = keys();
     const bool rotate = m_opts.epoch_blocks > 0;
@@ -305,9 +315,32 @@ std::optional<consensus::ValidatorIndex> Simulation::index_in(std::uint32_t key,
     return std::nullopt;
 }
 
+void Simulation::on_ledger_set(std::uint32_t node, const ledger::ValidatorSet& set) {
+    std::vector<std::uint32_t> keys;
+    for (const auto& a : set.members) {
+        const auto it = std::find(m_ledger->proposers.begin(), m_ledger->proposers.end(), a);
+        if (it == m_ledger->proposers.end())
+            return fail("validator " + std::to_string(node) + "'s ledger seats an unknown address in epoch " +
+                        std::to_string(set.epoch));
+        keys.push_back(static_cast<std::uint32_t>(it - m_ledger->proposers.begin()));
+    }
+    if (keys.size() != m_opts.validators)
+        return fail("validator " + std::to_string(node) + "'s ledger seats " + std::to_string(keys.size()) +
+                    " validators in epoch " + std::to_string(set.epoch));
+    auto [it, fresh] = m_stake_sets.try_emplace(set.epoch, keys);
+    if (!fresh && it->second != keys)
+        return fail("agreement: validator " + std::to_string(node) + "'s ledger stored another set for epoch " +
+                    std::to_string(set.epoch));
+    if (fresh && set.epoch > 0) {
+        auto before = m_stake_sets.find(set.epoch - 1);
+        if (before != m_stake_sets.end() && before->second != keys) ++m_result.set_changes;
+    }
+}
+
 consensus::EpochSet Simulation::epoch_set(std::uint32_t key, std::uint64_t epoch) const {
     consensus::EpochSet set;
     set.members = members(epoch);
+    CONET_ASSERT_MSG(!set.members.empty(), "a node entered an epoch whose set no ledger stored");
     if (m_opts.real_crypto) {
         std::vector<crypto::Address> a;
         for (auto k : set.members) a.push_back(m_addresses[k]);
@@ -523,9 +556,15 @@ void Simulation::start_node(Node& n) {
     auto on_fork = [this](std::uint32_t node, const std::string& what) {
         if (honest_key(node)) fail("validator " + std::to_string(node) + ": " + what);
     };
-    if (m_opts.ledger)
-        n.app = std::make_unique<LedgerSimApp>(n.index, *m_ledger, on_final, on_fork);
-    else
+    if (m_opts.ledger) {
+        auto app = std::make_unique<LedgerSimApp>(n.index, *m_ledger, on_final, on_fork);
+        if (stake_sets())
+            // Byzantine validators misbehave on the wire only: their ledgers must agree too.
+            app->on_validator_set = [this](std::uint32_t node, const ledger::ValidatorSet& s) {
+                on_ledger_set(node, s);
+            };
+        n.app = std::move(app);
+    } else
         n.app = std::make_unique<SimApp>(n.index, m_genesis, on_final, on_fork, m_opts.epoch_blocks);
     if (auto r = n.app->open(*n.storage); !r)
         return fail("validator " + std::to_string(n.index) + " restart: " + r.error());

@@ -50,6 +50,7 @@ struct SimResult {
     std::uint64_t epochs = 0;               ///< the epoch the most advanced honest node is in
     std::uint64_t reproposals = 0;          ///< an epoch's last block proposed again by an honest leader
     std::uint64_t epoch_ends_sent = 0;      ///< epoch-end certificates sent to peers left behind
+    std::uint64_t set_changes = 0;          ///< epochs whose stake-chosen set differs from the one before
 };
 
 SimResult run_simulation(const SimOptions& options);
