@@ -6,7 +6,9 @@
 #   4. unit tests under sanitizers and in release (ctest)
 #   5. the consensus simulator: SIM_SEEDS seeded runs (faults, crashes,
 #      Byzantine validators; docs/consensus.md) on the model chain and
-#      SIM_LEDGER_SEEDS (default 100) on the ledger, and one seed twice for determinism
+#      SIM_LEDGER_SEEDS (default 100) on the ledger, as many again with epochs
+#      (SIM_EPOCH_SEEDS, default 500: rotating sets on the model chain, sets
+#      chosen by bonds on the ledger), and one seed of each kind twice for determinism
 #   6. a short smoke run of every fuzz target
 #   7. functional tests (pytest-3) against the real binaries
 # Environment: FUZZ_SECONDS (default 8) per fuzz target; SIM_SEEDS (default
@@ -48,6 +50,7 @@ build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_EPOCH_S
 build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_LEDGER_SEEDS:-100}" --seconds "${SIM_SECONDS:-20}" --ledger --epoch-blocks 3
 build/release/conet sim --seed 424242 --check-determinism
 build/release/conet sim --seed 424242 --epoch-blocks 3 --check-determinism
+build/release/conet sim --seed 424242 --ledger --epoch-blocks 3 --check-determinism
 
 step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-8}"

@@ -407,3 +407,19 @@ class LyingRpc:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def url_rpc(url, method, *params):
+    """One JSON-RPC call to an http:// URL; returns the result (KeyError on an error answer)."""
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["result"]
+
+
+def try_url_rpc(url, method, *params):
+    """url_rpc, or None while the node does not answer."""
+    try:
+        return url_rpc(url, method, *params)
+    except OSError:
+        return None

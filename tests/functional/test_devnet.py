@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from netlib import LyingRpc, Proc
+from netlib import LyingRpc, Proc, url_rpc as rpc
 
 DEVNET_READY = 240  # seconds: wallets, a validator, four relays registering, the proxy (ASan builds are slow)
 CURL_TIMEOUT = 120
@@ -33,13 +33,6 @@ def stop_devnet(proc):
 def curl(*args):
     return subprocess.run(["curl", "-sS", "--fail", "--max-time", str(CURL_TIMEOUT), *map(str, args)],
                           capture_output=True, timeout=CURL_TIMEOUT + 30)
-
-
-def rpc(url, method, *params):
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())["result"]
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,10 @@ import subprocess
 
 import pytest
 
-from netlib import LyingRpc, Proc, free_port, free_testnet_base, wait_until
+from netlib import LyingRpc, Proc, free_port, free_testnet_base, wait_until, url_rpc as rpc, try_url_rpc as try_rpc
 
 READY = 240  # seconds: ASan builds are slow, and the machine is shared
 CURL_TIMEOUT = 120
-
-
-def rpc(url, method, *params):
-    import urllib.request
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())["result"]
-
-
-def try_rpc(url, method, *params):
-    try:
-        return rpc(url, method, *params)
-    except OSError:
-        return None
 
 
 def hashes_agree(urls, height):

@@ -9,26 +9,11 @@ import shlex
 
 import pytest
 
-from netlib import LyingRpc, Proc, free_testnet_base, wait_until
+from netlib import LyingRpc, Proc, free_port, free_testnet_base, wait_until, url_rpc as rpc, try_url_rpc as try_rpc
 
 READY = 240  # seconds: ASan builds are slow, and the machine is shared
 EPOCH = 5    # blocks per epoch
 STAKE = 1_000_000  # each genesis validator's bond, the minimum to hold a seat
-
-
-def rpc(url, method, *params):
-    import urllib.request
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())["result"]
-
-
-def try_rpc(url, method, *params):
-    try:
-        return rpc(url, method, *params)
-    except OSError:
-        return None
 
 
 def metric(url, name):
@@ -42,6 +27,21 @@ def metric(url, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
+
+
+HEADER_BYTES = 5 * 8 + 32 + 20 + 32 + 32  # docs/ledger.md: the canonical header
+
+
+def strip_certificate(block_hex):
+    """A canonical block (hex, 0x-prefixed) with its certificate replaced by an empty one."""
+    raw = bytes.fromhex(block_hex[2:])
+    at = HEADER_BYTES
+    count = int.from_bytes(raw[at:at + 4], "big")
+    at += 4
+    for _ in range(count):  # u64 chain | u64 nonce | u64 fee | u8 kind | u32 len | payload | 65-byte signature
+        at += 25
+        at += 4 + int.from_bytes(raw[at:at + 4], "big") + 65
+    return "0x" + (raw[:at] + b"\0\0\0\0").hex()
 
 
 def heights(urls):
@@ -152,6 +152,50 @@ def test_a_validator_bonds_into_the_set_and_another_unbonds_out_of_it(conet, tmp
             liar.close()
         assert refused.returncode != 0, refused.stdout
         assert "validator set of epoch" in refused.stderr and "refused" in refused.stderr, refused.stderr
+
+        # An epoch's last block without its own certificate, "finalized" by the
+        # next block's: the light client refuses it at once (the next block is
+        # in another epoch, whose set this block would have to prove).
+        def finalized_by_next_epoch(method, params, result):
+            if method == "conet_getHeader" and params and params[0] % EPOCH == 0 and params[0] > 0:
+                nxt = rpc(urls[1], "conet_getHeader", params[0] + 1)
+                result["certificate"] = []
+                result.pop("certificate_reproposal", None)
+                result["finalized_by"] = [{"encoded": nxt["header"]["encoded"], "certificate": nxt["certificate"]}]
+            return result
+
+        liar = LyingRpc(urls[1], finalized_by_next_epoch)
+        try:
+            refused = conet.run("query", "account", standby["address"], "--rpc", liar.url, "--genesis",
+                                manifest["genesis"], check=False, timeout=120)
+        finally:
+            liar.close()
+        assert refused.returncode == 1, (refused.returncode, refused.stderr)
+        assert "finality chain leaves the epoch" in refused.stderr, refused.stderr
+
+        # A follower refuses an epoch's last block that comes without its own
+        # certificate (it would take the next epoch's set from a state nobody
+        # certified) and holds nothing past the block before it.
+        def strip_epoch_ends(method, params, result):
+            if method == "conet_getRawBlocks":
+                first = params[0]
+                result["blocks"] = [strip_certificate(b) if (first + i) % EPOCH == 0 else b
+                                    for i, b in enumerate(result["blocks"])]
+            return result
+
+        liar = LyingRpc(urls[2], strip_epoch_ends)
+        try:
+            rpc_port = free_port()
+            conet.run("node", "init", "--dir", tmp_path / "follower", "--wallet-keystore", manifest["user_wallet"],
+                      "--password-file", manifest["user_password_file"], "--listen", "127.0.0.1:0", "--genesis",
+                      manifest["genesis"], "--follow", liar.url, "--rpc", f"127.0.0.1:{rpc_port}", "--no-exit")
+            procs["follower"] = Proc([conet.binary, "node", "run", "--dir", tmp_path / "follower"], r"rpc on",
+                                     tmp_path / "follower.log", "follower", timeout=READY)
+            wait_until(lambda: "ends an epoch without a certificate" in procs["follower"].read_log(), 120,
+                       "the follower to refuse an epoch's last block without its certificate")
+            assert rpc(f"http://127.0.0.1:{rpc_port}", "conet_blockNumber") < EPOCH
+        finally:
+            liar.close()
     finally:
         for p in procs.values():
             p.terminate()

@@ -201,6 +201,14 @@ TEST(ValidatorBonds, StateSnapshotsAndGenesisJsonCarryBondsAndTheSet) {
     auto refused = Genesis::from_json(no_epochs);
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().find("epoch_blocks"), std::string::npos) << refused.error();
+    // Unbonded (or under-bonded) genesis validators would lose their seats to
+    // the first bond of anyone: refused.
+    Genesis weak = c.genesis;
+    weak.validator_stake = min_stake - 1;
+    auto weak_json = Genesis::from_json(weak.to_json());
+    ASSERT_FALSE(weak_json);
+    EXPECT_NE(weak_json.error().find("validator_stake"), std::string::npos) << weak_json.error();
+    EXPECT_FALSE(weak.state());
 }
 
 TEST(ValidatorBonds, TheStoreKeepsEverySetAndReopensToTheSameState) {

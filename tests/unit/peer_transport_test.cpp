@@ -670,7 +670,7 @@ TEST(PeerTransportLoopback, FullQueueDropsTheOldestAndCounts) {
     EXPECT_EQ(net.nodes[0]->queued_bytes(1), 0u);
 }
 
-TEST(PeerTransportLoopback, AValidatorIsRefusedUntilAddedThenTalksUnderEachNodesOwnNumbers) {
+TEST(PeerTransportLoopback, AValidatorIsRefusedUntilAddedTalksUnderEachNodesOwnNumbersAndIsDroppedWhenInactive) {
     Network net(2);  // A = 0, B = 1
     crypto::SeededRng rng(77);
     const auto c_key = crypto::PrivateKey::generate(rng);
@@ -707,6 +707,22 @@ TEST(PeerTransportLoopback, AValidatorIsRefusedUntilAddedThenTalksUnderEachNodes
     ASSERT_TRUE(run_until(net.io, [&] { return c_inbox.size() == 1 && net.inbox[1].size() == 1; }));
     EXPECT_EQ(c_inbox[0], (Received{1, text("A to C")}));
     EXPECT_EQ(net.inbox[1][0], (Received{2, text("C to B")}));
+
+    // C leaves every set on A: A stops dialing it and drops what it would send.
+    net.nodes[0]->set_active(2, false);
+    ASSERT_TRUE(run_until(net.io, [&] { return !net.nodes[0]->connected(2); }));
+    net.nodes[0]->send(2, text("dropped"));
+    EXPECT_EQ(net.nodes[0]->stats().dropped_inactive, 1u);
+    EXPECT_EQ(net.nodes[0]->queued_bytes(2), 0u);
+    c.send(1, text("C still reaches A"));  // its own link to A stays
+    ASSERT_TRUE(run_until(net.io, [&] { return net.inbox[0].size() == 1; }));
+    EXPECT_EQ(net.inbox[0][0], (Received{2, text("C still reaches A")}));
+    // Back in a set: dialed again, and messages flow.
+    net.nodes[0]->set_active(2, true);
+    net.nodes[0]->send(2, text("A to C again"));
+    ASSERT_TRUE(run_until(net.io, [&] { return c_inbox.size() == 2; }));
+    EXPECT_EQ(c_inbox[1], (Received{1, text("A to C again")}));
+    EXPECT_EQ(c_inbox.size(), 2u) << "the dropped message arrived";
     c.stop();
 }
 

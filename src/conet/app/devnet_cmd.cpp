@@ -566,6 +566,9 @@ int run_testnet(const TestnetOptions& o) {
                     exit_usage);
     if (o.validator_slots > 0 && o.epoch_blocks == 0)
         return fail("--validator-slots needs --epoch-blocks: the set changes at epoch ends", exit_usage);
+    if (o.validator_slots > 0 &&
+        o.validator_stake.value_or(o.min_validator_stake) < std::max<std::uint64_t>(o.min_validator_stake, 1))
+        return fail("--validator-stake must be at least --min-validator-stake", exit_usage);
     if (o.standby > 0 && o.validator_slots == 0)
         return fail("--standby needs --validator-slots: standby validators join by bonding into a seat", exit_usage);
     fs::create_directories(dir, ec);

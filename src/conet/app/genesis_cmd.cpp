@@ -1,7 +1,9 @@
 // `conet genesis new`: write a genesis file.
 
+#include <algorithm>
 #include <ctime>
 #include <iostream>
+#include <optional>
 
 #include "conet/app/cli.hpp"
 #include "conet/ledger/chain.hpp"
@@ -19,7 +21,7 @@ struct GenesisOptions {
     std::uint64_t epoch_blocks = 0;
     std::uint64_t validator_slots = 0;
     std::uint64_t min_validator_stake = 1;
-    std::uint64_t validator_stake = 0;
+    std::optional<std::uint64_t> validator_stake;  ///< default: min_validator_stake with slots
 };
 
 int cmd_new(const GenesisOptions& o) {
@@ -28,7 +30,12 @@ int cmd_new(const GenesisOptions& o) {
     g.params.epoch_blocks = o.epoch_blocks;
     g.params.validator_slots = o.validator_slots;
     g.params.min_validator_stake = o.min_validator_stake;
-    g.validator_stake = o.validator_stake;
+    g.validator_stake = o.validator_stake.value_or(o.validator_slots > 0 ? o.min_validator_stake : 0);
+    if (o.validator_slots > 0 && g.validator_stake < std::max<std::uint64_t>(o.min_validator_stake, 1))
+        return fail(
+            "--validator-stake must be at least --min-validator-stake: unbonded genesis validators would lose "
+            "their seats to the first bond",
+            exit_usage);
     if (o.validator_slots > 0 && o.epoch_blocks == 0)
         return fail("--validator-slots needs --epoch-blocks: sets change at epoch ends", exit_usage);
     if (o.validator_slots > ledger::max_validators)
@@ -82,8 +89,8 @@ void add_genesis_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--min-validator-stake", opts->min_validator_stake, "Least bond (base units) that takes a seat")
         ->capture_default_str();
     cmd->add_option("--validator-stake", opts->validator_stake,
-                    "Bond each genesis validator starts with (base units, part of the supply)")
-        ->capture_default_str();
+                    "Bond each genesis validator starts with (base units, part of the supply; default: "
+                    "--min-validator-stake with --validator-slots)");
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_new(*opts); });
 }
 

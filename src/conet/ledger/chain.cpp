@@ -99,6 +99,10 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
         if (*slots > 0 && *epochs == 0)
             return util::unexpected(
                 std::string("\"validator_slots\" needs \"epoch_blocks\": sets change at epoch ends"));
+        if (*slots > 0 && g.validator_stake < std::max<std::uint64_t>(*min_stake, 1))
+            return util::unexpected(std::string(
+                "\"validator_stake\" must be at least \"min_validator_stake\" with validator slots: unbonded "
+                "genesis validators would lose their seats to the first bond"));
         g.params.epoch_blocks = *epochs;
         g.params.validator_slots = *slots;
         g.params.min_validator_stake = *min_stake;
@@ -140,6 +144,8 @@ util::Result<State, std::string> Genesis::state() const {
         if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
         if (!s.credit(a, amount)) return util::unexpected(std::string("balance overflow"));
     }
+    if (params.validator_slots > 0 && validator_stake < std::max<std::uint64_t>(params.min_validator_stake, 1))
+        return util::unexpected(std::string("validator_stake is below min_validator_stake"));
     total += static_cast<Amount128>(validator_stake) * validators.size();
     if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
     s.set_genesis_validators(validators, validator_stake);

@@ -402,6 +402,7 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
         bool dialer_started = false;
         std::uint64_t established_ms = 0;  ///< steady time of the last authentication
         bool refused = false;              ///< the last connection closed right after the handshake
+        bool active = true;                ///< dialed and sent to (set_active)
     };
     /// A connection a peer opened to us (we only receive on it).
     struct Inbound {
@@ -432,6 +433,7 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
     /// Starts `peer`'s dialer once we dial and its endpoint is known.
     void maybe_dial(PeerId peer);
     PeerId add_peer(const crypto::Address& validator, PeerAddress address);
+    void set_active(PeerId peer, bool active);
 
     util::Result<std::uint16_t, PeerTransportError> listen();
     void start_dialing();
@@ -530,6 +532,26 @@ void PeerTransport::Impl::maybe_dial(PeerId p) {
         ex, [self = shared_from_this(), p] { return self->dial_loop(p); }, asio::detached);
 }
 
+void PeerTransport::Impl::set_active(PeerId p, bool active) {
+    CONET_ASSERT(p < n());
+    Outbound& o = *outbound[p];
+    if (o.active == active || p == config.self) return;
+    o.active = active;
+    if (!active) {
+        stats.dropped_inactive += o.queue.size();
+        o.queue.clear();
+        o.queued_bytes = 0;
+        if (o.socket && o.socket->is_open()) {
+            o.close_reason = "no longer in a validator set";
+            boost::system::error_code ignored;
+            o.socket->close(ignored);
+        }
+    }
+    o.retry.cancel();  // a dialer waiting to retry looks again
+    o.wake.notify();
+    maybe_dial(p);
+}
+
 PeerId PeerTransport::Impl::add_peer(const crypto::Address& validator, PeerAddress address) {
     const auto it = std::find(config.validators.begin(), config.validators.end(), validator);
     if (it != config.validators.end()) {
@@ -590,6 +612,10 @@ void PeerTransport::Impl::send(PeerId to, util::ByteView message) {
         return;
     }
     Outbound& o = *outbound[to];
+    if (!o.active) {
+        ++stats.dropped_inactive;
+        return;
+    }
     o.queue.emplace_back(message.begin(), message.end());
     o.queued_bytes += message.size();
     // Drop the oldest: for consensus the newest messages matter most, and a
@@ -731,8 +757,15 @@ awaitable<void> PeerTransport::Impl::dial_loop(PeerId peer) {
     Outbound& o = *outbound[peer];
     std::uint32_t backoff_ms = config.limits.reconnect_initial_ms;
     while (!stopped) {
+        while (!o.active && !stopped) co_await o.wake.wait();
+        if (stopped) co_return;
         const std::string reason = co_await run_outbound(peer);
         if (stopped) co_return;
+        if (!o.active) {  // closed on purpose: it is in no current set
+            o.established = o.failing = o.refused = false;
+            backoff_ms = config.limits.reconnect_initial_ms;
+            continue;
+        }
         const std::string where = "validator " + std::to_string(peer) + " (" + config.endpoints[peer].to_string() + ")";
         // A peer that closes at once after the handshake most likely refused
         // our hello (it does not count us as a validator yet): that is a
@@ -920,6 +953,10 @@ void PeerTransport::set_endpoint(PeerId peer, PeerAddress address) {
 
 PeerId PeerTransport::add_peer(const crypto::Address& validator, PeerAddress address) {
     return m_impl->add_peer(validator, std::move(address));
+}
+
+void PeerTransport::set_active(PeerId peer, bool active) {
+    m_impl->set_active(peer, active);
 }
 
 std::optional<PeerId> PeerTransport::find_peer(const crypto::Address& validator) const {

@@ -239,6 +239,7 @@ struct PeerTransportStats {
     std::uint64_t dropped_too_large = 0;     ///< send() of a message over max_message_bytes
     std::uint64_t dropped_write_failed = 0;  ///< sealed into a write that failed (connection lost)
     std::uint64_t dropped_no_handler = 0;    ///< arrived while no handler was set
+    std::uint64_t dropped_inactive = 0;      ///< send() to a peer that is not active (set_active)
     // Connections:
     std::uint64_t outbound_established = 0;  ///< authenticated outbound connections (including reconnects)
     std::uint64_t inbound_established = 0;   ///< authenticated inbound connections
@@ -276,9 +277,13 @@ public:
     /// The peer number of `validator`, adding it (dialed at `address`, once
     /// started, when the host is not empty) if it is new. A known peer keeps
     /// its number; a non-empty `address` replaces its endpoint. Peers are
-    /// never removed: a validator that left a set costs one idle dialer.
+    /// never removed, but one that left every set is made inactive (set_active).
     runtime::PeerId add_peer(const crypto::Address& validator, PeerAddress address);
     std::optional<runtime::PeerId> find_peer(const crypto::Address& validator) const;
+    /// An inactive peer (one in no current validator set) is not dialed, its
+    /// queue is dropped and messages to it are dropped at once; its inbound
+    /// connections are still accepted. Peers start active.
+    void set_active(runtime::PeerId peer, bool active);
 
     runtime::PeerId self() const override;
     std::uint32_t peers() const override;

@@ -203,7 +203,8 @@ const std::vector<Option>& options() {
         {"ledger_rpc",
          "JSON-RPC URL of a validator (http://host:port). When set, this relay registers its record\n"
          "# on the ledger (and renews it), and learns the other relays from the ledger, trusting only\n"
-         "# answers certified by the genesis validators. Needs genesis and the wallet password at run.",
+         "# answers certified by the validators (each epoch's set proven from genesis). Needs genesis and the\n"
+         "# wallet password at run.",
          [](const NodeConfig& c) { return quote(c.ledger_rpc); },
          read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
              if (!v.empty() && v.rfind("http://", 0) != 0) return "must start with http://";
@@ -249,8 +250,8 @@ const std::vector<Option>& options() {
          })},
         {"follow",
          "Follower: JSON-RPC URLs (http://host:port) of validators to keep a verified copy of the chain\n"
-         "# from; every block is executed here and accepted only under a quorum certificate of the genesis\n"
-         "# validators, and the chain is served on rpc. Empty = off. Needs genesis; not with validator.",
+         "# from; every block is executed here and accepted only under a quorum certificate of its epoch's\n"
+         "# validator set, and the chain is served on rpc. Empty = off. Needs genesis; not with validator.",
          render_strings(&NodeConfig::follow),
          read_strings(&NodeConfig::follow, "http:// URLs",
                       [](const std::string& s) -> std::optional<std::string> {

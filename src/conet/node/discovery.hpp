@@ -1,6 +1,7 @@
 #pragma once
 /// Learning relays from any validator's JSON-RPC without trusting it: the
-/// header must carry a quorum certificate of the genesis validators, and each
+/// header must carry a quorum certificate of its epoch's validator set
+/// (proven from genesis, node/header_check.hpp), and each
 /// node record must come with a Merkle proof against that header's state root
 /// and verify under its operator's signature. Anything else is refused.
 ///

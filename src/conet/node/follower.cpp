@@ -101,7 +101,15 @@ bool Follower::sync_round() {
         ledger::State next = !m_pending.empty() ? m_pending.back().second
                              : !ready.empty()   ? ready.back().second
                                                 : m_state;
-        // The certificate's set: the one the parent's state holds for this block's epoch.
+        // The certificate's set: the one the parent's state holds for this
+        // block's epoch. An epoch's last block (which stores the next set)
+        // always carries a certificate of its own: without that rule an
+        // endpoint could make up the last block, bonds and all, and then
+        // certify the next one with keys of its own.
+        if (ledger::ends_epoch(block->header.height, m_genesis.params.epoch_blocks) && block->certificate.empty()) {
+            refuse("block " + std::to_string(block->header.height) + " ends an epoch without a certificate of its own");
+            return false;
+        }
         const ledger::ValidatorSet set = next.validator_set();
         if (auto ok = ledger::execute_block(next, parent, *block); !ok) {
             refuse("block " + std::to_string(block->header.height) +

@@ -3,8 +3,9 @@
 /// the chain and trusts no single validator. It fetches blocks from any of
 /// the validators' JSON-RPC endpoints (conet_getRawBlocks), executes each on
 /// its own state (every check of the ledger) and commits a run of blocks only
-/// when the last carries a quorum certificate of the genesis validators (the
-/// blocks before it are final because it is). An endpoint that serves a block
+/// when the last carries a quorum certificate of its epoch's validator set,
+/// read from its own state (the blocks before it are final because it is; an
+/// epoch's last block, which stores the next set, must carry its own). An endpoint that serves a block
 /// that fails is refused for a while and the next one is asked. It serves the
 /// ledger's RPC from its own store (read-only: no mempool).
 ///

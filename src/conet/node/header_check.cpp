@@ -131,7 +131,12 @@ util::Result<ledger::Header, std::string> verified_header(const std::string& url
                 }
             }
         }
+        // An epoch's last block always carries a certificate of its own, so a
+        // finality chain never leaves the header's epoch (and a set is never
+        // needed to prove itself).
         const std::uint64_t epoch = ledger::epoch_of(certified.height, genesis.params.epoch_blocks);
+        if (epoch != ledger::epoch_of(header->height, genesis.params.epoch_blocks))
+            return util::unexpected(std::string("header certificate refused: the finality chain leaves the epoch"));
         auto set = verified_validator_set(url, genesis, epoch, call);
         if (!set) return util::unexpected(set.error());
         if (auto ok = ledger::verify_certificate(certified, *cert, *set, genesis.params.epoch_blocks); !ok)

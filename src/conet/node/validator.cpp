@@ -169,6 +169,12 @@ consensus::EpochSet Validator::epoch_set(std::uint64_t epoch) {
             set.signer = &m_signer;
         }
     }
+    // Only this epoch's validators are dialed and sent to: one that left
+    // every set costs nothing more (it may still connect to us).
+    std::vector<bool> member(m_transport.peers(), false);
+    for (runtime::PeerId p : set.members) member[p] = true;
+    for (runtime::PeerId p = 0; p < m_transport.peers(); ++p)
+        if (p != m_index) m_transport.set_active(p, member[p]);
     m_gossip_in.grow(m_transport.peers());
     if (m_set_size != 0 && (m_in_set != set.self.has_value() || m_set_size != stored->members.size()))
         spdlog::info("[validator] epoch {}: {} validators; this node {}", epoch, stored->members.size(),
