@@ -158,7 +158,10 @@ def test_a_validator_bonds_into_the_set_and_another_unbonds_out_of_it(conet, tmp
         # in another epoch, whose set this block would have to prove).
         def finalized_by_next_epoch(method, params, result):
             if method == "conet_getHeader" and params and params[0] % EPOCH == 0 and params[0] > 0:
-                nxt = rpc(urls[1], "conet_getHeader", params[0] + 1)
+                try:
+                    nxt = rpc(urls[1], "conet_getHeader", params[0] + 1)
+                except (KeyError, OSError):  # the head itself: no next block yet (the walk lies about block 5)
+                    return result
                 result["certificate"] = []
                 result.pop("certificate_reproposal", None)
                 result["finalized_by"] = [{"encoded": nxt["header"]["encoded"], "certificate": nxt["certificate"]}]

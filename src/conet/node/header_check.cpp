@@ -13,7 +13,11 @@ namespace json = boost::json;
 
 namespace {
 
-/// Sets already proven, by genesis (its JSON's hash) and epoch.
+/// Sets already proven, by genesis (its JSON's hash) and epoch: the genesis
+/// set and at most this many more, the latest (an older epoch's set is
+/// proven again from genesis when asked for).
+constexpr std::size_t max_proven_sets = 64;
+
 struct ProvenSets {
     std::mutex mutex;
     std::map<std::string, std::map<std::uint64_t, std::vector<crypto::Address>>> by_genesis;
@@ -74,10 +78,14 @@ util::Result<std::vector<crypto::Address>, std::string> verified_validator_set(c
                                     " refused: its proof does not match the certified state root of block " +
                                     std::to_string(e * E));
         std::lock_guard lock(proven_sets().mutex);
-        proven_sets().by_genesis[id][e] = set.members;
+        auto& sets = proven_sets().by_genesis[id];
+        sets[e] = set.members;
+        // At the frontier, forget the oldest (never epoch 0, never the one
+        // just below, which the next step of a walk needs).
+        if (sets.size() > max_proven_sets + 1 && e == sets.rbegin()->first) sets.erase(std::next(sets.begin()));
+        if (e == epoch) return set.members;
     }
-    std::lock_guard lock(proven_sets().mutex);
-    return proven_sets().by_genesis[id].at(epoch);
+    return util::unexpected(std::string("validator set: no epoch to prove"));  // unreachable: from < epoch
 }
 
 util::Result<ledger::Header, std::string> verified_header(const std::string& url, const ledger::Genesis& genesis,
