@@ -711,12 +711,15 @@ TEST(PeerTransportLoopback, AValidatorIsRefusedUntilAddedTalksUnderEachNodesOwnN
     // C leaves every set on A: A stops dialing it and drops what it would send.
     net.nodes[0]->set_active(2, false);
     ASSERT_TRUE(run_until(net.io, [&] { return !net.nodes[0]->connected(2); }));
+    const auto dialed = net.nodes[0]->stats().outbound_established;
     net.nodes[0]->send(2, text("dropped"));
     EXPECT_EQ(net.nodes[0]->stats().dropped_inactive, 1u);
     EXPECT_EQ(net.nodes[0]->queued_bytes(2), 0u);
     c.send(1, text("C still reaches A"));  // its own link to A stays
     ASSERT_TRUE(run_until(net.io, [&] { return net.inbox[0].size() == 1; }));
     EXPECT_EQ(net.inbox[0][0], (Received{2, text("C still reaches A")}));
+    EXPECT_EQ(net.nodes[0]->stats().outbound_established, dialed) << "an inactive peer was dialed again";
+    EXPECT_FALSE(net.nodes[0]->connected(2));
     // Back in a set: dialed again, and messages flow.
     net.nodes[0]->set_active(2, true);
     net.nodes[0]->send(2, text("A to C again"));

@@ -820,6 +820,7 @@ awaitable<std::string> PeerTransport::Impl::run_outbound(PeerId peer) {
             co_return "cannot resolve: " + rec.message();
         }
         for (const auto& r : results) targets.push_back(r.endpoint());
+        if (!o.active) co_return "no longer in a validator set";  // set inactive while resolving
     }
     auto [cec, connected_to] = co_await asio::async_connect(*socket, targets, use_nothrow);
     if (stopped) co_return "stopped";
@@ -872,7 +873,7 @@ awaitable<std::string> PeerTransport::Impl::run_outbound(PeerId peer) {
 
     // The writer: seal queued messages in batches.
     util::Bytes batch;
-    while (!stopped && socket->is_open()) {
+    while (!stopped && socket->is_open() && o.active) {
         if (o.queue.empty()) {
             co_await o.wake.wait();
             if (stopped) co_return "stopped";
@@ -895,6 +896,11 @@ awaitable<std::string> PeerTransport::Impl::run_outbound(PeerId peer) {
         }
         stats.messages_sent += count;
         stats.bytes_sent += batch.size();
+    }
+    if (!o.active && socket->is_open()) {  // set inactive during the handshake
+        boost::system::error_code ignored;
+        socket->close(ignored);
+        co_return "no longer in a validator set";
     }
     co_return o.close_reason.empty() ? std::string("closed") : o.close_reason;
 }

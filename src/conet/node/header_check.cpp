@@ -80,9 +80,10 @@ util::Result<std::vector<crypto::Address>, std::string> verified_validator_set(c
         std::lock_guard lock(proven_sets().mutex);
         auto& sets = proven_sets().by_genesis[id];
         sets[e] = set.members;
-        // At the frontier, forget the oldest (never epoch 0, never the one
-        // just below, which the next step of a walk needs).
-        if (sets.size() > max_proven_sets + 1 && e == sets.rbegin()->first) sets.erase(std::next(sets.begin()));
+        // Past the bound, forget the oldest but epoch 0, this one and the one
+        // below it (the next step of a walk needs them).
+        for (auto it = std::next(sets.begin()); sets.size() > max_proven_sets + 1 && it != sets.end();)
+            it = it->first + 1 < e || it->first > e ? sets.erase(it) : std::next(it);
         if (e == epoch) return set.members;
     }
     return util::unexpected(std::string("validator set: no epoch to prove"));  // unreachable: from < epoch
