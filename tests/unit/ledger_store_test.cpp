@@ -148,7 +148,7 @@ TEST_F(StoreTest, AStoreWithoutStoredTreeNodesRebuildsThemOnce) {
     };
     {
         auto [db, keys] = count_nodes();
-        EXPECT_EQ(keys.size(), users.size() + 3);  // users, validator, pending, validator set: their leaves
+        EXPECT_EQ(keys.size(), users.size() + 4);  // users, validator, pending, validator set, epoch: their leaves
         rocksdb::WriteBatch batch;                 // make it an old store
         for (const auto& k : keys) batch.Delete(k);
         batch.Delete("meta/smt");
@@ -159,7 +159,7 @@ TEST_F(StoreTest, AStoreWithoutStoredTreeNodesRebuildsThemOnce) {
         ASSERT_TRUE(store) << store.error();
         EXPECT_EQ((*store)->state().state_root(), root);
     }
-    EXPECT_EQ(count_nodes().second.size(), users.size() + 3);
+    EXPECT_EQ(count_nodes().second.size(), users.size() + 4);
 }
 
 /// A store from when every tree node was stored (meta/smt "1", branches under
@@ -189,7 +189,7 @@ TEST_F(StoreTest, AStoreWithStoredBranchesDropsThemOnceAndAnUnknownFormatIsRefus
         return keys;
     };
     const auto leaves = smt_keys();
-    ASSERT_EQ(leaves.size(), users.size() + 3);
+    ASSERT_EQ(leaves.size(), users.size() + 4);
     with_db([&](rocksdb::DB& db) {  // the root branch as format 1 stored it, and one below it
         rocksdb::WriteBatch batch;
         batch.Put("smt/" + std::string(32, '\0') + std::string(2, '\0'), std::string(util::as_chars(root)));

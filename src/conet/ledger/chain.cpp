@@ -39,6 +39,47 @@ util::Result<std::uint64_t, std::string> get_u64(const json::object& o, std::str
     return util::unexpected(std::string("\"").append(key).append("\" must be a non-negative integer"));
 }
 
+util::Result<IncentiveParams, std::string> incentives_from_json(const json::object& o) {
+    IncentiveParams p;
+    const auto u32 = [&](std::string_view key, std::uint32_t& out) -> std::string {
+        auto v = get_u64(o, key, false, out);
+        if (!v) return v.error();
+        if (*v > ~std::uint32_t{0}) return std::string("\"").append(key).append("\" is too large");
+        out = static_cast<std::uint32_t>(*v);
+        return {};
+    };
+    for (auto [key, field] : {std::pair<std::string_view, std::uint64_t*>{"emission_per_epoch", &p.emission_per_epoch},
+                              {"emission_halving_epochs", &p.emission_halving_epochs},
+                              {"saturation_stake", &p.saturation_stake}}) {
+        auto v = get_u64(o, key, false, *field);
+        if (!v) return util::unexpected(v.error());
+        *field = *v;
+    }
+    for (auto [key, field] : {std::pair<std::string_view, std::uint32_t*>{"node_share_bps", &p.node_share_bps},
+                              {"validator_share_bps", &p.validator_share_bps},
+                              {"probers_per_node", &p.probers_per_node},
+                              {"probe_target_kbps", &p.probe_target_kbps},
+                              {"probe_target_rtt_ms", &p.probe_target_rtt_ms},
+                              {"jail_after_failed_epochs", &p.jail_after_failed_epochs}})
+        if (auto err = u32(key, *field); !err.empty()) return util::unexpected(err);
+    if (p.probers_per_node > max_validators)
+        return util::unexpected("\"probers_per_node\" is at most " + std::to_string(max_validators));
+    if (auto err = p.check(); !err.empty()) return util::unexpected("incentives: " + err);
+    return p;
+}
+
+json::object incentives_to_json(const IncentiveParams& p) {
+    return json::object{{"emission_per_epoch", p.emission_per_epoch},
+                        {"emission_halving_epochs", p.emission_halving_epochs},
+                        {"node_share_bps", p.node_share_bps},
+                        {"validator_share_bps", p.validator_share_bps},
+                        {"saturation_stake", p.saturation_stake},
+                        {"probers_per_node", p.probers_per_node},
+                        {"probe_target_kbps", p.probe_target_kbps},
+                        {"probe_target_rtt_ms", p.probe_target_rtt_ms},
+                        {"jail_after_failed_epochs", p.jail_after_failed_epochs}};
+}
+
 }  // namespace
 
 util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
@@ -103,6 +144,14 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
             return util::unexpected(std::string(
                 "\"validator_stake\" must be at least \"min_validator_stake\" with validator slots: unbonded "
                 "genesis validators would lose their seats to the first bond"));
+        if (const json::value* inc = po.if_contains("incentives")) {
+            if (!inc->is_object()) return util::unexpected(std::string("\"incentives\" must be an object"));
+            auto parsed = incentives_from_json(inc->get_object());
+            if (!parsed) return util::unexpected(parsed.error());
+            if (*epochs == 0 && parsed->emission_per_epoch > 0)
+                return util::unexpected(std::string("\"incentives\" need \"epoch_blocks\": rewards are paid at epoch ends"));
+            g.params.incentives = *parsed;
+        }
         g.params.epoch_blocks = *epochs;
         g.params.validator_slots = *slots;
         g.params.min_validator_stake = *min_stake;
@@ -126,6 +175,7 @@ std::string Genesis::to_json() const {
         p["validator_slots"] = params.validator_slots;
         p["min_validator_stake"] = params.min_validator_stake;
     }
+    if (params.incentives != IncentiveParams{}) p["incentives"] = incentives_to_json(params.incentives);
     json::object o{{"chain_id", chain_id},
                    {"time", time_unix},
                    {"validators", std::move(vals)},
@@ -148,6 +198,13 @@ util::Result<State, std::string> Genesis::state() const {
         return util::unexpected(std::string("validator_stake is below min_validator_stake"));
     total += static_cast<Amount128>(validator_stake) * validators.size();
     if (total > ~std::uint64_t{0}) return util::unexpected(std::string("total supply exceeds 2^64 - 1"));
+    if (auto err = params.incentives.check(); !err.empty()) return util::unexpected("incentives: " + err);
+    // Halving emission mints less than 2 · emission · halving epochs in all:
+    // with it the supply must still fit in a u64, so no balance can overflow.
+    if (total + 2 * static_cast<Amount128>(params.incentives.emission_per_epoch) *
+                    params.incentives.emission_halving_epochs >
+        ~std::uint64_t{0})
+        return util::unexpected(std::string("genesis supply plus all future emission exceeds 2^64 - 1"));
     s.set_genesis_validators(validators, validator_stake);
     return s;
 }
@@ -177,7 +234,7 @@ util::Result<void, BlockError> check_structure(const State& state, const Header&
 util::Result<void, BlockError> execute(State& state, const Block& block, const Mempool* known) {
     const Header& h = block.header;
     State next = state;
-    const BlockContext ctx{h.height, h.time_unix, h.proposer};
+    const BlockContext ctx{h.height, h.time_unix, h.proposer, h.parent};
     for (const auto& tx : block.transactions)
         if (!next.apply(tx, ctx, known ? known->sender_of(tx.hash()) : nullptr))
             return util::unexpected(BlockError::transaction_rejected);
@@ -223,7 +280,7 @@ std::pair<Block, State> build_unsigned_block(const State& state, const Header& p
     b.header.time_unix = std::max(time_unix, parent.time_unix);
     b.header.proposer = proposer;
     State next = state;
-    const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer};
+    const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer, b.header.parent};
     for (auto& s : mempool.select(state, max_txs))
         if (next.apply(s.tx, ctx, &s.sender)) b.transactions.push_back(std::move(s.tx));
     next.end_block(ctx);

@@ -12,7 +12,13 @@ namespace conet::ledger {
 ///                "validator_stake": amount (optional, 0: each genesis validator's bond),
 ///                "params": {"min_fee": …, "unbonding_blocks": …, "withdraw_delay_blocks": …,
 ///                           "epoch_blocks": … (optional, 0), "validator_slots": … (optional, 0),
-///                           "min_validator_stake": … (optional, 1)}}
+///                           "min_validator_stake": … (optional, 1),
+///                           "incentives": {"emission_per_epoch": …, "emission_halving_epochs": …,
+///                                          "node_share_bps": …, "validator_share_bps": …,
+///                                          "saturation_stake": …, "probers_per_node": …,
+///                                          "probe_target_kbps": …, "probe_target_rtt_ms": …,
+///                                          "jail_after_failed_epochs": …} (optional; each field
+///                                          optional, docs/incentives.md)}}
 struct Genesis {
     std::uint64_t chain_id = default_chain_id;
     std::uint64_t time_unix = 0;

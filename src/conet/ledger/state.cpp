@@ -45,6 +45,12 @@ std::string_view describe(TxError e) {
         case TxError::insufficient_stake: return "insufficient stake";
         case TxError::bad_endpoint: return "endpoint is not host:port";
         case TxError::validator_set_fixed: return "this chain's validator set is fixed at genesis (no validator slots)";
+        case TxError::incentives_off: return "this chain has no epochs, so no probes or rewards";
+        case TxError::wrong_epoch: return "probe report is not for the current epoch";
+        case TxError::not_a_prober: return "sender is not assigned to probe this node this epoch";
+        case TxError::duplicate_report: return "this prober already reported this node this epoch";
+        case TxError::node_jailed: return "node is jailed (not probed until its operator unjails it)";
+        case TxError::not_jailed: return "node is not jailed";
     }
     return "unknown transaction error";
 }
@@ -53,9 +59,38 @@ State::State(std::uint64_t chain_id, Params params)
     : m_chain_id(chain_id),
       m_params(params),
       m_nodes(std::make_shared<std::map<crypto::X25519Public, NodeEntry>>()),
-      m_bonds(std::make_shared<std::map<crypto::Address, ValidatorBond>>()) {
+      m_bonds(std::make_shared<std::map<crypto::Address, ValidatorBond>>()),
+      m_rewards(std::make_shared<std::map<crypto::Address, RewardRecord>>()) {
     m_tree.set(pending_key(), pending_value_hash(m_pending));
     m_tree.set(validator_set_key(), validator_set_value_hash(m_validator_set));
+    m_tree.set(epoch_key(), epoch_value_hash(m_epoch));
+}
+
+const crypto::Address& developer_fund_address() {
+    static const crypto::Address fund = [] {
+        const crypto::Hash256 h = crypto::keccak256(util::as_bytes(std::string_view("CONET/DeveloperFund/v1")));
+        crypto::Address a;
+        std::copy(h.begin() + 12, h.end(), a.bytes.begin());
+        return a;
+    }();
+    return fund;
+}
+
+const RewardRecord* State::reward(const crypto::Address& a) const {
+    auto it = m_rewards->find(a);
+    return it == m_rewards->end() ? nullptr : &it->second;
+}
+
+void State::put_reward(const crypto::Address& a, RewardRecord r) {
+    if (m_rewards.use_count() != 1) m_rewards = std::make_shared<std::map<crypto::Address, RewardRecord>>(*m_rewards);
+    m_tree.set(reward_key(a), reward_value_hash(r));
+    (*m_rewards)[a] = r;
+}
+
+void State::set_epoch_info(EpochInfo info) {
+    if (info == m_epoch) return;
+    m_epoch = std::move(info);
+    m_tree.set(epoch_key(), epoch_value_hash(m_epoch));
 }
 
 void State::set_genesis_validators(const std::vector<crypto::Address>& validators, std::uint64_t stake) {
@@ -202,9 +237,9 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                     for (const auto& [k, n] : *m_nodes) owned += n.record.operator_address == *from;
                     if (owned >= m_params.max_nodes_per_operator) return unexpected(TxError::too_many_nodes);
                 }
-                effect = [this, rec = p->record, stake = existing ? existing->stake : 0] {
-                    put_node(rec.noise_key, NodeEntry{rec, stake});
-                };
+                NodeEntry entry{p->record, existing ? existing->stake : 0,
+                                existing ? existing->service : NodeService{}};
+                effect = [this, entry = std::move(entry)] { put_node(entry.record.noise_key, entry); };
                 break;
             }
             case TxKind::deregister_node: {
@@ -314,6 +349,27 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 };
                 break;
             }
+            case TxKind::probe_report: {
+                auto e = probe_report_effect(tx, *from, block);
+                if (!e) return unexpected(e.error());
+                effect = std::move(*e);
+                break;
+            }
+            case TxKind::unjail: {
+                auto p = payload_as<NodeKeyPayload>(tx);
+                if (!p) return unexpected(p.error());
+                const NodeEntry* n = node(p->node_key);
+                if (!n) return unexpected(TxError::unknown_node);
+                if (n->record.operator_address != *from) return unexpected(TxError::not_operator);
+                if (!n->service.jailed) return unexpected(TxError::not_jailed);
+                effect = [this, key = p->node_key] {
+                    NodeEntry entry = *node(key);
+                    entry.service.jailed = false;
+                    entry.service.failed_epochs = 0;
+                    put_node(key, std::move(entry));
+                };
+                break;
+            }
         }
         return {};
     }();
@@ -344,8 +400,120 @@ void State::end_block(const BlockContext& block) {
         }
     }
     set_pending(std::move(keep));
-    if (ends_epoch(block.height, m_params.epoch_blocks))
-        set_validator_set(next_validator_set(epoch_of(block.height, m_params.epoch_blocks) + 1));
+    if (ends_epoch(block.height, m_params.epoch_blocks)) {
+        const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
+        close_epoch(epoch, block);
+        set_validator_set(next_validator_set(epoch + 1));
+    }
+}
+
+util::Result<std::function<void()>, TxError> State::probe_report_effect(const Transaction& tx,
+                                                                      const crypto::Address& from,
+                                                                      const BlockContext& block) {
+    auto p = payload_as<ProbeReportPayload>(tx);
+    if (!p) return unexpected(p.error());
+    if (m_params.epoch_blocks == 0) return unexpected(TxError::incentives_off);
+    const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
+    if (p->epoch != epoch) return unexpected(TxError::wrong_epoch);
+    CONET_ASSERT(m_epoch.epoch == epoch && m_validator_set.epoch == epoch);
+    const auto& members = m_validator_set.members;
+    std::vector<crypto::X25519Public> seen;
+    for (const auto& e : p->entries) {
+        if (std::find(seen.begin(), seen.end(), e.node) != seen.end()) return unexpected(TxError::duplicate_report);
+        seen.push_back(e.node);
+        const NodeEntry* n = node(e.node);
+        if (!n) return unexpected(TxError::unknown_node);
+        if (n->service.jailed) return unexpected(TxError::node_jailed);
+        if (!is_assigned_prober(m_epoch.seed, e.node, members, m_params.incentives.probers_per_node, from))
+            return unexpected(TxError::not_a_prober);
+        if (n->service.probe_epoch == epoch)
+            for (const auto& [prober, r] : n->service.probes)
+                if (prober == from) return unexpected(TxError::duplicate_report);
+    }
+    return std::function<void()>([this, entries = std::move(p->entries), from, epoch] {
+        for (const auto& e : entries) {
+            NodeEntry entry = *node(e.node);
+            NodeService& svc = entry.service;
+            if (svc.probe_epoch != epoch) {
+                svc.probe_epoch = epoch;
+                svc.probes.clear();
+            }
+            svc.probes.emplace_back(from, e.result);
+            CONET_ASSERT(svc.probes.size() <= m_params.incentives.probers_per_node);
+            put_node(e.node, std::move(entry));
+        }
+    });
+}
+
+void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
+    const IncentiveParams& ip = m_params.incentives;
+    EpochSummary summary;
+    summary.epoch = epoch;
+    std::vector<NodeRewardInput> inputs;
+    inputs.reserve(m_nodes->size());
+    std::map<crypto::X25519Public, NodeService> scored;
+    for (const auto& [key, n] : *m_nodes) {
+        NodeService svc = n.service;
+        std::vector<std::uint32_t> scores;
+        if (svc.probe_epoch == epoch)
+            for (const auto& [prober, r] : svc.probes) scores.push_back(probe_score_bps(r, ip));
+        svc.probes.clear();
+        svc.scored = true;
+        svc.scored_epoch = epoch;
+        svc.reports = static_cast<std::uint32_t>(scores.size());
+        svc.score_bps = median_score_bps(scores);
+        svc.reward = 0;
+        const Tier tier = tier_of(svc.score_bps);
+        // An unmeasured node (its probers did not report) earns nothing but is
+        // not blamed: a prober outage must not jail honest nodes.
+        if (!scores.empty()) {
+            ++summary.nodes_measured;
+            svc.failed_epochs = tier == Tier::fail ? svc.failed_epochs + 1 : 0;
+            if (svc.failed_epochs >= ip.jail_after_failed_epochs) svc.jailed = true;
+        }
+        const std::uint32_t multiplier = svc.jailed ? 0 : tier_multiplier_bps(tier);
+        inputs.push_back(NodeRewardInput{key, n.record.operator_address, n.stake, multiplier});
+        scored.emplace(key, std::move(svc));
+    }
+    // Validators are paid by the votes certificates on the ledger show they
+    // cast; the ledger does not record certificates yet, so that pool is not
+    // minted (docs/incentives.md, "Not yet built").
+    const EpochRewards rewards = compute_rewards(ip, epoch, inputs, {});
+    for (auto& [key, svc] : scored) {
+        if (auto it = rewards.per_node.find(key); it != rewards.per_node.end()) svc.reward = it->second;
+        summary.nodes_paid += svc.reward > 0;
+        if (svc == m_nodes->at(key).service) continue;  // unchanged entries are not rewritten
+        NodeEntry entry = m_nodes->at(key);
+        entry.service = std::move(svc);
+        put_node(key, std::move(entry));
+    }
+    const auto pay = [&](const crypto::Address& a, std::uint64_t amount) {
+        // Everything minted stays within the supply bound Genesis::state checked.
+        const Account* current = account(a);
+        Account acc = current ? *current : Account{};
+        const bool overflowed = __builtin_add_overflow(acc.balance, amount, &acc.balance);
+        CONET_ASSERT(!overflowed);
+        put_account(a, acc);
+    };
+    for (const auto& [a, payout] : rewards.paid) {
+        pay(a, payout.node_reward + payout.validator_reward);
+        put_reward(a, RewardRecord{epoch, payout.node_reward, payout.validator_reward, 0});
+    }
+    if (rewards.fund > 0) {
+        pay(developer_fund_address(), rewards.fund);
+        RewardRecord r{epoch, 0, 0, rewards.fund};
+        if (auto it = rewards.paid.find(developer_fund_address()); it != rewards.paid.end())
+            r = RewardRecord{epoch, it->second.node_reward, it->second.validator_reward, rewards.fund};
+        put_reward(developer_fund_address(), r);
+    }
+    summary.emission = rewards.emission;
+    summary.node_pool = rewards.node_pool;
+    summary.validator_pool = rewards.validator_pool;
+    summary.fund = rewards.fund;
+    summary.minted = rewards.minted;
+    // The next epoch's probers are assigned by the hash of this block's
+    // parent: final once this block is, and unknown before it was built.
+    set_epoch_info(EpochInfo{epoch + 1, block.parent, summary});
 }
 
 namespace {
@@ -360,6 +528,7 @@ void Params::encode(codec::Writer& w) const {
     w.u64(epoch_blocks);
     w.u64(validator_slots);
     w.u64(min_validator_stake);
+    incentives.encode(w);
 }
 
 codec::Result<Params> Params::decode(codec::Reader& r) {
@@ -369,7 +538,9 @@ codec::Result<Params> Params::decode(codec::Reader& r) {
         if (!got) return util::unexpected(got.error());
         x = *got;
     }
-    return Params{v[0], v[1], v[2], static_cast<std::size_t>(v[3]), v[4], v[5], v[6]};
+    auto incentives = IncentiveParams::decode(r);
+    if (!incentives) return util::unexpected(incentives.error());
+    return Params{v[0], v[1], v[2], static_cast<std::size_t>(v[3]), v[4], v[5], v[6], *incentives};
 }
 
 void ValidatorBond::encode(codec::Writer& w) const {
@@ -424,6 +595,7 @@ codec::Result<Account> Account::decode(codec::Reader& r) {
 void NodeEntry::encode(codec::Writer& w) const {
     record.encode(w);
     w.u64(stake);
+    service.encode(w);
 }
 
 codec::Result<NodeEntry> NodeEntry::decode(codec::Reader& r) {
@@ -431,7 +603,124 @@ codec::Result<NodeEntry> NodeEntry::decode(codec::Reader& r) {
     if (!rec) return util::unexpected(rec.error());
     auto stake = r.u64();
     if (!stake) return util::unexpected(stake.error());
-    return NodeEntry{std::move(*rec), *stake};
+    auto service = NodeService::decode(r);
+    if (!service) return util::unexpected(service.error());
+    return NodeEntry{std::move(*rec), *stake, std::move(*service)};
+}
+
+void NodeService::encode(codec::Writer& w) const {
+    w.u64(probe_epoch);
+    w.count(probes.size());
+    for (const auto& [prober, r] : probes) {
+        w.fixed(prober.bytes);
+        w.boolean(r.reachable);
+        w.u32(r.rtt_ms);
+        w.u32(r.throughput_kbps);
+    }
+    w.u64(scored_epoch);
+    w.boolean(scored);
+    w.u32(reports);
+    w.u32(score_bps);
+    w.u64(reward);
+    w.u32(failed_epochs);
+    w.boolean(jailed);
+}
+
+codec::Result<NodeService> NodeService::decode(codec::Reader& r) {
+    NodeService s;
+    auto pe = r.u64();
+    if (!pe) return util::unexpected(pe.error());
+    s.probe_epoch = *pe;
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        auto reachable = r.boolean();
+        if (!reachable) return util::unexpected(reachable.error());
+        auto rtt = r.u32();
+        auto kbps = rtt ? r.u32() : rtt;
+        if (!kbps) return util::unexpected(kbps.error());
+        s.probes.emplace_back(crypto::Address{*a}, ProbeResult{*reachable, *rtt, *kbps});
+    }
+    auto se = r.u64();
+    auto scored = se ? r.boolean() : codec::Result<bool>(util::unexpected(se.error()));
+    if (!scored) return util::unexpected(scored.error());
+    s.scored_epoch = *se;
+    s.scored = *scored;
+    for (std::uint32_t* f : {&s.reports, &s.score_bps}) {
+        auto v = r.u32();
+        if (!v) return util::unexpected(v.error());
+        *f = *v;
+    }
+    auto reward = r.u64();
+    auto failed = reward ? r.u32() : codec::Result<std::uint32_t>(util::unexpected(reward.error()));
+    auto jailed = failed ? r.boolean() : codec::Result<bool>(util::unexpected(failed.error()));
+    if (!jailed) return util::unexpected(jailed.error());
+    s.reward = *reward;
+    s.failed_epochs = *failed;
+    s.jailed = *jailed;
+    return s;
+}
+
+void EpochSummary::encode(codec::Writer& w) const {
+    for (std::uint64_t v : {epoch, emission, node_pool, validator_pool, fund, minted}) w.u64(v);
+    w.u32(nodes_measured);
+    w.u32(nodes_paid);
+}
+
+codec::Result<EpochSummary> EpochSummary::decode(codec::Reader& r) {
+    EpochSummary s;
+    for (std::uint64_t* f : {&s.epoch, &s.emission, &s.node_pool, &s.validator_pool, &s.fund, &s.minted}) {
+        auto v = r.u64();
+        if (!v) return util::unexpected(v.error());
+        *f = *v;
+    }
+    for (std::uint32_t* f : {&s.nodes_measured, &s.nodes_paid}) {
+        auto v = r.u32();
+        if (!v) return util::unexpected(v.error());
+        *f = *v;
+    }
+    return s;
+}
+
+void EpochInfo::encode(codec::Writer& w) const {
+    w.u64(epoch);
+    w.fixed(seed);
+    w.boolean(last.has_value());
+    if (last) last->encode(w);
+}
+
+codec::Result<EpochInfo> EpochInfo::decode(codec::Reader& r) {
+    EpochInfo e;
+    auto epoch = r.u64();
+    if (!epoch) return util::unexpected(epoch.error());
+    e.epoch = *epoch;
+    auto seed = r.fixed<32>();
+    if (!seed) return util::unexpected(seed.error());
+    e.seed = *seed;
+    auto has = r.boolean();
+    if (!has) return util::unexpected(has.error());
+    if (*has) {
+        auto last = EpochSummary::decode(r);
+        if (!last) return util::unexpected(last.error());
+        e.last = *last;
+    }
+    return e;
+}
+
+void RewardRecord::encode(codec::Writer& w) const {
+    for (std::uint64_t v : {epoch, node_reward, validator_reward, fund_reward}) w.u64(v);
+}
+
+codec::Result<RewardRecord> RewardRecord::decode(codec::Reader& r) {
+    RewardRecord rec;
+    for (std::uint64_t* f : {&rec.epoch, &rec.node_reward, &rec.validator_reward, &rec.fund_reward}) {
+        auto v = r.u64();
+        if (!v) return util::unexpected(v.error());
+        *f = *v;
+    }
+    return rec;
 }
 
 void encode_pending(codec::Writer& w, const std::vector<Pending>& pending) {
@@ -474,6 +763,12 @@ void State::encode(codec::Writer& w) const {
         b.encode(w);
     }
     m_validator_set.encode(w);
+    m_epoch.encode(w);
+    w.count(m_rewards->size());
+    for (const auto& [a, rec] : *m_rewards) {
+        w.fixed(a.bytes);
+        rec.encode(w);
+    }
 }
 
 codec::Result<State> State::decode(codec::Reader& r) {
@@ -517,6 +812,18 @@ codec::Result<State> State::decode(codec::Reader& r) {
     auto set = ValidatorSet::decode(r);
     if (!set) return util::unexpected(set.error());
     parts.validator_set = std::move(*set);
+    auto epoch = EpochInfo::decode(r);
+    if (!epoch) return util::unexpected(epoch.error());
+    parts.epoch = std::move(*epoch);
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        auto rec = RewardRecord::decode(r);
+        if (!rec) return util::unexpected(rec.error());
+        parts.rewards[crypto::Address{*a}] = *rec;
+    }
     return restore(*chain_id, *params, std::move(accounts), std::move(parts));
 }
 
@@ -527,19 +834,24 @@ State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Add
     s.set_pending(std::move(parts.pending));
     for (auto& [a, b] : parts.bonds) s.put_bond(a, std::move(b));
     s.set_validator_set(std::move(parts.validator_set));
+    s.set_epoch_info(std::move(parts.epoch));
+    for (const auto& [a, rec] : parts.rewards) s.put_reward(a, rec);
     return s;
 }
 
 std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts, Parts parts,
                                     SparseMerkleTree tree) {
-    // Leaves: accounts, nodes, bonds, the pending list and the validator set.
-    if (tree.size() != accounts.size() + parts.nodes.size() + parts.bonds.size() + 2) return std::nullopt;
+    // Leaves: accounts, nodes, bonds, rewards, the pending list, the validator set and the epoch.
+    if (tree.size() != accounts.size() + parts.nodes.size() + parts.bonds.size() + parts.rewards.size() + 3)
+        return std::nullopt;
     State s(chain_id, params);
     s.m_accounts = std::move(accounts);
     s.m_nodes = std::make_shared<std::map<crypto::X25519Public, NodeEntry>>(std::move(parts.nodes));
     s.m_pending = std::move(parts.pending);
     s.m_bonds = std::make_shared<std::map<crypto::Address, ValidatorBond>>(std::move(parts.bonds));
     s.m_validator_set = std::move(parts.validator_set);
+    s.m_epoch = std::move(parts.epoch);
+    s.m_rewards = std::make_shared<std::map<crypto::Address, RewardRecord>>(std::move(parts.rewards));
     s.m_tree = std::move(tree);
     return s;
 }
@@ -573,6 +885,23 @@ crypto::Hash256 State::bond_key(const crypto::Address& a) {
 crypto::Hash256 State::validator_set_key() {
     static const crypto::Hash256 key = key_for("validator_set", {});
     return key;
+}
+
+crypto::Hash256 State::epoch_key() {
+    static const crypto::Hash256 key = key_for("epoch", {});
+    return key;
+}
+
+crypto::Hash256 State::reward_key(const crypto::Address& a) {
+    return key_for("reward", a.bytes);
+}
+
+crypto::Hash256 State::epoch_value_hash(const EpochInfo& e) {
+    return crypto::keccak256(codec::encode(e));
+}
+
+crypto::Hash256 State::reward_value_hash(const RewardRecord& r) {
+    return crypto::keccak256(codec::encode(r));
 }
 
 crypto::Hash256 State::bond_value_hash(const ValidatorBond& b) {

@@ -7,11 +7,13 @@
 /// changes nothing. Fees go to the block's proposer, so the total supply is
 /// conserved by every transaction.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "conet/ledger/rewards.hpp"
 #include "conet/ledger/smt.hpp"
 #include "conet/ledger/transaction.hpp"
 
@@ -35,6 +37,9 @@ struct Params {
     std::uint64_t validator_slots = 0;
     /// Least bond that can take a seat.
     std::uint64_t min_validator_stake = 1;
+    /// Probes, scores, emission and rewards (docs/incentives.md); they run
+    /// at epoch ends, so only with epoch_blocks > 0.
+    IncentiveParams incentives;
     void encode(codec::Writer& w) const;
     static codec::Result<Params> decode(codec::Reader& r);
 };
@@ -49,10 +54,28 @@ struct Account {
     static codec::Result<Account> decode(codec::Reader& r);
 };
 
+/// A node's measured service (docs/incentives.md): this epoch's probe
+/// reports, the last epoch's score and reward, and its jail state.
+struct NodeService {
+    std::uint64_t probe_epoch = 0;  ///< the epoch `probes` belong to
+    std::vector<std::pair<crypto::Address, ProbeResult>> probes;  ///< by prober, in arrival order
+    std::uint64_t scored_epoch = 0;  ///< the epoch of the fields below (valid when `scored`)
+    bool scored = false;
+    std::uint32_t reports = 0;    ///< probe reports behind the score (0: unmeasured)
+    std::uint32_t score_bps = 0;  ///< their lower median
+    std::uint64_t reward = 0;     ///< this node's share of that epoch's node pool
+    std::uint32_t failed_epochs = 0;  ///< consecutive measured epochs scored `fail`
+    bool jailed = false;              ///< earns nothing and is not probed until unjailed
+    bool operator==(const NodeService&) const = default;
+    void encode(codec::Writer& w) const;
+    static codec::Result<NodeService> decode(codec::Reader& r);
+};
+
 struct NodeEntry {
     NodeRecord record;
     std::uint64_t stake = 0;
-    /// NodeRecord | u64 stake.
+    NodeService service;
+    /// NodeRecord | u64 stake | NodeService.
     void encode(codec::Writer& w) const;
     static codec::Result<NodeEntry> decode(codec::Reader& r);
 };
@@ -79,6 +102,47 @@ struct ValidatorSet {
     void encode(codec::Writer& w) const;
     static codec::Result<ValidatorSet> decode(codec::Reader& r);
 };
+
+/// One epoch's distribution as the ledger recorded it (`conet query epoch`).
+struct EpochSummary {
+    std::uint64_t epoch = 0;
+    std::uint64_t emission = 0;
+    std::uint64_t node_pool = 0;
+    std::uint64_t validator_pool = 0;
+    std::uint64_t fund = 0;
+    std::uint64_t minted = 0;  ///< what was paid out of `emission` (rounding and empty pools are not minted)
+    std::uint32_t nodes_measured = 0;
+    std::uint32_t nodes_paid = 0;
+    bool operator==(const EpochSummary&) const = default;
+    void encode(codec::Writer& w) const;
+    static codec::Result<EpochSummary> decode(codec::Reader& r);
+};
+
+/// The incentive protocol's clock: the epoch of the next block, the seed of
+/// its prober assignment and the last epoch paid.
+struct EpochInfo {
+    std::uint64_t epoch = 0;
+    crypto::Hash256 seed{};  ///< epoch 0: zero; then the hash of the epoch before's second-to-last block
+    std::optional<EpochSummary> last;
+    bool operator==(const EpochInfo&) const = default;
+    void encode(codec::Writer& w) const;
+    static codec::Result<EpochInfo> decode(codec::Reader& r);
+};
+
+/// The latest reward an address received, and in which epoch.
+struct RewardRecord {
+    std::uint64_t epoch = 0;
+    std::uint64_t node_reward = 0;
+    std::uint64_t validator_reward = 0;
+    std::uint64_t fund_reward = 0;  ///< only the developer fund's address
+    bool operator==(const RewardRecord&) const = default;
+    void encode(codec::Writer& w) const;
+    static codec::Result<RewardRecord> decode(codec::Reader& r);
+};
+
+/// The developer fund's account: an address nobody holds a key for
+/// (keccak256("CONET/DeveloperFund/v1")[12..]); grants spend it.
+const crypto::Address& developer_fund_address();
 
 /// Funds on their way back to an account's balance (unbonding, withdrawals).
 struct Pending {
@@ -108,6 +172,12 @@ enum class TxError {
     insufficient_stake,
     bad_endpoint,         ///< a bond's endpoint is not host:port
     validator_set_fixed,  ///< bonds on a chain whose genesis has no validator slots
+    incentives_off,       ///< probe reports on a chain without epochs
+    wrong_epoch,          ///< a probe report for another epoch than the block's
+    not_a_prober,         ///< the sender is not assigned to probe this node this epoch
+    duplicate_report,     ///< this prober already reported this node this epoch
+    node_jailed,          ///< jailed nodes are not probed
+    not_jailed,
 };
 std::string_view describe(TxError e);
 
@@ -125,6 +195,7 @@ struct BlockContext {
     std::uint64_t height = 0;
     std::uint64_t time_unix = 0;
     crypto::Address proposer;
+    crypto::Hash256 parent{};  ///< the parent block's hash (seeds the next epoch's probe assignment)
 };
 
 class State {
@@ -149,13 +220,15 @@ public:
     /// cannot be in a block on top of this state.
     [[nodiscard]] util::Result<void, TxError> check_payable(const Transaction& tx, const crypto::Address& sender) const;
     /// Releases pending funds whose release height has come and, at an
-    /// epoch's last block, stores the next epoch's validator set: the
-    /// `validator_slots` largest bonds of at least `min_validator_stake`
+    /// epoch's last block, scores the epoch's probe reports, pays the epoch's
+    /// rewards (docs/incentives.md) and stores the next epoch's validator set:
+    /// the `validator_slots` largest bonds of at least `min_validator_stake`
     /// (ties by address), ordered by address; the same members when nobody
     /// qualifies or the chain has no slots.
     void end_block(const BlockContext& block);
 
-    /// Everything that exists: balances, prepaid, stakes, bonds and pending funds.
+    /// Everything that exists: balances, prepaid, stakes, bonds and pending
+    /// funds. Transactions conserve it; epoch ends add what they mint.
     Amount128 total_supply() const;
     /// Root of a sparse Merkle tree over every account, node and pending entry.
     /// The tree is kept up to date by every change; the root rehashes only
@@ -168,11 +241,15 @@ public:
     static crypto::Hash256 pending_key();
     static crypto::Hash256 bond_key(const crypto::Address& a);
     static crypto::Hash256 validator_set_key();
+    static crypto::Hash256 epoch_key();
+    static crypto::Hash256 reward_key(const crypto::Address& a);
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
     static crypto::Hash256 pending_value_hash(const std::vector<Pending>& pending);
     static crypto::Hash256 bond_value_hash(const ValidatorBond& b);
     static crypto::Hash256 validator_set_value_hash(const ValidatorSet& s);
+    static crypto::Hash256 epoch_value_hash(const EpochInfo& e);
+    static crypto::Hash256 reward_value_hash(const RewardRecord& r);
 
     /// Canonical snapshot of the whole state (tests and fuzzing; the block
     /// store keeps one entry per account and node instead, see store.cpp).
@@ -184,6 +261,8 @@ public:
         std::vector<Pending> pending;
         std::map<crypto::Address, ValidatorBond> bonds;
         ValidatorSet validator_set;
+        EpochInfo epoch;
+        std::map<crypto::Address, RewardRecord> rewards;
     };
     /// Rebuilds a state from its parts, hashing every entry into a new tree.
     static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
@@ -203,6 +282,9 @@ public:
     const std::map<crypto::Address, ValidatorBond>& bonds() const { return *m_bonds; }
     /// The set of the next block's epoch.
     const ValidatorSet& validator_set() const { return m_validator_set; }
+    const EpochInfo& epoch_info() const { return m_epoch; }
+    const RewardRecord* reward(const crypto::Address& a) const;
+    const std::map<crypto::Address, RewardRecord>& rewards() const { return *m_rewards; }
     std::uint64_t chain_id() const { return m_chain_id; }
     const Params& params() const { return m_params; }
 
@@ -215,6 +297,13 @@ private:
     void set_validator_set(ValidatorSet set);
     std::map<crypto::X25519Public, NodeEntry>& nodes_for_write();
     ValidatorSet next_validator_set(std::uint64_t epoch) const;
+    void set_epoch_info(EpochInfo info);
+    void put_reward(const crypto::Address& a, RewardRecord r);
+    /// Scores epoch `epoch`'s probe reports and pays its rewards (its last block).
+    void close_epoch(std::uint64_t epoch, const BlockContext& block);
+    [[nodiscard]] util::Result<std::function<void()>, TxError> probe_report_effect(const Transaction& tx,
+                                                                                 const crypto::Address& from,
+                                                                                 const BlockContext& block);
 
     std::uint64_t m_chain_id;
     Params m_params;
@@ -226,6 +315,8 @@ private:
     std::vector<Pending> m_pending;
     std::shared_ptr<std::map<crypto::Address, ValidatorBond>> m_bonds;
     ValidatorSet m_validator_set;
+    EpochInfo m_epoch;
+    std::shared_ptr<std::map<crypto::Address, RewardRecord>> m_rewards;
     SparseMerkleTree m_tree;
 };
 

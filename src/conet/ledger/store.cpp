@@ -65,6 +65,10 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/pending           u32 count | (address | u64 amount | u64 release_height)*
 //   state/bond/<address>    u64 stake | text endpoint
 //   state/valset            the set of the next block's epoch (ValidatorSet)
+//   state/epoch             EpochInfo: the next block's epoch, its probe seed, the last epoch paid
+//   state/reward/<address>  RewardRecord: the address's latest reward
+//   epoch/<u64 epoch>       each paid epoch's EpochSummary, kept for ever (`conet query epoch`)
+//   reward/<u64 epoch><address>  each reward, kept for ever (`conet query rewards --epoch`)
 //   valset/<u64 epoch>      each epoch's set, kept for ever (consensus and light clients)
 //   valproof/<u64 epoch>    its proof in the state tree after the block that stored it (height
 //                           epoch·E, genesis for 0): u32 n | n × 32 siblings | u8 leaf? | key | value
@@ -78,6 +82,10 @@ std::string genesis_input_digest(const Genesis& g) {
 const std::string k_state_meta = "state/meta";
 const std::string k_state_pending = "state/pending";
 const std::string k_state_valset = "state/valset";
+const std::string k_state_epoch = "state/epoch";
+const std::string p_reward = "state/reward/";
+const std::string p_epoch_history = "epoch/";
+const std::string p_reward_history = "reward/";
 const std::string p_bond = "state/bond/";
 const std::string p_valset = "valset/";
 const std::string p_valproof = "valproof/";
@@ -196,6 +204,20 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
     if (&before.bonds() != &after.bonds())
         write_changed(batch, p_bond, before.bonds(), after.bonds(), encoded<ValidatorBond>);
+    if (&before.rewards() != &after.rewards()) {
+        write_changed(batch, p_reward, before.rewards(), after.rewards(), encoded<RewardRecord>);
+        for (const auto& [a, rec] : after.rewards()) {
+            const RewardRecord* old = before.reward(a);
+            if (!old || *old != rec)
+                batch.Put(p_reward_history + be64(rec.epoch) + std::string(util::as_chars(util::ByteView(a.bytes))),
+                          encoded<RewardRecord>(rec));
+        }
+    }
+    if (before.epoch_info() != after.epoch_info()) {
+        batch.Put(k_state_epoch, encoded<EpochInfo>(after.epoch_info()));
+        if (const auto& last = after.epoch_info().last; last && last != before.epoch_info().last)
+            batch.Put(p_epoch_history + be64(last->epoch), encoded<EpochSummary>(*last));
+    }
     if (before.validator_set() != after.validator_set()) {
         const std::string set = encoded<ValidatorSet>(after.validator_set());
         batch.Put(k_state_valset, set);
@@ -263,11 +285,12 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
     const auto corrupt = [](const std::string& what) {
         return util::unexpected("block store is corrupt (" + what + ")");
     };
-    std::string meta_bytes, pending_bytes, valset_bytes;
+    std::string meta_bytes, pending_bytes, valset_bytes, epoch_bytes;
     if (!db.Get(rocksdb::ReadOptions(), k_state_meta, &meta_bytes).ok() ||
         !db.Get(rocksdb::ReadOptions(), k_state_pending, &pending_bytes).ok() ||
-        !db.Get(rocksdb::ReadOptions(), k_state_valset, &valset_bytes).ok())
-        return corrupt("no state");
+        !db.Get(rocksdb::ReadOptions(), k_state_valset, &valset_bytes).ok() ||
+        !db.Get(rocksdb::ReadOptions(), k_state_epoch, &epoch_bytes).ok())
+        return corrupt("no state (a store from before the incentive protocol: start a new chain)");
     codec::Reader meta(util::as_bytes(meta_bytes));
     auto chain_id = meta.u64();
     auto params = chain_id ? Params::decode(meta) : codec::Result<Params>(util::unexpected(chain_id.error()));
@@ -302,7 +325,18 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
         parts.bonds[a] = std::move(*bond);
     }
+    for (it->Seek(p_reward); it->Valid() && it->key().starts_with(p_reward); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_reward.size());
+        auto rec = codec::decode<RewardRecord>(util::as_bytes(it->value().ToStringView()));
+        if (k.size() != 20 || !rec) return corrupt("reward entry");
+        crypto::Address a;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
+        parts.rewards[a] = *rec;
+    }
     if (!it->status().ok()) return corrupt(it->status().ToString());
+    auto epoch = codec::decode<EpochInfo>(util::as_bytes(epoch_bytes));
+    if (!epoch) return corrupt("epoch entry");
+    parts.epoch = std::move(*epoch);
     codec::Reader pr(util::as_bytes(pending_bytes));
     auto pending = decode_pending(pr);
     if (!pending || pr.remaining() != 0) return corrupt("pending entry");
@@ -372,6 +406,7 @@ util::Result<std::unique_ptr<BlockStore>, std::string> BlockStore::open(const st
             batch.Put(key("hash/", genesis_header.hash()), be64(0));
             batch.Put(k_state_meta, encode_meta(*genesis_state));
             batch.Put(k_state_pending, encode_pending({}));
+            batch.Put(k_state_epoch, encoded<EpochInfo>(genesis_state->epoch_info()));
             write_entry_changes(batch, State(genesis_state->chain_id(), genesis_state->params()), *genesis_state);
             write_tree_changes(batch, SparseMerkleTree{}, genesis_state->tree());
             batch.Put(k_smt_stored, smt_format_leaves);
@@ -441,6 +476,39 @@ std::optional<ValidatorSet> BlockStore::validator_set(std::uint64_t epoch) const
     auto set = codec::decode<ValidatorSet>(util::as_bytes(bytes));
     if (!set) return std::nullopt;
     return std::move(*set);
+}
+
+std::optional<EpochSummary> BlockStore::epoch_summary(std::uint64_t epoch) const {
+    std::string bytes;
+    if (!m_db->Get(rocksdb::ReadOptions(), p_epoch_history + be64(epoch), &bytes).ok()) return std::nullopt;
+    auto summary = codec::decode<EpochSummary>(util::as_bytes(bytes));
+    if (!summary) return std::nullopt;
+    return *summary;
+}
+
+std::vector<std::pair<crypto::Address, RewardRecord>> BlockStore::rewards_of_epoch(std::uint64_t epoch,
+                                                                                   std::size_t limit) const {
+    std::vector<std::pair<crypto::Address, RewardRecord>> out;
+    const std::string prefix = p_reward_history + be64(epoch);
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+        const auto k = it->key().ToStringView().substr(prefix.size());
+        auto rec = codec::decode<RewardRecord>(util::as_bytes(it->value().ToStringView()));
+        if (k.size() != 20 || !rec) continue;
+        crypto::Address a;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
+        out.emplace_back(a, *rec);
+    }
+    return out;
+}
+
+std::optional<RewardRecord> BlockStore::reward_at(std::uint64_t epoch, const crypto::Address& a) const {
+    std::string bytes;
+    const std::string k = p_reward_history + be64(epoch) + std::string(util::as_chars(util::ByteView(a.bytes)));
+    if (!m_db->Get(rocksdb::ReadOptions(), k, &bytes).ok()) return std::nullopt;
+    auto rec = codec::decode<RewardRecord>(util::as_bytes(bytes));
+    if (!rec) return std::nullopt;
+    return *rec;
 }
 
 std::optional<SmtProof> BlockStore::validator_set_proof(std::uint64_t epoch) const {

@@ -45,6 +45,13 @@ public:
     /// Its proof under the state root of the block that stored it (epoch·E;
     /// genesis for epoch 0): what a light client checks it against.
     std::optional<SmtProof> validator_set_proof(std::uint64_t epoch) const;
+    /// A paid epoch's summary (kept for every epoch).
+    std::optional<EpochSummary> epoch_summary(std::uint64_t epoch) const;
+    /// What `a` received in `epoch` (none: nothing).
+    std::optional<RewardRecord> reward_at(std::uint64_t epoch, const crypto::Address& a) const;
+    /// Everyone paid in `epoch`, by address, at most `limit`.
+    std::vector<std::pair<crypto::Address, RewardRecord>> rewards_of_epoch(std::uint64_t epoch,
+                                                                           std::size_t limit) const;
     std::optional<std::uint64_t> height_of(const crypto::Hash256& block_hash) const;
     std::optional<TxLocation> find_transaction(const crypto::Hash256& tx_id) const;
 

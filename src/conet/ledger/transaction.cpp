@@ -119,4 +119,38 @@ codec::Result<AmountPayload> AmountPayload::decode(codec::Reader& r) {
     return AmountPayload{*amount};
 }
 
+void ProbeReportPayload::encode(codec::Writer& w) const {
+    w.u64(epoch);
+    w.count(entries.size());
+    for (const auto& e : entries) {
+        w.fixed(e.node);
+        w.boolean(e.result.reachable);
+        w.u32(e.result.rtt_ms);
+        w.u32(e.result.throughput_kbps);
+    }
+}
+
+codec::Result<ProbeReportPayload> ProbeReportPayload::decode(codec::Reader& r) {
+    ProbeReportPayload p;
+    auto epoch = r.u64();
+    if (!epoch) return util::unexpected(epoch.error());
+    p.epoch = *epoch;
+    auto n = r.count(max_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        ProbeEntry e;
+        auto node = r.fixed<32>();
+        if (!node) return util::unexpected(node.error());
+        e.node = *node;
+        auto reachable = r.boolean();
+        if (!reachable) return util::unexpected(reachable.error());
+        auto rtt = r.u32();
+        auto kbps = rtt ? r.u32() : rtt;
+        if (!kbps) return util::unexpected(kbps.error());
+        e.result = ProbeResult{*reachable, *rtt, *kbps};
+        p.entries.push_back(e);
+    }
+    return p;
+}
+
 }  // namespace conet::ledger

@@ -6,6 +6,7 @@
 /// canonical encodings of the structs below.
 
 #include "conet/ledger/node_record.hpp"
+#include "conet/ledger/rewards.hpp"
 
 namespace conet::ledger {
 
@@ -22,6 +23,8 @@ enum class TxKind : std::uint8_t {
     withdraw = 7,          ///< AmountPayload: prepaid -> balance after a delay
     validator_bond = 8,    ///< BondPayload: balance -> the sender's validator bond
     validator_unbond = 9,  ///< AmountPayload: bond -> balance after the unbonding period
+    probe_report = 10,     ///< ProbeReportPayload: a prober's measurements of its assigned nodes
+    unjail = 11,           ///< NodeKeyPayload: the operator returns a jailed node to service
 };
 
 /// Longest consensus endpoint ("host:port") a bond may name.
@@ -85,6 +88,25 @@ struct AmountPayload {
     std::uint64_t amount = 0;
     void encode(codec::Writer& w) const { w.u64(amount); }
     static codec::Result<AmountPayload> decode(codec::Reader& r);
+};
+
+/// One measured node in a probe report.
+struct ProbeEntry {
+    crypto::X25519Public node{};
+    ProbeResult result;
+};
+
+/// A prober's report for `epoch` (the epoch of the block that carries it):
+/// u64 epoch | u32 count | (node key | u8 reachable | u32 rtt_ms | u32 throughput_kbps)*.
+/// A prober with more nodes than fit one payload sends several reports;
+/// each node is reported at most once per prober and epoch.
+struct ProbeReportPayload {
+    std::uint64_t epoch = 0;
+    std::vector<ProbeEntry> entries;
+    static constexpr std::size_t entry_bytes = 32 + 1 + 4 + 4;
+    static constexpr std::size_t max_entries = (max_tx_payload_bytes - 12) / entry_bytes;
+    void encode(codec::Writer& w) const;
+    static codec::Result<ProbeReportPayload> decode(codec::Reader& r);
 };
 
 /// Builds and signs a transaction with the given payload.
