@@ -95,8 +95,8 @@ struct Net {
     void advance(std::vector<Transaction> txs = {}) {
         Mempool pool;
         for (auto& t : txs) ASSERT_TRUE(pool.admit(t, state));
-        auto [block, next] = build_unsigned_block(state, head, pool, head.time_unix + 1, keys[0].address(),
-                                                  head.view + 1);
+        auto [block, next] =
+            build_unsigned_block(state, head, pool, head.time_unix + 1, keys[0].address(), head.view + 1);
         ASSERT_EQ(block.transactions.size(), txs.size());
         const auto& set = state.validator_set().members;
         for (std::uint32_t i = 0; i < set.size(); ++i)
@@ -116,8 +116,8 @@ struct Net {
         for (int n = 0; n < static_cast<int>(results.size()); ++n)
             for (const auto& p : probers(n)) {
                 const std::size_t i = index_of(p);
-                txs.push_back(tx(i, TxKind::probe_report, ProbeReportPayload{epoch(), {{node_key(n), results[n]}}},
-                                 sent[i]++));
+                txs.push_back(
+                    tx(i, TxKind::probe_report, ProbeReportPayload{epoch(), {{node_key(n), results[n]}}}, sent[i]++));
             }
         advance(std::move(txs));
     }
@@ -162,7 +162,7 @@ TEST(Incentives, AnEpochsReportsAreScoredAndItsEmissionPaidByScoreTimesStake) {
     // The records are in the state root: a proof of the reward verifies.
     const auto proof = n.state.tree().prove(State::reward_key(n.keys[4].address()));
     EXPECT_TRUE(smt_verify(n.state.state_root(), State::reward_key(n.keys[4].address()),
-                             State::reward_value_hash(*n.state.reward(n.keys[4].address())), proof));
+                           State::reward_value_hash(*n.state.reward(n.keys[4].address())), proof));
 }
 
 TEST(Incentives, ReportsFromUnassignedProbersOtherEpochsOrTwiceAreRejected) {
@@ -184,6 +184,12 @@ TEST(Incentives, ReportsFromUnassignedProbersOtherEpochsOrTwiceAreRejected) {
     unknown[0] = 9;
     EXPECT_EQ(n.try_tx(n.tx(prober, TxKind::probe_report, ProbeReportPayload{n.epoch(), {{unknown, good}}})).error(),
               TxError::unknown_node);
+    // The report survives the wire (the kinds are known to the decoder).
+    for (const Transaction& t : {n.report(prober, 0, good), n.tx(3, TxKind::unjail, NodeKeyPayload{n.node_key(0)})}) {
+        auto back = codec::decode<Transaction>(codec::encode(t));
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->hash(), t.hash());
+    }
     ASSERT_TRUE(n.try_tx(n.report(prober, 0, good)));
     n.advance({n.report(prober, 0, good)});
     EXPECT_EQ(n.try_tx(n.report(prober, 0, good)).error(), TxError::duplicate_report);

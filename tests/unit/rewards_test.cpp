@@ -3,14 +3,14 @@
 // not depend on the order of its inputs, pays offline nodes nothing, never
 // creates value by rounding, and splitting a node's stake over many nodes
 // of the same operator never raises what the operator earns.
+#include "conet/ledger/rewards.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <numeric>
-
-#include "conet/ledger/rewards.hpp"
 
 namespace conet::ledger {
 namespace {
@@ -65,8 +65,8 @@ std::uint64_t total_paid(const EpochRewards& r) {
 }
 
 RC_GTEST_PROP(Rewards, NeverPaysMoreThanTheEmissionAndRecordsWhatItPays, ()) {
-    const auto emission = *rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(0, 1'000'000'000),
-                                          rc::gen::just<std::uint64_t>(~0ull >> 2));
+    const auto emission =
+        *rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(0, 1'000'000'000), rc::gen::just<std::uint64_t>(~0ull >> 2));
     const auto p = params(emission, *rc::gen::inRange<std::uint64_t>(0, 3'000'000'000'000));
     const auto nodes = gen_nodes();
     const auto validators = gen_validators();
@@ -83,8 +83,8 @@ RC_GTEST_PROP(Rewards, NeverPaysMoreThanTheEmissionAndRecordsWhatItPays, ()) {
     RC_ASSERT(node_paid <= r.node_pool);
     RC_ASSERT(validator_paid <= r.validator_pool);
     // Rounding loses less than one unit per payee.
-    const bool any_node = std::any_of(nodes.begin(), nodes.end(),
-                                      [](const auto& n) { return n.multiplier_bps > 0 && n.stake > 0; });
+    const bool any_node =
+        std::any_of(nodes.begin(), nodes.end(), [](const auto& n) { return n.multiplier_bps > 0 && n.stake > 0; });
     if (any_node) RC_ASSERT(r.node_pool - node_paid < nodes.size() + 1);
     const bool any_vote = std::any_of(validators.begin(), validators.end(), [](const auto& v) { return v.votes > 0; });
     if (any_vote) RC_ASSERT(r.validator_pool - validator_paid < validators.size() + 1);
@@ -116,7 +116,7 @@ RC_GTEST_PROP(Rewards, AnOfflineNodeEarnsNothingAndOthersLoseNothingByIt, ()) {
     nodes[0].multiplier_bps = 0;
     nodes[0].operator_address = address_of(999);  // an operator with no other node
     const EpochRewards r = compute_rewards(p, 0, nodes, {});
-    RC_ASSERT(r.per_node.count(nodes[0].node) == 0u);
+    RC_ASSERT(r.node_reward(nodes[0].node) == 0u);
     RC_ASSERT(r.paid.count(address_of(999)) == 0u);
     // Removing it changes nothing for anyone else.
     const EpochRewards without = compute_rewards(p, 0, std::span(nodes).subspan(1), {});
@@ -124,8 +124,8 @@ RC_GTEST_PROP(Rewards, AnOfflineNodeEarnsNothingAndOthersLoseNothingByIt, ()) {
 }
 
 RC_GTEST_PROP(Rewards, SplittingANodesStakeOverManyNodesNeverRaisesTheOperatorsReward, ()) {
-    const auto saturation = *rc::gen::oneOf(rc::gen::just<std::uint64_t>(0),
-                                            rc::gen::inRange<std::uint64_t>(1, 2'000'000'000'000));
+    const auto saturation =
+        *rc::gen::oneOf(rc::gen::just<std::uint64_t>(0), rc::gen::inRange<std::uint64_t>(1, 2'000'000'000'000));
     const auto p = params(*rc::gen::inRange<std::uint64_t>(1, 1'000'000'000'000), saturation);
     auto nodes = gen_nodes();
     RC_PRE(!nodes.empty());
@@ -162,12 +162,14 @@ TEST(Rewards, SaturationCapsAnOperatorWhateverTheNumberOfItsNodes) {
     EXPECT_EQ(r.paid.at(address_of(1)).node_reward, 350'000u);
     EXPECT_EQ(r.paid.at(address_of(2)).node_reward, 350'000u);
     // A spreads the same 4'000 over four nodes: still counted as 1'000.
-    nodes = {{node_of(1), address_of(1), 1'000, 10'000}, {node_of(3), address_of(1), 1'000, 10'000},
-             {node_of(4), address_of(1), 1'000, 10'000}, {node_of(5), address_of(1), 1'000, 10'000},
+    nodes = {{node_of(1), address_of(1), 1'000, 10'000},
+             {node_of(3), address_of(1), 1'000, 10'000},
+             {node_of(4), address_of(1), 1'000, 10'000},
+             {node_of(5), address_of(1), 1'000, 10'000},
              {node_of(2), address_of(2), 1'000, 10'000}};
     const EpochRewards split = compute_rewards(p, 0, nodes, {});
     EXPECT_EQ(split.paid.at(address_of(1)).node_reward, 350'000u);
-    EXPECT_EQ(split.per_node.at(node_of(3)), 87'500u);
+    EXPECT_EQ(split.node_reward(node_of(3)), 87'500u);
 }
 
 TEST(Rewards, TheWorkedExampleOfTheDocs) {

@@ -524,6 +524,9 @@ int run_devnet(const DevnetOptions& o) {
     return code;
 }
 
+/// A testnet's emission halves this rarely: practically constant.
+constexpr std::uint64_t testnet_halving_epochs = 100'000;
+
 struct TestnetOptions {
     std::string dir;
     std::size_t validators = 4;
@@ -533,8 +536,9 @@ struct TestnetOptions {
     std::uint64_t epoch_blocks = 0;
     std::uint64_t validator_slots = 0;
     std::uint64_t min_validator_stake = ledger::base_units_per_conet;
-    std::optional<std::uint64_t> validator_stake;  ///< default: min_validator_stake
-    std::size_t standby = 0;                       ///< validators outside the genesis, ready to bond
+    std::optional<std::uint64_t> validator_stake;                   ///< default: min_validator_stake
+    std::size_t standby = 0;                                        ///< validators outside the genesis, ready to bond
+    std::uint64_t emission = 1'000 * ledger::base_units_per_conet;  ///< per epoch, with epochs
 };
 
 /// A random password in DIR/password (0600), for a node's own wallet.
@@ -614,6 +618,10 @@ int run_testnet(const TestnetOptions& o) {
     g.params.epoch_blocks = o.epoch_blocks;
     g.params.validator_slots = o.validator_slots;
     g.params.min_validator_stake = o.min_validator_stake;
+    if (o.epoch_blocks > 0 && o.emission > 0) {
+        g.params.incentives.emission_per_epoch = o.emission;
+        g.params.incentives.emission_halving_epochs = testnet_halving_epochs;
+    }
     if (o.validator_slots > 0) g.validator_stake = o.validator_stake.value_or(o.min_validator_stake);
     g.validators = validators;
     for (const auto& a : validators) g.balances.emplace_back(a, initial_balance);
@@ -719,7 +727,12 @@ int run_testnet(const TestnetOptions& o) {
                   << (dir / "standby0" / "password").string() << " --amount " << o.min_validator_stake * 2
                   << " --endpoint " << port(o.validators) << "\n";
     std::cout << "then the proxy:\n  " << proxy_cmd << "\nand check the chain:\n  " << self << " query nodes --rpc "
-              << rpc_urls.front() << "\n(testnet.json lists all of this.)" << std::endl;
+              << rpc_urls.front() << "\n";
+    if (o.epoch_blocks > 0)
+        std::cout << "  " << self << " query epoch --rpc " << rpc_urls.front() << "\n  " << self
+                  << " query scores --rpc " << rpc_urls.front() << "\n  " << self << " query rewards --rpc "
+                  << rpc_urls.front() << "\n";
+    std::cout << "(testnet.json lists all of this.)" << std::endl;
     return exit_ok;
 }
 
@@ -782,6 +795,10 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     tn->add_option("--validator-stake", t->validator_stake,
                    "Bond each genesis validator starts with (default: --min-validator-stake)");
+    tn->add_option("--emission", t->emission,
+                   "Base units minted per epoch for nodes, validators and the developer fund (with --epoch-blocks; "
+                   "0: no rewards)")
+        ->capture_default_str();
     tn->add_option("--standby", t->standby,
                    "Validators outside the genesis, funded and configured to join by bonding (needs "
                    "--validator-slots)")

@@ -28,7 +28,10 @@ struct LedgerOptions {
     std::uint64_t fee = 1;
     bool no_wait = false;
     bool json_out = false;
-    std::string to, node, record_file, id, endpoint;
+    std::string to, node, record_file, id, endpoint, address;
+    std::optional<std::uint64_t> epoch;
+    bool reachable = false;
+    std::uint32_t rtt_ms = 0, kbps = 0;
     std::uint64_t amount = 0;
     std::uint64_t offset = 0, limit = 100;
     std::uint32_t wait_seconds = 30;
@@ -170,6 +173,112 @@ int query_account(const LedgerOptions& o) {
     return exit_ok;
 }
 
+std::string amount_text(std::uint64_t base_units) {
+    const std::uint64_t whole = base_units / ledger::base_units_per_conet;
+    std::string frac = std::to_string(base_units % ledger::base_units_per_conet);
+    frac.insert(0, 6 - frac.size(), '0');
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    return std::to_string(whole) + (frac.empty() ? "" : "." + frac) + " CONET";
+}
+
+void print_summary(const json::object& s) {
+    const auto u = [&](const char* k) { return s.at(k).to_number<std::uint64_t>(); };
+    std::cout << "  emission " << amount_text(u("emission")) << ": nodes " << amount_text(u("node_pool"))
+              << ", validators " << amount_text(u("validator_pool")) << ", developer fund " << amount_text(u("fund"))
+              << "\n  minted   " << amount_text(u("minted")) << " (" << amount_text(u("not_minted"))
+              << " not minted: rounding and empty pools)\n  nodes    " << u("nodes_measured") << " measured, "
+              << u("nodes_paid") << " paid\n";
+}
+
+int query_epoch(const LedgerOptions& o) {
+    json::array params;
+    if (o.epoch) params.push_back(json::value(*o.epoch));
+    auto r = rpc::call(o.rpc, "conet_getEpoch", std::move(params));
+    if (!r) return rpc_fail(r.error());
+    if (o.json_out) {
+        print_json(*r);
+        return exit_ok;
+    }
+    const json::object& e = r->as_object();
+    if (o.epoch) {
+        std::cout << "epoch " << *o.epoch << "\n";
+        print_summary(e);
+        return exit_ok;
+    }
+    std::cout << "epoch " << e.at("epoch").to_number<std::uint64_t>() << " (blocks " << e.at("first_height") << "-"
+              << e.at("last_height") << ", head " << e.at("head") << "), emission "
+              << amount_text(e.at("emission").to_number<std::uint64_t>()) << "\n";
+    const auto& fund = e.at("developer_fund").as_object();
+    std::cout << "developer fund " << fund.at("address").as_string().c_str() << ": "
+              << amount_text(fund.at("balance").to_number<std::uint64_t>()) << "\n";
+    if (e.at("last").is_object()) {
+        std::cout << "last paid epoch " << e.at("last").at("epoch") << ":\n";
+        print_summary(e.at("last").as_object());
+    } else {
+        std::cout << "no epoch paid yet\n";
+    }
+    return exit_ok;
+}
+
+int query_scores(const LedgerOptions& o) {
+    auto r = rpc::call(o.rpc, "conet_getScores", {json::value(o.offset), json::value(o.limit)});
+    if (!r) return rpc_fail(r.error());
+    if (o.json_out) {
+        print_json(*r);
+        return exit_ok;
+    }
+    std::cout << "epoch " << r->at("epoch") << ", " << r->at("total") << " nodes\n";
+    for (const auto& v : r->at("nodes").as_array()) {
+        const auto& n = v.as_object();
+        std::cout << std::string_view(n.at("node").as_string()).substr(0, 16) << "… "
+                  << n.at("region").as_string().c_str() << " stake "
+                  << amount_text(n.at("stake").to_number<std::uint64_t>());
+        if (n.at("last").is_object()) {
+            const auto& l = n.at("last").as_object();
+            std::cout << "  epoch " << l.at("epoch") << ": " << l.at("tier").as_string().c_str() << " (score "
+                      << l.at("score_bps").to_number<std::uint64_t>() / 100 << " %, " << l.at("reports")
+                      << " reports) reward " << amount_text(l.at("reward").to_number<std::uint64_t>());
+        } else {
+            std::cout << "  not scored yet";
+        }
+        if (n.at("jailed").as_bool()) std::cout << "  JAILED: `conet tx unjail --node <key>` once it serves again";
+        std::cout << "\n";
+    }
+    return exit_ok;
+}
+
+int query_rewards(const LedgerOptions& o) {
+    json::array params{o.address.empty() ? json::value(nullptr) : json::value(o.address),
+                       o.epoch ? json::value(*o.epoch) : json::value(nullptr)};
+    auto r = rpc::call(o.rpc, "conet_getRewards", std::move(params));
+    if (!r) return rpc_fail(r.error());
+    if (o.json_out) {
+        print_json(*r);
+        return exit_ok;
+    }
+    const json::object& a = r->as_object();
+    if (a.contains("latest")) {
+        std::cout << a.at("address").as_string().c_str() << ": ";
+        if (a.at("latest").is_null()) {
+            std::cout << "no reward yet\n";
+        } else {
+            const auto& l = a.at("latest").as_object();
+            std::cout << amount_text(l.at("total").to_number<std::uint64_t>()) << " in epoch " << l.at("epoch")
+                      << " (nodes " << amount_text(l.at("node_reward").to_number<std::uint64_t>()) << ", validator "
+                      << amount_text(l.at("validator_reward").to_number<std::uint64_t>()) << ")\n";
+        }
+        std::cout << "  (as the node stated it at block " << a.at("height") << "; --json has the proof)\n";
+        return exit_ok;
+    }
+    std::cout << "epoch " << a.at("epoch") << "\n";
+    print_summary(a.at("summary").as_object());
+    for (const auto& v : a.at("rewards").as_array())
+        std::cout << "  " << v.at("address").as_string().c_str() << " "
+                  << amount_text(v.at("total").to_number<std::uint64_t>()) << "\n";
+    if (a.at("rewards").as_array().empty()) std::cout << "  nobody was paid\n";
+    return exit_ok;
+}
+
 void common_tx_options(CLI::App* cmd, LedgerOptions& o) {
     cmd->add_option("--keystore", o.keystore, "Sender's keystore")->required();
     cmd->add_option("--password-file", o.password_file, "File whose first line is the password");
@@ -257,6 +366,69 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         return send(opt, ledger::TxKind::validator_unbond, ledger::AmountPayload{opt.amount});
     });
 
+    c = tx->add_subcommand("unjail", "Return your jailed node to service (it is probed and paid again)");
+    common_tx_options(c, o);
+    c->add_option("--node", o.node, "The node's Noise key (hex)")->required();
+    bind(c, [](const LedgerOptions& opt) {
+        auto key = node_key(opt.node);
+        if (!key) return fail(key.error(), exit_usage);
+        return send(opt, ledger::TxKind::unjail, ledger::NodeKeyPayload{*key});
+    });
+    c = tx->add_subcommand("probe-report",
+                           "As a validator assigned to probe a node this epoch, report what you measured (validators "
+                           "with probing on send these themselves)");
+    common_tx_options(c, o);
+    c->add_option("--node", o.node, "The node's Noise key (hex), for a report of one node");
+    c->add_flag("--reachable", o.reachable, "The probe's challenge came back through the node");
+    c->add_option("--rtt-ms", o.rtt_ms, "Measured round trip (ms)")->capture_default_str();
+    c->add_option("--kbps", o.kbps, "Measured throughput (kbit/s)")->capture_default_str();
+    c->add_option("--report", o.record_file,
+                  "JSON file with several nodes: [{\"node\": hex, \"reachable\": bool, \"rtt_ms\": n, "
+                  "\"kbps\": n}, …] (instead of --node)")
+        ->check(CLI::ExistingFile);
+    c->add_option("--epoch", o.epoch, "The epoch measured (default: the current one)");
+    bind(c, [](const LedgerOptions& opt) {
+        if (opt.node.empty() == opt.record_file.empty()) return fail("give --node or --report", exit_usage);
+        std::uint64_t epoch = 0;
+        if (opt.epoch) {
+            epoch = *opt.epoch;
+        } else {
+            auto e = rpc::call(opt.rpc, "conet_getEpoch", {});
+            if (!e) return rpc_fail(e.error());
+            epoch = e->at("epoch").to_number<std::uint64_t>();
+        }
+        ledger::ProbeReportPayload report{epoch, {}};
+        if (!opt.node.empty()) {
+            auto key = node_key(opt.node);
+            if (!key) return fail(key.error(), exit_usage);
+            report.entries.push_back({*key, ledger::ProbeResult{opt.reachable, opt.rtt_ms, opt.kbps}});
+        } else {
+            auto text = util::read_file(opt.record_file, 1 << 20);
+            if (!text) return fail(text.error().message());
+            boost::system::error_code ec;
+            const json::value doc = json::parse(*text, ec);
+            if (ec || !doc.is_array()) return fail("--report must hold a JSON array", exit_usage);
+            try {
+                for (const auto& v : doc.as_array()) {
+                    auto key = node_key(std::string(v.at("node").as_string()));
+                    if (!key) return fail("--report: " + key.error(), exit_usage);
+                    report.entries.push_back({*key, ledger::ProbeResult{v.at("reachable").as_bool(),
+                                                                        v.at("rtt_ms").to_number<std::uint32_t>(),
+                                                                        v.at("kbps").to_number<std::uint32_t>()}});
+                }
+            } catch (const std::exception& e) {
+                return fail(
+                    std::string("--report: each entry needs node, reachable, rtt_ms and kbps (") + e.what() + ")",
+                    exit_usage);
+            }
+            if (report.entries.size() > ledger::ProbeReportPayload::max_entries)
+                return fail("--report: at most " + std::to_string(ledger::ProbeReportPayload::max_entries) +
+                                " nodes per report (send several)",
+                            exit_usage);
+        }
+        return send(opt, ledger::TxKind::probe_report, report);
+    });
+
     auto* q = app.add_subcommand("query", "Read the ledger over JSON-RPC");
     q->require_subcommand(1);
     auto add_query = [&](const char* name, const char* help, const char* arg_help) {
@@ -294,6 +466,18 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         if (validators->get_option("--epoch")->count() > 0) params.push_back(json::value(opt.offset));
         return query(opt, "conet_getValidatorSet", std::move(params));
     });
+    auto* epoch = add_query("epoch", "The current epoch, its emission and the last epoch's distribution", nullptr);
+    epoch->add_option("--epoch", o.epoch, "A paid epoch's distribution instead");
+    bind(epoch, query_epoch);
+    auto* scores = add_query("scores", "Each node's probers, last score, tier, reward and jail state", nullptr);
+    scores->add_option("--offset", o.offset, "First node")->capture_default_str();
+    scores->add_option("--limit", o.limit, "How many")->capture_default_str();
+    bind(scores, query_scores);
+    auto* rewards = add_query(
+        "rewards", "Rewards: an address's latest (with its proof), or an epoch's (default: the last paid)", nullptr);
+    rewards->add_option("--address", o.address, "Whose rewards");
+    rewards->add_option("--epoch", o.epoch, "Which epoch");
+    bind(rewards, query_rewards);
     auto* nodes = add_query("nodes", "Registered nodes (paged)", nullptr);
     nodes->add_option("--offset", o.offset, "First node")->capture_default_str();
     nodes->add_option("--limit", o.limit, "How many")->capture_default_str();

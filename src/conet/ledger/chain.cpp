@@ -149,7 +149,8 @@ util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
             auto parsed = incentives_from_json(inc->get_object());
             if (!parsed) return util::unexpected(parsed.error());
             if (*epochs == 0 && parsed->emission_per_epoch > 0)
-                return util::unexpected(std::string("\"incentives\" need \"epoch_blocks\": rewards are paid at epoch ends"));
+                return util::unexpected(
+                    std::string("\"incentives\" need \"epoch_blocks\": rewards are paid at epoch ends"));
             g.params.incentives = *parsed;
         }
         g.params.epoch_blocks = *epochs;

@@ -83,7 +83,8 @@ std::string IncentiveParams::check() const {
 
 std::uint32_t probe_score_bps(const ProbeResult& r, const IncentiveParams& p) {
     if (!r.reachable) return 0;
-    const std::uint64_t throughput = std::min<std::uint64_t>(bps_one, mul_div(r.throughput_kbps, bps_one, p.probe_target_kbps));
+    const std::uint64_t throughput =
+        std::min<std::uint64_t>(bps_one, mul_div(r.throughput_kbps, bps_one, p.probe_target_kbps));
     const std::uint64_t latency =
         r.rtt_ms <= p.probe_target_rtt_ms ? bps_one : mul_div(p.probe_target_rtt_ms, bps_one, r.rtt_ms);
     return static_cast<std::uint32_t>(throughput * latency / bps_one);
@@ -160,6 +161,12 @@ std::uint64_t epoch_emission(const IncentiveParams& p, std::uint64_t epoch) {
     return halvings >= 64 ? 0 : p.emission_per_epoch >> halvings;
 }
 
+std::uint64_t EpochRewards::node_reward(const crypto::X25519Public& node) const {
+    auto it = std::lower_bound(per_node.begin(), per_node.end(), node,
+                               [](const auto& entry, const crypto::X25519Public& k) { return entry.first < k; });
+    return it != per_node.end() && it->first == node ? it->second : 0;
+}
+
 EpochRewards compute_rewards(const IncentiveParams& p, std::uint64_t epoch, std::span<const NodeRewardInput> nodes,
                              std::span<const ValidatorRewardInput> validators) {
     EpochRewards out;
@@ -168,56 +175,81 @@ EpochRewards compute_rewards(const IncentiveParams& p, std::uint64_t epoch, std:
     out.validator_pool = mul_div(out.emission, p.validator_share_bps, bps_one);
     out.fund = out.emission - out.node_pool - out.validator_pool;  // the fund's share takes the rounding of the others'
 
-    // Nodes: weights are sums over a map, so the order of `nodes` does not matter.
+    // Nodes, grouped by operator (sorted, so the order of `nodes` does not
+    // matter; sums of integers do not depend on their order either).
     // Every staked node counts against its operator's cap, earning or not:
     // otherwise a failing node would free cap for the others, and splitting
     // a node so that a piece fails could raise the operator's reward.
-    std::map<crypto::Address, U128> operator_stake;
-    for (const auto& n : nodes) operator_stake[n.operator_address] += n.stake;
-    std::map<crypto::X25519Public, U128> weight;
+    const std::size_t n = nodes.size();
+    std::vector<std::uint32_t> by_operator(n);
+    for (std::uint32_t i = 0; i < n; ++i) by_operator[i] = i;
+    std::sort(by_operator.begin(), by_operator.end(), [&](std::uint32_t a, std::uint32_t b) {
+        const auto& x = nodes[a];
+        const auto& y = nodes[b];
+        return x.operator_address != y.operator_address ? x.operator_address < y.operator_address : x.node < y.node;
+    });
+    std::vector<U128> weight(n, 0);
     U128 total_weight = 0;
-    for (const auto& n : nodes) {
-        CONET_ASSERT(n.multiplier_bps <= bps_one);
-        if (n.multiplier_bps == 0 || n.stake == 0) continue;
-        // An operator over the cap counts each node's stake scaled by cap / S.
-        U128 stake = n.stake;
-        const U128 s = operator_stake[n.operator_address];
-        if (p.saturation_stake > 0 && s > p.saturation_stake) stake = stake * p.saturation_stake / s;  // < 2^128
-        const U128 w = stake * n.multiplier_bps;  // ≤ stake · 2^14
-        const bool fresh = weight.emplace(n.node, w).second;
-        CONET_ASSERT_MSG(fresh, "a node listed twice");
-        total_weight += w;
+    for (std::size_t g = 0; g < n;) {
+        std::size_t end = g;
+        U128 operator_stake = 0;
+        for (; end < n && nodes[by_operator[end]].operator_address == nodes[by_operator[g]].operator_address; ++end)
+            operator_stake += nodes[by_operator[end]].stake;
+        for (std::size_t j = g; j < end; ++j) {
+            const NodeRewardInput& in = nodes[by_operator[j]];
+            CONET_ASSERT(in.multiplier_bps <= bps_one);
+            CONET_ASSERT_MSG(j == g || in.node != nodes[by_operator[j - 1]].node, "a node listed twice");
+            if (in.multiplier_bps == 0 || in.stake == 0) continue;
+            // An operator over the cap counts each node's stake scaled by cap / S.
+            U128 stake = in.stake;
+            if (p.saturation_stake > 0 && operator_stake > p.saturation_stake)
+                stake = stake * p.saturation_stake / operator_stake;  // < 2^128
+            weight[by_operator[j]] = stake * in.multiplier_bps;       // ≤ stake · 2^14
+            total_weight += weight[by_operator[j]];
+        }
+        g = end;
     }
     std::uint64_t node_paid = 0;
+    std::vector<std::pair<crypto::Address, RewardPayout>> paid;  // sorted by address
     if (total_weight > 0) {
-        for (const auto& n : nodes) {
-            auto it = weight.find(n.node);
-            if (it == weight.end() || it->second == 0) continue;
-            const std::uint64_t r = share_of(out.node_pool, it->second, total_weight);
+        for (std::size_t j = 0; j < n; ++j) {
+            const std::uint32_t i = by_operator[j];
+            if (weight[i] == 0) continue;
+            const std::uint64_t r = share_of(out.node_pool, weight[i], total_weight);
             if (r == 0) continue;
-            out.per_node[n.node] = r;
-            out.paid[n.operator_address].node_reward += r;  // ≤ node_pool in total: no overflow
+            out.per_node.emplace_back(nodes[i].node, r);
+            if (paid.empty() || paid.back().first != nodes[i].operator_address)
+                paid.emplace_back(nodes[i].operator_address, RewardPayout{});
+            paid.back().second.node_reward += r;  // ≤ node_pool in total: no overflow
             node_paid += r;
         }
     }
     CONET_ASSERT(node_paid <= out.node_pool);
+    std::sort(out.per_node.begin(), out.per_node.end());
+    for (std::size_t i = 1; i < out.per_node.size(); ++i)
+        CONET_ASSERT_MSG(out.per_node[i - 1].first != out.per_node[i].first, "a node listed twice");
 
+    std::vector<std::pair<crypto::Address, std::uint64_t>> votes;
+    for (const auto& v : validators)
+        if (v.votes > 0) votes.emplace_back(v.validator, v.votes);
+    std::sort(votes.begin(), votes.end());
     U128 total_votes = 0;
-    std::map<crypto::Address, std::uint64_t> votes;
-    for (const auto& v : validators) {
-        if (v.votes == 0) continue;
-        const bool fresh = votes.emplace(v.validator, v.votes).second;
-        CONET_ASSERT_MSG(fresh, "a validator listed twice");
-        total_votes += v.votes;
+    for (std::size_t i = 0; i < votes.size(); ++i) {
+        CONET_ASSERT_MSG(i == 0 || votes[i - 1].first != votes[i].first, "a validator listed twice");
+        total_votes += votes[i].second;
     }
     std::uint64_t validator_paid = 0;
-    for (const auto& [a, n] : votes) {
-        const std::uint64_t r = share_of(out.validator_pool, n, total_votes);
+    for (const auto& [a, count] : votes) {
+        const std::uint64_t r = share_of(out.validator_pool, count, total_votes);
         if (r == 0) continue;
-        out.paid[a].validator_reward += r;
+        auto it = std::lower_bound(paid.begin(), paid.end(), a,
+                                   [](const auto& entry, const crypto::Address& k) { return entry.first < k; });
+        if (it == paid.end() || it->first != a) it = paid.emplace(it, a, RewardPayout{});
+        it->second.validator_reward += r;
         validator_paid += r;
     }
     CONET_ASSERT(validator_paid <= out.validator_pool);
+    for (auto& [a, payout] : paid) out.paid.emplace_hint(out.paid.end(), a, payout);
     out.minted = node_paid + validator_paid + out.fund;
     CONET_ASSERT(out.minted <= out.emission);
     return out;

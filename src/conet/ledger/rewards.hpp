@@ -103,14 +103,16 @@ struct RewardPayout {
     bool operator==(const RewardPayout&) const = default;
 };
 struct EpochRewards {
-    std::uint64_t emission = 0;         ///< the schedule's amount for the epoch
-    std::uint64_t node_pool = 0;        ///< its node share
-    std::uint64_t validator_pool = 0;   ///< its validator share
-    std::uint64_t fund = 0;             ///< paid to the developer fund
-    std::uint64_t minted = 0;           ///< everything paid: nodes + validators + fund ≤ emission
+    std::uint64_t emission = 0;        ///< the schedule's amount for the epoch
+    std::uint64_t node_pool = 0;       ///< its node share
+    std::uint64_t validator_pool = 0;  ///< its validator share
+    std::uint64_t fund = 0;            ///< paid to the developer fund
+    std::uint64_t minted = 0;          ///< everything paid: nodes + validators + fund ≤ emission
     std::map<crypto::Address, RewardPayout> paid;
-    /// Each node's share (for `conet query scores`): the operator's payout is their sum.
-    std::map<crypto::X25519Public, std::uint64_t> per_node;
+    /// Each paid node's share, sorted by node key: its operator's node_reward is their sum.
+    std::vector<std::pair<crypto::X25519Public, std::uint64_t>> per_node;
+    /// A node's share (0: none).
+    std::uint64_t node_reward(const crypto::X25519Public& node) const;
 };
 
 /// The distribution of one epoch's emission (docs/incentives.md, "Rewards"):

@@ -407,13 +407,12 @@ void State::end_block(const BlockContext& block) {
     }
 }
 
-util::Result<std::function<void()>, TxError> State::probe_report_effect(const Transaction& tx,
-                                                                      const crypto::Address& from,
-                                                                      const BlockContext& block) {
+util::Result<ProbeReportPayload, TxError> State::check_probe_report(const Transaction& tx, const crypto::Address& from,
+                                                                    std::uint64_t height) const {
     auto p = payload_as<ProbeReportPayload>(tx);
     if (!p) return unexpected(p.error());
     if (m_params.epoch_blocks == 0) return unexpected(TxError::incentives_off);
-    const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
+    const std::uint64_t epoch = epoch_of(height, m_params.epoch_blocks);
     if (p->epoch != epoch) return unexpected(TxError::wrong_epoch);
     CONET_ASSERT(m_epoch.epoch == epoch && m_validator_set.epoch == epoch);
     const auto& members = m_validator_set.members;
@@ -430,6 +429,15 @@ util::Result<std::function<void()>, TxError> State::probe_report_effect(const Tr
             for (const auto& [prober, r] : n->service.probes)
                 if (prober == from) return unexpected(TxError::duplicate_report);
     }
+    return std::move(*p);
+}
+
+util::Result<std::function<void()>, TxError> State::probe_report_effect(const Transaction& tx,
+                                                                        const crypto::Address& from,
+                                                                        const BlockContext& block) {
+    auto p = check_probe_report(tx, from, block.height);
+    if (!p) return unexpected(p.error());
+    const std::uint64_t epoch = p->epoch;
     return std::function<void()>([this, entries = std::move(p->entries), from, epoch] {
         for (const auto& e : entries) {
             NodeEntry entry = *node(e.node);
@@ -449,12 +457,16 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
     const IncentiveParams& ip = m_params.incentives;
     EpochSummary summary;
     summary.epoch = epoch;
+    // Two passes over the registry in key order: score every node, compute
+    // the distribution, then write back the entries that changed.
     std::vector<NodeRewardInput> inputs;
+    std::vector<NodeService> services;
     inputs.reserve(m_nodes->size());
-    std::map<crypto::X25519Public, NodeService> scored;
+    services.reserve(m_nodes->size());
+    std::vector<std::uint32_t> scores;
     for (const auto& [key, n] : *m_nodes) {
         NodeService svc = n.service;
-        std::vector<std::uint32_t> scores;
+        scores.clear();
         if (svc.probe_epoch == epoch)
             for (const auto& [prober, r] : svc.probes) scores.push_back(probe_score_bps(r, ip));
         svc.probes.clear();
@@ -473,19 +485,28 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
         }
         const std::uint32_t multiplier = svc.jailed ? 0 : tier_multiplier_bps(tier);
         inputs.push_back(NodeRewardInput{key, n.record.operator_address, n.stake, multiplier});
-        scored.emplace(key, std::move(svc));
+        services.push_back(std::move(svc));
     }
     // Validators are paid by the votes certificates on the ledger show they
     // cast; the ledger does not record certificates yet, so that pool is not
     // minted (docs/incentives.md, "Not yet built").
     const EpochRewards rewards = compute_rewards(ip, epoch, inputs, {});
-    for (auto& [key, svc] : scored) {
-        if (auto it = rewards.per_node.find(key); it != rewards.per_node.end()) svc.reward = it->second;
-        summary.nodes_paid += svc.reward > 0;
-        if (svc == m_nodes->at(key).service) continue;  // unchanged entries are not rewritten
-        NodeEntry entry = m_nodes->at(key);
-        entry.service = std::move(svc);
-        put_node(key, std::move(entry));
+    if (!services.empty()) {
+        auto paid = rewards.per_node.begin();  // sorted by key, as the registry
+        std::size_t i = 0;
+        std::vector<std::pair<crypto::Hash256, crypto::Hash256>> leaves;
+        for (auto& [key, entry] : nodes_for_write()) {
+            NodeService& svc = services[i++];
+            if (paid != rewards.per_node.end() && paid->first == key) svc.reward = (paid++)->second;
+            summary.nodes_paid += svc.reward > 0;
+            if (svc == entry.service) continue;  // unchanged entries are not rehashed
+            entry.service = std::move(svc);
+            leaves.emplace_back(node_key(key), node_value_hash(entry));
+        }
+        CONET_ASSERT(paid == rewards.per_node.end());
+        // In tree order, consecutive updates walk mostly the same (cached) path.
+        std::sort(leaves.begin(), leaves.end());
+        for (const auto& [k, v] : leaves) m_tree.set(k, v);
     }
     const auto pay = [&](const crypto::Address& a, std::uint64_t amount) {
         // Everything minted stays within the supply bound Genesis::state checked.

@@ -57,13 +57,13 @@ struct Account {
 /// A node's measured service (docs/incentives.md): this epoch's probe
 /// reports, the last epoch's score and reward, and its jail state.
 struct NodeService {
-    std::uint64_t probe_epoch = 0;  ///< the epoch `probes` belong to
+    std::uint64_t probe_epoch = 0;                                ///< the epoch `probes` belong to
     std::vector<std::pair<crypto::Address, ProbeResult>> probes;  ///< by prober, in arrival order
     std::uint64_t scored_epoch = 0;  ///< the epoch of the fields below (valid when `scored`)
     bool scored = false;
-    std::uint32_t reports = 0;    ///< probe reports behind the score (0: unmeasured)
-    std::uint32_t score_bps = 0;  ///< their lower median
-    std::uint64_t reward = 0;     ///< this node's share of that epoch's node pool
+    std::uint32_t reports = 0;        ///< probe reports behind the score (0: unmeasured)
+    std::uint32_t score_bps = 0;      ///< their lower median
+    std::uint64_t reward = 0;         ///< this node's share of that epoch's node pool
     std::uint32_t failed_epochs = 0;  ///< consecutive measured epochs scored `fail`
     bool jailed = false;              ///< earns nothing and is not probed until unjailed
     bool operator==(const NodeService&) const = default;
@@ -219,6 +219,12 @@ public:
     /// fee), for a sender already recovered: when they fail, the transaction
     /// cannot be in a block on top of this state.
     [[nodiscard]] util::Result<void, TxError> check_payable(const Transaction& tx, const crypto::Address& sender) const;
+    /// The checks a probe report's effect makes, in a block at `height` on
+    /// top of this state (RPC admission uses it to refuse a report with its
+    /// reason; a block that carries a refused report reverts it, fee paid).
+    [[nodiscard]] util::Result<ProbeReportPayload, TxError> check_probe_report(const Transaction& tx,
+                                                                               const crypto::Address& sender,
+                                                                               std::uint64_t height) const;
     /// Releases pending funds whose release height has come and, at an
     /// epoch's last block, scores the epoch's probe reports, pays the epoch's
     /// rewards (docs/incentives.md) and stores the next epoch's validator set:
@@ -302,8 +308,8 @@ private:
     /// Scores epoch `epoch`'s probe reports and pays its rewards (its last block).
     void close_epoch(std::uint64_t epoch, const BlockContext& block);
     [[nodiscard]] util::Result<std::function<void()>, TxError> probe_report_effect(const Transaction& tx,
-                                                                                 const crypto::Address& from,
-                                                                                 const BlockContext& block);
+                                                                                   const crypto::Address& from,
+                                                                                   const BlockContext& block);
 
     std::uint64_t m_chain_id;
     Params m_params;

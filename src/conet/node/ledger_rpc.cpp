@@ -1,5 +1,7 @@
 #include "conet/node/ledger_rpc.hpp"
 
+#include "conet/node/incentives_rpc.hpp"
+#include "conet/node/rpc_params.hpp"
 #include "conet/rpc/proof_json.hpp"
 #include "conet/util/assert.hpp"
 #include "conet/util/hex.hpp"
@@ -12,29 +14,10 @@ using MethodResult = util::Result<json::value, RpcError>;
 
 namespace {
 
-RpcError bad_params(std::string why) {
-    return {rpc::invalid_params, std::move(why)};
-}
-
-const json::value* param(const json::value& params, std::size_t i) {
-    const auto* a = params.if_array();
-    return a && i < a->size() ? &(*a)[i] : nullptr;
-}
-
-util::Result<std::uint64_t, RpcError> u64_param(const json::value& params, std::size_t i, const char* what) {
-    const json::value* v = param(params, i);
-    if (v && v->is_uint64()) return v->get_uint64();
-    if (v && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-    return util::unexpected(bad_params(std::string("param ") + std::to_string(i) + " must be " + what));
-}
-
-template <std::size_t N>
-util::Result<util::ByteArray<N>, RpcError> hex_param(const json::value& params, std::size_t i, const char* what) {
-    const json::value* v = param(params, i);
-    if (v && v->is_string())
-        if (auto b = util::from_hex_fixed<N>(v->get_string())) return *b;
-    return util::unexpected(bad_params(std::string("param ") + std::to_string(i) + " must be " + what));
-}
+using rpc_params::bad_params;
+using rpc_params::hex_param;
+using rpc_params::param;
+using rpc_params::u64_param;
 
 json::value header_json(const ledger::Header& h) {
     return json::object{{"chain_id", h.chain_id},
@@ -183,6 +166,7 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
             out["record"] = n->record.to_json();
             out["record_encoded"] = util::to_hex_prefixed(codec::encode(n->record));
             out["stake"] = n->stake;
+            out["jailed"] = n->service.jailed;
         } else {
             out["record"] = nullptr;
         }
@@ -240,11 +224,20 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
         if (!bytes) return util::unexpected(bad_params("param 0 must be the hex transaction"));
         auto tx = codec::decode<ledger::Transaction>(*bytes);
         if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});
+        if (tx->kind == ledger::TxKind::probe_report) {
+            // Refused here with its reason, rather than included and reverted.
+            auto sender = tx->sender();
+            if (!sender) return util::unexpected(RpcError{rpc::rejected, "signature does not recover a sender"});
+            if (auto ok = store.state().check_probe_report(*tx, *sender, store.head().height + 1); !ok)
+                return util::unexpected(
+                    RpcError{rpc::rejected, "probe report refused: " + std::string(ledger::describe(ok.error()))});
+        }
         auto id = mempool->admit(*tx, store.state());
         if (!id) return util::unexpected(RpcError{rpc::rejected, std::string(ledger::describe(id.error()))});
         if (on_admitted) on_admitted(*tx);
         return json::value(util::to_hex_prefixed(*id));
     });
+    register_incentive_methods(d, store);
 }
 
 }  // namespace conet::node

@@ -1,0 +1,183 @@
+#include "conet/node/incentives_rpc.hpp"
+
+#include "conet/node/rpc_params.hpp"
+#include "conet/rpc/proof_json.hpp"
+
+namespace conet::node {
+
+namespace json = boost::json;
+using rpc::RpcError;
+using MethodResult = util::Result<json::value, RpcError>;
+using rpc_params::address_param;
+using rpc_params::given;
+using rpc_params::u64_param;
+
+json::object epoch_summary_json(const ledger::EpochSummary& s) {
+    return json::object{{"epoch", s.epoch},
+                        {"emission", s.emission},
+                        {"node_pool", s.node_pool},
+                        {"validator_pool", s.validator_pool},
+                        {"fund", s.fund},
+                        {"minted", s.minted},
+                        {"not_minted", s.emission - s.minted},
+                        {"nodes_measured", s.nodes_measured},
+                        {"nodes_paid", s.nodes_paid}};
+}
+
+json::object reward_record_json(const ledger::RewardRecord& r) {
+    return json::object{{"epoch", r.epoch},
+                        {"node_reward", r.node_reward},
+                        {"validator_reward", r.validator_reward},
+                        {"fund_reward", r.fund_reward},
+                        {"total", r.node_reward + r.validator_reward + r.fund_reward}};
+}
+
+namespace {
+
+json::object incentive_params_json(const ledger::IncentiveParams& p) {
+    return json::object{
+        {"emission_per_epoch", p.emission_per_epoch},   {"emission_halving_epochs", p.emission_halving_epochs},
+        {"node_share_bps", p.node_share_bps},           {"validator_share_bps", p.validator_share_bps},
+        {"fund_share_bps", p.fund_share_bps()},         {"saturation_stake", p.saturation_stake},
+        {"probers_per_node", p.probers_per_node},       {"probe_target_kbps", p.probe_target_kbps},
+        {"probe_target_rtt_ms", p.probe_target_rtt_ms}, {"jail_after_failed_epochs", p.jail_after_failed_epochs}};
+}
+
+json::value node_score_json(const ledger::State& s, const crypto::X25519Public& key, const ledger::NodeEntry& n) {
+    const ledger::NodeService& svc = n.service;
+    const ledger::Tier tier = ledger::tier_of(svc.score_bps);
+    json::array probers;
+    for (const auto& a : ledger::assigned_probers(s.epoch_info().seed, key, s.validator_set().members,
+                                                  s.params().incentives.probers_per_node))
+        probers.push_back(json::value(a.to_string()));
+    json::array reported;
+    if (svc.probe_epoch == s.epoch_info().epoch)
+        for (const auto& [a, r] : svc.probes) reported.push_back(json::value(a.to_string()));
+    json::object out{{"node", util::to_hex(key)},
+                     {"operator", n.record.operator_address.to_string()},
+                     {"region", n.record.region},
+                     {"stake", n.stake},
+                     {"jailed", svc.jailed},
+                     {"failed_epochs", svc.failed_epochs},
+                     {"probers", svc.jailed ? json::array{} : std::move(probers)},
+                     {"reported_this_epoch", std::move(reported)}};
+    if (svc.scored) {
+        out["last"] = json::object{{"epoch", svc.scored_epoch},
+                                   {"reports", svc.reports},
+                                   {"score_bps", svc.score_bps},
+                                   {"tier", svc.reports == 0 ? "unmeasured" : ledger::tier_name(tier)},
+                                   {"multiplier_bps", ledger::tier_multiplier_bps(tier)},
+                                   {"reward", svc.reward}};
+    } else {
+        out["last"] = nullptr;
+    }
+    return out;
+}
+
+}  // namespace
+
+void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& store) {
+    d.add("conet_getEpoch", [&store](const json::value& p) -> MethodResult {
+        const ledger::State& s = store.state();
+        const ledger::EpochInfo& info = s.epoch_info();
+        if (given(p, 0)) {
+            auto e = u64_param(p, 0, "an epoch");
+            if (!e) return util::unexpected(e.error());
+            auto summary = store.epoch_summary(*e);
+            if (!summary)
+                return util::unexpected(RpcError{rpc::not_found, "epoch " + std::to_string(*e) +
+                                                                     " has not been paid (the current epoch is " +
+                                                                     std::to_string(info.epoch) + ")"});
+            return json::value(epoch_summary_json(*summary));
+        }
+        const std::uint64_t E = s.params().epoch_blocks;
+        const ledger::Account* fund = s.account(ledger::developer_fund_address());
+        json::object out{{"epoch", info.epoch},
+                         {"epoch_blocks", E},
+                         {"first_height", E == 0 ? 1 : info.epoch * E + 1},
+                         {"last_height", E == 0 ? json::value(nullptr) : json::value((info.epoch + 1) * E)},
+                         {"head", store.head().height},
+                         {"seed", util::to_hex_prefixed(info.seed)},
+                         {"emission", ledger::epoch_emission(s.params().incentives, info.epoch)},
+                         {"incentives", incentive_params_json(s.params().incentives)},
+                         {"developer_fund", json::object{{"address", ledger::developer_fund_address().to_string()},
+                                                         {"balance", fund ? fund->balance : 0}}},
+                         {"validators", s.validator_set().members.size()},
+                         {"nodes", s.nodes().size()}};
+        out["last"] = info.last ? json::value(epoch_summary_json(*info.last)) : json::value(nullptr);
+        return json::value(std::move(out));
+    });
+    d.add("conet_getScores", [&store](const json::value& p) -> MethodResult {
+        const std::uint64_t offset = given(p, 0) ? u64_param(p, 0, "an offset").value_or(0) : 0;
+        const std::uint64_t limit = std::min<std::uint64_t>(
+            given(p, 1) ? u64_param(p, 1, "a limit").value_or(max_listed_scores) : max_listed_scores,
+            max_listed_scores);
+        const ledger::State& s = store.state();
+        json::array nodes;
+        std::uint64_t i = 0;
+        for (const auto& [k, n] : s.nodes()) {
+            if (i++ < offset) continue;
+            if (nodes.size() >= limit) break;
+            nodes.push_back(node_score_json(s, k, n));
+        }
+        return json::value(json::object{{"epoch", s.epoch_info().epoch},
+                                        {"head", store.head().height},
+                                        {"nodes", std::move(nodes)},
+                                        {"total", s.nodes().size()}});
+    });
+    d.add("conet_getRewards", [&store](const json::value& p) -> MethodResult {
+        // [address?, epoch?]: one address's latest reward with its proof, or
+        // what it (or everyone) received in one epoch, from the store's history.
+        const ledger::State& s = store.state();
+        std::optional<crypto::Address> address;
+        if (given(p, 0)) {
+            auto a = address_param(p, 0);
+            if (!a) return util::unexpected(a.error());
+            address = *a;
+        }
+        std::optional<std::uint64_t> epoch;
+        if (given(p, 1)) {
+            auto e = u64_param(p, 1, "an epoch");
+            if (!e) return util::unexpected(e.error());
+            epoch = *e;
+        }
+        if (address && !epoch) {
+            const ledger::RewardRecord* r = s.reward(*address);
+            const auto proof = store.tree().prove(ledger::State::reward_key(*address));
+            return json::value(json::object{{"address", address->to_string()},
+                                            {"latest", r ? json::value(reward_record_json(*r)) : json::value(nullptr)},
+                                            {"height", store.head().height},
+                                            {"state_root", util::to_hex_prefixed(store.head().state_root)},
+                                            {"proof", rpc::proof_to_json(proof)}});
+        }
+        if (!epoch) {
+            if (!s.epoch_info().last)
+                return util::unexpected(RpcError{rpc::not_found, "no epoch has been paid yet (the current epoch is " +
+                                                                     std::to_string(s.epoch_info().epoch) + ")"});
+            epoch = s.epoch_info().last->epoch;
+        }
+        auto summary = store.epoch_summary(*epoch);
+        if (!summary)
+            return util::unexpected(RpcError{rpc::not_found, "epoch " + std::to_string(*epoch) +
+                                                                 " has not been paid (the current epoch is " +
+                                                                 std::to_string(s.epoch_info().epoch) + ")"});
+        json::array paid;
+        if (address) {
+            if (auto r = store.reward_at(*epoch, *address)) {
+                json::object o = reward_record_json(*r);
+                o["address"] = address->to_string();
+                paid.push_back(std::move(o));
+            }
+        } else {
+            for (const auto& [a, r] : store.rewards_of_epoch(*epoch, max_listed_scores)) {
+                json::object o = reward_record_json(r);
+                o["address"] = a.to_string();
+                paid.push_back(std::move(o));
+            }
+        }
+        return json::value(
+            json::object{{"epoch", *epoch}, {"summary", epoch_summary_json(*summary)}, {"rewards", std::move(paid)}});
+    });
+}
+
+}  // namespace conet::node
