@@ -173,3 +173,68 @@ def test_an_epochs_probe_reports_pay_the_live_relays_by_stake_and_tier_and_the_d
     finally:
         for p in procs.values():
             p.kill()
+
+
+def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_the_set(conet, tmp_path):
+    base = free_testnet_base(4, 0)
+    if base is None:
+        pytest.skip("no free block of ports for a testnet")
+    epoch_blocks = 10
+    dir_ = tmp_path / "tn"
+    conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "0", "--base-port", base,
+              "--block-interval-ms", "200", "--epoch-blocks", epoch_blocks, "--validator-slots", "8",
+              "--min-validator-stake", UNIT)
+    manifest = json.loads((dir_ / "testnet.json").read_text())
+    genesis = json.loads((dir_ / "genesis.json").read_text())
+    urls = manifest["rpc_urls"]
+    procs = []
+    try:
+        for n in manifest["nodes"]:
+            procs.append(Proc(shlex.split(n["command"]), r"rpc on", tmp_path / f"{n['name']}.log", n["name"],
+                              timeout=READY))
+        wait_until(lambda: (try_rpc(urls[0], "conet_blockNumber") or 0) >= 2, 120, "blocks")
+        offender = genesis["validators"][3]
+        epoch = epoch_info(urls[0])["epoch"]
+
+        def sign(who, digest, vote_type="notarize"):
+            d = dir_ / who
+            return conet.run("debug", "sign-vote", "--keystore", d / "wallet.json", "--password-file",
+                             d / "password", "--chain-id", genesis["chain_id"], "--epoch", epoch, "--type",
+                             vote_type, "--view", 3, "--parent-view", 2, "--digest", digest).stdout.strip()
+
+        a = sign("validator3", "11" * 32)
+        b = sign("validator3", "22" * 32)
+        other = sign("validator2", "22" * 32)
+        user = dir_ / "user"
+
+        def report(vote_a, vote_b):
+            return conet.run("tx", "evidence", "--rpc", urls[1], "--keystore", user / "wallet.json",
+                             "--password-file", user / "password", "--epoch", epoch, "--vote-a", vote_a,
+                             "--vote-b", vote_b, "--wait-seconds", "60", check=False)
+
+        # Two keys' votes are no evidence; the same vote twice is none either.
+        refused = report(a, other)
+        assert refused.returncode != 0 and "evidence refused" in refused.stderr, refused
+        refused = report(a, a)
+        assert refused.returncode != 0 and "evidence refused" in refused.stderr, refused
+        fund_before = epoch_info(urls[0])["developer_fund"]["balance"]
+        sent = report(a, b)
+        assert sent.returncode == 0, sent.stderr
+        bonds = {x["address"]: x for x in rpc(urls[0], "conet_getValidatorSet")["bonds_now"]}
+        assert bonds[offender]["tombstoned"] is True and bonds[offender]["stake"] == UNIT - UNIT // 10, bonds
+        assert epoch_info(urls[0])["developer_fund"]["balance"] == fund_before + UNIT // 10
+        again = report(a, b)
+        assert again.returncode != 0 and "already slashed" in again.stderr, again
+
+        # From the next epoch the set is the other three, and they go on finalizing.
+        slashed_in = epoch_info(urls[0])["epoch"]
+        wait_until(lambda: (try_rpc(urls[0], "conet_getValidatorSet") or {}).get("epoch", 0) > slashed_in, 120,
+                   "the next epoch")
+        members = rpc(urls[0], "conet_getValidatorSet")["members"]
+        assert offender not in members and len(members) == 3, members
+        top = rpc(urls[0], "conet_blockNumber")
+        wait_until(lambda: min(try_rpc(u, "conet_blockNumber") or 0 for u in urls[:3]) >= top + epoch_blocks, 120,
+                   "the three to finalize without the slashed validator")
+    finally:
+        for p in procs:
+            p.kill()

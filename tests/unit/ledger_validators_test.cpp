@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "conet/consensus/types.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/store.hpp"
 
@@ -237,6 +238,147 @@ TEST(ValidatorBonds, TheStoreKeepsEverySetAndReopensToTheSameState) {
     EXPECT_EQ((*again)->state().state_root(), c.state.state_root());
     EXPECT_EQ((*again)->state().bond(c.keys[3].address())->stake, 500u);
     EXPECT_EQ((*again)->validator_set(1)->members, c.state.validator_set().members);
+    std::filesystem::remove_all(dir);
+}
+
+// Double-sign evidence (docs/incentives.md, "Penalties").
+
+SignedVote vote(VoteType type, std::uint64_t view, std::uint8_t digest_byte) {
+    SignedVote v;
+    v.type = type;
+    v.view = view;
+    if (type != VoteType::nullify) {
+        v.parent_view = view - 1;
+        v.parent[0] = 0xAA;
+        v.digest[0] = digest_byte;
+    }
+    return v;
+}
+
+EvidencePayload evidence(const crypto::PrivateKey& key, std::uint64_t chain, std::uint64_t epoch, SignedVote a,
+                         SignedVote b) {
+    a.sign(key, chain, epoch);
+    b.sign(key, chain, epoch);
+    return EvidencePayload{epoch, a, b};
+}
+
+TEST(DoubleSignEvidence, VotesSignTheSameDigestsAsConsensus) {
+    const consensus::Proposal p{7, 6, crypto::Hash256{{0xAA}}, crypto::Hash256{{0x01}}};
+    EXPECT_EQ(vote(VoteType::notarize, 7, 1).signing_digest(12, 3),
+              consensus::Subject::notarize(p).signing_digest(12, 3));
+    EXPECT_EQ(vote(VoteType::finalize, 7, 1).signing_digest(12, 3),
+              consensus::Subject::finalize(p).signing_digest(12, 3));
+    EXPECT_EQ(vote(VoteType::nullify, 7, 0).signing_digest(12, 3),
+              consensus::Subject::nullify(7).signing_digest(12, 3));
+    EXPECT_NE(vote(VoteType::notarize, 7, 1).signing_digest(12, 3),
+              vote(VoteType::notarize, 7, 1).signing_digest(12, 4));
+}
+
+TEST(DoubleSignEvidence, OnlyPairsSimplexForbidsProveDoubleSigning) {
+    crypto::SeededRng rng(3);
+    const auto k = crypto::PrivateKey::generate(rng);
+    const auto other = crypto::PrivateKey::generate(rng);
+    const auto check = [&](SignedVote a, SignedVote b) { return double_signer(12, evidence(k, 12, 1, a, b)); };
+    using V = VoteType;
+    EXPECT_EQ(*check(vote(V::notarize, 5, 1), vote(V::notarize, 5, 2)), k.address());
+    EXPECT_EQ(*check(vote(V::finalize, 5, 1), vote(V::finalize, 5, 2)), k.address());
+    EXPECT_EQ(*check(vote(V::nullify, 5, 0), vote(V::finalize, 5, 1)), k.address());
+    EXPECT_EQ(*check(vote(V::finalize, 5, 1), vote(V::nullify, 5, 0)), k.address());
+    EXPECT_EQ(check(vote(V::notarize, 5, 1), vote(V::notarize, 5, 1)).error(), EvidenceError::not_conflicting);
+    EXPECT_EQ(check(vote(V::notarize, 5, 1), vote(V::notarize, 6, 2)).error(), EvidenceError::not_conflicting);
+    EXPECT_EQ(check(vote(V::notarize, 5, 1), vote(V::finalize, 5, 1)).error(), EvidenceError::not_conflicting)
+        << "notarize then finalize of one proposal is what a correct validator does";
+    EXPECT_EQ(check(vote(V::nullify, 5, 0), vote(V::notarize, 5, 1)).error(), EvidenceError::not_conflicting)
+        << "a timeout after notarizing is allowed";
+    // Two keys, one vote each: no evidence against either.
+    SignedVote a = vote(V::notarize, 5, 1), b = vote(V::notarize, 5, 2);
+    a.sign(k, 12, 1);
+    b.sign(other, 12, 1);
+    EXPECT_EQ(double_signer(12, EvidencePayload{1, a, b}).error(), EvidenceError::two_signers);
+    // Votes of another chain or epoch recover another key: not evidence here.
+    EXPECT_FALSE(double_signer(13, evidence(k, 12, 1, vote(V::notarize, 5, 1), vote(V::notarize, 5, 2))) &&
+                 *double_signer(13, evidence(k, 12, 1, vote(V::notarize, 5, 1), vote(V::notarize, 5, 2))) ==
+                     k.address());
+    // The payload round-trips; a nullify carrying a digest has no encoding.
+    const auto e = evidence(k, 12, 1, vote(V::notarize, 5, 1), vote(V::notarize, 5, 2));
+    auto back = codec::decode<EvidencePayload>(codec::encode(e));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(codec::encode(*back), codec::encode(e));
+    SignedVote odd = vote(V::nullify, 5, 0);
+    odd.digest[0] = 1;
+    EXPECT_FALSE(codec::decode<SignedVote>(codec::encode(odd)));
+}
+
+TEST(DoubleSignEvidence, AnyoneCanSubmitItAndTheValidatorIsSlashedTombstonedAndLeavesTheSet) {
+    Chain c;
+    const crypto::PrivateKey& offender = c.keys[1];
+    const Amount128 supply = c.state.total_supply();
+    const auto e =
+        evidence(offender, c.genesis.chain_id, 0, vote(VoteType::notarize, 2, 1), vote(VoteType::notarize, 2, 2));
+    const auto send = [&](std::size_t from, const EvidencePayload& p) {
+        return make_transaction(c.keys[from], c.genesis.chain_id, c.nonce(from), 1, TxKind::evidence, p);
+    };
+    c.advance({send(4, e)});  // an outsider reports it
+    const ValidatorBond* b = c.state.bond(offender.address());
+    ASSERT_NE(b, nullptr);
+    EXPECT_TRUE(b->tombstoned);
+    EXPECT_EQ(b->stake, min_stake - min_stake / 10) << "10 % slashed";
+    EXPECT_EQ(c.state.account(developer_fund_address())->balance, min_stake / 10);
+    EXPECT_EQ(c.state.total_supply(), supply) << "the slashed stake moves to the fund";
+    // The same offence again, or a new bond, is refused.
+    const BlockContext ctx{c.head.height + 1, c.head.time_unix + 1, c.keys[0].address(), c.head.hash()};
+    const auto outcome = [&](const Transaction& tx) {
+        State s = c.state;
+        auto r = s.apply(tx, ctx);
+        EXPECT_TRUE(r);
+        return r && r->reverted ? std::optional<TxError>(*r->reverted) : std::nullopt;
+    };
+    EXPECT_EQ(outcome(send(3, e)), TxError::already_slashed);
+    EXPECT_EQ(outcome(c.bond(1, 5'000)), TxError::already_slashed);
+    // Not evidence, evidence of a future epoch, evidence against an unbonded key.
+    EXPECT_EQ(outcome(send(3, evidence(c.keys[2], c.genesis.chain_id, 0, vote(VoteType::notarize, 2, 1),
+                                       vote(VoteType::finalize, 2, 1)))),
+              TxError::bad_evidence);
+    EXPECT_EQ(outcome(send(3, evidence(c.keys[2], c.genesis.chain_id, 5, vote(VoteType::notarize, 2, 1),
+                                       vote(VoteType::notarize, 2, 2)))),
+              TxError::wrong_epoch);
+    EXPECT_EQ(outcome(send(3, evidence(c.keys[4], c.genesis.chain_id, 0, vote(VoteType::notarize, 2, 1),
+                                       vote(VoteType::notarize, 2, 2)))),
+              TxError::not_a_validator);
+    // At the epoch's end the offender leaves the set (it stays in it until then).
+    EXPECT_NE(
+        std::find(c.state.validator_set().members.begin(), c.state.validator_set().members.end(), offender.address()),
+        c.state.validator_set().members.end());
+    c.advance();  // height 2 ends epoch 0
+    const auto& members = c.state.validator_set().members;
+    EXPECT_EQ(std::find(members.begin(), members.end(), offender.address()), members.end());
+    EXPECT_EQ(members.size(), 2u);
+}
+
+TEST(DoubleSignEvidence, AWhollySlashedBondStaysTombstonedAcrossTheStore) {
+    const auto dir = std::filesystem::temp_directory_path() / ("conet-slash-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    Chain c;
+    c.genesis.params.incentives.slash_bps = 10'000;
+    c.state = *c.genesis.state();
+    c.head = c.genesis.header(c.state);
+    const auto e =
+        evidence(c.keys[2], c.genesis.chain_id, 0, vote(VoteType::finalize, 1, 1), vote(VoteType::nullify, 1, 0));
+    const Block b = c.make_block({make_transaction(c.keys[3], c.genesis.chain_id, 0, 1, TxKind::evidence, e)});
+    {
+        auto store = BlockStore::open(dir, c.genesis);
+        ASSERT_TRUE(store) << store.error();
+        State next = (*store)->state();
+        ASSERT_TRUE(apply_block(next, (*store)->head(), b));
+        ASSERT_TRUE((*store)->commit(b, next));
+        ASSERT_NE(next.bond(c.keys[2].address()), nullptr);
+        EXPECT_EQ(next.bond(c.keys[2].address())->stake, 0u);
+    }
+    auto store = BlockStore::open(dir, c.genesis);
+    ASSERT_TRUE(store) << store.error();
+    const ValidatorBond* kept = (*store)->state().bond(c.keys[2].address());
+    ASSERT_NE(kept, nullptr) << "a zero bond that is tombstoned is kept, so the key cannot bond afresh";
+    EXPECT_TRUE(kept->tombstoned);
     std::filesystem::remove_all(dir);
 }
 

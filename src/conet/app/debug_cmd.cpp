@@ -3,8 +3,11 @@
 #include <iostream>
 
 #include "conet/app/cli.hpp"
+#include "conet/app/unlock.hpp"
 #include "conet/crypto/noise/vectors.hpp"
+#include "conet/ledger/evidence.hpp"
 #include "conet/util/file.hpp"
+#include "conet/util/hex.hpp"
 #include "conet/util/limits.hpp"
 
 namespace conet::app {
@@ -29,6 +32,41 @@ int print_limits() {
         std::cout << "| `" << f.name << "` | " << defaults.*f.member << " | " << f.help << " |\n";
     return exit_ok;
 }
+struct VoteOptions {
+    std::string keystore;
+    std::optional<std::string> password_file;
+    std::uint64_t chain_id = 0, epoch = 0, view = 0, parent_view = 0;
+    std::string type = "notarize", parent, digest;
+};
+
+/// Signs one consensus vote with a keystore's key and prints its canonical
+/// hex (what `conet tx evidence` takes): for testing slashing, never for
+/// running a validator (a validator's engine signs its own votes).
+int sign_vote(const VoteOptions& o) {
+    ledger::SignedVote v;
+    if (o.type == "notarize")
+        v.type = ledger::VoteType::notarize;
+    else if (o.type == "finalize")
+        v.type = ledger::VoteType::finalize;
+    else if (o.type == "nullify")
+        v.type = ledger::VoteType::nullify;
+    else
+        return fail("--type must be notarize, finalize or nullify", exit_usage);
+    v.view = o.view;
+    if (v.type != ledger::VoteType::nullify) {
+        auto parent = util::from_hex_fixed<32>(o.parent.empty() ? std::string(64, '0') : o.parent);
+        auto digest = util::from_hex_fixed<32>(o.digest);
+        if (!parent || !digest) return fail("--parent and --digest must be 32-byte hex", exit_usage);
+        v.parent_view = o.parent_view;
+        v.parent = *parent;
+        v.digest = *digest;
+    }
+    auto key = unlock_keystore(o.keystore, o.password_file);
+    if (!key) return fail(key.error());
+    v.sign(*key, o.chain_id, o.epoch);
+    std::cout << util::to_hex_prefixed(codec::encode(v)) << "\n";
+    return exit_ok;
+}
 }  // namespace
 
 void add_debug_commands(CLI::App& app, int& exit_code) {
@@ -44,6 +82,21 @@ void add_debug_commands(CLI::App& app, int& exit_code) {
     auto* limits =
         debug->add_subcommand("limits", "Print every budget (node.toml [limits]) with its default, as Markdown");
     limits->final_callback([&exit_code] { exit_code = print_limits(); });
+
+    auto vote = std::make_shared<VoteOptions>();
+    auto* sv = debug->add_subcommand("sign-vote",
+                                     "Sign one consensus vote with a keystore and print its hex (to test double-sign "
+                                     "evidence: `conet tx evidence`)");
+    sv->add_option("--keystore", vote->keystore, "Keystore of the signing key")->required();
+    sv->add_option("--password-file", vote->password_file, "File whose first line is the password");
+    sv->add_option("--chain-id", vote->chain_id, "Chain id")->required();
+    sv->add_option("--epoch", vote->epoch, "Epoch")->capture_default_str();
+    sv->add_option("--type", vote->type, "notarize, finalize or nullify")->capture_default_str();
+    sv->add_option("--view", vote->view, "View")->required();
+    sv->add_option("--parent-view", vote->parent_view, "Parent view (not for nullify)")->capture_default_str();
+    sv->add_option("--parent", vote->parent, "Parent digest, 32-byte hex (default zero; not for nullify)");
+    sv->add_option("--digest", vote->digest, "The proposal's digest, 32-byte hex (not for nullify)");
+    sv->final_callback([&exit_code, vote] { exit_code = sign_vote(*vote); });
 }
 
 }  // namespace conet::app

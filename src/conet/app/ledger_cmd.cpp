@@ -374,6 +374,23 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         if (!key) return fail(key.error(), exit_usage);
         return send(opt, ledger::TxKind::unjail, ledger::NodeKeyPayload{*key});
     });
+    c = tx->add_subcommand("evidence",
+                           "Report a validator that signed two conflicting votes: its bond is slashed to the "
+                           "developer fund and it never validates again");
+    common_tx_options(c, o);
+    c->add_option("--epoch", o.epoch, "The epoch both votes were cast in")->required();
+    c->add_option("--vote-a", o.to, "First vote, canonical hex (as `conet debug sign-vote` prints)")->required();
+    c->add_option("--vote-b", o.id, "Second vote, canonical hex")->required();
+    bind(c, [](const LedgerOptions& opt) {
+        auto a = util::from_hex(opt.to);
+        auto b = util::from_hex(opt.id);
+        auto va = a ? codec::decode<ledger::SignedVote>(*a)
+                    : codec::Result<ledger::SignedVote>(util::unexpected(codec::CodecError::bad_value));
+        auto vb = b ? codec::decode<ledger::SignedVote>(*b)
+                    : codec::Result<ledger::SignedVote>(util::unexpected(codec::CodecError::bad_value));
+        if (!va || !vb) return fail("--vote-a and --vote-b must be canonical signed votes in hex", exit_usage);
+        return send(opt, ledger::TxKind::evidence, ledger::EvidencePayload{*opt.epoch, *va, *vb});
+    });
     c = tx->add_subcommand("probe-report",
                            "As a validator assigned to probe a node this epoch, report what you measured (validators "
                            "with probing on send these themselves)");

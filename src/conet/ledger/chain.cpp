@@ -60,7 +60,8 @@ util::Result<IncentiveParams, std::string> incentives_from_json(const json::obje
                               {"probers_per_node", &p.probers_per_node},
                               {"probe_target_kbps", &p.probe_target_kbps},
                               {"probe_target_rtt_ms", &p.probe_target_rtt_ms},
-                              {"jail_after_failed_epochs", &p.jail_after_failed_epochs}})
+                              {"jail_after_failed_epochs", &p.jail_after_failed_epochs},
+                              {"slash_bps", &p.slash_bps}})
         if (auto err = u32(key, *field); !err.empty()) return util::unexpected(err);
     if (p.probers_per_node > max_validators)
         return util::unexpected("\"probers_per_node\" is at most " + std::to_string(max_validators));
@@ -77,7 +78,8 @@ json::object incentives_to_json(const IncentiveParams& p) {
                         {"probers_per_node", p.probers_per_node},
                         {"probe_target_kbps", p.probe_target_kbps},
                         {"probe_target_rtt_ms", p.probe_target_rtt_ms},
-                        {"jail_after_failed_epochs", p.jail_after_failed_epochs}};
+                        {"jail_after_failed_epochs", p.jail_after_failed_epochs},
+                        {"slash_bps", p.slash_bps}};
 }
 
 }  // namespace

@@ -43,6 +43,7 @@ void IncentiveParams::encode(codec::Writer& w) const {
     w.u32(probe_target_kbps);
     w.u32(probe_target_rtt_ms);
     w.u32(jail_after_failed_epochs);
+    w.u32(slash_bps);
 }
 
 codec::Result<IncentiveParams> IncentiveParams::decode(codec::Reader& r) {
@@ -60,8 +61,8 @@ codec::Result<IncentiveParams> IncentiveParams::decode(codec::Reader& r) {
     auto sat = r.u64();
     if (!sat) return util::unexpected(sat.error());
     p.saturation_stake = *sat;
-    for (std::uint32_t* f :
-         {&p.probers_per_node, &p.probe_target_kbps, &p.probe_target_rtt_ms, &p.jail_after_failed_epochs}) {
+    for (std::uint32_t* f : {&p.probers_per_node, &p.probe_target_kbps, &p.probe_target_rtt_ms,
+                             &p.jail_after_failed_epochs, &p.slash_bps}) {
         auto v = r.u32();
         if (!v) return util::unexpected(v.error());
         *f = *v;
@@ -78,6 +79,7 @@ std::string IncentiveParams::check() const {
     if (probers_per_node == 0) return "probers_per_node must be positive";
     if (probe_target_kbps == 0 || probe_target_rtt_ms == 0) return "probe targets must be positive";
     if (jail_after_failed_epochs == 0) return "jail_after_failed_epochs must be positive";
+    if (slash_bps > bps_one) return "slash_bps exceeds 10000";
     return {};
 }
 

@@ -35,6 +35,7 @@ struct IncentiveParams {
     std::uint32_t probe_target_kbps = 10'000;    ///< throughput that scores full marks
     std::uint32_t probe_target_rtt_ms = 500;     ///< round trip at or under which latency costs nothing
     std::uint32_t jail_after_failed_epochs = 3;  ///< consecutive failed epochs that jail a node
+    std::uint32_t slash_bps = 1'000;             ///< of a double-signing validator's bond, to the developer fund
 
     std::uint32_t fund_share_bps() const { return bps_one - node_share_bps - validator_share_bps; }
     bool operator==(const IncentiveParams&) const = default;

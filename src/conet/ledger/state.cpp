@@ -51,6 +51,9 @@ std::string_view describe(TxError e) {
         case TxError::duplicate_report: return "this prober already reported this node this epoch";
         case TxError::node_jailed: return "node is jailed (not probed until its operator unjails it)";
         case TxError::not_jailed: return "node is not jailed";
+        case TxError::bad_evidence: return "not double-sign evidence (two conflicting votes of one key in one view)";
+        case TxError::not_a_validator: return "the signer has no validator bond to slash";
+        case TxError::already_slashed: return "this validator was already slashed for double-signing";
     }
     return "unknown transaction error";
 }
@@ -106,7 +109,7 @@ const ValidatorBond* State::bond(const crypto::Address& a) const {
 
 void State::put_bond(const crypto::Address& a, ValidatorBond bond) {
     if (m_bonds.use_count() != 1) m_bonds = std::make_shared<std::map<crypto::Address, ValidatorBond>>(*m_bonds);
-    if (bond.stake == 0) {
+    if (bond.stake == 0 && !bond.tombstoned) {
         m_tree.erase(bond_key(a));
         m_bonds->erase(a);
         return;
@@ -126,7 +129,8 @@ ValidatorSet State::next_validator_set(std::uint64_t epoch) const {
     if (m_params.validator_slots == 0) return next;
     std::vector<std::pair<std::uint64_t, crypto::Address>> ranked;
     for (const auto& [a, b] : *m_bonds)
-        if (b.stake >= std::max<std::uint64_t>(m_params.min_validator_stake, 1)) ranked.emplace_back(b.stake, a);
+        if (!b.tombstoned && b.stake >= std::max<std::uint64_t>(m_params.min_validator_stake, 1))
+            ranked.emplace_back(b.stake, a);
     if (ranked.empty()) return next;  // nobody qualifies: the chain keeps its validators
     std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
         return x.first != y.first ? x.first > y.first : x.second < y.second;
@@ -323,6 +327,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 Account& s = acct(*from);
                 if (s.balance < p->amount) return unexpected(TxError::insufficient_funds);
                 const ValidatorBond* current = bond(*from);
+                if (current && current->tombstoned) return unexpected(TxError::already_slashed);
                 ValidatorBond next = current ? *current : ValidatorBond{};
                 if (!add(next.stake, p->amount, next.stake)) return unexpected(TxError::overflow);
                 if (!p->endpoint.empty()) next.endpoint = p->endpoint;
@@ -353,6 +358,25 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 auto e = probe_report_effect(tx, *from, block);
                 if (!e) return unexpected(e.error());
                 effect = std::move(*e);
+                break;
+            }
+            case TxKind::evidence: {
+                auto p = payload_as<EvidencePayload>(tx);
+                if (!p) return unexpected(p.error());
+                if (p->epoch > epoch_of(block.height, m_params.epoch_blocks)) return unexpected(TxError::wrong_epoch);
+                auto signer = double_signer(m_chain_id, *p);
+                if (!signer) return unexpected(TxError::bad_evidence);
+                const ValidatorBond* current = bond(*signer);
+                if (!current) return unexpected(TxError::not_a_validator);
+                if (current->tombstoned) return unexpected(TxError::already_slashed);
+                ValidatorBond next = *current;
+                const auto slashed = static_cast<std::uint64_t>(static_cast<Amount128>(next.stake) *
+                                                                m_params.incentives.slash_bps / bps_one);
+                next.stake -= slashed;
+                next.tombstoned = true;
+                Account& fund = acct(developer_fund_address());
+                if (!add(fund.balance, slashed, fund.balance)) return unexpected(TxError::overflow);
+                effect = [this, a = *signer, next] { put_bond(a, next); };
                 break;
             }
             case TxKind::unjail: {
@@ -567,6 +591,7 @@ codec::Result<Params> Params::decode(codec::Reader& r) {
 void ValidatorBond::encode(codec::Writer& w) const {
     w.u64(stake);
     w.text(endpoint);
+    w.boolean(tombstoned);
 }
 
 codec::Result<ValidatorBond> ValidatorBond::decode(codec::Reader& r) {
@@ -574,7 +599,9 @@ codec::Result<ValidatorBond> ValidatorBond::decode(codec::Reader& r) {
     if (!stake) return util::unexpected(stake.error());
     auto endpoint = r.text(max_bond_endpoint_bytes);
     if (!endpoint) return util::unexpected(endpoint.error());
-    return ValidatorBond{*stake, std::move(*endpoint)};
+    auto tombstoned = r.boolean();
+    if (!tombstoned) return util::unexpected(tombstoned.error());
+    return ValidatorBond{*stake, std::move(*endpoint), *tombstoned};
 }
 
 void ValidatorSet::encode(codec::Writer& w) const {
@@ -827,7 +854,8 @@ codec::Result<State> State::decode(codec::Reader& r) {
         if (!a) return util::unexpected(a.error());
         auto b = ValidatorBond::decode(r);
         if (!b) return util::unexpected(b.error());
-        if (b->stake == 0) return util::unexpected(codec::CodecError::bad_value);  // an empty bond is no entry
+        if (b->stake == 0 && !b->tombstoned)
+            return util::unexpected(codec::CodecError::bad_value);  // an empty bond is no entry
         parts.bonds[crypto::Address{*a}] = std::move(*b);
     }
     auto set = ValidatorSet::decode(r);

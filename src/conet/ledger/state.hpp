@@ -86,8 +86,11 @@ struct ValidatorBond {
     /// "host:port"; empty for a genesis validator that has not named one
     /// (it is reached through the nodes' `validator_peers`).
     std::string endpoint;
+    /// Slashed for double-signing: never seated again, cannot bond more (the
+    /// entry stays, even at stake 0, so the key cannot start over).
+    bool tombstoned = false;
     bool operator==(const ValidatorBond&) const = default;
-    /// u64 stake | text endpoint.
+    /// u64 stake | text endpoint | u8 tombstoned.
     void encode(codec::Writer& w) const;
     static codec::Result<ValidatorBond> decode(codec::Reader& r);
 };
@@ -178,6 +181,9 @@ enum class TxError {
     duplicate_report,     ///< this prober already reported this node this epoch
     node_jailed,          ///< jailed nodes are not probed
     not_jailed,
+    bad_evidence,     ///< the votes are not double-sign evidence
+    not_a_validator,  ///< evidence against a key with no bond
+    already_slashed,  ///< evidence against, or a bond by, a validator already slashed
 };
 std::string_view describe(TxError e);
 

@@ -320,7 +320,7 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
     for (it->Seek(p_bond); it->Valid() && it->key().starts_with(p_bond); it->Next()) {
         const auto k = it->key().ToStringView().substr(p_bond.size());
         auto bond = codec::decode<ValidatorBond>(util::as_bytes(it->value().ToStringView()));
-        if (k.size() != 20 || !bond || bond->stake == 0) return corrupt("validator bond entry");
+        if (k.size() != 20 || !bond || (bond->stake == 0 && !bond->tombstoned)) return corrupt("validator bond entry");
         crypto::Address a;
         std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
         parts.bonds[a] = std::move(*bond);

@@ -3,7 +3,7 @@
 namespace conet::ledger {
 
 namespace {
-constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::unjail);
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::evidence);
 }
 
 crypto::Hash256 Transaction::signing_digest() const {

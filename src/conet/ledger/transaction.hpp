@@ -5,6 +5,7 @@
 /// The sender is the address the signature recovers to. Payloads are the
 /// canonical encodings of the structs below.
 
+#include "conet/ledger/evidence.hpp"
 #include "conet/ledger/node_record.hpp"
 #include "conet/ledger/rewards.hpp"
 
@@ -25,6 +26,7 @@ enum class TxKind : std::uint8_t {
     validator_unbond = 9,  ///< AmountPayload: bond -> balance after the unbonding period
     probe_report = 10,     ///< ProbeReportPayload: a prober's measurements of its assigned nodes
     unjail = 11,           ///< NodeKeyPayload: the operator returns a jailed node to service
+    evidence = 12,         ///< EvidencePayload: two conflicting votes of one validator (anyone may send)
 };
 
 /// Longest consensus endpoint ("host:port") a bond may name.

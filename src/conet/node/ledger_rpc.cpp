@@ -190,7 +190,8 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
             const ledger::ValidatorBond* b = store.state().bond(a);
             bonds.push_back(json::object{{"address", a.to_string()},
                                          {"stake", b ? b->stake : 0},
-                                         {"endpoint", b ? b->endpoint : std::string()}});
+                                         {"endpoint", b ? b->endpoint : std::string()},
+                                         {"tombstoned", b && b->tombstoned}});
         }
         return json::value(json::object{{"epoch", *e},
                                         {"members", std::move(members)},
@@ -224,13 +225,17 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
         if (!bytes) return util::unexpected(bad_params("param 0 must be the hex transaction"));
         auto tx = codec::decode<ledger::Transaction>(*bytes);
         if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});
-        if (tx->kind == ledger::TxKind::probe_report) {
-            // Refused here with its reason, rather than included and reverted.
-            auto sender = tx->sender();
-            if (!sender) return util::unexpected(RpcError{rpc::rejected, "signature does not recover a sender"});
-            if (auto ok = store.state().check_probe_report(*tx, *sender, store.head().height + 1); !ok)
+        if (tx->kind == ledger::TxKind::probe_report || tx->kind == ledger::TxKind::evidence) {
+            // A report or evidence that would be reverted is refused here with
+            // its reason, rather than included and charged its fee: the
+            // transaction is tried on a copy of the head state (O(1) to copy).
+            ledger::State trial = store.state();
+            const ledger::Header& head = store.head();
+            auto tried = trial.apply(*tx, ledger::BlockContext{head.height + 1, head.time_unix, {}, head.hash()});
+            const char* what = tx->kind == ledger::TxKind::evidence ? "evidence refused: " : "probe report refused: ";
+            if (tried && tried->reverted)
                 return util::unexpected(
-                    RpcError{rpc::rejected, "probe report refused: " + std::string(ledger::describe(ok.error()))});
+                    RpcError{rpc::rejected, what + std::string(ledger::describe(*tried->reverted))});
         }
         auto id = mempool->admit(*tx, store.state());
         if (!id) return util::unexpected(RpcError{rpc::rejected, std::string(ledger::describe(id.error()))});
