@@ -1,54 +1,60 @@
-"""The incentive protocol on a real network (issue 9): 4 validators and 4
-staked relays; the validators' probe reports (measured here by the test,
-playing each assigned prober, with a TCP connect to the relay) are scored at
-the epoch's end and the epoch's emission is paid: a SIGKILLed relay earns
-nothing, the others in proportion to stake × tier, the developer fund its
-share, and nothing more than the emission is minted. Reports from a prober
-not assigned to a node, or from the node's own operator, are refused."""
+"""The incentive protocol on a real network (issue 9): 4 validators that
+probe by themselves (circuits through each assigned relay carrying a
+challenge to their echo destination) and 4 staked relays. Each epoch's
+reports are scored at its end and its emission paid: while all four serve,
+all four earn in proportion to stake × tier; after relay3 is SIGKILLed, it
+earns nothing for the epochs it is down and the others go on earning, the
+developer fund gets its share and nothing more than the emission is minted.
+Reports from a prober not assigned to a node, or from the node's own
+operator, are refused; double-sign evidence slashes and tombstones."""
 import json
 import shlex
-import socket
 import subprocess
-import time
 
 import pytest
 
 from netlib import Proc, free_testnet_base, wait_until, url_rpc as rpc, try_url_rpc as try_rpc
 
 READY = 240      # seconds: ASan builds are slow, and the machine is shared
-EPOCH = 50       # blocks per epoch: long enough for four CLI reports on a busy machine
+EPOCH = 40       # blocks per epoch: every prober must finish its circuits and report within one
 INTERVAL = 300   # ms between blocks
 EMISSION = 1_000_000
 UNIT = 1_000_000
-
-
-def probe(endpoint):
-    """What a prober would report of `endpoint` ("host:port"): reachability and
-    the connect time; the throughput of a reachable relay is taken as full."""
-    host, port = endpoint.rsplit(":", 1)
-    start = time.monotonic()
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            pass
-    except OSError:
-        return {"reachable": False, "rtt_ms": 0, "kbps": 0}
-    return {"reachable": True, "rtt_ms": max(1, int((time.monotonic() - start) * 1000)), "kbps": 50_000}
+EPOCH_S = EPOCH * INTERVAL / 1000
 
 
 def epoch_info(url):
     return rpc(url, "conet_getEpoch")
 
 
-def wait_epoch_start(url, at_least, timeout):
-    """Waits until epoch >= `at_least` has begun and most of it is still ahead."""
-    def ready():
-        e = try_rpc(url, "conet_getEpoch")
-        return e is not None and e["epoch"] >= at_least and e["head"] < e["first_height"] + EPOCH // 5
-    wait_until(ready, timeout, f"epoch {at_least} to start")
-    return epoch_info(url)["epoch"]
+def wait_paid(url, epoch, what):
+    wait_until(lambda: (try_rpc(url, "conet_getEpoch") or {}).get("epoch", 0) > epoch, 3 * EPOCH_S + 120, what)
+    return rpc(url, "conet_getRewards", None, epoch)
 
 
-def test_an_epochs_probe_reports_pay_the_live_relays_by_stake_and_tier_and_the_dead_one_nothing(conet, tmp_path):
+def metric_total(url, name):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def check_paid_by_stake_and_tier(paid, scores, relays):
+    """Every relay in `relays` (name -> (key, operator)) was paid exactly its
+    share of the node pool by stake × tier multiplier."""
+    node_pool = EMISSION * 7000 // 10_000
+    weight = {name: scores[key]["stake"] * scores[key]["last"]["multiplier_bps"] for name, (key, _) in relays.items()}
+    total = sum(weight.values())
+    assert total > 0, scores
+    by_address = {r["address"]: r for r in paid["rewards"]}
+    for name, (key, op) in relays.items():
+        expected = node_pool * weight[name] // total
+        got = by_address.get(op, {}).get("node_reward", 0)
+        assert got == expected, (name, expected, got, paid, scores[key])
+        assert scores[key]["last"]["reward"] == expected
+
+
+def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_and_tier(conet, tmp_path):
     base = free_testnet_base(4, 4)
     if base is None:
         pytest.skip("no free block of ports for a testnet")
@@ -69,12 +75,10 @@ def test_an_epochs_probe_reports_pay_the_live_relays_by_stake_and_tier_and_the_d
                                timeout=READY)
         wait_until(lambda: (try_rpc(url, "conet_listNodes") or {}).get("total") == 4, 180,
                    "the four relays to register")
-        records = rpc(url, "conet_listNodes")["nodes"]
-        relay = {}  # name -> (noise key, operator, endpoint)
-        for r in records:
-            ep = r["record"]["endpoints"][0]
-            port = int(ep.rsplit(":", 1)[1])
-            relay[f"relay{port - base - 200}"] = (r["record"]["noise_key"], r["record"]["operator"], ep)
+        relay = {}  # name -> (noise key, operator)
+        for r in rpc(url, "conet_listNodes")["nodes"]:
+            port = int(r["record"]["endpoints"][0].rsplit(":", 1)[1])
+            relay[f"relay{port - base - 200}"] = (r["record"]["noise_key"], r["record"]["operator"])
         assert sorted(relay) == ["relay0", "relay1", "relay2", "relay3"], relay
 
         # Each operator stakes (i + 1) CONET on its relay, all at once.
@@ -87,89 +91,58 @@ def test_an_epochs_probe_reports_pay_the_live_relays_by_stake_and_tier_and_the_d
                  "--amount", str((i + 1) * UNIT), "--wait-seconds", "120"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
         for s in stakers:
-            out, err = s.communicate(timeout=180)
+            _, err = s.communicate(timeout=180)
             assert s.returncode == 0, err
-        stakes = {n["record"]["noise_key"]: n["stake"] for n in rpc(url, "conet_listNodes")["nodes"]}
-        assert sorted(stakes.values()) == [UNIT, 2 * UNIT, 3 * UNIT, 4 * UNIT], stakes
 
-        # relay3 dies; in a fresh epoch every assigned prober reports what it measures.
+        # The first epoch that starts with every stake in place: all four earn.
+        first = epoch_info(url)["epoch"] + 1
+        paid = wait_paid(url, first, f"epoch {first} to be paid")
+        scores = {n["node"]: n for n in rpc(url, "conet_getScores")["nodes"]}
+        assert paid["summary"]["nodes_measured"] == 4 and paid["summary"]["nodes_paid"] == 4, (paid, scores)
+        for key, _ in relay.values():
+            assert scores[key]["last"]["epoch"] == first and scores[key]["last"]["reports"] == 3, scores[key]
+            assert scores[key]["last"]["tier"] != "fail", scores[key]
+        check_paid_by_stake_and_tier(paid, scores, relay)
+        assert metric_total(manifest["metrics_urls"][0], 'conet_prober_reports_total{result="sent"}') >= 1
+
+        # relay3 dies. From the next epoch on it earns nothing; the others still do.
         procs["relay3"].p.kill()
         procs["relay3"].p.wait(30)
-        epoch = wait_epoch_start(url, epoch_info(url)["epoch"] + 1, 4 * EPOCH * INTERVAL / 1000 + 60)
+        down = epoch_info(url)["epoch"] + 1
+        before = {name: rpc(url, "conet_getAccount", op)["balance"] for name, (_, op) in relay.items()}
+        paid = wait_paid(url, down, f"epoch {down} to be paid")
         scores = {n["node"]: n for n in rpc(url, "conet_getScores")["nodes"]}
-        reports = {v: [] for v in genesis["validators"]}
-        for name, (key, _, ep) in relay.items():
-            assert len(scores[key]["probers"]) == 3, scores[key]
-            for prober in scores[key]["probers"]:
-                reports[prober].append({"node": key, **probe(ep)})
-        assert not any(e["reachable"] for e in reports[scores[relay["relay3"][0]]["probers"][0]]
-                       if e["node"] == relay["relay3"][0])
-        senders = []
-        for i, v in enumerate(genesis["validators"]):
-            if not reports[v]:
-                continue
-            path = tmp_path / f"report{i}.json"
-            path.write_text(json.dumps(reports[v]))
-            d = dir_ / f"validator{i}"
-            senders.append(subprocess.Popen(
-                [str(conet.binary), "tx", "probe-report", "--rpc", url, "--keystore", str(d / "wallet.json"),
-                 "--password-file", str(d / "password"), "--report", str(path), "--epoch", str(epoch),
-                 "--wait-seconds", "60"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
-        for s in senders:
-            out, err = s.communicate(timeout=120)
-            assert s.returncode == 0, err
+        dead_key, dead_op = relay["relay3"]
+        assert scores[dead_key]["last"]["epoch"] == down and scores[dead_key]["last"]["tier"] == "fail", scores
+        assert scores[dead_key]["failed_epochs"] >= 1
+        assert dead_op not in {r["address"] for r in paid["rewards"]}, "the killed relay earned"
+        assert rpc(url, "conet_getAccount", dead_op)["balance"] == before["relay3"]
+        live = {name: v for name, v in relay.items() if name != "relay3"}
+        check_paid_by_stake_and_tier(paid, scores, live)
+        assert paid["summary"]["nodes_paid"] == 3, paid
+        fund = epoch_info(url)["developer_fund"]
+        by_address = {r["address"]: r for r in paid["rewards"]}
+        assert by_address[fund["address"]]["fund_reward"] == EMISSION * 1000 // 10_000
+        assert sum(r["total"] for r in paid["rewards"]) == paid["summary"]["minted"] <= paid["summary"]["emission"]
 
         # A validator not assigned to relay0, and relay0's own operator, cannot report on it.
-        outsider = next(i for i, v in enumerate(genesis["validators"])
-                        if v not in scores[relay["relay0"][0]]["probers"])
-        d = dir_ / f"validator{outsider}"
-        refused = conet.run("tx", "probe-report", "--rpc", url, "--keystore", d / "wallet.json", "--password-file",
-                            d / "password", "--node", relay["relay0"][0], "--reachable", "--rtt-ms", "1",
-                            "--kbps", "99999", "--epoch", epoch, check=False)
-        assert refused.returncode != 0 and "not assigned to probe" in refused.stderr, refused
-        d = dir_ / "relay0"
-        refused = conet.run("tx", "probe-report", "--rpc", url, "--keystore", d / "wallet.json", "--password-file",
-                            d / "password", "--node", relay["relay0"][0], "--reachable", "--rtt-ms", "1",
-                            "--kbps", "99999", "--epoch", epoch, check=False)
-        assert refused.returncode != 0 and "not assigned to probe" in refused.stderr, refused
-
-        before = {name: rpc(url, "conet_getAccount", op)["balance"] for name, (_, op, _) in relay.items()}
-        assert epoch_info(url)["epoch"] == epoch, "the reports must land inside the epoch they measured"
-        wait_until(lambda: (try_rpc(url, "conet_getEpoch") or {}).get("epoch", 0) > epoch,
-                   EPOCH * INTERVAL / 1000 + 60, "the epoch to end")
-
-        paid = rpc(url, "conet_getRewards", None, epoch)
-        summary = paid["summary"]
-        assert summary["emission"] == EMISSION and summary["nodes_measured"] == 4, summary
-        assert summary["nodes_paid"] == 3, summary
-        by_address = {r["address"]: r for r in paid["rewards"]}
-        node_pool = EMISSION * 7000 // 10_000
-        total_stake = 6 * UNIT  # relays 0..2, all in the good tier
-        for i in range(3):
-            name = f"relay{i}"
-            expected = node_pool * (i + 1) * UNIT // total_stake
-            assert by_address[relay[name][1]]["node_reward"] == expected, (name, paid)
-            # The operator's balance rose by exactly its reward.
-            assert rpc(url, "conet_getAccount", relay[name][1])["balance"] == before[name] + expected
-        assert relay["relay3"][1] not in by_address, "the killed relay earned"
-        assert rpc(url, "conet_getAccount", relay["relay3"][1])["balance"] == before["relay3"]
-        fund = epoch_info(url)["developer_fund"]
-        assert by_address[fund["address"]]["fund_reward"] == EMISSION * 1000 // 10_000
-        assert sum(r["total"] for r in paid["rewards"]) == summary["minted"] <= summary["emission"]
-        scored = {n["node"]: n for n in rpc(url, "conet_getScores")["nodes"]}
-        assert scored[relay["relay3"][0]]["last"]["tier"] == "fail"
-        assert scored[relay["relay3"][0]]["failed_epochs"] == 1
-        assert scored[relay["relay0"][0]]["last"]["tier"] == "good"
-        assert scored[relay["relay0"][0]]["last"]["reports"] == 3
+        epoch = epoch_info(url)["epoch"]
+        probers = {n["node"]: n for n in rpc(url, "conet_getScores")["nodes"]}[relay["relay0"][0]]["probers"]
+        outsider = next(i for i, v in enumerate(genesis["validators"]) if v not in probers)
+        for who in (f"validator{outsider}", "relay0"):
+            d = dir_ / who
+            refused = conet.run("tx", "probe-report", "--rpc", url, "--keystore", d / "wallet.json",
+                                "--password-file", d / "password", "--node", relay["relay0"][0], "--reachable",
+                                "--rtt-ms", "1", "--kbps", "99999", "--epoch", epoch, check=False)
+            assert refused.returncode != 0 and "not assigned to probe" in refused.stderr, (who, refused)
 
         # The latest reward comes with a proof, and the CLI prints the epoch.
         latest = rpc(url, "conet_getRewards", relay["relay2"][1])
-        assert latest["latest"]["epoch"] == epoch and latest["proof"], latest
-        text = conet.run("query", "rewards", "--rpc", url, "--epoch", epoch).stdout
-        assert relay["relay2"][1] in text and relay["relay3"][1] not in text, text
+        assert latest["latest"]["epoch"] == down and latest["proof"], latest
+        text = conet.run("query", "rewards", "--rpc", url, "--epoch", down).stdout
+        assert relay["relay2"][1] in text and dead_op not in text, text
         text = conet.run("query", "scores", "--rpc", url).stdout
-        assert "fail" in text and "good" in text, text
+        assert "fail" in text, text
     finally:
         for p in procs.values():
             p.kill()

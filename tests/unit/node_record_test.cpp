@@ -137,6 +137,8 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.allow_private_relays = true;
     c.validator_peers = {"127.0.0.1:26601", "127.0.0.1:26602"};
     c.validator_listen = "127.0.0.1:26609";
+    c.probe = true;
+    c.probe_echo = "127.0.0.1:26650";
     c.follow = {"http://127.0.0.1:26700"};
     const std::string text = annotated_config(c);
     NodeConfig defaults;
@@ -166,6 +168,8 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     EXPECT_EQ(back->validator_peers, c.validator_peers);
     EXPECT_EQ(back->validator_listen, c.validator_listen);
     EXPECT_EQ(back->follow, c.follow);
+    EXPECT_TRUE(back->probe);
+    EXPECT_EQ(back->probe_echo, c.probe_echo);
 }
 
 TEST(NodeConfig, ErrorsNameTheOption) {

@@ -48,7 +48,15 @@ struct DevnetOptions {
     std::uint16_t rpc_port = 0;
     std::uint16_t demo_port = 0;
     std::uint32_t block_interval_ms = 1000;
+    /// Blocks per epoch: probes, scores and rewards run per epoch (0: none).
+    std::uint64_t epoch_blocks = 20;
+    std::uint64_t emission = 1'000 * conet_unit;  ///< minted per epoch for relays, validators and the fund
 };
+
+/// What the devnet's operators stake on each relay, so that relays earn.
+constexpr std::uint64_t devnet_relay_stake = 100 * conet_unit;
+/// The devnet's emission halves this rarely: practically constant.
+constexpr std::uint64_t devnet_halving_epochs = 100'000;
 
 struct Child {
     std::string name;
@@ -252,6 +260,59 @@ std::string demo_page() {
            "address but not this site, the exit saw this site but not your address.</p>\n</body></html>\n";
 }
 
+/// Stakes devnet_relay_stake on each relay from its operator's wallet (what
+/// an operator does so its relay earns), and waits until the stakes are on the
+/// ledger. A relay already staked (a reused chain) is left as it is.
+util::Result<void, std::string> stake_relays(const std::string& rpc_url, const std::vector<fs::path>& operator_ks,
+                                             const std::string& password,
+                                             const std::vector<std::string>& relay_endpoints, StopSignals& stop) {
+    auto chain = rpc::call(rpc_url, "conet_chainId", {});
+    auto nodes = rpc::call(rpc_url, "conet_listNodes", {json::value(0), json::value(500)});
+    if (!chain || !nodes)
+        return util::unexpected(std::string("staking the relays: the validator's RPC did not answer"));
+    std::vector<std::string> pending;
+    for (std::size_t i = 0; i < operator_ks.size() && i < relay_endpoints.size(); ++i) {
+        auto text = util::read_file(operator_ks[i], crypto::keystore_max_bytes);
+        if (!text) return util::unexpected(operator_ks[i].string() + ": " + text.error().message());
+        auto key = crypto::decrypt_keystore(*text, password);
+        if (!key) return util::unexpected(operator_ks[i].string() + ": " + std::string(crypto::describe(key.error())));
+        std::optional<crypto::X25519Public> node;
+        std::uint64_t staked = 0;
+        for (const auto& n : nodes->at("nodes").as_array()) {
+            const auto& rec = n.at("record").as_object();
+            if (rec.at("operator").as_string() != key->address().to_string() ||
+                rec.at("endpoints").as_array().at(0).as_string() != relay_endpoints[i])
+                continue;
+            node = util::from_hex_fixed<32>(rec.at("noise_key").as_string()).value_or(crypto::X25519Public{});
+            staked = n.at("stake").to_number<std::uint64_t>();
+        }
+        if (!node) return util::unexpected("relay" + std::to_string(i) + " is not on the ledger");
+        if (staked >= devnet_relay_stake) continue;
+        auto account = rpc::call(rpc_url, "conet_getAccount", {json::value(key->address().to_string())});
+        if (!account) return util::unexpected("staking relay" + std::to_string(i) + ": " + account.error().message);
+        const auto tx = ledger::make_transaction(
+            *key, chain->to_number<std::uint64_t>(), account->at("nonce").to_number<std::uint64_t>(), 1,
+            ledger::TxKind::stake, ledger::StakePayload{*node, devnet_relay_stake - staked});
+        auto sent =
+            rpc::call(rpc_url, "conet_sendRawTransaction", {json::value(util::to_hex_prefixed(codec::encode(tx)))});
+        if (!sent) return util::unexpected("staking relay" + std::to_string(i) + ": " + sent.error().message);
+        pending.emplace_back(sent->as_string());
+    }
+    if (pending.empty()) return {};
+    std::cout << "devnet: staking " << devnet_relay_stake / conet_unit << " CONET on each relay" << std::flush;
+    const auto deadline = Clock::now() + ready_timeout;
+    while (!pending.empty()) {
+        if (stop.poll(200)) return util::unexpected(std::string("interrupted"));
+        std::erase_if(pending, [&](const std::string& id) {
+            auto st = rpc::call(rpc_url, "conet_getTransaction", {json::value(id)});
+            return st && st->at("status") == "committed";
+        });
+        if (Clock::now() > deadline) return util::unexpected(std::string("the relays' stakes were not committed"));
+    }
+    std::cout << " done" << std::endl;
+    return {};
+}
+
 int run_devnet(const DevnetOptions& o) {
     crypto::SystemRng rng;
     fs::path dir;
@@ -305,6 +366,11 @@ int run_devnet(const DevnetOptions& o) {
         g.time_unix = static_cast<std::uint64_t>(std::time(nullptr));
         for (std::size_t i = 0; i < o.validators; ++i) g.validators.push_back(addresses[i]);
         for (const auto& a : addresses) g.balances.emplace_back(a, initial_balance);
+        g.params.epoch_blocks = o.epoch_blocks;
+        if (o.epoch_blocks > 0 && o.emission > 0) {
+            g.params.incentives.emission_per_epoch = o.emission;
+            g.params.incentives.emission_halving_epochs = devnet_halving_epochs;
+        }
         const std::string text = g.to_json();
         auto w = util::write_file_atomic(genesis_file, util::as_bytes(text), 0644, util::Overwrite::no);
         if (!w) return fail(w.error().message());
@@ -354,6 +420,8 @@ int run_devnet(const DevnetOptions& o) {
         vc.rpc = "127.0.0.1:" + std::to_string(i == 0 ? o.rpc_port : 0);
         vc.block_interval_ms = o.block_interval_ms;
         vc.validator_peers = peers;
+        vc.probe = true;  // measure the relays each epoch (docs/incentives.md)
+        vc.allow_private_relays = true;
         const std::string name = i == 0 ? std::string("validator") : "validator" + std::to_string(i);
         if (auto w = write_node_dir(dir / name, vc, rng); !w) return abort_with(w.error());
         auto v = spawn(name, {"node", "run", "--dir", (dir / name).string(), "--password-file", exe_password}, logs);
@@ -439,6 +507,8 @@ int run_devnet(const DevnetOptions& o) {
         stop.poll(200);
     }
     std::cout << " registered" << std::endl;
+    if (auto staked = stake_relays(rpc_url, operator_ks, *password, relay_endpoints, stop); !staked)
+        return abort_with(staked.error());
 
     // The proxy, trusting only what the genesis validator certifies.
     auto proxy = spawn("proxy",
@@ -497,6 +567,10 @@ int run_devnet(const DevnetOptions& o) {
               << "  " << self << " tx transfer --rpc " << rpc_url << " --keystore " << user_ks.string()
               << " --password-file " << password_file.string() << " --to " << operator_address(0).to_string()
               << " --amount 1000000\n"
+              << "  " << self << " query epoch --rpc " << rpc_url << "      # each epoch's emission and the fund\n"
+              << "  " << self << " query scores --rpc " << rpc_url << "     # the relays' probe scores\n"
+              << "  " << self << " query rewards --rpc " << rpc_url << " --address " << operator_address(0).to_string()
+              << "\n"
               << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
               << "\nPress Ctrl-C to stop." << std::endl;
 
@@ -661,6 +735,10 @@ int run_testnet(const TestnetOptions& o) {
         c.metrics = port(300 + i);
         c.block_interval_ms = o.block_interval_ms;
         if (o.validators > 1) c.validator_peers = peers;
+        if (o.epoch_blocks > 0) {  // the incentive protocol: probe the relays on loopback
+            c.probe = true;
+            c.allow_private_relays = true;
+        }
         if (auto w = add_node(name_of("validator", i), c); !w) return fail(w.error());
     }
     json::array standby_json;
@@ -677,6 +755,8 @@ int run_testnet(const TestnetOptions& o) {
         c.block_interval_ms = o.block_interval_ms;
         c.validator_peers = peers;
         c.validator_listen = port(i);
+        c.probe = true;  // standby needs epochs, so the incentive protocol runs
+        c.allow_private_relays = true;
         if (auto w = add_node(name_of("standby", k), c); !w) return fail(w.error());
         standby_json.push_back(json::object{{"name", name_of("standby", k)},
                                             {"address", standby[k].to_string()},
@@ -691,7 +771,8 @@ int run_testnet(const TestnetOptions& o) {
         c.wallet_keystore = (dir / name_of("relay", i) / "wallet.json").string();
         c.listen = *node::parse_host_port(port(200 + i));
         c.region = i < o.relays / 2 ? "DE" : "US";
-        c.allow_private_relays = true;  // every relay of this network is on loopback
+        c.allow_private_relays = true;                                // every relay of this network is on loopback
+        c.exit_allow.push_back(*relay::Cidr::parse("127.0.0.1/32"));  // the probes' echo and local sites
         c.genesis = genesis_file.string();
         c.ledger_rpc = rpc_urls[i % rpc_urls.size()];
         c.ledger_refresh_seconds = 5;
@@ -761,6 +842,12 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--block-interval-ms", opts->block_interval_ms, "Milliseconds between blocks")
         ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
+    cmd->add_option("--epoch-blocks", opts->epoch_blocks,
+                    "Blocks per epoch: the validators probe the relays and rewards are paid once per epoch (0: "
+                    "no epochs, no rewards; a new chain only)")
+        ->capture_default_str();
+    cmd->add_option("--emission", opts->emission, "Base units minted per epoch (a new chain only)")
         ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = run_devnet(*opts); });
 

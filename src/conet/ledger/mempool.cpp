@@ -149,4 +149,13 @@ void Mempool::prune(const State& state) {
     for (const auto& [addr, nonce] : stale) erase(addr, nonce);
 }
 
+std::uint64_t Mempool::next_nonce(const crypto::Address& sender, const State& state) const {
+    const Account* acc = state.account(sender);
+    std::uint64_t nonce = acc ? acc->nonce : 0;
+    auto it = m_by_sender.find(sender);
+    if (it != m_by_sender.end())
+        while (it->second.count(nonce)) ++nonce;
+    return nonce;
+}
+
 }  // namespace conet::ledger

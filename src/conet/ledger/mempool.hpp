@@ -67,6 +67,9 @@ public:
         return it == m_ids.end() ? nullptr : &it->second;
     }
     std::size_t size() const { return m_ids.size(); }
+    /// The nonce `sender`'s next transaction needs on top of `state` and the
+    /// sender's transactions waiting here (a node signing its own transactions).
+    std::uint64_t next_nonce(const crypto::Address& sender, const State& state) const;
     std::size_t bytes() const { return m_bytes; }
 
 private:

@@ -211,19 +211,41 @@ EpochRewards compute_rewards(const IncentiveParams& p, std::uint64_t epoch, std:
         }
         g = end;
     }
+    // Each operator is paid for its nodes together, ⌊pool · W_o / ΣW⌋, so
+    // its reward depends only on its own weight and the total: splitting a
+    // node (or merging two) cannot gain by rounding. The operator's reward
+    // is then split among its nodes by weight, the rounding remainder to its
+    // first earning node (by key), so the nodes' shares add up to it.
     std::uint64_t node_paid = 0;
     std::vector<std::pair<crypto::Address, RewardPayout>> paid;  // sorted by address
     if (total_weight > 0) {
-        for (std::size_t j = 0; j < n; ++j) {
-            const std::uint32_t i = by_operator[j];
-            if (weight[i] == 0) continue;
-            const std::uint64_t r = share_of(out.node_pool, weight[i], total_weight);
-            if (r == 0) continue;
-            out.per_node.emplace_back(nodes[i].node, r);
-            if (paid.empty() || paid.back().first != nodes[i].operator_address)
-                paid.emplace_back(nodes[i].operator_address, RewardPayout{});
-            paid.back().second.node_reward += r;  // ≤ node_pool in total: no overflow
-            node_paid += r;
+        for (std::size_t g = 0; g < n;) {
+            std::size_t end = g;
+            U128 operator_weight = 0;
+            for (; end < n && nodes[by_operator[end]].operator_address == nodes[by_operator[g]].operator_address; ++end)
+                operator_weight += weight[by_operator[end]];
+            const std::uint64_t reward = operator_weight == 0 ? 0 : share_of(out.node_pool, operator_weight, total_weight);
+            if (reward > 0) {
+                std::uint64_t shared = 0;
+                std::size_t first = n;
+                const std::size_t at = out.per_node.size();
+                for (std::size_t j = g; j < end; ++j) {
+                    const std::uint32_t i = by_operator[j];
+                    if (weight[i] == 0) continue;
+                    const std::uint64_t r = share_of(reward, weight[i], operator_weight);
+                    if (first == n) first = out.per_node.size();
+                    out.per_node.emplace_back(nodes[i].node, r);
+                    shared += r;
+                }
+                CONET_ASSERT(first != n && shared <= reward);
+                out.per_node[first].second += reward - shared;
+                out.per_node.erase(std::remove_if(out.per_node.begin() + static_cast<std::ptrdiff_t>(at),
+                                                  out.per_node.end(), [](const auto& e) { return e.second == 0; }),
+                                   out.per_node.end());
+                paid.emplace_back(nodes[by_operator[g]].operator_address, RewardPayout{reward, 0});
+                node_paid += reward;  // ≤ node_pool in total: no overflow
+            }
+            g = end;
         }
     }
     CONET_ASSERT(node_paid <= out.node_pool);

@@ -248,6 +248,27 @@ const std::vector<Option>& options() {
              c.validator_listen = v;
              return std::nullopt;
          })},
+        {"probe",
+         "Validator: each epoch, probe the nodes the ledger assigns to this validator (a circuit through\n"
+         "# each carrying a challenge to probe_echo) and report the results (docs/incentives.md). Needs a\n"
+         "# probe_echo the network's exits can reach.",
+         [](const NodeConfig& c) { return std::string(c.probe ? "true" : "false"); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<bool>();
+             if (!v) return "must be true or false";
+             c.probe = *v;
+             return std::nullopt;
+         }},
+        {"probe_echo",
+         "Validator with probe: the address (\"ip:port\", port 0 = any free port) of the echo destination\n"
+         "# its probes' streams go to through each node; exits must be allowed to connect to it.",
+         [](const NodeConfig& c) { return quote(c.probe_echo); },
+         read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
+             auto ep = parse_host_port(v);
+             if (!ep) return ep.error();
+             c.probe_echo = v;
+             return std::nullopt;
+         })},
         {"follow",
          "Follower: JSON-RPC URLs (http://host:port) of validators to keep a verified copy of the chain\n"
          "# from; every block is executed here and accepted only under a quorum certificate of its epoch's\n"

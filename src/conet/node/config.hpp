@@ -36,6 +36,10 @@ struct NodeConfig {
     /// A validator outside the genesis set (it joins by bonding): where its
     /// consensus transport listens (host:port, the endpoint its bond names).
     std::string validator_listen;
+    /// Validator: probe the nodes assigned to it each epoch (docs/incentives.md).
+    bool probe = false;
+    /// Where the probes' echo destination listens (ip:port; port 0 = any).
+    std::string probe_echo = "127.0.0.1:0";
     /// Follower: validators' JSON-RPC URLs to keep a verified copy of the chain
     /// from (served on `rpc`); empty = off. Not with `validator`.
     std::vector<std::string> follow;

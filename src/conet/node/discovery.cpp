@@ -135,12 +135,29 @@ util::Result<ledger::Directory, std::string> discover_relays(const std::string& 
                 refused.push_back(name + ": malformed record");
                 continue;
             }
-            const ledger::NodeEntry entry{*record, r->at("stake").to_number<std::uint64_t>()};
+            // The leaf commits to the node's service too (probe results, score, jail).
+            const json::value* svc_hex = r->as_object().if_contains("service_encoded");
+            auto svc_bytes =
+                svc_hex && svc_hex->is_string()
+                    ? util::from_hex(svc_hex->get_string())
+                    : util::Result<util::Bytes, util::HexError>(util::unexpected(util::HexError::bad_digit));
+            auto service = svc_bytes
+                               ? codec::decode<ledger::NodeService>(*svc_bytes)
+                               : codec::Result<ledger::NodeService>(util::unexpected(codec::CodecError::bad_value));
+            if (!service) {
+                refused.push_back(name + ": malformed service entry");
+                continue;
+            }
+            const ledger::NodeEntry entry{*record, r->at("stake").to_number<std::uint64_t>(), *service};
             auto proof = rpc::proof_from_json(r->at("proof"));
             if (!proof) throw std::runtime_error("bad proof");
             if (!ledger::smt_verify(header.state_root, ledger::State::node_key(key),
                                     ledger::State::node_value_hash(entry), *proof)) {
                 refused.push_back(name + ": Merkle proof does not match the certified state root");
+                continue;
+            }
+            if (entry.service.jailed) {
+                refused.push_back(name + ": jailed (failed its probes; not used until its operator unjails it)");
                 continue;
             }
             if (auto ok = record->verify(genesis.chain_id, now_unix); !ok) {

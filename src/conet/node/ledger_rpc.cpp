@@ -167,6 +167,7 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
             out["record_encoded"] = util::to_hex_prefixed(codec::encode(n->record));
             out["stake"] = n->stake;
             out["jailed"] = n->service.jailed;
+            out["service_encoded"] = util::to_hex_prefixed(codec::encode(n->service));
         } else {
             out["record"] = nullptr;
         }

@@ -11,6 +11,7 @@
 #include "conet/node/http_endpoint.hpp"
 #include "conet/node/ledger_rpc.hpp"
 #include "conet/node/ledger_sync.hpp"
+#include "conet/node/prober.hpp"
 #include "conet/node/validator.hpp"
 #include "conet/relay/relay.hpp"
 #include "conet/rpc/server.hpp"
@@ -116,11 +117,13 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     }
 
     std::unique_ptr<Validator> validator;  // declared before the endpoint that reports on it
-    HttpEndpoint http(io, [registry, &server, &validator](const std::string& path) -> HttpReply {
+    std::unique_ptr<Prober> prober;
+    HttpEndpoint http(io, [registry, &server, &validator, &prober](const std::string& path) -> HttpReply {
         if (path == "/metrics") {
             server.refresh_metrics();
             std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
             if (validator) text += validator->metrics();
+            if (prober) text += prober->metrics();
             return {200, "text/plain; version=0.0.4", std::move(text)};
         }
         if (path == "/health") return {200, "text/plain", "ok\n"};
@@ -190,6 +193,21 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
             return 1;
         }
         spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
+        if (config.probe) {
+            ProberOptions po;
+            po.echo = *parse_host_port(config.probe_echo);
+            po.allow_private_relays = config.allow_private_relays;
+            prober = std::make_unique<Prober>(
+                io, *store, wallet->address(),
+                [&validator](const ledger::ProbeReportPayload& report) {
+                    return validator->submit_own(ledger::TxKind::probe_report, codec::encode(report));
+                },
+                po);
+            if (auto started = prober->start(); !started) {
+                std::cerr << "conet: error: " << started.error() << "\n";
+                return 1;
+            }
+        }
     }
     std::unique_ptr<Follower> follower;
     if (!config.follow.empty()) {
@@ -243,6 +261,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         server.stop();
         http.stop();
         rpc_server.stop();
+        if (prober) prober->stop();
         if (validator) validator->stop();
         io.stop();
     });
@@ -253,6 +272,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     io.run();
     if (sync) sync->stop();
     follower.reset();   // joins its thread
+    prober.reset();     // before the validator it submits through
     validator.reset();  // before the store and genesis it refers to
     return 0;
 }

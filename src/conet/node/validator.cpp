@@ -240,6 +240,17 @@ void Validator::register_methods(rpc::Dispatcher& d) {
     register_ledger_methods(d, m_store, m_genesis, &m_mempool, [this](const ledger::Transaction& tx) { gossip(tx); });
 }
 
+util::Result<void, std::string> Validator::submit_own(ledger::TxKind kind, const util::Bytes& payload) {
+    const ledger::State& s = m_store.state();
+    ledger::Transaction tx{
+        s.chain_id(), m_mempool.next_nonce(m_key.address(), s), s.params().min_fee, kind, payload, {}};
+    tx.sign(m_key);
+    auto id = m_mempool.admit(tx, s);
+    if (!id) return util::unexpected(std::string(ledger::describe(id.error())));
+    gossip(tx);
+    return {};
+}
+
 void Validator::gossip(const ledger::Transaction& tx) {
     if (m_transport.peers() < 2) return;
     m_gossip_out.push_back(tx);

@@ -72,6 +72,9 @@ public:
     void on_commit(std::function<void(const boost::json::value&)> f) { m_on_commit = std::move(f); }
     /// Prometheus lines about consensus (views, finality, transport).
     std::string metrics() const;
+    /// Signs a transaction of this validator's own (a probe report) with its
+    /// key and the next free nonce, admits it to the mempool and gossips it.
+    [[nodiscard]] util::Result<void, std::string> submit_own(ledger::TxKind kind, const util::Bytes& payload);
 
 private:
     /// The transport peer of validator `a`, dialed at its bond's endpoint when it names one.

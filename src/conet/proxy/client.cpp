@@ -478,6 +478,7 @@ awaitable<std::shared_ptr<ClientCircuit>> Client::circuit_for(std::string isolat
     timer.async_wait([this](boost::system::error_code ec) {
         if (!ec) m_pool_changed.notify();
     });
+    std::size_t builds = 0;
     while (!m_stopped && Clock::now() < deadline) {
         if (!isolation.empty()) {
             if (!m_isolated.count(isolation) && !make_room_for_isolated()) {
@@ -485,7 +486,13 @@ awaitable<std::shared_ptr<ClientCircuit>> Client::circuit_for(std::string isolat
                 co_return nullptr;
             }
             auto& c = m_isolated[isolation];
-            if (!c || c->state == ClientCircuit::State::dead) c = start_build(isolation);
+            if (!c || c->state == ClientCircuit::State::dead) {
+                if (m_options.isolated_build_attempts > 0 && builds++ >= m_options.isolated_build_attempts) {
+                    m_isolated.erase(isolation);
+                    co_return nullptr;
+                }
+                c = start_build(isolation);
+            }
             if (c && c->state == ClientCircuit::State::ready) co_return c;
         } else {
             std::vector<std::shared_ptr<ClientCircuit>> ready;

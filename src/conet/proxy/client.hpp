@@ -30,6 +30,9 @@ struct ClientOptions {
     std::uint32_t max_circuit_age_ms = 10 * 60 * 1000;  ///< then new streams use a fresh circuit
     std::uint32_t relay_retry_ms = 30'000;              ///< how long a failed relay is avoided
     std::size_t max_isolated = 64;  ///< circuits for distinct SOCKS credentials; idle ones are retired first
+    /// Builds one open_stream may start for an isolated circuit before it
+    /// gives up (0: until build_timeout_ms). The prober tries one path per call.
+    std::size_t isolated_build_attempts = 0;
     std::uint32_t entry_rtt_max_age_ms = 10 * 60 * 1000;  ///< then an entry's latency is measured again
     std::size_t entry_guards = default_entry_guards;      ///< entries in use at once (path_select.hpp)
     /// Devnet only: accept relays on loopback, private, link-local and CGNAT

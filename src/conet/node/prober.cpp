@@ -1,0 +1,319 @@
+#include "conet/node/prober.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "conet/crypto/random.hpp"
+#include "conet/util/hex.hpp"
+
+namespace conet::node {
+
+namespace asio = boost::asio;
+using net::awaitable;
+using net::tcp;
+using net::use_nothrow;
+using Clock = std::chrono::steady_clock;
+
+struct Prober::Shared {
+    Shared(asio::io_context& io, const ledger::BlockStore& store, crypto::Address self, Submit submit,
+           ProberOptions options)
+        : io(io),
+          store(store),
+          self(self),
+          submit(std::move(submit)),
+          options(std::move(options)),
+          echo(io),
+          pair(io),
+          tick(io) {}
+    asio::io_context& io;
+    const ledger::BlockStore& store;
+    crypto::Address self;
+    Submit submit;
+    ProberOptions options;
+    tcp::acceptor echo;  ///< the destination probes' streams reach through the exit
+    tcp::acceptor pair;  ///< loopback only: joins the probe's socket to the circuit's stream
+    asio::steady_timer tick;
+    crypto::SystemRng rng;
+    std::unique_ptr<proxy::Client> client;
+    std::size_t echo_connections = 0;
+    std::uint64_t attempts = 0;
+    bool stopped = false;
+    std::uint64_t done_epoch = ~std::uint64_t{0};
+    std::uint64_t probes_reachable = 0, probes_unreachable = 0, reports_sent = 0, reports_late = 0, reports_refused = 0;
+};
+
+namespace {
+
+/// Closes `socket` when `ms` pass (a probe's deadline): every pending
+/// operation on it then fails. The flag says whether it fired.
+struct Deadline {
+    std::shared_ptr<asio::steady_timer> timer;
+    std::shared_ptr<bool> fired = std::make_shared<bool>(false);
+    Deadline(asio::io_context& io, std::shared_ptr<tcp::socket> socket, std::uint32_t ms)
+        : timer(std::make_shared<asio::steady_timer>(io)) {
+        timer->expires_after(std::chrono::milliseconds(ms));
+        timer->async_wait([socket, fired = fired](boost::system::error_code ec) {
+            if (ec) return;
+            *fired = true;
+            boost::system::error_code ignored;
+            socket->close(ignored);
+        });
+    }
+    ~Deadline() { timer->cancel(); }
+};
+
+awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket);
+
+awaitable<void> echo_accept(std::shared_ptr<Prober::Shared> shared) {
+    while (!shared->stopped) {
+        auto [ec, socket] = co_await shared->echo.async_accept(use_nothrow);
+        if (ec) {
+            if (shared->stopped || ec == asio::error::operation_aborted) co_return;
+            continue;
+        }
+        if (shared->echo_connections >= max_echo_connections) continue;  // closed by going out of scope
+        asio::co_spawn(shared->io, echo_one(shared, std::move(socket)), asio::detached);
+    }
+}
+
+awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket) {
+    ++shared->echo_connections;
+    std::array<std::uint8_t, 16 * 1024> buf{};
+    std::size_t echoed = 0;
+    while (!shared->stopped && echoed < max_echo_bytes_per_connection) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), use_nothrow);
+        if (ec) break;
+        n = std::min(n, max_echo_bytes_per_connection - echoed);
+        auto [wec, written] = co_await asio::async_write(socket, asio::buffer(buf.data(), n), use_nothrow);
+        if (wec) break;
+        echoed += written;
+    }
+    --shared->echo_connections;
+}
+
+/// Reads exactly `out.size()` bytes.
+awaitable<bool> read_exactly(tcp::socket& s, std::span<std::uint8_t> out) {
+    auto [ec, n] = co_await asio::async_read(s, asio::buffer(out.data(), out.size()), use_nothrow);
+    co_return !ec && n == out.size();
+}
+
+awaitable<void> write_all(std::shared_ptr<tcp::socket> s, std::shared_ptr<util::Bytes> data) {
+    (void)co_await asio::async_write(*s, asio::buffer(*data), use_nothrow);
+}
+
+/// One attempt through the client's current directory (X and one partner).
+awaitable<std::optional<ledger::ProbeResult>> probe_once(std::shared_ptr<Prober::Shared> shared) {
+    const ProberOptions& o = shared->options;
+    const std::string isolation = "probe/" + std::to_string(shared->attempts++);
+    // A socket pair over loopback: one end goes to the stream, we talk on the other.
+    auto app = std::make_shared<tcp::socket>(shared->io);
+    if (auto [ec] = co_await app->async_connect(shared->pair.local_endpoint(), use_nothrow); ec) co_return std::nullopt;
+    tcp::socket stream_end(shared->io);
+    for (;;) {  // anyone local could connect too: take only our own connection
+        auto [ec, s] = co_await shared->pair.async_accept(use_nothrow);
+        if (ec) co_return std::nullopt;
+        boost::system::error_code e1, e2;
+        if (s.remote_endpoint(e1) == app->local_endpoint(e2) && !e1 && !e2) {
+            stream_end = std::move(s);
+            break;
+        }
+    }
+    Deadline deadline(shared->io, app, o.probe_timeout_ms);
+    const net::Target target{shared->echo.local_endpoint().address().to_string(), shared->echo.local_endpoint().port()};
+    auto opened = co_await shared->client->open_stream(std::move(stream_end), target, isolation);
+    if (!opened.ok) {
+        opened.stream->abort();
+        co_return std::nullopt;
+    }
+    opened.stream->start({});
+
+    // The challenge: fresh random bytes the node cannot have seen.
+    util::ByteArray<32> challenge{};
+    shared->rng.fill(challenge);
+    const auto t1 = Clock::now();
+    if (auto [ec, n] = co_await asio::async_write(*app, asio::buffer(challenge), use_nothrow); ec) {
+        opened.stream->abort();
+        co_return std::nullopt;
+    }
+    util::ByteArray<32> back{};
+    if (!co_await read_exactly(*app, back) || back != challenge) {
+        opened.stream->abort();
+        co_return std::nullopt;
+    }
+    const auto rtt_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t1).count();
+    ledger::ProbeResult result{true, static_cast<std::uint32_t>(std::clamp<long long>(rtt_ms, 1, 600'000)), 0};
+
+    // The transfer: random bytes out and back, written and read at once.
+    auto bulk = std::make_shared<util::Bytes>(o.bulk_bytes);
+    shared->rng.fill(*bulk);
+    const auto t2 = Clock::now();
+    asio::co_spawn(shared->io, write_all(app, bulk), asio::detached);
+    util::Bytes echoed(o.bulk_bytes);
+    if (co_await read_exactly(*app, echoed) && echoed == *bulk) {
+        const auto us =
+            std::max<long long>(1, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t2).count());
+        const auto kbps = static_cast<std::uint64_t>(o.bulk_bytes) * 8 * 1000 / static_cast<std::uint64_t>(us);
+        result.throughput_kbps = static_cast<std::uint32_t>(std::min<std::uint64_t>(kbps, ~std::uint32_t{0}));
+    }
+    boost::system::error_code ignored;
+    app->close(ignored);
+    co_return result;
+}
+
+bool can_pair(const ledger::NodeRecord& x, const ledger::NodeRecord& p) {
+    // Some 2-hop path (entry, exit) over {x, p} must exist.
+    return (x.is_entry() && p.is_exit()) || (p.is_entry() && x.is_exit());
+}
+
+/// X measured through up to `attempts` partners; none when no partner can pair with it.
+awaitable<std::optional<ledger::ProbeResult>> probe_node(std::shared_ptr<Prober::Shared> shared, ledger::NodeRecord x,
+                                                         std::vector<ledger::NodeRecord> relays) {
+    std::vector<ledger::NodeRecord> partners;
+    for (auto& r : relays)
+        if (r.noise_key != x.noise_key && can_pair(x, r)) partners.push_back(std::move(r));
+    if (partners.empty()) co_return std::nullopt;
+    for (std::size_t i = partners.size(); i > 1; --i) {  // a random order: no partner is always blamed first
+        util::ByteArray<4> b{};
+        shared->rng.fill(b);
+        const std::uint32_t v = static_cast<std::uint32_t>(b[0]) << 24 | b[1] << 16 | b[2] << 8 | b[3];
+        std::swap(partners[i - 1], partners[v % i]);
+    }
+    for (std::size_t a = 0; a < partners.size() && a < shared->options.attempts && !shared->stopped; ++a) {
+        shared->client->set_directory(ledger::Directory({x, partners[a]}));
+        auto r = co_await probe_once(shared);
+        if (r) co_return r;
+    }
+    co_return ledger::ProbeResult{false, 0, 0};
+}
+
+awaitable<void> probe_loop(std::shared_ptr<Prober::Shared> shared);
+
+}  // namespace
+
+Prober::Prober(asio::io_context& io, const ledger::BlockStore& store, crypto::Address self, Submit submit,
+               ProberOptions options)
+    : m_shared(std::make_shared<Shared>(io, store, self, std::move(submit), std::move(options))) {}
+
+Prober::~Prober() {
+    stop();
+}
+
+util::Result<void, std::string> Prober::start() {
+    Shared& s = *m_shared;
+    boost::system::error_code ec;
+    const auto addr = asio::ip::make_address(s.options.echo.host, ec);
+    if (ec) return util::unexpected("probe_echo: " + s.options.echo.host + " is not an IP address");
+    for (auto [acceptor, endpoint] : {std::pair{&s.echo, tcp::endpoint(addr, s.options.echo.port)},
+                                      std::pair{&s.pair, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)}}) {
+        acceptor->open(endpoint.protocol(), ec);
+        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) acceptor->bind(endpoint, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            return util::unexpected("prober cannot listen on " + endpoint.address().to_string() + ":" +
+                                    std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    proxy::ClientOptions co;
+    co.hops = 2;
+    co.pool_size = 0;  // only isolated circuits, one per attempt
+    co.max_isolated = 4;
+    co.isolated_build_attempts = 1;  // one path per attempt: the prober picks the next partner itself
+    co.build_timeout_ms = s.options.probe_timeout_ms;
+    co.stream_timeout_ms = s.options.probe_timeout_ms;
+    co.relay_retry_ms = 0;  // a partner that failed one attempt may pair with the next node
+    co.allow_private_relays = s.options.allow_private_relays;
+    s.client = std::make_unique<proxy::Client>(s.io, co, ledger::Directory{}, s.rng);
+    s.client->start();
+    spdlog::info("[prober] echo destination on {}:{}", s.echo.local_endpoint().address().to_string(),
+                 s.echo.local_endpoint().port());
+    asio::co_spawn(s.io, echo_accept(m_shared), asio::detached);
+    asio::co_spawn(s.io, probe_loop(m_shared), asio::detached);
+    return {};
+}
+
+void Prober::stop() {
+    Shared& s = *m_shared;
+    if (s.stopped) return;
+    s.stopped = true;
+    boost::system::error_code ignored;
+    s.echo.close(ignored);
+    s.pair.close(ignored);
+    s.tick.cancel();
+    if (s.client) s.client->stop();
+}
+
+namespace {
+
+awaitable<void> probe_loop(std::shared_ptr<Prober::Shared> shared) {
+    Prober::Shared& s = *shared;
+    while (!s.stopped) {
+        s.tick.expires_after(std::chrono::milliseconds(500));
+        co_await s.tick.async_wait(use_nothrow);
+        if (s.stopped) co_return;
+        const ledger::State& state = s.store.state();
+        const ledger::Params& params = state.params();
+        const std::uint64_t epoch = state.epoch_info().epoch;
+        if (params.epoch_blocks == 0 || epoch == s.done_epoch) continue;
+        s.done_epoch = epoch;
+        const auto& members = state.validator_set().members;
+        if (std::find(members.begin(), members.end(), s.self) == members.end()) continue;
+        std::vector<ledger::NodeRecord> relays, assigned;
+        const crypto::Hash256 seed = state.epoch_info().seed;
+        for (const auto& [key, n] : state.nodes()) {
+            if (n.service.jailed) continue;
+            relays.push_back(n.record);
+            if (ledger::is_assigned_prober(seed, key, members, params.incentives.probers_per_node, s.self))
+                assigned.push_back(n.record);
+        }
+        if (assigned.empty()) continue;
+        spdlog::info("[prober] epoch {}: probing {} assigned node(s)", epoch, assigned.size());
+        ledger::ProbeReportPayload report{epoch, {}};
+        for (const auto& x : assigned) {
+            auto r = co_await probe_node(shared, x, relays);
+            if (s.stopped) co_return;
+            if (!r) continue;  // no partner to build a circuit with: not reported
+            (r->reachable ? s.probes_reachable : s.probes_unreachable)++;
+            report.entries.push_back({x.noise_key, *r});
+            if (!r->reachable)
+                spdlog::info("[prober] epoch {}: node {} unreachable through {} partner(s)", epoch,
+                             util::to_hex(x.noise_key).substr(0, 16), s.options.attempts);
+        }
+        if (s.store.state().epoch_info().epoch != epoch) {
+            ++s.reports_late;
+            spdlog::warn("[prober] epoch {} ended before its report was ready ({} node(s) probed)", epoch,
+                         report.entries.size());
+            continue;
+        }
+        for (std::size_t at = 0; at < report.entries.size(); at += ledger::ProbeReportPayload::max_entries) {
+            ledger::ProbeReportPayload part{epoch, {}};
+            const std::size_t end = std::min(report.entries.size(), at + ledger::ProbeReportPayload::max_entries);
+            part.entries.assign(report.entries.begin() + static_cast<std::ptrdiff_t>(at),
+                                report.entries.begin() + static_cast<std::ptrdiff_t>(end));
+            if (auto sent = s.submit(part); !sent) {
+                ++s.reports_refused;
+                spdlog::warn("[prober] epoch {}: report refused: {}", epoch, sent.error());
+            } else {
+                ++s.reports_sent;
+            }
+        }
+        spdlog::info("[prober] epoch {}: reported {} node(s)", epoch, report.entries.size());
+    }
+}
+
+}  // namespace
+
+std::string Prober::metrics() const {
+    const Shared& s = *m_shared;
+    std::string out;
+    out += "# TYPE conet_prober_probes_total counter\n";
+    out += "conet_prober_probes_total{result=\"reachable\"} " + std::to_string(s.probes_reachable) + "\n";
+    out += "conet_prober_probes_total{result=\"unreachable\"} " + std::to_string(s.probes_unreachable) + "\n";
+    out += "# TYPE conet_prober_reports_total counter\n";
+    out += "conet_prober_reports_total{result=\"sent\"} " + std::to_string(s.reports_sent) + "\n";
+    out += "conet_prober_reports_total{result=\"late\"} " + std::to_string(s.reports_late) + "\n";
+    out += "conet_prober_reports_total{result=\"refused\"} " + std::to_string(s.reports_refused) + "\n";
+    return out;
+}
+
+}  // namespace conet::node
