@@ -1,6 +1,7 @@
-// Probe reports and the incentive records (docs/incentives.md): arbitrary
-// bytes never crash their decoders and accepted input re-encodes to the same
-// bytes; and reports built from the input (any prober, node, epoch and
+// Probe reports, double-sign evidence, grants and the incentive records
+// (docs/incentives.md): arbitrary bytes never crash their decoders and
+// accepted input re-encodes to the same bytes (evidence is also checked, which
+// must never crash); and reports built from the input (any prober, node, epoch and
 // measurements) applied to a small chain and scored at the epoch's end never
 // break the ledger's invariants: a refused report changes nothing but the
 // fee, scoring mints exactly what the summary says and never more than the
@@ -92,6 +93,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     round_trips<EpochSummary>(in);
     round_trips<RewardRecord>(in);
     round_trips<IncentiveParams>(in);
+    round_trips<SignedVote>(in);
+    round_trips<GrantProposal>(in);
+    round_trips<GrantVotePayload>(in);
+    round_trips<Grant>(in);
+    if (auto e = codec::decode<EvidencePayload>(in)) {
+        if (!conet::util::equal(codec::encode(*e), in)) std::abort();
+        if (auto signer = double_signer(3, *e); signer && e->a.view != e->b.view) std::abort();
+    }
 
     // Structured: byte 0 picks the height in the epoch and whether to report
     // the right epoch; then 10 bytes per report: prober, node, reachable, rtt

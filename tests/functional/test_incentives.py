@@ -211,3 +211,61 @@ def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_th
     finally:
         for p in procs:
             p.kill()
+
+
+def test_a_grant_is_paid_from_the_fund_once_validators_with_more_than_two_thirds_of_the_stake_approve(conet, tmp_path):
+    base = free_testnet_base(4, 0)
+    if base is None:
+        pytest.skip("no free block of ports for a testnet")
+    dir_ = tmp_path / "tn"
+    conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "0", "--base-port", base,
+              "--block-interval-ms", "200", "--epoch-blocks", 10, "--validator-slots", "8",
+              "--min-validator-stake", UNIT)
+    manifest = json.loads((dir_ / "testnet.json").read_text())
+    urls = manifest["rpc_urls"]
+    procs = []
+    try:
+        for n in manifest["nodes"]:
+            procs.append(Proc(shlex.split(n["command"]), r"rpc on", tmp_path / f"{n['name']}.log", n["name"],
+                              timeout=READY))
+        # The fund fills from each epoch's emission (10 %: 100 CONET a paid epoch).
+        wait_until(lambda: (try_rpc(urls[0], "conet_getGrants") or {}).get("fund", {}).get("balance", 0) >= 50 * UNIT,
+                   120, "the developer fund to hold 50 CONET")
+        user = dir_ / "user"
+        recipient = "0x" + "42" * 20
+        epoch = epoch_info(urls[0])["epoch"]
+        sent = conet.run("tx", "grant-propose", "--rpc", urls[0], "--keystore", user / "wallet.json",
+                         "--password-file", user / "password", "--recipient", recipient, "--amount", 50 * UNIT,
+                         "--reference", "https://example.org/conet/pull/42", "--expiry-epoch", epoch + 20,
+                         "--json")
+        grant_id = json.loads(sent.stdout)["id"]
+        grant = rpc(urls[0], "conet_getGrants", grant_id)["grant"]
+        assert grant["status"] == "open" and grant["total_stake"] == 4 * UNIT, grant
+
+        def vote(i, *extra):
+            d = dir_ / f"validator{i}"
+            return conet.run("tx", "grant-vote", "--rpc", urls[i], "--keystore", d / "wallet.json", "--password-file",
+                             d / "password", "--id", grant_id, *extra, check=False)
+
+        refused = conet.run("tx", "grant-vote", "--rpc", urls[0], "--keystore", user / "wallet.json",
+                            "--password-file", user / "password", "--id", grant_id, check=False)
+        assert refused.returncode != 0 and "only the current validators vote" in refused.stderr, refused
+        # Two of four equal stakes (1/2) are not enough; a third (3/4 > 2/3) pays it at once.
+        for i in (0, 1):
+            assert vote(i).returncode == 0
+        grant = rpc(urls[0], "conet_getGrants", grant_id)["grant"]
+        assert grant["status"] == "open" and grant["approving_stake"] == 2 * UNIT, grant
+        fund_before = rpc(urls[0], "conet_getGrants")["fund"]["balance"]
+        assert vote(2).returncode == 0
+        answer = rpc(urls[0], "conet_getGrants", grant_id)
+        assert answer["grant"]["status"] == "paid", answer
+        assert rpc(urls[0], "conet_getAccount", recipient)["balance"] == 50 * UNIT
+        # The fund paid it (and may have received an epoch's share meanwhile).
+        assert answer["fund"]["balance"] < fund_before + 100 * UNIT - 50 * UNIT + 1
+        closed = vote(3)
+        assert closed.returncode != 0 and "already paid" in closed.stderr, closed
+        text = conet.run("query", "grants", "--rpc", urls[1]).stdout
+        assert "paid" in text and "pull/42" in text, text
+    finally:
+        for p in procs:
+            p.kill()

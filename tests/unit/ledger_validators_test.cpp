@@ -382,5 +382,86 @@ TEST(DoubleSignEvidence, AWhollySlashedBondStaysTombstonedAcrossTheStore) {
     std::filesystem::remove_all(dir);
 }
 
+// Developer-fund grants (docs/incentives.md, "Developer fund").
+
+TEST(Grants, AGrantIsPaidFromTheFundOnceMoreThanTwoThirdsOfTheStakeApproveAndTheFundHoldsIt) {
+    const auto dir = std::filesystem::temp_directory_path() / ("conet-grants-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    Chain c;
+    std::vector<Block> blocks;
+    const auto advance = [&](std::vector<Transaction> txs = {}) {
+        Block b = c.make_block(std::move(txs));
+        ASSERT_TRUE(apply_block(c.state, c.head, b));
+        c.head = b.header;
+        blocks.push_back(std::move(b));
+    };
+    const auto tx = [&](std::size_t from, TxKind kind, const auto& payload) {
+        return make_transaction(c.keys[from], c.genesis.chain_id, c.nonce(from), 1, kind, payload);
+    };
+    const auto outcome = [&](const Transaction& t) {
+        State s = c.state;
+        auto r = s.apply(t, BlockContext{c.head.height + 1, c.head.time_unix + 1, c.keys[0].address(), {}});
+        EXPECT_TRUE(r);
+        return r && r->reverted ? std::optional<TxError>(*r->reverted) : std::nullopt;
+    };
+    const crypto::Address recipient = c.keys[4].address();
+    EXPECT_EQ(outcome(tx(3, TxKind::grant_propose, GrantProposal{recipient, 0, "x", 5})), TxError::bad_grant);
+    const Transaction propose = tx(3, TxKind::grant_propose, GrantProposal{recipient, 500, "commit 1a2b3c", 5});
+    advance({propose});  // height 1, epoch 0
+    const crypto::Hash256 id = propose.hash();
+    ASSERT_NE(c.state.grant(id), nullptr);
+    EXPECT_EQ(c.state.grant(id)->status, Grant::Status::open);
+    EXPECT_EQ(c.state.grant(id)->proposer, c.keys[3].address());
+    EXPECT_EQ(outcome(tx(3, TxKind::grant_vote, GrantVotePayload{id, true})), TxError::not_in_set);
+    EXPECT_EQ(outcome(tx(0, TxKind::grant_vote, GrantVotePayload{crypto::Hash256{}, true})), TxError::unknown_grant);
+
+    // Two of three equal stakes is exactly 2/3: not more, so not paid; the
+    // third approves while the fund is empty: approved, waiting for funds.
+    const std::uint64_t before = c.state.account(recipient)->balance;
+    advance({tx(0, TxKind::grant_vote, GrantVotePayload{id, true}), tx(1, TxKind::grant_vote, GrantVotePayload{id, true})});
+    EXPECT_EQ(c.state.grant_support(*c.state.grant(id)).first, 2 * min_stake);
+    EXPECT_EQ(c.state.grant(id)->status, Grant::Status::open);
+    // A withdrawn approval counts no more.
+    advance({tx(1, TxKind::grant_vote, GrantVotePayload{id, false})});  // height 3
+    EXPECT_EQ(c.state.grant(id)->approvals.size(), 1u);
+    advance({tx(1, TxKind::grant_vote, GrantVotePayload{id, true}), tx(2, TxKind::grant_vote, GrantVotePayload{id, true})});
+    EXPECT_EQ(c.state.grant(id)->status, Grant::Status::open) << "the fund is empty";
+    EXPECT_EQ(c.state.account(recipient)->balance, before);
+    // A donation fills the fund; the epoch's end pays the approved grant.
+    advance({tx(3, TxKind::transfer, TransferPayload{developer_fund_address(), 800})});  // height 5
+    advance();  // height 6 ends epoch 2
+    EXPECT_EQ(c.state.grant(id)->status, Grant::Status::paid);
+    EXPECT_EQ(c.state.grant(id)->closed_epoch, 2u);
+    EXPECT_EQ(c.state.account(recipient)->balance, before + 500);
+    EXPECT_EQ(c.state.account(developer_fund_address())->balance, 300u);
+    EXPECT_EQ(outcome(tx(0, TxKind::grant_vote, GrantVotePayload{id, true})), TxError::grant_closed);
+
+    // A grant nobody approves expires at the end of its expiry epoch.
+    const Transaction lonely = tx(4, TxKind::grant_propose, GrantProposal{recipient, 10, "https://example.org/pr/7", 3});
+    advance({lonely});  // height 7, epoch 3
+    EXPECT_EQ(outcome(tx(4, TxKind::grant_propose, GrantProposal{recipient, 10, "late", 2})), TxError::bad_grant);
+    advance();  // height 8 ends epoch 3
+    EXPECT_EQ(c.state.grant(lonely.hash())->status, Grant::Status::expired);
+
+    // Everything is in the state root and survives the store.
+    {
+        auto store = BlockStore::open(dir, c.genesis);
+        ASSERT_TRUE(store) << store.error();
+        for (const Block& b : blocks) {
+            State s = (*store)->state();
+            ASSERT_TRUE(apply_block(s, (*store)->head(), b));
+            ASSERT_TRUE((*store)->commit(b, s));
+        }
+    }
+    auto store = BlockStore::open(dir, c.genesis);
+    ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ((*store)->state().state_root(), c.state.state_root());
+    EXPECT_EQ((*store)->state().grants(), c.state.grants());
+    auto snapshot = codec::decode<State>(codec::encode(c.state));
+    ASSERT_TRUE(snapshot);
+    EXPECT_EQ(snapshot->state_root(), c.state.state_root());
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace conet::ledger

@@ -391,6 +391,32 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         if (!va || !vb) return fail("--vote-a and --vote-b must be canonical signed votes in hex", exit_usage);
         return send(opt, ledger::TxKind::evidence, ledger::EvidencePayload{*opt.epoch, *va, *vb});
     });
+    c = tx->add_subcommand("grant-propose",
+                           "Ask the developer fund to pay for work: paid once validators holding more than 2/3 of "
+                           "the stake approve, before the end of the expiry epoch");
+    common_tx_options(c, o);
+    c->add_option("--recipient", o.address, "Who is paid (address)")->required();
+    c->add_option("--amount", o.amount, "Amount in base units")->required();
+    c->add_option("--reference", o.endpoint, "What it pays for: a commit hash, a URL (at most 256 bytes)")->required();
+    c->add_option("--expiry-epoch", o.epoch, "The last epoch in which it may be approved")->required();
+    bind(c, [](const LedgerOptions& opt) {
+        auto to = crypto::Address::parse(opt.address);
+        if (!to) return fail("--recipient: " + std::string(describe(to.error())), exit_usage);
+        if (opt.endpoint.size() > ledger::max_grant_reference_bytes)
+            return fail("--reference: at most " + std::to_string(ledger::max_grant_reference_bytes) + " bytes",
+                        exit_usage);
+        return send(opt, ledger::TxKind::grant_propose,
+                    ledger::GrantProposal{*to, opt.amount, opt.endpoint, *opt.epoch});
+    });
+    c = tx->add_subcommand("grant-vote", "As a validator, approve a grant (or withdraw your approval)");
+    common_tx_options(c, o);
+    c->add_option("--id", o.id, "The grant's id (its proposal's transaction id)")->required();
+    c->add_flag("--withdraw", o.reachable, "Withdraw your approval instead");
+    bind(c, [](const LedgerOptions& opt) {
+        auto id = util::from_hex_fixed<32>(opt.id);
+        if (!id) return fail("--id must be a 32-byte hex grant id", exit_usage);
+        return send(opt, ledger::TxKind::grant_vote, ledger::GrantVotePayload{*id, !opt.reachable});
+    });
     c = tx->add_subcommand("probe-report",
                            "As a validator assigned to probe a node this epoch, report what you measured (validators "
                            "with probing on send these themselves)");
@@ -495,6 +521,38 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
     rewards->add_option("--address", o.address, "Whose rewards");
     rewards->add_option("--epoch", o.epoch, "Which epoch");
     bind(rewards, query_rewards);
+    auto* grants = add_query("grants", "The developer fund and its grants (open first), or one grant with its proof",
+                             nullptr);
+    grants->add_option("--id", o.id, "One grant's id");
+    bind(grants, [](const LedgerOptions& opt) {
+        auto r = rpc::call(opt.rpc, "conet_getGrants",
+                           opt.id.empty() ? json::array{} : json::array{json::value(opt.id)});
+        if (!r) return rpc_fail(r.error());
+        if (opt.json_out) {
+            print_json(*r);
+            return exit_ok;
+        }
+        const auto& fund = r->at("fund").as_object();
+        std::cout << "developer fund " << fund.at("address").as_string().c_str() << ": "
+                  << amount_text(fund.at("balance").to_number<std::uint64_t>()) << "\n";
+        json::array list;
+        if (r->as_object().contains("grant"))
+            list.push_back(r->at("grant"));
+        else
+            list = r->at("grants").as_array();
+        for (const auto& v : list) {
+            const auto& g = v.as_object();
+            std::cout << g.at("id").as_string().c_str() << " " << g.at("status").as_string().c_str() << ": "
+                      << amount_text(g.at("amount").to_number<std::uint64_t>()) << " to "
+                      << g.at("recipient").as_string().c_str() << " for \"" << g.at("reference").as_string().c_str()
+                      << "\" (approved by " << g.at("approvals").as_array().size() << ", "
+                      << g.at("approving_stake").to_number<std::uint64_t>() << " of "
+                      << g.at("total_stake").to_number<std::uint64_t>() << " stake; expires after epoch "
+                      << g.at("expiry_epoch") << ")\n";
+        }
+        if (list.empty()) std::cout << "no grants yet\n";
+        return exit_ok;
+    });
     auto* nodes = add_query("nodes", "Registered nodes (paged)", nullptr);
     nodes->add_option("--offset", o.offset, "First node")->capture_default_str();
     nodes->add_option("--limit", o.limit, "How many")->capture_default_str();

@@ -54,6 +54,11 @@ std::string_view describe(TxError e) {
         case TxError::bad_evidence: return "not double-sign evidence (two conflicting votes of one key in one view)";
         case TxError::not_a_validator: return "the signer has no validator bond to slash";
         case TxError::already_slashed: return "this validator was already slashed for double-signing";
+        case TxError::bad_grant: return "a grant needs a positive amount and an expiry epoch not yet past";
+        case TxError::too_many_grants: return "too many grants are open; wait until some are paid or expire";
+        case TxError::unknown_grant: return "unknown grant";
+        case TxError::grant_closed: return "the grant was already paid or has expired";
+        case TxError::not_in_set: return "only the current validators vote on grants";
     }
     return "unknown transaction error";
 }
@@ -63,7 +68,8 @@ State::State(std::uint64_t chain_id, Params params)
       m_params(params),
       m_nodes(std::make_shared<std::map<crypto::X25519Public, NodeEntry>>()),
       m_bonds(std::make_shared<std::map<crypto::Address, ValidatorBond>>()),
-      m_rewards(std::make_shared<std::map<crypto::Address, RewardRecord>>()) {
+      m_rewards(std::make_shared<std::map<crypto::Address, RewardRecord>>()),
+      m_grants(std::make_shared<std::map<crypto::Hash256, Grant>>()) {
     m_tree.set(pending_key(), pending_value_hash(m_pending));
     m_tree.set(validator_set_key(), validator_set_value_hash(m_validator_set));
     m_tree.set(epoch_key(), epoch_value_hash(m_epoch));
@@ -88,6 +94,53 @@ void State::put_reward(const crypto::Address& a, RewardRecord r) {
     if (m_rewards.use_count() != 1) m_rewards = std::make_shared<std::map<crypto::Address, RewardRecord>>(*m_rewards);
     m_tree.set(reward_key(a), reward_value_hash(r));
     (*m_rewards)[a] = r;
+}
+
+const Grant* State::grant(const crypto::Hash256& id) const {
+    auto it = m_grants->find(id);
+    return it == m_grants->end() ? nullptr : &it->second;
+}
+
+void State::put_grant(const crypto::Hash256& id, Grant g) {
+    if (m_grants.use_count() != 1) m_grants = std::make_shared<std::map<crypto::Hash256, Grant>>(*m_grants);
+    m_tree.set(grant_key(id), grant_value_hash(g));
+    (*m_grants)[id] = std::move(g);
+}
+
+std::pair<Amount128, Amount128> State::grant_support(const Grant& g) const {
+    // Stake is the validators' bonds; a chain without bonds counts one per validator.
+    const auto weight = [&](const crypto::Address& a) -> Amount128 {
+        if (m_params.validator_slots == 0) return 1;
+        const ValidatorBond* b = bond(a);
+        return b ? b->stake : 0;
+    };
+    Amount128 approving = 0, total = 0;
+    for (const auto& m : m_validator_set.members) {
+        total += weight(m);
+        if (std::binary_search(g.approvals.begin(), g.approvals.end(), m)) approving += weight(m);
+    }
+    return {approving, total};
+}
+
+void State::settle_grant(const crypto::Hash256& id, std::uint64_t epoch) {
+    const Grant* current = grant(id);
+    CONET_ASSERT(current != nullptr);
+    if (current->status != Grant::Status::open) return;
+    const auto [approving, total] = grant_support(*current);
+    if (total == 0 || approving * 3 <= total * 2) return;
+    const Account* fund = account(developer_fund_address());
+    if (!fund || fund->balance < current->proposal.amount) return;  // approved, waits for the fund
+    Account from = *fund;
+    from.balance -= current->proposal.amount;
+    put_account(developer_fund_address(), from);
+    const Account* to_current = account(current->proposal.recipient);
+    Account to = to_current ? *to_current : Account{};
+    to.balance += current->proposal.amount;  // within the supply, which fits a u64
+    put_account(current->proposal.recipient, to);
+    Grant paid = *current;
+    paid.status = Grant::Status::paid;
+    paid.closed_epoch = epoch;
+    put_grant(id, std::move(paid));
 }
 
 void State::set_epoch_info(EpochInfo info) {
@@ -379,6 +432,39 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 effect = [this, a = *signer, next] { put_bond(a, next); };
                 break;
             }
+            case TxKind::grant_propose: {
+                auto p = payload_as<GrantProposal>(tx);
+                if (!p) return unexpected(p.error());
+                const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
+                if (p->amount == 0 || p->expiry_epoch < epoch) return unexpected(TxError::bad_grant);
+                std::size_t open = 0;
+                for (const auto& [id, g] : *m_grants) open += g.status == Grant::Status::open;
+                if (open >= max_open_grants) return unexpected(TxError::too_many_grants);
+                effect = [this, id = tx.hash(), g = Grant{*p, *from, epoch, {}, Grant::Status::open, 0}] {
+                    put_grant(id, g);
+                };
+                break;
+            }
+            case TxKind::grant_vote: {
+                auto p = payload_as<GrantVotePayload>(tx);
+                if (!p) return unexpected(p.error());
+                const Grant* g = grant(p->id);
+                if (!g) return unexpected(TxError::unknown_grant);
+                if (g->status != Grant::Status::open) return unexpected(TxError::grant_closed);
+                const auto& members = m_validator_set.members;
+                if (std::find(members.begin(), members.end(), *from) == members.end())
+                    return unexpected(TxError::not_in_set);
+                Grant next = *g;
+                auto at = std::lower_bound(next.approvals.begin(), next.approvals.end(), *from);
+                const bool present = at != next.approvals.end() && *at == *from;
+                if (p->approve && !present) next.approvals.insert(at, *from);
+                if (!p->approve && present) next.approvals.erase(at);
+                effect = [this, id = p->id, next, epoch = epoch_of(block.height, m_params.epoch_blocks)] {
+                    put_grant(id, next);
+                    settle_grant(id, epoch);
+                };
+                break;
+            }
             case TxKind::unjail: {
                 auto p = payload_as<NodeKeyPayload>(tx);
                 if (!p) return unexpected(p.error());
@@ -556,6 +642,20 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
     summary.validator_pool = rewards.validator_pool;
     summary.fund = rewards.fund;
     summary.minted = rewards.minted;
+    // Grants: an approved one the fund could not pay yet may be paid now;
+    // open ones whose expiry epoch is this one expire.
+    std::vector<crypto::Hash256> open;
+    for (const auto& [id, g] : *m_grants)
+        if (g.status == Grant::Status::open) open.push_back(id);
+    for (const auto& id : open) {
+        settle_grant(id, epoch);
+        if (const Grant* g = grant(id); g->status == Grant::Status::open && g->proposal.expiry_epoch <= epoch) {
+            Grant expired = *g;
+            expired.status = Grant::Status::expired;
+            expired.closed_epoch = epoch;
+            put_grant(id, std::move(expired));
+        }
+    }
     // The next epoch's probers are assigned by the hash of this block's
     // parent: final once this block is, and unknown before it was built.
     set_epoch_info(EpochInfo{epoch + 1, block.parent, summary});
@@ -757,6 +857,56 @@ codec::Result<EpochInfo> EpochInfo::decode(codec::Reader& r) {
     return e;
 }
 
+std::string_view grant_status_name(Grant::Status s) {
+    switch (s) {
+        case Grant::Status::open: return "open";
+        case Grant::Status::paid: return "paid";
+        case Grant::Status::expired: return "expired";
+    }
+    return "open";
+}
+
+void Grant::encode(codec::Writer& w) const {
+    proposal.encode(w);
+    w.fixed(proposer.bytes);
+    w.u64(proposed_epoch);
+    w.count(approvals.size());
+    for (const auto& a : approvals) w.fixed(a.bytes);
+    w.u8(static_cast<std::uint8_t>(status));
+    w.u64(closed_epoch);
+}
+
+codec::Result<Grant> Grant::decode(codec::Reader& r) {
+    Grant g;
+    auto p = GrantProposal::decode(r);
+    if (!p) return util::unexpected(p.error());
+    g.proposal = std::move(*p);
+    auto proposer = r.fixed<20>();
+    if (!proposer) return util::unexpected(proposer.error());
+    g.proposer = crypto::Address{*proposer};
+    auto epoch = r.u64();
+    if (!epoch) return util::unexpected(epoch.error());
+    g.proposed_epoch = *epoch;
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto a = r.fixed<20>();
+        if (!a) return util::unexpected(a.error());
+        g.approvals.push_back(crypto::Address{*a});
+    }
+    if (!std::is_sorted(g.approvals.begin(), g.approvals.end()) ||
+        std::adjacent_find(g.approvals.begin(), g.approvals.end()) != g.approvals.end())
+        return util::unexpected(codec::CodecError::bad_value);
+    auto status = r.u8();
+    if (!status) return util::unexpected(status.error());
+    if (*status > 2) return util::unexpected(codec::CodecError::bad_value);
+    g.status = static_cast<Grant::Status>(*status);
+    auto closed = r.u64();
+    if (!closed) return util::unexpected(closed.error());
+    g.closed_epoch = *closed;
+    return g;
+}
+
 void RewardRecord::encode(codec::Writer& w) const {
     for (std::uint64_t v : {epoch, node_reward, validator_reward, fund_reward}) w.u64(v);
 }
@@ -817,6 +967,11 @@ void State::encode(codec::Writer& w) const {
         w.fixed(a.bytes);
         rec.encode(w);
     }
+    w.count(m_grants->size());
+    for (const auto& [id, g] : *m_grants) {
+        w.fixed(id);
+        g.encode(w);
+    }
 }
 
 codec::Result<State> State::decode(codec::Reader& r) {
@@ -873,6 +1028,15 @@ codec::Result<State> State::decode(codec::Reader& r) {
         if (!rec) return util::unexpected(rec.error());
         parts.rewards[crypto::Address{*a}] = *rec;
     }
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto id = r.fixed<32>();
+        if (!id) return util::unexpected(id.error());
+        auto g = Grant::decode(r);
+        if (!g) return util::unexpected(g.error());
+        parts.grants[*id] = std::move(*g);
+    }
     return restore(*chain_id, *params, std::move(accounts), std::move(parts));
 }
 
@@ -885,13 +1049,15 @@ State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Add
     s.set_validator_set(std::move(parts.validator_set));
     s.set_epoch_info(std::move(parts.epoch));
     for (const auto& [a, rec] : parts.rewards) s.put_reward(a, rec);
+    for (auto& [id, g] : parts.grants) s.put_grant(id, std::move(g));
     return s;
 }
 
 std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts, Parts parts,
                                     SparseMerkleTree tree) {
-    // Leaves: accounts, nodes, bonds, rewards, the pending list, the validator set and the epoch.
-    if (tree.size() != accounts.size() + parts.nodes.size() + parts.bonds.size() + parts.rewards.size() + 3)
+    // Leaves: accounts, nodes, bonds, rewards, grants, the pending list, the validator set and the epoch.
+    if (tree.size() !=
+        accounts.size() + parts.nodes.size() + parts.bonds.size() + parts.rewards.size() + parts.grants.size() + 3)
         return std::nullopt;
     State s(chain_id, params);
     s.m_accounts = std::move(accounts);
@@ -901,6 +1067,7 @@ std::optional<State> State::restore(std::uint64_t chain_id, Params params, Accou
     s.m_validator_set = std::move(parts.validator_set);
     s.m_epoch = std::move(parts.epoch);
     s.m_rewards = std::make_shared<std::map<crypto::Address, RewardRecord>>(std::move(parts.rewards));
+    s.m_grants = std::make_shared<std::map<crypto::Hash256, Grant>>(std::move(parts.grants));
     s.m_tree = std::move(tree);
     return s;
 }
@@ -943,6 +1110,14 @@ crypto::Hash256 State::epoch_key() {
 
 crypto::Hash256 State::reward_key(const crypto::Address& a) {
     return key_for("reward", a.bytes);
+}
+
+crypto::Hash256 State::grant_key(const crypto::Hash256& id) {
+    return key_for("grant", id);
+}
+
+crypto::Hash256 State::grant_value_hash(const Grant& g) {
+    return crypto::keccak256(codec::encode(g));
 }
 
 crypto::Hash256 State::epoch_value_hash(const EpochInfo& e) {

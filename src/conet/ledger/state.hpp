@@ -143,6 +143,25 @@ struct RewardRecord {
     static codec::Result<RewardRecord> decode(codec::Reader& r);
 };
 
+/// A grant proposal on the ledger and where it stands.
+struct Grant {
+    enum class Status : std::uint8_t { open = 0, paid = 1, expired = 2 };
+    GrantProposal proposal;
+    crypto::Address proposer;
+    std::uint64_t proposed_epoch = 0;
+    std::vector<crypto::Address> approvals;  ///< validators that approve, sorted
+    Status status = Status::open;
+    std::uint64_t closed_epoch = 0;  ///< when it was paid or expired
+    bool operator==(const Grant&) const = default;
+    /// proposal | proposer | u64 proposed_epoch | u32 n | address* | u8 status | u64 closed_epoch.
+    void encode(codec::Writer& w) const;
+    static codec::Result<Grant> decode(codec::Reader& r);
+};
+std::string_view grant_status_name(Grant::Status s);
+
+/// At most this many grants may be open at once (each costs its proposer a fee).
+inline constexpr std::size_t max_open_grants = 256;
+
 /// The developer fund's account: an address nobody holds a key for
 /// (keccak256("CONET/DeveloperFund/v1")[12..]); grants spend it.
 const crypto::Address& developer_fund_address();
@@ -184,6 +203,11 @@ enum class TxError {
     bad_evidence,     ///< the votes are not double-sign evidence
     not_a_validator,  ///< evidence against a key with no bond
     already_slashed,  ///< evidence against, or a bond by, a validator already slashed
+    bad_grant,        ///< a zero amount, or an expiry already past
+    too_many_grants,  ///< max_open_grants are open
+    unknown_grant,
+    grant_closed,     ///< the grant was paid or has expired
+    not_in_set,       ///< a grant vote from outside the current validator set
 };
 std::string_view describe(TxError e);
 
@@ -255,6 +279,7 @@ public:
     static crypto::Hash256 validator_set_key();
     static crypto::Hash256 epoch_key();
     static crypto::Hash256 reward_key(const crypto::Address& a);
+    static crypto::Hash256 grant_key(const crypto::Hash256& id);
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
     static crypto::Hash256 pending_value_hash(const std::vector<Pending>& pending);
@@ -262,6 +287,7 @@ public:
     static crypto::Hash256 validator_set_value_hash(const ValidatorSet& s);
     static crypto::Hash256 epoch_value_hash(const EpochInfo& e);
     static crypto::Hash256 reward_value_hash(const RewardRecord& r);
+    static crypto::Hash256 grant_value_hash(const Grant& g);
 
     /// Canonical snapshot of the whole state (tests and fuzzing; the block
     /// store keeps one entry per account and node instead, see store.cpp).
@@ -275,6 +301,7 @@ public:
         ValidatorSet validator_set;
         EpochInfo epoch;
         std::map<crypto::Address, RewardRecord> rewards;
+        std::map<crypto::Hash256, Grant> grants;
     };
     /// Rebuilds a state from its parts, hashing every entry into a new tree.
     static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
@@ -297,6 +324,10 @@ public:
     const EpochInfo& epoch_info() const { return m_epoch; }
     const RewardRecord* reward(const crypto::Address& a) const;
     const std::map<crypto::Address, RewardRecord>& rewards() const { return *m_rewards; }
+    const Grant* grant(const crypto::Hash256& id) const;
+    const std::map<crypto::Hash256, Grant>& grants() const { return *m_grants; }
+    /// Approving stake and the whole set's stake for `g` (bonds; one each on a chain without bonds).
+    std::pair<Amount128, Amount128> grant_support(const Grant& g) const;
     std::uint64_t chain_id() const { return m_chain_id; }
     const Params& params() const { return m_params; }
 
@@ -311,6 +342,9 @@ private:
     ValidatorSet next_validator_set(std::uint64_t epoch) const;
     void set_epoch_info(EpochInfo info);
     void put_reward(const crypto::Address& a, RewardRecord r);
+    void put_grant(const crypto::Hash256& id, Grant g);
+    /// Pays `g` from the developer fund when more than 2/3 of the set's stake approves and the fund holds it.
+    void settle_grant(const crypto::Hash256& id, std::uint64_t epoch);
     /// Scores epoch `epoch`'s probe reports and pays its rewards (its last block).
     void close_epoch(std::uint64_t epoch, const BlockContext& block);
     [[nodiscard]] util::Result<std::function<void()>, TxError> probe_report_effect(const Transaction& tx,
@@ -329,6 +363,7 @@ private:
     ValidatorSet m_validator_set;
     EpochInfo m_epoch;
     std::shared_ptr<std::map<crypto::Address, RewardRecord>> m_rewards;
+    std::shared_ptr<std::map<crypto::Hash256, Grant>> m_grants;
     SparseMerkleTree m_tree;
 };
 

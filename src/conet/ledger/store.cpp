@@ -67,6 +67,7 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/valset            the set of the next block's epoch (ValidatorSet)
 //   state/epoch             EpochInfo: the next block's epoch, its probe seed, the last epoch paid
 //   state/reward/<address>  RewardRecord: the address's latest reward
+//   state/grant/<id>        Grant: a developer-fund grant (id: its proposal's transaction id)
 //   epoch/<u64 epoch>       each paid epoch's EpochSummary, kept for ever (`conet query epoch`)
 //   reward/<u64 epoch><address>  each reward, kept for ever (`conet query rewards --epoch`)
 //   valset/<u64 epoch>      each epoch's set, kept for ever (consensus and light clients)
@@ -84,6 +85,7 @@ const std::string k_state_pending = "state/pending";
 const std::string k_state_valset = "state/valset";
 const std::string k_state_epoch = "state/epoch";
 const std::string p_reward = "state/reward/";
+const std::string p_grant = "state/grant/";
 const std::string p_epoch_history = "epoch/";
 const std::string p_reward_history = "reward/";
 const std::string p_bond = "state/bond/";
@@ -213,6 +215,8 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
                           encoded<RewardRecord>(rec));
         }
     }
+    if (&before.grants() != &after.grants())
+        write_changed(batch, p_grant, before.grants(), after.grants(), encoded<Grant>);
     if (before.epoch_info() != after.epoch_info()) {
         batch.Put(k_state_epoch, encoded<EpochInfo>(after.epoch_info()));
         if (const auto& last = after.epoch_info().last; last && last != before.epoch_info().last)
@@ -332,6 +336,14 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         crypto::Address a;
         std::copy(k.begin(), k.end(), reinterpret_cast<char*>(a.bytes.data()));
         parts.rewards[a] = *rec;
+    }
+    for (it->Seek(p_grant); it->Valid() && it->key().starts_with(p_grant); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_grant.size());
+        auto g = codec::decode<Grant>(util::as_bytes(it->value().ToStringView()));
+        if (k.size() != 32 || !g) return corrupt("grant entry");
+        crypto::Hash256 id;
+        std::copy(k.begin(), k.end(), reinterpret_cast<char*>(id.data()));
+        parts.grants[id] = std::move(*g);
     }
     if (!it->status().ok()) return corrupt(it->status().ToString());
     auto epoch = codec::decode<EpochInfo>(util::as_bytes(epoch_bytes));

@@ -3,7 +3,7 @@
 namespace conet::ledger {
 
 namespace {
-constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::evidence);
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::grant_vote);
 }
 
 crypto::Hash256 Transaction::signing_digest() const {
@@ -151,6 +151,43 @@ codec::Result<ProbeReportPayload> ProbeReportPayload::decode(codec::Reader& r) {
         p.entries.push_back(e);
     }
     return p;
+}
+
+void GrantProposal::encode(codec::Writer& w) const {
+    w.fixed(recipient.bytes);
+    w.u64(amount);
+    w.text(reference);
+    w.u64(expiry_epoch);
+}
+
+codec::Result<GrantProposal> GrantProposal::decode(codec::Reader& r) {
+    GrantProposal g;
+    auto a = r.fixed<20>();
+    if (!a) return util::unexpected(a.error());
+    g.recipient = crypto::Address{*a};
+    auto amount = r.u64();
+    if (!amount) return util::unexpected(amount.error());
+    g.amount = *amount;
+    auto reference = r.text(max_grant_reference_bytes);
+    if (!reference) return util::unexpected(reference.error());
+    g.reference = std::move(*reference);
+    auto expiry = r.u64();
+    if (!expiry) return util::unexpected(expiry.error());
+    g.expiry_epoch = *expiry;
+    return g;
+}
+
+void GrantVotePayload::encode(codec::Writer& w) const {
+    w.fixed(id);
+    w.boolean(approve);
+}
+
+codec::Result<GrantVotePayload> GrantVotePayload::decode(codec::Reader& r) {
+    auto id = r.fixed<32>();
+    if (!id) return util::unexpected(id.error());
+    auto approve = r.boolean();
+    if (!approve) return util::unexpected(approve.error());
+    return GrantVotePayload{*id, *approve};
 }
 
 }  // namespace conet::ledger

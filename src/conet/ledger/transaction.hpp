@@ -27,6 +27,8 @@ enum class TxKind : std::uint8_t {
     probe_report = 10,     ///< ProbeReportPayload: a prober's measurements of its assigned nodes
     unjail = 11,           ///< NodeKeyPayload: the operator returns a jailed node to service
     evidence = 12,         ///< EvidencePayload: two conflicting votes of one validator (anyone may send)
+    grant_propose = 13,    ///< GrantProposal: ask the developer fund to pay for work (anyone may send)
+    grant_vote = 14,       ///< GrantVotePayload: a validator approves (or withdraws its approval of) a grant
 };
 
 /// Longest consensus endpoint ("host:port") a bond may name.
@@ -109,6 +111,31 @@ struct ProbeReportPayload {
     static constexpr std::size_t max_entries = (max_tx_payload_bytes - 12) / entry_bytes;
     void encode(codec::Writer& w) const;
     static codec::Result<ProbeReportPayload> decode(codec::Reader& r);
+};
+
+/// Longest reference (a commit hash, a URL) a grant proposal may carry.
+inline constexpr std::size_t max_grant_reference_bytes = 256;
+
+/// A developer-fund grant: pay `amount` to `recipient` for the work named
+/// by `reference`, if validators holding more than 2/3 of the stake approve
+/// before the end of epoch `expiry_epoch`.
+struct GrantProposal {
+    crypto::Address recipient;
+    std::uint64_t amount = 0;
+    std::string reference;
+    std::uint64_t expiry_epoch = 0;
+    bool operator==(const GrantProposal&) const = default;
+    /// address | u64 amount | text reference | u64 expiry_epoch.
+    void encode(codec::Writer& w) const;
+    static codec::Result<GrantProposal> decode(codec::Reader& r);
+};
+
+/// A validator's vote on grant `id` (the proposing transaction's id).
+struct GrantVotePayload {
+    crypto::Hash256 id{};
+    bool approve = true;
+    void encode(codec::Writer& w) const;
+    static codec::Result<GrantVotePayload> decode(codec::Reader& r);
 };
 
 /// Builds and signs a transaction with the given payload.

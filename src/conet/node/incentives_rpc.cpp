@@ -130,6 +130,50 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
                                         {"nodes", std::move(nodes)},
                                         {"total", s.nodes().size()}});
     });
+    d.add("conet_getGrants", [&store](const json::value& p) -> MethodResult {
+        // [id?]: one grant with its proof, or all (open first, at most 500).
+        const ledger::State& s = store.state();
+        const auto grant_json = [&](const crypto::Hash256& id, const ledger::Grant& g) {
+            json::array approvals;
+            for (const auto& a : g.approvals) approvals.push_back(json::value(a.to_string()));
+            const auto [approving, total] = s.grant_support(g);
+            return json::object{{"id", util::to_hex_prefixed(id)},
+                                {"recipient", g.proposal.recipient.to_string()},
+                                {"amount", g.proposal.amount},
+                                {"reference", g.proposal.reference},
+                                {"expiry_epoch", g.proposal.expiry_epoch},
+                                {"proposer", g.proposer.to_string()},
+                                {"proposed_epoch", g.proposed_epoch},
+                                {"status", ledger::grant_status_name(g.status)},
+                                {"closed_epoch", g.closed_epoch},
+                                {"approvals", std::move(approvals)},
+                                {"approving_stake", static_cast<std::uint64_t>(approving)},
+                                {"total_stake", static_cast<std::uint64_t>(total)}};
+        };
+        const ledger::Account* fund = s.account(ledger::developer_fund_address());
+        json::object out{{"fund", json::object{{"address", ledger::developer_fund_address().to_string()},
+                                               {"balance", fund ? fund->balance : 0}}},
+                         {"epoch", s.epoch_info().epoch},
+                         {"head", store.head().height}};
+        if (given(p, 0)) {
+            auto id = rpc_params::hex_param<32>(p, 0, "a grant id (32-byte hex)");
+            if (!id) return util::unexpected(id.error());
+            const ledger::Grant* g = s.grant(*id);
+            if (!g) return util::unexpected(RpcError{rpc::not_found, "no grant " + util::to_hex_prefixed(*id)});
+            out["grant"] = grant_json(*id, *g);
+            out["state_root"] = util::to_hex_prefixed(store.head().state_root);
+            out["proof"] = rpc::proof_to_json(store.tree().prove(ledger::State::grant_key(*id)));
+            return json::value(std::move(out));
+        }
+        json::array grants;
+        for (const bool open : {true, false})
+            for (const auto& [id, g] : s.grants())
+                if ((g.status == ledger::Grant::Status::open) == open && grants.size() < max_listed_scores)
+                    grants.push_back(grant_json(id, g));
+        out["grants"] = std::move(grants);
+        out["total"] = s.grants().size();
+        return json::value(std::move(out));
+    });
     d.add("conet_getRewards", [&store](const json::value& p) -> MethodResult {
         // [address?, epoch?]: one address's latest reward with its proof, or
         // what it (or everyone) received in one epoch, from the store's history.

@@ -226,14 +226,17 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
         if (!bytes) return util::unexpected(bad_params("param 0 must be the hex transaction"));
         auto tx = codec::decode<ledger::Transaction>(*bytes);
         if (!tx) return util::unexpected(RpcError{rpc::rejected, "malformed transaction"});
-        if (tx->kind == ledger::TxKind::probe_report || tx->kind == ledger::TxKind::evidence) {
-            // A report or evidence that would be reverted is refused here with
-            // its reason, rather than included and charged its fee: the
-            // transaction is tried on a copy of the head state (O(1) to copy).
+        if (tx->kind >= ledger::TxKind::probe_report) {
+            // An incentive-protocol transaction (probe report, unjail,
+            // evidence, grant) that would be reverted is refused here with
+            // its reason, rather than included and charged its fee: it is
+            // tried on a copy of the head state (O(1) to copy).
             ledger::State trial = store.state();
             const ledger::Header& head = store.head();
             auto tried = trial.apply(*tx, ledger::BlockContext{head.height + 1, head.time_unix, {}, head.hash()});
-            const char* what = tx->kind == ledger::TxKind::evidence ? "evidence refused: " : "probe report refused: ";
+            const char* what = tx->kind == ledger::TxKind::evidence       ? "evidence refused: "
+                               : tx->kind == ledger::TxKind::probe_report ? "probe report refused: "
+                                                                          : "refused: ";
             if (tried && tried->reverted)
                 return util::unexpected(
                     RpcError{rpc::rejected, what + std::string(ledger::describe(*tried->reverted))});
