@@ -418,18 +418,20 @@ TEST(Grants, AGrantIsPaidFromTheFundOnceMoreThanTwoThirdsOfTheStakeApproveAndThe
     // Two of three equal stakes is exactly 2/3: not more, so not paid; the
     // third approves while the fund is empty: approved, waiting for funds.
     const std::uint64_t before = c.state.account(recipient)->balance;
-    advance({tx(0, TxKind::grant_vote, GrantVotePayload{id, true}), tx(1, TxKind::grant_vote, GrantVotePayload{id, true})});
+    advance(
+        {tx(0, TxKind::grant_vote, GrantVotePayload{id, true}), tx(1, TxKind::grant_vote, GrantVotePayload{id, true})});
     EXPECT_EQ(c.state.grant_support(*c.state.grant(id)).first, 2 * min_stake);
     EXPECT_EQ(c.state.grant(id)->status, Grant::Status::open);
     // A withdrawn approval counts no more.
     advance({tx(1, TxKind::grant_vote, GrantVotePayload{id, false})});  // height 3
     EXPECT_EQ(c.state.grant(id)->approvals.size(), 1u);
-    advance({tx(1, TxKind::grant_vote, GrantVotePayload{id, true}), tx(2, TxKind::grant_vote, GrantVotePayload{id, true})});
+    advance(
+        {tx(1, TxKind::grant_vote, GrantVotePayload{id, true}), tx(2, TxKind::grant_vote, GrantVotePayload{id, true})});
     EXPECT_EQ(c.state.grant(id)->status, Grant::Status::open) << "the fund is empty";
     EXPECT_EQ(c.state.account(recipient)->balance, before);
     // A donation fills the fund; the epoch's end pays the approved grant.
     advance({tx(3, TxKind::transfer, TransferPayload{developer_fund_address(), 800})});  // height 5
-    advance();  // height 6 ends epoch 2
+    advance();                                                                           // height 6 ends epoch 2
     EXPECT_EQ(c.state.grant(id)->status, Grant::Status::paid);
     EXPECT_EQ(c.state.grant(id)->closed_epoch, 2u);
     EXPECT_EQ(c.state.account(recipient)->balance, before + 500);
@@ -437,7 +439,8 @@ TEST(Grants, AGrantIsPaidFromTheFundOnceMoreThanTwoThirdsOfTheStakeApproveAndThe
     EXPECT_EQ(outcome(tx(0, TxKind::grant_vote, GrantVotePayload{id, true})), TxError::grant_closed);
 
     // A grant nobody approves expires at the end of its expiry epoch.
-    const Transaction lonely = tx(4, TxKind::grant_propose, GrantProposal{recipient, 10, "https://example.org/pr/7", 3});
+    const Transaction lonely =
+        tx(4, TxKind::grant_propose, GrantProposal{recipient, 10, "https://example.org/pr/7", 3});
     advance({lonely});  // height 7, epoch 3
     EXPECT_EQ(outcome(tx(4, TxKind::grant_propose, GrantProposal{recipient, 10, "late", 2})), TxError::bad_grant);
     advance();  // height 8 ends epoch 3

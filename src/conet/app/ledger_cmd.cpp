@@ -521,12 +521,12 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
     rewards->add_option("--address", o.address, "Whose rewards");
     rewards->add_option("--epoch", o.epoch, "Which epoch");
     bind(rewards, query_rewards);
-    auto* grants = add_query("grants", "The developer fund and its grants (open first), or one grant with its proof",
-                             nullptr);
+    auto* grants =
+        add_query("grants", "The developer fund and its grants (open first), or one grant with its proof", nullptr);
     grants->add_option("--id", o.id, "One grant's id");
     bind(grants, [](const LedgerOptions& opt) {
-        auto r = rpc::call(opt.rpc, "conet_getGrants",
-                           opt.id.empty() ? json::array{} : json::array{json::value(opt.id)});
+        auto r =
+            rpc::call(opt.rpc, "conet_getGrants", opt.id.empty() ? json::array{} : json::array{json::value(opt.id)});
         if (!r) return rpc_fail(r.error());
         if (opt.json_out) {
             print_json(*r);

@@ -206,8 +206,8 @@ enum class TxError {
     bad_grant,        ///< a zero amount, or an expiry already past
     too_many_grants,  ///< max_open_grants are open
     unknown_grant,
-    grant_closed,     ///< the grant was paid or has expired
-    not_in_set,       ///< a grant vote from outside the current validator set
+    grant_closed,  ///< the grant was paid or has expired
+    not_in_set,    ///< a grant vote from outside the current validator set
 };
 std::string_view describe(TxError e);
 
