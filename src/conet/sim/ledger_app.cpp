@@ -36,11 +36,53 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, 
         keys.push_back(crypto::PrivateKey::generate(rng));
         g.balances.emplace_back(keys.back().address(), wallet_balance);
     }
+    std::vector<crypto::PrivateKey> operators;
+    if (epoch_blocks > 0) {
+        g.params.incentives.emission_per_epoch = emission;
+        g.params.incentives.emission_halving_epochs = 1'000;
+        g.params.incentives.probers_per_node = 2;
+        g.params.incentives.jail_after_failed_epochs = 2;
+        for (std::uint32_t j = 0; j < relay_count; ++j) {
+            operators.push_back(crypto::PrivateKey::generate(rng));
+            g.balances.emplace_back(operators.back().address(), wallet_balance);
+        }
+    }
     auto state = g.state();
     CONET_ASSERT(state.has_value());
+    // The relays are registered and staked in the simulated genesis state
+    // itself (every node starts from this world's state, not from g.state()).
+    std::vector<crypto::X25519Public> relays;
+    const ledger::BlockContext genesis_block{0, g.time_unix, proposers.front(), {}};
+    for (std::uint32_t j = 0; j < operators.size(); ++j) {
+        ledger::NodeRecord r;
+        r.noise_key = crypto::X25519KeyPair::generate(rng).public_key;
+        r.endpoints = {{"10.0.0." + std::to_string(j + 1), 443}};
+        r.region = j % 2 ? "US" : "DE";
+        r.expires_at = g.time_unix + 365 * 24 * 3600;
+        r.sign(operators[j], g.chain_id);
+        relays.push_back(r.noise_key);
+        const auto reg = ledger::make_transaction(operators[j], g.chain_id, 0, fee, ledger::TxKind::register_node,
+                                                  ledger::NodePayload{r});
+        const auto stake = ledger::make_transaction(operators[j], g.chain_id, 1, fee, ledger::TxKind::stake,
+                                                    ledger::StakePayload{r.noise_key, 1'000u * (j + 1)});
+        for (const auto& tx : {reg, stake}) {
+            auto applied = state->apply(tx, genesis_block);
+            CONET_ASSERT(applied && !applied->reverted);
+        }
+    }
     ledger::Header header = g.header(*state);
-    return LedgerWorld{std::move(g),    std::move(*state),    header,
-                       std::move(keys), std::move(proposers), std::move(vkeys)};
+    const ledger::Amount128 supply = state->total_supply();
+    LedgerWorld w{std::move(g), std::move(*state), header, std::move(keys), std::move(proposers), std::move(vkeys)};
+    w.relays = std::move(relays);
+    w.genesis_supply = supply;
+    w.seed = seed;
+    return w;
+}
+
+bool LedgerWorld::relay_up(std::size_t j, std::uint64_t epoch) const {
+    const std::uint64_t h =
+        (seed ^ 0x72656c6179ULL) * 0x9E3779B97F4A7C15ULL + j * 0xBF58476D1CE4E5B9ULL + epoch * 0x94D049BB133111EBULL;
+    return ((h ^ (h >> 29)) * 0x2545F4914F6CDD1DULL >> 60) % 4 != 0;
 }
 
 LedgerSimApp::LedgerSimApp(std::uint32_t node, const LedgerWorld& world, FinalizedHook on_finalized, ForkHook on_fork)
@@ -66,6 +108,9 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
         m_final_state = std::move(next);
         if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && on_validator_set)
             on_validator_set(m_node, m_final_state.validator_set());
+        if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && !m_world.relays.empty())
+            if (auto broken = check_epoch_paid(m_final_state); !broken.empty())
+                return util::unexpected(replay->journal.path() + ": " + broken);
         m_final_headers.push_back(b->header);
         m_final_blocks[b->header.hash()] = bytes;
         m_tip_view = b->header.view;
@@ -84,7 +129,58 @@ std::optional<consensus::Certificate> LedgerSimApp::epoch_end(std::uint64_t e) c
     return m_epoch_ends.get(e);
 }
 
+void LedgerSimApp::submit_probe_report(std::uint64_t seq) {
+    // A validator reports what it measured of the relays assigned to it this
+    // epoch: the truth (relay_up); the ledger takes each report only once.
+    const std::size_t k = (seq / 5) % m_world.validator_keys.size();
+    const crypto::PrivateKey& key = m_world.validator_keys[k];
+    const ledger::State& s = m_final_state;
+    const std::uint64_t epoch = s.epoch_info().epoch;
+    ledger::ProbeReportPayload report{epoch, {}};
+    for (std::size_t j = 0; j < m_world.relays.size(); ++j) {
+        const ledger::NodeEntry* n = s.node(m_world.relays[j]);
+        if (!n || n->service.jailed ||
+            !ledger::is_assigned_prober(s.epoch_info().seed, m_world.relays[j], s.validator_set().members,
+                                        s.params().incentives.probers_per_node, key.address()))
+            continue;
+        bool reported = false;
+        if (n->service.probe_epoch == epoch)
+            for (const auto& [prober, r] : n->service.probes) reported |= prober == key.address();
+        if (reported) continue;
+        const bool up = m_world.relay_up(j, epoch);
+        report.entries.push_back(
+            {m_world.relays[j],
+             ledger::ProbeResult{up, up ? 20 + static_cast<std::uint32_t>(j) : 0, up ? 20'000u : 0}});
+    }
+    if (report.entries.empty()) return;
+    const ledger::Account* acc = s.account(key.address());
+    std::uint64_t& next = m_next_nonce[m_world.wallets.size() + k];
+    next = std::max(next, acc ? acc->nonce : 0);
+    auto tx = ledger::make_transaction(key, ledger_chain_id, next, fee, ledger::TxKind::probe_report, report);
+    if (m_mempool.admit(tx, s)) ++next;
+}
+
+std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
+    const auto& last = after.epoch_info().last;
+    if (!last) return "an epoch's last block recorded no payment";
+    m_minted += last->minted;
+    if (last->minted > last->emission) return "an epoch minted more than its emission";
+    if (after.total_supply() != m_world.genesis_supply + m_minted)
+        return "the supply is not the genesis supply plus what the epochs minted";
+    for (std::size_t j = 0; j < m_world.relays.size(); ++j) {
+        const ledger::NodeEntry* n = after.node(m_world.relays[j]);
+        if (!n) return "a relay left the registry";
+        if (n->service.scored_epoch != last->epoch) return "a relay was not scored at its epoch's end";
+        if (!m_world.relay_up(j, last->epoch) && n->service.reward != 0)
+            return "relay " + std::to_string(j) + " earned in epoch " + std::to_string(last->epoch) +
+                   " while it was down";
+    }
+    if (on_epoch_paid) on_epoch_paid(m_node, *last);
+    return {};
+}
+
 void LedgerSimApp::submit(std::uint64_t seq) {
+    if (!m_world.relays.empty() && seq % 5 == 2) return submit_probe_report(seq);
     if (m_world.genesis.params.validator_slots > 0 && seq % 5 == 4) {
         // A validator adds to its bond, now and then a lot: the largest bonds
         // change places, and so the sets. (Bonds only grow here: with bonds
@@ -195,6 +291,8 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
         const Hash256 d = c->block.header.hash();
         m_final_headers.push_back(c->block.header);
         if (ledger::ends_epoch(height, E) && on_validator_set) on_validator_set(m_node, c->after->validator_set());
+        if (ledger::ends_epoch(height, E) && !m_world.relays.empty())
+            if (auto broken = check_epoch_paid(*c->after); !broken.empty()) m_on_fork(m_node, broken);
         m_final_blocks[d] = c->bytes;
         m_tip_view = c->block.header.view;
         Final fin{c->block.header.height, d, ledger::epoch_of(c->block.header.height, E), {}};

@@ -25,6 +25,14 @@ struct LedgerWorld {
     std::vector<crypto::PrivateKey> wallets;
     std::vector<crypto::Address> proposers;          ///< one address per validator key, for block headers
     std::vector<crypto::PrivateKey> validator_keys;  ///< their wallets, which bond and unbond
+    /// With epochs: relays registered and staked in the genesis state, which
+    /// the validators probe (docs/incentives.md); each is down in some epochs
+    /// (node_up), and the epochs' rewards must agree with that.
+    std::vector<crypto::X25519Public> relays;
+    ledger::Amount128 genesis_supply = 0;
+    std::uint64_t seed = 0;
+    /// Whether relay `j` serves during `epoch` (down one epoch in four, by the seed).
+    bool relay_up(std::size_t j, std::uint64_t epoch) const;
 
     /// `keys` validator keys; with `epoch_blocks` > 0 the first `seats` are
     /// the genesis set, each bonded with `seat_stake`, and bonds choose the
@@ -32,6 +40,8 @@ struct LedgerWorld {
     static LedgerWorld make(std::uint64_t seed, std::uint32_t keys, std::uint32_t seats, std::uint32_t wallets,
                             std::uint64_t epoch_blocks = 0);
     static constexpr std::uint64_t seat_stake = 1'000;
+    static constexpr std::uint32_t relay_count = 6;
+    static constexpr std::uint64_t emission = 1'000'000;
 };
 
 class LedgerSimApp final : public SimApplication {
@@ -54,6 +64,8 @@ public:
     /// Called with every validator set this node's ledger stores (at genesis
     /// and at each epoch's last block, on replay too): the set of `epoch`.
     std::function<void(std::uint32_t node, const ledger::ValidatorSet& set)> on_validator_set;
+    /// Called with each epoch's summary as this node's ledger pays it.
+    std::function<void(std::uint32_t node, const ledger::EpochSummary& paid)> on_epoch_paid;
 
 private:
     ledger::FinalTip tip() const { return {m_final_headers.back(), m_final_state}; }
@@ -71,6 +83,13 @@ private:
     View m_tip_view = 0;
     ledger::Mempool m_mempool;
     std::map<std::size_t, std::uint64_t> m_next_nonce;  ///< per wallet, as this node's client knows it
+    ledger::Amount128 m_minted = 0;  ///< every epoch's minted amount so far, on this node's final chain
+
+    void submit_probe_report(std::uint64_t seq);
+    /// The incentive invariants at an epoch's last block: the supply grew by
+    /// exactly what was minted, no more than the emission, and a relay that
+    /// was down earned nothing. Empty when they hold.
+    std::string check_epoch_paid(const ledger::State& after);
 };
 
 }  // namespace conet::sim

@@ -181,7 +181,8 @@ private:
     };
     std::map<std::pair<std::uint64_t, View>, CertsSeen> m_certs;  ///< by epoch, view
     std::set<Hash256> m_final_txs;
-    std::map<std::uint64_t, std::vector<std::uint32_t>> m_stake_sets;  ///< by epoch: keys, in set order
+    std::map<std::uint64_t, std::vector<std::uint32_t>> m_stake_sets;        ///< by epoch: keys, in set order
+    std::map<std::uint32_t, std::map<std::uint64_t, std::uint32_t>> m_paid;  ///< by node: epoch -> relays paid
     View m_max_view = 0;
     TimeMs m_step_time = 0;
     std::uint64_t m_steps_at_time = 0;
@@ -563,6 +564,10 @@ void Simulation::start_node(Node& n) {
             app->on_validator_set = [this](std::uint32_t node, const ledger::ValidatorSet& s) {
                 on_ledger_set(node, s);
             };
+        if (stake_sets())
+            app->on_epoch_paid = [this](std::uint32_t node, const ledger::EpochSummary& paid) {
+                m_paid[node][paid.epoch] = paid.nodes_paid;
+            };
         n.app = std::move(app);
     } else
         n.app = std::make_unique<SimApp>(n.index, m_genesis, on_final, on_fork, m_opts.epoch_blocks);
@@ -803,6 +808,12 @@ SimResult Simulation::run() {
     m_result.views = m_max_view;
     m_result.transactions = m_final_txs.size();
     m_result.trace_hash = m_trace.h;
+    for (const auto& [node, epochs] : m_paid)
+        if (epochs.size() > m_result.paid_epochs) {
+            m_result.paid_epochs = epochs.size();
+            m_result.relays_paid = 0;
+            for (const auto& [e, paid] : epochs) m_result.relays_paid += paid;
+        }
     // Destroy engines before the scheduler and network they point into.
     for (auto& n : m_nodes) {
         if (n->engine) {

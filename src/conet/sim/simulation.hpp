@@ -51,6 +51,8 @@ struct SimResult {
     std::uint64_t reproposals = 0;          ///< an epoch's last block proposed again by an honest leader
     std::uint64_t epoch_ends_sent = 0;      ///< epoch-end certificates sent to peers left behind
     std::uint64_t set_changes = 0;          ///< epochs whose stake-chosen set differs from the one before
+    std::uint64_t paid_epochs = 0;          ///< epochs whose rewards the most advanced node's ledger paid
+    std::uint64_t relays_paid = 0;          ///< relay-epochs paid over those (a relay down in an epoch earns nothing)
 };
 
 SimResult run_simulation(const SimOptions& options);
