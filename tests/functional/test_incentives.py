@@ -54,25 +54,38 @@ def check_paid_by_stake_and_tier(paid, scores, relays):
         assert scores[key]["last"]["reward"] == expected
 
 
-def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_and_tier(conet, tmp_path):
-    base = free_testnet_base(4, 4)
+def start_testnet(conet, tmp_path, relays, *args):
+    """Writes a testnet of 4 validators and `relays` relays on free ports and
+    starts every node; returns (dir, manifest, genesis, base port, procs)."""
+    base = free_testnet_base(4, relays)
     if base is None:
         pytest.skip("no free block of ports for a testnet")
     dir_ = tmp_path / "tn"
-    out = conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "4", "--base-port", base,
-                    "--block-interval-ms", INTERVAL, "--epoch-blocks", EPOCH, "--emission", EMISSION).stdout
+    out = conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", relays, "--base-port", base,
+                    *args).stdout
     assert "query rewards" in out, out
     manifest = json.loads((dir_ / "testnet.json").read_text())
     genesis = json.loads((dir_ / "genesis.json").read_text())
-    assert genesis["params"]["incentives"]["emission_per_epoch"] == EMISSION
-    url = manifest["rpc_urls"][0]
-    by_name = {n["name"]: n for n in manifest["nodes"]}
     procs = {}
     try:
-        for name in by_name:
-            ready = r"rpc on" if name.startswith("validator") else r"relay listening on"
-            procs[name] = Proc(shlex.split(by_name[name]["command"]), ready, tmp_path / f"{name}.log", name,
-                               timeout=READY)
+        for n in manifest["nodes"]:
+            ready = r"rpc on" if n["name"].startswith("validator") else r"relay listening on"
+            procs[n["name"]] = Proc(shlex.split(n["command"]), ready, tmp_path / f"{n['name']}.log", n["name"],
+                                    timeout=READY)
+    except BaseException:
+        for p in procs.values():
+            p.kill()
+        raise
+    return dir_, manifest, genesis, base, procs
+
+
+def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_and_tier(conet, tmp_path):
+    procs = {}
+    try:
+        dir_, manifest, genesis, base, procs = start_testnet(conet, tmp_path, 4, "--block-interval-ms", INTERVAL,
+                                                             "--epoch-blocks", EPOCH, "--emission", EMISSION)
+        assert genesis["params"]["incentives"]["emission_per_epoch"] == EMISSION
+        url = manifest["rpc_urls"][0]
         wait_until(lambda: (try_rpc(url, "conet_listNodes") or {}).get("total") == 4, 180,
                    "the four relays to register")
         relay = {}  # name -> (noise key, operator)
@@ -149,22 +162,13 @@ def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_a
 
 
 def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_the_set(conet, tmp_path):
-    base = free_testnet_base(4, 0)
-    if base is None:
-        pytest.skip("no free block of ports for a testnet")
     epoch_blocks = 10
-    dir_ = tmp_path / "tn"
-    conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "0", "--base-port", base,
-              "--block-interval-ms", "200", "--epoch-blocks", epoch_blocks, "--validator-slots", "8",
-              "--min-validator-stake", UNIT)
-    manifest = json.loads((dir_ / "testnet.json").read_text())
-    genesis = json.loads((dir_ / "genesis.json").read_text())
-    urls = manifest["rpc_urls"]
-    procs = []
+    procs = {}
     try:
-        for n in manifest["nodes"]:
-            procs.append(Proc(shlex.split(n["command"]), r"rpc on", tmp_path / f"{n['name']}.log", n["name"],
-                              timeout=READY))
+        dir_, manifest, genesis, _, procs = start_testnet(conet, tmp_path, 0, "--block-interval-ms", "200",
+                                                          "--epoch-blocks", epoch_blocks, "--validator-slots", "8",
+                                                          "--min-validator-stake", UNIT)
+        urls = manifest["rpc_urls"]
         wait_until(lambda: (try_rpc(urls[0], "conet_blockNumber") or 0) >= 2, 120, "blocks")
         offender = genesis["validators"][3]
         epoch = epoch_info(urls[0])["epoch"]
@@ -209,25 +213,17 @@ def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_th
         wait_until(lambda: min(try_rpc(u, "conet_blockNumber") or 0 for u in urls[:3]) >= top + epoch_blocks, 120,
                    "the three to finalize without the slashed validator")
     finally:
-        for p in procs:
+        for p in procs.values():
             p.kill()
 
 
 def test_a_grant_is_paid_from_the_fund_once_validators_with_more_than_two_thirds_of_the_stake_approve(conet, tmp_path):
-    base = free_testnet_base(4, 0)
-    if base is None:
-        pytest.skip("no free block of ports for a testnet")
-    dir_ = tmp_path / "tn"
-    conet.run("testnet", "--dir", dir_, "--validators", "4", "--relays", "0", "--base-port", base,
-              "--block-interval-ms", "200", "--epoch-blocks", 10, "--validator-slots", "8",
-              "--min-validator-stake", UNIT)
-    manifest = json.loads((dir_ / "testnet.json").read_text())
-    urls = manifest["rpc_urls"]
-    procs = []
+    procs = {}
     try:
-        for n in manifest["nodes"]:
-            procs.append(Proc(shlex.split(n["command"]), r"rpc on", tmp_path / f"{n['name']}.log", n["name"],
-                              timeout=READY))
+        dir_, manifest, _, _, procs = start_testnet(conet, tmp_path, 0, "--block-interval-ms", "200",
+                                                    "--epoch-blocks", 10, "--validator-slots", "8",
+                                                    "--min-validator-stake", UNIT)
+        urls = manifest["rpc_urls"]
         # The fund fills from each epoch's emission (10 %: 100 CONET a paid epoch).
         wait_until(lambda: (try_rpc(urls[0], "conet_getGrants") or {}).get("fund", {}).get("balance", 0) >= 50 * UNIT,
                    120, "the developer fund to hold 50 CONET")
@@ -267,5 +263,5 @@ def test_a_grant_is_paid_from_the_fund_once_validators_with_more_than_two_thirds
         text = conet.run("query", "grants", "--rpc", urls[1]).stdout
         assert "paid" in text and "pull/42" in text, text
     finally:
-        for p in procs:
+        for p in procs.values():
             p.kill()

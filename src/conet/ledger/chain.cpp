@@ -69,7 +69,9 @@ util::Result<IncentiveParams, std::string> incentives_from_json(const json::obje
     return p;
 }
 
-json::object incentives_to_json(const IncentiveParams& p) {
+}  // namespace
+
+boost::json::object incentives_to_json(const IncentiveParams& p) {
     return json::object{{"emission_per_epoch", p.emission_per_epoch},
                         {"emission_halving_epochs", p.emission_halving_epochs},
                         {"node_share_bps", p.node_share_bps},
@@ -81,8 +83,6 @@ json::object incentives_to_json(const IncentiveParams& p) {
                         {"jail_after_failed_epochs", p.jail_after_failed_epochs},
                         {"slash_bps", p.slash_bps}};
 }
-
-}  // namespace
 
 util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {
     boost::system::error_code ec;

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include <boost/json/object.hpp>
+
 #include "conet/ledger/block.hpp"
 #include "conet/ledger/mempool.hpp"
 
@@ -37,6 +39,9 @@ struct Genesis {
     util::Result<State, std::string> state() const;
     Header header(const State& genesis_state) const;
 };
+
+/// The genesis' "incentives" object (every field; the RPC adds fund_share_bps).
+boost::json::object incentives_to_json(const IncentiveParams& p);
 
 enum class BlockError {
     wrong_chain,

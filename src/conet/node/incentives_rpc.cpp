@@ -1,5 +1,6 @@
 #include "conet/node/incentives_rpc.hpp"
 
+#include "conet/ledger/chain.hpp"
 #include "conet/node/rpc_params.hpp"
 #include "conet/rpc/proof_json.hpp"
 
@@ -35,17 +36,9 @@ json::object reward_record_json(const ledger::RewardRecord& r) {
 namespace {
 
 json::object incentive_params_json(const ledger::IncentiveParams& p) {
-    return json::object{{"emission_per_epoch", p.emission_per_epoch},
-                        {"emission_halving_epochs", p.emission_halving_epochs},
-                        {"node_share_bps", p.node_share_bps},
-                        {"validator_share_bps", p.validator_share_bps},
-                        {"fund_share_bps", p.fund_share_bps()},
-                        {"saturation_stake", p.saturation_stake},
-                        {"probers_per_node", p.probers_per_node},
-                        {"probe_target_kbps", p.probe_target_kbps},
-                        {"probe_target_rtt_ms", p.probe_target_rtt_ms},
-                        {"jail_after_failed_epochs", p.jail_after_failed_epochs},
-                        {"slash_bps", p.slash_bps}};
+    json::object o = ledger::incentives_to_json(p);
+    o["fund_share_bps"] = p.fund_share_bps();
+    return o;
 }
 
 json::value node_score_json(const ledger::State& s, const crypto::X25519Public& key, const ledger::NodeEntry& n) {
