@@ -28,7 +28,7 @@ struct Net {
     Header head;
     std::vector<Block> blocks;
 
-    Net() {
+    explicit Net(std::optional<IncentiveParams> incentives = {}) {
         for (int i = 0; i < 6; ++i) keys.push_back(crypto::PrivateKey::generate(rng));
         for (int i = 0; i < 3; ++i) noise.push_back(crypto::X25519KeyPair::generate(rng));
         genesis.chain_id = 21;
@@ -39,6 +39,7 @@ struct Net {
         genesis.params.incentives.emission_per_epoch = emission;
         genesis.params.incentives.emission_halving_epochs = 1'000;
         genesis.params.incentives.probers_per_node = 2;
+        if (incentives) genesis.params.incentives = *incentives;
         state = *genesis.state();
         head = genesis.header(state);
         std::vector<Transaction> setup;
@@ -53,6 +54,9 @@ struct Net {
             setup.push_back(tx(3 + i, TxKind::stake, StakePayload{r.noise_key, 1'000u * (i + 1)}, 1));
         }
         advance(std::move(setup));  // height 1
+        // Stake counts from the start of the next epoch (added during an
+        // epoch, it earns nothing then): the tests measure epoch 1 on.
+        advance_to_epoch_end();
     }
     const crypto::PrivateKey& operator_key(int node) const { return keys[3 + node]; }
     const crypto::X25519Public& node_key(int node) const { return noise[node].public_key; }
@@ -73,7 +77,8 @@ struct Net {
     std::uint64_t epoch() const { return epoch_of(head.height + 1, E); }
     /// The validators assigned to probe `node` this epoch.
     std::vector<crypto::Address> probers(int node) const {
-        return assigned_probers(state.epoch_info().seed, node_key(node), state.validator_set().members, 2);
+        return assigned_probers(state.epoch_info().seed, node_key(node), state.validator_set().members,
+                                genesis.params.incentives.probers_per_node);
     }
     std::size_t index_of(const crypto::Address& a) const {
         for (std::size_t i = 0; i < keys.size(); ++i)
@@ -132,10 +137,12 @@ TEST(Incentives, AnEpochsReportsAreScoredAndItsEmissionPaidByScoreTimesStake) {
     Net n;
     const Amount128 supply = n.state.total_supply();
     const std::uint64_t op0 = n.balance(3), op1 = n.balance(4), op2 = n.balance(5);
-    n.report_all({good, acceptable, down});  // height 2
-    n.advance();                             // height 3 ends epoch 0
+    const std::uint64_t fund_before = n.state.account(developer_fund_address())->balance;
+    n.report_all({good, acceptable, down});  // height 4
+    n.advance();                             // height 5
+    n.advance();                             // height 6 ends epoch 1
     const EpochInfo& info = n.state.epoch_info();
-    ASSERT_EQ(info.epoch, 1u);
+    ASSERT_EQ(info.epoch, 2u);
     ASSERT_TRUE(info.last);
     EXPECT_EQ(info.last->emission, emission);
     EXPECT_EQ(info.last->nodes_measured, 3u);
@@ -144,20 +151,20 @@ TEST(Incentives, AnEpochsReportsAreScoredAndItsEmissionPaidByScoreTimesStake) {
     EXPECT_EQ(n.balance(3), op0 + 280'000);
     EXPECT_EQ(n.balance(4), op1 + 420'000);
     EXPECT_EQ(n.balance(5), op2) << "a node that failed its probes earns nothing";
-    EXPECT_EQ(n.state.account(developer_fund_address())->balance, 100'000u);
+    EXPECT_EQ(n.state.account(developer_fund_address())->balance, fund_before + 100'000u);
     // The validator pool is not minted until votes are recorded; nothing else was lost.
     EXPECT_EQ(info.last->minted, 800'000u);
     EXPECT_EQ(n.state.total_supply(), supply + info.last->minted);
     const NodeService& s0 = n.state.node(n.node_key(0))->service;
     EXPECT_TRUE(s0.scored);
-    EXPECT_EQ(s0.scored_epoch, 0u);
+    EXPECT_EQ(s0.scored_epoch, 1u);
     EXPECT_EQ(s0.reports, 2u);
     EXPECT_EQ(s0.score_bps, 10'000u);
     EXPECT_EQ(s0.reward, 280'000u);
     EXPECT_TRUE(s0.probes.empty()) << "the epoch's reports are consumed by its scoring";
     EXPECT_EQ(n.state.node(n.node_key(2))->service.failed_epochs, 1u);
     ASSERT_NE(n.state.reward(n.keys[4].address()), nullptr);
-    EXPECT_EQ(*n.state.reward(n.keys[4].address()), (RewardRecord{0, 420'000, 0, 0}));
+    EXPECT_EQ(*n.state.reward(n.keys[4].address()), (RewardRecord{1, 420'000, 0, 0}));
     EXPECT_EQ(n.state.reward(n.keys[5].address()), nullptr);
     // The records are in the state root: a proof of the reward verifies.
     const auto proof = n.state.tree().prove(State::reward_key(n.keys[4].address()));
@@ -258,6 +265,38 @@ TEST(Incentives, AFriendlyProberCannotLiftAFailingNodeAlone) {
     EXPECT_EQ(n.state.node(n.node_key(2))->service.reward, 0u);
 }
 
+TEST(Incentives, StakeAddedJustBeforeThePayoutEarnsNothingThatEpoch) {
+    Net n;
+    n.report_all({good, acceptable, down});  // height 4
+    n.advance();                             // height 5
+    // Operator 0 stakes 50 times more in the epoch's last block: paid on
+    // the smaller of its stake at the epoch's start and at its end.
+    n.advance({n.tx(3, TxKind::stake, StakePayload{n.node_key(0), 50'000})});  // height 6 ends epoch 1
+    EXPECT_EQ(n.state.node(n.node_key(0))->service.reward, 280'000u);
+    EXPECT_EQ(n.state.node(n.node_key(0))->service.epoch_start_stake, 51'000u) << "it counts from the next epoch";
+    n.report_all({good, acceptable, down});
+    n.advance_to_epoch_end();
+    EXPECT_GT(n.state.node(n.node_key(0))->service.reward, 280'000u);
+}
+
+TEST(Incentives, ANodeIsMeasuredOnlyWithReportsFromHalfItsProbers) {
+    Net n;
+    // Three probers per node (all three validators): one report of three is
+    // not enough to score (or blame) it.
+    n.genesis.params.incentives.probers_per_node = 3;
+    n = Net(n.genesis.params.incentives);
+    const auto probers = n.probers(1);
+    ASSERT_EQ(probers.size(), 3u);
+    n.advance({n.report(n.index_of(probers[0]), 1, down)});
+    n.advance_to_epoch_end();
+    EXPECT_EQ(n.state.node(n.node_key(1))->service.reports, 1u);
+    EXPECT_EQ(n.state.node(n.node_key(1))->service.failed_epochs, 0u) << "one report alone does not blame it";
+    EXPECT_EQ(n.state.epoch_info().last->nodes_measured, 0u);
+    n.advance({n.report(n.index_of(probers[0]), 1, down), n.report(n.index_of(probers[1]), 1, down)});
+    n.advance_to_epoch_end();
+    EXPECT_EQ(n.state.node(n.node_key(1))->service.failed_epochs, 1u) << "two of three do";
+}
+
 TEST(Incentives, TheNextEpochsProbersAreSeededByTheBlockBeforeTheEpochsLast) {
     Net n;
     n.advance_to_epoch_end();
@@ -271,9 +310,9 @@ TEST(Incentives, TheStoreKeepsEveryEpochsSummaryAndRewardsAcrossReopening) {
     std::filesystem::remove_all(dir);
     Net n;
     n.report_all({good, acceptable, down});
-    n.advance_to_epoch_end();  // epoch 0 paid
-    n.report_all({acceptable, good, good});
     n.advance_to_epoch_end();  // epoch 1 paid
+    n.report_all({acceptable, good, good});
+    n.advance_to_epoch_end();  // epoch 2 paid
     {
         auto store = BlockStore::open(dir, n.genesis);
         ASSERT_TRUE(store) << store.error();
@@ -288,13 +327,14 @@ TEST(Incentives, TheStoreKeepsEveryEpochsSummaryAndRewardsAcrossReopening) {
     EXPECT_EQ((*store)->state().state_root(), n.state.state_root());
     EXPECT_EQ((*store)->state().epoch_info(), n.state.epoch_info());
     ASSERT_TRUE((*store)->epoch_summary(0));
-    EXPECT_EQ((*store)->epoch_summary(0)->nodes_paid, 2u);
-    EXPECT_EQ((*store)->epoch_summary(1)->nodes_paid, 3u);
-    EXPECT_FALSE((*store)->epoch_summary(2));
-    EXPECT_EQ((*store)->reward_at(0, n.keys[4].address()), (RewardRecord{0, 420'000, 0, 0}));
-    EXPECT_FALSE((*store)->reward_at(0, n.keys[5].address()));
-    EXPECT_TRUE((*store)->reward_at(1, n.keys[5].address()));
-    EXPECT_EQ((*store)->rewards_of_epoch(0, 100).size(), 3u);  // two operators and the fund
+    EXPECT_EQ((*store)->epoch_summary(0)->nodes_paid, 0u) << "stake added during epoch 0 earns from epoch 1";
+    EXPECT_EQ((*store)->epoch_summary(1)->nodes_paid, 2u);
+    EXPECT_EQ((*store)->epoch_summary(2)->nodes_paid, 3u);
+    EXPECT_FALSE((*store)->epoch_summary(3));
+    EXPECT_EQ((*store)->reward_at(1, n.keys[4].address()), (RewardRecord{1, 420'000, 0, 0}));
+    EXPECT_FALSE((*store)->reward_at(1, n.keys[5].address()));
+    EXPECT_TRUE((*store)->reward_at(2, n.keys[5].address()));
+    EXPECT_EQ((*store)->rewards_of_epoch(1, 100).size(), 3u);  // two operators and the fund
     std::filesystem::remove_all(dir);
 }
 

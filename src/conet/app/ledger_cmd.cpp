@@ -392,8 +392,8 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
         return send(opt, ledger::TxKind::evidence, ledger::EvidencePayload{*opt.epoch, *va, *vb});
     });
     c = tx->add_subcommand("grant-propose",
-                           "Ask the developer fund to pay for work: paid once validators holding more than 2/3 of "
-                           "the stake approve, before the end of the expiry epoch");
+                           "Ask the developer fund to pay for work: paid once more than 2/3 of the current "
+                           "validators approve, before the end of the expiry epoch");
     common_tx_options(c, o);
     c->add_option("--recipient", o.address, "Who is paid (address)")->required();
     c->add_option("--amount", o.amount, "Amount in base units")->required();
@@ -545,10 +545,9 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
             std::cout << g.at("id").as_string().c_str() << " " << g.at("status").as_string().c_str() << ": "
                       << amount_text(g.at("amount").to_number<std::uint64_t>()) << " to "
                       << g.at("recipient").as_string().c_str() << " for \"" << g.at("reference").as_string().c_str()
-                      << "\" (approved by " << g.at("approvals").as_array().size() << ", "
-                      << g.at("approving_stake").to_number<std::uint64_t>() << " of "
-                      << g.at("total_stake").to_number<std::uint64_t>() << " stake; expires after epoch "
-                      << g.at("expiry_epoch") << ")\n";
+                      << "\" (approved by " << g.at("approving_validators").to_number<std::uint64_t>() << " of "
+                      << g.at("voting_validators").to_number<std::uint64_t>()
+                      << " validators, paid beyond 2/3; expires after epoch " << g.at("expiry_epoch") << ")\n";
         }
         if (list.empty()) std::cout << "no grants yet\n";
         return exit_ok;

@@ -204,9 +204,10 @@ util::Result<State, std::string> Genesis::state() const {
     if (auto err = params.incentives.check(); !err.empty()) return util::unexpected("incentives: " + err);
     // Halving emission mints less than 2 · emission · halving epochs in all:
     // with it the supply must still fit in a u64, so no balance can overflow.
-    if (total + 2 * static_cast<Amount128>(params.incentives.emission_per_epoch) *
-                    params.incentives.emission_halving_epochs >
-        ~std::uint64_t{0})
+    // (Compared by division: 2 · E · H itself may not fit even 128 bits.)
+    const Amount128 room = ~std::uint64_t{0} - static_cast<std::uint64_t>(total);
+    const Amount128 emission = params.incentives.emission_per_epoch;
+    if (emission > 0 && params.incentives.emission_halving_epochs > room / (2 * emission))
         return util::unexpected(std::string("genesis supply plus all future emission exceeds 2^64 - 1"));
     s.set_genesis_validators(validators, validator_stake);
     return s;

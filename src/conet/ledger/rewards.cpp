@@ -224,7 +224,8 @@ EpochRewards compute_rewards(const IncentiveParams& p, std::uint64_t epoch, std:
             U128 operator_weight = 0;
             for (; end < n && nodes[by_operator[end]].operator_address == nodes[by_operator[g]].operator_address; ++end)
                 operator_weight += weight[by_operator[end]];
-            const std::uint64_t reward = operator_weight == 0 ? 0 : share_of(out.node_pool, operator_weight, total_weight);
+            const std::uint64_t reward =
+                operator_weight == 0 ? 0 : share_of(out.node_pool, operator_weight, total_weight);
             if (reward > 0) {
                 std::uint64_t shared = 0;
                 std::size_t first = n;

@@ -40,7 +40,8 @@ std::string_view describe(TxError e) {
         case TxError::bad_evidence: return "not double-sign evidence (two conflicting votes of one key in one view)";
         case TxError::not_a_validator: return "the signer has no validator bond to slash";
         case TxError::already_slashed: return "this validator was already slashed for double-signing";
-        case TxError::bad_grant: return "a grant needs a positive amount and an expiry epoch not yet past";
+        case TxError::bad_grant:
+            return "a grant needs a positive amount and an expiry epoch not yet past and at most 1000 epochs ahead";
         case TxError::too_many_grants: return "too many grants are open; wait until some are paid or expire";
         case TxError::unknown_grant: return "unknown grant";
         case TxError::grant_closed: return "the grant was already paid or has expired";
@@ -91,6 +92,13 @@ void State::set_validator_set(ValidatorSet set) {
 
 ValidatorSet State::next_validator_set(std::uint64_t epoch) const {
     ValidatorSet next{epoch, m_validator_set.members};
+    // A tombstoned validator is never seated again, even when the set is
+    // otherwise kept (no slots, or nobody qualifies) — unless that would
+    // leave nobody to produce blocks.
+    std::vector<crypto::Address> kept;
+    for (const auto& m : next.members)
+        if (const ValidatorBond* b = bond(m); !b || !b->tombstoned) kept.push_back(m);
+    if (!kept.empty()) next.members = std::move(kept);
     if (m_params.validator_slots == 0) return next;
     std::vector<std::pair<std::uint64_t, crypto::Address>> ranked;
     for (const auto& [a, b] : *m_bonds)
@@ -310,7 +318,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 // still in this epoch's set keeps something to lose.
                 ValidatorBond next = *current;
                 next.stake -= p->amount;
-                const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks};
+                const Pending back{*from, p->amount, block.height + m_params.unbonding_blocks, true};
                 effect = [this, a = *from, next, back] {
                     put_bond(a, next);
                     auto pending = m_pending;
@@ -331,24 +339,46 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 if (p->epoch > epoch_of(block.height, m_params.epoch_blocks)) return unexpected(TxError::wrong_epoch);
                 auto signer = double_signer(m_chain_id, *p);
                 if (!signer) return unexpected(TxError::bad_evidence);
+                // What the key has at stake: its bond and what it is unbonding
+                // (unbonding first does not escape the slash).
                 const ValidatorBond* current = bond(*signer);
-                if (!current) return unexpected(TxError::not_a_validator);
-                if (current->tombstoned) return unexpected(TxError::already_slashed);
-                ValidatorBond next = *current;
-                const auto slashed = static_cast<std::uint64_t>(static_cast<Amount128>(next.stake) *
-                                                                m_params.incentives.slash_bps / bps_one);
-                next.stake -= slashed;
-                next.tombstoned = true;
+                if (current && current->tombstoned) return unexpected(TxError::already_slashed);
+                Amount128 unbonding = 0;
+                for (const Pending& pend : m_pending)
+                    if (pend.validator_bond && pend.owner == *signer) unbonding += pend.amount;
+                if (!current && unbonding == 0) return unexpected(TxError::not_a_validator);
+                ValidatorBond next = current ? *current : ValidatorBond{};
+                const Amount128 at_stake = next.stake + unbonding;
+                auto to_slash = static_cast<std::uint64_t>(at_stake * m_params.incentives.slash_bps / bps_one);
+                const std::uint64_t slashed = to_slash;
+                const std::uint64_t from_bond = std::min(next.stake, to_slash);
+                next.stake -= from_bond;
+                to_slash -= from_bond;
+                next.tombstoned = true;  // kept even at stake 0: the key cannot bond afresh
+                std::vector<Pending> pending = m_pending;
+                for (Pending& pend : pending) {
+                    if (to_slash == 0) break;
+                    if (!pend.validator_bond || pend.owner != *signer) continue;
+                    const std::uint64_t take = std::min(pend.amount, to_slash);
+                    pend.amount -= take;
+                    to_slash -= take;
+                }
+                CONET_ASSERT(to_slash == 0);
+                std::erase_if(pending, [](const Pending& pend) { return pend.amount == 0; });
                 Account& fund = acct(developer_fund_address());
                 if (!add(fund.balance, slashed, fund.balance)) return unexpected(TxError::overflow);
-                effect = [this, a = *signer, next] { put_bond(a, next); };
+                effect = [this, a = *signer, next, pending = std::move(pending)] {
+                    put_bond(a, next);
+                    set_pending(pending);
+                };
                 break;
             }
             case TxKind::grant_propose: {
                 auto p = payload_as<GrantProposal>(tx);
                 if (!p) return unexpected(p.error());
                 const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
-                if (p->amount == 0 || p->expiry_epoch < epoch) return unexpected(TxError::bad_grant);
+                if (p->amount == 0 || p->expiry_epoch < epoch || p->expiry_epoch - epoch > max_grant_epochs)
+                    return unexpected(TxError::bad_grant);
                 std::size_t open = 0;
                 for (const auto& [id, g] : *m_grants) open += g.status == Grant::Status::open;
                 if (open >= max_open_grants) return unexpected(TxError::too_many_grants);

@@ -66,6 +66,10 @@ struct NodeService {
     std::uint64_t reward = 0;         ///< this node's share of that epoch's node pool
     std::uint32_t failed_epochs = 0;  ///< consecutive measured epochs scored `fail`
     bool jailed = false;              ///< earns nothing and is not probed until unjailed
+    /// The stake at the start of the epoch being measured: the epoch pays on
+    /// the smaller of it and the stake at the end, so stake added just before
+    /// the payout earns nothing that epoch.
+    std::uint64_t epoch_start_stake = 0;
     bool operator==(const NodeService&) const = default;
     void encode(codec::Writer& w) const;
     static codec::Result<NodeService> decode(codec::Reader& r);
@@ -161,6 +165,8 @@ std::string_view grant_status_name(Grant::Status s);
 
 /// At most this many grants may be open at once (each costs its proposer a fee).
 inline constexpr std::size_t max_open_grants = 256;
+/// A grant's expiry is at most this many epochs after the one it is proposed in.
+inline constexpr std::uint64_t max_grant_epochs = 1'000;
 
 /// The developer fund's account: an address nobody holds a key for
 /// (keccak256("CONET/DeveloperFund/v1")[12..]); grants spend it.
@@ -171,10 +177,12 @@ struct Pending {
     crypto::Address owner;
     std::uint64_t amount = 0;
     std::uint64_t release_height = 0;
+    /// Unbonding validator stake: double-sign evidence can still slash it.
+    bool validator_bond = false;
     bool operator==(const Pending&) const = default;
 };
 
-/// The pending list: u32 count | (address | u64 amount | u64 release_height)*.
+/// The pending list: u32 count | (address | u64 amount | u64 release_height | u8 validator_bond)*.
 void encode_pending(codec::Writer& w, const std::vector<Pending>& pending);
 codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r);
 
@@ -326,8 +334,9 @@ public:
     const std::map<crypto::Address, RewardRecord>& rewards() const { return *m_rewards; }
     const Grant* grant(const crypto::Hash256& id) const;
     const std::map<crypto::Hash256, Grant>& grants() const { return *m_grants; }
-    /// Approving stake and the whole set's stake for `g` (bonds; one each on a chain without bonds).
-    std::pair<Amount128, Amount128> grant_support(const Grant& g) const;
+    /// Approving validators and voting validators for `g`: one vote per
+    /// member of the current set, tombstoned members excluded.
+    std::pair<std::size_t, std::size_t> grant_support(const Grant& g) const;
     std::uint64_t chain_id() const { return m_chain_id; }
     const Params& params() const { return m_params; }
 

@@ -116,6 +116,7 @@ void NodeService::encode(codec::Writer& w) const {
     w.u64(reward);
     w.u32(failed_epochs);
     w.boolean(jailed);
+    w.u64(epoch_start_stake);
 }
 
 codec::Result<NodeService> NodeService::decode(codec::Reader& r) {
@@ -152,6 +153,9 @@ codec::Result<NodeService> NodeService::decode(codec::Reader& r) {
     s.reward = *reward;
     s.failed_epochs = *failed;
     s.jailed = *jailed;
+    auto start_stake = r.u64();
+    if (!start_stake) return util::unexpected(start_stake.error());
+    s.epoch_start_stake = *start_stake;
     return s;
 }
 
@@ -271,6 +275,7 @@ void encode_pending(codec::Writer& w, const std::vector<Pending>& pending) {
         w.fixed(p.owner.bytes);
         w.u64(p.amount);
         w.u64(p.release_height);
+        w.boolean(p.validator_bond);
     }
 }
 
@@ -283,7 +288,9 @@ codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r) {
         auto amount = a ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
         auto height = amount ? r.u64() : amount;
         if (!height) return util::unexpected(height.error());
-        out.push_back(Pending{crypto::Address{*a}, *amount, *height});
+        auto bond = r.boolean();
+        if (!bond) return util::unexpected(bond.error());
+        out.push_back(Pending{crypto::Address{*a}, *amount, *height, *bond});
     }
     return out;
 }

@@ -44,17 +44,16 @@ void State::put_grant(const crypto::Hash256& id, Grant g) {
     (*m_grants)[id] = std::move(g);
 }
 
-std::pair<Amount128, Amount128> State::grant_support(const Grant& g) const {
-    // Stake is the validators' bonds; a chain without bonds counts one per validator.
-    const auto weight = [&](const crypto::Address& a) -> Amount128 {
-        if (m_params.validator_slots == 0) return 1;
-        const ValidatorBond* b = bond(a);
-        return b ? b->stake : 0;
-    };
-    Amount128 approving = 0, total = 0;
+std::pair<std::size_t, std::size_t> State::grant_support(const Grant& g) const {
+    // One vote per seat of the current set, as consensus counts its quorum:
+    // weighing by today's bonds would let a member bond a fortune into the
+    // current epoch, outvote the others and unbond again. Tombstoned members
+    // (slashed for double-signing) do not vote.
+    std::size_t approving = 0, total = 0;
     for (const auto& m : m_validator_set.members) {
-        total += weight(m);
-        if (std::binary_search(g.approvals.begin(), g.approvals.end(), m)) approving += weight(m);
+        if (const ValidatorBond* b = bond(m); b && b->tombstoned) continue;
+        ++total;
+        approving += std::binary_search(g.approvals.begin(), g.approvals.end(), m);
     }
     return {approving, total};
 }
@@ -143,6 +142,8 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
     inputs.reserve(m_nodes->size());
     services.reserve(m_nodes->size());
     std::vector<std::uint32_t> scores;
+    const std::size_t assigned = std::min<std::size_t>(ip.probers_per_node, m_validator_set.members.size());
+    const std::size_t min_reports = std::max<std::size_t>(1, (assigned + 1) / 2);
     for (const auto& [key, n] : *m_nodes) {
         NodeService svc = n.service;
         scores.clear();
@@ -155,15 +156,22 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
         svc.score_bps = median_score_bps(scores);
         svc.reward = 0;
         const Tier tier = tier_of(svc.score_bps);
-        // An unmeasured node (its probers did not report) earns nothing but is
-        // not blamed: a prober outage must not jail honest nodes.
-        if (!scores.empty()) {
+        // A node is measured when at least half of its assigned probers
+        // reported (one late prober must not leave a single report to decide).
+        // An unmeasured node earns nothing but is not blamed: a prober outage
+        // must not jail honest nodes.
+        const bool measured = scores.size() >= min_reports;
+        if (measured) {
             ++summary.nodes_measured;
             svc.failed_epochs = tier == Tier::fail ? svc.failed_epochs + 1 : 0;
             if (svc.failed_epochs >= ip.jail_after_failed_epochs) svc.jailed = true;
         }
-        const std::uint32_t multiplier = svc.jailed ? 0 : tier_multiplier_bps(tier);
-        inputs.push_back(NodeRewardInput{key, n.record.operator_address, n.stake, multiplier});
+        const std::uint32_t multiplier = svc.jailed || !measured ? 0 : tier_multiplier_bps(tier);
+        // Paid on the smaller of the stake at the epoch's start and now; the
+        // next epoch starts from today's.
+        const std::uint64_t stake = std::min(n.stake, svc.epoch_start_stake);
+        svc.epoch_start_stake = n.stake;
+        inputs.push_back(NodeRewardInput{key, n.record.operator_address, stake, multiplier});
         services.push_back(std::move(svc));
     }
     // Validators are paid by the votes certificates on the ledger show they

@@ -140,8 +140,8 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
                                 {"status", ledger::grant_status_name(g.status)},
                                 {"closed_epoch", g.closed_epoch},
                                 {"approvals", std::move(approvals)},
-                                {"approving_stake", static_cast<std::uint64_t>(approving)},
-                                {"total_stake", static_cast<std::uint64_t>(total)}};
+                                {"approving_validators", approving},
+                                {"voting_validators", total}};
         };
         const ledger::Account* fund = s.account(ledger::developer_fund_address());
         json::object out{{"fund", json::object{{"address", ledger::developer_fund_address().to_string()},

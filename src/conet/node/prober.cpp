@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "conet/crypto/random.hpp"
+#include "conet/proxy/path_select.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::node {
@@ -37,6 +38,9 @@ struct Prober::Shared {
     crypto::SystemRng rng;
     std::unique_ptr<proxy::Client> client;
     std::size_t echo_connections = 0;
+    /// Every probe stream starts with this secret: the echo answers nobody
+    /// else, so strangers cannot make it echo for them or hold its slots.
+    util::ByteArray<16> echo_token{};
     std::uint64_t attempts = 0;
     bool stopped = false;
     std::uint64_t done_epoch = ~std::uint64_t{0};
@@ -63,13 +67,17 @@ struct Deadline {
     ~Deadline() { timer->cancel(); }
 };
 
-awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket);
+awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket_in);
 
 awaitable<void> echo_accept(std::shared_ptr<Prober::Shared> shared) {
     while (!shared->stopped) {
         auto [ec, socket] = co_await shared->echo.async_accept(use_nothrow);
         if (ec) {
             if (shared->stopped || ec == asio::error::operation_aborted) co_return;
+            // Out of descriptors and the like: wait before trying again rather than spin.
+            asio::steady_timer pause(shared->io);
+            pause.expires_after(std::chrono::milliseconds(100));
+            co_await pause.async_wait(use_nothrow);
             continue;
         }
         if (shared->echo_connections >= max_echo_connections) continue;  // closed by going out of scope
@@ -77,15 +85,24 @@ awaitable<void> echo_accept(std::shared_ptr<Prober::Shared> shared) {
     }
 }
 
-awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket) {
+awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket_in) {
     ++shared->echo_connections;
+    auto socket = std::make_shared<tcp::socket>(std::move(socket_in));
+    // A connection lives at most one probe's time, however slowly it talks.
+    Deadline deadline(shared->io, socket, shared->options.probe_timeout_ms);
+    util::ByteArray<16> token{};
+    auto [tec, tn] = co_await asio::async_read(*socket, asio::buffer(token), use_nothrow);
+    if (tec || token != shared->echo_token) {
+        --shared->echo_connections;
+        co_return;
+    }
     std::array<std::uint8_t, 16 * 1024> buf{};
     std::size_t echoed = 0;
     while (!shared->stopped && echoed < max_echo_bytes_per_connection) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), use_nothrow);
+        auto [ec, n] = co_await socket->async_read_some(asio::buffer(buf), use_nothrow);
         if (ec) break;
         n = std::min(n, max_echo_bytes_per_connection - echoed);
-        auto [wec, written] = co_await asio::async_write(socket, asio::buffer(buf.data(), n), use_nothrow);
+        auto [wec, written] = co_await asio::async_write(*socket, asio::buffer(buf.data(), n), use_nothrow);
         if (wec) break;
         echoed += written;
     }
@@ -128,7 +145,11 @@ awaitable<std::optional<ledger::ProbeResult>> probe_once(std::shared_ptr<Prober:
     }
     opened.stream->start({});
 
-    // The challenge: fresh random bytes the node cannot have seen.
+    // The echo's token, then the challenge: fresh random bytes the node cannot have seen.
+    if (auto [ec, n] = co_await asio::async_write(*app, asio::buffer(shared->echo_token), use_nothrow); ec) {
+        opened.stream->abort();
+        co_return std::nullopt;
+    }
     util::ByteArray<32> challenge{};
     shared->rng.fill(challenge);
     const auto t1 = Clock::now();
@@ -161,26 +182,38 @@ awaitable<std::optional<ledger::ProbeResult>> probe_once(std::shared_ptr<Prober:
     co_return result;
 }
 
-bool can_pair(const ledger::NodeRecord& x, const ledger::NodeRecord& p) {
-    // Some 2-hop path (entry, exit) over {x, p} must exist.
-    return (x.is_entry() && p.is_exit()) || (p.is_entry() && x.is_exit());
+/// A relay that may carry a probe with the node probed.
+struct Partner {
+    ledger::NodeRecord record;
+    bool staked = false;
+    bool served_well = false;  ///< acceptable or better at its last measured epoch
+};
+
+bool can_pair(const ledger::NodeRecord& x, const ledger::NodeRecord& p, bool allow_private) {
+    // Some 2-hop path (entry, exit) over {x, p} that the client's rules allow must exist.
+    return ((x.is_entry() && p.is_exit()) || (p.is_entry() && x.is_exit())) &&
+           proxy::may_share_path(x, p, allow_private);
 }
 
 /// X measured through up to `attempts` partners; none when no partner can pair with it.
 awaitable<std::optional<ledger::ProbeResult>> probe_node(std::shared_ptr<Prober::Shared> shared, ledger::NodeRecord x,
-                                                         std::vector<ledger::NodeRecord> relays) {
-    std::vector<ledger::NodeRecord> partners;
-    for (auto& r : relays)
-        if (r.noise_key != x.noise_key && can_pair(x, r)) partners.push_back(std::move(r));
-    if (partners.empty()) co_return std::nullopt;
-    for (std::size_t i = partners.size(); i > 1; --i) {  // a random order: no partner is always blamed first
-        util::ByteArray<4> b{};
+                                                         std::vector<Partner> relays) {
+    // Partners that served well last epoch come first, then other staked
+    // ones, each group in a random order (no partner is always blamed
+    // first): a swarm of unstaked relays that drop traffic cannot make
+    // honest nodes fail their probes.
+    std::vector<std::pair<int, ledger::NodeRecord>> partners;
+    for (auto& r : relays) {
+        if (r.record.noise_key == x.noise_key || !can_pair(x, r.record, shared->options.allow_private_relays)) continue;
+        util::ByteArray<1> b{};
         shared->rng.fill(b);
-        const std::uint32_t v = static_cast<std::uint32_t>(b[0]) << 24 | b[1] << 16 | b[2] << 8 | b[3];
-        std::swap(partners[i - 1], partners[v % i]);
+        const int group = (r.served_well ? 0 : 2) + (r.staked ? 0 : 1);
+        partners.emplace_back(group * 256 + b[0], std::move(r.record));
     }
+    if (partners.empty()) co_return std::nullopt;
+    std::sort(partners.begin(), partners.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (std::size_t a = 0; a < partners.size() && a < shared->options.attempts && !shared->stopped; ++a) {
-        shared->client->set_directory(ledger::Directory({x, partners[a]}));
+        shared->client->set_directory(ledger::Directory({x, partners[a].second}));
         auto r = co_await probe_once(shared);
         if (r) co_return r;
     }
@@ -204,6 +237,10 @@ util::Result<void, std::string> Prober::start() {
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(s.options.echo.host, ec);
     if (ec) return util::unexpected("probe_echo: " + s.options.echo.host + " is not an IP address");
+    if (addr.is_unspecified())
+        return util::unexpected("probe_echo: " + s.options.echo.host +
+                                " is no address an exit can connect to: name this host's own address");
+    s.rng.fill(s.echo_token);
     for (auto [acceptor, endpoint] : {std::pair{&s.echo, tcp::endpoint(addr, s.options.echo.port)},
                                       std::pair{&s.pair, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)}}) {
         acceptor->open(endpoint.protocol(), ec);
@@ -258,11 +295,14 @@ awaitable<void> probe_loop(std::shared_ptr<Prober::Shared> shared) {
         s.done_epoch = epoch;
         const auto& members = state.validator_set().members;
         if (std::find(members.begin(), members.end(), s.self) == members.end()) continue;
-        std::vector<ledger::NodeRecord> relays, assigned;
+        std::vector<Partner> relays;
+        std::vector<ledger::NodeRecord> assigned;
         const crypto::Hash256 seed = state.epoch_info().seed;
         for (const auto& [key, n] : state.nodes()) {
             if (n.service.jailed) continue;
-            relays.push_back(n.record);
+            const bool served_well = n.service.scored && n.service.reports > 0 &&
+                                     ledger::tier_of(n.service.score_bps) >= ledger::Tier::acceptable;
+            relays.push_back(Partner{n.record, n.stake > 0, served_well});
             if (ledger::is_assigned_prober(seed, key, members, params.incentives.probers_per_node, s.self))
                 assigned.push_back(n.record);
         }

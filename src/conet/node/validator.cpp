@@ -245,6 +245,14 @@ util::Result<void, std::string> Validator::submit_own(ledger::TxKind kind, const
     ledger::Transaction tx{
         s.chain_id(), m_mempool.next_nonce(m_key.address(), s), s.params().min_fee, kind, payload, {}};
     tx.sign(m_key);
+    // Tried first, as the RPC tries clients' incentive transactions: one that
+    // would be reverted is not sent (it would only cost its fee). (With
+    // earlier transactions of ours still pending the nonce is ahead of the
+    // state and the trial cannot tell: the mempool decides.)
+    ledger::State trial = s;
+    const ledger::Header& head = m_store.head();
+    auto tried = trial.apply(tx, ledger::BlockContext{head.height + 1, head.time_unix, {}, head.hash()});
+    if (tried && tried->reverted) return util::unexpected(std::string(ledger::describe(*tried->reverted)));
     auto id = m_mempool.admit(tx, s);
     if (!id) return util::unexpected(std::string(ledger::describe(id.error())));
     gossip(tx);
