@@ -50,7 +50,8 @@ util::Result<IncentiveParams, std::string> incentives_from_json(const json::obje
     };
     for (auto [key, field] : {std::pair<std::string_view, std::uint64_t*>{"emission_per_epoch", &p.emission_per_epoch},
                               {"emission_halving_epochs", &p.emission_halving_epochs},
-                              {"saturation_stake", &p.saturation_stake}}) {
+                              {"saturation_stake", &p.saturation_stake},
+                              {"usage_price_per_mib", &p.usage_price_per_mib}}) {
         auto v = get_u64(o, key, false, *field);
         if (!v) return util::unexpected(v.error());
         *field = *v;
@@ -61,7 +62,9 @@ util::Result<IncentiveParams, std::string> incentives_from_json(const json::obje
                               {"probe_target_kbps", &p.probe_target_kbps},
                               {"probe_target_rtt_ms", &p.probe_target_rtt_ms},
                               {"jail_after_failed_epochs", &p.jail_after_failed_epochs},
-                              {"slash_bps", &p.slash_bps}})
+                              {"slash_bps", &p.slash_bps},
+                              {"usage_protocol_bps", &p.usage_protocol_bps},
+                              {"usage_entry_bps", &p.usage_entry_bps}})
         if (auto err = u32(key, *field); !err.empty()) return util::unexpected(err);
     if (p.probers_per_node > max_validators)
         return util::unexpected("\"probers_per_node\" is at most " + std::to_string(max_validators));
@@ -81,7 +84,10 @@ boost::json::object incentives_to_json(const IncentiveParams& p) {
                         {"probe_target_kbps", p.probe_target_kbps},
                         {"probe_target_rtt_ms", p.probe_target_rtt_ms},
                         {"jail_after_failed_epochs", p.jail_after_failed_epochs},
-                        {"slash_bps", p.slash_bps}};
+                        {"slash_bps", p.slash_bps},
+                        {"usage_price_per_mib", p.usage_price_per_mib},
+                        {"usage_protocol_bps", p.usage_protocol_bps},
+                        {"usage_entry_bps", p.usage_entry_bps}};
 }
 
 util::Result<Genesis, std::string> Genesis::from_json(std::string_view text) {

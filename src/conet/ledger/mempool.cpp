@@ -21,7 +21,7 @@ std::string_view describe(AdmitError e) {
 }
 
 util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, const State& state) {
-    if (tx.payload.size() > max_tx_payload_bytes) return util::unexpected(AdmitError::malformed);
+    if (tx.payload.size() > max_payload_bytes(tx.kind)) return util::unexpected(AdmitError::malformed);
     if (tx.chain_id != state.chain_id()) return util::unexpected(AdmitError::wrong_chain);
     // Before the signature recovery: a copy of a known transaction costs one hash.
     const crypto::Hash256 id = tx.hash();
@@ -32,7 +32,7 @@ util::Result<crypto::Hash256, AdmitError> Mempool::admit(const Transaction& tx, 
 util::Result<crypto::Hash256, AdmitError> Mempool::admit_recovered(const Transaction& tx,
                                                                    const crypto::KeyResult<crypto::Address>& sender,
                                                                    const State& state) {
-    if (tx.payload.size() > max_tx_payload_bytes) return util::unexpected(AdmitError::malformed);
+    if (tx.payload.size() > max_payload_bytes(tx.kind)) return util::unexpected(AdmitError::malformed);
     if (tx.chain_id != state.chain_id()) return util::unexpected(AdmitError::wrong_chain);
     const crypto::Hash256 id = tx.hash();
     if (m_ids.count(id)) return util::unexpected(AdmitError::duplicate);

@@ -44,6 +44,9 @@ void IncentiveParams::encode(codec::Writer& w) const {
     w.u32(probe_target_rtt_ms);
     w.u32(jail_after_failed_epochs);
     w.u32(slash_bps);
+    w.u64(usage_price_per_mib);
+    w.u32(usage_protocol_bps);
+    w.u32(usage_entry_bps);
 }
 
 codec::Result<IncentiveParams> IncentiveParams::decode(codec::Reader& r) {
@@ -67,6 +70,14 @@ codec::Result<IncentiveParams> IncentiveParams::decode(codec::Reader& r) {
         if (!v) return util::unexpected(v.error());
         *f = *v;
     }
+    auto price = r.u64();
+    if (!price) return util::unexpected(price.error());
+    p.usage_price_per_mib = *price;
+    for (std::uint32_t* f : {&p.usage_protocol_bps, &p.usage_entry_bps}) {
+        auto v = r.u32();
+        if (!v) return util::unexpected(v.error());
+        *f = *v;
+    }
     if (!p.check().empty()) return util::unexpected(codec::CodecError::bad_value);
     return p;
 }
@@ -80,6 +91,8 @@ std::string IncentiveParams::check() const {
     if (probe_target_kbps == 0 || probe_target_rtt_ms == 0) return "probe targets must be positive";
     if (jail_after_failed_epochs == 0) return "jail_after_failed_epochs must be positive";
     if (slash_bps > bps_one) return "slash_bps exceeds 10000";
+    if (usage_protocol_bps > bps_one || usage_entry_bps > bps_one)
+        return "usage_protocol_bps and usage_entry_bps are at most 10000";
     return {};
 }
 

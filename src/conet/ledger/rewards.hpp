@@ -36,6 +36,11 @@ struct IncentiveParams {
     std::uint32_t probe_target_rtt_ms = 500;     ///< round trip at or under which latency costs nothing
     std::uint32_t jail_after_failed_epochs = 3;  ///< consecutive failed epochs that jail a node
     std::uint32_t slash_bps = 1'000;             ///< of a double-signing validator's bond, to the developer fund
+    /// Paid usage (ledger/usage.hpp): base units a user pays per MiB an exit
+    /// carried (0: usage is free and claims are refused).
+    std::uint64_t usage_price_per_mib = 0;
+    std::uint32_t usage_protocol_bps = 500;  ///< of each usage fee, to the developer fund
+    std::uint32_t usage_entry_bps = 3'000;   ///< of the rest, to the entry; the exit gets the remainder
 
     std::uint32_t fund_share_bps() const { return bps_one - node_share_bps - validator_share_bps; }
     bool operator==(const IncentiveParams&) const = default;

@@ -32,7 +32,9 @@ std::string_view describe(TxError e) {
         case TxError::bad_endpoint: return "endpoint is not host:port";
         case TxError::validator_set_fixed: return "this chain's validator set is fixed at genesis (no validator slots)";
         case TxError::incentives_off: return "this chain has no epochs, so no probes or rewards";
-        case TxError::wrong_epoch: return "probe report is not for the current epoch";
+        case TxError::wrong_epoch:
+            return "wrong epoch (a probe report is for the current epoch, a usage claim for the current or the "
+                   "previous one)";
         case TxError::not_a_prober: return "sender is not assigned to probe this node this epoch";
         case TxError::duplicate_report: return "this prober already reported this node this epoch";
         case TxError::node_jailed: return "node is jailed (not probed until its operator unjails it)";
@@ -46,6 +48,14 @@ std::string_view describe(TxError e) {
         case TxError::unknown_grant: return "unknown grant";
         case TxError::grant_closed: return "the grant was already paid or has expired";
         case TxError::not_in_set: return "only the current validators vote on grants";
+        case TxError::usage_off: return "this chain has no usage price (usage is free), so nothing to claim";
+        case TxError::not_an_exit: return "the claimed node's record does not offer exit";
+        case TxError::forged_receipt:
+            return "receipt signature is not the payer's for this chain, exit, entry, epoch and byte count";
+        case TxError::duplicate_receipt: return "the claim names one payer and entry twice";
+        case TxError::replayed_receipt: return "receipt claims no more bytes than were already claimed";
+        case TxError::over_balance: return "receipt costs more than the payer's prepaid balance";
+        case TxError::too_many_claims: return "the exit holds too many claimed-usage records this epoch";
     }
     return "unknown transaction error";
 }
@@ -189,6 +199,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
     const auto fee_paid = staged;
 
     std::function<void()> effect = [] {};
+    std::optional<std::size_t> refused_receipt;
     const auto result = [&]() -> util::Result<void, TxError> {
         switch (tx.kind) {
             case TxKind::transfer: {
@@ -407,6 +418,28 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 };
                 break;
             }
+            case TxKind::usage_claim: {
+                auto plan = plan_usage_claim(tx, *from, block.height);
+                if (!plan) {
+                    refused_receipt = plan.error().receipt;
+                    return unexpected(plan.error().error);
+                }
+                for (const auto& [payer, amount] : plan->debits) {
+                    Account& a = acct(payer);
+                    CONET_ASSERT(a.prepaid >= amount);
+                    a.prepaid -= amount;
+                }
+                for (const auto& [to, amount] : plan->credits) {
+                    Account& a = acct(to);
+                    if (!add(a.balance, amount, a.balance)) return unexpected(TxError::overflow);
+                }
+                effect = [this, exit = plan->exit, records = std::move(plan->records)] {
+                    NodeEntry entry = *node(exit);
+                    entry.service.usage = records;
+                    put_node(exit, std::move(entry));
+                };
+                break;
+            }
             case TxKind::unjail: {
                 auto p = payload_as<NodeKeyPayload>(tx);
                 if (!p) return unexpected(p.error());
@@ -429,6 +462,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
     Applied applied;
     if (!result) {
         applied.reverted = result.error();
+        applied.receipt = refused_receipt;
         staged = fee_paid;
         effect = [] {};
     }

@@ -70,6 +70,9 @@ struct NodeService {
     /// the smaller of it and the stake at the end, so stake added just before
     /// the payout earns nothing that epoch.
     std::uint64_t epoch_start_stake = 0;
+    /// As an exit: the usage it claimed in the epochs that can still be
+    /// claimed (the current and the previous), sorted by (epoch, payer, entry).
+    std::vector<UsageClaimed> usage;
     bool operator==(const NodeService&) const = default;
     void encode(codec::Writer& w) const;
     static codec::Result<NodeService> decode(codec::Reader& r);
@@ -214,8 +217,15 @@ enum class TxError {
     bad_grant,        ///< a zero amount, or an expiry already past
     too_many_grants,  ///< max_open_grants are open
     unknown_grant,
-    grant_closed,  ///< the grant was paid or has expired
-    not_in_set,    ///< a grant vote from outside the current validator set
+    grant_closed,       ///< the grant was paid or has expired
+    not_in_set,         ///< a grant vote from outside the current validator set
+    usage_off,          ///< a usage claim on a chain without a usage price
+    not_an_exit,        ///< a usage claim for a node whose record does not offer exit
+    forged_receipt,     ///< a receipt's signature is not its payer's for this exit, entry and epoch
+    duplicate_receipt,  ///< a claim names one (payer, entry) twice
+    replayed_receipt,   ///< a receipt claims no more bytes than were already claimed
+    over_balance,       ///< a receipt costs more than its payer's prepaid balance holds
+    too_many_claims,    ///< the exit's claimed-usage records are full this epoch
 };
 std::string_view describe(TxError e);
 
@@ -224,6 +234,7 @@ std::string_view describe(TxError e);
 /// its effect then fails, the effect is reverted and `reverted` says why.
 struct Applied {
     std::optional<TxError> reverted;
+    std::optional<std::size_t> receipt;  ///< a usage claim's receipt that caused `reverted`
 };
 
 /// Accounts by address, shared between copies of a state (trie.hpp).
@@ -356,6 +367,21 @@ private:
     void settle_grant(const crypto::Hash256& id, std::uint64_t epoch);
     /// Scores epoch `epoch`'s probe reports and pays its rewards (its last block).
     void close_epoch(std::uint64_t epoch, const BlockContext& block);
+    /// A usage claim's payments: prepaid debits, balance credits and the
+    /// exit's new claimed-usage records; or the error and the receipt at fault.
+    struct UsagePlan {
+        std::map<crypto::Address, std::uint64_t> debits;   ///< from prepaid
+        std::map<crypto::Address, std::uint64_t> credits;  ///< to balance
+        crypto::X25519Public exit{};
+        std::vector<UsageClaimed> records;
+    };
+    struct UsageRefusal {
+        TxError error;
+        std::optional<std::size_t> receipt;
+    };
+    [[nodiscard]] util::Result<UsagePlan, UsageRefusal> plan_usage_claim(const Transaction& tx,
+                                                                         const crypto::Address& from,
+                                                                         std::uint64_t height) const;
     [[nodiscard]] util::Result<std::function<void()>, TxError> probe_report_effect(const Transaction& tx,
                                                                                    const crypto::Address& from,
                                                                                    const BlockContext& block);

@@ -3,7 +3,7 @@
 namespace conet::ledger {
 
 namespace {
-constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::grant_vote);
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(TxKind::usage_claim);
 }
 
 crypto::Hash256 Transaction::signing_digest() const {
@@ -46,7 +46,7 @@ codec::Result<Transaction> Transaction::decode(codec::Reader& r) {
     auto kind = r.u8();
     if (!kind) return util::unexpected(kind.error());
     if (*kind == 0 || *kind > max_kind) return util::unexpected(codec::CodecError::bad_value);
-    auto payload = r.bytes(max_tx_payload_bytes);
+    auto payload = r.bytes(max_payload_bytes(static_cast<TxKind>(*kind)));
     if (!payload) return util::unexpected(payload.error());
     auto sig = r.fixed<65>();
     if (!sig) return util::unexpected(sig.error());

@@ -8,6 +8,7 @@
 #include "conet/ledger/evidence.hpp"
 #include "conet/ledger/node_record.hpp"
 #include "conet/ledger/rewards.hpp"
+#include "conet/ledger/usage.hpp"
 
 namespace conet::ledger {
 
@@ -29,7 +30,13 @@ enum class TxKind : std::uint8_t {
     evidence = 12,         ///< EvidencePayload: two conflicting votes of one validator (anyone may send)
     grant_propose = 13,    ///< GrantProposal: ask the developer fund to pay for work (anyone may send)
     grant_vote = 14,       ///< GrantVotePayload: a validator approves (or withdraws its approval of) a grant
+    usage_claim = 15,      ///< UsageClaimPayload: an exit's operator claims its users' signed receipts
 };
+
+/// Longest payload of a transaction of `kind` (a usage claim carries many receipts).
+constexpr std::size_t max_payload_bytes(TxKind kind) {
+    return kind == TxKind::usage_claim ? max_claim_payload_bytes : max_tx_payload_bytes;
+}
 
 /// Longest consensus endpoint ("host:port") a bond may name.
 inline constexpr std::size_t max_bond_endpoint_bytes = 255;

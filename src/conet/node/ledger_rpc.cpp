@@ -234,9 +234,11 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
             ledger::State trial = store.state();
             const ledger::Header& head = store.head();
             auto tried = trial.apply(*tx, ledger::BlockContext{head.height + 1, head.time_unix, {}, head.hash()});
-            const char* what = tx->kind == ledger::TxKind::evidence       ? "evidence refused: "
+            std::string what = tx->kind == ledger::TxKind::evidence       ? "evidence refused: "
                                : tx->kind == ledger::TxKind::probe_report ? "probe report refused: "
+                               : tx->kind == ledger::TxKind::usage_claim  ? "usage claim refused: "
                                                                           : "refused: ";
+            if (tried && tried->reverted && tried->receipt) what += "receipt " + std::to_string(*tried->receipt) + ": ";
             if (tried && tried->reverted)
                 return util::unexpected(
                     RpcError{rpc::rejected, what + std::string(ledger::describe(*tried->reverted))});

@@ -1,0 +1,82 @@
+// Paid usage on the ledger (docs/incentives.md "Paid usage"): an exit's
+// operator claims its users' cumulative receipts; each receipt pays what it
+// adds to what was claimed before, from the payer's prepaid balance, split
+// between the entry, the exit and the developer fund.
+
+#include <algorithm>
+#include <set>
+
+#include "conet/ledger/block.hpp"
+#include "conet/ledger/state_detail.hpp"
+
+namespace conet::ledger {
+
+using detail::add;
+using detail::payload_as;
+
+util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(const Transaction& tx,
+                                                                            const crypto::Address& from,
+                                                                            std::uint64_t height) const {
+    const auto refuse = [](TxError e, std::optional<std::size_t> i = std::nullopt) {
+        return util::unexpected(UsageRefusal{e, i});
+    };
+    auto p = payload_as<UsageClaimPayload>(tx);
+    if (!p) return refuse(p.error());
+    const IncentiveParams& ip = m_params.incentives;
+    if (m_params.epoch_blocks == 0 || ip.usage_price_per_mib == 0) return refuse(TxError::usage_off);
+    const std::uint64_t current = epoch_of(height, m_params.epoch_blocks);
+    if (p->epoch != current && p->epoch + 1 != current) return refuse(TxError::wrong_epoch);
+    const NodeEntry* exit = node(p->exit);
+    if (!exit) return refuse(TxError::unknown_node);
+    if (exit->record.operator_address != from) return refuse(TxError::not_operator);
+    if ((exit->record.capabilities & capability_exit) == 0) return refuse(TxError::not_an_exit);
+
+    UsagePlan plan;
+    plan.exit = p->exit;
+    // Records of epochs that can no longer be claimed are dropped.
+    for (const auto& u : exit->service.usage)
+        if (u.epoch + 1 >= current) plan.records.push_back(u);
+    std::set<std::pair<crypto::Address, crypto::X25519Public>> seen;
+    const auto credit = [&plan](const crypto::Address& to, std::uint64_t amount) {
+        if (amount == 0) return true;
+        std::uint64_t& c = plan.credits[to];
+        return add(c, amount, c);
+    };
+    for (std::size_t i = 0; i < p->receipts.size(); ++i) {
+        const ClaimedReceipt& c = p->receipts[i];
+        if (!seen.emplace(c.payer, c.entry).second) return refuse(TxError::duplicate_receipt, i);
+        const ReceiptFields fields{m_chain_id, p->exit, c.entry, p->epoch, c.bytes};
+        auto signer = crypto::recover(fields.digest(), c.signature);
+        if (!signer || signer->address() != c.payer) return refuse(TxError::forged_receipt, i);
+        UsageClaimed key{p->epoch, c.payer, c.entry, 0};
+        auto at = std::lower_bound(plan.records.begin(), plan.records.end(), key,
+                                   [](const UsageClaimed& a, const UsageClaimed& b) { return a.key() < b.key(); });
+        const bool found = at != plan.records.end() && at->key() == key.key();
+        const std::uint64_t before = found ? at->bytes : 0;
+        if (c.bytes <= before) return refuse(TxError::replayed_receipt, i);
+        const auto cost_now = usage_cost(c.bytes, ip.usage_price_per_mib);
+        if (!cost_now) return refuse(TxError::overflow, i);
+        const std::uint64_t fee = *cost_now - *usage_cost(before, ip.usage_price_per_mib);
+        const Account* payer = account(c.payer);
+        std::uint64_t& debit = plan.debits[c.payer];
+        if (fee > (payer ? payer->prepaid : 0) - debit) return refuse(TxError::over_balance, i);
+        debit += fee;
+        const UsageSplit split = split_usage_fee(fee, ip);
+        // An entry that has left the registry is paid to the fund instead.
+        const NodeEntry* entry = node(c.entry);
+        if (!credit(entry ? entry->record.operator_address : developer_fund_address(), split.entry) ||
+            !credit(exit->record.operator_address, split.exit) || !credit(developer_fund_address(), split.protocol))
+            return refuse(TxError::overflow, i);
+        if (found) {
+            at->bytes = c.bytes;
+        } else {
+            key.bytes = c.bytes;
+            plan.records.insert(at, key);
+        }
+    }
+    if (plan.records.size() > max_usage_records) return refuse(TxError::too_many_claims);
+    std::erase_if(plan.debits, [](const auto& d) { return d.second == 0; });
+    return plan;
+}
+
+}  // namespace conet::ledger
