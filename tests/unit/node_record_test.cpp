@@ -139,6 +139,8 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.validator_listen = "127.0.0.1:26609";
     c.probe = true;
     c.probe_echo = "127.0.0.1:26650";
+    c.usage_credit_mib = 16;
+    c.free_tier_kbps = 512;
     c.follow = {"http://127.0.0.1:26700"};
     const std::string text = annotated_config(c);
     NodeConfig defaults;
@@ -170,6 +172,8 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     EXPECT_EQ(back->follow, c.follow);
     EXPECT_TRUE(back->probe);
     EXPECT_EQ(back->probe_echo, c.probe_echo);
+    EXPECT_EQ(back->usage_credit_mib, 16u);
+    EXPECT_EQ(back->free_tier_kbps, 512u);
 }
 
 TEST(NodeConfig, ErrorsNameTheOption) {

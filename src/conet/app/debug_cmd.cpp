@@ -6,6 +6,7 @@
 #include "conet/app/unlock.hpp"
 #include "conet/crypto/noise/vectors.hpp"
 #include "conet/ledger/evidence.hpp"
+#include "conet/ledger/usage.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
 #include "conet/util/limits.hpp"
@@ -67,6 +68,27 @@ int sign_vote(const VoteOptions& o) {
     std::cout << util::to_hex_prefixed(codec::encode(v)) << "\n";
     return exit_ok;
 }
+struct ReceiptOptions {
+    std::string keystore;
+    std::optional<std::string> password_file;
+    std::uint64_t chain_id = 0, epoch = 0, bytes = 0;
+    std::string exit, entry;
+};
+
+/// Signs one usage receipt (what a proxy sends its exit) and prints it as
+/// `conet tx usage-claim --receipt` takes it: payer,entry,bytes,signature.
+int sign_receipt(const ReceiptOptions& o) {
+    auto exit = util::from_hex_fixed<32>(o.exit);
+    auto entry = util::from_hex_fixed<32>(o.entry);
+    if (!exit || !entry) return fail("--exit and --entry must be 32-byte hex Noise keys", exit_usage);
+    auto key = unlock_keystore(o.keystore, o.password_file);
+    if (!key) return fail(key.error());
+    const ledger::ReceiptFields f{o.chain_id, *exit, *entry, o.epoch, o.bytes};
+    const crypto::Signature sig = crypto::sign_hash(*key, f.digest());
+    std::cout << key->address().to_string() << "," << util::to_hex(*entry) << "," << o.bytes << ","
+              << util::to_hex_prefixed(sig.to_bytes(0)) << "\n";
+    return exit_ok;
+}
 }  // namespace
 
 void add_debug_commands(CLI::App& app, int& exit_code) {
@@ -97,6 +119,19 @@ void add_debug_commands(CLI::App& app, int& exit_code) {
     sv->add_option("--parent", vote->parent, "Parent digest, 32-byte hex (default zero; not for nullify)");
     sv->add_option("--digest", vote->digest, "The proposal's digest, 32-byte hex (not for nullify)");
     sv->final_callback([&exit_code, vote] { exit_code = sign_vote(*vote); });
+
+    auto receipt = std::make_shared<ReceiptOptions>();
+    auto* sr = debug->add_subcommand("sign-receipt",
+                                     "Sign one paid-usage receipt with a keystore and print it as `conet tx "
+                                     "usage-claim --receipt` takes it");
+    sr->add_option("--keystore", receipt->keystore, "Keystore of the paying wallet")->required();
+    sr->add_option("--password-file", receipt->password_file, "File whose first line is the password");
+    sr->add_option("--chain-id", receipt->chain_id, "Chain id")->required();
+    sr->add_option("--exit", receipt->exit, "The exit's Noise key (hex)")->required();
+    sr->add_option("--entry", receipt->entry, "The entry's Noise key (hex)")->required();
+    sr->add_option("--epoch", receipt->epoch, "Epoch")->required();
+    sr->add_option("--bytes", receipt->bytes, "Bytes carried so far (cumulative)")->required();
+    sr->final_callback([&exit_code, receipt] { exit_code = sign_receipt(*receipt); });
 }
 
 }  // namespace conet::app

@@ -51,7 +51,14 @@ struct DevnetOptions {
     /// Blocks per epoch: probes, scores and rewards run per epoch (0: none).
     std::uint64_t epoch_blocks = 20;
     std::uint64_t emission = 1'000 * conet_unit;  ///< minted per epoch for relays, validators and the fund
+    /// What the user pays exits per MiB (0: usage is free); with epochs.
+    std::uint64_t usage_price = conet_unit / 100;
+    /// The user's prepaid balance at start (what its proxy pays from).
+    std::uint64_t prepaid = 100 * conet_unit;
 };
+
+/// The devnet's free tier: KiB/s per circuit without a wallet's receipts.
+constexpr std::uint32_t devnet_free_tier_kbps = 256;
 
 /// What the devnet's operators stake on each relay, so that relays earn.
 constexpr std::uint64_t devnet_relay_stake = 100 * conet_unit;
@@ -313,6 +320,38 @@ util::Result<void, std::string> stake_relays(const std::string& rpc_url, const s
     return {};
 }
 
+/// Tops the user's prepaid balance up to `amount` (what a user does with
+/// `conet tx deposit` before its proxy pays exits) and waits for it.
+util::Result<void, std::string> fund_user(const std::string& rpc_url, const fs::path& user_ks,
+                                          const std::string& password, std::uint64_t amount, StopSignals& stop) {
+    auto text = util::read_file(user_ks, crypto::keystore_max_bytes);
+    if (!text) return util::unexpected(user_ks.string() + ": " + text.error().message());
+    auto key = crypto::decrypt_keystore(*text, password);
+    if (!key) return util::unexpected(user_ks.string() + ": " + std::string(crypto::describe(key.error())));
+    auto chain = rpc::call(rpc_url, "conet_chainId", {});
+    auto account = rpc::call(rpc_url, "conet_getAccount", {json::value(key->address().to_string())});
+    if (!chain || !account)
+        return util::unexpected(std::string("funding the user: the validator's RPC did not answer"));
+    const auto prepaid = account->at("prepaid").to_number<std::uint64_t>();
+    if (prepaid >= amount) return {};
+    const auto tx = ledger::make_transaction(*key, chain->to_number<std::uint64_t>(),
+                                             account->at("nonce").to_number<std::uint64_t>(), 1,
+                                             ledger::TxKind::deposit, ledger::AmountPayload{amount - prepaid});
+    auto sent = rpc::call(rpc_url, "conet_sendRawTransaction", {json::value(util::to_hex_prefixed(codec::encode(tx)))});
+    if (!sent) return util::unexpected("funding the user: " + sent.error().message);
+    std::cout << "devnet: depositing " << (amount - prepaid) / conet_unit << " CONET to the user's prepaid balance"
+              << std::flush;
+    const auto deadline = Clock::now() + ready_timeout;
+    for (;;) {
+        if (stop.poll(200)) return util::unexpected(std::string("interrupted"));
+        auto st = rpc::call(rpc_url, "conet_getTransaction", {json::value(sent->as_string())});
+        if (st && st->at("status") == "committed") break;
+        if (Clock::now() > deadline) return util::unexpected(std::string("the user's deposit was not committed"));
+    }
+    std::cout << " done" << std::endl;
+    return {};
+}
+
 int run_devnet(const DevnetOptions& o) {
     crypto::SystemRng rng;
     fs::path dir;
@@ -371,6 +410,7 @@ int run_devnet(const DevnetOptions& o) {
             g.params.incentives.emission_per_epoch = o.emission;
             g.params.incentives.emission_halving_epochs = devnet_halving_epochs;
         }
+        if (o.epoch_blocks > 0) g.params.incentives.usage_price_per_mib = o.usage_price;
         const std::string text = g.to_json();
         auto w = util::write_file_atomic(genesis_file, util::as_bytes(text), 0644, util::Overwrite::no);
         if (!w) return fail(w.error().message());
@@ -465,6 +505,7 @@ int run_devnet(const DevnetOptions& o) {
         rc.genesis = genesis_file.string();
         rc.ledger_rpc = rpc_urls[i % rpc_urls.size()];  // any validator will do: answers are certified
         rc.ledger_refresh_seconds = 2;
+        rc.free_tier_kbps = devnet_free_tier_kbps;
         const std::string name = "relay" + std::to_string(i);
         if (auto w = write_node_dir(dir / name, rc, rng); !w) return abort_with(w.error());
         auto relay =
@@ -510,11 +551,25 @@ int run_devnet(const DevnetOptions& o) {
     if (auto staked = stake_relays(rpc_url, operator_ks, *password, relay_endpoints, stop); !staked)
         return abort_with(staked.error());
 
-    // The proxy, trusting only what the genesis validator certifies.
-    auto proxy = spawn("proxy",
-                       {"proxy", "--rpc", rpc_url, "--genesis", genesis_file.string(), "--listen",
-                        "127.0.0.1:" + std::to_string(o.proxy_port), "--refresh", "5", "--allow-private-relays"},
-                       logs);
+    if (o.epoch_blocks > 0 && o.usage_price > 0 && o.prepaid > 0)
+        if (auto funded = fund_user(rpc_url, user_ks, *password, o.prepaid, stop); !funded)
+            return abort_with(funded.error());
+
+    // The proxy, trusting only what the genesis validator certifies, paying with the user's wallet.
+    std::vector<std::string> proxy_args{"proxy",
+                                        "--rpc",
+                                        rpc_url,
+                                        "--genesis",
+                                        genesis_file.string(),
+                                        "--listen",
+                                        "127.0.0.1:" + std::to_string(o.proxy_port),
+                                        "--refresh",
+                                        "2",
+                                        "--allow-private-relays"};
+    if (o.epoch_blocks > 0 && o.usage_price > 0)
+        proxy_args.insert(proxy_args.end(),
+                          {"--wallet-keystore", user_ks.string(), "--password-file", password_file.string()});
+    auto proxy = spawn("proxy", proxy_args, logs);
     if (!proxy) return abort_with(proxy.error());
     children.push_back(std::move(*proxy));
     auto proxy_at = wait_ready(children.back(), std::regex("proxy listening on ([^\\s]+)"), stop);
@@ -571,6 +626,11 @@ int run_devnet(const DevnetOptions& o) {
               << "  " << self << " query scores --rpc " << rpc_url << "     # the relays' probe scores\n"
               << "  " << self << " query rewards --rpc " << rpc_url << " --address " << operator_address(0).to_string()
               << "\n"
+              << "The proxy pays the exits from the user's prepaid balance (see \"wallet\" in /status):\n"
+              << "  " << self << " query account " << user_address.to_string() << " --rpc " << rpc_url
+              << "   # prepaid falls as exits claim\n"
+              << "  " << self << " tx deposit --rpc " << rpc_url << " --keystore " << user_ks.string()
+              << " --password-file " << password_file.string() << " --amount 10000000   # top it up\n"
               << "JSON-RPC: " << rpc_url << "   state: " << state_file.string() << "   logs: " << logs.string()
               << "\nPress Ctrl-C to stop." << std::endl;
 
@@ -848,6 +908,12 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
                     "no epochs, no rewards; a new chain only)")
         ->capture_default_str();
     cmd->add_option("--emission", opts->emission, "Base units minted per epoch (a new chain only)")
+        ->capture_default_str();
+    cmd->add_option("--usage-price", opts->usage_price,
+                    "Base units the user pays exits per MiB (0: free; with epochs; a new chain only)")
+        ->capture_default_str();
+    cmd->add_option("--prepaid", opts->prepaid,
+                    "Base units on the user's prepaid balance at start (its proxy pays from it)")
         ->capture_default_str();
     cmd->final_callback([&exit_code, opts] { exit_code = run_devnet(*opts); });
 

@@ -1,5 +1,6 @@
 // `conet tx …` and `conet query …`: the ledger over JSON-RPC.
 
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -37,7 +38,29 @@ struct LedgerOptions {
     std::uint32_t wait_seconds = 30;
     std::string genesis;
     std::uint64_t max_header_age = node::default_max_header_age_s;
+    std::vector<std::string> receipts;
 };
+
+/// "payer,entry,bytes,signature" (as `conet debug sign-receipt` prints) as a claimed receipt.
+util::Result<ledger::ClaimedReceipt, std::string> parse_receipt(const std::string& text) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+        parts.push_back(text.substr(start, comma - start));
+    parts.push_back(text.substr(start));
+    const std::string usage = "--receipt must be payer,entry,bytes,signature (as `conet debug sign-receipt` prints)";
+    if (parts.size() != 4) return util::unexpected(usage);
+    auto payer = crypto::Address::parse(parts[0]);
+    auto entry = util::from_hex_fixed<32>(parts[1]);
+    auto sig_bytes = util::from_hex_fixed<65>(parts[3]);
+    auto sig = sig_bytes ? crypto::Signature::from_bytes(*sig_bytes)
+                         : crypto::KeyResult<crypto::Signature>(util::unexpected(crypto::KeyError::bad_signature));
+    std::uint64_t bytes = 0;
+    const auto [end, ec] = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), bytes);
+    if (!payer || !entry || !sig || ec != std::errc() || end != parts[2].data() + parts[2].size())
+        return util::unexpected(usage);
+    return ledger::ClaimedReceipt{*payer, *entry, bytes, *sig};
+}
 
 int rpc_fail(const rpc::RpcError& e) {
     return fail(e.message.empty() ? "RPC error " + std::to_string(e.code) : e.message);
@@ -390,6 +413,27 @@ void add_ledger_commands(CLI::App& app, int& exit_code) {
                     : codec::Result<ledger::SignedVote>(util::unexpected(codec::CodecError::bad_value));
         if (!va || !vb) return fail("--vote-a and --vote-b must be canonical signed votes in hex", exit_usage);
         return send(opt, ledger::TxKind::evidence, ledger::EvidencePayload{*opt.epoch, *va, *vb});
+    });
+    c = tx->add_subcommand("usage-claim",
+                           "As an exit's operator, claim users' signed receipts (exits claim by themselves; this "
+                           "is for tests and recovery)");
+    common_tx_options(c, o);
+    c->add_option("--node", o.node, "The exit's Noise key (hex)")->required();
+    c->add_option("--epoch", o.epoch, "The epoch the receipts are for")->required();
+    c->add_option("--receipt", o.receipts, "payer,entry,bytes,signature (repeatable)")->required();
+    bind(c, [](const LedgerOptions& opt) {
+        auto key = node_key(opt.node);
+        if (!key) return fail(key.error(), exit_usage);
+        ledger::UsageClaimPayload claim{*key, *opt.epoch, {}};
+        for (const auto& text : opt.receipts) {
+            auto r = parse_receipt(text);
+            if (!r) return fail(r.error(), exit_usage);
+            claim.receipts.push_back(*r);
+        }
+        if (claim.receipts.size() > ledger::UsageClaimPayload::max_receipts)
+            return fail("at most " + std::to_string(ledger::UsageClaimPayload::max_receipts) + " receipts per claim",
+                        exit_usage);
+        return send(opt, ledger::TxKind::usage_claim, claim);
     });
     c = tx->add_subcommand("grant-propose",
                            "Ask the developer fund to pay for work: paid once more than 2/3 of the current "

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "conet/app/cli.hpp"
+#include "conet/app/unlock.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/node/config.hpp"
 #include "conet/node/discovery.hpp"
@@ -34,6 +35,8 @@ struct ProxyCmdOptions {
     std::size_t guards = proxy::default_entry_guards;
     bool allow_private_relays = false;
     std::vector<std::string> allow_hosts;
+    std::string wallet_keystore;
+    std::optional<std::string> password_file;
 };
 
 /// Entries and exits among the records the address rule allows (the client
@@ -130,9 +133,21 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     const auto addr = boost::asio::ip::make_address(listen->host, ec);
     if (ec) return fail("--listen must be an IP literal and port", exit_usage);
 
+    std::optional<proxy::WalletOptions> wallet;
+    if (!o.wallet_keystore.empty()) {
+        if (!genesis)
+            return fail("--wallet-keystore needs --rpc and --genesis (receipts name the chain's epochs)", exit_usage);
+        auto key = unlock_keystore(o.wallet_keystore, o.password_file);
+        if (!key) return fail(key.error());
+        wallet = proxy::WalletOptions{std::make_shared<const crypto::PrivateKey>(std::move(*key)), genesis->chain_id,
+                                      genesis->params.incentives.usage_price_per_mib};
+        if (wallet->price_per_mib == 0) spdlog::info("[proxy] this chain has no usage price: the wallet pays nothing");
+    }
+
     boost::asio::io_context io(1);
     crypto::SystemRng rng;
     proxy::ClientOptions co;
+    co.wallet = wallet;
     co.hops = o.hops;
     co.exit_region = o.exit_region;
     co.pool_size = o.pool;
@@ -158,6 +173,36 @@ int cmd_proxy(const ProxyCmdOptions& o) {
             std::make_unique<node::LedgerSync>(io, o.rpc, *genesis, o.refresh * 1000, std::nullopt,
                                                [&client](ledger::Directory d) { client.set_directory(std::move(d)); });
         sync->set_max_header_age(o.max_header_age);
+        if (wallet) {
+            // The epoch (receipts name it) and the wallet's prepaid balance.
+            const std::string address = wallet->key->address().to_string();
+            auto fetch = [address](const std::string& url, const rpc::CallOptions& call) {
+                std::pair<std::optional<std::uint64_t>, std::optional<std::uint64_t>> out;
+                auto epoch = rpc::call(url, "conet_getEpoch", boost::json::array{}, call);
+                auto account =
+                    rpc::call(url, "conet_getAccount", boost::json::array{boost::json::value(address)}, call);
+                try {
+                    if (epoch) out.first = epoch->at("epoch").to_number<std::uint64_t>();
+                    if (account) out.second = account->at("prepaid").to_number<std::uint64_t>();
+                } catch (const std::exception& e) {
+                    spdlog::warn("[proxy] malformed epoch or account answer: {}", e.what());
+                }
+                return out;
+            };
+            // Before the first circuit is ready, so its first receipt names the epoch.
+            const auto [epoch, prepaid] = fetch(o.rpc.front(), rpc::CallOptions{});
+            if (epoch) client.set_epoch(*epoch);
+            if (prepaid) client.set_prepaid(*prepaid);
+            if (!epoch) spdlog::warn("[proxy] could not learn the epoch yet: receipts wait for it");
+            sync->add_task([&io, &client, fetch](const std::string& url, const rpc::CallOptions& call) {
+                const auto [e, p] = fetch(url, call);
+                boost::asio::post(io, [&client, e, p] {
+                    if (e) client.set_epoch(*e);
+                    if (p) client.set_prepaid(*p);
+                });
+            });
+            spdlog::info("[proxy] paying with wallet {} ({} base units per MiB)", address, wallet->price_per_mib);
+        }
         sync->start();
     }
 
@@ -213,6 +258,11 @@ void add_proxy_commands(CLI::App& app, int& exit_code) {
                   "of one /16 (IPv6 /32) share a path");
     cmd->add_option("--allow-host", opts->allow_hosts,
                     "A Host name under which /status also answers (besides 127.0.0.1, localhost, [::1]); repeatable");
+    cmd->add_option("--wallet-keystore", opts->wallet_keystore,
+                    "Pay exits from this wallet's prepaid balance (conet tx deposit): the proxy signs receipts "
+                    "for the bytes each exit carries")
+        ->needs(rpc);
+    cmd->add_option("--password-file", opts->password_file, "The wallet keystore's password, from this file");
     cmd->final_callback([&exit_code, opts] { exit_code = cmd_proxy(*opts); });
 }
 

@@ -16,6 +16,11 @@ std::string_view describe(EndReason r) {
         case EndReason::destroyed: return "circuit destroyed";
         case EndReason::protocol_error: return "protocol error";
         case EndReason::resource_limit: return "resource limit reached";
+        case EndReason::payment_required:
+            return "the exit requires payment: run the proxy with --wallet-keystore and a prepaid balance "
+                   "(conet tx deposit)";
+        case EndReason::balance_exhausted:
+            return "the wallet's prepaid balance is used up: deposit more with conet tx deposit";
     }
     return "unknown reason";
 }
@@ -32,7 +37,7 @@ std::string_view describe(CellError e) {
 
 namespace {
 constexpr std::uint8_t max_cell_command = static_cast<std::uint8_t>(CellCommand::pong);
-constexpr std::uint8_t max_relay_command = static_cast<std::uint8_t>(RelayCommand::extended);
+constexpr std::uint8_t max_relay_command = static_cast<std::uint8_t>(RelayCommand::receipt);
 
 CellError from_codec(codec::CodecError e) {
     return e == codec::CodecError::too_long ? CellError::too_long : CellError::malformed;

@@ -51,6 +51,7 @@ enum class RelayCommand : std::uint8_t {
     sendme = 6,     ///< body: u32 bytes of credit; stream_id 0 = the circuit
     extend = 7,     ///< body: ExtendRequest (to the last hop, which becomes a middle)
     extended = 8,   ///< body: Noise NK message 2
+    receipt = 9,    ///< to the exit only: body = ledger::ReceiptMessage (the user's wallet pays for the circuit)
 };
 
 /// Why a stream or circuit ended; carried in RESET and DESTROY.
@@ -65,6 +66,8 @@ enum class EndReason : std::uint8_t {
     destroyed = 7,
     protocol_error = 8,
     resource_limit = 9,
+    payment_required = 10,   ///< the exit needs receipts from a wallet (or its credit for them ran out)
+    balance_exhausted = 11,  ///< the wallet's prepaid balance does not cover what it used
 };
 std::string_view describe(EndReason r);
 

@@ -40,6 +40,12 @@ void CircuitEnd::close_all_streams(EndReason) {
     m_window_open.notify();
 }
 
+void CircuitEnd::reset_all_streams(EndReason reason) {
+    const std::uint8_t r = static_cast<std::uint8_t>(reason);
+    for (const auto& [id, s] : m_streams) send_relay(RelayCommand::reset, id, util::ByteView(&r, 1));
+    close_all_streams(reason);
+}
+
 void CircuitEnd::credit_consumed(std::size_t n) {
     m_recv_outstanding -= static_cast<std::int64_t>(n);
     m_consumed_unacked += static_cast<std::int64_t>(n);
@@ -65,6 +71,7 @@ bool CircuitEnd::on_stream_message(const RelayView& m) {
             m_recv_outstanding += static_cast<std::int64_t>(m.body.size());
             bytes_received += m.body.size();
             if (m_recv_outstanding > circuit_window_bytes) return false;
+            on_payload(m.body.size());
             if (!stream) {
                 // Data racing a RESET we sent: still counts against the window; grant it back.
                 credit_consumed(m.body.size());
@@ -117,6 +124,7 @@ void SocketStream::start(Bytes initial) {
             m_send_window -= static_cast<std::int64_t>(n);
             c->consume_send_window(n);
             c->bytes_sent += n;
+            c->on_payload(n);
         }
     }
     asio::co_spawn(
@@ -236,6 +244,7 @@ awaitable<void> SocketStream::read_loop() {
         m_send_window -= static_cast<std::int64_t>(n);
         c->consume_send_window(n);
         c->bytes_sent += n;
+        c->on_payload(n);
     }
 }
 

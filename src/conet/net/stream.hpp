@@ -66,6 +66,8 @@ public:
     std::size_t stream_count() const { return m_streams.size(); }
     /// Closes every stream (the circuit is gone).
     void close_all_streams(EndReason reason);
+    /// Sends RESET(reason) for every stream, then closes them (the circuit stays).
+    void reset_all_streams(EndReason reason);
 
     asio::any_io_executor executor() const { return m_executor; }
 
@@ -74,6 +76,10 @@ protected:
     virtual void streams_changed(std::ptrdiff_t) {}
 
 public:
+    /// `n` bytes of stream data were sent or received on this circuit
+    /// (an exit meters paid usage; a proxy counts for its receipts).
+    virtual void on_payload(std::size_t) {}
+
     // Circuit-level flow control, used by the streams.
     std::int64_t send_window() const { return m_send_window; }
     void consume_send_window(std::size_t n) { m_send_window -= static_cast<std::int64_t>(n); }

@@ -219,6 +219,26 @@ const std::vector<Option>& options() {
              c.ledger_refresh_seconds = static_cast<std::uint32_t>(*v);
              return std::nullopt;
          }},
+        {"usage_credit_mib",
+         "Exit, on a chain with a usage price: MiB a wallet may use beyond the receipts it has sent\n"
+         "# before the exit cuts it off (covers the data in flight between receipts).",
+         [](const NodeConfig& c) { return std::to_string(c.usage_credit_mib); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 1 || *v > 65'536) return "must be an integer from 1 to 65536";
+             c.usage_credit_mib = static_cast<std::uint32_t>(*v);
+             return std::nullopt;
+         }},
+        {"free_tier_kbps",
+         "Exit, on a chain with a usage price: KiB/s each circuit without a wallet's receipts may carry\n"
+         "# (the free tier); 0 = none: such circuits are refused with \"payment required\".",
+         [](const NodeConfig& c) { return std::to_string(c.free_tier_kbps); },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             auto v = n.value<std::int64_t>();
+             if (!v || *v < 0 || *v > 10'000'000) return "must be an integer from 0 to 10000000";
+             c.free_tier_kbps = static_cast<std::uint32_t>(*v);
+             return std::nullopt;
+         }},
         {"block_interval_ms", "Milliseconds between blocks (validator).",
          [](const NodeConfig& c) { return std::to_string(c.block_interval_ms); },
          [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {

@@ -40,6 +40,12 @@ struct NodeConfig {
     bool probe = false;
     /// Where the probes' echo destination listens (ip:port; port 0 = any).
     std::string probe_echo = "127.0.0.1:0";
+    /// Exit on a chain with a usage price: MiB a wallet may use beyond its
+    /// receipts before it is cut off (docs/incentives.md "Paid usage").
+    std::uint32_t usage_credit_mib = 64;
+    /// Exit: KiB/s each circuit without a wallet's receipts may carry (the
+    /// free tier); 0 = no free tier, such circuits cannot open streams.
+    std::uint32_t free_tier_kbps = 0;
     /// Follower: validators' JSON-RPC URLs to keep a verified copy of the chain
     /// from (served on `rpc`); empty = off. Not with `validator`.
     std::vector<std::string> follow;

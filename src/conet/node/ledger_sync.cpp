@@ -104,6 +104,7 @@ rpc::CallOptions LedgerSync::call_options() {
 
 void LedgerSync::refresh() {
     if (m_registration) keep_registered();
+    for (const auto& task : m_tasks) task(m_url, call_options());
     std::vector<std::string> refused;
     // Stopping abandons a discovery in progress (a dead endpoint must not hold up shutdown).
     const auto call = call_options();

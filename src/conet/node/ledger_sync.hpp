@@ -49,6 +49,10 @@ public:
     void set_max_header_age(std::uint64_t seconds) { m_max_header_age_s = seconds; }  ///< before start()
     /// Deadline of each RPC call (node.toml's limits.rpc_client_timeout_ms); before start().
     void set_rpc_timeout_ms(std::uint32_t ms) { m_rpc_timeout_ms = ms; }
+    /// More work for each refresh on the sync's thread, given the first URL
+    /// and the call options (usage claims, the proxy's wallet view); before start().
+    using Task = std::function<void(const std::string& url, const rpc::CallOptions& call)>;
+    void add_task(Task task) { m_tasks.push_back(std::move(task)); }
 
 private:
     void run();
@@ -65,6 +69,7 @@ private:
     const std::uint32_t m_refresh_ms;
     std::optional<Registration> m_registration;
     DirectoryHandler m_on_directory;
+    std::vector<Task> m_tasks;
     std::uint64_t m_max_header_age_s = default_max_header_age_s;
     std::uint32_t m_rpc_timeout_ms = rpc::default_client_timeout_ms;
     std::optional<std::string> m_pending_tx;

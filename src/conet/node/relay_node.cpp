@@ -12,6 +12,7 @@
 #include "conet/node/ledger_rpc.hpp"
 #include "conet/node/ledger_sync.hpp"
 #include "conet/node/prober.hpp"
+#include "conet/node/usage_claimer.hpp"
 #include "conet/node/validator.hpp"
 #include "conet/relay/relay.hpp"
 #include "conet/rpc/server.hpp"
@@ -241,6 +242,24 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;
     }
 
+    // Paid usage at this exit: the price comes from the genesis.
+    std::unique_ptr<UsageClaimer> claimer;
+    if (genesis && config.exit && genesis->params.incentives.usage_price_per_mib > 0) {
+        relay::MeterConfig mc;
+        mc.chain_id = genesis->chain_id;
+        mc.exit = noise_key.public_key;
+        mc.price_per_mib = genesis->params.incentives.usage_price_per_mib;
+        mc.credit_bytes = std::uint64_t{config.usage_credit_mib} << 20;
+        mc.free_bytes_per_second = std::uint64_t{config.free_tier_kbps} * 1024;
+        server.meter() = relay::UsageMeter(mc);
+        spdlog::info("[usage] paid exit: {} base units per MiB, credit {} MiB, free tier {}", mc.price_per_mib,
+                     config.usage_credit_mib,
+                     config.free_tier_kbps ? std::to_string(config.free_tier_kbps) + " KiB/s per circuit" : "off");
+        if (config.ledger_rpc.empty())
+            spdlog::warn("[usage] no ledger_rpc: receipts cannot be claimed and balances are not checked");
+        else
+            claimer = std::make_unique<UsageClaimer>(io, server.meter(), wallet->clone(), genesis->chain_id);
+    }
     // Registration on the ledger and the relay list from it.
     if (!config.ledger_rpc.empty()) {
         Registration reg{config, config.listen, noise_key.public_key, wallet->clone()};
@@ -252,6 +271,9 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
                                             config.ledger_refresh_seconds * 1000, std::move(reg),
                                             [&directory](ledger::Directory d) { directory = std::move(d); });
         sync->set_rpc_timeout_ms(static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms));
+        if (claimer)
+            sync->add_task(
+                [c = claimer.get()](const std::string& url, const rpc::CallOptions& call) { c->refresh(url, call); });
         sync->start();
     }
 

@@ -64,6 +64,8 @@ public:
 
     void fail(EndReason reason) override { die(reason, false, true); }
 
+    void on_payload(std::size_t n) override { m_client.on_payload(*this, n); }
+
     void die(EndReason reason, bool link_failed, bool send_destroy) {
         if (state == State::dead) return;
         const bool was_ready = state == State::ready;
@@ -129,6 +131,10 @@ public:
             die(EndReason::protocol_error, false, true);
             return;
         }
+        if (msg.command == RelayCommand::reset && msg.body.size() == 1 &&
+            (msg.body[0] == static_cast<std::uint8_t>(EndReason::payment_required) ||
+             msg.body[0] == static_cast<std::uint8_t>(EndReason::balance_exhausted)))
+            m_client.note_refusal(static_cast<EndReason>(msg.body[0]));
         if (msg.command == RelayCommand::connected || msg.command == RelayCommand::reset) {
             auto it = pending.find(msg.stream_id);
             if (it != pending.end()) {
@@ -412,6 +418,7 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
     }
     timer.cancel();
     circ->state = ClientCircuit::State::ready;
+    circuit_ready(*circ);
     ++m_circuits_built;
     m_pool_changed.notify();
 }
@@ -443,6 +450,7 @@ awaitable<void> Client::maintain_loop() {
             if (!c) break;
             m_pool.push_back(std::move(c));
         }
+        flush_receipts();
         m_tick.expires_after(std::chrono::milliseconds(500));
         co_await m_tick.async_wait(net::use_nothrow);
     }
@@ -552,6 +560,92 @@ awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target
     co_return StreamOpen{stream, false, reason};
 }
 
+void Client::set_epoch(std::uint64_t epoch) {
+    m_epoch = epoch;
+    // Receipts of epochs the exits can no longer claim are forgotten.
+    std::erase_if(m_usage, [epoch](const auto& u) { return u.first.epoch + 1 < epoch; });
+}
+
+void Client::on_payload(ClientCircuit& c, std::size_t n) {
+    if (!m_options.wallet || !m_epoch || c.path.size() < 2) return;
+    UsageCount& u = m_usage[UsageKey{c.path.back().noise_key, *m_epoch, c.path.front().noise_key}];
+    u.carried += n;
+    if (u.carried - u.receipted >= m_options.wallet->receipt_every_bytes) send_receipts(c, false);
+}
+
+void Client::circuit_ready(ClientCircuit& c) {
+    // The first receipt binds the circuit to the wallet at the exit (and
+    // settles what earlier circuits to that exit left unreceipted).
+    if (m_options.wallet && m_epoch && c.path.size() >= 2) send_receipts(c, true);
+}
+
+void Client::flush_receipts() {
+    if (!m_options.wallet || !m_epoch) return;
+    // What was carried since the last receipt (the tail of a download) is
+    // receipted soon, through any ready circuit to the same exit.
+    std::set<crypto::X25519Public> dirty;
+    for (const auto& [k, u] : m_usage)
+        if (u.carried > u.receipted) dirty.insert(k.exit);
+    auto flush = [&](const std::shared_ptr<ClientCircuit>& c) {
+        if (dirty.empty() || c->state != ClientCircuit::State::ready || c->path.size() < 2) return;
+        if (dirty.erase(c->path.back().noise_key)) send_receipts(*c, false);
+    };
+    for (const auto& c : m_pool) flush(c);
+    for (const auto& [k, c] : m_isolated) flush(c);
+}
+
+void Client::send_receipts(ClientCircuit& c, bool even_if_nothing_new) {
+    const WalletOptions& w = *m_options.wallet;
+    const crypto::X25519Public exit = c.path.back().noise_key;
+    const UsageKey here{exit, *m_epoch, c.path.front().noise_key};
+    m_usage.try_emplace(here);
+    bool sent = false;
+    for (auto it = m_usage.lower_bound(UsageKey{exit, 0, {}}); it != m_usage.end() && it->first.exit == exit; ++it) {
+        UsageCount& u = it->second;
+        if (u.carried == u.receipted) continue;
+        send_receipt(c, w, it->first, u.carried);
+        u.receipted = u.carried;
+        sent = true;
+    }
+    if (even_if_nothing_new && !sent) send_receipt(c, w, here, m_usage[here].carried);
+}
+
+void Client::send_receipt(ClientCircuit& c, const WalletOptions& w, const UsageKey& k, std::uint64_t bytes) {
+    const ledger::ReceiptFields f{w.chain_id, k.exit, k.entry, k.epoch, bytes};
+    const ledger::ReceiptMessage m{k.epoch, k.entry, bytes, crypto::sign_hash(*w.key, f.digest())};
+    c.send_relay(RelayCommand::receipt, 0, codec::encode(m));
+}
+
+json::value Client::wallet_status() const {
+    if (!m_options.wallet) return nullptr;
+    const WalletOptions& w = *m_options.wallet;
+    std::uint64_t unpaid = 0;
+    std::map<std::uint64_t, std::uint64_t> bytes_by_epoch;
+    for (const auto& [k, u] : m_usage) {
+        unpaid += u.carried - u.receipted;
+        bytes_by_epoch[k.epoch] += u.receipted;
+    }
+    json::array spend;
+    for (const auto& [epoch, bytes] : bytes_by_epoch)
+        spend.push_back(json::object{
+            {"epoch", epoch}, {"bytes", bytes}, {"cost", ledger::usage_cost(bytes, w.price_per_mib).value_or(0)}});
+    return json::object{
+        {"address", w.key->address().to_string()},
+        {"epoch", m_epoch ? json::value(*m_epoch) : json::value(nullptr)},
+        {"prepaid", m_prepaid ? json::value(*m_prepaid) : json::value(nullptr)},
+        {"unpaid_bytes", unpaid},
+        {"price_per_mib", w.price_per_mib},
+        {"spend", std::move(spend)},
+        {"refused", m_refused ? json::value(std::string(net::describe(*m_refused))) : json::value(nullptr)}};
+}
+
+void Client::note_refusal(EndReason reason) {
+    if (m_refused != reason)
+        spdlog::warn("[proxy] an exit refused service: {}{}", net::describe(reason),
+                     m_options.wallet ? "" : " (this proxy has no wallet: pass --wallet-keystore)");
+    m_refused = reason;
+}
+
 json::value Client::status() const {
     json::array circuits;
     std::uint64_t sent = m_closed_bytes_sent, received = m_closed_bytes_received;
@@ -583,12 +677,19 @@ json::value Client::status() const {
     for (const auto& r : m_directory.records())
         if (auto it = m_entry_rtt.find(r.noise_key); it != m_entry_rtt.end())
             rtts[describe_node(r)] = std::round(it->second.ms * 1000) / 1000;
-    return json::object{{"circuits", std::move(circuits)},      {"streams", streams},
-                        {"streams_opened", m_streams_opened},   {"circuits_built", m_circuits_built},
-                        {"circuits_failed", m_circuits_failed}, {"bytes_sent", sent},
-                        {"bytes_received", received},           {"relays_known", m_directory.records().size()},
-                        {"entry_rtt_ms", std::move(rtts)},      {"hops", m_options.hops},
-                        {"relays_refused", m_relays_refused},   {"entry_guards", std::move(guards)}};
+    return json::object{{"circuits", std::move(circuits)},
+                        {"streams", streams},
+                        {"streams_opened", m_streams_opened},
+                        {"circuits_built", m_circuits_built},
+                        {"circuits_failed", m_circuits_failed},
+                        {"bytes_sent", sent},
+                        {"bytes_received", received},
+                        {"relays_known", m_directory.records().size()},
+                        {"entry_rtt_ms", std::move(rtts)},
+                        {"hops", m_options.hops},
+                        {"relays_refused", m_relays_refused},
+                        {"entry_guards", std::move(guards)},
+                        {"wallet", wallet_status()}};
 }
 
 }  // namespace conet::proxy

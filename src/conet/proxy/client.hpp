@@ -11,6 +11,7 @@
 #include <boost/json/value.hpp>
 
 #include "conet/ledger/node_record.hpp"
+#include "conet/ledger/usage.hpp"
 #include "conet/net/link.hpp"
 #include "conet/net/stream.hpp"
 #include "conet/proxy/path_select.hpp"
@@ -20,6 +21,16 @@ namespace conet::proxy {
 namespace asio = boost::asio;
 using net::awaitable;
 using net::tcp;
+
+/// The user's wallet pays exits for the bytes they carry (docs/incentives.md
+/// "Paid usage"): the proxy signs cumulative receipts per (exit, entry,
+/// epoch) and sends them to the exit only, inside the exit's onion layer.
+struct WalletOptions {
+    std::shared_ptr<const crypto::PrivateKey> key;
+    std::uint64_t chain_id = 0;
+    std::uint64_t price_per_mib = 0;               ///< for the spend shown on /status
+    std::uint64_t receipt_every_bytes = 1u << 20;  ///< a new receipt when this much more was carried
+};
 
 struct ClientOptions {
     std::size_t hops = 2;       ///< 2 or 3
@@ -40,6 +51,7 @@ struct ClientOptions {
     /// refused even then: the user never resolves a relay's name.
     bool allow_private_relays = false;
     net::LinkLimits link_limits;
+    std::optional<WalletOptions> wallet;  ///< none: circuits ride the exits' free tier, if any
 };
 
 class ClientCircuit;
@@ -72,6 +84,15 @@ public:
     awaitable<StreamOpen> open_stream(tcp::socket socket, net::Target target, std::string isolation);
 
     boost::json::value status() const;
+    /// The ledger's view for the wallet (from the proxy's ledger sync).
+    void set_epoch(std::uint64_t epoch);
+    void set_prepaid(std::uint64_t prepaid) { m_prepaid = prepaid; }
+
+    // Used by circuits: paid usage.
+    void on_payload(ClientCircuit& c, std::size_t n);
+    void circuit_ready(ClientCircuit& c);
+    /// An exit refused or cut off a stream for payment: logged once per reason.
+    void note_refusal(net::EndReason reason);
 
     // Used by circuits.
     void circuit_died(ClientCircuit& c, net::EndReason reason, bool link_failed);
@@ -116,6 +137,26 @@ private:
     std::uint64_t m_closed_bytes_sent = 0, m_closed_bytes_received = 0;
     std::uint64_t m_circuits_built = 0, m_circuits_failed = 0, m_streams_opened = 0;
     bool m_stopped = false;
+
+    /// Sends receipts to `c`'s exit for every (entry, epoch) with bytes not yet receipted.
+    void send_receipts(ClientCircuit& c, bool even_if_nothing_new);
+    /// Receipts for what was carried since the last ones, to every exit a ready circuit reaches.
+    void flush_receipts();
+    boost::json::value wallet_status() const;
+    struct UsageKey {
+        crypto::X25519Public exit;
+        std::uint64_t epoch;
+        crypto::X25519Public entry;
+        auto operator<=>(const UsageKey&) const = default;
+    };
+    struct UsageCount {
+        std::uint64_t carried = 0, receipted = 0;
+    };
+    void send_receipt(ClientCircuit& c, const WalletOptions& w, const UsageKey& k, std::uint64_t bytes);
+    std::map<UsageKey, UsageCount> m_usage;
+    std::optional<std::uint64_t> m_epoch;
+    std::optional<std::uint64_t> m_prepaid;
+    std::optional<net::EndReason> m_refused;  ///< the last payment refusal from an exit
 };
 
 }  // namespace conet::proxy

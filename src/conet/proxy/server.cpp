@@ -19,7 +19,9 @@ constexpr std::size_t max_request_bytes = max_http_head_bytes + 1024;
 
 Socks5Reply socks5_code(EndReason r) {
     switch (r) {
-        case EndReason::exit_policy: return Socks5Reply::not_allowed;
+        case EndReason::exit_policy:
+        case EndReason::payment_required:
+        case EndReason::balance_exhausted: return Socks5Reply::not_allowed;
         case EndReason::resolve_failed:
         case EndReason::host_unreachable: return Socks5Reply::host_unreachable;
         case EndReason::connection_refused: return Socks5Reply::connection_refused;
@@ -31,6 +33,8 @@ Socks5Reply socks5_code(EndReason r) {
 std::string http_error(EndReason r) {
     const std::string body = "conet proxy: " + std::string(net::describe(r)) + "\n";
     if (r == EndReason::timeout) return http_response(504, "Gateway Timeout", "text/plain", body);
+    if (r == EndReason::payment_required || r == EndReason::balance_exhausted)
+        return http_response(402, "Payment Required", "text/plain", body);
     return http_response(502, "Bad Gateway", "text/plain", body);
 }
 

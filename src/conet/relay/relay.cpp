@@ -76,7 +76,7 @@ struct RelayServer::LinkState {
 
 struct RelayServer::Circuit final : net::CircuitEnd {
     Circuit(RelayServer& s, LinkState* up_link, std::uint32_t id)
-        : net::CircuitEnd(s.m_io.get_executor()), server(s), up(up_link), up_id(id) {}
+        : net::CircuitEnd(s.m_io.get_executor()), server(s), up(up_link), up_id(id), meter_id(s.m_next_meter_id++) {}
 
     std::size_t relay_headroom() const override { return net::cell_header_bytes + 1; }
 
@@ -101,13 +101,38 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     /// user is slowed down; only a peer that does not read at all hits the cap).
     bool congested() const override {
         if (!up || !up->link->is_open()) return false;
+        if (server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now()) > std::chrono::seconds(0))
+            return true;
         const auto& l = server.m_link_limits;
         return up->link->circuit_queued_bytes(up_id) > l.max_circuit_queued_bytes / 2 ||
                up->link->queued_bytes() > l.max_queued_bytes / 2;
     }
     awaitable<void> wait_uncongested() override {
+        // A free-tier circuit over its rate waits for its bucket to refill.
+        if (auto wait = server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now());
+            wait > std::chrono::seconds(0)) {
+            asio::steady_timer t(server.m_io, wait);
+            co_await t.async_wait(net::use_nothrow);
+            co_return;
+        }
         auto link = up ? up->link : nullptr;
         if (link && link->is_open()) co_await link->wait_drained();
+    }
+
+    /// Paid usage: a payer past its credit or balance loses its streams
+    /// (after this call returns: the caller is inside a stream's dispatch).
+    void on_payload(std::size_t n) override {
+        if (!server.m_meter.enabled()) return;
+        const auto verdict = server.m_meter.on_bytes(meter_id, n, std::chrono::steady_clock::now());
+        if (verdict == MeterVerdict::ok || cutting_off) return;
+        cutting_off = true;
+        const auto reason =
+            verdict == MeterVerdict::balance_exhausted ? EndReason::balance_exhausted : EndReason::payment_required;
+        server.m_metrics.reject(reason == EndReason::balance_exhausted ? "balance_exhausted" : "payment_required");
+        asio::post(server.m_io, [self = std::static_pointer_cast<Circuit>(shared_from_this()), reason] {
+            self->cutting_off = false;
+            if (!self->dead) self->reset_all_streams(reason);
+        });
     }
 
     void streams_changed(std::ptrdiff_t delta) override {
@@ -124,6 +149,8 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     bool extending = false;
     bool extend_reply_as_relay = false;
     bool dead = false;
+    bool cutting_off = false;
+    std::uint64_t meter_id;  ///< this circuit in the usage meter
     std::set<std::uint32_t> pending_streams;
 };
 
@@ -140,6 +167,7 @@ RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger:
       m_link_limits(net::LinkLimits::from(m_config.limits)),
       m_resolver(io.get_executor(), ResolverLimits{m_config.limits.dns_workers, m_config.limits.max_dns_queue,
                                                    static_cast<std::uint32_t>(m_config.limits.dns_timeout_ms)}),
+      m_meter(m_config.meter),
       m_accept_backoff(io) {
     CONET_ASSERT(!m_config.limits.check());
 }
@@ -767,6 +795,12 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
                 reset(EndReason::exit_policy);
                 return;
             }
+            if (const auto paid = m_meter.admit_stream(circ->meter_id); paid != MeterVerdict::ok) {
+                m_metrics.reject(paid == MeterVerdict::balance_exhausted ? "balance_exhausted" : "payment_required");
+                reset(paid == MeterVerdict::balance_exhausted ? EndReason::balance_exhausted
+                                                              : EndReason::payment_required);
+                return;
+            }
             if (circ->stream_count() + circ->pending_streams.size() >= net::max_streams_per_circuit) {
                 m_metrics.reject("streams_per_circuit");
                 reset(EndReason::resource_limit);
@@ -786,6 +820,15 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
             }
             circ->pending_streams.insert(msg.stream_id);
             asio::co_spawn(m_io, open_exit_stream(circ, msg.stream_id, std::move(*target)), asio::detached);
+            return;
+        }
+        case RelayCommand::receipt: {
+            if (!m_meter.enabled()) return;  // usage is free here: receipts are not needed
+            if (auto r = m_meter.on_receipt(circ->meter_id, msg.body); !r) {
+                m_metrics.reject("bad_receipt");
+                if (r.error() == ReceiptError::forged || r.error() == ReceiptError::malformed)
+                    destroy(circ, EndReason::protocol_error, nullptr);
+            }
             return;
         }
         case RelayCommand::connected:
@@ -910,6 +953,7 @@ void RelayServer::destroy(const std::shared_ptr<Circuit>& circ, EndReason reason
     }
     circ->up = nullptr;
     circ->down = nullptr;
+    m_meter.circuit_closed(circ->meter_id);
     --m_circuit_count;
 }
 

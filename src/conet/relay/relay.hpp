@@ -21,6 +21,7 @@
 #include "conet/net/stream.hpp"
 #include "conet/relay/exit_policy.hpp"
 #include "conet/relay/resolver.hpp"
+#include "conet/relay/usage_meter.hpp"
 #include "conet/util/limits.hpp"
 
 namespace conet::relay {
@@ -44,6 +45,8 @@ struct RelayConfig {
     /// Called (on the io thread) when a peer or an EXTEND names a relay the
     /// directory does not know; the ledger sync uses it to refresh early.
     std::function<void()> on_unknown_relay;
+    /// Paid usage (price 0: off). The exit key and chain are filled by the node.
+    MeterConfig meter;
 };
 
 /// Counters exported as Prometheus text.
@@ -79,6 +82,8 @@ public:
     /// Brings the gauges up to date (before a scrape).
     void refresh_metrics() { update_gauges(); }
     const net::MemoryBudget& memory_budget() const { return *m_budget; }
+    /// Paid usage at this exit (read and fed by the node's ledger sync, on the io thread).
+    UsageMeter& meter() { return m_meter; }
 
     struct Circuit;
     struct LinkState;
@@ -156,6 +161,8 @@ private:
     std::shared_ptr<net::MemoryBudget> m_budget;
     net::LinkLimits m_link_limits;
     ResolverPool m_resolver;
+    UsageMeter m_meter;
+    std::uint64_t m_next_meter_id = 1;
     asio::steady_timer m_accept_backoff;
     std::size_t m_handshakes = 0;
     std::size_t m_circuit_count = 0;
