@@ -338,6 +338,52 @@ TEST(Incentives, TheStoreKeepsEveryEpochsSummaryAndRewardsAcrossReopening) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(Incentives, UsageRecordsAreKeptByTheStoreAndPrunedOnceNoLongerClaimable) {
+    const auto dir = std::filesystem::temp_directory_path() / ("conet-usage-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    IncentiveParams ip;
+    ip.emission_per_epoch = emission;
+    ip.emission_halving_epochs = 1'000;
+    ip.probers_per_node = 2;
+    ip.usage_price_per_mib = 1'000;
+    Net n(ip);
+    n.advance({n.tx(1, TxKind::deposit, AmountPayload{50'000})});
+    const std::uint64_t epoch = n.epoch();
+    const std::uint64_t bytes = 10u << 20;
+    const ReceiptFields f{n.genesis.chain_id, n.node_key(0), n.node_key(1), epoch, bytes};
+    const ClaimedReceipt r{n.keys[1].address(), n.node_key(1), bytes, crypto::sign_hash(n.keys[1], f.digest())};
+    n.advance({n.tx(3, TxKind::usage_claim, UsageClaimPayload{n.node_key(0), epoch, {r}})});
+    ASSERT_NE(n.state.usage_record(epoch, n.node_key(0), n.keys[1].address(), n.node_key(1)), nullptr);
+    EXPECT_EQ(n.state.account(n.keys[1].address())->prepaid, 40'000u);
+    auto commit_all = [&](std::size_t from) {
+        auto store = BlockStore::open(dir, n.genesis);
+        EXPECT_TRUE(store) << store.error();
+        for (std::size_t i = from; i < n.blocks.size(); ++i) {
+            State next = (*store)->state();
+            EXPECT_TRUE(apply_block(next, (*store)->head(), n.blocks[i]));
+            EXPECT_TRUE((*store)->commit(n.blocks[i], next));
+        }
+    };
+    commit_all(0);
+    {
+        auto store = BlockStore::open(dir, n.genesis);
+        ASSERT_TRUE(store) << store.error();
+        EXPECT_EQ((*store)->state().state_root(), n.state.state_root());
+        EXPECT_EQ((*store)->state().usage().size(), 1u);
+    }
+    const std::size_t before = n.blocks.size();
+    n.advance_to_epoch_end();  // the epoch's own end: still claimable in the next
+    EXPECT_EQ(n.state.usage().size(), 1u);
+    n.advance_to_epoch_end();  // no longer claimable: pruned
+    EXPECT_EQ(n.state.usage().size(), 0u);
+    commit_all(before);
+    auto store = BlockStore::open(dir, n.genesis);
+    ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ((*store)->state().state_root(), n.state.state_root());
+    EXPECT_EQ((*store)->state().usage().size(), 0u);
+    std::filesystem::remove_all(dir);
+}
+
 TEST(Incentives, GenesisRefusesAnEmissionThatCouldOverflowTheSupply) {
     Genesis g;
     g.validators.push_back(crypto::PrivateKey::generate(*std::make_unique<crypto::SeededRng>(3)).address());

@@ -100,9 +100,16 @@ TEST(LedgerUsage, ClaimDebitsPrepaidAndPaysEntryExitAndFundBySplit) {
     EXPECT_EQ(n.balance(n.entry_op.address()) - entry_before, 2'850u);
     EXPECT_EQ(n.balance(n.exit_op.address()) + 1 - exit_before, 6'650u);  // + the claim's fee of 1
     EXPECT_EQ(n.state.total_supply(), supply);
-    const NodeEntry* exit = n.state.node(n.exit.public_key);
-    ASSERT_EQ(exit->service.usage.size(), 1u);
-    EXPECT_EQ(exit->service.usage[0].bytes, 10 * MiB);
+    const UsageRecord* rec = n.state.usage_record(n.epoch(), n.exit.public_key, n.user.address(), n.entry.public_key);
+    ASSERT_NE(rec, nullptr);
+    EXPECT_EQ(rec->bytes, 10 * MiB);
+    // The record is a leaf of the state root, and a snapshot round trip keeps it.
+    const auto key =
+        State::usage_key(usage_record_key(n.epoch(), n.exit.public_key, n.user.address(), n.entry.public_key));
+    EXPECT_TRUE(smt_verify(n.state.state_root(), key, State::usage_value_hash(*rec), n.state.tree().prove(key)));
+    auto back = codec::decode<State>(codec::encode(n.state));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->state_root(), n.state.state_root());
 }
 
 TEST(LedgerUsage, LaterReceiptPaysOnlyWhatItAddsAndAReplayIsRefused) {
@@ -174,11 +181,22 @@ TEST(LedgerUsage, DuplicateOverBalanceWrongEpochAndWrongClaimantAreRefused) {
     EXPECT_EQ(n.claim({n.receipt(n.user, MiB, 2)}, 2).reverted, TxError::wrong_epoch);
     n.height = 2 * E + 1;
     EXPECT_EQ(n.claim({n.receipt(n.user, 2 * MiB, 0)}, 0).reverted, TxError::wrong_epoch);
-    // The record of epoch 0 is dropped with the next claim.
+    // Epoch 0's record goes at the end of epoch 1 (nothing can claim it after).
+    EXPECT_EQ(n.state.usage().size(), 1u);
+    n.state.end_block(BlockContext{2 * E, 2000, n.proposer.address(), {}});
+    EXPECT_EQ(n.state.usage().size(), 0u);
     ASSERT_FALSE(n.claim({n.receipt(n.user, MiB, 2)}).reverted);
-    const auto& usage = n.state.node(n.exit.public_key)->service.usage;
-    ASSERT_EQ(usage.size(), 1u);
-    EXPECT_EQ(usage[0].epoch, 2u);
+    EXPECT_EQ(n.state.usage().size(), 1u);
+    EXPECT_NE(n.state.usage_record(2, n.exit.public_key, n.user.address(), n.entry.public_key), nullptr);
+}
+
+TEST(LedgerUsage, AReceiptThatAddsNothingToPayIsRefused) {
+    UsageNet n;
+    // 100 bytes cost less than one base unit: such records would grow the state for free.
+    Applied a = n.claim({n.receipt(n.user, 100, n.epoch())});
+    EXPECT_EQ(a.reverted, TxError::zero_amount);
+    EXPECT_EQ(a.receipt, std::optional<std::size_t>(0));
+    EXPECT_EQ(n.state.usage().size(), 0u);
 }
 
 TEST(LedgerUsage, ClaimsAreRefusedOnAChainWithoutAPrice) {

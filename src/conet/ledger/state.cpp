@@ -55,7 +55,6 @@ std::string_view describe(TxError e) {
         case TxError::duplicate_receipt: return "the claim names one payer and entry twice";
         case TxError::replayed_receipt: return "receipt claims no more bytes than were already claimed";
         case TxError::over_balance: return "receipt costs more than the payer's prepaid balance";
-        case TxError::too_many_claims: return "the exit holds too many claimed-usage records this epoch";
     }
     return "unknown transaction error";
 }
@@ -433,10 +432,8 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                     Account& a = acct(to);
                     if (!add(a.balance, amount, a.balance)) return unexpected(TxError::overflow);
                 }
-                effect = [this, exit = plan->exit, records = std::move(plan->records)] {
-                    NodeEntry entry = *node(exit);
-                    entry.service.usage = records;
-                    put_node(exit, std::move(entry));
+                effect = [this, records = std::move(plan->records)] {
+                    for (const auto& [k, u] : records) put_usage(k, u);
                 };
                 break;
             }
@@ -489,6 +486,7 @@ void State::end_block(const BlockContext& block) {
     if (ends_epoch(block.height, m_params.epoch_blocks)) {
         const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
         close_epoch(epoch, block);
+        prune_usage(epoch);  // the next epoch can still claim this one, not the one before
         set_validator_set(next_validator_set(epoch + 1));
     }
 }
@@ -521,6 +519,8 @@ void State::encode(codec::Writer& w) const {
         w.fixed(id);
         g.encode(w);
     }
+    w.count(m_usage.size());
+    m_usage.for_each([&](const UsageKey&, const UsageRecord& u) { u.encode(w); });
 }
 
 codec::Result<State> State::decode(codec::Reader& r) {
@@ -586,6 +586,16 @@ codec::Result<State> State::decode(codec::Reader& r) {
         if (!g) return util::unexpected(g.error());
         parts.grants[*id] = std::move(*g);
     }
+    n = r.count(max_snapshot_entries);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto u = UsageRecord::decode(r);
+        if (!u) return util::unexpected(u.error());
+        const UsageKey k = usage_record_key(u->epoch, u->exit, u->payer, u->entry);
+        if (!parts.usage.empty() && !(parts.usage.back().first < k))
+            return util::unexpected(codec::CodecError::bad_value);
+        parts.usage.emplace_back(k, *u);
+    }
     return restore(*chain_id, *params, std::move(accounts), std::move(parts));
 }
 
@@ -599,14 +609,15 @@ State State::restore(std::uint64_t chain_id, Params params, std::map<crypto::Add
     s.set_epoch_info(std::move(parts.epoch));
     for (const auto& [a, rec] : parts.rewards) s.put_reward(a, rec);
     for (auto& [id, g] : parts.grants) s.put_grant(id, std::move(g));
+    for (const auto& [k, u] : parts.usage) s.put_usage(k, u);
     return s;
 }
 
 std::optional<State> State::restore(std::uint64_t chain_id, Params params, AccountTrie accounts, Parts parts,
                                     SparseMerkleTree tree) {
-    // Leaves: accounts, nodes, bonds, rewards, grants, the pending list, the validator set and the epoch.
-    if (tree.size() !=
-        accounts.size() + parts.nodes.size() + parts.bonds.size() + parts.rewards.size() + parts.grants.size() + 3)
+    // Leaves: accounts, nodes, bonds, rewards, grants, usage, the pending list, the validator set and the epoch.
+    if (tree.size() != accounts.size() + parts.nodes.size() + parts.bonds.size() + parts.rewards.size() +
+                           parts.grants.size() + parts.usage.size() + 3)
         return std::nullopt;
     State s(chain_id, params);
     s.m_accounts = std::move(accounts);
@@ -617,6 +628,7 @@ std::optional<State> State::restore(std::uint64_t chain_id, Params params, Accou
     s.m_epoch = std::move(parts.epoch);
     s.m_rewards = std::make_shared<std::map<crypto::Address, RewardRecord>>(std::move(parts.rewards));
     s.m_grants = std::make_shared<std::map<crypto::Hash256, Grant>>(std::move(parts.grants));
+    s.m_usage = UsageTrie::from_sorted(parts.usage);
     s.m_tree = std::move(tree);
     return s;
 }
@@ -663,6 +675,14 @@ crypto::Hash256 State::reward_key(const crypto::Address& a) {
 
 crypto::Hash256 State::grant_key(const crypto::Hash256& id) {
     return key_for("grant", id);
+}
+
+crypto::Hash256 State::usage_key(const UsageKey& k) {
+    return key_for("usage", k);
+}
+
+crypto::Hash256 State::usage_value_hash(const UsageRecord& u) {
+    return crypto::keccak256(codec::encode(u));
 }
 
 crypto::Hash256 State::grant_value_hash(const Grant& g) {

@@ -70,9 +70,6 @@ struct NodeService {
     /// the smaller of it and the stake at the end, so stake added just before
     /// the payout earns nothing that epoch.
     std::uint64_t epoch_start_stake = 0;
-    /// As an exit: the usage it claimed in the epochs that can still be
-    /// claimed (the current and the previous), sorted by (epoch, payer, entry).
-    std::vector<UsageClaimed> usage;
     bool operator==(const NodeService&) const = default;
     void encode(codec::Writer& w) const;
     static codec::Result<NodeService> decode(codec::Reader& r);
@@ -225,7 +222,6 @@ enum class TxError {
     duplicate_receipt,  ///< a claim names one (payer, entry) twice
     replayed_receipt,   ///< a receipt claims no more bytes than were already claimed
     over_balance,       ///< a receipt costs more than its payer's prepaid balance holds
-    too_many_claims,    ///< the exit's claimed-usage records are full this epoch
 };
 std::string_view describe(TxError e);
 
@@ -239,6 +235,8 @@ struct Applied {
 
 /// Accounts by address, shared between copies of a state (trie.hpp).
 using AccountTrie = trie::Trie<20, Account>;
+/// Claimed usage by usage_record_key, shared between copies likewise.
+using UsageTrie = trie::Trie<32, UsageRecord>;
 
 struct BlockContext {
     std::uint64_t height = 0;
@@ -274,6 +272,24 @@ public:
     [[nodiscard]] util::Result<ProbeReportPayload, TxError> check_probe_report(const Transaction& tx,
                                                                                const crypto::Address& sender,
                                                                                std::uint64_t height) const;
+    /// A usage claim's payments: prepaid debits, balance credits and the
+    /// exit's new claimed-usage records; or the error and the receipt at fault.
+    struct UsagePlan {
+        std::map<crypto::Address, std::uint64_t> debits;   ///< from prepaid
+        std::map<crypto::Address, std::uint64_t> credits;  ///< to balance
+        std::map<UsageKey, UsageRecord> records;           ///< new and raised
+    };
+
+    struct UsageRefusal {
+        TxError error;
+        std::optional<std::size_t> receipt;
+    };
+    /// Verifies a usage claim in a block at `height` on top of this state:
+    /// every receipt's signature, payer, epoch, replay and the payers'
+    /// balances (apply() carries out the plan; the RPC refuses with it).
+    [[nodiscard]] util::Result<UsagePlan, UsageRefusal> plan_usage_claim(const Transaction& tx,
+                                                                         const crypto::Address& from,
+                                                                         std::uint64_t height) const;
     /// Releases pending funds whose release height has come and, at an
     /// epoch's last block, scores the epoch's probe reports, pays the epoch's
     /// rewards (docs/incentives.md) and stores the next epoch's validator set:
@@ -299,6 +315,8 @@ public:
     static crypto::Hash256 epoch_key();
     static crypto::Hash256 reward_key(const crypto::Address& a);
     static crypto::Hash256 grant_key(const crypto::Hash256& id);
+    static crypto::Hash256 usage_key(const UsageKey& k);
+    static crypto::Hash256 usage_value_hash(const UsageRecord& u);
     static crypto::Hash256 account_value_hash(const Account& a);
     static crypto::Hash256 node_value_hash(const NodeEntry& n);
     static crypto::Hash256 pending_value_hash(const std::vector<Pending>& pending);
@@ -321,6 +339,7 @@ public:
         EpochInfo epoch;
         std::map<crypto::Address, RewardRecord> rewards;
         std::map<crypto::Hash256, Grant> grants;
+        std::vector<std::pair<UsageKey, UsageRecord>> usage;  ///< sorted by key
     };
     /// Rebuilds a state from its parts, hashing every entry into a new tree.
     static State restore(std::uint64_t chain_id, Params params, std::map<crypto::Address, Account> accounts,
@@ -345,6 +364,12 @@ public:
     const std::map<crypto::Address, RewardRecord>& rewards() const { return *m_rewards; }
     const Grant* grant(const crypto::Hash256& id) const;
     const std::map<crypto::Hash256, Grant>& grants() const { return *m_grants; }
+    /// Usage claimed in the epochs that can still be claimed (the current and the previous).
+    const UsageTrie& usage() const { return m_usage; }
+    const UsageRecord* usage_record(std::uint64_t epoch, const crypto::X25519Public& exit, const crypto::Address& payer,
+                                    const crypto::X25519Public& entry) const {
+        return m_usage.find(usage_record_key(epoch, exit, payer, entry));
+    }
     /// Approving validators and voting validators for `g`: one vote per
     /// member of the current set, tombstoned members excluded.
     std::pair<std::size_t, std::size_t> grant_support(const Grant& g) const;
@@ -363,25 +388,13 @@ private:
     void set_epoch_info(EpochInfo info);
     void put_reward(const crypto::Address& a, RewardRecord r);
     void put_grant(const crypto::Hash256& id, Grant g);
+    void put_usage(const UsageKey& k, const UsageRecord& u);
+    /// Drops the usage records of epochs before `epoch` (no longer claimable).
+    void prune_usage(std::uint64_t epoch);
     /// Pays `g` from the developer fund when more than 2/3 of the set's stake approves and the fund holds it.
     void settle_grant(const crypto::Hash256& id, std::uint64_t epoch);
     /// Scores epoch `epoch`'s probe reports and pays its rewards (its last block).
     void close_epoch(std::uint64_t epoch, const BlockContext& block);
-    /// A usage claim's payments: prepaid debits, balance credits and the
-    /// exit's new claimed-usage records; or the error and the receipt at fault.
-    struct UsagePlan {
-        std::map<crypto::Address, std::uint64_t> debits;   ///< from prepaid
-        std::map<crypto::Address, std::uint64_t> credits;  ///< to balance
-        crypto::X25519Public exit{};
-        std::vector<UsageClaimed> records;
-    };
-    struct UsageRefusal {
-        TxError error;
-        std::optional<std::size_t> receipt;
-    };
-    [[nodiscard]] util::Result<UsagePlan, UsageRefusal> plan_usage_claim(const Transaction& tx,
-                                                                         const crypto::Address& from,
-                                                                         std::uint64_t height) const;
     [[nodiscard]] util::Result<std::function<void()>, TxError> probe_report_effect(const Transaction& tx,
                                                                                    const crypto::Address& from,
                                                                                    const BlockContext& block);
@@ -399,6 +412,7 @@ private:
     EpochInfo m_epoch;
     std::shared_ptr<std::map<crypto::Address, RewardRecord>> m_rewards;
     std::shared_ptr<std::map<crypto::Hash256, Grant>> m_grants;
+    UsageTrie m_usage;
     SparseMerkleTree m_tree;
 };
 

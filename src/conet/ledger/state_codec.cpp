@@ -117,13 +117,6 @@ void NodeService::encode(codec::Writer& w) const {
     w.u32(failed_epochs);
     w.boolean(jailed);
     w.u64(epoch_start_stake);
-    w.count(usage.size());
-    for (const auto& u : usage) {
-        w.u64(u.epoch);
-        w.fixed(u.payer.bytes);
-        w.fixed(u.entry);
-        w.u64(u.bytes);
-    }
 }
 
 codec::Result<NodeService> NodeService::decode(codec::Reader& r) {
@@ -163,27 +156,6 @@ codec::Result<NodeService> NodeService::decode(codec::Reader& r) {
     auto start_stake = r.u64();
     if (!start_stake) return util::unexpected(start_stake.error());
     s.epoch_start_stake = *start_stake;
-    auto n_usage = r.count(max_usage_records);
-    if (!n_usage) return util::unexpected(n_usage.error());
-    s.usage.reserve(*n_usage);
-    for (std::size_t i = 0; i < *n_usage; ++i) {
-        UsageClaimed u;
-        auto epoch = r.u64();
-        if (!epoch) return util::unexpected(epoch.error());
-        auto payer = r.fixed<20>();
-        if (!payer) return util::unexpected(payer.error());
-        auto entry = r.fixed<32>();
-        if (!entry) return util::unexpected(entry.error());
-        auto bytes = r.u64();
-        if (!bytes) return util::unexpected(bytes.error());
-        u.epoch = *epoch;
-        u.payer = crypto::Address{*payer};
-        u.entry = *entry;
-        u.bytes = *bytes;
-        if (!s.usage.empty() && !(s.usage.back().key() < u.key()))
-            return util::unexpected(codec::CodecError::bad_value);
-        s.usage.push_back(u);
-    }
     return s;
 }
 

@@ -32,51 +32,60 @@ util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(cons
     if ((exit->record.capabilities & capability_exit) == 0) return refuse(TxError::not_an_exit);
 
     UsagePlan plan;
-    plan.exit = p->exit;
-    // Records of epochs that can no longer be claimed are dropped.
-    for (const auto& u : exit->service.usage)
-        if (u.epoch + 1 >= current) plan.records.push_back(u);
     std::set<std::pair<crypto::Address, crypto::X25519Public>> seen;
     const auto credit = [&plan](const crypto::Address& to, std::uint64_t amount) {
         if (amount == 0) return true;
         std::uint64_t& c = plan.credits[to];
         return add(c, amount, c);
     };
+    crypto::Address entry_operator;
     for (std::size_t i = 0; i < p->receipts.size(); ++i) {
         const ClaimedReceipt& c = p->receipts[i];
         if (!seen.emplace(c.payer, c.entry).second) return refuse(TxError::duplicate_receipt, i);
         const ReceiptFields fields{m_chain_id, p->exit, c.entry, p->epoch, c.bytes};
         auto signer = crypto::recover(fields.digest(), c.signature);
         if (!signer || signer->address() != c.payer) return refuse(TxError::forged_receipt, i);
-        UsageClaimed key{p->epoch, c.payer, c.entry, 0};
-        auto at = std::lower_bound(plan.records.begin(), plan.records.end(), key,
-                                   [](const UsageClaimed& a, const UsageClaimed& b) { return a.key() < b.key(); });
-        const bool found = at != plan.records.end() && at->key() == key.key();
-        const std::uint64_t before = found ? at->bytes : 0;
+        const UsageKey key = usage_record_key(p->epoch, p->exit, c.payer, c.entry);
+        const UsageRecord* claimed = m_usage.find(key);
+        const std::uint64_t before = claimed ? claimed->bytes : 0;
         if (c.bytes <= before) return refuse(TxError::replayed_receipt, i);
         const auto cost_now = usage_cost(c.bytes, ip.usage_price_per_mib);
         if (!cost_now) return refuse(TxError::overflow, i);
         const std::uint64_t fee = *cost_now - *usage_cost(before, ip.usage_price_per_mib);
+        // Every record costs its payer something, so state cannot be grown for free.
+        if (fee == 0) return refuse(TxError::zero_amount, i);
         const Account* payer = account(c.payer);
         std::uint64_t& debit = plan.debits[c.payer];
         if (fee > (payer ? payer->prepaid : 0) - debit) return refuse(TxError::over_balance, i);
         debit += fee;
         const UsageSplit split = split_usage_fee(fee, ip);
         // An entry that has left the registry is paid to the fund instead.
-        const NodeEntry* entry = node(c.entry);
-        if (!credit(entry ? entry->record.operator_address : developer_fund_address(), split.entry) ||
-            !credit(exit->record.operator_address, split.exit) || !credit(developer_fund_address(), split.protocol))
-            return refuse(TxError::overflow, i);
-        if (found) {
-            at->bytes = c.bytes;
-        } else {
-            key.bytes = c.bytes;
-            plan.records.insert(at, key);
+        if (i == 0 || c.entry != p->receipts[i - 1].entry) {
+            const NodeEntry* entry = node(c.entry);
+            entry_operator = entry ? entry->record.operator_address : developer_fund_address();
         }
+        if (!credit(entry_operator, split.entry) || !credit(exit->record.operator_address, split.exit) ||
+            !credit(developer_fund_address(), split.protocol))
+            return refuse(TxError::overflow, i);
+        plan.records[key] = UsageRecord{p->epoch, p->exit, c.payer, c.entry, c.bytes};
     }
-    if (plan.records.size() > max_usage_records) return refuse(TxError::too_many_claims);
-    std::erase_if(plan.debits, [](const auto& d) { return d.second == 0; });
     return plan;
+}
+
+void State::put_usage(const UsageKey& k, const UsageRecord& u) {
+    m_tree.set(usage_key(k), usage_value_hash(u));
+    m_usage.set(k, u);
+}
+
+void State::prune_usage(std::uint64_t epoch) {
+    std::vector<UsageKey> old;
+    m_usage.for_each([&](const UsageKey& k, const UsageRecord&) {
+        if (usage_key_epoch(k) < epoch) old.push_back(k);
+    });
+    for (const auto& k : old) {
+        m_usage.erase(k);
+        m_tree.erase(usage_key(k));
+    }
 }
 
 }  // namespace conet::ledger

@@ -68,6 +68,7 @@ std::string genesis_input_digest(const Genesis& g) {
 //   state/epoch             EpochInfo: the next block's epoch, its probe seed, the last epoch paid
 //   state/reward/<address>  RewardRecord: the address's latest reward
 //   state/grant/<id>        Grant: a developer-fund grant (id: its proposal's transaction id)
+//   state/usage/<key>       UsageRecord: usage an exit claimed (key: usage_record_key), while claimable
 //   epoch/<u64 epoch>       each paid epoch's EpochSummary, kept for ever (`conet query epoch`)
 //   reward/<u64 epoch><address>  each reward, kept for ever (`conet query rewards --epoch`)
 //   valset/<u64 epoch>      each epoch's set, kept for ever (consensus and light clients)
@@ -86,6 +87,7 @@ const std::string k_state_valset = "state/valset";
 const std::string k_state_epoch = "state/epoch";
 const std::string p_reward = "state/reward/";
 const std::string p_grant = "state/grant/";
+const std::string p_usage = "state/usage/";
 const std::string p_epoch_history = "epoch/";
 const std::string p_reward_history = "reward/";
 const std::string p_bond = "state/bond/";
@@ -201,6 +203,19 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
                               batch.Delete(key_of(old_node));
                           }
                       });
+    UsageTrie::diff(before.usage(), after.usage(),
+                    [&](const UsageTrie::NodeT* old_node, const UsageTrie::NodeT* new_node) {
+                        const auto key_of = [](const UsageTrie::NodeT* n) {
+                            return p_usage + std::string(util::as_chars(util::ByteView(n->key)));
+                        };
+                        if (new_node && new_node->is_leaf()) {
+                            const UsageRecord& v = UsageTrie::as_leaf(new_node)->value;
+                            if (!old_node || UsageTrie::as_leaf(old_node)->value != v)
+                                batch.Put(key_of(new_node), encoded<UsageRecord>(v));
+                        } else if (old_node && old_node->is_leaf()) {
+                            batch.Delete(key_of(old_node));
+                        }
+                    });
     if (&before.nodes() != &after.nodes())  // the registry is shared until a copy changes it
         write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
@@ -344,6 +359,14 @@ util::Result<State, std::string> read_state(rocksdb::DB& db) {
         crypto::Hash256 id;
         std::copy(k.begin(), k.end(), reinterpret_cast<char*>(id.data()));
         parts.grants[id] = std::move(*g);
+    }
+    for (it->Seek(p_usage); it->Valid() && it->key().starts_with(p_usage); it->Next()) {
+        const auto k = it->key().ToStringView().substr(p_usage.size());
+        auto u = codec::decode<UsageRecord>(util::as_bytes(it->value().ToStringView()));
+        if (!u) return corrupt("usage entry");
+        const UsageKey key = usage_record_key(u->epoch, u->exit, u->payer, u->entry);
+        if (k != std::string_view(util::as_chars(util::ByteView(key)))) return corrupt("usage entry key");
+        parts.usage.emplace_back(key, *u);
     }
     if (!it->status().ok()) return corrupt(it->status().ToString());
     auto epoch = codec::decode<EpochInfo>(util::as_bytes(epoch_bytes));

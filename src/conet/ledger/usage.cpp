@@ -18,16 +18,21 @@ codec::Result<crypto::Signature> read_signature(codec::Reader& r) {
 
 }  // namespace
 
+namespace {
+void put_be64(std::uint8_t* out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
+}
+}  // namespace
+
 crypto::Hash256 ReceiptFields::digest() const {
-    codec::Writer w;
-    w.u64(chain_id);
-    w.fixed(exit);
-    w.fixed(entry);
-    w.u64(epoch);
-    w.u64(bytes);
-    crypto::Keccak256 h;
-    h.update(util::as_bytes(receipt_domain)).update(w.data());
-    return h.finish();
+    // On the stack: claims verify one per receipt, next to a signature recovery.
+    std::array<std::uint8_t, 8 + 32 + 32 + 8 + 8> b;
+    put_be64(b.data(), chain_id);
+    std::copy(exit.begin(), exit.end(), b.begin() + 8);
+    std::copy(entry.begin(), entry.end(), b.begin() + 40);
+    put_be64(b.data() + 72, epoch);
+    put_be64(b.data() + 80, bytes);
+    return crypto::keccak256({util::as_bytes(receipt_domain), util::ByteView(b)});
 }
 
 void ReceiptMessage::encode(codec::Writer& w) const {
@@ -95,6 +100,50 @@ codec::Result<UsageClaimPayload> UsageClaimPayload::decode(codec::Reader& r) {
         p.receipts.push_back(c);
     }
     return p;
+}
+
+void UsageRecord::encode(codec::Writer& w) const {
+    w.u64(epoch);
+    w.fixed(exit);
+    w.fixed(payer.bytes);
+    w.fixed(entry);
+    w.u64(bytes);
+}
+
+codec::Result<UsageRecord> UsageRecord::decode(codec::Reader& r) {
+    UsageRecord u;
+    auto epoch = r.u64();
+    if (!epoch) return util::unexpected(epoch.error());
+    auto exit = r.fixed<32>();
+    if (!exit) return util::unexpected(exit.error());
+    auto payer = r.fixed<20>();
+    if (!payer) return util::unexpected(payer.error());
+    auto entry = r.fixed<32>();
+    if (!entry) return util::unexpected(entry.error());
+    auto bytes = r.u64();
+    if (!bytes) return util::unexpected(bytes.error());
+    u.epoch = *epoch;
+    u.exit = *exit;
+    u.payer = crypto::Address{*payer};
+    u.entry = *entry;
+    u.bytes = *bytes;
+    return u;
+}
+
+UsageKey usage_record_key(std::uint64_t epoch, const crypto::X25519Public& exit, const crypto::Address& payer,
+                          const crypto::X25519Public& entry) {
+    UsageKey k{};
+    put_be64(k.data(), epoch);
+    const crypto::Hash256 h =
+        crypto::keccak256({util::ByteView(exit), util::ByteView(payer.bytes), util::ByteView(entry)});
+    std::copy(h.begin(), h.begin() + 24, k.begin() + 8);
+    return k;
+}
+
+std::uint64_t usage_key_epoch(const UsageKey& k) {
+    std::uint64_t e = 0;
+    for (int i = 0; i < 8; ++i) e = e << 8 | k[i];
+    return e;
 }
 
 std::optional<std::uint64_t> usage_cost(std::uint64_t bytes, std::uint64_t price_per_mib) {

@@ -83,17 +83,24 @@ struct UsageSplit {
 };
 UsageSplit split_usage_fee(std::uint64_t fee, const IncentiveParams& p);
 
-/// What an exit claimed of one payer's use of one entry in one epoch (kept in
-/// the exit's NodeService while the epoch can still be claimed).
-struct UsageClaimed {
+/// What an exit claimed of one payer's use of one entry in one epoch: a leaf
+/// of the state while the epoch can still be claimed (State::usage()).
+struct UsageRecord {
     std::uint64_t epoch = 0;
+    crypto::X25519Public exit{};
     crypto::Address payer;
     crypto::X25519Public entry{};
-    std::uint64_t bytes = 0;
-    bool operator==(const UsageClaimed&) const = default;
-    auto key() const { return std::tie(epoch, payer.bytes, entry); }
+    std::uint64_t bytes = 0;  ///< claimed so far
+    bool operator==(const UsageRecord&) const = default;
+    /// u64 epoch | exit | payer | entry | u64 bytes.
+    void encode(codec::Writer& w) const;
+    static codec::Result<UsageRecord> decode(codec::Reader& r);
 };
-/// Claimed-usage records a node keeps (a claim that would pass it is refused).
-inline constexpr std::size_t max_usage_records = 65'536;
+/// A usage record's key: u64 epoch (big-endian, so records sort by epoch) |
+/// keccak256(exit | payer | entry)[0..24).
+using UsageKey = util::ByteArray<32>;
+UsageKey usage_record_key(std::uint64_t epoch, const crypto::X25519Public& exit, const crypto::Address& payer,
+                          const crypto::X25519Public& entry);
+std::uint64_t usage_key_epoch(const UsageKey& k);
 
 }  // namespace conet::ledger

@@ -160,6 +160,8 @@ std::vector<ledger::UsageClaimPayload> UsageMeter::claims(std::uint64_t epoch) c
     std::vector<ledger::UsageClaimPayload> out;
     for (auto it = m_best.lower_bound(Key{epoch, {}, {}}); it != m_best.end() && it->first.epoch == epoch; ++it) {
         if (it->second.bytes <= it->second.settled) continue;
+        // The ledger refuses a receipt that adds nothing to pay: it waits for more bytes.
+        if (unsettled(it->second) == 0) continue;
         if (out.empty() || out.back().receipts.size() >= ledger::UsageClaimPayload::max_receipts)
             out.push_back(ledger::UsageClaimPayload{m_config.exit, epoch, {}});
         out.back().receipts.push_back(
