@@ -9,8 +9,10 @@
 #      SIM_LEDGER_SEEDS (default 100) on the ledger, as many again with epochs
 #      (SIM_EPOCH_SEEDS, default 500: rotating sets on the model chain, sets
 #      chosen by bonds on the ledger), and one seed of each kind twice for determinism
-#   6. a short smoke run of every fuzz target
-#   7. functional tests (pytest-3) against the real binaries
+#   6. the incentive protocol's adversarial study (fails when a dishonest
+#      strategy earns as much per unit of cost as honest service)
+#   7. a short smoke run of every fuzz target
+#   8. functional tests (pytest-3) against the real binaries
 # Environment: FUZZ_SECONDS (default 8) per fuzz target; SIM_SEEDS (default
 # 500) and SIM_SECONDS (default 20 simulated seconds of faults per seed);
 # SKIP_DEPS=1 to skip step 1 on a machine that is already set up.
@@ -51,6 +53,9 @@ build/release/conet sim --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_LEDGER_
 build/release/conet sim --seed 424242 --check-determinism
 build/release/conet sim --seed 424242 --epoch-blocks 3 --check-determinism
 build/release/conet sim --seed 424242 --ledger --epoch-blocks 3 --check-determinism
+
+step "incentive study (1,000 nodes, 100 epochs: docs/incentives.md)"
+build/release/conet study --nodes 1000 --epochs 100
 
 step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-8}"

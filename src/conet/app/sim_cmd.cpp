@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "conet/app/cli.hpp"
+#include "conet/sim/incentive_study.hpp"
 #include "conet/sim/simulation.hpp"
 
 namespace conet::app {
@@ -120,6 +121,61 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");
     sim->add_option("--jobs", args->jobs, "Seeds run in parallel (default: one per core)");
     sim->final_callback([&exit_code, args] { exit_code = run_sim(*args); });
+
+    auto study = std::make_shared<sim::StudyOptions>();
+    auto json_out = std::make_shared<bool>(false);
+    CLI::App* st = app.add_subcommand(
+        "study",
+        "The incentive protocol's adversarial study: the real reward code over many nodes and epochs, "
+        "what each strategy earns per unit of cost (docs/incentives.md)");
+    st->add_option("--nodes", study->nodes, "Nodes (at least 200)")
+        ->check(CLI::Range(200, 100'000))
+        ->capture_default_str();
+    st->add_option("--epochs", study->epochs, "Epochs")->check(CLI::Range(1, 100'000))->capture_default_str();
+    st->add_option("--seed", study->seed, "Seed (who is online when, the keys)")->capture_default_str();
+    st->add_flag("--json", *json_out, "Print the results as JSON");
+    st->final_callback([&exit_code, study, json_out] {
+        const auto started = std::chrono::steady_clock::now();
+        sim::StudyOptions o = *study;
+        o.progress = [started](std::uint64_t e, std::uint64_t total) {
+            if (e % 10 == 0 || e == total)
+                std::cerr << "study: epoch " << e << "/" << total << " ("
+                          << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                              started)
+                                 .count()
+                          << " s)" << std::endl;
+        };
+        const sim::StudyResult r = sim::run_incentive_study(o);
+        if (*json_out) {
+            boost::json::array rows;
+            for (const auto& s : r.strategies)
+                rows.push_back(boost::json::object{{"strategy", s.name},
+                                                   {"what", s.what},
+                                                   {"honest", s.honest},
+                                                   {"nodes", s.nodes},
+                                                   {"earned", s.earned},
+                                                   {"cost", s.cost},
+                                                   {"per_cost", s.per_cost()}});
+            boost::json::array violations;
+            for (const auto& v : r.violations) violations.push_back(boost::json::value(v));
+            std::cout << boost::json::serialize(boost::json::object{{"nodes", r.nodes},
+                                                                    {"epochs", r.epochs},
+                                                                    {"honest_per_cost", r.honest_per_cost},
+                                                                    {"strategies", std::move(rows)},
+                                                                    {"violations", std::move(violations)}})
+                      << "\n";
+        } else {
+            std::cout << "Adversarial study: " << r.nodes << " nodes, " << r.epochs << " epochs, seed " << study->seed
+                      << "\n\n"
+                      << r.table() << "\n";
+            for (const auto& s : r.strategies) std::cout << "- " << s.name << ": " << s.what << "\n";
+            if (r.violations.empty())
+                std::cout << "\nEvery dishonest strategy earns less per unit of cost than honest service.\n";
+            for (const auto& v : r.violations)
+                std::cout << "\nVIOLATION: " << v << " earns at least as much per unit of cost as honest service\n";
+        }
+        exit_code = r.violations.empty() ? exit_ok : exit_failure;
+    });
 }
 
 }  // namespace conet::app
