@@ -43,8 +43,7 @@ World make_world() {
     const BlockContext ctx{1, 10, w.proposer.address(), {}};
     const std::uint64_t deposits[3] = {0, 5'000, 1'000'000};
     for (int i = 1; i < 3; ++i)
-        if (!w.state.apply(make_transaction(w.users[i], chain, 0, 1, TxKind::deposit, AmountPayload{deposits[i]}),
-                           ctx))
+        if (!w.state.apply(make_transaction(w.users[i], chain, 0, 1, TxKind::deposit, AmountPayload{deposits[i]}), ctx))
             std::abort();
     NodeRecord r;
     r.noise_key = crypto::X25519KeyPair::generate(rng).public_key;
@@ -108,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 1) return 0;
     State s = w.state;
     const std::uint64_t height = 2 + data[0] % (2 * E);
-    const std::uint64_t epoch = (data[0] >> 4) % 3;
+    // Epochs around the block's (0..2), and the largest (a claim for it must never pass).
+    const std::uint64_t epoch = (data[0] >> 4) == 15 ? ~std::uint64_t{0} : (data[0] >> 4) % 3;
     UsageClaimPayload claim{w.exit, epoch, {}};
     for (std::size_t at = 1; at + 12 <= size && claim.receipts.size() < 8; at += 12) {
         const std::uint8_t* r = data + at;
@@ -135,9 +135,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (s.total_supply() != supply) std::abort();
     if (applied->reverted) {
         if (prepaid_sum(s, w) != prepaid) std::abort();
-        if (codec::encode(*s.node(w.exit)) != codec::encode(*before.node(w.exit))) std::abort();
+        if (s.usage().size() != before.usage().size()) std::abort();
+        // Only the fee moved (the claimant's and the proposer's accounts): no payer's.
+        for (const auto& u : w.users)
+            if (codec::encode(*s.account(u.address())) != codec::encode(*before.account(u.address()))) std::abort();
         if (applied->receipt && *applied->receipt >= claim.receipts.size()) std::abort();
     } else {
+        if (epoch > epoch_of(height, E)) std::abort();  // a future epoch was claimed
         // What left the prepaid balances is what entries, the exit and the fund received.
         const std::uint64_t fell = prepaid - prepaid_sum(s, w);
         const auto balance = [&](const State& st, const crypto::Address& a) {

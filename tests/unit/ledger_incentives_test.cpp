@@ -374,7 +374,9 @@ TEST(Incentives, UsageRecordsAreKeptByTheStoreAndPrunedOnceNoLongerClaimable) {
     const std::size_t before = n.blocks.size();
     n.advance_to_epoch_end();  // the epoch's own end: still claimable in the next
     EXPECT_EQ(n.state.usage().size(), 1u);
-    n.advance_to_epoch_end();  // no longer claimable: pruned
+    n.advance_to_epoch_end();  // no longer claimable, kept one epoch more
+    EXPECT_EQ(n.state.usage().size(), 1u);
+    n.advance_to_epoch_end();  // pruned
     EXPECT_EQ(n.state.usage().size(), 0u);
     commit_all(before);
     auto store = BlockStore::open(dir, n.genesis);

@@ -181,9 +181,11 @@ TEST(LedgerUsage, DuplicateOverBalanceWrongEpochAndWrongClaimantAreRefused) {
     EXPECT_EQ(n.claim({n.receipt(n.user, MiB, 2)}, 2).reverted, TxError::wrong_epoch);
     n.height = 2 * E + 1;
     EXPECT_EQ(n.claim({n.receipt(n.user, 2 * MiB, 0)}, 0).reverted, TxError::wrong_epoch);
-    // Epoch 0's record goes at the end of epoch 1 (nothing can claim it after).
+    // Epoch 0's record goes at the end of epoch 2 (nothing can claim it after epoch 1).
     EXPECT_EQ(n.state.usage().size(), 1u);
     n.state.end_block(BlockContext{2 * E, 2000, n.proposer.address(), {}});
+    EXPECT_EQ(n.state.usage().size(), 1u);
+    n.state.end_block(BlockContext{3 * E, 3000, n.proposer.address(), {}});
     EXPECT_EQ(n.state.usage().size(), 0u);
     ASSERT_FALSE(n.claim({n.receipt(n.user, MiB, 2)}).reverted);
     EXPECT_EQ(n.state.usage().size(), 1u);

@@ -59,6 +59,7 @@ TEST(UsageMeter, APayerPastItsCreditIsCutOffUntilItsReceiptsCatchUp) {
     Fixture f;
     UsageMeter m(f.config());
     ASSERT_TRUE(m.on_receipt(1, f.receipt(f.user, 0)));
+    m.settle({}, {{f.user.address(), 1'000'000}});              // the balance is no limit here
     EXPECT_EQ(m.on_bytes(1, 4 * MiB, f.t0), MeterVerdict::ok);  // exactly the credit
     EXPECT_EQ(m.on_bytes(1, 1, f.t0), MeterVerdict::payment_required);
     EXPECT_EQ(m.admit_stream(1), MeterVerdict::payment_required);
@@ -72,6 +73,55 @@ TEST(UsageMeter, APayerPastItsCreditIsCutOffUntilItsReceiptsCatchUp) {
     ASSERT_TRUE(view);
     EXPECT_EQ(view->carried, 7 * MiB + 1);
     EXPECT_EQ(view->receipted, 3 * MiB);
+}
+
+TEST(UsageMeter, UntilTheLedgerShowsTheBalanceAPayerGetsTheCreditsWorth) {
+    Fixture f;
+    UsageMeter m(f.config());
+    // A fresh wallet with nothing deposited signs a receipt for a petabyte: the
+    // credit check passes, the balance is not known yet, and yet it is refused.
+    ASSERT_TRUE(m.on_receipt(1, f.receipt(f.user, 1ull << 50)));
+    EXPECT_EQ(m.admit_stream(1), MeterVerdict::payment_required);
+    // An honest newcomer is served up to the credit (4 MiB at 100 per MiB: 400).
+    ASSERT_TRUE(m.on_receipt(2, f.receipt(f.other, 0)));
+    EXPECT_EQ(m.on_bytes(2, 4 * MiB, f.t0), MeterVerdict::ok);
+    ASSERT_TRUE(m.on_receipt(2, f.receipt(f.other, 4 * MiB)));
+    EXPECT_EQ(m.on_bytes(2, MiB, f.t0), MeterVerdict::payment_required);  // owes 500
+    m.settle({}, {{f.other.address(), 10'000}, {f.user.address(), 0}});
+    EXPECT_EQ(m.admit_stream(2), MeterVerdict::ok);
+    EXPECT_EQ(m.admit_stream(1), MeterVerdict::balance_exhausted);
+}
+
+TEST(UsageMeter, ANewEpochForgivesUnreceiptedBytesButNotWhatReceiptsOwe) {
+    Fixture f;
+    UsageMeter m(f.config());
+    m.set_epoch(5);
+    m.settle({}, {{f.user.address(), 1'000'000}});
+    ASSERT_TRUE(m.on_receipt(1, f.receipt(f.user, 0)));
+    EXPECT_EQ(m.on_bytes(1, 5 * MiB, f.t0), MeterVerdict::payment_required);  // its proxy restarted, say
+    EXPECT_EQ(m.admit_stream(1), MeterVerdict::payment_required);
+    m.set_epoch(6);
+    EXPECT_EQ(m.admit_stream(1), MeterVerdict::ok);
+    EXPECT_EQ(m.payer(f.user.address())->carried, 0u);
+}
+
+TEST(UsageMeter, APayerNamesAtMostSixteenEntriesAndEmptyReceiptsHoldNothing) {
+    Fixture f;
+    UsageMeter m(f.config());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(m.on_receipt(1, f.receipt(f.user, 0)));
+    EXPECT_TRUE(m.claims(5).empty());
+    for (std::size_t i = 0; i < 16; ++i) {
+        const auto entry = crypto::X25519KeyPair::generate(f.rng).public_key;
+        const ledger::ReceiptFields fields{chain, f.exit, entry, 5, MiB};
+        ASSERT_TRUE(m.on_receipt(
+            1, codec::encode(ledger::ReceiptMessage{5, entry, MiB, crypto::sign_hash(f.user, fields.digest())})));
+    }
+    auto more = m.on_receipt(1, f.receipt(f.user, MiB));
+    ASSERT_FALSE(more);
+    EXPECT_EQ(more.error(), ReceiptError::too_many_keys);
+    EXPECT_EQ(m.claims(5).front().receipts.size(), 16u);
+    m.forget_before(6);  // the payer keeps its circuit, its keys are gone
+    EXPECT_TRUE(m.on_receipt(1, f.receipt(f.user, MiB, 6)));
 }
 
 TEST(UsageMeter, APayerOwingMoreThanItsPrepaidBalanceIsCutOff) {
@@ -104,6 +154,10 @@ TEST(UsageMeter, ForgedMisdirectedAndStaleReceiptsAreRefused) {
     auto misdirected = m.on_receipt(1, f.receipt(f.user, 2 * MiB, 5, &elsewhere));
     ASSERT_FALSE(misdirected);  // recovers to some other key, not the circuit's payer
     EXPECT_EQ(misdirected.error(), ReceiptError::forged);
+    // On a fresh circuit it binds that other key, never the user: nothing is credited to the user.
+    auto fresh = m.on_receipt(7, f.receipt(f.user, 2 * MiB, 5, &elsewhere));
+    ASSERT_TRUE(fresh);
+    EXPECT_NE(*fresh, f.user.address());
     auto stale = m.on_receipt(1, f.receipt(f.user, 2 * MiB, 3));
     ASSERT_FALSE(stale);
     EXPECT_EQ(stale.error(), ReceiptError::wrong_epoch);

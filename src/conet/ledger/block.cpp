@@ -142,9 +142,12 @@ codec::Result<Block> Block::decode(codec::Reader& r) {
     b.header = *h;
     auto n = r.count(max_block_txs);
     if (!n) return util::unexpected(n.error());
+    std::size_t payload_bytes = 0;
     for (std::size_t i = 0; i < *n; ++i) {
         auto tx = Transaction::decode(r);
         if (!tx) return util::unexpected(tx.error());
+        payload_bytes += tx->payload.size();
+        if (payload_bytes > max_block_payload_bytes) return util::unexpected(codec::CodecError::too_long);
         b.transactions.push_back(std::move(*tx));
     }
     auto c = Certificate::decode(r);

@@ -30,6 +30,9 @@ namespace conet::ledger {
 
 inline constexpr std::string_view finalize_domain = "CONET/Simplex/Finalize/v1";
 inline constexpr std::size_t max_block_txs = 4096;
+/// The transactions' payloads in one block, together (usage claims are up to
+/// 32 KiB each): keeps a block well inside consensus' max_block_bytes.
+inline constexpr std::size_t max_block_payload_bytes = 4u << 20;
 inline constexpr std::size_t max_validators = 256;
 
 /// Epochs (genesis `epoch_blocks` E): epoch e is heights e·E+1 … (e+1)·E;

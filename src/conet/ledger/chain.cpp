@@ -291,8 +291,14 @@ std::pair<Block, State> build_unsigned_block(const State& state, const Header& p
     b.header.proposer = proposer;
     State next = state;
     const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer, b.header.parent};
-    for (auto& s : mempool.select(state, max_txs))
-        if (next.apply(s.tx, ctx, &s.sender)) b.transactions.push_back(std::move(s.tx));
+    std::size_t payload_bytes = 0;
+    for (auto& s : mempool.select(state, max_txs)) {
+        if (payload_bytes + s.tx.payload.size() > max_block_payload_bytes) continue;  // the next block takes it
+        if (next.apply(s.tx, ctx, &s.sender)) {
+            payload_bytes += s.tx.payload.size();
+            b.transactions.push_back(std::move(s.tx));
+        }
+    }
     next.end_block(ctx);
     b.header.tx_root = transactions_root(b.transactions);
     b.header.state_root = next.state_root();

@@ -486,7 +486,10 @@ void State::end_block(const BlockContext& block) {
     if (ends_epoch(block.height, m_params.epoch_blocks)) {
         const std::uint64_t epoch = epoch_of(block.height, m_params.epoch_blocks);
         close_epoch(epoch, block);
-        prune_usage(epoch);  // the next epoch can still claim this one, not the one before
+        // The next epoch can still claim this one, not the one before; its
+        // records stay one epoch more, so every block's state shows what the
+        // claims of the epoch's last block paid.
+        if (epoch > 0) prune_usage(epoch - 1);
         set_validator_set(next_validator_set(epoch + 1));
     }
 }

@@ -25,7 +25,7 @@ util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(cons
     const IncentiveParams& ip = m_params.incentives;
     if (m_params.epoch_blocks == 0 || ip.usage_price_per_mib == 0) return refuse(TxError::usage_off);
     const std::uint64_t current = epoch_of(height, m_params.epoch_blocks);
-    if (p->epoch != current && p->epoch + 1 != current) return refuse(TxError::wrong_epoch);
+    if (p->epoch != current && !(current > 0 && p->epoch == current - 1)) return refuse(TxError::wrong_epoch);
     const NodeEntry* exit = node(p->exit);
     if (!exit) return refuse(TxError::unknown_node);
     if (exit->record.operator_address != from) return refuse(TxError::not_operator);

@@ -7,6 +7,8 @@ namespace conet::ledger {
 
 namespace {
 
+__extension__ typedef unsigned __int128 U128;
+
 codec::Result<crypto::Signature> read_signature(codec::Reader& r) {
     auto sig = r.fixed<65>();
     if (!sig) return util::unexpected(sig.error());
@@ -147,16 +149,16 @@ std::uint64_t usage_key_epoch(const UsageKey& k) {
 }
 
 std::optional<std::uint64_t> usage_cost(std::uint64_t bytes, std::uint64_t price_per_mib) {
-    const unsigned __int128 cost = static_cast<unsigned __int128>(bytes) * price_per_mib >> 20;
+    const U128 cost = static_cast<U128>(bytes) * price_per_mib >> 20;
     if (cost > ~std::uint64_t{0}) return std::nullopt;
     return static_cast<std::uint64_t>(cost);
 }
 
 UsageSplit split_usage_fee(std::uint64_t fee, const IncentiveParams& p) {
     UsageSplit s;
-    s.protocol = static_cast<std::uint64_t>(static_cast<unsigned __int128>(fee) * p.usage_protocol_bps / bps_one);
+    s.protocol = static_cast<std::uint64_t>(static_cast<U128>(fee) * p.usage_protocol_bps / bps_one);
     const std::uint64_t rest = fee - s.protocol;
-    s.entry = static_cast<std::uint64_t>(static_cast<unsigned __int128>(rest) * p.usage_entry_bps / bps_one);
+    s.entry = static_cast<std::uint64_t>(static_cast<U128>(rest) * p.usage_entry_bps / bps_one);
     s.exit = rest - s.entry;
     CONET_ASSERT(s.entry + s.exit + s.protocol == fee);
     return s;

@@ -71,12 +71,12 @@ bool CircuitEnd::on_stream_message(const RelayView& m) {
             m_recv_outstanding += static_cast<std::int64_t>(m.body.size());
             bytes_received += m.body.size();
             if (m_recv_outstanding > circuit_window_bytes) return false;
-            on_payload(m.body.size());
             if (!stream) {
                 // Data racing a RESET we sent: still counts against the window; grant it back.
                 credit_consumed(m.body.size());
                 return true;
             }
+            on_payload(m.body.size());  // only data for a stream this end has (a proxy pays for it)
             return stream->on_data(m.body);
         case RelayCommand::end:
             if (stream) stream->on_end();

@@ -220,6 +220,35 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
         return json::value(
             json::object{{"epoch", *epoch}, {"summary", epoch_summary_json(*summary)}, {"rewards", std::move(paid)}});
     });
+    // What an exit has been paid for: the usage claimed of (payer, entry) pairs in one epoch.
+    d.add("conet_getUsage", [&store](const json::value& p) -> MethodResult {
+        auto exit = rpc_params::hex_param<32>(p, 0, "the exit's 32-byte hex Noise key");
+        if (!exit) return util::unexpected(exit.error());
+        auto epoch = u64_param(p, 1, "an epoch");
+        if (!epoch) return util::unexpected(epoch.error());
+        const json::value* pairs = rpc_params::param(p, 2);
+        if (!pairs || !pairs->is_array() || pairs->get_array().size() > ledger::UsageClaimPayload::max_receipts)
+            return util::unexpected(rpc_params::bad_params("param 2 must be an array of at most " +
+                                                           std::to_string(ledger::UsageClaimPayload::max_receipts) +
+                                                           " [payer address, entry key] pairs"));
+        const ledger::State& s = store.state();
+        json::array out;
+        for (const auto& pair : pairs->get_array()) {
+            const json::array* a = pair.if_array();
+            auto payer = a && a->size() == 2 && a->at(0).is_string()
+                             ? crypto::Address::parse(a->at(0).get_string())
+                             : crypto::KeyResult<crypto::Address>(util::unexpected(crypto::KeyError::bad_address));
+            auto entry =
+                a && a->size() == 2 && a->at(1).is_string()
+                    ? util::from_hex_fixed<32>(a->at(1).get_string())
+                    : util::Result<util::ByteArray<32>, util::HexError>(util::unexpected(util::HexError::bad_digit));
+            if (!payer || !entry)
+                return util::unexpected(rpc_params::bad_params("each pair must be [payer address, entry key hex]"));
+            const ledger::UsageRecord* r = s.usage_record(*epoch, *exit, *payer, *entry);
+            out.push_back(r ? r->bytes : 0);
+        }
+        return json::value(json::object{{"epoch", *epoch}, {"claimed", std::move(out)}, {"head", store.head().height}});
+    });
 }
 
 }  // namespace conet::node

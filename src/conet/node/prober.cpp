@@ -17,16 +17,16 @@ using net::use_nothrow;
 using Clock = std::chrono::steady_clock;
 
 struct Prober::Shared {
-    Shared(asio::io_context& io, const ledger::BlockStore& store, crypto::Address self, Submit submit,
-           ProberOptions options)
-        : io(io),
-          store(store),
-          self(self),
-          submit(std::move(submit)),
-          options(std::move(options)),
-          echo(io),
-          pair(io),
-          tick(io) {}
+    Shared(asio::io_context& io_, const ledger::BlockStore& store_, crypto::Address self_, Submit submit_,
+           ProberOptions options_)
+        : io(io_),
+          store(store_),
+          self(self_),
+          submit(std::move(submit_)),
+          options(std::move(options_)),
+          echo(io_),
+          pair(io_),
+          tick(io_) {}
     asio::io_context& io;
     const ledger::BlockStore& store;
     crypto::Address self;

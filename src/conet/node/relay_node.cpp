@@ -258,7 +258,8 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         if (config.ledger_rpc.empty())
             spdlog::warn("[usage] no ledger_rpc: receipts cannot be claimed and balances are not checked");
         else
-            claimer = std::make_unique<UsageClaimer>(io, server.meter(), wallet->clone(), genesis->chain_id);
+            claimer = std::make_unique<UsageClaimer>(io, server.meter(), wallet->clone(), genesis->chain_id,
+                                                     genesis->params.min_fee);
     }
     // Registration on the ledger and the relay list from it.
     if (!config.ledger_rpc.empty()) {

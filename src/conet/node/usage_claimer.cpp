@@ -56,7 +56,9 @@ void UsageClaimer::refresh(const std::string& url, const rpc::CallOptions& call)
     } catch (const std::exception&) {
         return;
     }
-    // Which claims were included (their payments are in the balances read next).
+    // What the ledger paid of the claims that were included: a claim that
+    // reverted in its block (its payer spent elsewhere meanwhile) paid nothing,
+    // so the ledger's records are asked, not the transactions' status.
     std::vector<ledger::UsageClaimPayload> settled;
     bool waiting = false;
     for (auto it = m_in_flight.begin(); it != m_in_flight.end();) {
@@ -68,11 +70,31 @@ void UsageClaimer::refresh(const std::string& url, const rpc::CallOptions& call)
             ++it;
             continue;
         }
-        if (status && *status == "committed") settled.push_back(it->second);
-        it = m_in_flight.erase(it);  // committed, or dropped (claimed again below)
+        if (status && *status == "committed") {
+            ledger::UsageClaimPayload paid = it->second;
+            json::array pairs;
+            for (const auto& r : paid.receipts)
+                pairs.push_back(json::array{json::value(r.payer.to_string()), json::value(util::to_hex(r.entry))});
+            auto usage =
+                rpc::call(url, "conet_getUsage",
+                          json::array{json::value(util::to_hex(paid.exit)), json::value(paid.epoch), pairs}, call);
+            if (!usage) return;
+            try {
+                const auto& claimed = usage->at("claimed").as_array();
+                for (std::size_t i = 0; i < paid.receipts.size() && i < claimed.size(); ++i)
+                    paid.receipts[i].bytes = claimed[i].to_number<std::uint64_t>();
+            } catch (const std::exception&) {
+                return;
+            }
+            settled.push_back(std::move(paid));
+        }
+        it = m_in_flight.erase(it);  // settled, or dropped (claimed again below)
     }
+    // The payers the meter knows now (a new one must not wait a round for its balance).
+    std::vector<crypto::Address> payers;
+    if (!on_io(call, [&] { payers = m_meter.payers(); })) return;
     std::map<crypto::Address, std::uint64_t> prepaid;
-    for (const auto& a : m_payers) {
+    for (const auto& a : payers) {
         auto acc = rpc::call(url, "conet_getAccount", json::array{json::value(a.to_string())}, call);
         if (!acc) return;
         try {
@@ -81,15 +103,12 @@ void UsageClaimer::refresh(const std::string& url, const rpc::CallOptions& call)
             return;
         }
     }
-    std::vector<crypto::Address> payers;
     const bool answered = on_io(call, [&] {
         m_meter.set_epoch(epoch);
         m_meter.settle(settled, prepaid);
         if (epoch > 0) m_meter.forget_before(epoch - 1);
-        payers = m_meter.payers();
     });
     if (!answered) return;
-    m_payers = std::move(payers);
     if (!waiting) send_claims(url, call, epoch);
 }
 
@@ -111,6 +130,10 @@ void UsageClaimer::send_claims(const std::string& url, const rpc::CallOptions& c
         return;
     }
     static const std::regex at_receipt("receipt ([0-9]+): (.*)");
+    // One claim per round: the validator tries each claim on its head state
+    // before admitting it, and a second one from the same wallet (the next
+    // nonce) could not be tried there.
+    claims.resize(1);
     for (auto& claim : claims) {
         for (std::size_t attempt = 0; attempt < claim.receipts.size() + 3 && !claim.receipts.empty(); ++attempt) {
             const auto tx =

@@ -1,13 +1,14 @@
 #pragma once
 /// The exit's claims of paid usage (docs/incentives.md "Paid usage"): on the
 /// ledger sync's thread, each refresh it
-///   1. learns the epoch and which of its earlier claims were included,
+///   1. learns the epoch and what the ledger paid of its earlier claims,
 ///   2. reads the prepaid balance of every payer the exit meters,
 ///   3. hands both to the meter on the io thread (so the meter's view of
 ///      what is owed and what the ledger holds always match), and
 ///   4. sends the receipts the ledger has not paid yet, for the previous and
-///      the current epoch, as usage-claim transactions signed by the
-///      operator's wallet. A receipt the ledger refuses is dropped.
+///      the current epoch, as a usage-claim transaction signed by the
+///      operator's wallet (one per round). A receipt the ledger refuses is
+///      dropped, or replaced by an earlier one the payer's balance still pays.
 /// The meter lives on the io thread; every touch of it is posted there.
 
 #include <map>
@@ -44,7 +45,6 @@ private:
     std::uint64_t m_fee;
     /// Claims sent and not yet seen included, by transaction id.
     std::map<std::string, ledger::UsageClaimPayload> m_in_flight;
-    std::vector<crypto::Address> m_payers;  ///< as of the last round
     std::string m_last_warning;
 };
 

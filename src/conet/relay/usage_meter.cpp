@@ -13,6 +13,7 @@ std::string_view describe(ReceiptError e) {
             return "receipt signature does not match (or names another payer than the circuit's)";
         case ReceiptError::wrong_epoch: return "receipt for an epoch the exit is not in";
         case ReceiptError::went_backwards: return "receipt for fewer bytes than one already held";
+        case ReceiptError::too_many_keys: return "receipt names one more entry than a payer may";
     }
     return "receipt error";
 }
@@ -34,7 +35,15 @@ util::Result<crypto::Address, ReceiptError> UsageMeter::on_receipt(std::uint64_t
         ++m_payers[payer].circuits;
     }
     Payer& p = m_payers[payer];
-    Best& best = m_best[Key{m->epoch, payer, m->entry}];
+    if (m->bytes == 0) return payer;  // binds the circuit; nothing to claim
+    const Key key{m->epoch, payer, m->entry};
+    auto found = m_best.find(key);
+    if (found == m_best.end()) {
+        if (p.keys >= max_keys_per_payer) return util::unexpected(ReceiptError::too_many_keys);
+        found = m_best.emplace(key, Best{}).first;
+        ++p.keys;
+    }
+    Best& best = found->second;
     if (m->bytes < best.bytes) return util::unexpected(ReceiptError::went_backwards);
     p.receipted += m->bytes - best.bytes;
     const std::uint64_t was = unsettled(best);
@@ -80,7 +89,11 @@ MeterVerdict UsageMeter::verdict(const crypto::Address& a) const {
     const Payer& p = it->second;
     if (p.carried > p.receipted && p.carried - p.receipted > m_config.credit_bytes)
         return MeterVerdict::payment_required;
-    if (p.prepaid && owed(p) > *p.prepaid) return MeterVerdict::balance_exhausted;
+    const std::uint64_t due = owed(p);
+    if (p.prepaid && due > *p.prepaid) return MeterVerdict::balance_exhausted;
+    // Until the ledger shows the balance, a payer gets the credit's worth and no more.
+    if (!p.prepaid && due > ledger::usage_cost(m_config.credit_bytes, m_config.price_per_mib).value_or(0))
+        return MeterVerdict::payment_required;
     return MeterVerdict::ok;
 }
 
@@ -127,14 +140,14 @@ void UsageMeter::set_settled(const crypto::Address& payer, Best& b, std::uint64_
     Payer& p = m_payers[payer];
     const std::uint64_t was = unsettled(b);
     b.settled = settled;
-    p.unsettled_cost -= std::min<unsigned __int128>(p.unsettled_cost, was);
+    p.unsettled_cost -= std::min<U128>(p.unsettled_cost, was);
     p.unsettled_cost += unsettled(b);
 }
 
 std::uint64_t UsageMeter::owed(const Payer& p) const {
     // What the receipts held add to what was settled, plus what the
     // unreceipted bytes would cost.
-    unsigned __int128 total = p.unsettled_cost;
+    U128 total = p.unsettled_cost;
     if (p.carried > p.receipted)
         total += ledger::usage_cost(p.carried - p.receipted, m_config.price_per_mib).value_or(~std::uint64_t{0});
     return total > ~std::uint64_t{0} ? ~std::uint64_t{0} : static_cast<std::uint64_t>(total);
@@ -199,20 +212,22 @@ void UsageMeter::drop(std::uint64_t epoch, const crypto::Address& payer, const c
     if (it != m_best.end()) set_settled(payer, it->second, it->second.bytes);  // nothing left to claim of it
 }
 
+void UsageMeter::set_epoch(std::uint64_t epoch) {
+    if (m_epoch && epoch > *m_epoch)
+        for (auto& [a, p] : m_payers) p.carried = std::min(p.carried, p.receipted);
+    m_epoch = epoch;
+}
+
 void UsageMeter::forget_before(std::uint64_t epoch) {
     for (auto it = m_best.begin(); it != m_best.end() && it->first.epoch < epoch;) {
         set_settled(it->first.payer, it->second, it->second.bytes);
+        Payer& p = m_payers[it->first.payer];
+        CONET_ASSERT(p.keys > 0);
+        --p.keys;
         it = m_best.erase(it);
     }
     // Payers with no circuit and no receipt left are forgotten too.
-    for (auto it = m_payers.begin(); it != m_payers.end();) {
-        const bool has_receipts =
-            std::any_of(m_best.begin(), m_best.end(), [&](const auto& b) { return b.first.payer == it->first; });
-        if (it->second.circuits == 0 && !has_receipts)
-            it = m_payers.erase(it);
-        else
-            ++it;
-    }
+    std::erase_if(m_payers, [](const auto& kv) { return kv.second.circuits == 0 && kv.second.keys == 0; });
 }
 
 std::optional<UsageMeter::PayerView> UsageMeter::payer(const crypto::Address& a) const {

@@ -18,6 +18,8 @@
 
 namespace conet::relay {
 
+__extension__ typedef unsigned __int128 U128;
+
 struct MeterConfig {
     std::uint64_t chain_id = 0;
     crypto::X25519Public exit{};
@@ -41,9 +43,10 @@ enum class MeterVerdict {
 
 enum class ReceiptError {
     malformed,
-    forged,         ///< does not recover, or another payer than the circuit's
-    wrong_epoch,    ///< not within one epoch of the exit's view
-    went_backwards  ///< fewer bytes than a receipt already held (harmless, ignored)
+    forged,          ///< does not recover, or another payer than the circuit's
+    wrong_epoch,     ///< not within one epoch of the exit's view
+    went_backwards,  ///< fewer bytes than a receipt already held (harmless, ignored)
+    too_many_keys,   ///< the payer already named max_keys_per_payer (epoch, entry) pairs here (ignored)
 };
 std::string_view describe(ReceiptError e);
 
@@ -67,8 +70,10 @@ public:
     void circuit_closed(std::uint64_t circuit);
 
     /// The ledger's view: the current epoch and payers' prepaid balances,
-    /// fetched after the claims listed in `settled` were included.
-    void set_epoch(std::uint64_t epoch) { m_epoch = epoch; }
+    /// fetched after the claims listed in `settled` were included. A new
+    /// epoch forgives each payer's unreceipted bytes (data lost in flight, a
+    /// proxy that restarted): at most the credit per epoch.
+    void set_epoch(std::uint64_t epoch);
     std::optional<std::uint64_t> epoch() const { return m_epoch; }
     void settle(const std::vector<ledger::UsageClaimPayload>& settled,
                 const std::map<crypto::Address, std::uint64_t>& prepaid);
@@ -115,13 +120,16 @@ private:
         std::vector<std::pair<std::uint64_t, crypto::Signature>> history;
     };
     static constexpr std::size_t max_history = 64;
+    /// (epoch, entry) pairs one payer's receipts may name at this exit.
+    static constexpr std::size_t max_keys_per_payer = 16;
     struct Payer {
         std::uint64_t carried = 0;    ///< on circuits bound to it, ever
         std::uint64_t receipted = 0;  ///< sum of the best receipts' bytes
+        std::size_t keys = 0;         ///< entries in m_best
         std::optional<std::uint64_t> prepaid;
         std::size_t circuits = 0;
         /// What its best receipts add to what the ledger settled, in base units.
-        unsigned __int128 unsettled_cost = 0;
+        U128 unsettled_cost = 0;
     };
     struct Free {
         double tokens = 0;

@@ -42,6 +42,7 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, 
         g.params.incentives.emission_halving_epochs = 1'000;
         g.params.incentives.probers_per_node = 2;
         g.params.incentives.jail_after_failed_epochs = 2;
+        g.params.incentives.usage_price_per_mib = LedgerWorld::usage_price;
         for (std::uint32_t j = 0; j < relay_count; ++j) {
             operators.push_back(crypto::PrivateKey::generate(rng));
             g.balances.emplace_back(operators.back().address(), wallet_balance);
@@ -70,10 +71,21 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, 
             CONET_ASSERT(applied && !applied->reverted);
         }
     }
+    std::optional<crypto::PrivateKey> user;
+    if (epoch_blocks > 0) {
+        user = crypto::PrivateKey::generate(rng);
+        CONET_ASSERT(state->credit(user->address(), 2 * user_prepaid));
+        const auto deposit = ledger::make_transaction(*user, g.chain_id, 0, fee, ledger::TxKind::deposit,
+                                                      ledger::AmountPayload{user_prepaid});
+        auto applied = state->apply(deposit, genesis_block);
+        CONET_ASSERT(applied && !applied->reverted);
+    }
     ledger::Header header = g.header(*state);
     const ledger::Amount128 supply = state->total_supply();
     LedgerWorld w{std::move(g), std::move(*state), header, std::move(keys), std::move(proposers), std::move(vkeys)};
     w.relays = std::move(relays);
+    w.relay_operators = std::move(operators);
+    w.user = std::move(user);
     w.genesis_supply = supply;
     w.seed = seed;
     return w;
@@ -110,6 +122,9 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
             on_validator_set(m_node, m_final_state.validator_set());
         if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && !m_world.relays.empty())
             if (auto broken = check_epoch_paid(m_final_state); !broken.empty())
+                return util::unexpected(replay->journal.path() + ": " + broken);
+        if (m_world.user)
+            if (auto broken = check_usage(m_final_state); !broken.empty())
                 return util::unexpected(replay->journal.path() + ": " + broken);
         m_final_headers.push_back(b->header);
         m_final_blocks[b->header.hash()] = bytes;
@@ -160,6 +175,46 @@ void LedgerSimApp::submit_probe_report(std::uint64_t seq) {
     if (m_mempool.admit(tx, s)) ++next;
 }
 
+void LedgerSimApp::submit_usage_claim(std::uint64_t seq) {
+    const ledger::State& s = m_final_state;
+    const std::uint64_t epoch = s.epoch_info().epoch;
+    const crypto::X25519Public& exit = m_world.relays[0];
+    const crypto::X25519Public& entry = m_world.relays[1];
+    const bool forged = (seq / 5) % 4 == 3;
+    // Real receipts wander below max_real_usage (a lower one than was paid is a replay and reverts).
+    const std::uint64_t bytes = forged ? 1'000ull << 20 : (1 + (seq * 2654435761ULL >> 7) % 97) << 20;
+    const ledger::ReceiptFields f{s.chain_id(), exit, entry, epoch, bytes};
+    const crypto::PrivateKey& signer = forged ? m_world.wallets[0] : *m_world.user;
+    const ledger::ClaimedReceipt r{m_world.user->address(), entry, bytes, crypto::sign_hash(signer, f.digest())};
+    const crypto::PrivateKey& op = m_world.relay_operators[0];
+    const ledger::Account* acc = s.account(op.address());
+    std::uint64_t& next = m_next_nonce[1'000'000];
+    next = std::max(next, acc ? acc->nonce : 0);
+    auto tx = ledger::make_transaction(op, ledger_chain_id, next, fee, ledger::TxKind::usage_claim,
+                                       ledger::UsageClaimPayload{exit, epoch, {r}});
+    if (m_mempool.admit(tx, s)) ++next;
+}
+
+std::string LedgerSimApp::check_usage(const ledger::State& after) {
+    const std::uint64_t next = after.epoch_info().epoch;
+    for (std::uint64_t back = 0; back <= std::min<std::uint64_t>(next, 2); ++back) {
+        const std::uint64_t e = next - back;
+        const ledger::UsageRecord* rec =
+            after.usage_record(e, m_world.relays[0], m_world.user->address(), m_world.relays[1]);
+        if (!rec) continue;
+        if (rec->bytes > LedgerWorld::max_real_usage) return "a forged receipt was paid in epoch " + std::to_string(e);
+        std::uint64_t& claimed = m_claimed[e];
+        if (rec->bytes < claimed) return "claimed usage of epoch " + std::to_string(e) + " went down";
+        claimed = rec->bytes;
+    }
+    std::uint64_t spent = 0;
+    for (const auto& [e, b] : m_claimed) spent += *ledger::usage_cost(b, LedgerWorld::usage_price);
+    const ledger::Account* user = after.account(m_world.user->address());
+    if (!user || user->prepaid != LedgerWorld::user_prepaid - spent)
+        return "the user's prepaid balance did not fall by exactly the claimed usage's cost";
+    return {};
+}
+
 std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
     const auto& last = after.epoch_info().last;
     if (!last) return "an epoch's last block recorded no payment";
@@ -181,6 +236,7 @@ std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
 
 void LedgerSimApp::submit(std::uint64_t seq) {
     if (!m_world.relays.empty() && seq % 5 == 2) return submit_probe_report(seq);
+    if (m_world.user && seq % 5 == 3) return submit_usage_claim(seq);
     if (m_world.genesis.params.validator_slots > 0 && seq % 5 == 4) {
         // A validator adds to its bond, now and then a lot: the largest bonds
         // change places, and so the sets. (Bonds only grow here: with bonds
@@ -293,6 +349,8 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
         if (ledger::ends_epoch(height, E) && on_validator_set) on_validator_set(m_node, c->after->validator_set());
         if (ledger::ends_epoch(height, E) && !m_world.relays.empty())
             if (auto broken = check_epoch_paid(*c->after); !broken.empty()) m_on_fork(m_node, broken);
+        if (m_world.user)
+            if (auto broken = check_usage(*c->after); !broken.empty()) m_on_fork(m_node, broken);
         m_final_blocks[d] = c->bytes;
         m_tip_view = c->block.header.view;
         Final fin{c->block.header.height, d, ledger::epoch_of(c->block.header.height, E), {}};

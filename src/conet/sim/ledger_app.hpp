@@ -29,6 +29,10 @@ struct LedgerWorld {
     /// the validators probe (docs/incentives.md); each is down in some epochs
     /// (node_up), and the epochs' rewards must agree with that.
     std::vector<crypto::X25519Public> relays;
+    std::vector<crypto::PrivateKey> relay_operators;
+    /// With epochs: a user with a prepaid balance whose usage relay 0 (the
+    /// exit, through relay 1) claims, now and then with a forged receipt.
+    std::optional<crypto::PrivateKey> user;
     ledger::Amount128 genesis_supply = 0;
     std::uint64_t seed = 0;
     /// Whether relay `j` serves during `epoch` (down one epoch in four, by the seed).
@@ -42,6 +46,9 @@ struct LedgerWorld {
     static constexpr std::uint64_t seat_stake = 1'000;
     static constexpr std::uint32_t relay_count = 6;
     static constexpr std::uint64_t emission = 1'000'000;
+    static constexpr std::uint64_t user_prepaid = 1'000'000'000;
+    static constexpr std::uint64_t usage_price = 1'000;           ///< per MiB
+    static constexpr std::uint64_t max_real_usage = 97ull << 20;  ///< what the user ever signs in an epoch
 };
 
 class LedgerSimApp final : public SimApplication {
@@ -86,6 +93,13 @@ private:
     ledger::Amount128 m_minted = 0;  ///< every epoch's minted amount so far, on this node's final chain
 
     void submit_probe_report(std::uint64_t seq);
+    /// Relay 0's operator claims the user's latest receipt (every fourth
+    /// claim carries a forged one instead).
+    void submit_usage_claim(std::uint64_t seq);
+    std::map<std::uint64_t, std::uint64_t> m_claimed;  ///< usage paid per epoch, as this node's final chain shows
+    /// After every final block: claimed usage only grows, never beyond what
+    /// the user signed, and the user's prepaid balance fell by exactly its cost.
+    std::string check_usage(const ledger::State& after);
     /// The incentive invariants at an epoch's last block: the supply grew by
     /// exactly what was minted, no more than the emission, and a relay that
     /// was down earned nothing. Empty when they hold.
