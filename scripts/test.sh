@@ -13,14 +13,14 @@
 #      strategy earns as much per unit of cost as honest service)
 #   7. a short smoke run of every fuzz target
 #   8. functional tests (pytest-3) against the real binaries
-# Environment: FUZZ_SECONDS (default 8) per fuzz target; SIM_SEEDS (default
+# Environment: FUZZ_SECONDS (default 6) per fuzz target; SIM_SEEDS (default
 # 500) and SIM_SECONDS (default 20 simulated seconds of faults per seed);
 # SKIP_DEPS=1 to skip step 1 on a machine that is already set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
+step() { printf '\n==> %s (at %ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 
 if [[ "${SKIP_DEPS:-0}" != "1" ]]; then
   step "dependencies"
@@ -35,6 +35,8 @@ for preset in release debug fuzz; do
   cmake --preset "$preset" >/dev/null
   if [[ $preset == fuzz ]]; then
     cmake --build --preset fuzz --target fuzz_all  # the fuzz targets only
+  elif [[ $preset == debug ]]; then
+    cmake --build --preset debug --target conet conet_unit_tests  # what the sanitized runs use (no benchmarks)
   else
     cmake --build --preset "$preset"
   fi
@@ -58,7 +60,7 @@ step "incentive study (1,000 nodes, 100 epochs: docs/incentives.md)"
 build/release/conet study --nodes 1000 --epochs 100
 
 step "fuzz smoke"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-8}"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-6}"
 
 step "functional tests (debug binary: ASan + UBSan)"
 # Time budget: the SIGKILL loop of test_consensus runs 20 s of faults here and a minute on the release
@@ -67,4 +69,5 @@ CONET_CONSENSUS_FAULT_SECONDS="${CONET_CONSENSUS_FAULT_SECONDS:-20}" \
   CONET_BIN=build/debug/conet pytest-3 -q -p no:cacheprovider tests/functional
 step "functional tests (release binary)"
 echo "(elapsed before the last suite: $(( $(date +%s) - started ))s)"
-CONET_BIN=build/release/conet pytest-3 -q -p no:cacheprovider -m "not once" tests/functional
+CONET_CONSENSUS_FAULT_SECONDS="${CONET_CONSENSUS_FAULT_SECONDS:-40}" \
+  CONET_BIN=build/release/conet pytest-3 -q -p no:cacheprovider -m "not once" tests/functional

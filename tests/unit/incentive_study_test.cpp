@@ -25,8 +25,12 @@ TEST(IncentiveStudy, DishonestStrategiesEarnLessPerUnitOfCostThanHonestService) 
     for (const auto& s : r.strategies) {
         EXPECT_GT(s.nodes, 0u) << s.name;
         EXPECT_GT(s.cost, 0) << s.name;
-        if (!s.honest) EXPECT_LT(s.per_cost(), r.honest_per_cost) << s.name << "\n" << r.table();
-        if (s.name.starts_with("offline") || s.name.starts_with("a prober that lies")) EXPECT_EQ(s.earned, 0) << s.name;
+        if (!s.honest) {
+            EXPECT_LT(s.per_cost(), r.honest_per_cost) << s.name << "\n" << r.table();
+        }
+        if (s.name.starts_with("offline") || s.name.starts_with("a prober that lies")) {
+            EXPECT_EQ(s.earned, 0) << s.name;
+        }
     }
     EXPECT_TRUE(r.violations.empty()) << r.table();
     // The same seed gives the same table.

@@ -192,6 +192,26 @@ TEST(LedgerUsage, DuplicateOverBalanceWrongEpochAndWrongClaimantAreRefused) {
     EXPECT_NE(n.state.usage_record(2, n.exit.public_key, n.user.address(), n.entry.public_key), nullptr);
 }
 
+TEST(LedgerUsage, WithdrawingFirstDoesNotEscapeAClaim) {
+    UsageNet n;
+    const Amount128 supply = n.state.total_supply();
+    // The user withdraws its whole prepaid balance right after using 20 MiB.
+    ASSERT_FALSE(n.apply(n.user, TxKind::withdraw, AmountPayload{100'000}).reverted);
+    EXPECT_EQ(n.prepaid(n.user.address()), 0u);
+    EXPECT_EQ(n.state.claimable(n.user.address()), 100'000u);
+    const Applied a = n.claim({n.receipt(n.user, 20 * MiB, n.epoch())});
+    ASSERT_FALSE(a.reverted) << describe(*a.reverted);
+    EXPECT_EQ(n.state.claimable(n.user.address()), 80'000u);  // taken from the withdrawal under way
+    EXPECT_EQ(n.state.total_supply(), supply);
+    // What is left comes back when the withdrawal is released.
+    const auto balance = n.balance(n.user.address());
+    n.state.end_block(BlockContext{n.height + 100, 5000, n.proposer.address(), {}});
+    EXPECT_EQ(n.balance(n.user.address()), balance + 80'000u);
+    EXPECT_EQ(n.state.claimable(n.user.address()), 0u);
+    // A claim beyond both is over balance.
+    EXPECT_EQ(n.claim({n.receipt(n.user, 30 * MiB, n.epoch())}).reverted, TxError::over_balance);
+}
+
 TEST(LedgerUsage, AReceiptThatAddsNothingToPayIsRefused) {
     UsageNet n;
     // 100 bytes cost less than one base unit: such records would grow the state for free.
@@ -219,7 +239,7 @@ TEST(LedgerUsage, SplitSumsToTheFeeAndCostRoundsDown) {
         p.usage_entry_bps = static_cast<std::uint32_t>(rng() % (bps_one + 1));
         const std::uint64_t fee = rng() >> (rng() % 64);
         const UsageSplit s = split_usage_fee(fee, p);
-        ASSERT_EQ(static_cast<unsigned __int128>(s.entry) + s.exit + s.protocol, fee);
+        ASSERT_EQ(static_cast<Amount128>(s.entry) + s.exit + s.protocol, fee);
     }
     EXPECT_EQ(usage_cost(MiB - 1, 1), 0u);
     EXPECT_EQ(usage_cost(MiB, 1), 1u);

@@ -292,7 +292,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 } else {
                     if (s.prepaid < p->amount) return unexpected(TxError::insufficient_funds);
                     s.prepaid -= p->amount;
-                    const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks};
+                    const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks, false, true};
                     effect = [this, back] {
                         auto pending = m_pending;
                         pending.push_back(back);
@@ -423,17 +423,33 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                     refused_receipt = plan.error().receipt;
                     return unexpected(plan.error().error);
                 }
+                // Prepaid first; the rest from the payer's withdrawals under way
+                // (a user cannot escape a claim by withdrawing first).
+                std::vector<Pending> pending = m_pending;
+                bool pending_changed = false;
                 for (const auto& [payer, amount] : plan->debits) {
                     Account& a = acct(payer);
-                    CONET_ASSERT(a.prepaid >= amount);
-                    a.prepaid -= amount;
+                    const std::uint64_t from_prepaid = std::min(a.prepaid, amount);
+                    a.prepaid -= from_prepaid;
+                    std::uint64_t rest = amount - from_prepaid;
+                    for (Pending& pend : pending) {
+                        if (rest == 0) break;
+                        if (!pend.withdrawal || pend.owner != payer) continue;
+                        const std::uint64_t take = std::min(pend.amount, rest);
+                        pend.amount -= take;
+                        rest -= take;
+                        pending_changed = true;
+                    }
+                    CONET_ASSERT(rest == 0);
                 }
+                std::erase_if(pending, [](const Pending& pend) { return pend.amount == 0; });
                 for (const auto& [to, amount] : plan->credits) {
                     Account& a = acct(to);
                     if (!add(a.balance, amount, a.balance)) return unexpected(TxError::overflow);
                 }
-                effect = [this, records = std::move(plan->records)] {
+                effect = [this, records = std::move(plan->records), pending = std::move(pending), pending_changed] {
                     for (const auto& [k, u] : records) put_usage(k, u);
+                    if (pending_changed) set_pending(pending);
                 };
                 break;
             }

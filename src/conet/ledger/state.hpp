@@ -179,10 +179,13 @@ struct Pending {
     std::uint64_t release_height = 0;
     /// Unbonding validator stake: double-sign evidence can still slash it.
     bool validator_bond = false;
+    /// A prepaid withdrawal: usage claims can still take from it until it is released.
+    bool withdrawal = false;
     bool operator==(const Pending&) const = default;
 };
 
-/// The pending list: u32 count | (address | u64 amount | u64 release_height | u8 validator_bond)*.
+/// The pending list: u32 count | (address | u64 amount | u64 release_height | u8 kind)*
+/// (kind: 0 unstaked, 1 validator bond, 2 prepaid withdrawal).
 void encode_pending(codec::Writer& w, const std::vector<Pending>& pending);
 codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r);
 
@@ -275,7 +278,7 @@ public:
     /// A usage claim's payments: prepaid debits, balance credits and the
     /// exit's new claimed-usage records; or the error and the receipt at fault.
     struct UsagePlan {
-        std::map<crypto::Address, std::uint64_t> debits;   ///< from prepaid
+        std::map<crypto::Address, std::uint64_t> debits;   ///< from prepaid, then from withdrawals under way
         std::map<crypto::Address, std::uint64_t> credits;  ///< to balance
         std::map<UsageKey, UsageRecord> records;           ///< new and raised
     };
@@ -287,6 +290,8 @@ public:
     /// Verifies a usage claim in a block at `height` on top of this state:
     /// every receipt's signature, payer, epoch, replay and the payers'
     /// balances (apply() carries out the plan; the RPC refuses with it).
+    /// What usage claims can take from `payer`: its prepaid balance and its withdrawals under way.
+    std::uint64_t claimable(const crypto::Address& payer) const;
     [[nodiscard]] util::Result<UsagePlan, UsageRefusal> plan_usage_claim(const Transaction& tx,
                                                                          const crypto::Address& from,
                                                                          std::uint64_t height) const;

@@ -275,7 +275,7 @@ void encode_pending(codec::Writer& w, const std::vector<Pending>& pending) {
         w.fixed(p.owner.bytes);
         w.u64(p.amount);
         w.u64(p.release_height);
-        w.boolean(p.validator_bond);
+        w.u8(p.validator_bond ? 1 : p.withdrawal ? 2 : 0);
     }
 }
 
@@ -288,9 +288,10 @@ codec::Result<std::vector<Pending>> decode_pending(codec::Reader& r) {
         auto amount = a ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(a.error()));
         auto height = amount ? r.u64() : amount;
         if (!height) return util::unexpected(height.error());
-        auto bond = r.boolean();
-        if (!bond) return util::unexpected(bond.error());
-        out.push_back(Pending{crypto::Address{*a}, *amount, *height, *bond});
+        auto kind = r.u8();
+        if (!kind) return util::unexpected(kind.error());
+        if (*kind > 2) return util::unexpected(codec::CodecError::bad_value);
+        out.push_back(Pending{crypto::Address{*a}, *amount, *height, *kind == 1, *kind == 2});
     }
     return out;
 }

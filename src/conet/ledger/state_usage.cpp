@@ -54,9 +54,8 @@ util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(cons
         const std::uint64_t fee = *cost_now - *usage_cost(before, ip.usage_price_per_mib);
         // Every record costs its payer something, so state cannot be grown for free.
         if (fee == 0) return refuse(TxError::zero_amount, i);
-        const Account* payer = account(c.payer);
         std::uint64_t& debit = plan.debits[c.payer];
-        if (fee > (payer ? payer->prepaid : 0) - debit) return refuse(TxError::over_balance, i);
+        if (fee > claimable(c.payer) - debit) return refuse(TxError::over_balance, i);
         debit += fee;
         const UsageSplit split = split_usage_fee(fee, ip);
         // An entry that has left the registry is paid to the fund instead.
@@ -70,6 +69,14 @@ util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(cons
         plan.records[key] = UsageRecord{p->epoch, p->exit, c.payer, c.entry, c.bytes};
     }
     return plan;
+}
+
+std::uint64_t State::claimable(const crypto::Address& payer) const {
+    const Account* a = account(payer);
+    Amount128 total = a ? a->prepaid : 0;
+    for (const Pending& p : m_pending)
+        if (p.withdrawal && p.owner == payer) total += p.amount;
+    return total > ~std::uint64_t{0} ? ~std::uint64_t{0} : static_cast<std::uint64_t>(total);
 }
 
 void State::put_usage(const UsageKey& k, const UsageRecord& u) {

@@ -148,6 +148,7 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
                                         {"balance", value.balance},
                                         {"nonce", value.nonce},
                                         {"prepaid", value.prepaid},
+                                        {"withdrawing", s.claimable(*addr) - value.prepaid},
                                         {"exists", acc != nullptr},
                                         {"height", store.head().height},
                                         {"state_root", util::to_hex_prefixed(store.head().state_root)},

@@ -165,7 +165,10 @@ void UsageClaimer::send_claims(const std::string& url, const rpc::CallOptions& c
                 auto payer = rpc::call(url, "conet_getAccount", json::array{json::value(bad.payer.to_string())}, call);
                 std::optional<ledger::ClaimedReceipt> alt;
                 if (payer && payer->is_object() && payer->as_object().contains("prepaid")) {
-                    const std::uint64_t prepaid = payer->at("prepaid").to_number<std::uint64_t>();
+                    // What a claim can take: the prepaid balance and withdrawals under way.
+                    std::uint64_t prepaid = payer->at("prepaid").to_number<std::uint64_t>();
+                    if (const auto* w = payer->as_object().if_contains("withdrawing"))
+                        prepaid += w->to_number<std::uint64_t>();
                     on_io(call, [&] {
                         std::uint64_t others = 0;
                         for (std::size_t j = 0; j < claim.receipts.size(); ++j)
