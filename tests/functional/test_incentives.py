@@ -80,6 +80,7 @@ def start_testnet(conet, tmp_path, relays, *args):
     return dir_, manifest, genesis, base, procs
 
 
+@pytest.mark.once  # protocol rules: the ASan run covers them (CI time)
 def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_and_tier(conet, tmp_path):
     procs = {}
     try:
@@ -162,6 +163,7 @@ def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_a
             p.kill()
 
 
+@pytest.mark.once  # protocol rules: the ASan run covers them (CI time)
 def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_the_set(conet, tmp_path):
     epoch_blocks = 10
     procs = {}
@@ -218,6 +220,7 @@ def test_double_sign_evidence_from_anyone_slashes_the_validator_and_it_leaves_th
             p.kill()
 
 
+@pytest.mark.once  # protocol rules: the ASan run covers them (CI time)
 def test_a_grant_is_paid_from_the_fund_once_more_than_two_thirds_of_the_validators_approve(conet, tmp_path):
     procs = {}
     try:
