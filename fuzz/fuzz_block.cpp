@@ -1,4 +1,4 @@
-// Blocks, headers, certificates and Merkle proofs from arbitrary bytes: never
+// Blocks, headers, certificates (their own and their parent's) and Merkle proofs from arbitrary bytes: never
 // a crash; what decodes re-encodes identically; proof verification of
 // arbitrary proofs is safe and never accepts a proof for a different value.
 
@@ -22,6 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)verify_certificate(b->header, b->certificate, {});
         (void)verify_certificate(b->header, b->certificate, {conet::crypto::Address{}}, 3);  // epochs of 3 blocks
         (void)transactions_root(b->transactions);
+        // The parent certificate: an empty one hashes to zero, a non-empty one never does.
+        if (b->parent_certificate.empty() != (b->parent_certificate.hash() == Hash256{})) std::abort();
+        (void)verify_parent_certificate(b->header, b->parent_certificate, {conet::crypto::Address{}}, 3);
     }
     // Interpret the input as a proof: key | value | siblings...
     if (size >= 64 && (size - 64) % 32 == 0) {

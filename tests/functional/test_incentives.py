@@ -2,7 +2,8 @@
 probe by themselves (circuits through each assigned relay carrying a
 challenge to their echo destination) and 4 staked relays. Each epoch's
 reports are scored at its end and its emission paid: while all four serve,
-all four earn in proportion to stake × tier; after relay3 is SIGKILLed, it
+all four earn in proportion to stake × tier and the four validators for the
+votes the blocks carried; after relay3 is SIGKILLed, it
 earns nothing for the epochs it is down and the others go on earning, the
 developer fund gets its share and nothing more than the emission is minted.
 Reports from a prober not assigned to a node, or from the node's own
@@ -118,12 +119,24 @@ def test_probers_measure_the_relays_and_each_epoch_pays_the_live_ones_by_stake_a
             assert scores[key]["last"]["epoch"] == first and scores[key]["last"]["reports"] == 3, scores[key]
             assert scores[key]["last"]["tier"] != "fail", scores[key]
         check_paid_by_stake_and_tier(paid, scores, relay)
+        # Validators are paid by the votes the epoch's blocks carried: all four
+        # voted, and no more than the validator pool was paid.
+        validator_pool = EMISSION * 2000 // 10_000
+        assert paid["summary"]["validator_pool"] == validator_pool, paid
+        by_address = {r["address"]: r for r in paid["rewards"]}
+        for v in genesis["validators"]:
+            assert by_address.get(v, {}).get("validator_reward", 0) > 0, (v, paid)
+        assert validator_pool - 4 <= sum(r["validator_reward"] for r in paid["rewards"]) <= validator_pool, paid
+        wait_until(lambda: len(epoch_info(url)["votes"]) == 4, 60, "the current epoch to count all four validators' votes")
         assert metric_total(manifest["metrics_urls"][0], 'conet_prober_reports_total{result="sent"}') >= 1
 
         # relay3 dies. From the next epoch on it earns nothing; the others still do.
         procs["relay3"].p.kill()
         procs["relay3"].p.wait(30)
         down = epoch_info(url)["epoch"] + 1
+        # Balances once the epoch it died in is paid (it may have passed its probes before dying).
+        wait_until(lambda: (try_rpc(url, "conet_getEpoch") or {}).get("epoch", 0) >= down, 3 * EPOCH_S + 120,
+                   f"epoch {down} to start")
         before = {name: rpc(url, "conet_getAccount", op)["balance"] for name, (_, op) in relay.items()}
         paid = wait_paid(url, down, f"epoch {down} to be paid")
         scores = {n["node"]: n for n in rpc(url, "conet_getScores")["nodes"]}

@@ -29,13 +29,15 @@ def metric(url, name):
     return None
 
 
-HEADER_BYTES = 5 * 8 + 32 + 20 + 32 + 32  # docs/ledger.md: the canonical header
+HEADER_BYTES = 5 * 8 + 32 + 20 + 32 + 32 + 32  # docs/ledger.md: the canonical header
 
 
 def strip_certificate(block_hex):
     """A canonical block (hex, 0x-prefixed) with its certificate replaced by an empty one."""
     raw = bytes.fromhex(block_hex[2:])
     at = HEADER_BYTES
+    votes = int.from_bytes(raw[at:at + 4], "big")  # the parent certificate: u32 count [| u8 kind | votes]
+    at += 4 + (1 + votes * (4 + 65) if votes else 0)
     count = int.from_bytes(raw[at:at + 4], "big")
     at += 4
     for _ in range(count):  # u64 chain | u64 nonce | u64 fee | u8 kind | u32 len | payload | 65-byte signature

@@ -7,6 +7,7 @@
 
 #include "conet/consensus/engine.hpp"
 #include "conet/consensus/epochs.hpp"
+#include "conet/consensus/ledger_form.hpp"
 #include "conet/consensus/simplex.hpp"
 #include "conet/crypto/random.hpp"
 #include "conet/ledger/block.hpp"
@@ -298,6 +299,85 @@ TEST(SimplexCore, AtMostOneNotarizePerViewEvenWhenTheLeaderEquivocates) {
     for (const Vote& v : cl.journal[0]) notarizes += v.subject.kind == VoteKind::notarize && v.subject.view() == 1;
     EXPECT_EQ(notarizes, 1u);
     EXPECT_EQ(cl.cores[0]->stats().equivocations, 1u);
+}
+
+TEST(SimplexCore, DoubleSignsAreReportedOnceAsEvidenceAndForgedOnesNever) {
+    Cluster cl(4);
+    cl.down = {1};
+    cl.start_all();
+    const auto signed_by = [&](ValidatorIndex who, const Subject& s) {
+        return Vote{s, who, cl.signers[who]->sign(s.signing_digest(chain, 0))};
+    };
+    const auto leader_vote = [&](std::uint8_t tag) {
+        return signed_by(1, Subject::notarize(Proposal{1, 0, cl.genesis, h(tag)}));
+    };
+    Core& core = *cl.cores[0];
+    const Vote first = leader_vote(0x51), second = leader_vote(0x52);
+    EXPECT_TRUE(core.on_proposal(cl.now, 1, first).evidence.empty());
+    Vote forged = second;
+    forged.signature[0] ^= 1;
+    EXPECT_TRUE(core.on_proposal(cl.now, 1, forged).evidence.empty()) << "a forged second vote is no evidence";
+    const Actions a = core.on_proposal(cl.now, 1, second);
+    ASSERT_EQ(a.evidence.size(), 1u) << "the real second vote is, after the forged one";
+    EXPECT_EQ(a.evidence[0].first, first);
+    EXPECT_EQ(a.evidence[0].second, second);
+    EXPECT_TRUE(core.on_proposal(cl.now, 1, leader_vote(0x53)).evidence.empty()) << "once per signer and view";
+    // Plain votes: validator 2 finalizes two proposals of view 1.
+    const Vote f1 = signed_by(2, Subject::finalize(Proposal{1, 0, cl.genesis, h(0x51)}));
+    const Vote f2 = signed_by(2, Subject::finalize(Proposal{1, 0, cl.genesis, h(0x54)}));
+    EXPECT_TRUE(core.on_vote(cl.now, 2, f1).evidence.empty());
+    EXPECT_TRUE(core.on_vote(cl.now, 2, f1).evidence.empty()) << "the same vote again is no evidence";
+    const Actions b = core.on_vote(cl.now, 2, f2);
+    ASSERT_EQ(b.evidence.size(), 1u);
+    EXPECT_EQ(b.evidence[0].first, f1);
+    EXPECT_EQ(b.evidence[0].second, f2);
+    EXPECT_EQ(core.stats().equivocations, 4u);
+    // Validator 3 nullifies view 1 and finalizes in it.
+    const Vote n3 = signed_by(3, Subject::nullify(1));
+    const Vote f3 = signed_by(3, Subject::finalize(Proposal{1, 0, cl.genesis, h(0x51)}));
+    EXPECT_TRUE(core.on_vote(cl.now, 3, n3).evidence.empty());
+    const Actions c = core.on_vote(cl.now, 3, f3);
+    ASSERT_EQ(c.evidence.size(), 1u);
+    EXPECT_EQ(c.evidence[0].first, n3);
+    EXPECT_EQ(c.evidence[0].second, f3);
+}
+
+TEST(SimplexCore, ACertificateRevealsALeaderThatShowedOthersAnotherProposal) {
+    Cluster cl(4);
+    cl.down = {1};
+    cl.start_all();
+    Core& core = *cl.cores[0];
+    const auto vote = [&](ValidatorIndex who, const Subject& s) {
+        return Vote{s, who, cl.signers[who]->sign(s.signing_digest(chain, 0))};
+    };
+    const Subject mine = Subject::notarize(Proposal{1, 0, cl.genesis, h(0x61)});
+    const Subject theirs = Subject::notarize(Proposal{1, 0, cl.genesis, h(0x62)});
+    const Vote shown = vote(1, mine);
+    EXPECT_TRUE(core.on_proposal(cl.now, 1, shown).evidence.empty());
+    // The other half notarized the leader's other proposal; its certificate arrives.
+    Certificate cert{theirs, {}};
+    for (ValidatorIndex i : {1u, 2u, 3u}) cert.votes.emplace_back(i, vote(i, theirs).signature);
+    const Actions a = core.on_certificate(cl.now, 2, cert);
+    ASSERT_EQ(a.evidence.size(), 1u) << "only the leader signed both";
+    EXPECT_EQ(a.evidence[0].first, shown);
+    EXPECT_EQ(a.evidence[0].second, vote(1, theirs));
+}
+
+TEST(ConsensusTypes, CoreEvidenceIsLedgerDoubleSignEvidence) {
+    crypto::SeededRng rng(8);
+    const crypto::Address address = crypto::PrivateKey::generate(rng).address();
+    crypto::SeededRng again(8);
+    const WalletSigner signer(crypto::PrivateKey::generate(again));
+    const auto vote = [&](std::uint8_t tag) {
+        const Subject s = Subject::notarize(Proposal{7, 6, h(0xaa), h(tag)});
+        return Vote{s, 2, signer.sign(s.signing_digest(chain, 3))};
+    };
+    const ledger::EvidencePayload e = to_evidence(3, vote(1), vote(2));
+    auto who = ledger::double_signer(chain, e);
+    ASSERT_TRUE(who.has_value()) << ledger::describe(who.error());
+    EXPECT_EQ(*who, address);
+    EXPECT_FALSE(ledger::double_signer(chain, to_evidence(4, vote(1), vote(2))).has_value())
+        << "the epoch is part of what was signed";
 }
 
 TEST(SimplexCore, RestoredJournalForbidsASecondNotarizeAndResumesInThatView) {
@@ -596,6 +676,11 @@ TEST(ConsensusEpochs, OneValidatorCrossesEpochsDeletesEndedJournalsAndRestartsIn
     sched.run_until(1'000);
     const std::uint64_t epoch = epochs->epoch();
     ASSERT_GE(epoch, 3u) << "three blocks per epoch at one block per 20 ms";
+    // The leader is handed its parent's certificate (SimApp checks it names
+    // the parent), except on genesis and on the previous epoch's last block:
+    // two of each epoch's three blocks.
+    EXPECT_GE(app->builds_with_parent_certificate(), 2 * (epoch - 1));
+    EXPECT_LE(app->builds_with_parent_certificate(), 2 * (epoch + 1));
     EXPECT_EQ(app->epoch(), epoch);
     // Each epoch asked for its set once, in order.
     ASSERT_GE(sets_asked.size(), epoch + 1);
@@ -742,14 +827,14 @@ TEST(SimAppEpochs, TheLastBlockIsProposedAgainNothingExtendsItInItsEpochAndTheNe
     ASSERT_TRUE(app->open(storage).has_value());
     const auto final_cert = [](const Proposal& p) { return Certificate{Subject::finalize(p), {}}; };
     // Epoch 0 is heights 1 and 2.
-    const auto d1 = app->build(0, Proposal{1, 0, genesis, {}}, 0);
+    const auto d1 = app->build(0, Proposal{1, 0, genesis, {}}, 0, nullptr);
     ASSERT_TRUE(d1.has_value());
     EXPECT_FALSE(app->finalize(0, final_cert(Proposal{1, 0, genesis, *d1})).has_value());
-    const auto d2 = app->build(0, Proposal{2, 1, *d1, {}}, 0);
+    const auto d2 = app->build(0, Proposal{2, 1, *d1, {}}, 0, nullptr);
     ASSERT_TRUE(d2.has_value());
     EXPECT_EQ(app->epoch(), 0u);
     // On the last block a leader proposes that block again; only the last block may be re-proposed.
-    EXPECT_EQ(app->build(0, Proposal{3, 2, *d2, {}}, 0), d2);
+    EXPECT_EQ(app->build(0, Proposal{3, 2, *d2, {}}, 0, nullptr), d2);
     EXPECT_EQ(app->verify(0, Proposal{3, 2, *d2, *d2}).verdict, Verdict::valid);
     EXPECT_EQ(app->verify(0, Proposal{2, 1, *d1, *d1}).verdict, Verdict::invalid);
     // A block that extends the last block within its epoch is refused, and so
@@ -773,7 +858,7 @@ TEST(SimAppEpochs, TheLastBlockIsProposedAgainNothingExtendsItInItsEpochAndTheNe
     EXPECT_EQ(*app->epoch_end(0), end);
     EXPECT_FALSE(app->epoch_end(1).has_value()) << "epoch 1 has not ended";
     // Epoch 1's first block builds on it and is a block of epoch 1 only.
-    const auto d3 = app->build(1, Proposal{3, 2, *d2, {}}, 0);
+    const auto d3 = app->build(1, Proposal{3, 2, *d2, {}}, 0, nullptr);
     ASSERT_TRUE(d3.has_value());
     EXPECT_NE(*d3, *d2);
     EXPECT_EQ(app->verify(1, Proposal{3, 2, *d2, *d3}).verdict, Verdict::valid);

@@ -234,6 +234,11 @@ int query_epoch(const LedgerOptions& o) {
     const auto& fund = e.at("developer_fund").as_object();
     std::cout << "developer fund " << fund.at("address").as_string().c_str() << ": "
               << amount_text(fund.at("balance").to_number<std::uint64_t>()) << "\n";
+    const auto& votes = e.at("votes").as_array();
+    std::cout << "votes this epoch's blocks carry (the validator pool's weights): " << (votes.empty() ? "none yet" : "")
+              << "\n";
+    for (const auto& v : votes)
+        std::cout << "  " << v.at("validator").as_string().c_str() << " " << v.at("votes") << "\n";
     if (e.at("last").is_object()) {
         std::cout << "last paid epoch " << e.at("last").at("epoch") << ":\n";
         print_summary(e.at("last").as_object());

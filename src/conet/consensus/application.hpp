@@ -47,8 +47,12 @@ public:
     /// Builds a block of `epoch` for `p.view` on `p.parent` and keeps it as a
     /// candidate; returns its digest — `p.parent` itself when the parent is
     /// the epoch's last block (a re-proposal) — or nullopt when it cannot
-    /// (e.g. the parent block is missing).
-    virtual std::optional<Hash256> build(std::uint64_t epoch, const Proposal& p, std::uint64_t unix_ms) = 0;
+    /// (e.g. the parent block is missing). `parent_certificate`: the
+    /// notarization or finalization of the parent's proposal this node holds
+    /// (verified; of `epoch`), which the block may carry — the votes the
+    /// ledger pays validators for; null when none is held.
+    virtual std::optional<Hash256> build(std::uint64_t epoch, const Proposal& p, std::uint64_t unix_ms,
+                                         const Certificate* parent_certificate) = 0;
     /// Checks the candidate `p.digest` as a block of `epoch` and a child of
     /// `p.parent`; a re-proposal is valid only of the epoch's last block.
     virtual VerifyResult verify(std::uint64_t epoch, const Proposal& p) = 0;

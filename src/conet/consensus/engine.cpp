@@ -202,6 +202,8 @@ void Engine::execute(Actions& a) {
             });
         }
     }
+    for (const auto& [a_vote, b_vote] : a.evidence)
+        if (on_evidence) on_evidence(a_vote, b_vote);
     // 4. Finality: the latest certificate covers every earlier one.
     if (!a.finalized.empty()) {
         // Proposals at or below finality will never be voted on: stop waiting
@@ -219,7 +221,15 @@ void Engine::execute(Actions& a) {
 void Engine::build(const Proposal& request) {
     const TimeMs now = m_ctx.clock.now_ms();
     std::optional<Proposal> built;
-    if (auto digest = m_app.build(m_config.epoch, request, m_ctx.clock.unix_ms())) {
+    // The certificate of the parent's proposal, when this epoch's core holds
+    // one (not for the previous epoch's last block, nor genesis).
+    std::optional<Certificate> parent_cert = m_core->certificate_for(request.parent_view);
+    if (parent_cert &&
+        (parent_cert->subject.kind == VoteKind::nullify || parent_cert->subject.proposal.digest != request.parent ||
+         parent_cert->subject.proposal.view != request.parent_view))
+        parent_cert.reset();
+    if (auto digest =
+            m_app.build(m_config.epoch, request, m_ctx.clock.unix_ms(), parent_cert ? &*parent_cert : nullptr)) {
         built = request;
         built->digest = *digest;
     } else if (!m_app.block(request.parent)) {

@@ -68,6 +68,8 @@ public:
     std::function<bool(CrashPoint)> crash_hook;
     /// Called when a durable write fails: the node must stop (the default aborts).
     std::function<void(const std::string&)> on_fatal;
+    /// Called with each double-sign evidence the core found (Actions::evidence).
+    std::function<void(const Vote&, const Vote&)> on_evidence;
     /// See journal_compact_min_bytes (the simulator sets it low to exercise compaction).
     std::uint64_t compact_min_bytes = journal_compact_min_bytes;
     /// The transport peer of each validator index of this epoch (empty: the

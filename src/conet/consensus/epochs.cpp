@@ -75,6 +75,9 @@ util::Result<void, std::string> Epochs::open(std::uint64_t epoch) {
     m_engine->members = m_set.members;
     m_engine->crash_hook = crash_hook;
     if (on_fatal) m_engine->on_fatal = on_fatal;
+    m_engine->on_evidence = [this, epoch](const Vote& a, const Vote& b) {
+        if (on_evidence) on_evidence(epoch, a, b);
+    };
     m_engine->compact_min_bytes = compact_min_bytes;
     m_engine->on_finalized = [this] { maybe_advance(); };
     if (auto r = m_engine->start(); !r) return r;

@@ -56,6 +56,8 @@ public:
     /// Passed on to every epoch's engine (see Engine).
     std::function<bool(CrashPoint)> crash_hook;
     std::function<void(const std::string&)> on_fatal;
+    /// Double-sign evidence any epoch's engine found, with that epoch.
+    std::function<void(std::uint64_t epoch, const Vote&, const Vote&)> on_evidence;
     std::uint64_t compact_min_bytes = journal_compact_min_bytes;
 
     std::uint64_t epoch() const { return m_epoch; }

@@ -235,6 +235,50 @@ void Core::finalize_to(Actions& out, const Certificate& cert) {
     prune();
 }
 
+void Core::report_equivocation(Actions& out, ViewState& vs, const Vote& second) {
+    ++m_stats.equivocations;
+    CONET_ASSERT(second.subject.kind != VoteKind::nullify);
+    // One report per signer and view; only a second vote that verifies (a
+    // forged one must neither be reported nor keep the real one from being).
+    if (vs.reported.contains(second.signer)) return;
+    if (!m_verifier.verify(second.signer, second.subject.signing_digest(m_config.chain_id, m_config.epoch),
+                           second.signature))
+        return;
+    report_conflicts(out, vs, second, false);
+}
+
+void Core::report_conflicts(Actions& out, ViewState& vs, const Vote& vote, bool count) {
+    if (vs.reported.contains(vote.signer)) return;
+    std::optional<Vote> first;
+    if (vote.subject.kind != VoteKind::nullify) {
+        // The same kind on another proposal.
+        const auto& tallies = vote.subject.kind == VoteKind::notarize ? vs.notarizes : vs.finalizes;
+        for (const auto& [digest, tally] : tallies) {
+            auto it = tally.votes.find(vote.signer);
+            if (it == tally.votes.end() || tally.proposal == vote.subject.proposal) continue;
+            first = Vote{Subject{vote.subject.kind, tally.proposal}, vote.signer, it->second};
+            break;
+        }
+    }
+    if (!first && vote.subject.kind == VoteKind::finalize) {
+        // A finalize in a view the signer nullified.
+        if (auto it = vs.nullifies.find(vote.signer); it != vs.nullifies.end())
+            first = Vote{Subject::nullify(vote.subject.view()), vote.signer, it->second};
+    }
+    if (!first && vote.subject.kind == VoteKind::nullify) {
+        // A nullify in a view the signer finalized.
+        for (const auto& [digest, tally] : vs.finalizes)
+            if (auto it = tally.votes.find(vote.signer); it != tally.votes.end()) {
+                first = Vote{Subject::finalize(tally.proposal), vote.signer, it->second};
+                break;
+            }
+    }
+    if (!first) return;
+    if (count) ++m_stats.equivocations;
+    vs.reported.insert(vote.signer);
+    out.evidence.emplace_back(*first, vote);
+}
+
 void Core::prune() {
     m_views.erase(m_views.begin(), m_views.upper_bound(m_finalized_view));
 }
@@ -356,7 +400,7 @@ Actions Core::on_proposal(TimeMs now, PeerId from, const Vote& vote) {
         if (*vs.proposal == vote.subject.proposal) {
             ++m_stats.votes_dropped;
         } else {
-            ++m_stats.equivocations;
+            report_equivocation(out, vs, vote);
         }
         return out;
     }
@@ -364,7 +408,7 @@ Actions Core::on_proposal(TimeMs now, PeerId from, const Vote& vote) {
         // The leader's plain vote came first; it names the same proposal or is an equivocation.
         auto it = vs.notarizes.find(vote.subject.proposal.digest);
         if (it == vs.notarizes.end() || !it->second.votes.contains(vote.signer)) {
-            ++m_stats.equivocations;
+            report_equivocation(out, vs, vote);
             return out;
         }
         vs.proposal = vote.subject.proposal;
@@ -405,7 +449,7 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
                     it->second.proposal == vote.subject.proposal)
                     ++m_stats.votes_dropped;
                 else
-                    ++m_stats.equivocations;
+                    report_equivocation(out, vs, vote);
                 return out;
             }
             break;
@@ -423,6 +467,8 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
         return out;
     }
     ++m_stats.votes_accepted;
+    // A nullify and a finalize of one signer in one view: it still counts (f may lie), and is reported.
+    if (vote.subject.kind != VoteKind::notarize) report_conflicts(out, vs, vote, true);
     add_vote(now, out, vote);
     if (v > m_view + 1) maybe_request_sync(now, out, from);
     // A peer still nullifying a view we have left is stuck: help it.
@@ -451,6 +497,13 @@ Actions Core::on_certificate(TimeMs now, PeerId, const Certificate& cert) {
         ++m_stats.certificates_rejected;
         return out;
     }
+    // Its votes (all verified) may conflict with votes seen here: an
+    // equivocating leader shows each half of the validators one proposal,
+    // and only a certificate brings the other's votes.
+    if (cert.subject.kind != VoteKind::nullify)
+        if (auto it = m_views.find(v); it != m_views.end())
+            for (const auto& [signer, sig] : cert.votes)
+                report_conflicts(out, it->second, Vote{cert.subject, signer, sig}, true);
     accept_certificate(now, out, cert, false);
     return out;
 }

@@ -77,6 +77,12 @@ struct Actions {
     /// them (synced with the next vote) so that after a crash of every node
     /// the views they skipped can still be proved.
     std::vector<Certificate> certified;
+    /// Double-sign evidence: two verified votes of one signer in one view
+    /// that Simplex forbids together (both notarize or both finalize on
+    /// different proposals, or a nullify and a finalize), seen in votes or
+    /// certificates, once per signer and view; the node reports them to the
+    /// ledger (docs/incentives.md).
+    std::vector<std::pair<Vote, Vote>> evidence;
 };
 
 struct CoreStats {
@@ -149,6 +155,7 @@ private:
         std::map<ValidatorIndex, SignatureBytes> nullifies;
         std::set<ValidatorIndex> notarize_signers, finalize_signers;
         std::optional<Certificate> notarization, nullification;
+        std::set<ValidatorIndex> reported;  ///< signers whose equivocation in this view was reported
     };
     enum class ParentStatus { ok, missing, invalid };
 
@@ -161,6 +168,14 @@ private:
     Vote sign(Actions& out, const Subject& subject);
     void record_own(const Vote& vote);
     void add_vote(TimeMs now, Actions& out, const Vote& vote);
+    /// Counts `second` (a notarize or finalize that conflicts with its
+    /// signer's earlier vote in the view) and reports both votes as evidence.
+    void report_equivocation(Actions& out, ViewState& vs, const Vote& second);
+    /// Reports `vote` (verified) with the signer's earlier vote in the view
+    /// that Simplex forbids together with it — the same kind on another
+    /// proposal, or a nullify and a finalize — once per signer and view;
+    /// `count` adds it to the equivocation count.
+    void report_conflicts(Actions& out, ViewState& vs, const Vote& vote, bool count);
     void accept_certificate(TimeMs now, Actions& out, const Certificate& cert, bool broadcast);
     void enter_view(TimeMs now, Actions& out, View v);
     void progress(TimeMs now, Actions& out);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "conet/util/assert.hpp"
+
 namespace conet::ledger {
 
 crypto::Hash256 Header::hash() const {
@@ -29,6 +31,47 @@ crypto::Hash256 finalize_digest(std::uint64_t chain_id, std::uint64_t epoch, std
 
 constexpr std::uint32_t reproposal_marker = 0xFFFFFFFF;
 
+void encode_votes(codec::Writer& w, const std::vector<CertificateVote>& votes) {
+    for (const auto& v : votes) {
+        w.u32(v.validator);
+        w.fixed(v.signature.to_bytes(0));
+    }
+}
+
+codec::Result<std::vector<CertificateVote>> decode_votes(codec::Reader& r, std::size_t n) {
+    std::vector<CertificateVote> votes;
+    votes.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto index = r.u32();
+        if (!index) return util::unexpected(index.error());
+        auto raw = r.fixed<65>();
+        if (!raw) return util::unexpected(raw.error());
+        auto sig = crypto::Signature::from_bytes(*raw);
+        if (!sig || (*raw)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
+        votes.push_back(CertificateVote{*index, *sig});
+    }
+    return votes;
+}
+
+/// Distinct members in ascending order, at least a quorum, each signing `digest`.
+util::Result<void, CertificateError> verify_votes(const std::vector<CertificateVote>& votes,
+                                                  const std::vector<crypto::Address>& validators,
+                                                  const crypto::Hash256& digest) {
+    if (validators.empty()) return util::unexpected(CertificateError::too_few_votes);
+    // Cheap checks first: a forged certificate costs no signature recovery.
+    for (std::size_t i = 0; i < votes.size(); ++i) {
+        if (votes[i].validator >= validators.size()) return util::unexpected(CertificateError::unknown_signer);
+        if (i > 0 && votes[i].validator <= votes[i - 1].validator)
+            return util::unexpected(CertificateError::unsorted_or_duplicate_signer);
+    }
+    if (votes.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
+    for (const auto& v : votes) {
+        auto pk = crypto::recover(digest, v.signature);
+        if (!pk || pk->address() != validators[v.validator]) return util::unexpected(CertificateError::bad_signature);
+    }
+    return {};
+}
+
 }  // namespace
 
 crypto::Hash256 Header::vote_digest(std::uint64_t epoch) const {
@@ -51,6 +94,7 @@ void Header::encode(codec::Writer& w) const {
     w.u64(time_unix);
     w.fixed(proposer.bytes);
     w.fixed(tx_root);
+    w.fixed(parent_certificate);
     w.fixed(state_root);
 }
 
@@ -70,7 +114,8 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
     if (!time) return util::unexpected(time.error());
     auto proposer = r.fixed<20>();
     auto tx_root = proposer ? r.fixed<32>() : codec::Result<crypto::Hash256>(util::unexpected(proposer.error()));
-    auto state_root = tx_root ? r.fixed<32>() : tx_root;
+    auto parent_certificate = tx_root ? r.fixed<32>() : tx_root;
+    auto state_root = parent_certificate ? r.fixed<32>() : parent_certificate;
     if (!state_root) return util::unexpected(state_root.error());
     h.chain_id = *chain;
     h.height = *height;
@@ -80,6 +125,7 @@ codec::Result<Header> Header::decode(codec::Reader& r) {
     h.time_unix = *time;
     h.proposer.bytes = *proposer;
     h.tx_root = *tx_root;
+    h.parent_certificate = *parent_certificate;
     h.state_root = *state_root;
     return h;
 }
@@ -91,10 +137,7 @@ void Certificate::encode(codec::Writer& w) const {
         w.u64(reproposal->parent_view);
     }
     w.count(votes.size());
-    for (const auto& v : votes) {
-        w.u32(v.validator);
-        w.fixed(v.signature.to_bytes(0));
-    }
+    encode_votes(w, votes);
 }
 
 codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
@@ -116,20 +159,44 @@ codec::Result<Certificate> Certificate::decode(codec::Reader& r) {
         if (*first > r.remaining()) return util::unexpected(codec::CodecError::truncated);
         n = *first;
     }
-    for (std::size_t i = 0; i < *n; ++i) {
-        auto index = r.u32();
-        if (!index) return util::unexpected(index.error());
-        auto raw = r.fixed<65>();
-        if (!raw) return util::unexpected(raw.error());
-        auto sig = crypto::Signature::from_bytes(*raw);
-        if (!sig || (*raw)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
-        c.votes.push_back(CertificateVote{*index, *sig});
-    }
+    auto votes = decode_votes(r, *n);
+    if (!votes) return util::unexpected(votes.error());
+    c.votes = std::move(*votes);
+    return c;
+}
+
+crypto::Hash256 ParentCertificate::hash() const {
+    return empty() ? crypto::Hash256{} : crypto::keccak256(codec::encode(*this));
+}
+
+void ParentCertificate::encode(codec::Writer& w) const {
+    w.count(votes.size());
+    if (votes.empty()) return;
+    w.u8(static_cast<std::uint8_t>(kind));
+    encode_votes(w, votes);
+}
+
+codec::Result<ParentCertificate> ParentCertificate::decode(codec::Reader& r) {
+    ParentCertificate c;
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    if (*n == 0) return c;
+    auto kind = r.u8();
+    if (!kind) return util::unexpected(kind.error());
+    // Only votes on a proposal certify a block: a nullification names none.
+    if (*kind != static_cast<std::uint8_t>(VoteType::notarize) &&
+        *kind != static_cast<std::uint8_t>(VoteType::finalize))
+        return util::unexpected(codec::CodecError::bad_value);
+    c.kind = static_cast<VoteType>(*kind);
+    auto votes = decode_votes(r, *n);
+    if (!votes) return util::unexpected(votes.error());
+    c.votes = std::move(*votes);
     return c;
 }
 
 void Block::encode(codec::Writer& w) const {
     header.encode(w);
+    parent_certificate.encode(w);
     w.count(transactions.size());
     for (const auto& tx : transactions) tx.encode(w);
     certificate.encode(w);
@@ -140,6 +207,9 @@ codec::Result<Block> Block::decode(codec::Reader& r) {
     auto h = Header::decode(r);
     if (!h) return util::unexpected(h.error());
     b.header = *h;
+    auto parent_cert = ParentCertificate::decode(r);
+    if (!parent_cert) return util::unexpected(parent_cert.error());
+    b.parent_certificate = std::move(*parent_cert);
     auto n = r.count(max_block_txs);
     if (!n) return util::unexpected(n.error());
     std::size_t payload_bytes = 0;
@@ -198,25 +268,39 @@ std::string_view describe(CertificateError e) {
 util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
                                                         const std::vector<crypto::Address>& validators,
                                                         std::uint64_t epoch_blocks) {
-    if (validators.empty()) return util::unexpected(CertificateError::too_few_votes);
     // Only an epoch's last block is ever proposed again, in a later view, on
     // itself notarized at or after its own view.
     if (cert.reproposal && (!ends_epoch(header.height, epoch_blocks) || cert.reproposal->parent_view < header.view ||
                             cert.reproposal->view <= cert.reproposal->parent_view))
         return util::unexpected(CertificateError::misplaced_reproposal);
-    // Cheap checks first: a forged certificate costs no signature recovery.
-    for (std::size_t i = 0; i < cert.votes.size(); ++i) {
-        if (cert.votes[i].validator >= validators.size()) return util::unexpected(CertificateError::unknown_signer);
-        if (i > 0 && cert.votes[i].validator <= cert.votes[i - 1].validator)
-            return util::unexpected(CertificateError::unsorted_or_duplicate_signer);
-    }
-    if (cert.votes.size() < quorum(validators.size())) return util::unexpected(CertificateError::too_few_votes);
-    const crypto::Hash256 digest = certified_digest(header, cert, epoch_blocks);
-    for (const auto& v : cert.votes) {
-        auto pk = crypto::recover(digest, v.signature);
-        if (!pk || pk->address() != validators[v.validator]) return util::unexpected(CertificateError::bad_signature);
-    }
-    return {};
+    return verify_votes(cert.votes, validators, certified_digest(header, cert, epoch_blocks));
+}
+
+namespace {
+
+/// The digest a vote of `kind` on `parent`'s own proposal signs.
+crypto::Hash256 parent_digest(const Header& parent, VoteType kind, std::uint64_t epoch_blocks) {
+    CONET_ASSERT(kind != VoteType::nullify);
+    SignedVote vote;
+    vote.type = kind;
+    vote.view = parent.view;
+    vote.parent_view = parent.parent_view;
+    vote.parent = parent.parent;
+    vote.digest = parent.hash();
+    return vote.signing_digest(parent.chain_id, epoch_of(parent.height, epoch_blocks));
+}
+
+}  // namespace
+
+util::Result<void, CertificateError> verify_parent_certificate(const Header& parent, const ParentCertificate& cert,
+                                                               const std::vector<crypto::Address>& validators,
+                                                               std::uint64_t epoch_blocks) {
+    return verify_votes(cert.votes, validators, parent_digest(parent, cert.kind, epoch_blocks));
+}
+
+CertificateVote parent_vote(const Header& parent, VoteType kind, std::uint32_t index, const crypto::PrivateKey& key,
+                            std::uint64_t epoch_blocks) {
+    return CertificateVote{index, crypto::sign_hash(key, parent_digest(parent, kind, epoch_blocks))};
 }
 
 CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key,

@@ -20,10 +20,16 @@
 /// A block finalized only because a descendant was (its own view saw no
 /// finalize quorum) is stored with an empty certificate; the first
 /// certified descendant proves it (verify_segment).
+///
+/// A block also carries its **parent's certificate** (the notarization or
+/// finalization its leader held for the parent), committed by the header's
+/// `parent_certificate` hash: the votes in it are what the validator pool
+/// pays for (docs/incentives.md, "Validator pool").
 
 #include <optional>
 #include <vector>
 
+#include "conet/ledger/evidence.hpp"
 #include "conet/ledger/transaction.hpp"
 
 namespace conet::ledger {
@@ -54,6 +60,7 @@ struct Header {
     std::uint64_t time_unix = 0;
     crypto::Address proposer;
     crypto::Hash256 tx_root{};
+    crypto::Hash256 parent_certificate{};  ///< ParentCertificate::hash() of what the block carries
     crypto::Hash256 state_root{};
 
     crypto::Hash256 hash() const;
@@ -86,8 +93,28 @@ struct Certificate {
     static codec::Result<Certificate> decode(codec::Reader& r);
 };
 
+/// The votes of the certificate a block's leader held for the parent when it
+/// built the block: a notarization or finalization of the parent's own
+/// proposal, signed by the parent's epoch's set. Empty when the leader held
+/// none (genesis is not voted on; the first block of an epoch does not carry
+/// the previous set's votes; a leader just restarted may hold none).
+/// Encoded as u32 count, then when count > 0: u8 kind (1 notarize, 3
+/// finalize) | (u32 index | 65-byte signature)*.
+struct ParentCertificate {
+    VoteType kind = VoteType::notarize;
+    std::vector<CertificateVote> votes;  ///< ascending validator index, distinct
+    bool empty() const { return votes.empty(); }
+    /// What the header commits: zero when empty, else keccak256(encoding).
+    crypto::Hash256 hash() const;
+    void encode(codec::Writer& w) const;
+    static codec::Result<ParentCertificate> decode(codec::Reader& r);
+    bool operator==(const ParentCertificate&) const = default;
+};
+
+/// Encoded as header | parent certificate | u32 count | transaction* | certificate.
 struct Block {
     Header header;
+    ParentCertificate parent_certificate;
     std::vector<Transaction> transactions;
     Certificate certificate;
     void encode(codec::Writer& w) const;
@@ -118,6 +145,19 @@ crypto::Hash256 certified_digest(const Header& header, const Certificate& cert, 
 util::Result<void, CertificateError> verify_certificate(const Header& header, const Certificate& cert,
                                                         const std::vector<crypto::Address>& validators,
                                                         std::uint64_t epoch_blocks = 0);
+
+/// Checks the certificate a child of `parent` carries against the set of the
+/// parent's epoch: every vote signs the notarize (or finalize) digest of the
+/// parent's own proposal, from distinct members, at least a quorum. The
+/// caller checks that the child is in the parent's epoch.
+util::Result<void, CertificateError> verify_parent_certificate(const Header& parent, const ParentCertificate& cert,
+                                                               const std::vector<crypto::Address>& validators,
+                                                               std::uint64_t epoch_blocks = 0);
+
+/// The vote of validator `index` (signed by `key`) of `kind` (notarize or
+/// finalize) on `parent`'s own proposal, as a child's parent certificate carries it.
+CertificateVote parent_vote(const Header& parent, VoteType kind, std::uint32_t index, const crypto::PrivateKey& key,
+                            std::uint64_t epoch_blocks = 0);
 
 /// The vote of validator `index` (signed by `key`) on `header`'s own proposal.
 CertificateVote finalize_vote(const Header& header, std::uint32_t index, const crypto::PrivateKey& key,

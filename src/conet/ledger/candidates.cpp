@@ -122,14 +122,16 @@ Candidates::Verdict Candidates::verify(std::uint64_t epoch, std::uint64_t view, 
 std::optional<crypto::Hash256> Candidates::build(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view,
                                                  const crypto::Hash256& parent, const FinalTip& tip,
                                                  const Mempool& mempool, std::uint64_t time_unix,
-                                                 const crypto::Address& proposer, std::size_t max_txs) {
+                                                 const crypto::Address& proposer, ParentCertificate parent_certificate,
+                                                 std::size_t max_txs) {
     Parent p{};
     crypto::Hash256 missing{};
     if (resolve(parent, tip, p, missing) != Verdict::valid) return std::nullopt;
     const std::uint64_t height = p.header->height;
     if (ends_epoch(height, m_epoch_blocks) && epoch_of(height, m_epoch_blocks) == epoch) return parent;
     if (p.header->view != parent_view || epoch_of(height + 1, m_epoch_blocks) != epoch) return std::nullopt;
-    auto [block, after] = build_unsigned_block(*p.state, *p.header, mempool, time_unix, proposer, view, max_txs);
+    auto [block, after] = build_unsigned_block(*p.state, *p.header, mempool, time_unix, proposer, view, max_txs,
+                                               std::move(parent_certificate));
     return keep(std::move(block), std::move(after));
 }
 

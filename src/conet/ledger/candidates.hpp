@@ -59,13 +59,15 @@ public:
                    const crypto::Hash256& digest, const FinalTip& tip, crypto::Hash256& missing);
 
     /// Builds the block of `epoch` and `view` on `parent` (notarized in
-    /// `parent_view`) from the mempool and keeps it; on a parent that ends
+    /// `parent_view`) from the mempool, carrying `parent_certificate` (see
+    /// build_unsigned_block), and keeps it; on a parent that ends
     /// `epoch`, returns the parent itself (a re-proposal: nothing extends an
     /// epoch's last block within the epoch). nullopt when the parent is
     /// unknown, invalid or not of `parent_view`, or its child is of another epoch.
     std::optional<crypto::Hash256> build(std::uint64_t epoch, std::uint64_t view, std::uint64_t parent_view,
                                          const crypto::Hash256& parent, const FinalTip& tip, const Mempool& mempool,
                                          std::uint64_t time_unix, const crypto::Address& proposer,
+                                         ParentCertificate parent_certificate = {},
                                          std::size_t max_txs = max_block_txs);
 
     /// The chain from just above the tip up to `digest`, oldest first, every

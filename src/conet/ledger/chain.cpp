@@ -21,6 +21,8 @@ std::string_view describe(BlockError e) {
         case BlockError::transaction_rejected: return "a transaction in the block is invalid";
         case BlockError::bad_state_root: return "state root does not match";
         case BlockError::bad_certificate: return "certificate does not carry a validator quorum";
+        case BlockError::bad_parent_certificate:
+            return "parent certificate does not match the header, is misplaced or does not carry a quorum";
     }
     return "unknown block error";
 }
@@ -238,6 +240,23 @@ util::Result<void, BlockError> check_structure(const State& state, const Header&
     if (h.parent_view != parent.view || h.view <= parent.view) return util::unexpected(BlockError::wrong_view);
     if (h.time_unix < parent.time_unix) return util::unexpected(BlockError::time_went_backwards);
     if (transactions_root(block.transactions) != h.tx_root) return util::unexpected(BlockError::bad_tx_root);
+    if (block.parent_certificate.hash() != h.parent_certificate)
+        return util::unexpected(BlockError::bad_parent_certificate);
+    return {};
+}
+
+/// A block may carry a certificate of its parent only within the parent's
+/// epoch (the set in `state` is then the parent's), and it must verify.
+bool carries_parent_certificate(std::uint64_t parent_height, std::uint64_t height, std::uint64_t epoch_blocks) {
+    return parent_height > 0 && epoch_of(parent_height, epoch_blocks) == epoch_of(height, epoch_blocks);
+}
+
+util::Result<void, BlockError> check_parent_certificate(const State& state, const Header& parent, const Block& block) {
+    if (block.parent_certificate.empty()) return {};
+    const std::uint64_t epoch_blocks = state.params().epoch_blocks;
+    if (!carries_parent_certificate(parent.height, block.header.height, epoch_blocks) ||
+        !verify_parent_certificate(parent, block.parent_certificate, state.validator_set().members, epoch_blocks))
+        return util::unexpected(BlockError::bad_parent_certificate);
     return {};
 }
 
@@ -245,6 +264,7 @@ util::Result<void, BlockError> execute(State& state, const Block& block, const M
     const Header& h = block.header;
     State next = state;
     const BlockContext ctx{h.height, h.time_unix, h.proposer, h.parent};
+    next.count_votes(block.parent_certificate.votes);
     for (const auto& tx : block.transactions)
         if (!next.apply(tx, ctx, known ? known->sender_of(tx.hash()) : nullptr))
             return util::unexpected(BlockError::transaction_rejected);
@@ -258,6 +278,7 @@ util::Result<void, BlockError> execute(State& state, const Block& block, const M
 
 util::Result<void, BlockError> apply_block(State& state, const Header& parent, const Block& block) {
     if (auto r = check_structure(state, parent, block); !r) return r;
+    if (auto r = check_parent_certificate(state, parent, block); !r) return r;
     const std::uint64_t epoch_blocks = state.params().epoch_blocks;
     CONET_ASSERT(state.validator_set().epoch == epoch_of(block.header.height, epoch_blocks));
     if (!verify_certificate(block.header, block.certificate, state.validator_set().members, epoch_blocks))
@@ -268,19 +289,28 @@ util::Result<void, BlockError> apply_block(State& state, const Header& parent, c
 util::Result<void, BlockError> execute_block(State& state, const Header& parent, const Block& block,
                                              const Mempool* known) {
     if (auto r = check_structure(state, parent, block); !r) return r;
+    if (auto r = check_parent_certificate(state, parent, block); !r) return r;
     return execute(state, block, known);
 }
 
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
                                     std::uint64_t time_unix, const crypto::PrivateKey& proposer, std::size_t max_txs) {
-    auto built = build_unsigned_block(state, parent, mempool, time_unix, proposer.address(), parent.view + 1, max_txs);
-    built.first.certificate.votes.push_back(finalize_vote(built.first.header, 0, proposer));
+    const std::uint64_t epoch_blocks = state.params().epoch_blocks;
+    ParentCertificate parent_cert;
+    if (carries_parent_certificate(parent.height, parent.height + 1, epoch_blocks)) {
+        parent_cert.kind = VoteType::finalize;
+        parent_cert.votes.push_back(parent_vote(parent, VoteType::finalize, 0, proposer, epoch_blocks));
+    }
+    auto built = build_unsigned_block(state, parent, mempool, time_unix, proposer.address(), parent.view + 1, max_txs,
+                                      std::move(parent_cert));
+    built.first.certificate.votes.push_back(finalize_vote(built.first.header, 0, proposer, epoch_blocks));
     return built;
 }
 
 std::pair<Block, State> build_unsigned_block(const State& state, const Header& parent, const Mempool& mempool,
                                              std::uint64_t time_unix, const crypto::Address& proposer,
-                                             std::uint64_t view, std::size_t max_txs) {
+                                             std::uint64_t view, std::size_t max_txs,
+                                             ParentCertificate parent_certificate) {
     Block b;
     b.header.chain_id = state.chain_id();
     b.header.height = parent.height + 1;
@@ -289,8 +319,16 @@ std::pair<Block, State> build_unsigned_block(const State& state, const Header& p
     b.header.parent = parent.hash();
     b.header.time_unix = std::max(time_unix, parent.time_unix);
     b.header.proposer = proposer;
+    if (!carries_parent_certificate(parent.height, b.header.height, state.params().epoch_blocks))
+        parent_certificate = {};
+    CONET_ASSERT(parent_certificate.empty() ||
+                 verify_parent_certificate(parent, parent_certificate, state.validator_set().members,
+                                           state.params().epoch_blocks));
+    b.parent_certificate = std::move(parent_certificate);
+    b.header.parent_certificate = b.parent_certificate.hash();
     State next = state;
     const BlockContext ctx{b.header.height, b.header.time_unix, b.header.proposer, b.header.parent};
+    next.count_votes(b.parent_certificate.votes);
     std::size_t payload_bytes = 0;
     for (auto& s : mempool.select(state, max_txs)) {
         if (payload_bytes + s.tx.payload.size() > max_block_payload_bytes) continue;  // the next block takes it

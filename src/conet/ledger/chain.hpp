@@ -53,6 +53,7 @@ enum class BlockError {
     transaction_rejected,
     bad_state_root,
     bad_certificate,
+    bad_parent_certificate,
 };
 std::string_view describe(BlockError e);
 
@@ -70,15 +71,19 @@ util::Result<void, BlockError> execute_block(State& state, const Header& parent,
                                              const Mempool* known = nullptr);
 
 /// Builds the next block from the mempool (transactions that fail are left
-/// out) for consensus view `view`, without any certificate.
+/// out) for consensus view `view`, carrying `parent_certificate` (the
+/// certificate the leader holds for `parent`; dropped when the block starts
+/// a new epoch, see ParentCertificate), without a certificate of its own.
 std::pair<Block, State> build_unsigned_block(const State& state, const Header& parent, const Mempool& mempool,
                                              std::uint64_t time_unix, const crypto::Address& proposer,
-                                             std::uint64_t view, std::size_t max_txs = max_block_txs);
+                                             std::uint64_t view, std::size_t max_txs = max_block_txs,
+                                             ParentCertificate parent_certificate = {});
 
 /// Builds the next block (view = parent's + 1) from the mempool
 /// (transactions that fail are left out), signs its finalization as
-/// validator 0 with `proposer` (a one-validator chain: tests and benchmarks)
-/// and returns it with the state after it.
+/// validator 0 with `proposer` (a one-validator chain: tests and benchmarks),
+/// carries the parent's finalization by the same key (as a one-validator
+/// chain's leader would) and returns it with the state after it.
 std::pair<Block, State> build_block(const State& state, const Header& parent, const Mempool& mempool,
                                     std::uint64_t time_unix, const crypto::PrivateKey& proposer,
                                     std::size_t max_txs = max_block_txs);

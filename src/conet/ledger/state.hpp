@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "conet/ledger/block.hpp"
 #include "conet/ledger/rewards.hpp"
 #include "conet/ledger/smt.hpp"
 #include "conet/ledger/transaction.hpp"
@@ -131,6 +132,10 @@ struct EpochInfo {
     std::uint64_t epoch = 0;
     crypto::Hash256 seed{};  ///< epoch 0: zero; then the hash of the epoch before's second-to-last block
     std::optional<EpochSummary> last;
+    /// The votes each validator cast that this epoch's blocks carry in their
+    /// parent certificates so far, sorted by address (the validator pool's
+    /// weights at the epoch's end). Encoded after `last` as u32 count | (address | u64)*.
+    std::vector<std::pair<crypto::Address, std::uint64_t>> votes;
     bool operator==(const EpochInfo&) const = default;
     void encode(codec::Writer& w) const;
     static codec::Result<EpochInfo> decode(codec::Reader& r);
@@ -302,6 +307,9 @@ public:
     /// (ties by address), ordered by address; the same members when nobody
     /// qualifies or the chain has no slots.
     void end_block(const BlockContext& block);
+    /// Counts one vote for each member of the current set named by `votes`
+    /// (a block's parent certificate, already verified).
+    void count_votes(const std::vector<CertificateVote>& votes);
 
     /// Everything that exists: balances, prepaid, stakes, bonds and pending
     /// funds. Transactions conserve it; epoch ends add what they mint.

@@ -185,6 +185,11 @@ void EpochInfo::encode(codec::Writer& w) const {
     w.fixed(seed);
     w.boolean(last.has_value());
     if (last) last->encode(w);
+    w.count(votes.size());
+    for (const auto& [validator, n] : votes) {
+        w.fixed(validator.bytes);
+        w.u64(n);
+    }
 }
 
 codec::Result<EpochInfo> EpochInfo::decode(codec::Reader& r) {
@@ -201,6 +206,18 @@ codec::Result<EpochInfo> EpochInfo::decode(codec::Reader& r) {
         auto last = EpochSummary::decode(r);
         if (!last) return util::unexpected(last.error());
         e.last = *last;
+    }
+    auto n = r.count(max_validators);
+    if (!n) return util::unexpected(n.error());
+    for (std::size_t i = 0; i < *n; ++i) {
+        auto validator = r.fixed<20>();
+        auto votes = validator ? r.u64() : codec::Result<std::uint64_t>(util::unexpected(validator.error()));
+        if (!votes) return util::unexpected(votes.error());
+        crypto::Address a;
+        a.bytes = *validator;
+        // Sorted and distinct, as the state keeps them: one encoding per value.
+        if (!e.votes.empty() && !(e.votes.back().first < a)) return util::unexpected(codec::CodecError::bad_value);
+        e.votes.emplace_back(a, *votes);
     }
     return e;
 }

@@ -85,6 +85,21 @@ void State::set_epoch_info(EpochInfo info) {
     m_tree.set(epoch_key(), epoch_value_hash(m_epoch));
 }
 
+void State::count_votes(const std::vector<CertificateVote>& votes) {
+    if (votes.empty()) return;
+    EpochInfo info = m_epoch;
+    for (const CertificateVote& v : votes) {
+        CONET_ASSERT(v.validator < m_validator_set.members.size());
+        const crypto::Address& a = m_validator_set.members[v.validator];
+        auto it = std::lower_bound(info.votes.begin(), info.votes.end(), a,
+                                   [](const auto& entry, const crypto::Address& key) { return entry.first < key; });
+        if (it == info.votes.end() || it->first != a) it = info.votes.insert(it, {a, 0});
+        ++it->second;
+        CONET_ASSERT(info.votes.size() <= m_validator_set.members.size());  // the set changes only with the epoch
+    }
+    set_epoch_info(std::move(info));
+}
+
 util::Result<ProbeReportPayload, TxError> State::check_probe_report(const Transaction& tx, const crypto::Address& from,
                                                                     std::uint64_t height) const {
     auto p = payload_as<ProbeReportPayload>(tx);
@@ -174,10 +189,12 @@ void State::close_epoch(std::uint64_t epoch, const BlockContext& block) {
         inputs.push_back(NodeRewardInput{key, n.record.operator_address, stake, multiplier});
         services.push_back(std::move(svc));
     }
-    // Validators are paid by the votes certificates on the ledger show they
-    // cast; the ledger does not record certificates yet, so that pool is not
-    // minted (docs/incentives.md, "Not yet built").
-    const EpochRewards rewards = compute_rewards(ip, epoch, inputs, {});
+    // Validators are paid by the votes this epoch's blocks carry in their
+    // parent certificates; a validator slashed for double-signing earns nothing.
+    std::vector<ValidatorRewardInput> voters;
+    for (const auto& [a, n] : m_epoch.votes)
+        if (const ValidatorBond* b = bond(a); !b || !b->tombstoned) voters.push_back(ValidatorRewardInput{a, n});
+    const EpochRewards rewards = compute_rewards(ip, epoch, inputs, voters);
     if (!services.empty()) {
         auto paid = rewards.per_node.begin();  // sorted by key, as the registry
         std::size_t i = 0;

@@ -103,6 +103,10 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
                          {"validators", s.validator_set().members.size()},
                          {"nodes", s.nodes().size()}};
         out["last"] = info.last ? json::value(epoch_summary_json(*info.last)) : json::value(nullptr);
+        // The votes this epoch's blocks carried so far: the validator pool's weights at its end.
+        json::array votes;
+        for (const auto& [a, n] : info.votes) votes.push_back(json::object{{"validator", a.to_string()}, {"votes", n}});
+        out["votes"] = std::move(votes);
         return json::value(std::move(out));
     });
     d.add("conet_getScores", [&store](const json::value& p) -> MethodResult {

@@ -10,19 +10,6 @@ namespace conet::node {
 using consensus::Verdict;
 using ledger::Candidates;
 
-ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert) {
-    CONET_ASSERT(cert.subject.kind == consensus::VoteKind::finalize);
-    ledger::Certificate out;
-    const consensus::Proposal& p = cert.subject.proposal;
-    if (p.digest == p.parent) out.reproposal = ledger::Reproposal{p.view, p.parent_view};
-    for (const auto& [index, sig] : cert.votes) {
-        auto s = crypto::Signature::from_bytes(sig);
-        CONET_ASSERT(s.has_value());  // the certificate was verified
-        out.votes.push_back(ledger::CertificateVote{index, *s});
-    }
-    return out;
-}
-
 void FinalityLatency::add(std::uint64_t ms) {
     std::size_t i = 0;
     while (i < bounds_ms.size() && ms > bounds_ms[i]) ++i;
@@ -42,16 +29,6 @@ std::string FinalityLatency::prometheus(std::string_view name) const {
     }
     out += n + "_sum " + std::to_string(sum_ms) + "\n";
     out += n + "_count " + std::to_string(total) + "\n";
-    return out;
-}
-
-consensus::Certificate to_consensus_certificate(const ledger::Header& header, const ledger::Certificate& cert) {
-    const crypto::Hash256 self = header.hash();
-    const consensus::Proposal p =
-        cert.reproposal ? consensus::Proposal{cert.reproposal->view, cert.reproposal->parent_view, self, self}
-                        : consensus::Proposal{header.view, header.parent_view, header.parent, self};
-    consensus::Certificate out{consensus::Subject::finalize(p), {}};
-    for (const auto& v : cert.votes) out.votes.emplace_back(v.validator, v.signature.to_bytes(0));
     return out;
 }
 
@@ -75,7 +52,7 @@ std::optional<consensus::Certificate> LedgerApplication::epoch_end(std::uint64_t
     // Nothing extends an epoch's last block within its epoch, so it is always
     // finalized by a certificate of its own (its view or a re-proposal).
     if (!b || b->certificate.empty()) return std::nullopt;
-    return to_consensus_certificate(b->header, b->certificate);
+    return consensus::to_consensus_certificate(b->header, b->certificate);
 }
 
 void LedgerApplication::fatal(const std::string& why) {
@@ -99,9 +76,10 @@ std::optional<util::Bytes> LedgerApplication::block(const crypto::Hash256& diges
 }
 
 std::optional<crypto::Hash256> LedgerApplication::build(std::uint64_t epoch, const consensus::Proposal& p,
-                                                        std::uint64_t unix_ms) {
-    auto digest =
-        m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000, m_proposer);
+                                                        std::uint64_t unix_ms,
+                                                        const consensus::Certificate* parent_certificate) {
+    auto digest = m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+                                     m_proposer, consensus::to_parent_certificate(parent_certificate));
     if (digest) note_seen(*digest);
     return digest;
 }
@@ -149,7 +127,7 @@ std::optional<crypto::Hash256> LedgerApplication::finalize(std::uint64_t epoch, 
             return std::nullopt;
         }
         ledger::Block b = e.block;
-        if (i + 1 == path.blocks.size()) b.certificate = to_ledger_certificate(cert);
+        if (i + 1 == path.blocks.size()) b.certificate = consensus::to_ledger_certificate(cert);
         if (auto ok = m_store.commit(b, *e.after); !ok) {
             fatal(ok.error());
             return std::nullopt;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "conet/consensus/application.hpp"
+#include "conet/consensus/ledger_form.hpp"
 #include "conet/ledger/candidates.hpp"
 #include "conet/ledger/store.hpp"
 #include "conet/runtime/runtime.hpp"
@@ -50,8 +51,8 @@ public:
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const crypto::Hash256& digest) const override;
-    std::optional<crypto::Hash256> build(std::uint64_t epoch, const consensus::Proposal& p,
-                                         std::uint64_t unix_ms) override;
+    std::optional<crypto::Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms,
+                                         const consensus::Certificate* parent_certificate) override;
     consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
     std::optional<crypto::Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<consensus::View, crypto::Hash256> finalized() const override;
@@ -77,11 +78,5 @@ private:
     std::map<crypto::Hash256, runtime::TimeMs> m_first_seen;
     FinalityLatency m_latency;
 };
-
-/// The ledger form of a consensus finalization certificate (a re-proposal's
-/// keeps its view and parent view).
-ledger::Certificate to_ledger_certificate(const consensus::Certificate& cert);
-/// The consensus form of a block's certificate.
-consensus::Certificate to_consensus_certificate(const ledger::Header& header, const ledger::Certificate& cert);
 
 }  // namespace conet::node

@@ -29,6 +29,7 @@ json::value header_json(const ledger::Header& h) {
                         {"time", h.time_unix},
                         {"proposer", h.proposer.to_string()},
                         {"tx_root", util::to_hex_prefixed(h.tx_root)},
+                        {"parent_certificate", util::to_hex_prefixed(h.parent_certificate)},
                         {"state_root", util::to_hex_prefixed(h.state_root)},
                         {"encoded", util::to_hex_prefixed(codec::encode(h))}};
 }
@@ -36,9 +37,16 @@ json::value header_json(const ledger::Header& h) {
 json::value block_json(const ledger::Block& b) {
     json::array txs;
     for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
-    json::object out{{"header", header_json(b.header)},
-                     {"transactions", std::move(txs)},
-                     {"certificate", rpc::certificate_to_json(b.certificate)}};
+    json::object out{
+        {"header", header_json(b.header)},
+        {"transactions", std::move(txs)},
+        {"certificate", rpc::certificate_to_json(b.certificate)},
+        {"parent_certificate",
+         json::object{
+             {"kind", b.parent_certificate.empty()                              ? "none"
+                      : b.parent_certificate.kind == ledger::VoteType::notarize ? "notarize"
+                                                                                : "finalize"},
+             {"votes", rpc::certificate_to_json(ledger::Certificate{b.parent_certificate.votes, std::nullopt})}}}};
     if (b.certificate.reproposal) out["certificate_reproposal"] = rpc::reproposal_to_json(*b.certificate.reproposal);
     return out;
 }

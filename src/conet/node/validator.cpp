@@ -135,6 +135,9 @@ util::Result<void, std::string> Validator::start() {
         runtime::Context{m_clock, m_timers, m_mux, m_rng}, m_storage, m_app,
         [this](std::uint64_t e) { return epoch_set(e); }, cfg);
     m_engine->on_fatal = m_app.on_fatal;
+    m_engine->on_evidence = [this](std::uint64_t epoch, const consensus::Vote& a, const consensus::Vote& b) {
+        report_double_sign(epoch, a, b);
+    };
     if (auto ok = m_engine->start(); !ok) {
         m_engine.reset();
         return util::unexpected(ok.error());
@@ -218,6 +221,8 @@ std::string Validator::metrics() const {
     line("conet_consensus_candidates", m_app.candidates().size());
     out += m_app.finality_latency().prometheus("conet_consensus_finality_latency_ms");
     line("conet_mempool_transactions", m_mempool.size());
+    line("conet_evidence_found_total", m_evidence_found);
+    line("conet_evidence_sent_total", m_evidence_sent);
     const auto& g = m_gossip_in.stats();
     line("conet_mempool_gossip_admitted_total", g.admitted);
     line("conet_mempool_gossip_rejected_total", g.rejected);
@@ -257,6 +262,22 @@ util::Result<void, std::string> Validator::submit_own(ledger::TxKind kind, const
     if (!id) return util::unexpected(std::string(ledger::describe(id.error())));
     gossip(tx);
     return {};
+}
+
+void Validator::report_double_sign(std::uint64_t epoch, const consensus::Vote& a, const consensus::Vote& b) {
+    const ledger::EvidencePayload evidence = consensus::to_evidence(epoch, a, b);
+    auto signer = ledger::double_signer(m_genesis.chain_id, evidence);
+    CONET_ASSERT(signer.has_value());  // the core verified both votes
+    ++m_evidence_found;
+    if (auto sent = submit_own(ledger::TxKind::evidence, codec::encode(evidence)); !sent) {
+        // Another validator's report may already be in (already_slashed), or the key has no bond.
+        spdlog::info("[validator] {} double-signed in view {} of epoch {}; evidence not sent: {}", signer->to_string(),
+                     a.subject.view(), epoch, sent.error());
+        return;
+    }
+    ++m_evidence_sent;
+    spdlog::warn("[validator] {} double-signed in view {} of epoch {}: evidence sent to the ledger",
+                 signer->to_string(), a.subject.view(), epoch);
 }
 
 void Validator::gossip(const ledger::Transaction& tx) {

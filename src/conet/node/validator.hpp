@@ -75,6 +75,8 @@ public:
     /// Signs a transaction of this validator's own (a probe report) with its
     /// key and the next free nonce, admits it to the mempool and gossips it.
     [[nodiscard]] util::Result<void, std::string> submit_own(ledger::TxKind kind, const util::Bytes& payload);
+    /// Sends the ledger double-sign evidence the consensus core found (kind 12, from this validator's wallet).
+    void report_double_sign(std::uint64_t epoch, const consensus::Vote& a, const consensus::Vote& b);
 
 private:
     /// The transport peer of validator `a`, dialed at its bond's endpoint when it names one.
@@ -110,6 +112,8 @@ private:
     consensus::WalletSigner m_signer;
     std::unique_ptr<consensus::Epochs> m_engine;
     std::function<void(const boost::json::value&)> m_on_commit;
+    std::uint64_t m_evidence_found = 0;  ///< double-sign evidence the consensus core found
+    std::uint64_t m_evidence_sent = 0;   ///< of which this node sent to the ledger
 };
 
 }  // namespace conet::node

@@ -117,6 +117,8 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
         if (auto r = ledger::execute_block(next, m_final_headers.back(), *b); !r)
             return util::unexpected(replay->journal.path() +
                                     ": a final block that does not apply: " + std::string(ledger::describe(r.error())));
+        if (auto broken = check_votes(m_final_state, *b, next); !broken.empty())
+            return util::unexpected(replay->journal.path() + ": " + broken);
         m_final_state = std::move(next);
         if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && on_validator_set)
             on_validator_set(m_node, m_final_state.validator_set());
@@ -215,6 +217,78 @@ std::string LedgerSimApp::check_usage(const ledger::State& after) {
     return {};
 }
 
+void LedgerSimApp::report_double_sign(std::uint64_t epoch, std::uint32_t key, const consensus::Subject& a,
+                                      const consensus::Subject& b) {
+    CONET_ASSERT(key < m_world.validator_keys.size());
+    const auto vote = [&](const consensus::Subject& s) {
+        ledger::SignedVote v;
+        v.type = static_cast<ledger::VoteType>(static_cast<std::uint8_t>(s.kind));
+        v.view = s.proposal.view;
+        v.parent_view = s.proposal.parent_view;
+        v.parent = s.proposal.parent;
+        v.digest = s.proposal.digest;
+        v.sign(m_world.validator_keys[key], ledger_chain_id, epoch);
+        return v;
+    };
+    const ledger::EvidencePayload evidence{epoch, vote(a), vote(b)};
+    CONET_ASSERT(ledger::double_signer(ledger_chain_id, evidence).has_value());
+    const crypto::PrivateKey& self = m_world.validator_keys[m_node];
+    auto tx = ledger::make_transaction(self, ledger_chain_id, m_mempool.next_nonce(self.address(), m_final_state), fee,
+                                       ledger::TxKind::evidence, evidence);
+    (void)m_mempool.admit(tx, m_final_state);  // a nonce taken meanwhile loses it: other nodes report too
+}
+
+std::string LedgerSimApp::check_votes(const ledger::State& before, const ledger::Block& b, const ledger::State& after) {
+    for (const auto& [a, bond] : after.bonds())
+        if (bond.tombstoned && m_slashed.insert(a).second && on_slashed) on_slashed(m_node, a);
+    const auto& members = before.validator_set().members;
+    for (const auto& v : b.parent_certificate.votes) ++m_votes[members.at(v.validator)];
+    if (!ledger::ends_epoch(b.header.height, m_world.genesis.params.epoch_blocks)) {
+        const auto& counted = after.epoch_info().votes;
+        if (!std::equal(counted.begin(), counted.end(), m_votes.begin(), m_votes.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
+            return "the ledger's vote count differs from the votes its final blocks carry";
+        return {};
+    }
+    for (const auto& m : after.validator_set().members)
+        if (const ledger::ValidatorBond* bond = after.bond(m); bond && bond->tombstoned)
+            return "the next epoch's set seats " + m.to_string() + ", slashed for double-signing";
+    // The epoch's last block: each validator is paid for exactly the votes
+    // the epoch's blocks carried, ⌊pool · votes / Σ votes⌋, nobody else is.
+    const auto& last = after.epoch_info().last;
+    if (!last) return "an epoch's last block recorded no payment";
+    if (!after.epoch_info().votes.empty()) return "the vote count was not reset at the epoch's end";
+    // A validator slashed for double-signing is paid nothing for its votes.
+    const auto slashed = [&](const crypto::Address& a) {
+        const ledger::ValidatorBond* bond = after.bond(a);
+        return bond && bond->tombstoned;
+    };
+    std::uint64_t total = 0;
+    for (const auto& [a, n] : m_votes) total += slashed(a) ? 0 : n;
+    for (const auto& [a, n] : m_votes) {
+        const ledger::RewardRecord* r = after.reward(a);
+        const std::uint64_t want =
+            slashed(a) ? 0
+                       : static_cast<std::uint64_t>(static_cast<ledger::Amount128>(last->validator_pool) * n / total);
+        const std::uint64_t got = r && r->epoch == last->epoch ? r->validator_reward : 0;
+        if (got != want)
+            return "validator " + a.to_string() + " was paid " + std::to_string(got) + " for " + std::to_string(n) +
+                   " of " + std::to_string(total) + " votes in epoch " + std::to_string(last->epoch) + ", not " +
+                   std::to_string(want);
+    }
+    for (const auto& [a, r] : after.rewards())
+        if (r.epoch == last->epoch && r.validator_reward > 0 && !m_votes.contains(a))
+            return "validator " + a.to_string() + " was paid in epoch " + std::to_string(last->epoch) +
+                   " without a vote on the ledger";
+    m_validators_paid = 0;
+    for (const auto& [a, n] : m_votes) {
+        const ledger::RewardRecord* r = after.reward(a);
+        m_validators_paid += r && r->epoch == last->epoch && r->validator_reward > 0;
+    }
+    m_votes.clear();
+    return {};
+}
+
 std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
     const auto& last = after.epoch_info().last;
     if (!last) return "an epoch's last block recorded no payment";
@@ -230,7 +304,7 @@ std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
             return "relay " + std::to_string(j) + " earned in epoch " + std::to_string(last->epoch) +
                    " while it was down";
     }
-    if (on_epoch_paid) on_epoch_paid(m_node, *last);
+    if (on_epoch_paid) on_epoch_paid(m_node, *last, m_validators_paid);
     return {};
 }
 
@@ -291,18 +365,45 @@ consensus::VerifyResult LedgerSimApp::verify(std::uint64_t epoch, const consensu
     return {Verdict::invalid, {}};
 }
 
-std::optional<Hash256> LedgerSimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) {
+ledger::ParentCertificate LedgerSimApp::parent_certificate(std::uint64_t epoch, const consensus::Proposal& p,
+                                                           const consensus::Certificate* cert) const {
+    // The simulator's consensus signs with its fast scheme (or keys of its
+    // own): the same validators' votes are signed again with their ledger
+    // keys, so the ledger verifies and counts exactly who voted.
+    ledger::ParentCertificate out;
+    const ledger::ValidatorSet& set = m_final_state.validator_set();
+    if (!cert || set.epoch != epoch) return out;
+    const ledger::Header* parent = nullptr;
+    if (const auto* e = m_candidates.find(p.parent)) parent = &e->block.header;
+    if (m_final_headers.back().hash() == p.parent) parent = &m_final_headers.back();
+    if (!parent) return out;
+    out.kind =
+        cert->subject.kind == consensus::VoteKind::notarize ? ledger::VoteType::notarize : ledger::VoteType::finalize;
+    for (const auto& [index, sig] : cert->votes) {
+        CONET_ASSERT(index < set.members.size());
+        const auto key = std::find(m_world.proposers.begin(), m_world.proposers.end(), set.members[index]);
+        CONET_ASSERT(key != m_world.proposers.end());
+        out.votes.push_back(ledger::parent_vote(*parent, out.kind, index,
+                                                m_world.validator_keys[key - m_world.proposers.begin()],
+                                                m_world.genesis.params.epoch_blocks));
+    }
+    return out;
+}
+
+std::optional<Hash256> LedgerSimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms,
+                                           const consensus::Certificate* parent_certificate) {
     if (build_invalid) {
         // A lie about the state: every honest validator refuses it.
-        auto d = m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
-                                    m_world.proposers[m_node], 64);
+        auto d =
+            m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
+                               m_world.proposers[m_node], this->parent_certificate(epoch, p, parent_certificate), 64);
         if (!d || *d == p.parent) return d;  // a re-proposal carries no state to lie about
         ledger::Block b = m_candidates.find(*d)->block;
         b.header.state_root[0] ^= 1;
         return m_candidates.keep(std::move(b), std::nullopt);
     }
     return m_candidates.build(epoch, p.view, p.parent_view, p.parent, tip(), m_mempool, unix_ms / 1000,
-                              m_world.proposers[m_node], 64);
+                              m_world.proposers[m_node], this->parent_certificate(epoch, p, parent_certificate), 64);
 }
 
 std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal& p) {
@@ -312,7 +413,7 @@ std::optional<Hash256> LedgerSimApp::build_conflicting(const consensus::Proposal
     ledger::Mempool empty;
     return m_candidates.build(ledger::epoch_of(e->block.header.height, m_world.genesis.params.epoch_blocks), p.view,
                               p.parent_view, p.parent, tip(), empty, e->block.header.time_unix + 1,
-                              m_world.proposers[m_node], 0);
+                              m_world.proposers[m_node], e->block.parent_certificate, 0);
 }
 
 std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consensus::Certificate& cert) {
@@ -327,8 +428,11 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
         return std::nullopt;
     }
     const std::uint64_t E = m_world.genesis.params.epoch_blocks;
+    const ledger::State* before = &m_final_state;
     for (const auto* c : path.blocks) {
         const std::uint64_t height = c->block.header.height;
+        if (auto broken = check_votes(*before, c->block, *c->after); !broken.empty()) m_on_fork(m_node, broken);
+        before = &*c->after;
         if (ledger::epoch_of(height, E) != epoch) {
             m_on_fork(m_node, "a certificate of epoch " + std::to_string(epoch) + " finalizes block " +
                                   std::to_string(height) + " of another epoch");

@@ -10,6 +10,7 @@
 /// simulator then runs consensus with.
 
 #include <map>
+#include <set>
 
 #include "conet/ledger/candidates.hpp"
 #include "conet/ledger/chain.hpp"
@@ -62,7 +63,8 @@ public:
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const Hash256& digest) const override;
-    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms,
+                                 const consensus::Certificate* parent_certificate) override;
     consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
     std::optional<Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<View, Hash256> finalized() const override { return {m_tip_view, m_final_headers.back().hash()}; }
@@ -71,8 +73,18 @@ public:
     /// Called with every validator set this node's ledger stores (at genesis
     /// and at each epoch's last block, on replay too): the set of `epoch`.
     std::function<void(std::uint32_t node, const ledger::ValidatorSet& set)> on_validator_set;
-    /// Called with each epoch's summary as this node's ledger pays it.
-    std::function<void(std::uint32_t node, const ledger::EpochSummary& paid)> on_epoch_paid;
+    /// Called once for each validator key this node's final chain slashes (tombstones).
+    std::function<void(std::uint32_t node, const crypto::Address& validator)> on_slashed;
+    /// Sends the ledger double-sign evidence against key `key`: its two
+    /// votes `a` and `b` of `epoch` (which the engine found; the simulator
+    /// signs them again with the key's ledger wallet, as for parent
+    /// certificates), from this node's validator wallet.
+    void report_double_sign(std::uint64_t epoch, std::uint32_t key, const consensus::Subject& a,
+                            const consensus::Subject& b);
+    /// Called with each epoch's summary as this node's ledger pays it, and
+    /// the number of validators it paid for their votes.
+    std::function<void(std::uint32_t node, const ledger::EpochSummary& paid, std::uint32_t validators_paid)>
+        on_epoch_paid;
 
 private:
     ledger::FinalTip tip() const { return {m_final_headers.back(), m_final_state}; }
@@ -92,6 +104,10 @@ private:
     std::map<std::size_t, std::uint64_t> m_next_nonce;  ///< per wallet, as this node's client knows it
     ledger::Amount128 m_minted = 0;  ///< every epoch's minted amount so far, on this node's final chain
 
+    /// The votes of `cert` (the engine's certificate of the proposal's
+    /// parent) as the block carries them; empty when it cannot name them.
+    ledger::ParentCertificate parent_certificate(std::uint64_t epoch, const consensus::Proposal& p,
+                                                 const consensus::Certificate* cert) const;
     void submit_probe_report(std::uint64_t seq);
     /// Relay 0's operator claims the user's latest receipt (every fourth
     /// claim carries a forged one instead).
@@ -104,6 +120,14 @@ private:
     /// exactly what was minted, no more than the emission, and a relay that
     /// was down earned nothing. Empty when they hold.
     std::string check_epoch_paid(const ledger::State& after);
+    /// After every final block `b` (on `before`, giving `after`): the ledger
+    /// counts exactly the votes the blocks' parent certificates carry, and
+    /// at an epoch's end pays each validator ⌊pool · votes / Σ votes⌋ and
+    /// no validator without votes. Empty when they hold.
+    std::string check_votes(const ledger::State& before, const ledger::Block& b, const ledger::State& after);
+    std::map<crypto::Address, std::uint64_t> m_votes;  ///< this epoch's, as the final blocks carry them
+    std::uint32_t m_validators_paid = 0;               ///< in the epoch check_votes last closed
+    std::set<crypto::Address> m_slashed;               ///< tombstoned bonds this node\'s final chain shows
 };
 
 }  // namespace conet::sim

@@ -167,9 +167,19 @@ bool SimApp::on_chain_from(const Hash256& from, std::uint64_t tx) const {
     return false;
 }
 
-std::optional<Hash256> SimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t) {
+std::optional<Hash256> SimApp::build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t,
+                                     const consensus::Certificate* parent_certificate) {
     const auto slot = child_of(p.parent);
     if (!slot) return std::nullopt;
+    if (parent_certificate) {
+        // What a ledger block would carry to pay the votes: the parent's own
+        // proposal, notarized or finalized, never genesis.
+        const consensus::Subject& s = parent_certificate->subject;
+        if (s.kind == consensus::VoteKind::nullify || s.proposal.digest != p.parent ||
+            s.proposal.view != p.parent_view || p.parent == m_genesis)
+            m_on_fork(m_node, "the engine handed the leader a certificate that is not its parent's");
+        ++m_builds_with_parent_certificate;
+    }
     SimBlock b{p.view, p.parent_view, p.parent, slot->height + 1, m_node, epoch, !build_invalid, {}};
     if (slot->parent_ends_epoch && slot->epoch == epoch + 1) {
         // On the epoch's last block: propose it again until a certificate

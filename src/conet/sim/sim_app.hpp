@@ -92,7 +92,8 @@ public:
 
     std::optional<consensus::BlockInfo> receive(util::ByteView block) override;
     std::optional<util::Bytes> block(const Hash256& digest) const override;
-    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms) override;
+    std::optional<Hash256> build(std::uint64_t epoch, const consensus::Proposal& p, std::uint64_t unix_ms,
+                                 const consensus::Certificate* parent_certificate) override;
     consensus::VerifyResult verify(std::uint64_t epoch, const consensus::Proposal& p) override;
     std::optional<Hash256> finalize(std::uint64_t epoch, const consensus::Certificate& cert) override;
     std::pair<View, Hash256> finalized() const override;
@@ -101,6 +102,8 @@ public:
 
     std::uint64_t height() const override { return m_chain.size(); }
     std::optional<Hash256> build_conflicting(const consensus::Proposal& p) override;
+    /// Blocks this node was asked to build with a certificate of their parent.
+    std::uint64_t builds_with_parent_certificate() const { return m_builds_with_parent_certificate; }
 
 private:
     struct Known {
@@ -124,6 +127,7 @@ private:
     void prune();
 
     std::uint32_t m_node;
+    std::uint64_t m_builds_with_parent_certificate = 0;
     Hash256 m_genesis;
     FinalizedHook m_on_finalized;
     ForkHook m_on_fork;

@@ -181,8 +181,10 @@ private:
     };
     std::map<std::pair<std::uint64_t, View>, CertsSeen> m_certs;  ///< by epoch, view
     std::set<Hash256> m_final_txs;
-    std::map<std::uint64_t, std::vector<std::uint32_t>> m_stake_sets;        ///< by epoch: keys, in set order
-    std::map<std::uint32_t, std::map<std::uint64_t, std::uint32_t>> m_paid;  ///< by node: epoch -> relays paid
+    std::map<std::uint64_t, std::vector<std::uint32_t>> m_stake_sets;  ///< by epoch: keys, in set order
+    /// By node: epoch -> (relays paid, validators paid for votes).
+    std::map<std::uint32_t, std::map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>>> m_paid;
+    std::set<std::uint32_t> m_slashed;  ///< keys some node's ledger slashed
     View m_max_view = 0;
     TimeMs m_step_time = 0;
     std::uint64_t m_steps_at_time = 0;
@@ -325,7 +327,10 @@ void Simulation::on_ledger_set(std::uint32_t node, const ledger::ValidatorSet& s
                         std::to_string(set.epoch));
         keys.push_back(static_cast<std::uint32_t>(it - m_ledger->proposers.begin()));
     }
-    if (keys.size() != m_opts.validators)
+    // Every seat is filled, but for keys slashed for double-signing (the
+    // ledger checks it never seats them): bonds here only grow, so nobody
+    // may take their seats.
+    if (keys.size() > m_opts.validators || keys.size() + m_slashed.size() < m_opts.validators || keys.empty())
         return fail("validator " + std::to_string(node) + "'s ledger seats " + std::to_string(keys.size()) +
                     " validators in epoch " + std::to_string(set.epoch));
     auto [it, fresh] = m_stake_sets.try_emplace(set.epoch, keys);
@@ -557,6 +562,7 @@ void Simulation::start_node(Node& n) {
     auto on_fork = [this](std::uint32_t node, const std::string& what) {
         if (honest_key(node)) fail("validator " + std::to_string(node) + ": " + what);
     };
+    LedgerSimApp* ledger_app = nullptr;
     if (m_opts.ledger) {
         auto app = std::make_unique<LedgerSimApp>(n.index, *m_ledger, on_final, on_fork);
         if (stake_sets())
@@ -564,9 +570,19 @@ void Simulation::start_node(Node& n) {
             app->on_validator_set = [this](std::uint32_t node, const ledger::ValidatorSet& s) {
                 on_ledger_set(node, s);
             };
+        app->on_slashed = [this](std::uint32_t node, const crypto::Address& a) {
+            const auto& keys = m_ledger->proposers;
+            const auto key = static_cast<std::uint32_t>(std::find(keys.begin(), keys.end(), a) - keys.begin());
+            // Safety of the penalty: only a key that signed two conflicting votes is ever slashed.
+            if (key >= keys.size() || honest_key(key))
+                fail("validator " + std::to_string(node) + "'s ledger slashed honest key " + std::to_string(key));
+            m_slashed.insert(key);
+        };
+        ledger_app = app.get();
         if (stake_sets())
-            app->on_epoch_paid = [this](std::uint32_t node, const ledger::EpochSummary& paid) {
-                m_paid[node][paid.epoch] = paid.nodes_paid;
+            app->on_epoch_paid = [this](std::uint32_t node, const ledger::EpochSummary& paid,
+                                        std::uint32_t validators_paid) {
+                m_paid[node][paid.epoch] = {paid.nodes_paid, validators_paid};
             };
         n.app = std::move(app);
     } else
@@ -587,6 +603,17 @@ void Simulation::start_node(Node& n) {
     n.engine->compact_min_bytes = sim_journal_compact_bytes;
     n.engine->on_fatal = [this, &n](const std::string& why) {
         fail("validator " + std::to_string(n.index) + " fatal: " + why);
+    };
+    n.engine->on_evidence = [this, &n, ledger_app](std::uint64_t epoch, const consensus::Vote& a,
+                                                   const consensus::Vote& b) {
+        const auto m = members(epoch);
+        CONET_ASSERT(a.signer == b.signer && a.signer < m.size());
+        // Evidence names a key that signed twice: never an honest one.
+        if (honest_key(m[a.signer]))
+            fail("validator " + std::to_string(n.index) + " found double-sign evidence against honest key " +
+                 std::to_string(m[a.signer]));
+        ++m_result.evidence_found;
+        if (ledger_app && honest_key(n.index)) ledger_app->report_double_sign(epoch, m[a.signer], a.subject, b.subject);
     };
     n.engine->crash_hook = [this, &n](consensus::CrashPoint p) {
         // Epoch switches are rare next to votes: stop there one time in ten when crashes are on.
@@ -808,11 +835,16 @@ SimResult Simulation::run() {
     m_result.views = m_max_view;
     m_result.transactions = m_final_txs.size();
     m_result.trace_hash = m_trace.h;
+    m_result.slashed = m_slashed.size();
     for (const auto& [node, epochs] : m_paid)
         if (epochs.size() > m_result.paid_epochs) {
             m_result.paid_epochs = epochs.size();
             m_result.relays_paid = 0;
-            for (const auto& [e, paid] : epochs) m_result.relays_paid += paid;
+            m_result.validators_paid = 0;
+            for (const auto& [e, paid] : epochs) {
+                m_result.relays_paid += paid.first;
+                m_result.validators_paid += paid.second;
+            }
         }
     // Destroy engines before the scheduler and network they point into.
     for (auto& n : m_nodes) {
