@@ -90,16 +90,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     round_trips<UsageClaimPayload>(in);
     const World& w = world();
 
-    // The meter: any bytes as a receipt on circuit 1; a refused one changes nothing.
+    // The meter, holding one real receipt of user 0 on circuit 1: any bytes
+    // as a receipt on a fresh circuit 2 and on circuit 1. A refused one
+    // changes nothing; an accepted one on circuit 1 is user 0's.
     relay::MeterConfig mc;
     mc.chain_id = chain;
     mc.exit = w.exit;
     mc.price_per_mib = 1'000;
     relay::UsageMeter meter(mc);
     meter.set_epoch(1);
-    const auto taken = meter.on_receipt(1, in);
-    if (!taken && meter.circuits_bound() != 0) std::abort();
-    if (taken && meter.admit_stream(1) != relay::MeterVerdict::ok) std::abort();
+    const crypto::Address user0 = w.users[0].address();
+    {
+        const ReceiptFields f{chain, w.exit, w.entry, 1, 1'000};
+        const ReceiptMessage held{1, w.entry, 1'000, crypto::sign_hash(w.users[0], f.digest())};
+        if (!meter.on_receipt(1, codec::encode(held))) std::abort();
+    }
+    const auto claims_before = meter.claims(1);
+    const auto view_before = meter.payer(user0);
+    const auto fresh = meter.on_receipt(2, in);
+    if (!fresh && meter.circuits_bound() != 1) std::abort();
+    if (fresh && meter.admit_stream(2) != relay::MeterVerdict::ok) std::abort();
+    const auto same = meter.on_receipt(1, in);
+    if (same && *same != user0) std::abort();  // a bound circuit takes only its payer's receipts
+    if (!fresh && !same) {
+        const auto claims_after = meter.claims(1);
+        if (claims_after.size() != claims_before.size() ||
+            (!claims_after.empty() && claims_after[0].receipts.size() != claims_before[0].receipts.size()))
+            std::abort();
+        const auto view_after = meter.payer(user0);
+        if (!view_after || view_after->receipted != view_before->receipted) std::abort();
+    }
 
     // Structured: byte 0 picks the claim's epoch and the block's height; then
     // 12 bytes per receipt: payer, entry (known or not), bytes (u64 of 8),

@@ -101,7 +101,9 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     /// user is slowed down; only a peer that does not read at all hits the cap).
     bool congested() const override {
         if (!up || !up->link->is_open()) return false;
-        if (server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now()) > std::chrono::seconds(0))
+        // (Called for every read of an exit stream: the clock is read only when usage is metered.)
+        if (server.m_meter.enabled() &&
+            server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now()) > std::chrono::seconds(0))
             return true;
         const auto& l = server.m_link_limits;
         return up->link->circuit_queued_bytes(up_id) > l.max_circuit_queued_bytes / 2 ||
@@ -109,7 +111,9 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     }
     awaitable<void> wait_uncongested() override {
         // A free-tier circuit over its rate waits for its bucket to refill.
-        if (auto wait = server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now());
+        if (auto wait = server.m_meter.enabled()
+                            ? server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now())
+                            : std::chrono::steady_clock::duration::zero();
             wait > std::chrono::seconds(0)) {
             asio::steady_timer t(server.m_io, wait);
             co_await t.async_wait(net::use_nothrow);

@@ -160,7 +160,9 @@ void UsageMeter::settle(const std::vector<ledger::UsageClaimPayload>& settled,
             auto it = m_best.find(Key{claim.epoch, r.payer, r.entry});
             if (it != m_best.end()) set_settled(r.payer, it->second, std::max(it->second.settled, r.bytes));
         }
-    for (const auto& [a, v] : prepaid) m_payers[a].prepaid = v;
+    // Only payers this exit serves: a balance for anyone else would only grow the table.
+    for (const auto& [a, v] : prepaid)
+        if (auto it = m_payers.find(a); it != m_payers.end()) it->second.prepaid = v;
 }
 
 std::vector<crypto::Address> UsageMeter::payers() const {
