@@ -117,7 +117,7 @@ util::Result<void, std::string> LedgerSimApp::open(runtime::Storage& storage) {
         if (auto r = ledger::execute_block(next, m_final_headers.back(), *b); !r)
             return util::unexpected(replay->journal.path() +
                                     ": a final block that does not apply: " + std::string(ledger::describe(r.error())));
-        if (auto broken = check_votes(m_final_state, *b, next); !broken.empty())
+        if (auto broken = check_block(m_final_state, *b, next); !broken.empty())
             return util::unexpected(replay->journal.path() + ": " + broken);
         m_final_state = std::move(next);
         if (ledger::ends_epoch(b->header.height, m_world.genesis.params.epoch_blocks) && on_validator_set)
@@ -146,7 +146,64 @@ std::optional<consensus::Certificate> LedgerSimApp::epoch_end(std::uint64_t e) c
     return m_epoch_ends.get(e);
 }
 
+void LedgerSimApp::submit_forged_probe_report(std::uint64_t seq) {
+    // A relay's operator vouches for its own relay, or a validator not
+    // assigned to a relay vouches for it: both up, with perfect figures.
+    // The ledger must revert both (check_probes).
+    const ledger::State& s = m_final_state;
+    const std::uint64_t epoch = s.epoch_info().epoch;
+    const std::size_t j = (seq / 20) % m_world.relays.size();
+    const crypto::PrivateKey* signer = &m_world.relay_operators[j];
+    if ((seq / 20) % 2 == 1) {
+        signer = nullptr;
+        for (const auto& key : m_world.validator_keys)
+            if (!ledger::is_assigned_prober(s.epoch_info().seed, m_world.relays[j], s.validator_set().members,
+                                            s.params().incentives.probers_per_node, key.address())) {
+                signer = &key;
+                break;
+            }
+        if (!signer) return;
+    }
+    const ledger::ProbeReportPayload report{epoch, {{m_world.relays[j], ledger::ProbeResult{true, 1, 1'000'000}}}};
+    auto tx = ledger::make_transaction(*signer, ledger_chain_id, m_mempool.next_nonce(signer->address(), s), fee,
+                                       ledger::TxKind::probe_report, report);
+    (void)m_mempool.admit(tx, s);
+}
+
+std::string LedgerSimApp::check_probes(const ledger::State& after) const {
+    // Only assigned probers' reports count, and here they tell the truth.
+    const std::uint64_t epoch = after.epoch_info().epoch;
+    for (std::size_t j = 0; j < m_world.relays.size(); ++j) {
+        const ledger::NodeEntry* n = after.node(m_world.relays[j]);
+        if (!n || n->service.probe_epoch != epoch) continue;
+        for (const auto& [prober, r] : n->service.probes) {
+            if (!ledger::is_assigned_prober(after.epoch_info().seed, m_world.relays[j], after.validator_set().members,
+                                            after.params().incentives.probers_per_node, prober))
+                return "relay " + std::to_string(j) + " holds a report from " + prober.to_string() +
+                       ", not one of its probers, in epoch " + std::to_string(epoch);
+            if (r.reachable != m_world.relay_up(j, epoch))
+                return "relay " + std::to_string(j) + " holds a false report in epoch " + std::to_string(epoch);
+        }
+    }
+    return {};
+}
+
+void LedgerSimApp::submit_unjails() {
+    // An operator whose relay was jailed brings it back once it serves again.
+    const ledger::State& s = m_final_state;
+    for (std::size_t j = 0; j < m_world.relays.size(); ++j) {
+        const ledger::NodeEntry* n = s.node(m_world.relays[j]);
+        if (!n || !n->service.jailed || !m_world.relay_up(j, s.epoch_info().epoch)) continue;
+        const crypto::PrivateKey& op = m_world.relay_operators[j];
+        auto tx = ledger::make_transaction(op, ledger_chain_id, m_mempool.next_nonce(op.address(), s), fee,
+                                           ledger::TxKind::unjail, ledger::NodeKeyPayload{m_world.relays[j]});
+        (void)m_mempool.admit(tx, s);
+    }
+}
+
 void LedgerSimApp::submit_probe_report(std::uint64_t seq) {
+    submit_unjails();
+    if ((seq / 5) % 4 == 1) return submit_forged_probe_report(seq);
     // A validator reports what it measured of the relays assigned to it this
     // epoch: the truth (relay_up); the ledger takes each report only once.
     const std::size_t k = (seq / 5) % m_world.validator_keys.size();
@@ -215,6 +272,11 @@ std::string LedgerSimApp::check_usage(const ledger::State& after) {
     if (!user || user->prepaid != LedgerWorld::user_prepaid - spent)
         return "the user's prepaid balance did not fall by exactly the claimed usage's cost";
     return {};
+}
+
+std::string LedgerSimApp::check_block(const ledger::State& before, const ledger::Block& b, const ledger::State& after) {
+    if (auto broken = check_votes(before, b, after); !broken.empty()) return broken;
+    return m_world.relays.empty() ? std::string() : check_probes(after);
 }
 
 void LedgerSimApp::report_double_sign(std::uint64_t epoch, std::uint32_t key, const consensus::Subject& a,
@@ -296,15 +358,33 @@ std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
     if (last->minted > last->emission) return "an epoch minted more than its emission";
     if (after.total_supply() != m_world.genesis_supply + m_minted)
         return "the supply is not the genesis supply plus what the epochs minted";
+    const std::uint32_t jail_after = after.params().incentives.jail_after_failed_epochs;
     for (std::size_t j = 0; j < m_world.relays.size(); ++j) {
         const ledger::NodeEntry* n = after.node(m_world.relays[j]);
         if (!n) return "a relay left the registry";
         if (n->service.scored_epoch != last->epoch) return "a relay was not scored at its epoch's end";
+        const std::string relay = "relay " + std::to_string(j);
         if (!m_world.relay_up(j, last->epoch) && n->service.reward != 0)
-            return "relay " + std::to_string(j) + " earned in epoch " + std::to_string(last->epoch) +
-                   " while it was down";
+            return relay + " earned in epoch " + std::to_string(last->epoch) + " while it was down";
+        // Jailing: only after failing `jail_after` measured epochs in a row,
+        // the last of them this one; a jailed relay earns nothing until its
+        // operator unjails it (submit_unjails), and then it earns again.
+        if (n->service.jailed && n->service.reward != 0)
+            return relay + " earned in epoch " + std::to_string(last->epoch) + " while jailed";
+        const bool was_jailed = m_jailed.contains(j);
+        if (n->service.jailed && !was_jailed) {
+            if (m_world.relay_up(j, last->epoch) || n->service.failed_epochs < jail_after)
+                return relay + " was jailed in epoch " + std::to_string(last->epoch) + " after " +
+                       std::to_string(n->service.failed_epochs) + " failed epochs (it was " +
+                       (m_world.relay_up(j, last->epoch) ? "up" : "down") + ")";
+            m_jailed.insert(j);
+            ++m_jailings;
+        } else if (!n->service.jailed && was_jailed) {
+            m_jailed.erase(j);
+            ++m_unjailings;
+        }
     }
-    if (on_epoch_paid) on_epoch_paid(m_node, *last, m_validators_paid);
+    if (on_epoch_paid) on_epoch_paid(m_node, *last, m_validators_paid, m_jailings, m_unjailings);
     return {};
 }
 
@@ -431,7 +511,7 @@ std::optional<Hash256> LedgerSimApp::finalize(std::uint64_t epoch, const consens
     const ledger::State* before = &m_final_state;
     for (const auto* c : path.blocks) {
         const std::uint64_t height = c->block.header.height;
-        if (auto broken = check_votes(*before, c->block, *c->after); !broken.empty()) m_on_fork(m_node, broken);
+        if (auto broken = check_block(*before, c->block, *c->after); !broken.empty()) m_on_fork(m_node, broken);
         before = &*c->after;
         if (ledger::epoch_of(height, E) != epoch) {
             m_on_fork(m_node, "a certificate of epoch " + std::to_string(epoch) + " finalizes block " +

@@ -81,9 +81,11 @@ public:
     /// certificates), from this node's validator wallet.
     void report_double_sign(std::uint64_t epoch, std::uint32_t key, const consensus::Subject& a,
                             const consensus::Subject& b);
-    /// Called with each epoch's summary as this node's ledger pays it, and
-    /// the number of validators it paid for their votes.
-    std::function<void(std::uint32_t node, const ledger::EpochSummary& paid, std::uint32_t validators_paid)>
+    /// Called with each epoch's summary as this node's ledger pays it, the
+    /// number of validators it paid for their votes, and how many times its
+    /// final chain jailed and unjailed relays so far.
+    std::function<void(std::uint32_t node, const ledger::EpochSummary& paid, std::uint32_t validators_paid,
+                       std::uint64_t jailings, std::uint64_t unjailings)>
         on_epoch_paid;
 
 private:
@@ -109,6 +111,17 @@ private:
     ledger::ParentCertificate parent_certificate(std::uint64_t epoch, const consensus::Proposal& p,
                                                  const consensus::Certificate* cert) const;
     void submit_probe_report(std::uint64_t seq);
+    /// Operators unjail their jailed relays once they serve again.
+    void submit_unjails();
+    std::set<std::size_t> m_jailed;  ///< relays jailed on this node's final chain
+    std::uint64_t m_jailings = 0, m_unjailings = 0;
+    /// Every fourth report round: a report the ledger must refuse.
+    void submit_forged_probe_report(std::uint64_t seq);
+    /// After every final block: each relay's reports this epoch are from its
+    /// assigned probers and true (forged ones never land). Empty when they hold.
+    std::string check_probes(const ledger::State& after) const;
+    /// check_votes and check_probes.
+    std::string check_block(const ledger::State& before, const ledger::Block& b, const ledger::State& after);
     /// Relay 0's operator claims the user's latest receipt (every fourth
     /// claim carries a forged one instead).
     void submit_usage_claim(std::uint64_t seq);

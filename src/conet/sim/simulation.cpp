@@ -581,8 +581,11 @@ void Simulation::start_node(Node& n) {
         ledger_app = app.get();
         if (stake_sets())
             app->on_epoch_paid = [this](std::uint32_t node, const ledger::EpochSummary& paid,
-                                        std::uint32_t validators_paid) {
+                                        std::uint32_t validators_paid, std::uint64_t jailings,
+                                        std::uint64_t unjailings) {
                 m_paid[node][paid.epoch] = {paid.nodes_paid, validators_paid};
+                m_result.jailings = std::max(m_result.jailings, jailings);
+                m_result.unjailings = std::max(m_result.unjailings, unjailings);
             };
         n.app = std::move(app);
     } else
