@@ -212,6 +212,26 @@ TEST(LedgerUsage, WithdrawingFirstDoesNotEscapeAClaim) {
     EXPECT_EQ(n.claim({n.receipt(n.user, 30 * MiB, n.epoch())}).reverted, TxError::over_balance);
 }
 
+TEST(LedgerUsage, AWithdrawalStaysClaimableUntilTheNextEpochEndsWhateverTheDelay) {
+    Params p = UsageNet::params();
+    p.withdraw_delay_blocks = 1;  // far shorter than an exit's claim interval
+    State s(UsageNet::chain, p);
+    EXPECT_EQ(s.withdrawal_release_height(3), 2 * E) << "epoch 0's receipts are claimable to epoch 1's last block";
+    EXPECT_EQ(s.withdrawal_release_height(E), 2 * E);
+    EXPECT_EQ(s.withdrawal_release_height(E + 1), 3 * E);
+    p.withdraw_delay_blocks = 5 * E;
+    EXPECT_EQ(State(UsageNet::chain, p).withdrawal_release_height(3), 3 + 5 * E) << "a longer delay is kept";
+    p.incentives.usage_price_per_mib = 0;
+    p.withdraw_delay_blocks = 1;
+    EXPECT_EQ(State(UsageNet::chain, p).withdrawal_release_height(3), 4u) << "without paid usage, only the delay";
+    // In a block: the claim in the next epoch's last block still takes from it.
+    UsageNet n;
+    ASSERT_FALSE(n.apply(n.user, TxKind::withdraw, AmountPayload{100'000}).reverted);
+    const Pending& w = n.state.pending().back();
+    EXPECT_TRUE(w.withdrawal);
+    EXPECT_EQ(w.release_height, std::max(n.height + UsageNet::params().withdraw_delay_blocks, 2 * E));
+}
+
 TEST(LedgerUsage, AReceiptThatAddsNothingToPayIsRefused) {
     UsageNet n;
     // 100 bytes cost less than one base unit: such records would grow the state for free.

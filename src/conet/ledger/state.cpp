@@ -292,7 +292,7 @@ util::Result<Applied, TxError> State::apply(const Transaction& tx, const BlockCo
                 } else {
                     if (s.prepaid < p->amount) return unexpected(TxError::insufficient_funds);
                     s.prepaid -= p->amount;
-                    const Pending back{*from, p->amount, block.height + m_params.withdraw_delay_blocks, false, true};
+                    const Pending back{*from, p->amount, withdrawal_release_height(block.height), false, true};
                     effect = [this, back] {
                         auto pending = m_pending;
                         pending.push_back(back);

@@ -295,6 +295,11 @@ public:
     /// Verifies a usage claim in a block at `height` on top of this state:
     /// every receipt's signature, payer, epoch, replay and the payers'
     /// balances (apply() carries out the plan; the RPC refuses with it).
+    /// When a prepaid withdrawal made at `height` returns to the balance:
+    /// `withdraw_delay_blocks` later, and with paid usage no earlier than the
+    /// next epoch's last block, so every receipt signed before it can still
+    /// be claimed from it.
+    std::uint64_t withdrawal_release_height(std::uint64_t height) const;
     /// What usage claims can take from `payer`: its prepaid balance and its withdrawals under way.
     std::uint64_t claimable(const crypto::Address& payer) const;
     [[nodiscard]] util::Result<UsagePlan, UsageRefusal> plan_usage_claim(const Transaction& tx,

@@ -71,6 +71,15 @@ util::Result<State::UsagePlan, State::UsageRefusal> State::plan_usage_claim(cons
     return plan;
 }
 
+std::uint64_t State::withdrawal_release_height(std::uint64_t height) const {
+    const std::uint64_t delayed = height + m_params.withdraw_delay_blocks;
+    const std::uint64_t E = m_params.epoch_blocks;
+    if (E == 0 || m_params.incentives.usage_price_per_mib == 0) return delayed;
+    // Receipts of this epoch can be claimed until the next epoch's last
+    // block, whose claims apply before its end_block releases anything.
+    return std::max(delayed, (epoch_of(height, E) + 2) * E);
+}
+
 std::uint64_t State::claimable(const crypto::Address& payer) const {
     const Account* a = account(payer);
     Amount128 total = a ? a->prepaid : 0;
