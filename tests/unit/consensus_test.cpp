@@ -894,7 +894,7 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
     // transactions, every node's ledger must store the same set for an epoch
     // (checked by the simulator), and consensus runs with it.
     o.ledger = true;
-    std::uint64_t set_changes = 0, validators_paid = 0, jailings = 0, unjailings = 0, slashed = 0;
+    std::uint64_t set_changes = 0, validators_paid = 0, jailings = 0, unjailings = 0, slashed = 0, grants = 0;
     for (std::uint64_t seed : {3, 4, 5}) {
         o.seed = seed;
         const SimResult r = run_simulation(o);
@@ -907,6 +907,7 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
         jailings += r.jailings;
         unjailings += r.unjailings;
         slashed += r.slashed;
+        grants += r.grants_paid;
     }
     EXPECT_GT(set_changes, 0u) << "bonds never changed a set";
     // The incentive scenarios ran (their invariants are checked inside every run).
@@ -914,6 +915,7 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
     EXPECT_GT(jailings, 0u) << "no relay was jailed";
     EXPECT_GT(unjailings, 0u) << "no jailed relay was unjailed";
     EXPECT_GT(slashed, 0u) << "no double-signer was slashed";
+    EXPECT_GT(grants, 0u) << "no grant was paid";
 }
 
 TEST(Simulator, SameSeedGivesTheSameTrace) {

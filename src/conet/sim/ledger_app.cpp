@@ -276,7 +276,9 @@ std::string LedgerSimApp::check_usage(const ledger::State& after) {
 
 std::string LedgerSimApp::check_block(const ledger::State& before, const ledger::Block& b, const ledger::State& after) {
     if (auto broken = check_votes(before, b, after); !broken.empty()) return broken;
-    return m_world.relays.empty() ? std::string() : check_probes(after);
+    if (m_world.relays.empty()) return {};
+    if (auto broken = check_grants(before, after); !broken.empty()) return broken;
+    return check_probes(after);
 }
 
 void LedgerSimApp::report_double_sign(std::uint64_t epoch, std::uint32_t key, const consensus::Subject& a,
@@ -384,11 +386,93 @@ std::string LedgerSimApp::check_epoch_paid(const ledger::State& after) {
             ++m_unjailings;
         }
     }
-    if (on_epoch_paid) on_epoch_paid(m_node, *last, m_validators_paid, m_jailings, m_unjailings);
+    if (on_epoch_paid) on_epoch_paid(m_node, *last, m_validators_paid, m_jailings, m_unjailings, m_grants_paid);
+    return {};
+}
+
+const crypto::Address& LedgerWorld::grant_recipient() {
+    static const crypto::Address a = [] {
+        const crypto::Hash256 h = crypto::keccak256(util::as_bytes(std::string_view("CONET sim grant recipient")));
+        crypto::Address out;
+        std::copy(h.begin() + 12, h.end(), out.bytes.begin());
+        return out;
+    }();
+    return a;
+}
+
+void LedgerSimApp::submit_grant_step(std::uint64_t seq) {
+    // A validator proposes a grant when none is open; the others approve the
+    // open one, one at a time. Now and then a proposal asks for more than
+    // the fund will hold soon, or expires before enough approve.
+    const ledger::State& s = m_final_state;
+    const std::uint64_t epoch = s.epoch_info().epoch;
+    const auto& members = s.validator_set().members;
+    const crypto::PrivateKey* key = nullptr;
+    const std::size_t k = (seq / 10) % m_world.validator_keys.size();
+    const ledger::Grant* open = nullptr;
+    crypto::Hash256 open_id{};
+    for (const auto& [id, g] : s.grants())
+        if (g.status == ledger::Grant::Status::open) {
+            open = &g;
+            open_id = id;
+            break;
+        }
+    std::optional<ledger::Transaction> tx;
+    if (!open) {
+        key = &m_world.validator_keys[k];
+        const bool greedy = (seq / 10) % 7 == 6;
+        const ledger::GrantProposal p{LedgerWorld::grant_recipient(), greedy ? LedgerWorld::emission * 1'000 : 10'000,
+                                      "sim grant " + std::to_string(seq), epoch + 3};
+        tx = ledger::make_transaction(*key, ledger_chain_id, m_mempool.next_nonce(key->address(), s), fee,
+                                      ledger::TxKind::grant_propose, p);
+    } else {
+        for (const auto& m : members)
+            if (!std::binary_search(open->approvals.begin(), open->approvals.end(), m)) {
+                const auto it = std::find(m_world.proposers.begin(), m_world.proposers.end(), m);
+                key = &m_world.validator_keys[static_cast<std::size_t>(it - m_world.proposers.begin())];
+                break;
+            }
+        if (!key) return;
+        tx = ledger::make_transaction(*key, ledger_chain_id, m_mempool.next_nonce(key->address(), s), fee,
+                                      ledger::TxKind::grant_vote, ledger::GrantVotePayload{open_id, true});
+    }
+    (void)m_mempool.admit(*tx, s);
+}
+
+std::string LedgerSimApp::check_grants(const ledger::State& before, const ledger::State& after) {
+    // Each grant is paid at most once, only with more than 2/3 of the seats
+    // approving, to its recipient; the recipient holds exactly what was paid.
+    for (const auto& [id, g] : after.grants()) {
+        const ledger::Grant* was = before.grant(id);
+        const bool paid_now =
+            g.status == ledger::Grant::Status::paid && (!was || was->status != ledger::Grant::Status::paid);
+        if (was && was->status != ledger::Grant::Status::open && was->status != g.status)
+            return "a closed grant changed its status";
+        if (g.status == ledger::Grant::Status::expired && (!was || was->status == ledger::Grant::Status::open) &&
+            g.closed_epoch < g.proposal.expiry_epoch)
+            return "a grant expired before its expiry epoch";
+        if (!paid_now) continue;
+        std::size_t approving = 0, seats = 0;
+        for (const auto& m : before.validator_set().members) {
+            if (const ledger::ValidatorBond* b = before.bond(m); b && b->tombstoned) continue;
+            ++seats;
+            approving += std::binary_search(g.approvals.begin(), g.approvals.end(), m);
+        }
+        if (approving * 3 <= seats * 2)
+            return "a grant was paid with " + std::to_string(approving) + " of " + std::to_string(seats) +
+                   " seats approving";
+        m_granted += g.proposal.amount;
+        ++m_grants_paid;
+    }
+    const ledger::Account* r = after.account(LedgerWorld::grant_recipient());
+    if ((r ? r->balance : 0) != m_granted)
+        return "the grant recipient holds " + std::to_string(r ? r->balance : 0) + ", not the " +
+               std::to_string(m_granted) + " its paid grants sum to";
     return {};
 }
 
 void LedgerSimApp::submit(std::uint64_t seq) {
+    if (!m_world.relays.empty() && seq % 10 == 1) return submit_grant_step(seq);
     if (!m_world.relays.empty() && seq % 5 == 2) return submit_probe_report(seq);
     if (m_world.user && seq % 5 == 3) return submit_usage_claim(seq);
     if (m_world.genesis.params.validator_slots > 0 && seq % 5 == 4) {

@@ -36,6 +36,8 @@ struct LedgerWorld {
     std::optional<crypto::PrivateKey> user;
     ledger::Amount128 genesis_supply = 0;
     std::uint64_t seed = 0;
+    /// Where the simulated grants pay (an address nobody else uses).
+    static const crypto::Address& grant_recipient();
     /// Whether relay `j` serves during `epoch` (down one epoch in four, by the seed).
     bool relay_up(std::size_t j, std::uint64_t epoch) const;
 
@@ -83,9 +85,9 @@ public:
                             const consensus::Subject& b);
     /// Called with each epoch's summary as this node's ledger pays it, the
     /// number of validators it paid for their votes, and how many times its
-    /// final chain jailed and unjailed relays so far.
+    /// final chain jailed and unjailed relays and paid grants so far.
     std::function<void(std::uint32_t node, const ledger::EpochSummary& paid, std::uint32_t validators_paid,
-                       std::uint64_t jailings, std::uint64_t unjailings)>
+                       std::uint64_t jailings, std::uint64_t unjailings, std::uint64_t grants_paid)>
         on_epoch_paid;
 
 private:
@@ -113,6 +115,12 @@ private:
     void submit_probe_report(std::uint64_t seq);
     /// Operators unjail their jailed relays once they serve again.
     void submit_unjails();
+    /// Validators propose developer-fund grants and approve the open one.
+    void submit_grant_step(std::uint64_t seq);
+    /// After every final block: grants are paid once, only with > 2/3 of the
+    /// seats approving, and the recipient holds exactly what they paid.
+    std::string check_grants(const ledger::State& before, const ledger::State& after);
+    std::uint64_t m_granted = 0, m_grants_paid = 0;
     std::set<std::size_t> m_jailed;  ///< relays jailed on this node's final chain
     std::uint64_t m_jailings = 0, m_unjailings = 0;
     /// Every fourth report round: a report the ledger must refuse.

@@ -581,11 +581,12 @@ void Simulation::start_node(Node& n) {
         ledger_app = app.get();
         if (stake_sets())
             app->on_epoch_paid = [this](std::uint32_t node, const ledger::EpochSummary& paid,
-                                        std::uint32_t validators_paid, std::uint64_t jailings,
-                                        std::uint64_t unjailings) {
+                                        std::uint32_t validators_paid, std::uint64_t jailings, std::uint64_t unjailings,
+                                        std::uint64_t grants_paid) {
                 m_paid[node][paid.epoch] = {paid.nodes_paid, validators_paid};
                 m_result.jailings = std::max(m_result.jailings, jailings);
                 m_result.unjailings = std::max(m_result.unjailings, unjailings);
+                m_result.grants_paid = std::max(m_result.grants_paid, grants_paid);
             };
         n.app = std::move(app);
     } else
