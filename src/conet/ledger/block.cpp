@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "conet/ledger/signature_codec.hpp"
 #include "conet/util/assert.hpp"
 
 namespace conet::ledger {
@@ -44,10 +45,8 @@ codec::Result<std::vector<CertificateVote>> decode_votes(codec::Reader& r, std::
     for (std::size_t i = 0; i < n; ++i) {
         auto index = r.u32();
         if (!index) return util::unexpected(index.error());
-        auto raw = r.fixed<65>();
-        if (!raw) return util::unexpected(raw.error());
-        auto sig = crypto::Signature::from_bytes(*raw);
-        if (!sig || (*raw)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
+        auto sig = read_signature(r);
+        if (!sig) return util::unexpected(sig.error());
         votes.push_back(CertificateVote{*index, *sig});
     }
     return votes;

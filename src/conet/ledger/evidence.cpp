@@ -1,5 +1,7 @@
 #include "conet/ledger/evidence.hpp"
 
+#include "conet/ledger/signature_codec.hpp"
+
 namespace conet::ledger {
 
 namespace {
@@ -63,12 +65,9 @@ codec::Result<SignedVote> SignedVote::decode(codec::Reader& r) {
     if (v.type == VoteType::nullify &&
         (v.parent_view != 0 || v.parent != crypto::Hash256{} || v.digest != crypto::Hash256{}))
         return util::unexpected(codec::CodecError::bad_value);
-    auto sig = r.fixed<65>();
+    auto sig = read_signature(r);
     if (!sig) return util::unexpected(sig.error());
-    if ((*sig)[64] > 1) return util::unexpected(codec::CodecError::bad_value);  // v is 0 or 1: one encoding
-    auto parsed = crypto::Signature::from_bytes(*sig);
-    if (!parsed) return util::unexpected(codec::CodecError::bad_value);
-    v.signature = *parsed;
+    v.signature = *sig;
     return v;
 }
 

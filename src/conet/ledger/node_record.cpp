@@ -3,6 +3,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/json.hpp>
 
+#include "conet/ledger/signature_codec.hpp"
 #include "conet/util/hex.hpp"
 
 namespace conet::ledger {
@@ -167,11 +168,9 @@ codec::Result<NodeRecord> NodeRecord::decode(codec::Reader& r) {
     auto expires = r.u64();
     if (!expires) return util::unexpected(expires.error());
     n.expires_at = *expires;
-    auto sig = r.fixed<65>();
+    auto sig = read_signature(r);
     if (!sig) return util::unexpected(sig.error());
-    auto parsed = crypto::Signature::from_bytes(*sig);
-    if (!parsed || (*sig)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
-    n.signature = *parsed;
+    n.signature = *sig;
     return n;
 }
 

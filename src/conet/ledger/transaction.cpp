@@ -1,5 +1,7 @@
 #include "conet/ledger/transaction.hpp"
 
+#include "conet/ledger/signature_codec.hpp"
+
 namespace conet::ledger {
 
 namespace {
@@ -48,11 +50,8 @@ codec::Result<Transaction> Transaction::decode(codec::Reader& r) {
     if (*kind == 0 || *kind > max_kind) return util::unexpected(codec::CodecError::bad_value);
     auto payload = r.bytes(max_payload_bytes(static_cast<TxKind>(*kind)));
     if (!payload) return util::unexpected(payload.error());
-    auto sig = r.fixed<65>();
-    if (!sig) return util::unexpected(sig.error());
-    if ((*sig)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
-    auto parsed = crypto::Signature::from_bytes(*sig);
-    if (!parsed) return util::unexpected(codec::CodecError::bad_value);
+    auto parsed = read_signature(r);
+    if (!parsed) return util::unexpected(parsed.error());
     tx.chain_id = *chain;
     tx.nonce = *nonce;
     tx.fee = *fee;

@@ -1,6 +1,7 @@
 #include "conet/ledger/usage.hpp"
 
 #include "conet/crypto/keccak.hpp"
+#include "conet/ledger/signature_codec.hpp"
 #include "conet/util/assert.hpp"
 
 namespace conet::ledger {
@@ -8,15 +9,6 @@ namespace conet::ledger {
 namespace {
 
 __extension__ typedef unsigned __int128 U128;
-
-codec::Result<crypto::Signature> read_signature(codec::Reader& r) {
-    auto sig = r.fixed<65>();
-    if (!sig) return util::unexpected(sig.error());
-    if ((*sig)[64] > 1) return util::unexpected(codec::CodecError::bad_value);
-    auto parsed = crypto::Signature::from_bytes(*sig);
-    if (!parsed) return util::unexpected(codec::CodecError::bad_value);
-    return *parsed;
-}
 
 }  // namespace
 
