@@ -342,6 +342,41 @@ TEST(SimplexCore, DoubleSignsAreReportedOnceAsEvidenceAndForgedOnesNever) {
     EXPECT_EQ(c.evidence[0].second, f3);
 }
 
+TEST(SimplexCore, AVoteNamingABlocksDigestWithAnotherParentIsAVoteOnAnotherProposal) {
+    Cluster cl(7);  // quorum 5
+    cl.start_all();
+    Core& core = *cl.cores[0];
+    const auto vote = [&](ValidatorIndex who, const Subject& s) {
+        return Vote{s, who, cl.signers[who]->sign(s.signing_digest(chain, 0))};
+    };
+    const Proposal real{1, 0, cl.genesis, h(0x71)};
+    Proposal twisted = real;  // the same block digest, another parent
+    twisted.parent = h(0x99);
+    std::vector<Certificate> finalized;
+    std::vector<std::pair<Vote, Vote>> evidence;
+    const auto deliver = [&](ValidatorIndex who, const Proposal& p) {
+        Actions a = core.on_vote(cl.now, who, vote(who, Subject::finalize(p)));
+        finalized.insert(finalized.end(), a.finalized.begin(), a.finalized.end());
+        evidence.insert(evidence.end(), a.evidence.begin(), a.evidence.end());
+    };
+    // Validator 3 finalizes the twisted proposal first, then the real one: it double-signed.
+    deliver(3, twisted);
+    deliver(1, real);
+    deliver(3, real);
+    deliver(2, real);
+    deliver(4, real);
+    deliver(5, real);
+    EXPECT_TRUE(finalized.empty()) << "validator 3's vote on the twisted proposal counted for the real one";
+    deliver(6, real);
+    ASSERT_EQ(finalized.size(), 1u) << "five honest votes on the real proposal finalize it";
+    EXPECT_EQ(finalized[0].subject.proposal, real);
+    EXPECT_TRUE(verify_certificate(finalized[0], chain, 0, *cl.verifier)) << "every signature verifies";
+    ASSERT_EQ(evidence.size(), 1u) << "only validator 3 double-signed";
+    EXPECT_EQ(evidence[0].first.signer, 3u);
+    EXPECT_EQ(evidence[0].first.subject.proposal, twisted);
+    EXPECT_EQ(evidence[0].second.subject.proposal, real);
+}
+
 TEST(SimplexCore, ACertificateRevealsALeaderThatShowedOthersAnotherProposal) {
     Cluster cl(4);
     cl.down = {1};
@@ -894,7 +929,8 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
     // transactions, every node's ledger must store the same set for an epoch
     // (checked by the simulator), and consensus runs with it.
     o.ledger = true;
-    std::uint64_t set_changes = 0, validators_paid = 0, jailings = 0, unjailings = 0, slashed = 0, grants = 0;
+    std::uint64_t set_changes = 0, validators_paid = 0, jailings = 0, unjailings = 0, slashed = 0, grants = 0,
+                  cut_off = 0;
     for (std::uint64_t seed : {3, 4, 5}) {
         o.seed = seed;
         const SimResult r = run_simulation(o);
@@ -908,6 +944,7 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
         unjailings += r.unjailings;
         slashed += r.slashed;
         grants += r.grants_paid;
+        cut_off += r.users_cut_off;
     }
     EXPECT_GT(set_changes, 0u) << "bonds never changed a set";
     // The incentive scenarios ran (their invariants are checked inside every run).
@@ -916,6 +953,7 @@ TEST(Simulator, EpochSeedsChangeTheSetAndLaggardsCatchUpFromEpochEndCertificates
     EXPECT_GT(unjailings, 0u) << "no jailed relay was unjailed";
     EXPECT_GT(slashed, 0u) << "no double-signer was slashed";
     EXPECT_GT(grants, 0u) << "no grant was paid";
+    EXPECT_GT(cut_off, 0u) << "the exit never cut off the user whose balance ran out";
 }
 
 TEST(Simulator, SameSeedGivesTheSameTrace) {

@@ -74,7 +74,9 @@ int run_sim(const SimArgs& a) {
                     "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
                     "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent, %llu set "
                     "changes, %llu paid with %llu relay and %llu validator rewards, %llu relays jailed and %llu "
-                    "unjailed, %llu grants paid), %llu double-sign evidence, %llu slashed, trace %016llx (%s)\n",
+                    "unjailed, %llu grants paid, %llu usage refusals), %llu double-sign evidence, %llu slashed, trace "
+                    "%016llx "
+                    "(%s)\n",
                     static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
                     static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
                     static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
@@ -84,8 +86,9 @@ int run_sim(const SimArgs& a) {
                     static_cast<unsigned long long>(r.paid_epochs), static_cast<unsigned long long>(r.relays_paid),
                     static_cast<unsigned long long>(r.validators_paid), static_cast<unsigned long long>(r.jailings),
                     static_cast<unsigned long long>(r.unjailings), static_cast<unsigned long long>(r.grants_paid),
-                    static_cast<unsigned long long>(r.evidence_found), static_cast<unsigned long long>(r.slashed),
-                    static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
+                    static_cast<unsigned long long>(r.users_cut_off), static_cast<unsigned long long>(r.evidence_found),
+                    static_cast<unsigned long long>(r.slashed), static_cast<unsigned long long>(r.trace_hash),
+                    r.scenario.c_str());
             }
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
                 std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),

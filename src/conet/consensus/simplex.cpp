@@ -121,7 +121,7 @@ void Core::record_own(const Vote& vote) {
             vs.my_notarize = vote.subject.proposal;
             if (!vs.proposal && leader(vote.subject.view()) == self) vs.proposal = vote.subject.proposal;
             vs.notarize_signers.insert(self);
-            vs.notarizes.try_emplace(vote.subject.proposal.digest, Tally{vote.subject.proposal, {}})
+            vs.notarizes.try_emplace(vote.subject.proposal, Tally{vote.subject.proposal, {}})
                 .first->second.votes.emplace(self, vote.signature);
             break;
         case VoteKind::nullify:
@@ -135,7 +135,7 @@ void Core::record_own(const Vote& vote) {
                              "two finalize votes in one view");
             vs.my_finalize = vote.subject.proposal;
             vs.finalize_signers.insert(self);
-            vs.finalizes.try_emplace(vote.subject.proposal.digest, Tally{vote.subject.proposal, {}})
+            vs.finalizes.try_emplace(vote.subject.proposal, Tally{vote.subject.proposal, {}})
                 .first->second.votes.emplace(self, vote.signature);
             break;
     }
@@ -163,8 +163,7 @@ void Core::add_vote(TimeMs now, Actions& out, const Vote& vote) {
     const std::size_t q = quorum(m_config.validators);
     switch (vote.subject.kind) {
         case VoteKind::notarize: {
-            Tally& t =
-                vs.notarizes.try_emplace(vote.subject.proposal.digest, Tally{vote.subject.proposal, {}}).first->second;
+            Tally& t = vs.notarizes.try_emplace(vote.subject.proposal, Tally{vote.subject.proposal, {}}).first->second;
             t.votes.emplace(vote.signer, vote.signature);
             vs.notarize_signers.insert(vote.signer);
             if (t.votes.size() >= q && !vs.notarization)
@@ -177,8 +176,7 @@ void Core::add_vote(TimeMs now, Actions& out, const Vote& vote) {
                 accept_certificate(now, out, make_certificate(vote.subject, vs.nullifies), true);
             break;
         case VoteKind::finalize: {
-            Tally& t =
-                vs.finalizes.try_emplace(vote.subject.proposal.digest, Tally{vote.subject.proposal, {}}).first->second;
+            Tally& t = vs.finalizes.try_emplace(vote.subject.proposal, Tally{vote.subject.proposal, {}}).first->second;
             t.votes.emplace(vote.signer, vote.signature);
             vs.finalize_signers.insert(vote.signer);
             if (t.votes.size() >= q && v > m_finalized_view)
@@ -253,7 +251,7 @@ void Core::report_conflicts(Actions& out, ViewState& vs, const Vote& vote, bool 
     if (vote.subject.kind != VoteKind::nullify) {
         // The same kind on another proposal.
         const auto& tallies = vote.subject.kind == VoteKind::notarize ? vs.notarizes : vs.finalizes;
-        for (const auto& [digest, tally] : tallies) {
+        for (const auto& [proposal, tally] : tallies) {
             auto it = tally.votes.find(vote.signer);
             if (it == tally.votes.end() || tally.proposal == vote.subject.proposal) continue;
             first = Vote{Subject{vote.subject.kind, tally.proposal}, vote.signer, it->second};
@@ -267,7 +265,7 @@ void Core::report_conflicts(Actions& out, ViewState& vs, const Vote& vote, bool 
     }
     if (!first && vote.subject.kind == VoteKind::nullify) {
         // A nullify in a view the signer finalized.
-        for (const auto& [digest, tally] : vs.finalizes)
+        for (const auto& [proposal, tally] : vs.finalizes)
             if (auto it = tally.votes.find(vote.signer); it != tally.votes.end()) {
                 first = Vote{Subject::finalize(tally.proposal), vote.signer, it->second};
                 break;
@@ -406,7 +404,7 @@ Actions Core::on_proposal(TimeMs now, PeerId from, const Vote& vote) {
     }
     if (vs.notarize_signers.contains(vote.signer)) {
         // The leader's plain vote came first; it names the same proposal or is an equivocation.
-        auto it = vs.notarizes.find(vote.subject.proposal.digest);
+        auto it = vs.notarizes.find(vote.subject.proposal);
         if (it == vs.notarizes.end() || !it->second.votes.contains(vote.signer)) {
             report_equivocation(out, vs, vote);
             return out;
@@ -437,16 +435,14 @@ Actions Core::on_vote(TimeMs now, PeerId from, const Vote& vote) {
     }
     if (!admit_view(now, out, from, v)) return out;
     ViewState& vs = state(v);
-    const Hash256& digest = vote.subject.proposal.digest;
     switch (vote.subject.kind) {
         case VoteKind::notarize:
         case VoteKind::finalize: {
             auto& signers = vote.subject.kind == VoteKind::notarize ? vs.notarize_signers : vs.finalize_signers;
             auto& tallies = vote.subject.kind == VoteKind::notarize ? vs.notarizes : vs.finalizes;
             if (signers.contains(vote.signer)) {
-                auto it = tallies.find(digest);
-                if (it != tallies.end() && it->second.votes.contains(vote.signer) &&
-                    it->second.proposal == vote.subject.proposal)
+                auto it = tallies.find(vote.subject.proposal);
+                if (it != tallies.end() && it->second.votes.contains(vote.signer))
                     ++m_stats.votes_dropped;
                 else
                     report_equivocation(out, vs, vote);

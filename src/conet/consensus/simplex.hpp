@@ -150,8 +150,11 @@ private:
         std::optional<Proposal> my_notarize;
         bool my_nullify = false;
         std::optional<Proposal> my_finalize;
-        std::map<Hash256, Tally> notarizes;  ///< by proposal digest
-        std::map<Hash256, Tally> finalizes;
+        // By the whole proposal, not its digest: a vote that names a block's
+        // digest with another parent is a vote on another proposal, and must
+        // never be counted in (or certify) the block's.
+        std::map<Proposal, Tally> notarizes;
+        std::map<Proposal, Tally> finalizes;
         std::map<ValidatorIndex, SignatureBytes> nullifies;
         std::set<ValidatorIndex> notarize_signers, finalize_signers;
         std::optional<Certificate> notarization, nullification;

@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "conet/codec/codec.hpp"
@@ -55,6 +56,10 @@ struct Proposal {
     void encode(codec::Writer& w) const;
     static codec::Result<Proposal> decode(codec::Reader& r);
     bool operator==(const Proposal&) const = default;
+    /// Any strict order (the digest first): proposals as map keys.
+    bool operator<(const Proposal& o) const {
+        return std::tie(digest, view, parent_view, parent) < std::tie(o.digest, o.view, o.parent_view, o.parent);
+    }
 };
 
 enum class VoteKind : std::uint8_t { notarize = 1, nullify = 2, finalize = 3 };

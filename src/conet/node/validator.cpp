@@ -267,8 +267,15 @@ util::Result<void, std::string> Validator::submit_own(ledger::TxKind kind, const
 void Validator::report_double_sign(std::uint64_t epoch, const consensus::Vote& a, const consensus::Vote& b) {
     const ledger::EvidencePayload evidence = consensus::to_evidence(epoch, a, b);
     auto signer = ledger::double_signer(m_genesis.chain_id, evidence);
-    CONET_ASSERT(signer.has_value());  // the core verified both votes
+    if (!signer) {
+        // The core verified both votes: this would be a bug, and must not cost the node more than a log line.
+        spdlog::error("[validator] evidence the consensus core found is not double-sign evidence: {}",
+                      ledger::describe(signer.error()));
+        return;
+    }
     ++m_evidence_found;
+    // Once per offender from this node: every validator that saw it reports it too (later ones revert, fee paid).
+    if (!m_reported_signers.insert(*signer).second) return;
     if (auto sent = submit_own(ledger::TxKind::evidence, codec::encode(evidence)); !sent) {
         // Another validator's report may already be in (already_slashed), or the key has no bond.
         spdlog::info("[validator] {} double-signed in view {} of epoch {}; evidence not sent: {}", signer->to_string(),

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "conet/consensus/epochs.hpp"
 #include "conet/crypto/random.hpp"
@@ -112,8 +113,9 @@ private:
     consensus::WalletSigner m_signer;
     std::unique_ptr<consensus::Epochs> m_engine;
     std::function<void(const boost::json::value&)> m_on_commit;
-    std::uint64_t m_evidence_found = 0;  ///< double-sign evidence the consensus core found
-    std::uint64_t m_evidence_sent = 0;   ///< of which this node sent to the ledger
+    std::uint64_t m_evidence_found = 0;            ///< double-sign evidence the consensus core found
+    std::uint64_t m_evidence_sent = 0;             ///< of which this node sent to the ledger
+    std::set<crypto::Address> m_reported_signers;  ///< double-signers this node reported (one evidence each)
 };
 
 }  // namespace conet::node

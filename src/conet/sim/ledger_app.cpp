@@ -71,13 +71,19 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, 
             CONET_ASSERT(applied && !applied->reverted);
         }
     }
-    std::optional<crypto::PrivateKey> user;
+    std::optional<crypto::PrivateKey> user, poor_user;
     if (epoch_blocks > 0) {
         user = crypto::PrivateKey::generate(rng);
         CONET_ASSERT(state->credit(user->address(), 2 * user_prepaid));
         const auto deposit = ledger::make_transaction(*user, g.chain_id, 0, fee, ledger::TxKind::deposit,
                                                       ledger::AmountPayload{user_prepaid});
         auto applied = state->apply(deposit, genesis_block);
+        CONET_ASSERT(applied && !applied->reverted);
+        poor_user = crypto::PrivateKey::generate(rng);
+        CONET_ASSERT(state->credit(poor_user->address(), 2 * poor_prepaid));
+        const auto poor_deposit = ledger::make_transaction(*poor_user, g.chain_id, 0, fee, ledger::TxKind::deposit,
+                                                           ledger::AmountPayload{poor_prepaid});
+        applied = state->apply(poor_deposit, genesis_block);
         CONET_ASSERT(applied && !applied->reverted);
     }
     ledger::Header header = g.header(*state);
@@ -86,6 +92,7 @@ LedgerWorld LedgerWorld::make(std::uint64_t seed, std::uint32_t validator_keys, 
     w.relays = std::move(relays);
     w.relay_operators = std::move(operators);
     w.user = std::move(user);
+    w.poor_user = std::move(poor_user);
     w.genesis_supply = supply;
     w.seed = seed;
     return w;
@@ -471,7 +478,94 @@ std::string LedgerSimApp::check_grants(const ledger::State& before, const ledger
     return {};
 }
 
+void LedgerSimApp::submit_poor_usage() {
+    // Relay 0's exit meter (relay/usage_meter.hpp, the exit's own core) serves
+    // the poor user 1 MiB per step through relay 1, takes its receipt and
+    // claims on the ledger; the ledger's records and balance settle it, as
+    // the exit's claimer does.
+    const ledger::State& s = m_final_state;
+    const std::uint64_t epoch = s.epoch_info().epoch;
+    const crypto::X25519Public& exit = m_world.relays[0];
+    const crypto::X25519Public& entry = m_world.relays[1];
+    const crypto::PrivateKey& poor = *m_world.poor_user;
+    constexpr std::uint64_t MiB = 1u << 20;
+    constexpr std::uint64_t circuit = 1;
+    if (!m_meter) {
+        relay::MeterConfig c;
+        c.chain_id = s.chain_id();
+        c.exit = exit;
+        c.price_per_mib = LedgerWorld::usage_price;
+        c.credit_bytes = 4 * MiB;
+        m_meter.emplace(c);
+    }
+    relay::UsageMeter& meter = *m_meter;
+    const auto receipt = [&](std::uint64_t e, std::uint64_t bytes) {
+        const ledger::ReceiptFields f{s.chain_id(), exit, entry, e, bytes};
+        return codec::encode(ledger::ReceiptMessage{e, entry, bytes, crypto::sign_hash(poor, f.digest())});
+    };
+    if (meter.epoch() != epoch) {
+        meter.set_epoch(epoch);
+        meter.forget_before(epoch == 0 ? 0 : epoch - 1);
+        std::erase_if(m_poor_receipted, [&](const auto& kv) { return kv.first + 1 < epoch; });
+        m_poor_unreceipted = 0;  // a new epoch forgives what was carried without a receipt
+    }
+    if (meter.circuits_bound() == 0) {
+        // The proxy's empty receipt at circuit build binds the circuit to the wallet.
+        if (!meter.on_receipt(circuit, receipt(epoch, 0))) m_on_fork(m_node, "the exit refused an empty receipt");
+    }
+    std::vector<ledger::UsageClaimPayload> settled;
+    std::uint64_t owed = 0;
+    for (const auto& [e, bytes] : m_poor_receipted) {
+        const ledger::UsageRecord* rec = s.usage_record(e, exit, poor.address(), entry);
+        const std::uint64_t paid = rec ? rec->bytes : 0;
+        if (rec) settled.push_back(ledger::UsageClaimPayload{exit, e, {{poor.address(), entry, rec->bytes, {}}}});
+        const std::uint64_t cost = *ledger::usage_cost(bytes, LedgerWorld::usage_price);
+        const std::uint64_t cost_paid = *ledger::usage_cost(paid, LedgerWorld::usage_price);
+        owed += cost > cost_paid ? cost - cost_paid : 0;
+    }
+    const std::uint64_t balance = s.claimable(poor.address());
+    meter.settle(settled, {{poor.address(), balance}});
+    // The exit serves exactly while what the user owes — its receipts beyond
+    // what was claimed, and the bytes it carried without one — is covered by
+    // the balance the ledger shows.
+    const auto check = [&](relay::MeterVerdict got, std::uint64_t unreceipted) {
+        const std::uint64_t due = owed + *ledger::usage_cost(unreceipted, LedgerWorld::usage_price);
+        const relay::MeterVerdict want =
+            due > balance ? relay::MeterVerdict::balance_exhausted : relay::MeterVerdict::ok;
+        if (got == want) return true;
+        m_on_fork(m_node, "the exit's meter says " + std::to_string(static_cast<int>(got)) + " to a user owing " +
+                              std::to_string(due) + " with " + std::to_string(balance) + " left");
+        return false;
+    };
+    if (!check(meter.verdict(poor.address()), m_poor_unreceipted)) return;
+    if (meter.verdict(poor.address()) == relay::MeterVerdict::ok) {
+        // A MiB goes through; the proxy signs for it unless the exit cut it off on the way.
+        const auto v = meter.on_bytes(circuit, MiB, relay::UsageMeter::Clock::time_point{});
+        if (!check(v, m_poor_unreceipted + MiB)) return;
+        if (v == relay::MeterVerdict::ok) {
+            std::uint64_t& bytes = m_poor_receipted[epoch];
+            if (!meter.on_receipt(circuit, receipt(epoch, bytes + MiB)))
+                return m_on_fork(m_node, "the exit refused a paying user's receipt");
+            bytes += MiB;
+        } else {
+            m_poor_unreceipted += MiB;
+        }
+    }
+    // The user sees the exit's RESET balance_exhausted (SOCKS reply 2, HTTP 402).
+    if (meter.verdict(poor.address()) == relay::MeterVerdict::balance_exhausted) ++m_cut_offs;
+    const crypto::PrivateKey& op = m_world.relay_operators[0];
+    std::uint64_t& next = m_next_nonce[1'000'000];
+    const ledger::Account* acc = s.account(op.address());
+    next = std::max(next, acc ? acc->nonce : 0);
+    for (std::uint64_t e : {epoch == 0 ? epoch : epoch - 1, epoch})
+        for (const auto& claim : meter.claims(e)) {
+            auto tx = ledger::make_transaction(op, ledger_chain_id, next, fee, ledger::TxKind::usage_claim, claim);
+            if (m_mempool.admit(tx, s)) ++next;
+        }
+}
+
 void LedgerSimApp::submit(std::uint64_t seq) {
+    if (m_node == 0 && m_world.poor_user && seq % 10 == 8) return submit_poor_usage();
     if (!m_world.relays.empty() && seq % 10 == 1) return submit_grant_step(seq);
     if (!m_world.relays.empty() && seq % 5 == 2) return submit_probe_report(seq);
     if (m_world.user && seq % 5 == 3) return submit_usage_claim(seq);

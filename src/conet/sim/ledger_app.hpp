@@ -14,6 +14,7 @@
 
 #include "conet/ledger/candidates.hpp"
 #include "conet/ledger/chain.hpp"
+#include "conet/relay/usage_meter.hpp"
 #include "conet/sim/sim_app.hpp"
 
 namespace conet::sim {
@@ -34,6 +35,9 @@ struct LedgerWorld {
     /// With epochs: a user with a prepaid balance whose usage relay 0 (the
     /// exit, through relay 1) claims, now and then with a forged receipt.
     std::optional<crypto::PrivateKey> user;
+    /// With epochs: a user with little prepaid (poor_prepaid), whom relay 0's
+    /// exit meter serves until its balance runs out (submit_poor_usage).
+    std::optional<crypto::PrivateKey> poor_user;
     ledger::Amount128 genesis_supply = 0;
     std::uint64_t seed = 0;
     /// Where the simulated grants pay (an address nobody else uses).
@@ -50,8 +54,9 @@ struct LedgerWorld {
     static constexpr std::uint32_t relay_count = 6;
     static constexpr std::uint64_t emission = 1'000'000;
     static constexpr std::uint64_t user_prepaid = 1'000'000'000;
-    static constexpr std::uint64_t usage_price = 1'000;           ///< per MiB
-    static constexpr std::uint64_t max_real_usage = 97ull << 20;  ///< what the user ever signs in an epoch
+    static constexpr std::uint64_t usage_price = 1'000;             ///< per MiB
+    static constexpr std::uint64_t poor_prepaid = 3 * usage_price;  ///< 3 MiB's worth
+    static constexpr std::uint64_t max_real_usage = 97ull << 20;    ///< what the user ever signs in an epoch
 };
 
 class LedgerSimApp final : public SimApplication {
@@ -113,6 +118,20 @@ private:
     ledger::ParentCertificate parent_certificate(std::uint64_t epoch, const consensus::Proposal& p,
                                                  const consensus::Certificate* cert) const;
     void submit_probe_report(std::uint64_t seq);
+    /// Relay 0's exit meter serves the poor user a MiB, takes its receipt and
+    /// claims; it must serve exactly while the ledger's balance covers what
+    /// the receipts owe, and cut the user off after (node 0 only: one exit).
+    void submit_poor_usage();
+    std::optional<relay::UsageMeter> m_meter;
+    std::map<std::uint64_t, std::uint64_t> m_poor_receipted;  ///< by epoch: bytes the poor user signed for
+    std::uint64_t m_poor_unreceipted = 0;                     ///< carried this epoch after the exit cut it off
+
+public:
+    /// Steps in which the exit refused the poor user for want of balance.
+    std::uint64_t cut_offs() const { return m_cut_offs; }
+
+private:
+    std::uint64_t m_cut_offs = 0;
     /// Operators unjail their jailed relays once they serve again.
     void submit_unjails();
     /// Validators propose developer-fund grants and approve the open one.

@@ -850,6 +850,9 @@ SimResult Simulation::run() {
                 m_result.validators_paid += paid.second;
             }
         }
+    for (auto& n : m_nodes)
+        if (const auto* app = dynamic_cast<const LedgerSimApp*>(n->app.get()))
+            m_result.users_cut_off = std::max(m_result.users_cut_off, app->cut_offs());
     // Destroy engines before the scheduler and network they point into.
     for (auto& n : m_nodes) {
         if (n->engine) {

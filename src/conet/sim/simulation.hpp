@@ -56,6 +56,7 @@ struct SimResult {
     std::uint64_t validators_paid = 0;      ///< validator-epochs paid over those for votes their blocks carried
     std::uint64_t jailings = 0;        ///< relays jailed (most on one node's final chain) after failing epochs in a row
     std::uint64_t unjailings = 0;      ///< of which their operators unjailed once they served again
+    std::uint64_t users_cut_off = 0;   ///< steps in which relay 0's exit refused the poor user (balance run out)
     std::uint64_t grants_paid = 0;     ///< developer-fund grants paid (most on one node's final chain)
     std::uint64_t evidence_found = 0;  ///< double-sign evidence honest engines found (every report)
     std::uint64_t slashed = 0;         ///< keys a ledger slashed on that evidence (all of them Byzantine)
