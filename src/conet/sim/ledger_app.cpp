@@ -317,7 +317,7 @@ std::string LedgerSimApp::check_votes(const ledger::State& before, const ledger:
     if (!ledger::ends_epoch(b.header.height, m_world.genesis.params.epoch_blocks)) {
         const auto& counted = after.epoch_info().votes;
         if (!std::equal(counted.begin(), counted.end(), m_votes.begin(), m_votes.end(),
-                        [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
+                        [](const auto& x, const auto& y) { return x.first == y.first && x.second == y.second; }))
             return "the ledger's vote count differs from the votes its final blocks carry";
         return {};
     }
