@@ -19,11 +19,16 @@ READY_TIMEOUT = 60  # seconds; machines here are shared and slow at times
 
 
 _port_rng = random.Random()  # its own generator: tests that seed `random` keep their sequences
+# Every port handed out in this run: a port is free when it is checked, not
+# when its process binds it, so two picks of one test (or a test's and a
+# node still stopping from the one before) must never be the same port.
+_handed_out = set()
 
 
 def free_port():
     """A free port below the kernel's ephemeral range, so that no outgoing
-    connection or port-0 listener can take it before the process binds it."""
+    connection or port-0 listener can take it before the process binds it,
+    and never one handed out before in this run."""
     hi = 32000
     try:
         hi = min(hi, int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) - 1)
@@ -31,12 +36,16 @@ def free_port():
         pass
     for _ in range(500):
         port = _port_rng.randint(20000, hi) if hi > 20000 else 0
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return s.getsockname()[1]
+            port = s.getsockname()[1]
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free port")
 
 
@@ -308,7 +317,11 @@ def free_testnet_base(validators, relays):
         if base + 300 + validators >= 32000:
             continue
         free = True
-        for port in testnet_ports(base, validators, relays):
+        ports = list(testnet_ports(base, validators, relays))
+        for port in ports:
+            if port in _handed_out and port != base:
+                free = False
+                break
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", port))
@@ -316,6 +329,7 @@ def free_testnet_base(validators, relays):
                     free = False
                     break
         if free:
+            _handed_out.update(ports)
             return base
     return None
 
