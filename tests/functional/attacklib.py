@@ -274,6 +274,13 @@ class TrickleServer(_Destination):
             self.sent += 1
 
 
+class SilentServer(_Destination):
+    """A destination that accepts and never sends (until closed)."""
+
+    def serve(self, c):
+        self.stopped.wait()
+
+
 class BulkServer(_Destination):
     """A destination that sends `size` random-looking bytes to each client, then closes."""
 

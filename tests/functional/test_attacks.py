@@ -7,6 +7,7 @@ that are closed, honest requests that still succeed."""
 import os
 import pathlib
 import socket
+import struct
 import threading
 import time
 
@@ -100,6 +101,33 @@ def test_independent_client_fetches_through_one_hop_circuit(one_exit):
         got += len(body)  # 1 MiB is within the first stream window: no SENDME needed
     assert got >= 1 * MiB
     link.close()
+
+
+def test_stream_credit_beyond_what_was_sent_destroys_the_circuit(one_exit):
+    """A stream SENDME granting more than the exit ever sent on that stream
+    would let a client raise the exit's stream window without bound. The exit
+    destroys the circuit (reason 8, protocol error) and keeps serving an
+    honest user. Before: the credit was added silently."""
+    net, exit_relay, entry, bulk = one_exit
+    silent = A.SilentServer()
+    try:
+        proxy = net.start()
+        before = rejects(exit_relay, "flow_control")
+        key = A.relay_key(exit_relay.record)
+        link = A.RawLink(exit_relay.port, key)
+        circ = A.OneHopCircuit(link, key, 1)
+        circ.send(A.BEGIN, 1, A.target("127.0.0.1", silent.port))
+        assert circ.recv()[:2] == (A.CONNECTED, 1)
+        # The destination sent nothing, so the exit sent no DATA: any credit is too much.
+        circ.send(A.SENDME, 1, struct.pack(">I", MiB))
+        with pytest.raises(ConnectionError, match="reason 08"):
+            circ.recv()
+        assert rejects(exit_relay, "flow_control") == before + 1
+        ok, _ = honest_download(proxy.port, bulk.port, 8 * MiB)
+        assert ok, "the exit stopped serving an honest user"
+        link.close()
+    finally:
+        silent.close()
 
 
 def test_trickle_to_a_non_reading_link_keeps_exit_memory_bounded(one_exit):

@@ -47,20 +47,13 @@ void CircuitEnd::reset_all_streams(EndReason reason) {
 }
 
 void CircuitEnd::credit_consumed(std::size_t n) {
-    m_recv_outstanding -= static_cast<std::int64_t>(n);
-    m_consumed_unacked += static_cast<std::int64_t>(n);
-    if (m_consumed_unacked >= circuit_sendme_bytes) {
-        send_relay(RelayCommand::sendme, 0, encode_u32(static_cast<std::uint32_t>(m_consumed_unacked)));
-        m_consumed_unacked = 0;
-    }
+    if (const std::uint32_t credit = m_recv_window.consume(n)) send_relay(RelayCommand::sendme, 0, encode_u32(credit));
 }
 
 bool CircuitEnd::on_stream_message(const RelayView& m) {
     if (m.command == RelayCommand::sendme && m.stream_id == 0) {
         auto credit = decode_u32(m.body);
-        if (!credit || *credit > circuit_window_bytes) return false;
-        m_send_window += *credit;
-        if (m_send_window > circuit_window_bytes) return false;  // more credit than was ever used
+        if (!credit || !m_send_window.grant(*credit)) return false;  // more credit than was ever used
         m_window_open.notify();
         return true;
     }
@@ -68,9 +61,8 @@ bool CircuitEnd::on_stream_message(const RelayView& m) {
     switch (m.command) {
         case RelayCommand::data:
             if (m.body.empty()) return false;
-            m_recv_outstanding += static_cast<std::int64_t>(m.body.size());
             bytes_received += m.body.size();
-            if (m_recv_outstanding > circuit_window_bytes) return false;
+            if (!m_recv_window.receive(m.body.size())) return false;
             if (!stream) {
                 // Data racing a RESET we sent: still counts against the window; grant it back.
                 credit_consumed(m.body.size());
@@ -90,8 +82,7 @@ bool CircuitEnd::on_stream_message(const RelayView& m) {
         case RelayCommand::sendme: {
             auto credit = decode_u32(m.body);
             if (!credit || *credit > stream_window_bytes) return false;
-            if (stream) stream->on_sendme(*credit);
-            return true;
+            return !stream || stream->on_sendme(*credit);
         }
         default: return false;
     }
@@ -115,18 +106,8 @@ void SocketStream::start(Bytes initial) {
     m_socket.set_option(tcp::no_delay(true), ec);
     m_socket.non_blocking(true, ec);
     auto self = shared_from_this();
-    if (!initial.empty()) {
-        // Sent as ordinary stream data, so it counts against the windows.
-        auto c = circuit();
-        for (std::size_t off = 0; c && off < initial.size(); off += max_data_bytes) {
-            const std::size_t n = std::min(max_data_bytes, initial.size() - off);
-            c->send_relay(RelayCommand::data, m_id, util::ByteView(initial).subspan(off, n));
-            m_send_window -= static_cast<std::int64_t>(n);
-            c->consume_send_window(n);
-            c->bytes_sent += n;
-            c->on_payload(n);
-        }
-    }
+    // Sent as ordinary stream data by the read loop, within the windows.
+    m_initial = std::move(initial);
     asio::co_spawn(
         m_socket.get_executor(), [self] { return self->read_loop(); }, asio::detached);
     asio::co_spawn(
@@ -134,8 +115,7 @@ void SocketStream::start(Bytes initial) {
 }
 
 bool SocketStream::on_data(ByteView data) {
-    m_recv_outstanding += static_cast<std::int64_t>(data.size());
-    if (m_recv_outstanding > stream_window_bytes || m_peer_end) return false;
+    if (!m_recv_window.receive(data.size()) || m_peer_end) return false;
     if (m_closed) {
         if (auto c = circuit()) c->credit_consumed(data.size());
         return true;
@@ -163,9 +143,10 @@ void SocketStream::on_reset() {
     abort();
 }
 
-void SocketStream::on_sendme(std::uint32_t bytes) {
-    m_send_window += bytes;
+bool SocketStream::on_sendme(std::uint32_t bytes) {
+    if (!m_send_window.grant(bytes)) return false;
     m_window_open.notify();
+    return true;
 }
 
 void SocketStream::abort() {
@@ -185,16 +166,36 @@ void SocketStream::maybe_finish() {
     }
 }
 
+bool SocketStream::send_initial(CircuitEnd& c) {
+    if (m_initial_sent == m_initial.size()) {
+        if (!m_initial.empty()) {
+            m_initial = Bytes();  // all sent: free it
+            m_initial_sent = 0;
+        }
+        return false;
+    }
+    const std::size_t n =
+        std::min({m_initial.size() - m_initial_sent, m_send_window.available(), c.send_window(), max_data_bytes});
+    CONET_ASSERT(n > 0);  // the caller waited for both windows
+    c.send_relay(RelayCommand::data, m_id, util::ByteView(m_initial).subspan(m_initial_sent, n));
+    m_initial_sent += n;
+    m_send_window.consume(n);
+    c.consume_send_window(n);
+    c.bytes_sent += n;
+    c.on_payload(n);
+    return true;
+}
+
 awaitable<void> SocketStream::read_loop() {
     auto self = shared_from_this();
     while (!m_closed && !m_sent_end) {
         auto c = circuit();
         if (!c) co_return;
-        if (m_send_window <= 0) {
+        if (!m_send_window.open()) {
             co_await m_window_open.wait();
             continue;
         }
-        if (c->send_window() <= 0) {
+        if (c->send_window() == 0) {
             co_await c->wait_send_window();
             continue;
         }
@@ -202,8 +203,8 @@ awaitable<void> SocketStream::read_loop() {
             co_await c->wait_uncongested();
             continue;
         }
-        const std::size_t room = static_cast<std::size_t>(
-            std::min<std::int64_t>({m_send_window, c->send_window(), std::int64_t(max_data_bytes)}));
+        if (send_initial(*c)) continue;
+        const std::size_t room = std::min({m_send_window.available(), c->send_window(), max_data_bytes});
         // Read straight into the buffer the cell will be sealed in. An idle
         // stream holds no buffer: it waits for readability instead.
         const std::size_t head = c->relay_headroom() + relay_header_bytes;
@@ -241,7 +242,7 @@ awaitable<void> SocketStream::read_loop() {
         }
         put_relay_header(buf.data() + c->relay_headroom(), RelayCommand::data, m_id);
         c->send_relay_buffer(std::move(buf));
-        m_send_window -= static_cast<std::int64_t>(n);
+        m_send_window.consume(n);
         c->consume_send_window(n);
         c->bytes_sent += n;
         c->on_payload(n);
@@ -286,14 +287,10 @@ awaitable<void> SocketStream::write_loop() {
             co_return;
         }
         for (std::size_t i = 0; i < count; ++i) m_write_queue.pop_front();
-        m_recv_outstanding -= static_cast<std::int64_t>(total);
-        m_consumed_unacked += static_cast<std::int64_t>(total);
+        const std::uint32_t credit = m_recv_window.consume(total);
         if (auto c = circuit()) {
             c->credit_consumed(total);
-            if (m_consumed_unacked >= stream_sendme_bytes) {
-                c->send_relay(RelayCommand::sendme, m_id, encode_u32(static_cast<std::uint32_t>(m_consumed_unacked)));
-                m_consumed_unacked = 0;
-            }
+            if (credit) c->send_relay(RelayCommand::sendme, m_id, encode_u32(credit));
         }
     }
 }

@@ -14,6 +14,7 @@
 
 #include "conet/net/asio.hpp"
 #include "conet/net/cell.hpp"
+#include "conet/net/flow_control.hpp"
 
 namespace conet::net {
 
@@ -81,8 +82,8 @@ public:
     virtual void on_payload(std::size_t) {}
 
     // Circuit-level flow control, used by the streams.
-    std::int64_t send_window() const { return m_send_window; }
-    void consume_send_window(std::size_t n) { m_send_window -= static_cast<std::int64_t>(n); }
+    std::size_t send_window() const { return m_send_window.available(); }
+    void consume_send_window(std::size_t n) { m_send_window.consume(n); }
     awaitable<void> wait_send_window() { co_await m_window_open.wait(); }
     /// Data of `n` bytes was written to a socket: maybe grant the sender more.
     void credit_consumed(std::size_t n);
@@ -92,9 +93,8 @@ public:
 private:
     asio::any_io_executor m_executor;
     std::map<std::uint32_t, std::shared_ptr<SocketStream>> m_streams;
-    std::int64_t m_send_window = circuit_window_bytes;
-    std::int64_t m_recv_outstanding = 0;  ///< received, not yet granted back
-    std::int64_t m_consumed_unacked = 0;
+    SendWindow m_send_window{circuit_window_bytes};
+    RecvWindow m_recv_window{circuit_window_bytes, circuit_sendme_bytes};
     Signal m_window_open;
 };
 
@@ -113,12 +113,14 @@ public:
     bool on_data(ByteView data);  ///< false: window exceeded
     void on_end();
     void on_reset();
-    void on_sendme(std::uint32_t bytes);
+    bool on_sendme(std::uint32_t bytes);  ///< false: more credit than was ever used
     /// Close the socket at once (circuit gone or RESET); no message is sent.
     void abort();
 
 private:
     awaitable<void> read_loop();
+    /// Sends what the windows allow of the initial data; false once it is all sent.
+    bool send_initial(CircuitEnd& c);
     awaitable<void> write_loop();
     void maybe_finish();
     std::shared_ptr<CircuitEnd> circuit() const { return m_circuit.lock(); }
@@ -130,9 +132,10 @@ private:
     std::size_t m_writing = 0;  ///< buffers at the front of m_write_queue owned by a write in progress
     Signal m_wake_writer;
     Signal m_window_open;
-    std::int64_t m_send_window = stream_window_bytes;
-    std::int64_t m_recv_outstanding = 0;
-    std::int64_t m_consumed_unacked = 0;
+    Bytes m_initial;  ///< data to send before reading the socket
+    std::size_t m_initial_sent = 0;
+    SendWindow m_send_window{stream_window_bytes};
+    RecvWindow m_recv_window{stream_window_bytes, stream_sendme_bytes};
     bool m_started = false;
     bool m_sent_end = false;  ///< our side is done reading the socket
     bool m_peer_end = false;  ///< the other end will send no more data
