@@ -26,6 +26,15 @@ struct EntryLink {
     std::uint32_t next_id = 1;
 };
 
+namespace {
+TimeMs now_ms() {
+    return static_cast<TimeMs>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+}
+}  // namespace
+
+/// Carries out what a circuit's core (circuit_core.hpp) decides: cells to
+/// the entry link, streams' sockets, one timer for the core's next deadline.
 class ClientCircuit final : public net::CircuitEnd {
 public:
     enum class State { building, ready, dead };
@@ -35,146 +44,129 @@ public:
           m_client(client),
           isolation(std::move(isolation_key)),
           event(client.io().get_executor()),
-          created_at(Clock::now()) {}
+          created_at(Clock::now()),
+          m_timer(client.io()) {}
 
     std::size_t relay_headroom() const override { return net::cell_header_bytes; }
 
-    /// Seals for the last hop, then every hop before it, in place, and sends.
-    void send_relay_buffer(util::Bytes buf) override { seal_and_send(hops.size() - 1, std::move(buf)); }
-
-    /// A relay message for an earlier hop (EXTEND to the middle).
-    void send_to_hop(std::size_t hop, RelayCommand command, std::uint32_t stream_id, util::ByteView body) {
-        util::Bytes buf(net::cell_header_bytes + net::relay_header_bytes);
-        net::put_relay_header(buf.data() + net::cell_header_bytes, command, stream_id);
-        util::append(buf, body);
-        seal_and_send(hop, std::move(buf));
-    }
-
-    void seal_and_send(std::size_t hop, util::Bytes buf) {
-        if (state == State::dead || !entry || hop >= hops.size()) return;
-        for (std::size_t i = hop + 1; i-- > 0;) {
-            if (!hops[i].encrypt_in_place(buf, net::cell_header_bytes)) {
-                fail(EndReason::resource_limit);
-                return;
-            }
+    /// Seals for every hop, in place, and sends.
+    void send_relay_buffer(util::Bytes buf) override {
+        if (state != State::ready || !core) return;
+        if (!core->seal(buf)) {
+            fail(EndReason::resource_limit);
+            return;
         }
-        net::put_cell_header(buf.data(), circuit_id, CellCommand::relay);
-        if (entry->link->is_open()) entry->link->send(std::move(buf));
+        send_cell(std::move(buf));
     }
 
     void fail(EndReason reason) override { die(reason, false, true); }
 
     void on_payload(std::size_t n) override { m_client.on_payload(*this, n); }
 
+    /// Starts the build on `link` as circuit `id`.
+    void start(std::shared_ptr<EntryLink> link, std::uint32_t id, CircuitTimeouts timeouts) {
+        std::vector<crypto::X25519Public> keys;
+        for (const auto& n : path) keys.push_back(n.noise_key);
+        entry = std::move(link);
+        core.emplace(std::move(keys), id, timeouts);
+        apply(core->start(now_ms()));
+    }
+
     void die(EndReason reason, bool link_failed, bool send_destroy) {
         if (state == State::dead) return;
-        const bool was_ready = state == State::ready;
-        state = State::dead;
-        if (send_destroy && entry && entry->link->is_open()) {
-            const std::uint8_t r = static_cast<std::uint8_t>(reason);
-            entry->link->send(net::encode_cell(circuit_id, CellCommand::destroy, util::ByteView(&r, 1)));
+        if (core) {
+            apply(core->kill(reason, send_destroy, link_failed ? "link lost" : "closed"), link_failed);
+            return;
         }
-        if (entry) entry->circuits.erase(circuit_id);
-        for (auto& [id, p] : pending) p.done = true;
-        close_all_streams(reason);
+        state = State::dead;  // never started
         event.notify();
-        death_reason = reason;
-        death_link_failed = link_failed;
-        static_cast<void>(was_ready);
-        m_client.circuit_died(*this, reason, link_failed);
+        m_client.circuit_died(*this, CircuitDeath{reason, std::nullopt, "closed"}, link_failed);
     }
 
     void on_cell(const net::CellView& cell) {
-        switch (cell.command) {
-            case CellCommand::created:
-            case CellCommand::extended:
-                reply = util::Bytes(cell.body.begin(), cell.body.end());
-                event.notify();
-                return;
-            case CellCommand::destroy: die(EndReason::destroyed, false, false); return;
-            case CellCommand::relay: on_relay(cell.body); return;
-            default: die(EndReason::protocol_error, false, true); return;
-        }
+        if (core) apply(core->on_cell(cell, now_ms(), m_client.rng()));
     }
 
-    /// Removes layers in path order, in place, until a hop's own message appears.
-    void on_relay(util::ByteView sealed) {
-        util::Bytes buf(sealed.begin(), sealed.end());
-        std::size_t offset = 0, len = buf.size();
-        for (std::size_t i = 0; i < hops.size(); ++i) {
-            auto n = hops[i].decrypt_to(util::ByteView(buf.data() + offset, len), buf.data() + offset);
-            if (!n || *n == 0) break;
-            const std::uint8_t marker = buf[offset];
-            offset += 1;
-            len = *n - 1;
-            if (marker == 0x01) continue;
-            if (marker != 0x00) break;
-            auto msg = net::parse_relay(util::ByteView(buf.data() + offset, len));
-            if (!msg) break;
-            on_message(i, *msg);
-            return;
-        }
-        die(EndReason::protocol_error, false, true);
-    }
+    std::uint32_t circuit_id() const { return core ? core->circuit_id() : 0; }
 
-    void on_message(std::size_t hop, const net::RelayView& msg) {
-        if (msg.command == RelayCommand::extended) {
-            if (state != State::building || hop + 1 != hops.size()) {
-                die(EndReason::protocol_error, false, true);
-                return;
-            }
-            reply = util::Bytes(msg.body.begin(), msg.body.end());
-            event.notify();
-            return;
-        }
-        if (hop + 1 != hops.size() || state != State::ready) {
-            die(EndReason::protocol_error, false, true);
-            return;
-        }
-        if (msg.command == RelayCommand::reset && msg.body.size() == 1 &&
-            (msg.body[0] == static_cast<std::uint8_t>(EndReason::payment_required) ||
-             msg.body[0] == static_cast<std::uint8_t>(EndReason::balance_exhausted)))
-            m_client.note_refusal(static_cast<EndReason>(msg.body[0]));
-        if (msg.command == RelayCommand::connected || msg.command == RelayCommand::reset) {
-            auto it = pending.find(msg.stream_id);
-            if (it != pending.end()) {
-                it->second.done = true;
-                it->second.ok = msg.command == RelayCommand::connected;
-                if (!it->second.ok && msg.body.size() == 1) it->second.reason = static_cast<EndReason>(msg.body[0]);
-                if (!it->second.ok) remove_stream(msg.stream_id);
-                event.notify();
-                return;
-            }
-            if (msg.command == RelayCommand::connected) {
-                die(EndReason::protocol_error, false, true);
-                return;
-            }
-        }
-        if (!on_stream_message(msg)) die(EndReason::protocol_error, false, true);
+    /// Opens a stream for `socket`: the stream, and the id to wait for in `answers`.
+    std::shared_ptr<net::SocketStream> open(tcp::socket socket, const net::Target& target) {
+        auto actions = core->open_stream(target, now_ms());
+        auto stream = std::make_shared<net::SocketStream>(std::move(socket), core->last_stream_id(),
+                                                          std::static_pointer_cast<ClientCircuit>(shared_from_this()));
+        add_stream(stream);
+        ++streams_opened;
+        apply(std::move(actions));
+        return stream;
     }
-
-    struct Pending {
-        bool done = false;
-        bool ok = false;
-        EndReason reason = EndReason::misc;
-    };
 
     Client& m_client;
     std::string isolation;
     State state = State::building;
     std::vector<ledger::NodeRecord> path;  ///< copies: the directory may be replaced
     std::shared_ptr<EntryLink> entry;
-    std::uint32_t circuit_id = 0;
-    std::vector<noise::Transport> hops;  ///< sessions with path[1..]
-    std::optional<util::Bytes> reply;    ///< CREATED / EXTENDED body while building
-    net::Signal event;
-    std::map<std::uint32_t, Pending> pending;
-    std::uint32_t next_stream = 1;
+    std::optional<ClientCircuitCore> core;  ///< from when the entry link is up
+    net::Signal event;                      ///< an answer arrived or the circuit died
+    std::map<std::uint32_t, StreamAnswer> answers;
     std::uint64_t streams_opened = 0;
     Clock::time_point created_at;
     bool retired = false;  ///< closed by us, not failed: no relay is to blame
-    EndReason death_reason = EndReason::done;
-    bool death_link_failed = false;
+
+private:
+    void send_cell(util::Bytes cell) {
+        if (entry && entry->link->is_open()) entry->link->send(std::move(cell));
+    }
+
+    void apply(CircuitActions a, bool link_failed = false) {
+        for (auto& cell : a.cells) send_cell(std::move(cell));
+        if (a.entry_rtt) m_client.note_entry_rtt(path.front().noise_key, std::chrono::milliseconds(*a.entry_rtt));
+        if (a.refusal) m_client.note_refusal(*a.refusal);
+        for (const auto& answer : a.answers) {
+            answers[answer.stream_id] = answer;
+            if (!answer.connected) remove_stream(answer.stream_id);
+        }
+        if (!a.answers.empty()) event.notify();
+        if (a.message && !on_stream_message(a.message->view)) {
+            die(EndReason::protocol_error, false, true);
+            return;
+        }
+        if (a.ready) {
+            state = State::ready;
+            m_client.circuit_ready(*this);
+        }
+        if (a.death) {
+            state = State::dead;
+            m_timer.cancel();
+            if (entry) entry->circuits.erase(core->circuit_id());
+            close_all_streams(a.death->reason);
+            event.notify();
+            m_client.circuit_died(*this, *a.death, link_failed);
+            return;
+        }
+        arm_timer();
+    }
+
+    /// Keeps the timer at the core's next deadline (re-armed only when it moves).
+    void arm_timer() {
+        const auto next = core->next_deadline();
+        if (next == m_armed) return;
+        m_armed = next;
+        if (!next) {
+            m_timer.cancel();
+            return;
+        }
+        m_timer.expires_at(Clock::time_point(std::chrono::milliseconds(*next)));
+        std::weak_ptr<ClientCircuit> weak = std::static_pointer_cast<ClientCircuit>(shared_from_this());
+        m_timer.async_wait([weak, at = *next](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->m_armed != at || self->state == State::dead) return;
+            self->m_armed.reset();
+            self->apply(self->core->on_time(now_ms()));
+        });
+    }
+
+    asio::steady_timer m_timer;
+    std::optional<TimeMs> m_armed;  ///< the deadline m_timer waits for
 };
 
 namespace {
@@ -350,25 +342,6 @@ std::shared_ptr<ClientCircuit> Client::start_build(std::string isolation) {
 }
 
 awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
-    const auto deadline = Clock::now() + std::chrono::milliseconds(m_options.build_timeout_ms);
-    asio::steady_timer timer(m_io);
-    timer.expires_at(deadline);
-    std::weak_ptr<ClientCircuit> weak = circ;
-    timer.async_wait([weak](boost::system::error_code ec) {
-        if (ec) return;
-        if (auto c = weak.lock()) c->event.notify();
-    });
-    auto wait_reply = [&]() -> awaitable<bool> {
-        while (!circ->reply && circ->state == ClientCircuit::State::building && Clock::now() < deadline)
-            co_await circ->event.wait();
-        co_return circ->reply.has_value() && circ->state == ClientCircuit::State::building;
-    };
-    auto fail = [&](const ledger::NodeRecord& blame, const std::string& why) {
-        ++m_circuits_failed;
-        mark_failed(blame, why);
-        circ->die(EndReason::misc, false, true);
-    };
-
     auto el = co_await entry_link(circ->path.front());
     if (!el) {
         ++m_circuits_failed;
@@ -381,52 +354,20 @@ awaitable<void> Client::build(std::shared_ptr<ClientCircuit> circ) {
     std::uint32_t id = el->next_id;
     while (id == 0 || el->circuits.count(id)) ++id;
     el->next_id = id + 1;
-    circ->entry = el;
-    circ->circuit_id = id;
     el->circuits[id] = circ;
-    const auto create_sent = Clock::now();
-    el->link->send(net::encode_cell(id, CellCommand::create, {}));
-    if (!co_await wait_reply()) {
-        fail(circ->path.front(), "no CREATED");
-        co_return;
-    }
-    note_entry_rtt(circ->path.front().noise_key, Clock::now() - create_sent);
-    circ->reply.reset();
-
-    for (std::size_t k = 1; k < circ->path.size(); ++k) {
-        auto start = net::start_circuit_handshake(circ->path[k].noise_key, m_rng);
-        if (!start) {
-            fail(circ->path[k], "handshake setup");
-            co_return;
-        }
-        const util::Bytes ext = net::encode_extend({circ->path[k].noise_key, start->message});
-        if (k == 1)
-            el->link->send(net::encode_cell(id, CellCommand::extend, ext));
-        else
-            circ->send_to_hop(k - 2, RelayCommand::extend, 0, ext);
-        if (!co_await wait_reply()) {
-            fail(circ->path[k], "extend failed");
-            co_return;
-        }
-        auto t = net::finish_circuit_handshake(std::move(start->state), *circ->reply);
-        circ->reply.reset();
-        if (!t) {
-            fail(circ->path[k], "hop authentication failed");
-            co_return;
-        }
-        circ->hops.push_back(std::move(*t));
-    }
-    timer.cancel();
-    circ->state = ClientCircuit::State::ready;
-    circuit_ready(*circ);
-    ++m_circuits_built;
-    m_pool_changed.notify();
+    // From here the circuit's core drives the build through the cells the entry sends.
+    circ->start(el, id, CircuitTimeouts{m_options.build_timeout_ms, m_options.stream_timeout_ms});
 }
 
-void Client::circuit_died(ClientCircuit& c, EndReason, bool link_failed) {
+void Client::circuit_died(ClientCircuit& c, const CircuitDeath& death, bool link_failed) {
     m_closed_bytes_sent += c.bytes_sent;
     m_closed_bytes_received += c.bytes_received;
-    if (!c.retired && !c.path.empty() && c.hops.size() + 1 == c.path.size()) {
+    if (death.build_hop) {
+        // The build failed: avoid the relay it was waiting for.
+        CONET_ASSERT(*death.build_hop < c.path.size());
+        ++m_circuits_failed;
+        mark_failed(c.path[*death.build_hop], std::string(death.why));
+    } else if (!c.retired && !c.path.empty() && c.core) {
         // A ready circuit died: blame the entry if its link failed, else the far end.
         if (link_failed)
             mark_failed(c.path.front(), "link lost");
@@ -525,39 +466,16 @@ awaitable<StreamOpen> Client::open_stream(tcp::socket socket, net::Target target
         auto orphan = std::make_shared<net::SocketStream>(std::move(socket), 0, std::weak_ptr<net::CircuitEnd>());
         co_return StreamOpen{orphan, false, EndReason::host_unreachable};
     }
-    const std::uint32_t id = circ->next_stream++;
-    auto stream = std::make_shared<net::SocketStream>(std::move(socket), id, circ);
-    circ->add_stream(stream);
-    circ->pending[id] = {};
-    ++circ->streams_opened;
+    auto stream = circ->open(std::move(socket), target);
+    const std::uint32_t id = stream->id();
     ++m_streams_opened;
-    circ->send_relay(RelayCommand::begin, id, net::encode_target(target));
-
-    asio::steady_timer timer(m_io);
-    timer.expires_after(std::chrono::milliseconds(m_options.stream_timeout_ms));
-    // The flag is owned by the handler and this coroutine together: when the
-    // timer fires in the same turn as CONNECTED, its handler may run after
-    // this coroutine has returned (cancel() cannot recall a queued handler).
-    auto timed_out = std::make_shared<bool>(false);
-    std::weak_ptr<ClientCircuit> weak = circ;
-    timer.async_wait([weak, timed_out](boost::system::error_code ec) {
-        if (ec) return;
-        *timed_out = true;
-        if (auto c = weak.lock()) c->event.notify();
-    });
-    while (!circ->pending[id].done && !*timed_out && circ->state == ClientCircuit::State::ready)
-        co_await circ->event.wait();
-    timer.cancel();
-    const auto result = circ->pending[id];
-    circ->pending.erase(id);
-    if (result.done && result.ok && circ->state == ClientCircuit::State::ready) co_return StreamOpen{stream, true, {}};
-    if (!result.done && circ->state == ClientCircuit::State::ready) {
-        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::timeout);
-        circ->send_relay(RelayCommand::reset, id, util::ByteView(&r, 1));
-    }
+    // The core answers by CONNECTED, RESET, its deadline or the circuit's death.
+    while (!circ->answers.count(id)) co_await circ->event.wait();
+    const StreamAnswer answer = circ->answers.at(id);
+    circ->answers.erase(id);
+    if (answer.connected && circ->state == ClientCircuit::State::ready) co_return StreamOpen{stream, true, {}};
     circ->remove_stream(id);
-    const EndReason reason = result.done ? result.reason : *timed_out ? EndReason::timeout : EndReason::destroyed;
-    co_return StreamOpen{stream, false, reason};
+    co_return StreamOpen{stream, false, answer.connected ? EndReason::destroyed : answer.reason};
 }
 
 void Client::set_epoch(std::uint64_t epoch) {
@@ -574,6 +492,8 @@ void Client::on_payload(ClientCircuit& c, std::size_t n) {
 }
 
 void Client::circuit_ready(ClientCircuit& c) {
+    ++m_circuits_built;
+    m_pool_changed.notify();
     // The first receipt binds the circuit to the wallet at the exit (and
     // settles what earlier circuits to that exit left unreceipted).
     if (m_options.wallet && m_epoch && c.path.size() >= 2) send_receipts(c, true);

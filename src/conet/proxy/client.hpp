@@ -14,6 +14,7 @@
 #include "conet/ledger/usage.hpp"
 #include "conet/net/link.hpp"
 #include "conet/net/stream.hpp"
+#include "conet/proxy/circuit_core.hpp"
 #include "conet/proxy/path_select.hpp"
 
 namespace conet::proxy {
@@ -95,7 +96,8 @@ public:
     void note_refusal(net::EndReason reason);
 
     // Used by circuits.
-    void circuit_died(ClientCircuit& c, net::EndReason reason, bool link_failed);
+    void circuit_died(ClientCircuit& c, const CircuitDeath& death, bool link_failed);
+    void note_entry_rtt(const crypto::X25519Public& entry, std::chrono::steady_clock::duration rtt);
     util::Rng& rng() { return m_rng; }
     asio::io_context& io() { return m_io; }
 
@@ -111,7 +113,6 @@ private:
     /// Makes room for one more isolated circuit; false when every one is busy.
     bool make_room_for_isolated();
     using Clock = std::chrono::steady_clock;
-    void note_entry_rtt(const crypto::X25519Public& entry, Clock::duration rtt);
     /// Keeps the records whose endpoints the address rule allows.
     ledger::Directory usable(ledger::Directory directory);
 
