@@ -56,70 +56,74 @@ RelayMetrics::RelayMetrics(prometheus::Registry& r)
 
 // ---- state -----------------------------------------------------------------------------
 
+namespace {
+TimeMs now_ms() {
+    return static_cast<TimeMs>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+}  // namespace
+
 struct RelayServer::LinkState {
+    LinkId id = 0;
     std::shared_ptr<net::Link> link;
     std::string ip;
     std::string prefix;
     bool outbound = false;
-    Bucket creates;               ///< CREATE handshakes this link may still start
-    std::size_t bad_creates = 0;  ///< CREATEs whose handshake failed
-    Bucket refusals;              ///< CREATE refusals this link may still be sent
-    std::optional<crypto::X25519Public> peer_key;
-    std::map<std::uint32_t, std::shared_ptr<Circuit>> up_circuits;    ///< the peer created them
-    std::map<std::uint32_t, std::shared_ptr<Circuit>> down_circuits;  ///< we created them
-    std::uint32_t next_id = 1;
-
-    void send(std::uint32_t id, CellCommand cmd, util::ByteView body) {
-        if (link->is_open()) link->send(net::encode_cell(id, cmd, body));
-    }
 };
 
-struct RelayServer::Circuit final : net::CircuitEnd {
-    Circuit(RelayServer& s, LinkState* up_link, std::uint32_t id)
-        : net::CircuitEnd(s.m_io.get_executor()), server(s), up(up_link), up_id(id), meter_id(s.m_next_meter_id++) {}
+/// A circuit whose last hop is this relay, once a message for the exit
+/// arrived: the exit streams' end of the stream protocol. The circuit itself
+/// (links, ids, our onion layer) lives in the circuit table.
+struct RelayServer::ExitCircuit final : net::CircuitEnd {
+    ExitCircuit(RelayServer& s, CircuitKey k) : net::CircuitEnd(s.m_io.get_executor()), server(s), key(k) {}
 
-    std::size_t relay_headroom() const override { return net::cell_header_bytes + 1; }
+    std::size_t relay_headroom() const override { return CircuitTable::headroom; }
 
     void send_relay_buffer(util::Bytes buf) override {
-        if (dead || !session || !up) return;
-        buf[net::cell_header_bytes] = 0x00;  // origin marker: this hop's own message
-        if (!session->encrypt_in_place(buf, net::cell_header_bytes)) {
-            fail(EndReason::resource_limit);
-            return;
-        }
-        net::put_cell_header(buf.data(), up_id, CellCommand::relay);
-        server.m_metrics.bytes_out.Increment(static_cast<double>(buf.size()));
-        if (up->link->is_open()) up->link->send(std::move(buf));
+        if (dead) return;
+        TableActions out;
+        server.m_table.send_from_exit(key, std::move(buf), out);
+        server.apply(out);
     }
 
-    void fail(EndReason reason) override {
-        server.destroy(std::static_pointer_cast<Circuit>(shared_from_this()), reason, nullptr);
+    void fail(EndReason reason) override { server.destroy_circuit(key, reason); }
+
+    /// The user's link and this circuit's queue on it.
+    std::pair<net::Link*, std::uint32_t> up_link() const {
+        const auto up = server.m_table.up_of(key);
+        if (!up) return {nullptr, 0};
+        auto it = server.m_links.find(up->first);
+        if (it == server.m_links.end() || !it->second->link->is_open()) return {nullptr, 0};
+        return {it->second->link.get(), up->second};
     }
 
     /// Exit streams stop reading their destinations while the user's link
     /// holds half of this circuit's budget (a trickling destination or a slow
     /// user is slowed down; only a peer that does not read at all hits the cap).
     bool congested() const override {
-        if (!up || !up->link->is_open()) return false;
+        const auto [link, id] = up_link();
+        if (!link) return false;
         // (Called for every read of an exit stream: the clock is read only when usage is metered.)
         if (server.m_meter.enabled() &&
-            server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now()) > std::chrono::seconds(0))
+            server.m_meter.free_tier_wait(key, std::chrono::steady_clock::now()) > std::chrono::seconds(0))
             return true;
         const auto& l = server.m_link_limits;
-        return up->link->circuit_queued_bytes(up_id) > l.max_circuit_queued_bytes / 2 ||
-               up->link->queued_bytes() > l.max_queued_bytes / 2;
+        return link->circuit_queued_bytes(id) > l.max_circuit_queued_bytes / 2 ||
+               link->queued_bytes() > l.max_queued_bytes / 2;
     }
     awaitable<void> wait_uncongested() override {
         // A free-tier circuit over its rate waits for its bucket to refill.
-        if (auto wait = server.m_meter.enabled()
-                            ? server.m_meter.free_tier_wait(meter_id, std::chrono::steady_clock::now())
-                            : std::chrono::steady_clock::duration::zero();
+        if (auto wait = server.m_meter.enabled() ? server.m_meter.free_tier_wait(key, std::chrono::steady_clock::now())
+                                                 : std::chrono::steady_clock::duration::zero();
             wait > std::chrono::seconds(0)) {
             asio::steady_timer t(server.m_io, wait);
             co_await t.async_wait(net::use_nothrow);
             co_return;
         }
-        auto link = up ? up->link : nullptr;
+        std::shared_ptr<net::Link> link;
+        if (const auto up = server.m_table.up_of(key))
+            if (auto it = server.m_links.find(up->first); it != server.m_links.end()) link = it->second->link;
         if (link && link->is_open()) co_await link->wait_drained();
     }
 
@@ -127,13 +131,13 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     /// (after this call returns: the caller is inside a stream's dispatch).
     void on_payload(std::size_t n) override {
         if (!server.m_meter.enabled()) return;
-        const auto verdict = server.m_meter.on_bytes(meter_id, n, std::chrono::steady_clock::now());
+        const auto verdict = server.m_meter.on_bytes(key, n, std::chrono::steady_clock::now());
         if (verdict == MeterVerdict::ok || cutting_off) return;
         cutting_off = true;
         const auto reason =
             verdict == MeterVerdict::balance_exhausted ? EndReason::balance_exhausted : EndReason::payment_required;
         server.m_metrics.reject(reason == EndReason::balance_exhausted ? "balance_exhausted" : "payment_required");
-        asio::post(server.m_io, [self = std::static_pointer_cast<Circuit>(shared_from_this()), reason] {
+        asio::post(server.m_io, [self = std::static_pointer_cast<ExitCircuit>(shared_from_this()), reason] {
             self->cutting_off = false;
             if (!self->dead) self->reset_all_streams(reason);
         });
@@ -145,16 +149,9 @@ struct RelayServer::Circuit final : net::CircuitEnd {
     }
 
     RelayServer& server;
-    LinkState* up;
-    std::uint32_t up_id;
-    LinkState* down = nullptr;
-    std::uint32_t down_id = 0;
-    std::optional<noise::Transport> session;  ///< absent on the first hop: the link is that layer
-    bool extending = false;
-    bool extend_reply_as_relay = false;
+    CircuitKey key;  ///< in the circuit table and the usage meter
     bool dead = false;
     bool cutting_off = false;
-    std::uint64_t meter_id;  ///< this circuit in the usage meter
     std::set<std::uint32_t> pending_streams;
 };
 
@@ -167,6 +164,7 @@ RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger:
       m_directory(directory),
       m_rng(rng),
       m_metrics(metrics),
+      m_table(m_config.static_key.clone(), m_config.limits, directory),
       m_budget(std::make_shared<net::MemoryBudget>(m_config.limits.memory_budget_bytes)),
       m_link_limits(net::LinkLimits::from(m_config.limits)),
       m_resolver(io.get_executor(), ResolverLimits{m_config.limits.dns_workers, m_config.limits.max_dns_queue,
@@ -186,19 +184,6 @@ std::string source_prefix(const boost::asio::ip::address& a) {
     auto b = a.to_v6().to_bytes();
     std::fill(b.begin() + 6, b.end(), 0);
     return boost::asio::ip::address_v6(b).to_string() + "/48";
-}
-
-bool RelayServer::Bucket::take(double rate, double burst, std::chrono::steady_clock::time_point now) {
-    if (last == std::chrono::steady_clock::time_point{}) {
-        tokens = burst;
-    } else {
-        const double elapsed_s = std::chrono::duration<double>(now - last).count();
-        tokens = std::min(burst, tokens + elapsed_s * rate);
-    }
-    last = now;
-    if (tokens < 1.0) return false;
-    tokens -= 1.0;
-    return true;
 }
 
 RelayServer::~RelayServer() {
@@ -275,14 +260,14 @@ void RelayServer::stop() {
         a->close(ec);
     }
     std::vector<std::shared_ptr<net::Link>> links;
-    for (auto& [ptr, ls] : m_links) links.push_back(ls->link);
+    for (auto& [id, ls] : m_links) links.push_back(ls->link);
     for (auto& l : links) l->close("relay shutting down");
 }
 
 void RelayServer::update_gauges() {
     // Counters kept as things happen: nothing here walks links or circuits.
     m_metrics.links.Set(static_cast<double>(m_links.size()));
-    m_metrics.circuits.Set(static_cast<double>(m_circuit_count));
+    m_metrics.circuits.Set(static_cast<double>(m_table.circuits()));
     m_metrics.streams.Set(static_cast<double>(m_exit_streams));
     m_metrics.queued_bytes.Set(static_cast<double>(m_budget->used()));
     m_metrics.budget_reclaimed_links.Set(static_cast<double>(m_budget->links_reclaimed()));
@@ -356,7 +341,7 @@ const char* RelayServer::refuse_source(const std::string& ip, const std::string&
     if (by_ip.handshakes >= lim.max_handshakes_per_ip) return "handshakes_per_ip";
     if (by_prefix.handshakes >= lim.max_handshakes_per_prefix) return "handshakes_per_prefix";
     const double rate = static_cast<double>(lim.handshakes_per_second_per_prefix);
-    if (!rates_for(prefix, now).handshakes.take(rate, 2 * rate, now)) return "handshake_rate";
+    if (!rates_for(prefix, now).handshakes.take(rate, 2 * rate, now_ms())) return "handshake_rate";
     return nullptr;
 }
 
@@ -446,53 +431,34 @@ awaitable<void> RelayServer::handshake(std::shared_ptr<tcp::socket> socket, std:
 
 void RelayServer::adopt(std::shared_ptr<net::Link> link, std::string ip, std::string prefix) {
     auto ls = std::make_unique<LinkState>();
+    ls->id = m_next_link++;
     ls->link = link;
     ls->ip = std::move(ip);
     ls->prefix = std::move(prefix);
-    ls->peer_key = link->remote_static();
+    m_table.link_up(ls->id, LinkInfo{link->kind() == net::LinkKind::client, false, link->remote_static(), ls->prefix});
+    start_link(std::move(ls));
+}
+
+void RelayServer::start_link(std::unique_ptr<LinkState> ls) {
     LinkState* raw = ls.get();
-    m_links[link.get()] = std::move(ls);
+    auto link = ls->link;
+    m_links[raw->id] = std::move(ls);
     link->start([this, raw](util::ByteView cell) { on_cell(*raw, cell); },
                 [this, raw](const std::string&) { on_link_closed(raw); }, m_budget,
-                [this, raw](std::uint32_t id) { on_circuit_overflow(*raw, id); });
-}
-
-void RelayServer::on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id) {
-    std::shared_ptr<Circuit> c;
-    if (auto it = ls.up_circuits.find(circuit_id); it != ls.up_circuits.end()) c = it->second;
-    if (auto it = ls.down_circuits.find(circuit_id); it != ls.down_circuits.end()) c = it->second;
-    m_metrics.reject("circuit_queue");
-    if (c) {
-        destroy(c, EndReason::resource_limit, nullptr);
-    } else {
-        // Already gone: still release the link's mark on the id.
-        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::resource_limit);
-        ls.send(circuit_id, CellCommand::destroy, util::ByteView(&r, 1));
-    }
-}
-
-void RelayServer::punish_link(LinkState& ls, const char* why) {
-    m_metrics.reject(why);
-    if (!ls.outbound && m_config.limits.bad_source_penalty_ms > 0) {
-        const auto now = Clock::now();
-        // Bounded: an attacker with many addresses must not grow the table without end.
-        constexpr std::size_t max_penalized = 65'536;
-        if (m_penalized.size() >= max_penalized)
-            std::erase_if(m_penalized, [&](const auto& e) { return e.second <= now; });
-        if (m_penalized.size() >= max_penalized) m_penalized.erase(m_penalized.begin());
-        m_penalized[ls.ip] = now + std::chrono::milliseconds(m_config.limits.bad_source_penalty_ms);
-    }
-    ls.link->close(std::string("misbehaving peer: ") + why);
+                [this, raw](std::uint32_t id) {
+                    TableActions out;
+                    m_table.on_circuit_overflow(raw->id, id, out);
+                    apply(out);
+                });
 }
 
 void RelayServer::on_link_closed(LinkState* ls) {
-    auto up = ls->up_circuits;
-    auto down = ls->down_circuits;
-    for (auto& [id, c] : up) destroy(c, EndReason::destroyed, ls);
-    for (auto& [id, c] : down) destroy(c, EndReason::destroyed, ls);
+    TableActions out;
+    m_table.link_down(ls->id, out);
+    apply(out);
     if (!ls->outbound) release_source(ls->ip, ls->prefix, true, false);
     // Erase later: we are inside the link's close callback.
-    auto it = m_links.find(ls->link.get());
+    auto it = m_links.find(ls->id);
     if (it != m_links.end()) {
         auto owned = std::move(it->second);
         m_links.erase(it);
@@ -500,209 +466,112 @@ void RelayServer::on_link_closed(LinkState* ls) {
     }
 }
 
-RelayServer::LinkState* RelayServer::link_to(const crypto::X25519Public& key) {
-    for (auto& [ptr, ls] : m_links)
-        if (ls->outbound && ls->peer_key && *ls->peer_key == key && ls->link->is_open()) return ls.get();
-    return nullptr;
-}
-
 // ---- cells ----------------------------------------------------------------------------------
 
 void RelayServer::on_cell(LinkState& ls, util::ByteView bytes) {
     m_metrics.bytes_in.Increment(static_cast<double>(bytes.size()));
-    auto cell = net::parse_cell(bytes);
-    if (!cell) {
-        m_metrics.reject("malformed_cell");
-        ls.link->close("malformed cell");
-        return;
-    }
-    auto find_up = [&](std::uint32_t id) -> std::shared_ptr<Circuit> {
-        auto it = ls.up_circuits.find(id);
-        return it == ls.up_circuits.end() ? nullptr : it->second;
-    };
-    auto find_down = [&](std::uint32_t id) -> std::shared_ptr<Circuit> {
-        auto it = ls.down_circuits.find(id);
-        return it == ls.down_circuits.end() ? nullptr : it->second;
-    };
-    switch (cell->command) {
-        case CellCommand::create: handle_create(ls, *cell); return;
-        case CellCommand::relay:
-            if (auto c = find_up(cell->circuit_id)) {
-                handle_relay_forward(c, cell->body);
-            } else if (auto d = find_down(cell->circuit_id)) {
-                handle_relay_backward(d, cell->body);
-            }
-            return;  // cells for circuits already gone are dropped
-        case CellCommand::extend: {
-            auto c = find_up(cell->circuit_id);
-            auto req = net::decode_extend(cell->body);
-            if (!c || c->session || c->down || c->extending || !req) {
-                m_metrics.reject("bad_extend");
-                if (c) destroy(c, EndReason::protocol_error, nullptr);
-                return;
-            }
-            handle_extend(c, *req, false);
-            return;
-        }
-        case CellCommand::created: {
-            auto c = find_down(cell->circuit_id);
-            if (!c || !c->extending) return;
-            c->extending = false;
-            if (c->extend_reply_as_relay) {
-                c->send_relay(RelayCommand::extended, 0, cell->body);
-            } else if (c->up) {
-                c->up->send(c->up_id, CellCommand::extended, cell->body);
-            }
-            return;
-        }
-        case CellCommand::destroy: {
-            if (auto c = find_up(cell->circuit_id)) destroy(c, EndReason::destroyed, &ls);
-            if (auto d = find_down(cell->circuit_id)) destroy(d, EndReason::destroyed, &ls);
-            return;
-        }
-        default:
-            m_metrics.reject("unexpected_cell");
-            ls.link->close("unexpected cell command");
-            return;
-    }
+    TableActions out;
+    m_table.on_cell(ls.id, bytes, now_ms(), m_rng, out);
+    apply(out);
 }
 
-void RelayServer::handle_create(LinkState& ls, const net::CellView& cell) {
-    const std::uint8_t limit_reason = static_cast<std::uint8_t>(EndReason::resource_limit);
-    if (ls.up_circuits.count(cell.circuit_id) || cell.circuit_id == 0) {
-        m_metrics.reject("duplicate_circuit");
-        ls.link->close("circuit id reused");
-        return;
+void RelayServer::apply(TableActions& out) {
+    for (auto& send : out.sends) {
+        auto it = m_links.find(send.link);
+        if (it == m_links.end() || !it->second->link->is_open()) continue;
+        m_metrics.bytes_out.Increment(static_cast<double>(send.cell.size()));
+        it->second->link->send(std::move(send.cell));
     }
-    if (ls.up_circuits.size() >= m_config.limits.max_circuits_per_link) {
-        m_metrics.reject("circuits_per_link");
-        ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&limit_reason, 1));
-        return;
-    }
-    const auto& lim = m_config.limits;
-    const bool from_user = ls.link->kind() == net::LinkKind::client;
-    if (from_user) {
-        // CPU budget: a user's link and its network may start only so many
-        // handshakes per second. Relay links carry many users' CREATEs and are
-        // limited where those users connect, at their entries.
-        const auto now = Clock::now();
-        const bool link_ok = ls.creates.take(static_cast<double>(lim.creates_per_second_per_link),
-                                             static_cast<double>(lim.creates_burst_per_link), now);
-        const bool prefix_ok =
-            link_ok && rates_for(ls.prefix, now)
-                           .creates.take(static_cast<double>(lim.creates_per_second_per_prefix),
-                                         2.0 * static_cast<double>(lim.creates_per_second_per_prefix), now);
-        if (!link_ok || !prefix_ok) {
-            m_metrics.reject("create_rate");
-            // Refusals have a budget of their own (the same rate and burst): a
-            // link that keeps sending past it ignores them, and is closed.
-            if (!ls.refusals.take(static_cast<double>(lim.creates_per_second_per_link),
-                                  static_cast<double>(lim.creates_burst_per_link), now)) {
-                punish_link(ls, "bad_creates");
-                return;
-            }
-            ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&limit_reason, 1));
-            return;
+    for (const char* why : out.rejects) m_metrics.reject(why);
+    for (const auto& close : out.closes) {
+        auto it = m_links.find(close.link);
+        if (it == m_links.end()) continue;
+        const LinkState& ls = *it->second;
+        if (close.punish && !ls.outbound && m_config.limits.bad_source_penalty_ms > 0) {
+            const auto now = Clock::now();
+            // Bounded: an attacker with many addresses must not grow the table without end.
+            constexpr std::size_t max_penalized = 65'536;
+            if (m_penalized.size() >= max_penalized)
+                std::erase_if(m_penalized, [&](const auto& e) { return e.second <= now; });
+            if (m_penalized.size() >= max_penalized) m_penalized.erase(m_penalized.begin());
+            m_penalized[ls.ip] = now + std::chrono::milliseconds(m_config.limits.bad_source_penalty_ms);
         }
+        auto link = ls.link;  // the close callback erases the link state
+        link->close(close.why);
     }
-    auto circ = std::make_shared<Circuit>(*this, &ls, cell.circuit_id);
-    util::Bytes reply;
-    if (cell.body.empty()) {
-        if (!from_user) {
-            m_metrics.reject("bad_create");
-            ls.link->close("relay links must create onion hops");
-            return;
-        }
-    } else {
-        auto hop = net::respond_circuit_handshake(m_config.static_key, cell.body, m_rng);
-        if (!hop) {
-            m_metrics.reject("circuit_handshake");
-            // A user's link that keeps sending CREATEs we cannot answer is closed
-            // and its address slowed down; a relay link may be forwarding one
-            // user's junk, so only that circuit is refused.
-            if (from_user && ++ls.bad_creates >= lim.max_bad_creates_per_link) {
-                punish_link(ls, "bad_creates");
-                return;
-            }
-            const std::uint8_t reason = static_cast<std::uint8_t>(EndReason::protocol_error);
-            ls.send(cell.circuit_id, CellCommand::destroy, util::ByteView(&reason, 1));
-            return;
-        }
-        circ->session.emplace(std::move(hop->transport));
-        reply = std::move(hop->reply);
+    for (auto& dial : out.dials) asio::co_spawn(m_io, extend_to(dial.circuit, std::move(dial.node)), asio::detached);
+    for (auto& msg : out.exit_messages) {
+        if (!m_table.alive(msg.circuit)) continue;
+        auto& exit = m_exits[msg.circuit];
+        if (!exit) exit = std::make_shared<ExitCircuit>(*this, msg.circuit);
+        handle_exit_message(exit, msg.view);
     }
-    ls.up_circuits[cell.circuit_id] = circ;
-    ++m_circuit_count;
-    ls.send(cell.circuit_id, CellCommand::created, reply);
+    for (const auto& closed : out.closed) {
+        if (auto it = m_exits.find(closed.circuit); it != m_exits.end()) {
+            auto exit = std::move(it->second);
+            m_exits.erase(it);
+            exit->dead = true;
+            exit->close_all_streams(closed.reason);
+        }
+        m_meter.circuit_closed(closed.circuit);
+    }
+    if (out.unknown_relay && m_config.on_unknown_relay) m_config.on_unknown_relay();
 }
 
-void RelayServer::handle_extend(std::shared_ptr<Circuit> circ, const net::ExtendRequest& req, bool reply_as_relay) {
-    const ledger::NodeRecord* node = m_directory.find(req.node_key);
-    if (!node || req.node_key == m_config.static_key.public_key) {
-        m_metrics.reject("extend_unknown_relay");
-        if (!node && m_config.on_unknown_relay) m_config.on_unknown_relay();
-        destroy(circ, EndReason::misc, nullptr);
-        return;
-    }
-    circ->extending = true;
-    circ->extend_reply_as_relay = reply_as_relay;
-    asio::co_spawn(m_io, extend_to(circ, *node, req.handshake, reply_as_relay), asio::detached);
+void RelayServer::destroy_circuit(CircuitKey key, EndReason reason) {
+    TableActions out;
+    m_table.destroy(key, reason, out);
+    apply(out);
 }
 
-awaitable<void> RelayServer::extend_to(std::weak_ptr<Circuit> weak, ledger::NodeRecord node, util::Bytes handshake,
-                                       bool) {
+awaitable<void> RelayServer::extend_to(CircuitKey circuit, ledger::NodeRecord node) {
     const crypto::X25519Public key = node.noise_key;
-    LinkState* ls = link_to(key);
-    if (!ls) {
-        // Records name IP literals: a relay resolves no names for a circuit,
-        // and never dials private addresses or itself on a user's behalf.
-        std::optional<tcp::endpoint> target;
-        for (const auto& ep : node.endpoints) {
-            boost::system::error_code ec;
-            const auto addr = boost::asio::ip::make_address(ep.host, ec);
-            if (ec) continue;
-            const tcp::endpoint candidate(normalize(addr), ep.port);
-            if (extend_refused(candidate)) continue;
-            target = candidate;
-            break;
-        }
-        if (!target) {
-            m_metrics.reject("extend_refused");
-            if (auto c = weak.lock()) destroy(c, EndReason::host_unreachable, nullptr);
-            co_return;
-        }
-        auto link =
-            co_await net::Link::connect(m_io.get_executor(), *target, &m_config.static_key, key, m_rng, m_link_limits);
-        if (!link) {
-            m_metrics.reject("extend_connect");
-            if (auto c = weak.lock()) destroy(c, EndReason::host_unreachable, nullptr);
-            co_return;
-        }
-        ls = link_to(key);  // another extend may have connected meanwhile
-        if (!ls) {
-            auto state = std::make_unique<LinkState>();
-            state->link = *link;
-            state->ip = target->address().to_string();
-            state->outbound = true;
-            state->peer_key = key;
-            ls = state.get();
-            m_links[link->get()] = std::move(state);
-            (*link)->start([this, ls](util::ByteView cell) { on_cell(*ls, cell); },
-                           [this, ls](const std::string&) { on_link_closed(ls); }, m_budget,
-                           [this, ls](std::uint32_t id) { on_circuit_overflow(*ls, id); });
-        } else {
-            (*link)->close("duplicate link");
-        }
+    auto finish = [&](std::optional<LinkId> link, EndReason reason) {
+        TableActions out;
+        if (link)
+            m_table.extend_ready(circuit, *link, out);
+        else
+            m_table.extend_failed(circuit, reason, out);
+        apply(out);
+    };
+    // Records name IP literals: a relay resolves no names for a circuit,
+    // and never dials private addresses or itself on a user's behalf.
+    std::optional<tcp::endpoint> target;
+    for (const auto& ep : node.endpoints) {
+        boost::system::error_code ec;
+        const auto addr = boost::asio::ip::make_address(ep.host, ec);
+        if (ec) continue;
+        const tcp::endpoint candidate(normalize(addr), ep.port);
+        if (extend_refused(candidate)) continue;
+        target = candidate;
+        break;
     }
-    auto circ = weak.lock();
-    if (!circ || circ->dead) co_return;
-    std::uint32_t id = ls->next_id;
-    while (id == 0 || ls->down_circuits.count(id)) ++id;
-    ls->next_id = id + 1;
-    ls->down_circuits[id] = circ;
-    circ->down = ls;
-    circ->down_id = id;
-    ls->send(id, CellCommand::create, handshake);
+    if (!target) {
+        m_metrics.reject("extend_refused");
+        finish(std::nullopt, EndReason::host_unreachable);
+        co_return;
+    }
+    auto link =
+        co_await net::Link::connect(m_io.get_executor(), *target, &m_config.static_key, key, m_rng, m_link_limits);
+    if (!link) {
+        m_metrics.reject("extend_connect");
+        finish(std::nullopt, EndReason::host_unreachable);
+        co_return;
+    }
+    if (const auto existing = m_table.outbound_link_to(key)) {
+        (*link)->close("duplicate link");  // another extend connected meanwhile
+        finish(existing, EndReason::misc);
+        co_return;
+    }
+    auto state = std::make_unique<LinkState>();
+    state->id = m_next_link++;
+    state->link = *link;
+    state->ip = target->address().to_string();
+    state->outbound = true;
+    const LinkId id = state->id;
+    m_table.link_up(id, LinkInfo{false, true, key, {}});
+    start_link(std::move(state));
+    finish(id, EndReason::misc);
 }
 
 bool RelayServer::extend_refused(const tcp::endpoint& to) const {
@@ -715,83 +584,15 @@ bool RelayServer::extend_refused(const tcp::endpoint& to) const {
     return evaluate(relays_only, to.address()) != Verdict::allow;
 }
 
-void RelayServer::handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::ByteView body) {
-    if (circ->session) {
-        // Remove our layer straight into the cell we may forward.
-        if (body.size() < crypto::noise::tag_bytes) {
-            destroy(circ, EndReason::protocol_error, nullptr);
-            return;
-        }
-        util::Bytes out(net::cell_header_bytes + body.size() - crypto::noise::tag_bytes);
-        auto n = circ->session->decrypt_to(body, out.data() + net::cell_header_bytes);
-        if (!n) {
-            m_metrics.reject("onion_auth");
-            destroy(circ, EndReason::protocol_error, nullptr);
-            return;
-        }
-        if (circ->down) {
-            net::put_cell_header(out.data(), circ->down_id, CellCommand::relay);
-            m_metrics.bytes_out.Increment(static_cast<double>(out.size()));
-            circ->down->link->send(std::move(out));
-            return;
-        }
-        auto msg = net::parse_relay(util::ByteView(out).subspan(net::cell_header_bytes));
-        if (!msg) {
-            m_metrics.reject("malformed_relay");
-            destroy(circ, EndReason::protocol_error, nullptr);
-            return;
-        }
-        handle_exit_message(circ, *msg);
-        return;
-    }
-    if (!circ->down) {
-        m_metrics.reject("relay_without_hop");
-        destroy(circ, EndReason::protocol_error, nullptr);
-        return;
-    }
-    m_metrics.bytes_out.Increment(static_cast<double>(body.size()));
-    circ->down->send(circ->down_id, CellCommand::relay, body);
-}
-
-void RelayServer::handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::ByteView body) {
-    if (!circ->up) return;
-    if (circ->session) {
-        util::Bytes out;
-        out.reserve(net::cell_header_bytes + 1 + body.size() + crypto::noise::tag_bytes);
-        out.resize(net::cell_header_bytes + 1);
-        out.back() = 0x01;  // origin marker: a later hop's message
-        util::append(out, body);
-        if (!circ->session->encrypt_in_place(out, net::cell_header_bytes)) {
-            destroy(circ, EndReason::resource_limit, nullptr);
-            return;
-        }
-        net::put_cell_header(out.data(), circ->up_id, CellCommand::relay);
-        m_metrics.bytes_out.Increment(static_cast<double>(out.size()));
-        if (circ->up->link->is_open()) circ->up->link->send(std::move(out));
-        return;
-    }
-    m_metrics.bytes_out.Increment(static_cast<double>(body.size()));
-    circ->up->send(circ->up_id, CellCommand::relay, body);
-}
-
-void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, const net::RelayView& msg) {
+void RelayServer::handle_exit_message(const std::shared_ptr<ExitCircuit>& circ, const net::RelayView& msg) {
     auto reset = [&](EndReason reason) {
         const std::uint8_t r = static_cast<std::uint8_t>(reason);
         circ->send_relay(RelayCommand::reset, msg.stream_id, util::ByteView(&r, 1));
     };
     switch (msg.command) {
-        case RelayCommand::extend: {
-            auto req = net::decode_extend(msg.body);
-            if (!req || circ->extending || circ->stream_count() > 0) {
-                destroy(circ, EndReason::protocol_error, nullptr);
-                return;
-            }
-            handle_extend(circ, *req, true);
-            return;
-        }
         case RelayCommand::begin: {
             if (msg.stream_id == 0 || circ->find_stream(msg.stream_id) || circ->pending_streams.count(msg.stream_id)) {
-                destroy(circ, EndReason::protocol_error, nullptr);
+                destroy_circuit(circ->key, EndReason::protocol_error);
                 return;
             }
             if (!m_config.exit_enabled) {
@@ -799,7 +600,7 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
                 reset(EndReason::exit_policy);
                 return;
             }
-            if (const auto paid = m_meter.admit_stream(circ->meter_id); paid != MeterVerdict::ok) {
+            if (const auto paid = m_meter.admit_stream(circ->key); paid != MeterVerdict::ok) {
                 m_metrics.reject(paid == MeterVerdict::balance_exhausted ? "balance_exhausted" : "payment_required");
                 reset(paid == MeterVerdict::balance_exhausted ? EndReason::balance_exhausted
                                                               : EndReason::payment_required);
@@ -828,25 +629,23 @@ void RelayServer::handle_exit_message(const std::shared_ptr<Circuit>& circ, cons
         }
         case RelayCommand::receipt: {
             if (!m_meter.enabled()) return;  // usage is free here: receipts are not needed
-            if (auto r = m_meter.on_receipt(circ->meter_id, msg.body); !r) {
+            if (auto r = m_meter.on_receipt(circ->key, msg.body); !r) {
                 m_metrics.reject("bad_receipt");
                 if (r.error() == ReceiptError::forged || r.error() == ReceiptError::malformed)
-                    destroy(circ, EndReason::protocol_error, nullptr);
+                    destroy_circuit(circ->key, EndReason::protocol_error);
             }
             return;
         }
-        case RelayCommand::connected:
-        case RelayCommand::extended: destroy(circ, EndReason::protocol_error, nullptr); return;
         default:
             if (!circ->on_stream_message(msg)) {
                 m_metrics.reject("flow_control");
-                destroy(circ, EndReason::protocol_error, nullptr);
+                destroy_circuit(circ->key, EndReason::protocol_error);
             }
             return;
     }
 }
 
-awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::uint32_t stream_id,
+awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, std::uint32_t stream_id,
                                               net::Target target) {
     auto ex = m_io.get_executor();
     ++m_exit_pending;
@@ -940,25 +739,6 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<Circuit> weak, std::
     circ->add_stream(stream);
     circ->send_relay(RelayCommand::connected, stream_id, {});
     stream->start();
-}
-
-void RelayServer::destroy(const std::shared_ptr<Circuit>& circ, EndReason reason, const LinkState* from) {
-    if (circ->dead) return;
-    circ->dead = true;
-    circ->close_all_streams(reason);
-    const std::uint8_t r = static_cast<std::uint8_t>(reason);
-    if (circ->up) {
-        if (circ->up != from) circ->up->send(circ->up_id, CellCommand::destroy, util::ByteView(&r, 1));
-        circ->up->up_circuits.erase(circ->up_id);
-    }
-    if (circ->down) {
-        if (circ->down != from) circ->down->send(circ->down_id, CellCommand::destroy, util::ByteView(&r, 1));
-        circ->down->down_circuits.erase(circ->down_id);
-    }
-    circ->up = nullptr;
-    circ->down = nullptr;
-    m_meter.circuit_closed(circ->meter_id);
-    --m_circuit_count;
 }
 
 }  // namespace conet::relay

@@ -19,6 +19,7 @@
 #include "conet/ledger/node_record.hpp"
 #include "conet/net/link.hpp"
 #include "conet/net/stream.hpp"
+#include "conet/relay/circuit_table.hpp"
 #include "conet/relay/exit_policy.hpp"
 #include "conet/relay/resolver.hpp"
 #include "conet/relay/usage_meter.hpp"
@@ -85,19 +86,13 @@ public:
     /// Paid usage at this exit (read and fed by the node's ledger sync, on the io thread).
     UsageMeter& meter() { return m_meter; }
 
-    struct Circuit;
+    struct ExitCircuit;
     struct LinkState;
 
     /// Connections and handshakes counted per source (an address, or its /24 or /48).
     struct SourceCount {
         std::size_t links = 0;
         std::size_t handshakes = 0;
-    };
-    /// A token bucket: `rate` per second up to `burst`.
-    struct Bucket {
-        double tokens = 0;
-        std::chrono::steady_clock::time_point last{};
-        bool take(double rate, double burst, std::chrono::steady_clock::time_point now);
     };
 
 private:
@@ -111,6 +106,10 @@ private:
     awaitable<void> accept_loop(tcp::acceptor& acceptor);
     awaitable<void> handshake(std::shared_ptr<tcp::socket> socket, std::string ip, std::string prefix);
     void adopt(std::shared_ptr<net::Link> link, std::string ip, std::string prefix);
+    void start_link(std::unique_ptr<LinkState> ls);
+    /// Carries out what the circuit table decided.
+    void apply(TableActions& out);
+    void destroy_circuit(CircuitKey key, net::EndReason reason);
     /// Why a new connection from `ip` is refused, or nullptr.
     const char* refuse_source(const std::string& ip, const std::string& prefix, Clock::time_point now);
     /// Drops handshakes older than the pressure timeout while many are in flight.
@@ -118,22 +117,14 @@ private:
     /// Closes the oldest unfinished handshake; false if none can go.
     bool evict_oldest_handshake();
     void release_source(const std::string& ip, const std::string& prefix, bool link, bool handshake);
-    void punish_link(LinkState& ls, const char* why);
-    void on_circuit_overflow(LinkState& ls, std::uint32_t circuit_id);
     /// A relay endpoint this relay must not dial (itself; private unless allowed).
     bool extend_refused(const tcp::endpoint& to) const;
     void on_cell(LinkState& ls, util::ByteView bytes);
     void on_link_closed(LinkState* ls);
-    void handle_create(LinkState& ls, const net::CellView& cell);
-    void handle_extend(std::shared_ptr<Circuit> circ, const net::ExtendRequest& req, bool reply_as_relay);
-    void handle_relay_forward(const std::shared_ptr<Circuit>& circ, util::ByteView body);
-    void handle_relay_backward(const std::shared_ptr<Circuit>& circ, util::ByteView body);
-    void handle_exit_message(const std::shared_ptr<Circuit>& circ, const net::RelayView& msg);
-    awaitable<void> open_exit_stream(std::weak_ptr<Circuit> circ, std::uint32_t stream_id, net::Target target);
-    awaitable<void> extend_to(std::weak_ptr<Circuit> circ, ledger::NodeRecord node, util::Bytes handshake,
-                              bool reply_as_relay);
-    void destroy(const std::shared_ptr<Circuit>& circ, net::EndReason reason, const LinkState* from);
-    LinkState* link_to(const crypto::X25519Public& key);
+    void handle_exit_message(const std::shared_ptr<ExitCircuit>& circ, const net::RelayView& msg);
+    awaitable<void> open_exit_stream(std::weak_ptr<ExitCircuit> circ, std::uint32_t stream_id, net::Target target);
+    /// Dials the relay an EXTEND named, then hands the link to the circuit table.
+    awaitable<void> extend_to(CircuitKey circuit, ledger::NodeRecord node);
     void update_gauges();
 
     asio::io_context& m_io;
@@ -143,14 +134,17 @@ private:
     RelayMetrics& m_metrics;
     std::vector<std::unique_ptr<tcp::acceptor>> m_acceptors;
     std::vector<tcp::endpoint> m_bound;
-    std::map<net::Link*, std::unique_ptr<LinkState>> m_links;
+    CircuitTable m_table;
+    std::unordered_map<LinkId, std::unique_ptr<LinkState>> m_links;
+    LinkId m_next_link = 1;
+    /// Circuits whose last hop is this relay and that carried a message for the exit.
+    std::unordered_map<CircuitKey, std::shared_ptr<ExitCircuit>> m_exits;
     std::unordered_map<std::string, SourceCount> m_by_ip;
     std::unordered_map<std::string, SourceCount> m_by_prefix;
     /// Rates per source network; kept after its links close (closing and
     /// reopening must not refill them), pruned when idle.
     struct PrefixRates {
-        Bucket creates;
-        Bucket handshakes;
+        RateBucket handshakes;
         Clock::time_point last_used{};
     };
     PrefixRates& rates_for(const std::string& prefix, Clock::time_point now);
@@ -162,10 +156,8 @@ private:
     net::LinkLimits m_link_limits;
     ResolverPool m_resolver;
     UsageMeter m_meter;
-    std::uint64_t m_next_meter_id = 1;
     asio::steady_timer m_accept_backoff;
     std::size_t m_handshakes = 0;
-    std::size_t m_circuit_count = 0;
     std::size_t m_exit_streams = 0;  ///< open
     std::size_t m_exit_pending = 0;  ///< resolving or connecting
     std::uint64_t m_socket_cap = 0;  ///< sockets for links and exit streams (set by start)
