@@ -56,6 +56,18 @@ TEST(RecvWindow, ASenderPastTheWindowIsAViolation) {
     EXPECT_FALSE(fresh.receive(1));
 }
 
+TEST(RecvWindow, BytesConsumedButNotYetGrantedStillCount) {
+    RecvWindow r(100, 60);
+    ASSERT_TRUE(r.receive(100));
+    EXPECT_EQ(r.consume(50), 0u);  // below the SENDME threshold: the sender was granted nothing
+    EXPECT_FALSE(r.receive(1)) << "the sender had no credit for this byte";
+    RecvWindow g(100, 60);
+    ASSERT_TRUE(g.receive(100));
+    EXPECT_EQ(g.consume(60), 60u);  // granted: the sender may send 60 more
+    EXPECT_TRUE(g.receive(60));
+    EXPECT_FALSE(g.receive(1));
+}
+
 /// Both ends of one direction with the protocol's sizes: a sender that sends
 /// whenever its window is open and a receiver that consumes what it gets
 /// never violate the window, and the sender stalls exactly when the

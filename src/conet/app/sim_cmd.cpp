@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "conet/app/cli.hpp"
+#include "conet/sim/dataplane.hpp"
 #include "conet/sim/incentive_study.hpp"
 #include "conet/sim/simulation.hpp"
 
@@ -22,6 +23,7 @@ struct SimArgs {
     std::uint32_t validators = 4;
     int byzantine = -1;
     std::uint32_t seconds = 30;
+    bool seconds_given = false;
     std::uint32_t minutes = 0;
     bool real_crypto = false;
     bool check_determinism = false;
@@ -30,9 +32,84 @@ struct SimArgs {
     bool ledger = false;
     std::uint64_t epoch_blocks = 0;
     unsigned jobs = 0;
+    bool dataplane = false;
+    std::uint32_t relays = 5;
+    std::uint32_t users = 3;
+    std::uint32_t streams = 3;
 };
 
+/// Runs `count` seeds from `first` on `jobs` threads; `one(seed, verbose)`
+/// returns (passed, the line to print). Ends with "N passed, M failed".
+template <class One>
+int run_seeds(std::uint64_t first, std::uint64_t count, unsigned jobs, bool verbose, One one) {
+    std::mutex out_mu;
+    std::atomic<std::uint64_t> next{0}, passed{0}, failed{0}, done{0};
+    auto worker = [&] {
+        for (;;) {
+            const std::uint64_t i = next++;
+            if (i >= count) return;
+            const auto [ok, line] = one(first + i);
+            std::lock_guard lock(out_mu);
+            (ok ? passed : failed)++;
+            const std::uint64_t n_done = ++done;
+            if (!ok || verbose || count == 1) std::cout << line << "\n";
+            if (count > 1 && (n_done % 50 == 0 || n_done == count))
+                std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
+                             static_cast<unsigned long long>(count));
+            std::cout.flush();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < std::min<std::uint64_t>(jobs, count); ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    std::cout << passed << " passed, " << failed << " failed\n";
+    return failed == 0 ? exit_ok : exit_failure;
+}
+
+int run_dataplane_sim(const SimArgs& a) {
+    if (a.relays < 3 || a.relays > 64) return fail("--relays must be 3..64", exit_usage);
+    if (a.users < 1 || a.users > 64) return fail("--users must be 1..64", exit_usage);
+    if (a.streams < 1 || a.streams > 64) return fail("--streams must be 1..64", exit_usage);
+    if (a.count == 0) return fail("--count must be at least 1", exit_usage);
+    sim::DataplaneOptions base;
+    base.relays = a.relays;
+    base.users = a.users;
+    base.streams = a.streams;
+    base.fault_seconds = a.minutes > 0 ? a.minutes * 60 : a.seconds_given ? a.seconds : 5;
+    base.trace = a.trace;
+    const std::uint64_t first = a.seed_given ? a.seed : a.seed_from;
+    const std::uint64_t count = a.seed_given ? 1 : a.count;
+    const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
+    return run_seeds(first, count, jobs, a.verbose, [&](std::uint64_t seed) {
+        sim::DataplaneOptions o = base;
+        o.seed = seed;
+        sim::DataplaneResult r = sim::run_dataplane(o);
+        if (r.passed && a.check_determinism && sim::run_dataplane(o).trace_hash != r.trace_hash) {
+            r.passed = false;
+            r.failure = "not deterministic: the same seed gave two different traces";
+        }
+        if (!r.passed)
+            return std::pair{false, "FAIL seed " + std::to_string(seed) + ": " + r.failure + "\n  scenario: " +
+                                        r.scenario + "\n  replay:   " + sim::dataplane_replay_command(o)};
+        char line[512];
+        std::snprintf(
+            line, sizeof line,
+            "seed %llu ok: %llu circuits built (%llu failed), %llu streams completed, %llu failed with a "
+            "reason, %llu bytes verified, %llu SENDMEs, %llu cells, %llu link breaks, %llu relay crashes, "
+            "%llu hostile circuits destroyed, trace %016llx (%s)",
+            static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.circuits_built),
+            static_cast<unsigned long long>(r.circuits_failed), static_cast<unsigned long long>(r.streams_completed),
+            static_cast<unsigned long long>(r.streams_failed), static_cast<unsigned long long>(r.bytes_delivered),
+            static_cast<unsigned long long>(r.sendmes), static_cast<unsigned long long>(r.cells),
+            static_cast<unsigned long long>(r.link_breaks), static_cast<unsigned long long>(r.relay_crashes),
+            static_cast<unsigned long long>(r.hostile_destroyed), static_cast<unsigned long long>(r.trace_hash),
+            r.scenario.c_str());
+        return std::pair{true, std::string(line)};
+    });
+}
+
 int run_sim(const SimArgs& a) {
+    if (a.dataplane) return run_dataplane_sim(a);
     if (a.validators < 1 || a.validators > 64) return fail("--validators must be 1..64", exit_usage);
     if (a.count == 0) return fail("--count must be at least 1", exit_usage);
     sim::SimOptions base;
@@ -47,60 +124,39 @@ int run_sim(const SimArgs& a) {
     const std::uint64_t count = a.seed_given ? 1 : a.count;
     const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
 
-    std::mutex out_mu;
-    std::atomic<std::uint64_t> next{0}, passed{0}, failed{0}, done{0};
-    auto worker = [&] {
-        for (;;) {
-            const std::uint64_t i = next++;
-            if (i >= count) return;
-            sim::SimOptions o = base;
-            o.seed = first + i;
-            sim::SimResult r = sim::run_simulation(o);
-            if (r.passed && a.check_determinism) {
-                const sim::SimResult again = sim::run_simulation(o);
-                if (again.trace_hash != r.trace_hash) {
-                    r.passed = false;
-                    r.failure = "not deterministic: the same seed gave two different traces";
-                }
-            }
-            std::lock_guard lock(out_mu);
-            (r.passed ? passed : failed)++;
-            const std::uint64_t n_done = ++done;
-            if (!r.passed) {
-                std::cout << "FAIL seed " << o.seed << ": " << r.failure << "\n  scenario: " << r.scenario
-                          << "\n  replay:   " << sim::replay_command(o) << "\n";
-            } else if (a.verbose || count == 1) {
-                std::printf(
-                    "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
-                    "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent, %llu set "
-                    "changes, %llu paid with %llu relay and %llu validator rewards, %llu relays jailed and %llu "
-                    "unjailed, %llu grants paid, %llu usage refusals), %llu double-sign evidence, %llu slashed, trace "
-                    "%016llx "
-                    "(%s)\n",
-                    static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.min_height),
-                    static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
-                    static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
-                    static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.journal_compactions),
-                    static_cast<unsigned long long>(r.epochs), static_cast<unsigned long long>(r.reproposals),
-                    static_cast<unsigned long long>(r.epoch_ends_sent), static_cast<unsigned long long>(r.set_changes),
-                    static_cast<unsigned long long>(r.paid_epochs), static_cast<unsigned long long>(r.relays_paid),
-                    static_cast<unsigned long long>(r.validators_paid), static_cast<unsigned long long>(r.jailings),
-                    static_cast<unsigned long long>(r.unjailings), static_cast<unsigned long long>(r.grants_paid),
-                    static_cast<unsigned long long>(r.users_cut_off), static_cast<unsigned long long>(r.evidence_found),
-                    static_cast<unsigned long long>(r.slashed), static_cast<unsigned long long>(r.trace_hash),
-                    r.scenario.c_str());
-            }
-            if (count > 1 && (n_done % 50 == 0 || n_done == count))
-                std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
-                             static_cast<unsigned long long>(count));
-            std::cout.flush();
+    return run_seeds(first, count, jobs, a.verbose, [&](std::uint64_t seed) {
+        sim::SimOptions o = base;
+        o.seed = seed;
+        sim::SimResult r = sim::run_simulation(o);
+        if (r.passed && a.check_determinism && sim::run_simulation(o).trace_hash != r.trace_hash) {
+            r.passed = false;
+            r.failure = "not deterministic: the same seed gave two different traces";
         }
-    };
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < std::min<std::uint64_t>(jobs, count); ++t) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    std::cout << passed << " passed, " << failed << " failed\n";
-    return failed == 0 ? exit_ok : exit_failure;
+        if (!r.passed)
+            return std::pair{false, "FAIL seed " + std::to_string(seed) + ": " + r.failure +
+                                        "\n  scenario: " + r.scenario + "\n  replay:   " + sim::replay_command(o)};
+        char line[1024];
+        std::snprintf(
+            line, sizeof line,
+            "seed %llu ok: heights %llu..%llu, %llu views, %llu transactions, %llu messages, %llu crashes, "
+            "%llu journal compactions, %llu epochs (%llu re-proposals, %llu epoch ends sent, %llu set "
+            "changes, %llu paid with %llu relay and %llu validator rewards, %llu relays jailed and %llu "
+            "unjailed, %llu grants paid, %llu usage refusals), %llu double-sign evidence, %llu slashed, trace "
+            "%016llx (%s)",
+            static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.min_height),
+            static_cast<unsigned long long>(r.max_height), static_cast<unsigned long long>(r.views),
+            static_cast<unsigned long long>(r.transactions), static_cast<unsigned long long>(r.messages),
+            static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.journal_compactions),
+            static_cast<unsigned long long>(r.epochs), static_cast<unsigned long long>(r.reproposals),
+            static_cast<unsigned long long>(r.epoch_ends_sent), static_cast<unsigned long long>(r.set_changes),
+            static_cast<unsigned long long>(r.paid_epochs), static_cast<unsigned long long>(r.relays_paid),
+            static_cast<unsigned long long>(r.validators_paid), static_cast<unsigned long long>(r.jailings),
+            static_cast<unsigned long long>(r.unjailings), static_cast<unsigned long long>(r.grants_paid),
+            static_cast<unsigned long long>(r.users_cut_off), static_cast<unsigned long long>(r.evidence_found),
+            static_cast<unsigned long long>(r.slashed), static_cast<unsigned long long>(r.trace_hash),
+            r.scenario.c_str());
+        return std::pair{true, std::string(line)};
+    });
 }
 
 }  // namespace
@@ -115,7 +171,9 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_option("--count", args->count, "Number of seeds in the range (default 1)");
     sim->add_option("--validators", args->validators, "Validators (default 4)");
     sim->add_option("--byzantine", args->byzantine, "Byzantine validators, at most f (default: drawn from the seed)");
-    sim->add_option("--seconds", args->seconds, "Simulated seconds of faults before healing (default 30)");
+    sim->add_option("--seconds", args->seconds,
+                    "Simulated seconds of faults before healing (default 30; 5 with --dataplane)")
+        ->each([args](const std::string&) { args->seconds_given = true; });
     sim->add_option("--minutes", args->minutes, "Simulated minutes of faults (overrides --seconds)");
     sim->add_flag("--real-crypto", args->real_crypto, "Sign with secp256k1 wallet keys (slower)");
     sim->add_flag("--ledger", args->ledger,
@@ -123,6 +181,12 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
     sim->add_option("--epoch-blocks", args->epoch_blocks,
                     "End an epoch every N blocks; the set changes over validators + 1 keys, by rotation on the "
                     "model chain and by bond transactions with --ledger (default 0: one set)");
+    sim->add_flag("--dataplane", args->dataplane,
+                  "Simulate the data plane instead: relays (circuit tables), users (circuit cores) and "
+                  "destinations with link breaks, relay crashes and a hostile user (docs/performance.md)");
+    sim->add_option("--relays", args->relays, "Relays, with --dataplane (default 5)");
+    sim->add_option("--users", args->users, "Users, with --dataplane (default 3)");
+    sim->add_option("--streams", args->streams, "Most streams per user and round, with --dataplane (default 3)");
     sim->add_flag("--check-determinism", args->check_determinism, "Run each seed twice and compare the traces");
     sim->add_flag("--verbose", args->verbose, "A line for every seed, not only failures");
     sim->add_flag("--trace", args->trace, "Print every message, crash and restart to stderr (use with --seed)");

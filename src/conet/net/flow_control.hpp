@@ -12,6 +12,15 @@
 
 namespace conet::net {
 
+/// The protocol's windows (docs/protocol.md "Flow control").
+inline constexpr std::int64_t stream_window_bytes = 4 << 20;
+inline constexpr std::int64_t circuit_window_bytes = 16 << 20;
+inline constexpr std::int64_t stream_sendme_bytes = stream_window_bytes / 4;
+inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;
+inline constexpr std::size_t max_streams_per_circuit = 1024;
+static_assert(stream_window_bytes <= circuit_window_bytes);
+static_assert(stream_sendme_bytes > 0 && circuit_sendme_bytes > 0);
+
 /// What a sender may still send before the receiver grants more.
 class SendWindow {
 public:
@@ -49,10 +58,12 @@ public:
     }
 
     /// `n` bytes of DATA arrived. False when the sender went past the window
-    /// (a protocol violation); the bytes are counted either way.
+    /// (a protocol violation); the bytes are counted either way. The sender
+    /// may have at most the window beyond what we granted it, so bytes
+    /// consumed but not yet granted back still count.
     [[nodiscard]] bool receive(std::size_t n) {
         m_outstanding += static_cast<std::int64_t>(n);
-        return m_outstanding <= m_size;
+        return m_outstanding + m_unacked <= m_size;
     }
     /// `n` received bytes were consumed. Returns the credit to grant back in a
     /// SENDME now (exactly the bytes consumed since the last one), or 0.

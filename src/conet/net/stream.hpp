@@ -18,13 +18,6 @@
 
 namespace conet::net {
 
-inline constexpr std::int64_t stream_window_bytes = 4 << 20;
-inline constexpr std::int64_t circuit_window_bytes = 16 << 20;
-inline constexpr std::int64_t stream_sendme_bytes = stream_window_bytes / 4;
-inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;
-inline constexpr std::size_t max_streams_per_circuit = 1024;
-static_assert(stream_window_bytes <= circuit_window_bytes);
-static_assert(stream_sendme_bytes > 0 && circuit_sendme_bytes > 0);
 /// A stream's socket reads smaller than this are copied into a right-sized
 /// buffer, so a destination that sends one byte at a time costs its bytes, not
 /// a cell buffer per byte.
