@@ -6,10 +6,10 @@
 /// flow-control windows, all drawn from one seed. Both stream ends use the
 /// real windows (net/flow_control.hpp). Invariants, checked as the run goes:
 /// every byte delivered is the byte sent, in order and once, or its stream
-/// fails with a reason; an honest peer never exceeds a window; without faults
+/// fails with a reason; an honest peer never exceeds a window and an exit
+/// never accepts more than a window beyond its grants; without faults
 /// every honest stream completes, and after the faults stop every user's new
-/// circuit carries its streams to the end; a hostile sender's circuit is
-/// destroyed; after every user tears down, no relay holds a circuit. A run is
+/// circuit carries its streams to the end; after every user tears down, no relay holds a circuit. A run is
 /// a pure function of its options; the trace hash proves it.
 
 #include <cstdint>
