@@ -115,8 +115,9 @@ void SocketStream::start(Bytes initial) {
 }
 
 bool SocketStream::on_data(ByteView data) {
-    if (!m_recv_window.receive(data.size()) || m_peer_end) return false;
+    if (!m_core.on_data(data.size())) return false;
     if (m_closed) {
+        static_cast<void>(m_core.written(data.size()));  // dropped: the stream is gone, no SENDME
         if (auto c = circuit()) c->credit_consumed(data.size());
         return true;
     }
@@ -133,18 +134,18 @@ bool SocketStream::on_data(ByteView data) {
 }
 
 void SocketStream::on_end() {
-    m_peer_end = true;
+    m_core.on_end();
     m_wake_writer.notify();
 }
 
 void SocketStream::on_reset() {
-    m_peer_end = true;
-    m_sent_end = true;
+    m_core.on_end();
+    m_core.local_end();
     abort();
 }
 
 bool SocketStream::on_sendme(std::uint32_t bytes) {
-    if (!m_send_window.grant(bytes)) return false;
+    if (!m_core.on_sendme(bytes)) return false;
     m_window_open.notify();
     return true;
 }
@@ -160,7 +161,7 @@ void SocketStream::abort() {
 
 void SocketStream::maybe_finish() {
     if (m_closed) return;
-    if (m_sent_end && m_peer_end && m_write_shut) {
+    if (m_core.finished()) {
         abort();
         if (auto c = circuit()) c->remove_stream(m_id);
     }
@@ -174,12 +175,11 @@ bool SocketStream::send_initial(CircuitEnd& c) {
         }
         return false;
     }
-    const std::size_t n =
-        std::min({m_initial.size() - m_initial_sent, m_send_window.available(), c.send_window(), max_data_bytes});
+    const std::size_t n = std::min(m_initial.size() - m_initial_sent, m_core.room(c.send_window()));
     CONET_ASSERT(n > 0);  // the caller waited for both windows
     c.send_relay(RelayCommand::data, m_id, util::ByteView(m_initial).subspan(m_initial_sent, n));
     m_initial_sent += n;
-    m_send_window.consume(n);
+    m_core.sent(n);
     c.consume_send_window(n);
     c.bytes_sent += n;
     c.on_payload(n);
@@ -188,10 +188,10 @@ bool SocketStream::send_initial(CircuitEnd& c) {
 
 awaitable<void> SocketStream::read_loop() {
     auto self = shared_from_this();
-    while (!m_closed && !m_sent_end) {
+    while (!m_closed && !m_core.sent_end()) {
         auto c = circuit();
         if (!c) co_return;
-        if (!m_send_window.open()) {
+        if (!m_core.send_window_open()) {
             co_await m_window_open.wait();
             continue;
         }
@@ -204,7 +204,7 @@ awaitable<void> SocketStream::read_loop() {
             continue;
         }
         if (send_initial(*c)) continue;
-        const std::size_t room = std::min({m_send_window.available(), c->send_window(), max_data_bytes});
+        const std::size_t room = m_core.room(c->send_window());
         // Read straight into the buffer the cell will be sealed in. An idle
         // stream holds no buffer: it waits for readability instead.
         const std::size_t head = c->relay_headroom() + relay_header_bytes;
@@ -220,7 +220,7 @@ awaitable<void> SocketStream::read_loop() {
             continue;
         }
         if (ec) {
-            m_sent_end = true;
+            m_core.local_end();
             if (ec == asio::error::eof) {
                 c->send_relay(RelayCommand::end, m_id, {});
                 maybe_finish();
@@ -242,7 +242,7 @@ awaitable<void> SocketStream::read_loop() {
         }
         put_relay_header(buf.data() + c->relay_headroom(), RelayCommand::data, m_id);
         c->send_relay_buffer(std::move(buf));
-        m_send_window.consume(n);
+        m_core.sent(n);
         c->consume_send_window(n);
         c->bytes_sent += n;
         c->on_payload(n);
@@ -253,10 +253,10 @@ awaitable<void> SocketStream::write_loop() {
     auto self = shared_from_this();
     while (!m_closed) {
         if (m_write_queue.empty()) {
-            if (m_peer_end && !m_write_shut) {
+            if (m_core.shutdown_due()) {
                 boost::system::error_code ec;
                 m_socket.shutdown(tcp::socket::shutdown_send, ec);
-                m_write_shut = true;
+                m_core.shutdown_done();
                 maybe_finish();
                 continue;
             }
@@ -287,7 +287,7 @@ awaitable<void> SocketStream::write_loop() {
             co_return;
         }
         for (std::size_t i = 0; i < count; ++i) m_write_queue.pop_front();
-        const std::uint32_t credit = m_recv_window.consume(total);
+        const std::uint32_t credit = m_core.written(total);
         if (auto c = circuit()) {
             c->credit_consumed(total);
             if (credit) c->send_relay(RelayCommand::sendme, m_id, encode_u32(credit));

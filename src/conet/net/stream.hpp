@@ -15,6 +15,7 @@
 #include "conet/net/asio.hpp"
 #include "conet/net/cell.hpp"
 #include "conet/net/flow_control.hpp"
+#include "conet/net/stream_core.hpp"
 
 namespace conet::net {
 
@@ -127,12 +128,8 @@ private:
     Signal m_window_open;
     Bytes m_initial;  ///< data to send before reading the socket
     std::size_t m_initial_sent = 0;
-    SendWindow m_send_window{stream_window_bytes};
-    RecvWindow m_recv_window{stream_window_bytes, stream_sendme_bytes};
+    StreamCore m_core;  ///< windows and half-close: what this adapter may do
     bool m_started = false;
-    bool m_sent_end = false;  ///< our side is done reading the socket
-    bool m_peer_end = false;  ///< the other end will send no more data
-    bool m_write_shut = false;
     bool m_closed = false;
 };
 

@@ -9,6 +9,7 @@
 
 #include "conet/crypto/sodium.hpp"
 #include "conet/net/flow_control.hpp"
+#include "conet/net/stream_core.hpp"
 #include "conet/proxy/circuit_core.hpp"
 #include "conet/relay/circuit_table.hpp"
 #include "conet/runtime/sim.hpp"
@@ -102,9 +103,8 @@ private:
         std::uint64_t key_down = 0, key_up = 0;
         std::uint64_t sent = 0, got = 0;
         std::uint64_t granted = 0;  ///< stream credit sent back in SENDMEs
-        net::SendWindow send{net::stream_window_bytes};
-        net::RecvWindow recv{net::stream_window_bytes, net::stream_sendme_bytes};
-        bool connected = false, sent_end = false, got_end = false;
+        net::StreamCore core;       ///< the real stream state machine; the destination is its socket
+        bool connected = false;
     };
     struct ExitCircuit {
         net::SendWindow send{net::circuit_window_bytes};
@@ -124,11 +124,10 @@ private:
         Demand demand;
         std::uint64_t key_down = 0, key_up = 0;
         std::uint64_t got = 0, sent = 0;
-        net::SendWindow send{net::stream_window_bytes};
-        net::RecvWindow recv{net::stream_window_bytes, net::stream_sendme_bytes};
+        std::uint64_t read = 0;  ///< bytes the application consumed
+        net::StreamCore core;    ///< the real stream state machine; the application is its socket
         enum class State { opening, open, done, failed } state = State::opening;
         EndReason reason = EndReason::misc;
-        bool got_end = false, sent_end = false;
     };
     struct User {
         bool hostile = false;   ///< its first round ignores the windows
@@ -175,6 +174,8 @@ private:
     void exit_message(std::size_t r, CircuitKey c, const net::RelayView& m);
     void exit_send(std::size_t r, CircuitKey c, RelayCommand cmd, std::uint32_t stream, util::ByteView body);
     void exit_pump(std::size_t r, CircuitKey c, std::uint32_t stream);
+    /// Shuts the destination's side once the user ended and all is read; forgets a finished stream.
+    void exit_check_done(std::size_t r, CircuitKey c, std::uint32_t stream);
     void crash(std::size_t r);
 
     void start_round(std::size_t u);
@@ -184,6 +185,8 @@ private:
     void user_send(std::size_t u, RelayCommand cmd, std::uint32_t stream, util::ByteView body);
     void user_pump(std::size_t u, std::uint32_t stream);
     void user_consume(std::size_t u, std::uint32_t stream, std::size_t n);
+    /// The application sees EOF once the exit ended and all is read; the stream is done when both sides are.
+    void user_check_done(std::size_t u, std::uint32_t stream);
     void stream_ended(std::size_t u, std::uint32_t id, bool ok, EndReason reason);
     void arm(std::size_t u);
 
@@ -351,12 +354,13 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
         apply_relay(r, out);
     };
     auto credit = [&](std::uint32_t stream, std::size_t n) {
-        if (const std::uint32_t sc = stream ? ex.streams.at(stream).recv.consume(n) : 0) {
+        if (const std::uint32_t sc = stream ? ex.streams.at(stream).core.written(n) : 0) {
             ex.streams.at(stream).granted += sc;
             exit_send(r, c, RelayCommand::sendme, stream, net::encode_u32(sc));
         }
         if (!rel.table->alive(c)) return;
         if (const std::uint32_t cc = ex.recv.consume(n)) exit_send(r, c, RelayCommand::sendme, 0, net::encode_u32(cc));
+        if (stream) exit_check_done(r, c, stream);
     };
     switch (m.command) {
         case RelayCommand::begin: {
@@ -407,8 +411,8 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
                 return;
             }
             ExitStream& s = it->second;
-            if (!s.recv.receive(m.body.size())) {
-                if (!s.demand.hostile) fail("an honest user exceeded its stream window");
+            if (!s.core.on_data(m.body.size())) {
+                if (!s.demand.hostile) fail("an honest user exceeded its stream window or sent after END");
                 ++m_r.hostile_destroyed;
                 destroy("stream window exceeded");
                 return;
@@ -439,13 +443,14 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
                 ExitCircuit& e = rl.exits.at(c);
                 const auto st = e.streams.find(id);
                 if (st != e.streams.end())
-                    if (const std::uint32_t sc = st->second.recv.consume(n)) {
+                    if (const std::uint32_t sc = st->second.core.written(n)) {
                         st->second.granted += sc;
                         exit_send(r, c, RelayCommand::sendme, id, net::encode_u32(sc));
                     }
                 if (!rl.table->alive(c) || !rl.exits.count(c)) return;
                 if (const std::uint32_t cc = rl.exits.at(c).recv.consume(n))
                     exit_send(r, c, RelayCommand::sendme, 0, net::encode_u32(cc));
+                exit_check_done(r, c, id);
             });
             return;
         }
@@ -456,8 +461,8 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             if (s.got != s.demand.up)
                 fail("an upload ended after " + std::to_string(s.got) + " of " + std::to_string(s.demand.up) +
                      " bytes");
-            s.got_end = true;
-            if (s.sent_end) ex.streams.erase(it);
+            s.core.on_end();
+            exit_check_done(r, c, m.stream_id);
             return;
         }
         case RelayCommand::reset: ex.streams.erase(m.stream_id); return;
@@ -480,7 +485,7 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             }
             const auto it = ex.streams.find(m.stream_id);
             if (it == ex.streams.end()) return;
-            if (!it->second.send.grant(*credit_bytes)) {
+            if (!it->second.core.on_sendme(*credit_bytes)) {
                 fail("an honest user granted more stream credit than it was sent");
                 return;
             }
@@ -497,25 +502,35 @@ void Dataplane::exit_pump(std::size_t r, CircuitKey c, std::uint32_t id) {
         if (!rel.table->alive(c) || !rel.exits.count(c)) return;
         ExitCircuit& ex = rel.exits.at(c);
         const auto it = ex.streams.find(id);
-        if (it == ex.streams.end() || !it->second.connected || it->second.sent_end) return;
+        if (it == ex.streams.end() || !it->second.connected || it->second.core.sent_end()) return;
         ExitStream& s = it->second;
         if (s.sent == s.demand.down) {
-            s.sent_end = true;
+            s.core.local_end();
             exit_send(r, c, RelayCommand::end, id, {});
-            if (rel.exits.count(c) && s.got_end) rel.exits.at(c).streams.erase(id);
+            exit_check_done(r, c, id);
             return;
         }
-        if (!s.send.open() || !ex.send.open()) return;  // a SENDME restarts the pump
-        const std::size_t n =
-            std::min({static_cast<std::size_t>(s.demand.down - s.sent), s.send.available(), ex.send.available(),
-                      net::max_data_bytes, static_cast<std::size_t>(1 + m_rng.below(net::max_data_bytes))});
+        const std::size_t room = s.core.room(ex.send.available());
+        if (room == 0) return;  // a SENDME restarts the pump
+        const std::size_t n = std::min({static_cast<std::size_t>(s.demand.down - s.sent), room,
+                                        static_cast<std::size_t>(1 + m_rng.below(net::max_data_bytes))});
         util::Bytes body(n);
         for (std::size_t i = 0; i < n; ++i) body[i] = pattern(s.key_down, s.sent + i);
         s.sent += n;
-        s.send.consume(n);
+        s.core.sent(n);
         ex.send.consume(n);
         exit_send(r, c, RelayCommand::data, id, body);
     }
+}
+
+void Dataplane::exit_check_done(std::size_t r, CircuitKey c, std::uint32_t id) {
+    Relay& rel = m_relays[r];
+    if (!rel.exits.count(c)) return;
+    auto& streams = rel.exits.at(c).streams;
+    const auto it = streams.find(id);
+    if (it == streams.end()) return;
+    if (it->second.core.shutdown_due()) it->second.core.shutdown_done();  // the destination sees EOF
+    if (it->second.core.finished()) streams.erase(it);
 }
 
 void Dataplane::crash(std::size_t r) {
@@ -662,22 +677,20 @@ void Dataplane::user_pump(std::size_t u, std::uint32_t id) {
         User& usr = m_users[u];
         if (!usr.core || usr.core->state() != ClientCircuitCore::State::ready) return;
         const auto it = usr.streams.find(id);
-        if (it == usr.streams.end() || it->second.state != UserStream::State::open || it->second.sent_end) return;
+        if (it == usr.streams.end() || it->second.state != UserStream::State::open || it->second.core.sent_end())
+            return;
         UserStream& s = it->second;
         if (s.sent == s.demand.up) {
-            s.sent_end = true;
+            s.core.local_end();
             user_send(u, RelayCommand::end, id, {});
-            if (s.got_end) stream_ended(u, id, true, EndReason::done);
+            user_check_done(u, id);
             return;
         }
         std::size_t n = std::min<std::size_t>(s.demand.up - s.sent, net::max_data_bytes);
         // The hostile stream keeps to the circuit's window but not to its own.
-        if (!usr.send.open() || (!s.demand.hostile && !s.send.open())) return;
-        n = std::min(n, usr.send.available());
-        if (!s.demand.hostile) {
-            n = std::min(n, s.send.available());
-            s.send.consume(n);
-        }
+        n = std::min(n, s.demand.hostile ? usr.send.available() : s.core.room(usr.send.available()));
+        if (n == 0) return;  // a SENDME restarts the pump
+        if (!s.demand.hostile) s.core.sent(n);
         usr.send.consume(n);
         util::Bytes body(n);
         for (std::size_t i = 0; i < n; ++i) body[i] = pattern(s.key_up, s.sent + i);
@@ -688,10 +701,26 @@ void Dataplane::user_pump(std::size_t u, std::uint32_t id) {
 
 void Dataplane::user_consume(std::size_t u, std::uint32_t id, std::size_t n) {
     User& usr = m_users[u];
-    if (const auto it = usr.streams.find(id); it != usr.streams.end())
-        if (const std::uint32_t sc = it->second.recv.consume(n))
+    const auto it = id ? usr.streams.find(id) : usr.streams.end();
+    if (it != usr.streams.end()) it->second.read += n;
+    if (it != usr.streams.end())
+        if (const std::uint32_t sc = it->second.core.written(n))
             user_send(u, RelayCommand::sendme, id, net::encode_u32(sc));
     if (const std::uint32_t cc = usr.recv.consume(n)) user_send(u, RelayCommand::sendme, 0, net::encode_u32(cc));
+    if (it != usr.streams.end()) user_check_done(u, id);
+}
+
+void Dataplane::user_check_done(std::size_t u, std::uint32_t id) {
+    User& usr = m_users[u];
+    const auto it = usr.streams.find(id);
+    if (it == usr.streams.end() || it->second.state != UserStream::State::open) return;
+    if (it->second.core.shutdown_due()) {
+        if (it->second.read != it->second.demand.down)
+            fail("the application saw EOF after reading " + std::to_string(it->second.read) + " of " +
+                 std::to_string(it->second.demand.down) + " bytes");
+        it->second.core.shutdown_done();  // the application sees EOF
+    }
+    if (it->second.core.finished()) stream_ended(u, id, true, EndReason::done);
 }
 
 void Dataplane::user_message(std::size_t u, const net::RelayView& m) {
@@ -708,8 +737,8 @@ void Dataplane::user_message(std::size_t u, const net::RelayView& m) {
                 return;
             }
             UserStream& s = it->second;
-            if (!s.recv.receive(m.body.size())) {
-                fail("an honest exit exceeded a stream window");
+            if (!s.core.on_data(m.body.size())) {
+                fail("an honest exit exceeded a stream window or sent after END");
                 return;
             }
             for (std::size_t i = 0; i < m.body.size(); ++i)
@@ -741,8 +770,8 @@ void Dataplane::user_message(std::size_t u, const net::RelayView& m) {
             if (s.got != s.demand.down)
                 fail("a download ended after " + std::to_string(s.got) + " of " + std::to_string(s.demand.down) +
                      " bytes");
-            s.got_end = true;
-            if (s.sent_end) stream_ended(u, m.stream_id, true, EndReason::done);
+            s.core.on_end();
+            user_check_done(u, m.stream_id);
             return;
         }
         case RelayCommand::reset: {
@@ -766,7 +795,7 @@ void Dataplane::user_message(std::size_t u, const net::RelayView& m) {
             }
             const auto it = usr.streams.find(m.stream_id);
             if (it == usr.streams.end()) return;
-            if (!it->second.demand.hostile && !it->second.send.grant(*credit))
+            if (!it->second.demand.hostile && !it->second.core.on_sendme(*credit))
                 fail("an honest exit granted more stream credit than it was sent");
             user_pump(u, m.stream_id);
             return;
