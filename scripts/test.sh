@@ -56,7 +56,7 @@ build/release/conet sim --seed 424242 --check-determinism
 build/release/conet sim --seed 424242 --epoch-blocks 3 --check-determinism
 build/release/conet sim --seed 424242 --ledger --epoch-blocks 3 --check-determinism
 # The data plane: relays, users and destinations with faults and a hostile user (about 0.3 s a seed, 2 at a time).
-build/release/conet sim --dataplane --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_DATAPLANE_SEEDS:-60}" --seconds 5
+build/release/conet sim --dataplane --seed-from "${SIM_SEED_FROM:-1}" --count "${SIM_DATAPLANE_SEEDS:-100}" --seconds 5
 build/release/conet sim --dataplane --seed 424242 --check-determinism
 
 step "incentive study (1,000 nodes, 100 epochs: docs/incentives.md)"

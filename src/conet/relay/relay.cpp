@@ -152,7 +152,10 @@ struct RelayServer::ExitCircuit final : net::CircuitEnd {
     CircuitKey key;  ///< in the circuit table and the usage meter
     bool dead = false;
     bool cutting_off = false;
-    std::set<std::uint32_t> pending_streams;
+    std::set<std::uint32_t> pending_streams;  ///< resolving or connecting
+    /// Pending streams the user RESET before CONNECTED: when the connect ends
+    /// the socket is closed and nothing is sent (still counted as pending).
+    std::set<std::uint32_t> cancelled_streams;
 };
 
 // ---- lifecycle --------------------------------------------------------------------------
@@ -636,6 +639,13 @@ void RelayServer::handle_exit_message(const std::shared_ptr<ExitCircuit>& circ, 
             }
             return;
         }
+        case RelayCommand::reset:
+            // The user gave up waiting for CONNECTED: cancel the connect in flight.
+            if (circ->pending_streams.count(msg.stream_id)) {
+                circ->cancelled_streams.insert(msg.stream_id);
+                return;
+            }
+            [[fallthrough]];
         default:
             if (!circ->on_stream_message(msg)) {
                 m_metrics.reject("flow_control");
@@ -660,6 +670,7 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
         auto c = weak.lock();
         if (!c || c->dead) return;
         c->pending_streams.erase(stream_id);
+        if (c->cancelled_streams.erase(stream_id)) return;  // the user no longer waits for an answer
         const std::uint8_t r = static_cast<std::uint8_t>(reason);
         c->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
     };
@@ -735,6 +746,7 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
     auto circ = weak.lock();
     if (!circ || circ->dead) co_return;
     circ->pending_streams.erase(stream_id);
+    if (circ->cancelled_streams.erase(stream_id)) co_return;  // RESET by the user meanwhile: the socket closes here
     auto stream = std::make_shared<net::SocketStream>(std::move(*socket), stream_id, circ);
     circ->add_stream(stream);
     circ->send_relay(RelayCommand::connected, stream_id, {});

@@ -29,7 +29,8 @@ using relay::TableActions;
 using runtime::TimeMs;
 
 constexpr std::size_t none = SIZE_MAX;
-constexpr TimeMs drain_ms = 120'000;  ///< after the faults: time for the final rounds
+constexpr TimeMs drain_ms = 120'000;          ///< after the faults: time for the final rounds
+constexpr TimeMs stream_timeout_ms = 20'000;  ///< the user's deadline for CONNECTED
 
 /// The byte at `offset` of a stream's data (each direction has its own key).
 std::uint8_t pattern(std::uint64_t key, std::uint64_t offset) {
@@ -47,6 +48,7 @@ struct Demand {
     std::uint64_t down = 0, up = 0, key = 0;
     bool hostile = false;
     bool refuse = false;
+    bool slow = false;  ///< connects around the user's stream deadline: CONNECTED races its RESET
 };
 
 std::string encode_demand(const Demand& d) {
@@ -54,7 +56,9 @@ std::string encode_demand(const Demand& d) {
     char host[96];
     std::snprintf(host, sizeof host, "d%llu.u%llu.k%llu.%s", static_cast<unsigned long long>(d.down),
                   static_cast<unsigned long long>(d.up), static_cast<unsigned long long>(d.key),
-                  d.hostile ? "h.sim" : "sim");
+                  d.hostile ? "h.sim"
+                  : d.slow  ? "s.sim"
+                            : "sim");
     return host;
 }
 
@@ -71,7 +75,8 @@ std::optional<Demand> decode_demand(const std::string& host) {
     d.up = up;
     d.key = key;
     d.hostile = std::string(tail) == "h.sim";
-    if (!d.hostile && std::string(tail) != "sim") return std::nullopt;
+    d.slow = std::string(tail) == "s.sim";
+    if (!d.hostile && !d.slow && std::string(tail) != "sim") return std::nullopt;
     return d;
 }
 
@@ -372,7 +377,9 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             }
             const std::uint32_t id = m.stream_id;
             const std::uint64_t life = rel.life;
-            const TimeMs connect_ms = 1 + m_rng.below(10);
+            // A slow destination connects just around the user's 20 s deadline (mostly just before it,
+            // so that CONNECTED is in flight when the user gives up).
+            const TimeMs connect_ms = demand->slow ? stream_timeout_ms - 60 + m_rng.below(70) : 1 + m_rng.below(10);
             if (demand->refuse) {
                 m_sched.at(m_sched.now() + connect_ms, [this, r, c, id, life] {
                     if (!m_relays[r].up || m_relays[r].life != life || !m_relays[r].table->alive(c)) return;
@@ -584,7 +591,7 @@ void Dataplane::start_round(std::size_t u) {
     usr.send = net::SendWindow(net::circuit_window_bytes);
     usr.recv = net::RecvWindow(net::circuit_window_bytes, net::circuit_sendme_bytes);
     usr.armed.reset();
-    usr.core.emplace(std::move(path), usr.round, proxy::CircuitTimeouts{10'000, 20'000});
+    usr.core.emplace(std::move(path), usr.round, proxy::CircuitTimeouts{10'000, stream_timeout_ms});
     trace("user " + std::to_string(u) + " round " + std::to_string(usr.round) + (usr.final_round ? " (final)" : ""));
     apply_user(u, usr.core->start(m_sched.now()));
 }
@@ -616,9 +623,11 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
                                 : (4u << 20) + m_rng.below(2u << 20);
             d.up = m_rng.below(4) == 0 ? m_rng.below(300'000) : m_rng.below(200);
             d.refuse = !usr.final_round && m_rng.below(15) == 0;
+            d.slow = !usr.final_round && !d.refuse && m_rng.below(8) == 0;
             if (usr.hostile && usr.round == 1 && i == 0) {
                 d.hostile = true;
                 d.refuse = false;
+                d.slow = false;
                 d.up = static_cast<std::uint64_t>(net::stream_window_bytes) + 100'000;
             }
             d.key = m_rng.next() >> 1;
@@ -633,6 +642,9 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
     }
     if (a.death && usr.life == life) {
         trace("user " + std::to_string(u) + " circuit dies: " + std::string(a.death->why));
+        // Relays and exits here are honest: the user's core never has cause to call them wrong.
+        if (a.death->reason == EndReason::protocol_error)
+            fail("user " + std::to_string(u) + "'s circuit died of a protocol error: " + std::string(a.death->why));
         if (a.death->build_hop) ++m_r.circuits_failed;
         std::vector<std::uint32_t> open;
         for (const auto& [id, s] : usr.streams)
@@ -821,7 +833,8 @@ void Dataplane::stream_ended(std::size_t u, std::uint32_t id, bool ok, EndReason
               " fails: " + std::string(net::describe(reason)));
         // A failure needs a reason the run explains: a refused destination,
         // the hostile stream, or a fault that hit this round.
-        const bool explained = (s.demand.refuse && reason == EndReason::connection_refused) || s.demand.hostile ||
+        const bool explained = (s.demand.refuse && reason == EndReason::connection_refused) ||
+                               (s.demand.slow && reason == EndReason::timeout) || s.demand.hostile ||
                                (usr.hostile && usr.round == 1) || usr.round_hit || m_any_fault;
         if (!explained)
             fail("user " + std::to_string(u) + "'s stream failed with no fault: " + std::string(net::describe(reason)));
