@@ -153,6 +153,12 @@ bool SocketStream::on_sendme(std::uint32_t bytes) {
 void SocketStream::abort() {
     if (m_closed) return;
     m_closed = true;
+    // Bytes received and never written are granted back to the circuit, or
+    // its window would shrink for good (the write loop stops at m_closed).
+    if (const std::size_t n = m_core.unwritten()) {
+        static_cast<void>(m_core.written(n));
+        if (auto c = circuit()) c->credit_consumed(n);
+    }
     boost::system::error_code ec;
     m_socket.close(ec);
     m_wake_writer.notify();

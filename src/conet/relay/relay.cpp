@@ -154,7 +154,7 @@ struct RelayServer::ExitCircuit final : net::CircuitEnd {
     bool cutting_off = false;
     std::set<std::uint32_t> pending_streams;  ///< resolving or connecting
     /// Pending streams the user RESET before CONNECTED: when the connect ends
-    /// the socket is closed and nothing is sent (still counted as pending).
+    /// the socket is closed and RESET answers the BEGIN (still counted as pending).
     std::set<std::uint32_t> cancelled_streams;
 };
 
@@ -505,8 +505,10 @@ void RelayServer::apply(TableActions& out) {
     for (auto& dial : out.dials) asio::co_spawn(m_io, extend_to(dial.circuit, std::move(dial.node)), asio::detached);
     for (auto& msg : out.exit_messages) {
         if (!m_table.alive(msg.circuit)) continue;
-        auto& exit = m_exits[msg.circuit];
-        if (!exit) exit = std::make_shared<ExitCircuit>(*this, msg.circuit);
+        auto& slot = m_exits[msg.circuit];
+        if (!slot) slot = std::make_shared<ExitCircuit>(*this, msg.circuit);
+        // A strong reference: handling the message may destroy the circuit and erase the slot.
+        const std::shared_ptr<ExitCircuit> exit = slot;
         handle_exit_message(exit, msg.view);
     }
     for (const auto& closed : out.closed) {
@@ -670,7 +672,7 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
         auto c = weak.lock();
         if (!c || c->dead) return;
         c->pending_streams.erase(stream_id);
-        if (c->cancelled_streams.erase(stream_id)) return;  // the user no longer waits for an answer
+        c->cancelled_streams.erase(stream_id);  // every BEGIN gets one answer, cancelled or not
         const std::uint8_t r = static_cast<std::uint8_t>(reason);
         c->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
     };
@@ -746,7 +748,12 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
     auto circ = weak.lock();
     if (!circ || circ->dead) co_return;
     circ->pending_streams.erase(stream_id);
-    if (circ->cancelled_streams.erase(stream_id)) co_return;  // RESET by the user meanwhile: the socket closes here
+    if (circ->cancelled_streams.erase(stream_id)) {
+        // The user gave up meanwhile: the socket closes here and RESET is the BEGIN's one answer.
+        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::done);
+        circ->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
+        co_return;
+    }
     auto stream = std::make_shared<net::SocketStream>(std::move(*socket), stream_id, circ);
     circ->add_stream(stream);
     circ->send_relay(RelayCommand::connected, stream_id, {});

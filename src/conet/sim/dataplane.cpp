@@ -110,6 +110,7 @@ private:
         std::uint64_t granted = 0;  ///< stream credit sent back in SENDMEs
         net::StreamCore core;       ///< the real stream state machine; the destination is its socket
         bool connected = false;
+        bool cancelled = false;  ///< the user RESET it while connecting: RESET answers when the connect ends
     };
     struct ExitCircuit {
         net::SendWindow send{net::circuit_window_bytes};
@@ -147,8 +148,9 @@ private:
         std::uint64_t life = 0;  ///< one per round
         bool final_round = false;
         bool finished = false;
-        bool round_hit = false;   ///< a fault touched this round's circuit
-        bool round_over = false;  ///< end_round ran for this round
+        bool round_hit = false;         ///< a fault touched this round's circuit
+        std::vector<std::size_t> path;  ///< this round's relays
+        bool round_over = false;        ///< end_round ran for this round
         runtime::TimerId timer = 0;
         std::optional<TimeMs> armed;
     };
@@ -278,6 +280,11 @@ void Dataplane::break_link(std::size_t link, bool fault) {
     if (fault) {
         ++m_r.link_breaks;
         trace("link " + std::to_string(link) + " breaks");
+        // Users whose circuit may use it: both ends on their path.
+        for (auto& usr : m_users)
+            if (std::count(usr.path.begin(), usr.path.end(), l.node[0]) &&
+                std::count(usr.path.begin(), usr.path.end(), l.node[1]))
+                usr.round_hit = true;
     }
     for (int side = 0; side < 2; ++side) {
         const std::size_t node = l.node[side];
@@ -303,6 +310,8 @@ void Dataplane::break_link(std::size_t link, bool fault) {
 
 void Dataplane::apply_relay(std::size_t r, TableActions& out) {
     for (auto& s : out.sends) send(r, s.link, std::move(s.cell));
+    // Every peer here is honest but the hostile user, whose excess the exit (not the table) refuses.
+    for (const char* why : out.rejects) fail("relay " + std::to_string(r) + " refused something: " + why);
     for (const auto& c : out.closes) {
         if (const auto it = m_link_of.find({r, c.link}); it != m_link_of.end()) {
             const std::size_t link = it->second;
@@ -397,6 +406,12 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             m_sched.at(m_sched.now() + connect_ms, [this, r, c, id, life] {
                 Relay& rl = m_relays[r];
                 if (!rl.up || rl.life != life || !rl.exits.count(c) || !rl.exits.at(c).streams.count(id)) return;
+                if (rl.exits.at(c).streams.at(id).cancelled) {
+                    rl.exits.at(c).streams.erase(id);
+                    const auto done = static_cast<std::uint8_t>(EndReason::done);
+                    exit_send(r, c, RelayCommand::reset, id, util::ByteView(&done, 1));
+                    return;
+                }
                 rl.exits.at(c).streams.at(id).connected = true;
                 exit_send(r, c, RelayCommand::connected, id, {});
                 exit_pump(r, c, id);
@@ -472,7 +487,15 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             exit_check_done(r, c, m.stream_id);
             return;
         }
-        case RelayCommand::reset: ex.streams.erase(m.stream_id); return;
+        case RelayCommand::reset: {
+            // As the real exit: a stream still connecting is cancelled and answered when the connect ends.
+            const auto it = ex.streams.find(m.stream_id);
+            if (it != ex.streams.end() && !it->second.connected)
+                it->second.cancelled = true;
+            else
+                ex.streams.erase(m.stream_id);
+            return;
+        }
         case RelayCommand::sendme: {
             auto credit_bytes = net::decode_u32(m.body);
             if (!credit_bytes) {
@@ -546,6 +569,8 @@ void Dataplane::crash(std::size_t r) {
     ++m_r.relay_crashes;
     m_any_fault = true;
     trace("relay " + std::to_string(r) + " crashes");
+    for (auto& usr : m_users)
+        if (std::count(usr.path.begin(), usr.path.end(), r)) usr.round_hit = true;
     rel.up = false;
     ++rel.life;
     rel.exits.clear();
@@ -572,9 +597,11 @@ void Dataplane::start_round(std::size_t u) {
         return;
     }
     std::vector<crypto::X25519Public> path;
+    usr.path.clear();
     for (std::size_t k = 0; k < hops; ++k) {
         const std::size_t pick = m_rng.below(live.size());
         path.push_back(m_relays[live[pick]].key.public_key);
+        usr.path.push_back(live[pick]);
         if (k == 0) {
             usr.link = connect(m_relays.size() + u, live[pick]);
             usr.local = m_links[usr.link].local[0];
@@ -835,7 +862,7 @@ void Dataplane::stream_ended(std::size_t u, std::uint32_t id, bool ok, EndReason
         // the hostile stream, or a fault that hit this round.
         const bool explained = (s.demand.refuse && reason == EndReason::connection_refused) ||
                                (s.demand.slow && reason == EndReason::timeout) || s.demand.hostile ||
-                               (usr.hostile && usr.round == 1) || usr.round_hit || m_any_fault;
+                               (usr.hostile && usr.round == 1) || usr.round_hit;
         if (!explained)
             fail("user " + std::to_string(u) + "'s stream failed with no fault: " + std::string(net::describe(reason)));
     }
