@@ -5,7 +5,8 @@
 #
 # Usage: scripts/install-deps.sh [--no-npm] [--bench]
 #   --no-npm  skip the npm packages (interop tests only)
-#   --bench   also install the benchmarks' reference peer (shadowsocks-libev)
+#   --bench   also install the benchmarks' reference peers (shadowsocks-libev;
+#             tor, which ships tor-gencert, for bench/tor.py)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +37,7 @@ packages=(
   python3-pytest python3-socks python3-websocket curl
 )
 if ((with_bench)); then
-  packages+=(shadowsocks-libev openssl)
+  packages+=(shadowsocks-libev openssl tor)
 fi
 
 missing=()
@@ -46,6 +47,16 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Debian's tor package starts a system service that joins the public Tor
+# network; bench/tor.py runs its own private network on loopback only. Keep
+# the service from starting while it is installed, and disabled afterwards.
+policy_added=0
+if [[ " ${missing[*]-} " == *" tor "* && ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo_cmd[@]}" chmod +x /usr/sbin/policy-rc.d
+  policy_added=1
+fi
+
 if ((${#missing[@]})); then
   echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -53,6 +64,14 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "install-deps: all ${#packages[@]} Debian packages present"
+fi
+
+if ((policy_added)); then
+  "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
+fi
+if ((with_bench)) && command -v systemctl >/dev/null 2>&1 && systemctl is-enabled tor >/dev/null 2>&1; then
+  echo "install-deps: disabling the tor system service (it would join the public network)"
+  "${sudo_cmd[@]}" systemctl disable --now tor >/dev/null 2>&1 || true
 fi
 
 if ((with_npm)); then
