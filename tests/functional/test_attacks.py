@@ -130,6 +130,72 @@ def test_stream_credit_beyond_what_was_sent_destroys_the_circuit(one_exit):
         silent.close()
 
 
+def test_a_reset_cancels_the_exits_connect_in_flight(one_exit):
+    """A user that gives up on a stream while the exit is still connecting
+    (RESET before CONNECTED) gets RESET as the one answer once the connect
+    ends, and the exit drops the connection instead of answering CONNECTED
+    and pumping a destination nobody reads. The destination's accept queue is
+    kept full so the exit's SYN waits until the test makes room."""
+    net, exit_relay, entry, bulk = one_exit
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # one completed connection fills the queue; later SYNs are dropped
+    port = listener.getsockname()[1]
+    fillers = []
+
+    def queue_full():
+        probe = socket.socket()
+        probe.settimeout(0.5)
+        fillers.append(probe)
+        try:
+            probe.connect(("127.0.0.1", port))
+            return False  # it got in: the queue had room
+        except OSError:
+            return True
+
+    wait_until(queue_full, timeout=10, what="the destination's accept queue to be full")
+    set_limits(exit_relay, exit_connect_timeout_ms=20000)
+    net.write_directory()
+    exit_relay.start()
+    key = A.relay_key(exit_relay.record)
+    link = A.RawLink(exit_relay.port, key)
+    try:
+        circ = A.OneHopCircuit(link, key, 1)
+        circ.send(A.BEGIN, 1, A.target("127.0.0.1", port))
+        circ.send(A.RESET, 1, bytes([5]))
+        accepted = []
+
+        def make_room():
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    accepted.append(listener.accept()[0])
+                except OSError:
+                    pass
+
+        stop = threading.Event()
+        threading.Thread(target=make_room, daemon=True).start()
+        try:
+            cmd, sid, body = circ.recv()  # the exit's SYN is retried within seconds
+        finally:
+            stop.set()
+        assert (cmd, sid) == (A.RESET, 1), f"the exit answered {cmd} for a stream the user had RESET"
+        assert body == bytes([0]), body
+        filler_ports = set()
+        for f in fillers:
+            try:
+                filler_ports.add(f.getsockname()[1])
+            except OSError:
+                pass
+        assert any(c.getpeername()[1] not in filler_ports for c in accepted), \
+            "the exit never reached the destination: the test proves nothing"
+    finally:
+        link.close()
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
 def test_trickle_to_a_non_reading_link_keeps_exit_memory_bounded(one_exit):
     """A 1-hop circuit BEGINs 8 streams to a server that sends one byte per TCP
     segment, then never reads its link. Before: the exit grew by ~5 KiB per
