@@ -93,7 +93,6 @@ public:
     std::uint32_t circuit_id() const { return m_id; }
     /// Hops with a session (the entry's layer is the link, so ready means path().size() - 1).
     std::size_t sessions() const { return m_hops.size(); }
-    std::size_t streams_opening() const { return m_opening.size(); }
     /// Streams this end timed out and sent RESET for, whose CONNECTED or
     /// RESET may still arrive (and is then dropped).
     std::size_t streams_abandoned() const { return m_abandoned.size(); }

@@ -23,21 +23,6 @@ bool RateBucket::take(double rate, double burst, TimeMs now) {
     return true;
 }
 
-void TableActions::clear() {
-    sends.clear();
-    closes.clear();
-    rejects.clear();
-    dials.clear();
-    exit_messages.clear();
-    closed.clear();
-    unknown_relay = false;
-}
-
-bool TableActions::empty() const {
-    return sends.empty() && closes.empty() && rejects.empty() && dials.empty() && exit_messages.empty() &&
-           closed.empty() && !unknown_relay;
-}
-
 CircuitTable::CircuitTable(crypto::X25519KeyPair static_key, const util::Limits& limits,
                            const ledger::Directory& directory)
     : m_key(std::move(static_key)), m_limits(limits), m_directory(directory) {}

@@ -75,9 +75,6 @@ struct TableActions {
     std::vector<ExitMessage> exit_messages;
     std::vector<Closed> closed;
     bool unknown_relay = false;  ///< a peer named a relay the directory does not know
-
-    void clear();
-    bool empty() const;
 };
 
 class CircuitTable {

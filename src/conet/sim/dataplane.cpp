@@ -336,7 +336,7 @@ void Dataplane::dial(std::size_t r, CircuitKey circuit, const crypto::X25519Publ
         m_relays[j].table->link_up(l.local[1], relay::LinkInfo{false, false, m_relays[r].key.public_key, {}});
     }
     const TimeMs rtt = link ? 2 * m_links[*link].latency : 20;
-    m_sched.at(m_sched.now() + rtt, [this, r, j, circuit, link, life] {
+    m_sched.at(m_sched.now() + rtt, [this, r, circuit, link, life] {
         Relay& rel = m_relays[r];
         if (!rel.up || rel.life != life) return;
         TableActions out;
@@ -344,7 +344,6 @@ void Dataplane::dial(std::size_t r, CircuitKey circuit, const crypto::X25519Publ
             rel.table->extend_ready(circuit, m_links[*link].local[0], out);
         else
             rel.table->extend_failed(circuit, EndReason::host_unreachable, out);
-        static_cast<void>(j);
         apply_relay(r, out);
     });
 }
