@@ -37,6 +37,38 @@ std::string_view describe(CodecError e);
 template <class T>
 using Result = util::Result<T, CodecError>;
 
+/// Big-endian fixed-width integers at a raw position, for framing code that
+/// works in place (headers of cells, frames and records, store keys). The
+/// caller has checked that sizeof(T) bytes are there; Writer and Reader are
+/// for whole messages.
+template <std::unsigned_integral T>
+[[nodiscard]] constexpr T load_be(const std::uint8_t* p) noexcept {
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | p[i]);
+    return v;
+}
+template <std::unsigned_integral T>
+constexpr void store_be(std::uint8_t* p, T v) noexcept {
+    for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (sizeof(T) - 1 - i)));
+}
+template <std::unsigned_integral T>
+void append_be(Bytes& out, T v) {
+    const std::size_t at = out.size();
+    out.resize(at + sizeof(T));
+    store_be(out.data() + at, v);
+}
+/// The same on `char` buffers (RocksDB keys and values).
+template <std::unsigned_integral T>
+[[nodiscard]] inline T load_be(const char* p) noexcept {
+    return load_be<T>(reinterpret_cast<const std::uint8_t*>(p));
+}
+template <std::unsigned_integral T>
+void append_be(std::string& out, T v) {
+    std::uint8_t b[sizeof(T)];
+    store_be(b, v);
+    out.append(reinterpret_cast<const char*>(b), sizeof(T));
+}
+
 /// Largest length prefix the format can carry at all; callers pass smaller limits.
 inline constexpr std::size_t max_length_prefix = 0xffffffffu;
 

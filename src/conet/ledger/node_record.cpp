@@ -3,6 +3,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/json.hpp>
 
+#include "conet/codec/codec.hpp"
 #include "conet/ledger/signature_codec.hpp"
 #include "conet/util/hex.hpp"
 
@@ -55,8 +56,7 @@ namespace {
 
 EndpointScope scope_v4(const boost::asio::ip::address_v4::bytes_type& b) {
     const auto in = [&](std::uint32_t net, unsigned bits) {
-        const std::uint32_t v =
-            (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) | b[3];
+        const auto v = codec::load_be<std::uint32_t>(b.data());
         const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t(0) << (32 - bits);
         return (v & mask) == net;
     };

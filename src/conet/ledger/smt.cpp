@@ -1,5 +1,7 @@
 #include "conet/ledger/smt.hpp"
 
+#include "conet/codec/codec.hpp"
+
 namespace conet::ledger {
 
 namespace {
@@ -46,8 +48,7 @@ Hash256 hash_at(const NodeT* n, std::size_t depth) {
 SparseMerkleTree::Position position_of(const NodeT* n) {
     SparseMerkleTree::Position p{};
     std::copy(n->key.begin(), n->key.end(), p.begin());
-    p[32] = static_cast<std::uint8_t>(n->depth >> 8);
-    p[33] = static_cast<std::uint8_t>(n->depth);
+    codec::store_be(p.data() + 32, static_cast<std::uint16_t>(n->depth));
     return p;
 }
 
@@ -130,7 +131,7 @@ SparseMerkleTree::Loader::~Loader() {
 
 bool SparseMerkleTree::Loader::add(util::ByteView position, util::ByteView value) {
     if (m_failed || position.size() != std::tuple_size_v<Position> || value.size() != 64 ||
-        ((std::size_t{position[32]} << 8) | position[33]) != leaf_depth)
+        codec::load_be<std::uint16_t>(position.data() + 32) != leaf_depth)
         return m_failed = true, false;
     Hash256 key, v;
     std::copy(position.begin(), position.begin() + 32, key.begin());

@@ -4,20 +4,21 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
 
+#include "conet/codec/codec.hpp"
+
 namespace conet::ledger {
 
 namespace {
 
 std::string be64(std::uint64_t v) {
-    std::string s(8, '\0');
-    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (56 - 8 * i));
+    std::string s;
+    codec::append_be(s, v);
     return s;
 }
 
 std::uint64_t read_be64(std::string_view s) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(s[i]);
-    return v;
+    CONET_ASSERT(s.size() >= 8);
+    return codec::load_be<std::uint64_t>(s.data());
 }
 
 std::string key(std::string_view space, util::ByteView id) {
@@ -261,8 +262,7 @@ util::Result<void, std::string> migrate_tree_to_leaves(rocksdb::DB& db) {
         const auto k = it->key().ToStringView().substr(p_smt.size());
         if (k.size() != std::tuple_size_v<SparseMerkleTree::Position>)
             return util::unexpected(std::string("block store is corrupt (state tree node)"));
-        const std::size_t depth =
-            (std::size_t{static_cast<std::uint8_t>(k[32])} << 8) | static_cast<std::uint8_t>(k[33]);
+        const std::size_t depth = codec::load_be<std::uint16_t>(k.data() + 32);
         if (depth != SparseMerkleTree::leaf_depth) batch.Delete(it->key());
     }
     if (!it->status().ok()) return util::unexpected("block store is corrupt (" + it->status().ToString() + ")");
@@ -483,7 +483,7 @@ util::Result<void, std::string> BlockStore::commit(const Block& block, const Sta
     batch.Put(key("hash/", block.header.hash()), be64(h));
     for (std::size_t i = 0; i < block.transactions.size(); ++i) {
         std::string loc = be64(h);
-        for (int b = 3; b >= 0; --b) loc.push_back(static_cast<char>(i >> (8 * b)));
+        codec::append_be(loc, static_cast<std::uint32_t>(i));
         batch.Put(key("tx/", block.transactions[i].hash()), loc);
     }
     write_state_changes(batch, m_state, next);
@@ -561,9 +561,7 @@ std::optional<std::uint64_t> BlockStore::height_of(const crypto::Hash256& block_
 std::optional<TxLocation> BlockStore::find_transaction(const crypto::Hash256& tx_id) const {
     std::string v;
     if (!m_db->Get(rocksdb::ReadOptions(), key("tx/", tx_id), &v).ok() || v.size() != 12) return std::nullopt;
-    std::uint32_t index = 0;
-    for (int i = 8; i < 12; ++i) index = (index << 8) | static_cast<std::uint8_t>(v[i]);
-    return TxLocation{read_be64(v), index};
+    return TxLocation{read_be64(v), codec::load_be<std::uint32_t>(v.data() + 8)};
 }
 
 }  // namespace conet::ledger

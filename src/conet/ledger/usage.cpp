@@ -1,5 +1,6 @@
 #include "conet/ledger/usage.hpp"
 
+#include "conet/codec/codec.hpp"
 #include "conet/crypto/keccak.hpp"
 #include "conet/ledger/signature_codec.hpp"
 #include "conet/util/assert.hpp"
@@ -12,20 +13,14 @@ __extension__ typedef unsigned __int128 U128;
 
 }  // namespace
 
-namespace {
-void put_be64(std::uint8_t* out, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
-}
-}  // namespace
-
 crypto::Hash256 ReceiptFields::digest() const {
     // On the stack: claims verify one per receipt, next to a signature recovery.
     std::array<std::uint8_t, 8 + 32 + 32 + 8 + 8> b;
-    put_be64(b.data(), chain_id);
+    codec::store_be<std::uint64_t>(b.data(), chain_id);
     std::copy(exit.begin(), exit.end(), b.begin() + 8);
     std::copy(entry.begin(), entry.end(), b.begin() + 40);
-    put_be64(b.data() + 72, epoch);
-    put_be64(b.data() + 80, bytes);
+    codec::store_be<std::uint64_t>(b.data() + 72, epoch);
+    codec::store_be<std::uint64_t>(b.data() + 80, bytes);
     return crypto::keccak256({util::as_bytes(receipt_domain), util::ByteView(b)});
 }
 
@@ -127,7 +122,7 @@ codec::Result<UsageRecord> UsageRecord::decode(codec::Reader& r) {
 UsageKey usage_record_key(std::uint64_t epoch, const crypto::X25519Public& exit, const crypto::Address& payer,
                           const crypto::X25519Public& entry) {
     UsageKey k{};
-    put_be64(k.data(), epoch);
+    codec::store_be<std::uint64_t>(k.data(), epoch);
     const crypto::Hash256 h =
         crypto::keccak256({util::ByteView(exit), util::ByteView(payer.bytes), util::ByteView(entry)});
     std::copy(h.begin(), h.begin() + 24, k.begin() + 8);
@@ -135,9 +130,7 @@ UsageKey usage_record_key(std::uint64_t epoch, const crypto::X25519Public& exit,
 }
 
 std::uint64_t usage_key_epoch(const UsageKey& k) {
-    std::uint64_t e = 0;
-    for (int i = 0; i < 8; ++i) e = e << 8 | k[i];
-    return e;
+    return codec::load_be<std::uint64_t>(k.data());
 }
 
 std::optional<std::uint64_t> usage_cost(std::uint64_t bytes, std::uint64_t price_per_mib) {

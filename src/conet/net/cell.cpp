@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "conet/codec/codec.hpp"
+
 namespace conet::net {
 
 std::string_view describe(EndReason r) {
@@ -45,13 +47,13 @@ CellError from_codec(codec::CodecError e) {
 }  // namespace
 
 void put_cell_header(std::uint8_t* out, std::uint32_t circuit_id, CellCommand command) {
-    for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(circuit_id >> (24 - 8 * i));
+    codec::store_be(out, circuit_id);
     out[4] = static_cast<std::uint8_t>(command);
 }
 
 void put_relay_header(std::uint8_t* out, RelayCommand command, std::uint32_t stream_id) {
     out[0] = static_cast<std::uint8_t>(command);
-    for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<std::uint8_t>(stream_id >> (24 - 8 * i));
+    codec::store_be(out + 1, stream_id);
 }
 
 Bytes encode_cell(std::uint32_t circuit_id, CellCommand command, ByteView body) {
@@ -66,8 +68,7 @@ CellResult<CellView> parse_cell(ByteView bytes) {
     if (bytes.size() < cell_header_bytes) return util::unexpected(CellError::malformed);
     const std::uint8_t cmd = bytes[4];
     if (cmd == 0 || cmd > max_cell_command) return util::unexpected(CellError::unknown_command);
-    const std::uint32_t id =
-        (std::uint32_t(bytes[0]) << 24) | (std::uint32_t(bytes[1]) << 16) | (std::uint32_t(bytes[2]) << 8) | bytes[3];
+    const auto id = codec::load_be<std::uint32_t>(bytes.data());
     return CellView{id, static_cast<CellCommand>(cmd), bytes.subspan(cell_header_bytes)};
 }
 
@@ -89,8 +90,7 @@ CellResult<RelayView> parse_relay(ByteView bytes) {
     if (bytes.size() > relay_header_bytes + max_data_bytes) return util::unexpected(CellError::too_long);
     const std::uint8_t cmd = bytes[0];
     if (cmd == 0 || cmd > max_relay_command) return util::unexpected(CellError::unknown_command);
-    const std::uint32_t id =
-        (std::uint32_t(bytes[1]) << 24) | (std::uint32_t(bytes[2]) << 16) | (std::uint32_t(bytes[3]) << 8) | bytes[4];
+    const auto id = codec::load_be<std::uint32_t>(bytes.data() + 1);
     return RelayView{static_cast<RelayCommand>(cmd), id, bytes.subspan(relay_header_bytes)};
 }
 

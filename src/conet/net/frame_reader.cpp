@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conet/codec/codec.hpp"
 #include "conet/util/assert.hpp"
 
 namespace conet::net {
@@ -48,7 +49,7 @@ util::Result<std::optional<std::span<std::uint8_t>>, FrameError> FrameReader::ne
     if (m_failed) return util::unexpected(FrameError::record_too_long);
     const std::size_t have = m_end - m_begin;
     if (have < frame_header_bytes) return std::nullopt;
-    const std::size_t len = (std::size_t(m_buf[m_begin]) << 8) | m_buf[m_begin + 1];
+    const std::size_t len = codec::load_be<std::uint16_t>(m_buf.data() + m_begin);
     if (len > m_max_record) {
         m_failed = true;
         return util::unexpected(FrameError::record_too_long);

@@ -59,8 +59,8 @@ const char* pattern_for(LinkKind kind) {
 }
 
 void append_frame(util::Bytes& out, util::ByteView body) {
-    out.push_back(static_cast<std::uint8_t>(body.size() >> 8));
-    out.push_back(static_cast<std::uint8_t>(body.size()));
+    CONET_ASSERT(body.size() <= 0xffff);
+    codec::append_be(out, static_cast<std::uint16_t>(body.size()));
     util::append(out, body);
 }
 
@@ -73,7 +73,7 @@ awaitable<std::optional<util::Bytes>> read_frame(tcp::socket& s) {
     std::uint8_t header[frame_header_bytes];
     auto [ec, n] = co_await asio::async_read(s, asio::buffer(header), use_nothrow);
     if (ec) co_return std::nullopt;
-    const std::size_t len = (std::size_t(header[0]) << 8) | header[1];
+    const std::size_t len = codec::load_be<std::uint16_t>(header);
     util::Bytes body(len);
     auto [ec2, n2] = co_await asio::async_read(s, asio::buffer(body), use_nothrow);
     if (ec2) co_return std::nullopt;
@@ -331,8 +331,7 @@ awaitable<void> Link::write_loop() {
             // Frame header, then the cell sealed in place in the batch buffer.
             const std::size_t at = out.size();
             const std::size_t record_len = cell.size() + noise::tag_bytes;
-            out.push_back(static_cast<std::uint8_t>(record_len >> 8));
-            out.push_back(static_cast<std::uint8_t>(record_len));
+            codec::append_be(out, static_cast<std::uint16_t>(record_len));
             out.insert(out.end(), cell.begin(), cell.end());
             if (auto sealed = m_transport.encrypt_in_place(out, at + frame_header_bytes); !sealed) {
                 close("cannot encrypt: " + std::string(noise::describe(sealed.error())));

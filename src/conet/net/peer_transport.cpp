@@ -30,13 +30,8 @@ static_assert(validator_chunk_bytes + noise::tag_bytes <= noise::max_message_byt
 static_assert(noise::max_message_bytes <= 0xffff, "a record length fits the u16 header");
 static_assert(hello_record_bytes <= noise::max_message_bytes);
 
-std::uint32_t load_be32(const std::uint8_t* p) {
-    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
-}
-
 void put_record_length(util::Bytes& out, std::size_t at, std::size_t len) {
-    out[at] = static_cast<std::uint8_t>(len >> 8);
-    out[at + 1] = static_cast<std::uint8_t>(len);
+    codec::store_be(out.data() + at, static_cast<std::uint16_t>(len));
 }
 
 void append_record(util::Bytes& out, util::ByteView body) {
@@ -144,7 +139,7 @@ util::Result<std::vector<util::Bytes>, PeerError> PeerSession::receive(util::Byt
     util::append(m_in, bytes);
     std::size_t pos = 0;
     while (m_in.size() - pos >= record_header_bytes) {
-        const std::size_t len = (std::size_t(m_in[pos]) << 8) | m_in[pos + 1];
+        const std::size_t len = codec::load_be<std::uint16_t>(m_in.data() + pos);
         // Checked on the header alone: a peer cannot make us wait for (and
         // buffer) a record this phase does not allow.
         if (!record_length_ok(len)) {
@@ -241,7 +236,7 @@ util::Result<void, PeerError> PeerSession::check_hello(util::ByteView plaintext)
 util::Result<void, PeerError> PeerSession::on_chunk(util::ByteView plain, std::vector<util::Bytes>& messages) {
     if (!m_in_message) {
         if (plain.size() < length_prefix_bytes) return unexpected(PeerError::bad_chunking);
-        const std::size_t len = load_be32(plain.data());
+        const std::size_t len = codec::load_be<std::uint32_t>(plain.data());
         if (len > m_max_message_bytes) return unexpected(PeerError::message_too_long);
         // Canonical chunking: every record is full except the last.
         if (plain.size() != std::min(validator_chunk_bytes, length_prefix_bytes + len))
@@ -644,8 +639,7 @@ void PeerTransport::Impl::deliver(PeerId from, util::ByteView message) {
 std::uint32_t PeerTransport::Impl::jittered(std::uint32_t delay_ms) {
     std::uint8_t b[4];
     rng.fill(b);
-    const std::uint32_t r =
-        (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) | b[3];
+    const std::uint32_t r = codec::load_be<std::uint32_t>(b);
     const std::uint32_t half = delay_ms / 2;
     return delay_ms - half + r % (half + 1);  // uniform in [delay - delay/2, delay]
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "conet/codec/codec.hpp"
 #include "conet/util/assert.hpp"
 
 namespace conet::proxy {
@@ -13,9 +14,7 @@ namespace {
 std::uint64_t random_u64(util::Rng& rng) {
     std::array<std::uint8_t, 8> b{};
     rng.fill(b);
-    std::uint64_t v = 0;
-    for (auto x : b) v = (v << 8) | x;
-    return v;
+    return codec::load_be<std::uint64_t>(b.data());
 }
 
 const RelayView* find(std::span<const RelayView> relays, const crypto::X25519Public& key) {

@@ -4,6 +4,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "conet/codec/codec.hpp"
+
 namespace conet::proxy {
 
 namespace {
@@ -82,7 +84,7 @@ Parsed<SocksRequest> parse_socks5_request(ByteView in) {
         }
         default: return P::bad("reply:" + std::to_string(int(Socks5Reply::address_type_not_supported)));
     }
-    r.target.port = static_cast<std::uint16_t>((in[pos] << 8) | in[pos + 1]);
+    r.target.port = codec::load_be<std::uint16_t>(in.data() + pos);
     pos += 2;
     if (r.command != 0x01) return P::bad("reply:" + std::to_string(int(Socks5Reply::command_not_supported)));
     if (r.target.port == 0 || !net::valid_host(r.target.host))
@@ -96,7 +98,7 @@ Parsed<SocksRequest> parse_socks4_request(ByteView in) {
     if (in[0] != socks4_version) return P::bad("not SOCKS4");
     SocksRequest r;
     r.command = in[1];
-    r.target.port = static_cast<std::uint16_t>((in[2] << 8) | in[3]);
+    r.target.port = codec::load_be<std::uint16_t>(in.data() + 2);
     const bool socks4a = in[4] == 0 && in[5] == 0 && in[6] == 0 && in[7] != 0;
     std::size_t pos = 8;
     auto read_cstring = [&](std::string& out) -> int {  // 1 ok, 0 more, -1 bad
