@@ -14,7 +14,7 @@ import time
 import pytest
 
 import attacklib as A
-from netlib import Network, socks5_connect, recv_exact, wait_until
+from netlib import Network, Proc, socks5_connect, recv_exact, wait_until
 
 MiB = 1 << 20
 
@@ -585,3 +585,50 @@ def test_link_handshake_churn_from_one_network_is_rate_limited(one_exit):
     assert done <= 40 + 20 * elapsed + 5, "more handshakes than the budget allows"
     assert refused > 0
     assert rejects(exit_relay, "handshake_rate") == refused
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_proxy_out_of_descriptors_waits_instead_of_spinning(one_exit, conet):
+    """A local program holds connections to the proxy's port until the proxy
+    has no descriptors left: accepting then fails at once, and a proxy that
+    retried at once kept a core busy doing nothing (it did, before the one
+    net::Listener). It must wait between attempts, and serve again when the
+    connections go."""
+    net, exit_relay, entry, bulk = one_exit
+    net.start()  # relays and a first proxy, so the paths exist
+    fd_limit = 64
+    proxy = Proc(["sh", "-c", 'ulimit -n "$0" && exec "$@"', str(fd_limit), conet.binary, "proxy", "--directory",
+                  net.directory_file, "--listen", "127.0.0.1:0", "--allow-private-relays"],
+                 r"proxy listening on 127\.0\.0\.1:(\d+)", net.tmp / "tight-proxy.log", "tight-proxy")
+    net.proxies.append(proxy)
+    port = int(proxy.ready_match.group(1))
+    pid = proxy.p.pid
+    held = []
+    try:
+        for _ in range(fd_limit + 16):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        wait_until(lambda: len(os.listdir(f"/proc/{pid}/fd")) >= fd_limit - 1, 30,
+                   "the proxy to run out of descriptors")
+        before = cpu_seconds(pid)
+        time.sleep(2)
+        spent = cpu_seconds(pid) - before
+        print(f"proxy CPU while out of descriptors: {spent:.2f} s in 2 s")
+        assert spent < 0.5, f"the proxy spun for {spent:.2f} s of CPU in 2 s while out of descriptors"
+    finally:
+        for s in held:
+            s.close()
+    assert proxy.alive()
+
+    def greets():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"\x05\x01\x00")
+                return recv_exact(s, 2) == b"\x05\x00"
+        except OSError:
+            return False
+    wait_until(greets, 60, "the proxy to serve again once the connections closed")

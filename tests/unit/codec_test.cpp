@@ -105,5 +105,26 @@ TEST(Codec, BoolOtherThanZeroOrOneIsRejected) {
     EXPECT_EQ(r.boolean().error(), CodecError::bad_bool);
 }
 
+TEST(Codec, RawBigEndianHelpersMatchTheWriterAndReader) {
+    std::uint8_t buf[8];
+    store_be<std::uint16_t>(buf, 0x0102);
+    EXPECT_EQ(buf[0], 0x01);
+    EXPECT_EQ(buf[1], 0x02);
+    EXPECT_EQ(load_be<std::uint16_t>(buf), 0x0102);
+    store_be<std::uint32_t>(buf, 0xdeadbeef);
+    EXPECT_EQ(load_be<std::uint32_t>(buf), 0xdeadbeefu);
+    Writer w;
+    w.u64(0x0102030405060708ull);
+    Bytes appended;
+    append_be<std::uint64_t>(appended, 0x0102030405060708ull);
+    EXPECT_EQ(appended, w.data());
+    EXPECT_EQ(load_be<std::uint64_t>(appended.data()), 0x0102030405060708ull);
+    std::string key;
+    append_be<std::uint32_t>(key, 0x80000001u);
+    ASSERT_EQ(key.size(), 4u);
+    EXPECT_EQ(static_cast<std::uint8_t>(key[0]), 0x80);  // sign bit of char does not leak into the value
+    EXPECT_EQ(load_be<std::uint32_t>(key.data()), 0x80000001u);
+}
+
 }  // namespace
 }  // namespace conet::codec

@@ -487,7 +487,7 @@ int run_devnet(const DevnetOptions& o) {
         return {404, "text/plain", "not found\n"};
     });
     auto site_at = site.start({boost::asio::ip::make_address("127.0.0.1"), o.demo_port});
-    if (!site_at) return abort_with("demo site: " + site_at.error());
+    if (!site_at) return abort_with("demo site: " + net::describe(site_at.error()) + " (--demo-port)");
     site_thread = std::thread([&io] {
         auto guard = boost::asio::make_work_guard(io);
         io.run();

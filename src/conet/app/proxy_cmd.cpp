@@ -165,7 +165,7 @@ int cmd_proxy(const ProxyCmdOptions& o) {
     po.allowed_hosts = o.allow_hosts;
     proxy::ProxyServer server(io, po, client);
     auto bound = server.start();
-    if (!bound) return fail(bound.error());
+    if (!bound) return fail(net::describe(bound.error()) + "; choose another address with --listen");
     client.start();
     std::unique_ptr<node::LedgerSync> sync;
     if (genesis) {

@@ -3,21 +3,12 @@
 #include "conet/codec/codec.hpp"
 #include "conet/net/cell.hpp"
 #include "conet/net/frame_reader.hpp"
+#include "conet/net/listener.hpp"
 
 namespace conet::net {
 
 namespace noise = crypto::noise;
 using util::unexpected;
-
-std::string_view describe(LinkError e) {
-    switch (e) {
-        case LinkError::connect_failed: return "connection failed";
-        case LinkError::handshake_failed: return "link handshake failed";
-        case LinkError::timeout: return "link handshake timed out";
-        case LinkError::peer_not_allowed: return "peer is not a known relay";
-    }
-    return "unknown link error";
-}
 
 LinkLimits LinkLimits::from(const util::Limits& l) {
     LinkLimits out;
@@ -46,43 +37,14 @@ constexpr std::size_t read_buffer_bytes = 256 * 1024;
 static_assert(noise::max_message_bytes <= max_frame_record_bytes);
 static_assert(read_buffer_bytes >= frame_header_bytes + noise::max_message_bytes);
 constexpr std::size_t write_batch_bytes = 256 * 1024;
-constexpr std::string_view link_prologue = "CONET link v1";
-
-util::Bytes prologue_for(LinkKind kind) {
-    util::Bytes p = util::to_bytes(link_prologue);
-    p.push_back(static_cast<std::uint8_t>(kind));
-    return p;
-}
-
-const char* pattern_for(LinkKind kind) {
-    return kind == LinkKind::client ? "Noise_NK_25519_ChaChaPoly_BLAKE2b" : "Noise_XK_25519_ChaChaPoly_BLAKE2b";
-}
-
-void append_frame(util::Bytes& out, util::ByteView body) {
-    CONET_ASSERT(body.size() <= 0xffff);
-    codec::append_be(out, static_cast<std::uint16_t>(body.size()));
-    util::append(out, body);
-}
-
 awaitable<bool> write_all(tcp::socket& s, util::ByteView data) {
     auto [ec, n] = co_await asio::async_write(s, asio::buffer(data.data(), data.size()), use_nothrow);
     co_return !ec;
 }
 
-awaitable<std::optional<util::Bytes>> read_frame(tcp::socket& s) {
-    std::uint8_t header[frame_header_bytes];
-    auto [ec, n] = co_await asio::async_read(s, asio::buffer(header), use_nothrow);
-    if (ec) co_return std::nullopt;
-    const std::size_t len = codec::load_be<std::uint16_t>(header);
-    util::Bytes body(len);
-    auto [ec2, n2] = co_await asio::async_read(s, asio::buffer(body), use_nothrow);
-    if (ec2) co_return std::nullopt;
-    co_return body;
-}
-
 /// Closes the socket if the handshake is not done in time.
 struct HandshakeGuard {
-    HandshakeGuard(const asio::any_io_executor& ex, std::shared_ptr<tcp::socket> s, std::uint32_t ms)
+    HandshakeGuard(const asio::any_io_executor& ex, std::shared_ptr<tcp::socket> s, std::uint64_t ms)
         : timer(ex), fired(std::make_shared<bool>(false)) {
         timer.expires_after(std::chrono::milliseconds(ms));
         timer.async_wait([s, f = fired](boost::system::error_code ec) {
@@ -93,10 +55,42 @@ struct HandshakeGuard {
         });
     }
     ~HandshakeGuard() { timer.cancel(); }
-    LinkError failure() const { return *fired ? LinkError::timeout : LinkError::handshake_failed; }
     asio::steady_timer timer;
     std::shared_ptr<bool> fired;
 };
+
+runtime::TimeMs steady_now_ms() {
+    return static_cast<runtime::TimeMs>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
+/// Carries out a LinkHandshake on a socket: writes what it produced, reads
+/// exactly what it wants next (never past the handshake), until it is done,
+/// fails, or the deadline closes the socket.
+awaitable<util::Result<noise::Transport, LinkError>> run_handshake(std::shared_ptr<tcp::socket> socket,
+                                                                   LinkHandshake& hs, util::Rng& rng) {
+    const auto now = steady_now_ms();
+    HandshakeGuard guard(socket->get_executor(), socket, hs.deadline() > now ? hs.deadline() - now : 0);
+    const auto failed = [&] {
+        return util::unexpected(*guard.fired ? LinkError::timeout : LinkError::handshake_failed);
+    };
+    std::array<std::uint8_t, max_handshake_message_bytes + 2> buf;
+    for (;;) {
+        if (auto out = hs.take_output(); !out.empty()) {
+            auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(out), use_nothrow);
+            if (ec) co_return failed();
+        }
+        if (hs.failure()) co_return util::unexpected(*hs.failure());
+        if (hs.done()) co_return hs.take_transport();
+        const std::size_t want = hs.wanted();
+        CONET_ASSERT(want > 0 && want <= buf.size());
+        auto [ec, n] = co_await asio::async_read(*socket, asio::buffer(buf.data(), want), use_nothrow);
+        if (ec) co_return failed();
+        const std::size_t used = hs.receive(util::ByteView(buf.data(), n), rng);
+        CONET_ASSERT(used == n);
+    }
+}
 
 }  // namespace
 
@@ -104,74 +98,27 @@ awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::connect(asio::an
                                                                         const crypto::X25519KeyPair* our_static,
                                                                         crypto::X25519Public their_static,
                                                                         util::Rng& rng, LinkLimits limits) {
-    auto socket = std::make_shared<tcp::socket>(ex);
-    HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
-    auto [ec] = co_await socket->async_connect(to, use_nothrow);
-    if (ec) co_return unexpected(*guard.fired ? LinkError::timeout : LinkError::connect_failed);
-    socket->set_option(tcp::no_delay(true), ec);
-
-    const LinkKind kind = our_static ? LinkKind::relay : LinkKind::client;
-    auto protocol = noise::parse_protocol_name(pattern_for(kind));
-    noise::HandshakeConfig config{*protocol, noise::Role::initiator, prologue_for(kind), {}, {}, their_static, {}, {}};
-    if (our_static) config.s = our_static->clone();
-    auto hs = noise::HandshakeState::create(std::move(config));
-    if (!hs) co_return unexpected(LinkError::handshake_failed);
-
-    auto m1 = hs->write_message({}, rng);
-    if (!m1) co_return unexpected(LinkError::handshake_failed);
-    util::Bytes out{static_cast<std::uint8_t>(kind)};
-    append_frame(out, *m1);
-    if (!co_await write_all(*socket, out)) co_return unexpected(guard.failure());
-    auto m2 = co_await read_frame(*socket);
-    if (!m2 || !hs->read_message(*m2)) co_return unexpected(guard.failure());
-    if (!hs->finished()) {
-        auto m3 = hs->write_message({}, rng);
-        if (!m3) co_return unexpected(LinkError::handshake_failed);
-        util::Bytes frame;
-        append_frame(frame, *m3);
-        if (!co_await write_all(*socket, frame)) co_return unexpected(guard.failure());
-    }
-    auto transport = std::move(*hs).split();
-    if (!transport) co_return unexpected(LinkError::handshake_failed);
-    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), kind, limits);
+    // One deadline covers the connect and the handshake.
+    auto hs = LinkHandshake::initiate(our_static, their_static, steady_now_ms(), limits.handshake_timeout_ms, rng);
+    auto dialed = co_await dial(ex, std::span(&to, 1), limits.handshake_timeout_ms);
+    if (!dialed)
+        co_return unexpected(dialed.error() == DialError::timeout ? LinkError::timeout : LinkError::connect_failed);
+    auto socket = std::make_shared<tcp::socket>(std::move(*dialed));
+    auto transport = co_await run_handshake(socket, hs, rng);
+    if (!transport) co_return unexpected(transport.error());
+    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), hs.kind(), limits);
 }
 
 awaitable<util::Result<std::shared_ptr<Link>, LinkError>> Link::accept(std::shared_ptr<tcp::socket> socket,
                                                                        const crypto::X25519KeyPair& our_static,
                                                                        PeerCheck allow, util::Rng& rng,
                                                                        LinkLimits limits) {
-    const auto ex = socket->get_executor();
-    HandshakeGuard guard(ex, socket, limits.handshake_timeout_ms);
     boost::system::error_code ec;
     socket->set_option(tcp::no_delay(true), ec);
-
-    std::uint8_t kind_byte = 0;
-    auto [ec1, n1] = co_await asio::async_read(*socket, asio::buffer(&kind_byte, 1), use_nothrow);
-    if (ec1) co_return unexpected(guard.failure());
-    if (kind_byte != static_cast<std::uint8_t>(LinkKind::client) &&
-        kind_byte != static_cast<std::uint8_t>(LinkKind::relay))
-        co_return unexpected(LinkError::handshake_failed);
-    const auto kind = static_cast<LinkKind>(kind_byte);
-
-    auto protocol = noise::parse_protocol_name(pattern_for(kind));
-    auto hs = noise::HandshakeState::create(
-        {*protocol, noise::Role::responder, prologue_for(kind), our_static.clone(), {}, {}, {}, {}});
-    if (!hs) co_return unexpected(LinkError::handshake_failed);
-    auto m1 = co_await read_frame(*socket);
-    if (!m1 || !hs->read_message(*m1)) co_return unexpected(guard.failure());
-    auto m2 = hs->write_message({}, rng);
-    if (!m2) co_return unexpected(LinkError::handshake_failed);
-    util::Bytes frame;
-    append_frame(frame, *m2);
-    if (!co_await write_all(*socket, frame)) co_return unexpected(guard.failure());
-    if (!hs->finished()) {
-        auto m3 = co_await read_frame(*socket);
-        if (!m3 || !hs->read_message(*m3)) co_return unexpected(guard.failure());
-    }
-    if (!allow(kind, hs->remote_static())) co_return unexpected(LinkError::peer_not_allowed);
-    auto transport = std::move(*hs).split();
-    if (!transport) co_return unexpected(LinkError::handshake_failed);
-    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), kind, limits);
+    auto hs = LinkHandshake::respond(our_static, std::move(allow), steady_now_ms(), limits.handshake_timeout_ms);
+    auto transport = co_await run_handshake(socket, hs, rng);
+    if (!transport) co_return unexpected(transport.error());
+    co_return std::make_shared<Link>(std::move(*socket), std::move(*transport), hs.kind(), limits);
 }
 
 Link::Link(tcp::socket socket, noise::Transport transport, LinkKind kind, LinkLimits limits)

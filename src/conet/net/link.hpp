@@ -17,14 +17,13 @@
 
 #include "conet/crypto/noise/handshake.hpp"
 #include "conet/net/asio.hpp"
+#include "conet/net/link_handshake.hpp"
 #include "conet/net/send_queue.hpp"
 #include "conet/util/assert.hpp"
 #include "conet/util/limits.hpp"
 #include "conet/util/rng.hpp"
 
 namespace conet::net {
-
-enum class LinkKind : std::uint8_t { client = 1, relay = 2 };
 
 /// What a link enforces (from util::Limits, DESIGN §5 "Budgets").
 struct LinkLimits {
@@ -74,9 +73,6 @@ private:
     std::set<Link*> m_links;
 };
 
-enum class LinkError { connect_failed, handshake_failed, timeout, peer_not_allowed };
-std::string_view describe(LinkError e);
-
 struct LinkStats {
     std::uint64_t cells_in = 0, cells_out = 0, bytes_in = 0, bytes_out = 0;
 };
@@ -87,7 +83,7 @@ public:
     using CellHandler = std::function<void(util::ByteView cell)>;
     using CloseHandler = std::function<void(const std::string& reason)>;
     /// Decides whether a relay link's initiator (known by its static key) may connect.
-    using PeerCheck = std::function<bool(LinkKind, const std::optional<crypto::X25519Public>&)>;
+    using PeerCheck = LinkHandshake::PeerCheck;
     /// A circuit's queue passed max_circuit_queued_bytes (called from the executor, not inside send()).
     using CircuitOverflowHandler = std::function<void(std::uint32_t circuit_id)>;
 

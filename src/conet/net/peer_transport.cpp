@@ -8,6 +8,7 @@
 #include <set>
 
 #include "conet/codec/codec.hpp"
+#include "conet/net/listener.hpp"
 #include "conet/util/assert.hpp"
 
 namespace conet::net {
@@ -436,7 +437,7 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
     void send(PeerId to, util::ByteView message);
     void deliver(PeerId from, util::ByteView message);
 
-    awaitable<void> accept_loop();
+    void on_accept(tcp::socket socket);
     awaitable<void> run_inbound(std::shared_ptr<Inbound> conn);
     awaitable<void> dial_loop(PeerId peer);
     /// One outbound connection from connect to close; returns why it ended.
@@ -455,7 +456,7 @@ struct PeerTransport::Impl : std::enable_shared_from_this<Impl> {
     std::uint32_t max_unauthenticated = 0;
     bool stopped = false;
     bool dialing = false;
-    std::optional<tcp::acceptor> acceptor;
+    std::unique_ptr<Listener> acceptor;
     std::uint16_t bound_port = 0;
     std::vector<std::unique_ptr<Outbound>> outbound;  ///< by peer index (ours unused)
     std::vector<std::shared_ptr<Inbound>> inbound;    ///< authenticated, by peer index
@@ -497,19 +498,16 @@ util::Result<std::uint16_t, PeerTransportError> PeerTransport::Impl::listen() {
         }
         ep = results.begin()->endpoint();
     }
-    tcp::acceptor a(ex);
-    a.open(ep.protocol(), ec);
-    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) a.bind(ep, ec);
-    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        spdlog::error("[validator-link] cannot listen on {}: {}", own.to_string(), ec.message());
+    auto listener = Listener::open(ex, ep, {.backoff_ms = accept_retry_ms});
+    if (!listener) {
+        spdlog::error("[validator-link] {} ({})", describe(listener.error()), own.to_string());
         return unexpected(PeerTransportError::listen_failed);
     }
-    bound_port = a.local_endpoint(ec).port();
-    acceptor.emplace(std::move(a));
-    asio::co_spawn(
-        ex, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+    acceptor = std::move(*listener);
+    bound_port = acceptor->local_endpoint().port();
+    acceptor->start([weak = weak_from_this()](tcp::socket s) {
+        if (auto self = weak.lock()) self->on_accept(std::move(s));
+    });
     return bound_port;
 }
 
@@ -575,7 +573,7 @@ void PeerTransport::Impl::stop() {
     stopped = true;
     handler = nullptr;
     boost::system::error_code ignored;
-    if (acceptor) acceptor->close(ignored);
+    if (acceptor) acceptor->close();
     for (auto& o : outbound) {
         if (o->socket) o->socket->close(ignored);
         o->queue.clear();
@@ -646,31 +644,18 @@ std::uint32_t PeerTransport::Impl::jittered(std::uint32_t delay_ms) {
 
 // ---- inbound -----------------------------------------------------------------------------
 
-awaitable<void> PeerTransport::Impl::accept_loop() {
-    auto self = shared_from_this();
-    while (!stopped) {
-        auto [ec, socket] = co_await acceptor->async_accept(use_nothrow);
-        if (stopped) co_return;
-        if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
-            // Out of descriptors or a transient error: do not spin.
-            asio::steady_timer wait(ex, std::chrono::milliseconds(accept_retry_ms));
-            co_await wait.async_wait(use_nothrow);
-            continue;
-        }
-        if (unauthenticated.size() >= max_unauthenticated) {
-            ++stats.inbound_rejected;
-            warn_limited(endpoint_text(socket) + ": too many unauthenticated connections, closed");
-            boost::system::error_code ignored;
-            socket.close(ignored);
-            continue;
-        }
-        auto conn = std::make_shared<Inbound>(std::move(socket));
-        conn->remote = endpoint_text(*conn->socket);
-        unauthenticated.insert(conn);
-        asio::co_spawn(
-            ex, [self, conn] { return self->run_inbound(conn); }, asio::detached);
+void PeerTransport::Impl::on_accept(tcp::socket socket) {
+    if (stopped) return;
+    if (unauthenticated.size() >= max_unauthenticated) {
+        ++stats.inbound_rejected;
+        warn_limited(endpoint_text(socket) + ": too many unauthenticated connections, closed");
+        return;  // the socket closes here
     }
+    auto conn = std::make_shared<Inbound>(std::move(socket));
+    conn->remote = endpoint_text(*conn->socket);
+    unauthenticated.insert(conn);
+    asio::co_spawn(
+        ex, [self = shared_from_this(), conn] { return self->run_inbound(conn); }, asio::detached);
 }
 
 awaitable<void> PeerTransport::Impl::run_inbound(std::shared_ptr<Inbound> conn) {

@@ -14,37 +14,24 @@ constexpr std::size_t max_connections = 64;
 constexpr auto request_timeout = std::chrono::seconds(10);
 }  // namespace
 
-HttpEndpoint::HttpEndpoint(asio::io_context& io, Handler handler)
-    : m_io(io), m_handler(std::move(handler)), m_acceptor(io) {}
+HttpEndpoint::HttpEndpoint(asio::io_context& io, Handler handler) : m_io(io), m_handler(std::move(handler)) {}
 
-util::Result<net::tcp::endpoint, std::string> HttpEndpoint::start(const net::tcp::endpoint& at) {
-    boost::system::error_code ec;
-    m_acceptor.open(at.protocol(), ec);
-    if (!ec) m_acceptor.set_option(net::tcp::acceptor::reuse_address(true), ec);
-    if (!ec) m_acceptor.bind(at, ec);
-    if (!ec) m_acceptor.listen(16, ec);
-    if (ec)
-        return util::unexpected("cannot listen on " + at.address().to_string() + ":" + std::to_string(at.port()) +
-                                ": " + ec.message());
-    asio::co_spawn(m_io, accept_loop(), asio::detached);
-    return m_acceptor.local_endpoint();
-}
-
-void HttpEndpoint::stop() {
-    boost::system::error_code ec;
-    m_acceptor.close(ec);
-}
-
-net::awaitable<void> HttpEndpoint::accept_loop() {
-    for (;;) {
-        auto [ec, s] = co_await m_acceptor.async_accept(net::use_nothrow);
-        if (ec == asio::error::operation_aborted || !m_acceptor.is_open()) co_return;
-        if (ec || m_connections >= max_connections) continue;
+util::Result<net::tcp::endpoint, net::ListenFailure> HttpEndpoint::start(const net::tcp::endpoint& at) {
+    auto listener = net::Listener::open(m_io.get_executor(), at, {.backlog = 16});
+    if (!listener) return util::unexpected(listener.error());
+    m_listener = std::move(*listener);
+    m_listener->start([this](net::tcp::socket s) {
+        if (m_connections >= max_connections) return;  // the socket closes here
         ++m_connections;
         asio::co_spawn(
             m_io, [this, s = std::move(s)]() mutable { return serve(std::move(s)); },
             [this](std::exception_ptr) { --m_connections; });
-    }
+    });
+    return m_listener->local_endpoint();
+}
+
+void HttpEndpoint::stop() {
+    if (m_listener) m_listener->close();
 }
 
 net::awaitable<void> HttpEndpoint::serve(net::tcp::socket s) {

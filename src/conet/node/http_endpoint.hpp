@@ -6,6 +6,7 @@
 #include <string>
 
 #include "conet/net/asio.hpp"
+#include "conet/net/listener.hpp"
 #include "conet/util/result.hpp"
 
 namespace conet::node {
@@ -20,15 +21,14 @@ class HttpEndpoint {
 public:
     using Handler = std::function<HttpReply(const std::string& path)>;
     HttpEndpoint(boost::asio::io_context& io, Handler handler);
-    util::Result<net::tcp::endpoint, std::string> start(const net::tcp::endpoint& at);
+    util::Result<net::tcp::endpoint, net::ListenFailure> start(const net::tcp::endpoint& at);
     void stop();
 
 private:
-    net::awaitable<void> accept_loop();
     net::awaitable<void> serve(net::tcp::socket s);
     boost::asio::io_context& m_io;
     Handler m_handler;
-    net::tcp::acceptor m_acceptor;
+    std::unique_ptr<net::Listener> m_listener;
     std::size_t m_connections = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "conet/crypto/random.hpp"
+#include "conet/net/listener.hpp"
 #include "conet/proxy/path_select.hpp"
 #include "conet/util/hex.hpp"
 
@@ -24,7 +25,6 @@ struct Prober::Shared {
           self(self_),
           submit(std::move(submit_)),
           options(std::move(options_)),
-          echo(io_),
           pair(io_),
           tick(io_) {}
     asio::io_context& io;
@@ -32,8 +32,8 @@ struct Prober::Shared {
     crypto::Address self;
     Submit submit;
     ProberOptions options;
-    tcp::acceptor echo;  ///< the destination probes' streams reach through the exit
-    tcp::acceptor pair;  ///< loopback only: joins the probe's socket to the circuit's stream
+    std::unique_ptr<net::Listener> echo;  ///< the destination probes' streams reach through the exit
+    tcp::acceptor pair;                   ///< loopback only: joins the probe's socket to the circuit's stream
     asio::steady_timer tick;
     crypto::SystemRng rng;
     std::unique_ptr<proxy::Client> client;
@@ -68,22 +68,6 @@ struct Deadline {
 };
 
 awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket_in);
-
-awaitable<void> echo_accept(std::shared_ptr<Prober::Shared> shared) {
-    while (!shared->stopped) {
-        auto [ec, socket] = co_await shared->echo.async_accept(use_nothrow);
-        if (ec) {
-            if (shared->stopped || ec == asio::error::operation_aborted) co_return;
-            // Out of descriptors and the like: wait before trying again rather than spin.
-            asio::steady_timer pause(shared->io);
-            pause.expires_after(std::chrono::milliseconds(100));
-            co_await pause.async_wait(use_nothrow);
-            continue;
-        }
-        if (shared->echo_connections >= max_echo_connections) continue;  // closed by going out of scope
-        asio::co_spawn(shared->io, echo_one(shared, std::move(socket)), asio::detached);
-    }
-}
 
 awaitable<void> echo_one(std::shared_ptr<Prober::Shared> shared, tcp::socket socket_in) {
     ++shared->echo_connections;
@@ -137,7 +121,8 @@ awaitable<std::optional<ledger::ProbeResult>> probe_once(std::shared_ptr<Prober:
         }
     }
     Deadline deadline(shared->io, app, o.probe_timeout_ms);
-    const net::Target target{shared->echo.local_endpoint().address().to_string(), shared->echo.local_endpoint().port()};
+    const auto echo_at = shared->echo->local_endpoint();
+    const net::Target target{echo_at.address().to_string(), echo_at.port()};
     auto opened = co_await shared->client->open_stream(std::move(stream_end), target, isolation);
     if (!opened.ok) {
         opened.stream->abort();
@@ -241,16 +226,14 @@ util::Result<void, std::string> Prober::start() {
         return util::unexpected("probe_echo: " + s.options.echo.host +
                                 " is no address an exit can connect to: name this host's own address");
     s.rng.fill(s.echo_token);
-    for (auto [acceptor, endpoint] : {std::pair{&s.echo, tcp::endpoint(addr, s.options.echo.port)},
-                                      std::pair{&s.pair, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)}}) {
-        acceptor->open(endpoint.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acceptor->bind(endpoint, ec);
-        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec)
-            return util::unexpected("prober cannot listen on " + endpoint.address().to_string() + ":" +
-                                    std::to_string(endpoint.port()) + ": " + ec.message());
-    }
+    auto echo = net::Listener::open(s.io.get_executor(), tcp::endpoint(addr, s.options.echo.port));
+    if (!echo) return util::unexpected("probe_echo: " + net::describe(echo.error()));
+    s.echo = std::move(*echo);
+    const tcp::endpoint pair_at(asio::ip::make_address("127.0.0.1"), 0);
+    s.pair.open(pair_at.protocol(), ec);
+    if (!ec) s.pair.bind(pair_at, ec);
+    if (!ec) s.pair.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return util::unexpected("prober cannot listen on 127.0.0.1: " + ec.message());
     proxy::ClientOptions co;
     co.hops = 2;
     co.pool_size = 0;  // only isolated circuits, one per attempt
@@ -262,9 +245,13 @@ util::Result<void, std::string> Prober::start() {
     co.allow_private_relays = s.options.allow_private_relays;
     s.client = std::make_unique<proxy::Client>(s.io, co, ledger::Directory{}, s.rng);
     s.client->start();
-    spdlog::info("[prober] echo destination on {}:{}", s.echo.local_endpoint().address().to_string(),
-                 s.echo.local_endpoint().port());
-    asio::co_spawn(s.io, echo_accept(m_shared), asio::detached);
+    const auto echo_at = s.echo->local_endpoint();
+    spdlog::info("[prober] echo destination on {}:{}", echo_at.address().to_string(), echo_at.port());
+    s.echo->start([weak = std::weak_ptr<Shared>(m_shared)](tcp::socket socket) {
+        auto shared = weak.lock();
+        if (!shared || shared->echo_connections >= max_echo_connections) return;  // the socket closes here
+        asio::co_spawn(shared->io, echo_one(shared, std::move(socket)), asio::detached);
+    });
     asio::co_spawn(s.io, probe_loop(m_shared), asio::detached);
     return {};
 }
@@ -274,7 +261,7 @@ void Prober::stop() {
     if (s.stopped) return;
     s.stopped = true;
     boost::system::error_code ignored;
-    s.echo.close(ignored);
+    if (s.echo) s.echo->close();
     s.pair.close(ignored);
     s.tick.cancel();
     if (s.client) s.client->stop();

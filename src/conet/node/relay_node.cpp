@@ -113,7 +113,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
     relay::RelayServer server(io, std::move(rc), directory, rng, metrics);
     auto bound = server.start();
     if (!bound) {
-        std::cerr << "conet: error: " << bound.error() << "\n";
+        std::cerr << "conet: error: " << net::describe(bound.error()) << " (the config's `listen`)\n";
         return 1;
     }
 
@@ -139,7 +139,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         }
         auto m = http.start({addr, ep->port});
         if (!m) {
-            std::cerr << "conet: error: " << m.error() << "\n";
+            std::cerr << "conet: error: " << net::describe(m.error()) << " (the config's `metrics`)\n";
             return 1;
         }
         std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
@@ -236,7 +236,7 @@ int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const 
         }
         auto r = rpc_server.start({addr, ep->port});
         if (!r) {
-            std::cerr << "conet: error: " << r.error() << "\n";
+            std::cerr << "conet: error: " << net::describe(r.error()) << " (the config's `rpc`)\n";
             return 1;
         }
         std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;

@@ -91,31 +91,25 @@ awaitable<void> write_text(tcp::socket& s, const std::string& text) {
 }  // namespace
 
 ProxyServer::ProxyServer(asio::io_context& io, ProxyOptions options, Client& client)
-    : m_io(io), m_options(std::move(options)), m_client(client), m_acceptor(io) {}
+    : m_io(io), m_options(std::move(options)), m_client(client) {}
 
 ProxyServer::~ProxyServer() {
     stop();
 }
 
-util::Result<tcp::endpoint, std::string> ProxyServer::start() {
-    boost::system::error_code ec;
-    m_acceptor.open(m_options.listen.protocol(), ec);
-    if (!ec) m_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) m_acceptor.bind(m_options.listen, ec);
-    if (!ec) m_acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-        return util::unexpected("cannot listen on " + m_options.listen.address().to_string() + ":" +
-                                std::to_string(m_options.listen.port()) + ": " + ec.message());
-    m_bound = m_acceptor.local_endpoint();
-    asio::co_spawn(m_io, accept_loop(), asio::detached);
+util::Result<tcp::endpoint, net::ListenFailure> ProxyServer::start() {
+    auto listener = net::Listener::open(m_io.get_executor(), m_options.listen);
+    if (!listener) return util::unexpected(listener.error());
+    m_listener = std::move(*listener);
+    m_bound = m_listener->local_endpoint();
+    m_listener->start([this](tcp::socket s) { on_accept(std::move(s)); });
     return m_bound;
 }
 
 void ProxyServer::stop() {
     if (m_stopped) return;
     m_stopped = true;
-    boost::system::error_code ec;
-    m_acceptor.close(ec);
+    if (m_listener) m_listener->close();
 }
 
 std::string ProxyServer::pac(const tcp::endpoint& local) const {
@@ -126,19 +120,12 @@ std::string ProxyServer::pac(const tcp::endpoint& local) const {
            "\";\n}\n";
 }
 
-awaitable<void> ProxyServer::accept_loop() {
-    while (!m_stopped) {
-        auto [ec, socket] = co_await m_acceptor.async_accept(net::use_nothrow);
-        if (ec) {
-            if (m_stopped || ec == asio::error::operation_aborted) co_return;
-            continue;
-        }
-        if (m_connections >= m_options.max_connections) continue;  // closes the socket
-        ++m_connections;
-        asio::co_spawn(
-            m_io, [this, s = std::move(socket)]() mutable { return serve(std::move(s)); },
-            [this](std::exception_ptr) { --m_connections; });
-    }
+void ProxyServer::on_accept(tcp::socket socket) {
+    if (m_connections >= m_options.max_connections) return;  // closes the socket
+    ++m_connections;
+    asio::co_spawn(
+        m_io, [this, s = std::move(socket)]() mutable { return serve(std::move(s)); },
+        [this](std::exception_ptr) { --m_connections; });
 }
 
 awaitable<void> ProxyServer::serve(tcp::socket socket) {

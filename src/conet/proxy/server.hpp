@@ -3,6 +3,7 @@
 /// absolute-URI HTTP on one listening socket, plus GET /pac and GET /status.
 /// Destinations go to the exit unresolved: the proxy never does DNS for them.
 
+#include "conet/net/listener.hpp"
 #include "conet/proxy/client.hpp"
 
 namespace conet::proxy {
@@ -21,7 +22,7 @@ public:
     ProxyServer(asio::io_context& io, ProxyOptions options, Client& client);
     ~ProxyServer();
 
-    util::Result<tcp::endpoint, std::string> start();
+    util::Result<tcp::endpoint, net::ListenFailure> start();
     void stop();
     /// The PAC file for a client that connected to `local` (the listening
     /// address, or the address it reached when listening on 0.0.0.0 / ::).
@@ -29,13 +30,13 @@ public:
     std::string pac() const { return pac(m_bound); }
 
 private:
-    awaitable<void> accept_loop();
+    void on_accept(tcp::socket socket);
     awaitable<void> serve(tcp::socket socket);
 
     asio::io_context& m_io;
     ProxyOptions m_options;
     Client& m_client;
-    tcp::acceptor m_acceptor;
+    std::unique_ptr<net::Listener> m_listener;
     tcp::endpoint m_bound;
     std::size_t m_connections = 0;
     bool m_stopped = false;

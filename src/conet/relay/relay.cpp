@@ -172,8 +172,7 @@ RelayServer::RelayServer(asio::io_context& io, RelayConfig config, const ledger:
       m_link_limits(net::LinkLimits::from(m_config.limits)),
       m_resolver(io.get_executor(), ResolverLimits{m_config.limits.dns_workers, m_config.limits.max_dns_queue,
                                                    static_cast<std::uint32_t>(m_config.limits.dns_timeout_ms)}),
-      m_meter(m_config.meter),
-      m_accept_backoff(io) {
+      m_meter(m_config.meter) {
     CONET_ASSERT(!m_config.limits.check());
 }
 
@@ -231,37 +230,29 @@ std::vector<address> interface_addresses() {
 }
 }  // namespace
 
-util::Result<std::vector<tcp::endpoint>, std::string> RelayServer::start() {
+util::Result<std::vector<tcp::endpoint>, net::ListenFailure> RelayServer::start() {
     std::vector<tcp::endpoint> bound;
     for (const auto& ep : m_config.listen) {
-        auto acceptor = std::make_unique<tcp::acceptor>(m_io);
-        boost::system::error_code ec;
-        acceptor->open(ep.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acceptor->bind(ep, ec);
-        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec)
-            return util::unexpected("cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
-                                    ": " + ec.message());
-        bound.push_back(acceptor->local_endpoint());
-        m_acceptors.push_back(std::move(acceptor));
+        auto listener = net::Listener::open(m_io.get_executor(), ep, {.backoff_ms = m_config.limits.accept_backoff_ms});
+        if (!listener) return util::unexpected(listener.error());
+        bound.push_back((*listener)->local_endpoint());
+        m_listeners.push_back(std::move(*listener));
     }
     for (const auto& a : interface_addresses()) m_config.exit_policy.own_addresses.push_back(a);
     for (const auto& ep : bound) m_config.exit_policy.own_addresses.push_back(ep.address());
     for (const auto& ep : m_config.advertised) m_config.exit_policy.own_addresses.push_back(ep.address());
     m_bound = bound;
     m_socket_cap = raise_descriptor_limit(m_config.limits.max_open_sockets - m_config.limits.rpc_max_connections);
-    for (auto& acceptor : m_acceptors) asio::co_spawn(m_io, accept_loop(*acceptor), asio::detached);
+    for (auto& listener : m_listeners)
+        listener->start([this](tcp::socket s) { on_accept(std::move(s)); },
+                        [this](const boost::system::error_code&) { m_metrics.reject("accept_no_fds"); });
     return bound;
 }
 
 void RelayServer::stop() {
     if (m_stopped) return;
     m_stopped = true;
-    for (auto& a : m_acceptors) {
-        boost::system::error_code ec;
-        a->close(ec);
-    }
+    for (auto& l : m_listeners) l->close();
     std::vector<std::shared_ptr<net::Link>> links;
     for (auto& [id, ls] : m_links) links.push_back(ls->link);
     for (auto& l : links) l->close("relay shutting down");
@@ -278,39 +269,25 @@ void RelayServer::update_gauges() {
 
 // ---- links -------------------------------------------------------------------------------
 
-awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
+void RelayServer::on_accept(tcp::socket accepted) {
     const auto& lim = m_config.limits;
-    while (!m_stopped) {
-        auto [ec, accepted] = co_await acceptor.async_accept(net::use_nothrow);
-        if (ec) {
-            if (m_stopped || ec == asio::error::operation_aborted) co_return;
-            if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-                ec == asio::error::no_memory || ec.value() == ENFILE) {
-                // Out of descriptors: retrying at once would spin. Keep serving the links we have.
-                m_metrics.reject("accept_no_fds");
-                m_accept_backoff.expires_after(std::chrono::milliseconds(lim.accept_backoff_ms));
-                co_await m_accept_backoff.async_wait(net::use_nothrow);
-            }
-            continue;
-        }
-        boost::system::error_code rec;
-        const auto remote = accepted.remote_endpoint(rec);
-        if (rec) continue;
-        const auto now = Clock::now();
-        relieve_handshake_pressure(now);
-        const std::string ip = remote.address().to_string();
-        const std::string prefix = source_prefix(remote.address());
-        if (const char* why = refuse_source(ip, prefix, now)) {
-            m_metrics.reject(why);
-            continue;  // the socket closes as it goes out of scope
-        }
-        if (m_handshakes >= lim.max_handshakes_in_flight && !evict_oldest_handshake()) {
-            m_metrics.reject("handshakes_in_flight");
-            continue;
-        }
-        auto socket = std::make_shared<tcp::socket>(std::move(accepted));
-        asio::co_spawn(m_io, handshake(std::move(socket), ip, prefix), asio::detached);
+    boost::system::error_code rec;
+    const auto remote = accepted.remote_endpoint(rec);
+    if (rec) return;
+    const auto now = Clock::now();
+    relieve_handshake_pressure(now);
+    const std::string ip = remote.address().to_string();
+    const std::string prefix = source_prefix(remote.address());
+    if (const char* why = refuse_source(ip, prefix, now)) {
+        m_metrics.reject(why);
+        return;  // the socket closes as it goes out of scope
     }
+    if (m_handshakes >= lim.max_handshakes_in_flight && !evict_oldest_handshake()) {
+        m_metrics.reject("handshakes_in_flight");
+        return;
+    }
+    auto socket = std::make_shared<tcp::socket>(std::move(accepted));
+    asio::co_spawn(m_io, handshake(std::move(socket), ip, prefix), asio::detached);
 }
 
 RelayServer::PrefixRates& RelayServer::rates_for(const std::string& prefix, Clock::time_point now) {
@@ -714,35 +691,12 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
         co_return;
     }
 
-    auto socket = std::make_shared<tcp::socket>(ex);
-    auto timed_out = std::make_shared<bool>(false);
-    asio::steady_timer deadline(ex);
-    deadline.expires_after(std::chrono::milliseconds(m_config.limits.exit_connect_timeout_ms));
-    deadline.async_wait([socket, timed_out](boost::system::error_code e) {
-        if (e) return;
-        *timed_out = true;
-        boost::system::error_code ignored;
-        socket->close(ignored);
-    });
-    boost::system::error_code last = asio::error::host_unreachable;
-    bool connected = false;
-    for (const auto& ep : allowed) {
-        if (*timed_out) break;
-        boost::system::error_code ignored;
-        socket->close(ignored);
-        auto [cec] = co_await socket->async_connect(ep, net::use_nothrow);
-        if (!cec) {
-            connected = true;
-            break;
-        }
-        last = cec;
-    }
-    deadline.cancel();
-    if (!connected) {
+    auto socket = co_await net::dial(ex, allowed, m_config.limits.exit_connect_timeout_ms);
+    if (!socket) {
         m_metrics.reject("connect_failed");
-        finish_with(*timed_out                                ? EndReason::timeout
-                    : last == asio::error::connection_refused ? EndReason::connection_refused
-                                                              : EndReason::host_unreachable);
+        finish_with(socket.error() == net::DialError::timeout   ? EndReason::timeout
+                    : socket.error() == net::DialError::refused ? EndReason::connection_refused
+                                                                : EndReason::host_unreachable);
         co_return;
     }
     auto circ = weak.lock();

@@ -18,6 +18,7 @@
 
 #include "conet/ledger/node_record.hpp"
 #include "conet/net/link.hpp"
+#include "conet/net/listener.hpp"
 #include "conet/net/stream.hpp"
 #include "conet/relay/circuit_table.hpp"
 #include "conet/relay/exit_policy.hpp"
@@ -78,7 +79,7 @@ public:
     RelayServer& operator=(const RelayServer&) = delete;
 
     /// Binds every listen endpoint; returns the bound endpoints (port 0 resolved).
-    util::Result<std::vector<tcp::endpoint>, std::string> start();
+    util::Result<std::vector<tcp::endpoint>, net::ListenFailure> start();
     void stop();
     /// Brings the gauges up to date (before a scrape).
     void refresh_metrics() { update_gauges(); }
@@ -103,7 +104,7 @@ private:
         Clock::time_point started;
     };
 
-    awaitable<void> accept_loop(tcp::acceptor& acceptor);
+    void on_accept(tcp::socket socket);
     awaitable<void> handshake(std::shared_ptr<tcp::socket> socket, std::string ip, std::string prefix);
     void adopt(std::shared_ptr<net::Link> link, std::string ip, std::string prefix);
     void start_link(std::unique_ptr<LinkState> ls);
@@ -132,7 +133,7 @@ private:
     const ledger::Directory& m_directory;
     util::Rng& m_rng;
     RelayMetrics& m_metrics;
-    std::vector<std::unique_ptr<tcp::acceptor>> m_acceptors;
+    std::vector<std::unique_ptr<net::Listener>> m_listeners;
     std::vector<tcp::endpoint> m_bound;
     CircuitTable m_table;
     std::unordered_map<LinkId, std::unique_ptr<LinkState>> m_links;
@@ -156,7 +157,6 @@ private:
     net::LinkLimits m_link_limits;
     ResolverPool m_resolver;
     UsageMeter m_meter;
-    asio::steady_timer m_accept_backoff;
     std::size_t m_handshakes = 0;
     std::size_t m_exit_streams = 0;  ///< open
     std::size_t m_exit_pending = 0;  ///< resolving or connecting

@@ -47,24 +47,19 @@ struct WsSession {
 };
 
 HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, const util::Limits& limits)
-    : m_io(io), m_dispatcher(dispatcher), m_limits(limits), m_acceptor(io), m_admission(limits) {}
+    : m_io(io), m_dispatcher(dispatcher), m_limits(limits), m_admission(limits) {}
 
-util::Result<net::tcp::endpoint, std::string> HttpServer::start(const net::tcp::endpoint& at) {
-    boost::system::error_code ec;
-    m_acceptor.open(at.protocol(), ec);
-    if (!ec) m_acceptor.set_option(net::tcp::acceptor::reuse_address(true), ec);
-    if (!ec) m_acceptor.bind(at, ec);
-    if (!ec) m_acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-        return util::unexpected("cannot listen on " + at.address().to_string() + ":" + std::to_string(at.port()) +
-                                ": " + ec.message());
-    asio::co_spawn(m_io, accept_loop(), asio::detached);
-    return m_acceptor.local_endpoint();
+util::Result<net::tcp::endpoint, net::ListenFailure> HttpServer::start(const net::tcp::endpoint& at) {
+    auto listener = net::Listener::open(m_io.get_executor(), at, {.backoff_ms = m_limits.accept_backoff_ms});
+    if (!listener) return util::unexpected(listener.error());
+    m_listener = std::move(*listener);
+    m_listener->start([this](net::tcp::socket s) { on_accept(std::move(s)); },
+                      [this](const boost::system::error_code&) { ++m_stats.accept_errors; });
+    return m_listener->local_endpoint();
 }
 
 void HttpServer::stop() {
-    boost::system::error_code ec;
-    m_acceptor.close(ec);
+    if (m_listener) m_listener->close();
     for (auto& w : m_sockets)
         if (auto ws = w.lock()) ws->shut();
 }
@@ -220,33 +215,21 @@ net::awaitable<void> HttpServer::websocket(beast::tcp_stream stream, http::reque
     state->abort = nullptr;
 }
 
-net::awaitable<void> HttpServer::accept_loop() {
-    asio::steady_timer backoff(m_io);
-    for (;;) {
-        auto [ec, s] = co_await m_acceptor.async_accept(net::use_nothrow);
-        if (ec == asio::error::operation_aborted || !m_acceptor.is_open()) co_return;
-        if (ec) {
-            // Typically out of descriptors: accepting again at once would spin.
-            ++m_stats.accept_errors;
-            backoff.expires_after(milliseconds(m_limits.accept_backoff_ms));
-            co_await backoff.async_wait(net::use_nothrow);
-            continue;
-        }
-        boost::system::error_code rec;
-        const auto remote = s.remote_endpoint(rec);
-        if (rec) continue;  // already gone; the socket closes here
-        const auto source = remote.address();
-        if (m_admission.admit(source) != Refusal::none) {
-            // Refused at once, with a reset so no state lingers on our side.
-            boost::system::error_code ignored;
-            s.set_option(asio::socket_base::linger(true, 0), ignored);
-            s.close(ignored);
-            continue;
-        }
-        asio::co_spawn(
-            m_io, [this, s = std::move(s)]() mutable { return session(std::move(s)); },
-            [this, source](std::exception_ptr) { m_admission.release(source); });
+void HttpServer::on_accept(net::tcp::socket s) {
+    boost::system::error_code rec;
+    const auto remote = s.remote_endpoint(rec);
+    if (rec) return;  // already gone; the socket closes here
+    const auto source = remote.address();
+    if (m_admission.admit(source) != Refusal::none) {
+        // Refused at once, with a reset so no state lingers on our side.
+        boost::system::error_code ignored;
+        s.set_option(asio::socket_base::linger(true, 0), ignored);
+        s.close(ignored);
+        return;
     }
+    asio::co_spawn(
+        m_io, [this, s = std::move(s)]() mutable { return session(std::move(s)); },
+        [this, source](std::exception_ptr) { m_admission.release(source); });
 }
 
 net::awaitable<void> HttpServer::session(net::tcp::socket socket) {

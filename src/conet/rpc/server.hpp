@@ -24,6 +24,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "conet/net/asio.hpp"
+#include "conet/net/listener.hpp"
 #include "conet/rpc/admission.hpp"
 #include "conet/rpc/jsonrpc.hpp"
 #include "conet/util/limits.hpp"
@@ -44,7 +45,7 @@ class HttpServer {
 public:
     /// Uses the RPC section of `limits` (copied).
     HttpServer(boost::asio::io_context& io, const Dispatcher& dispatcher, const util::Limits& limits = {});
-    util::Result<net::tcp::endpoint, std::string> start(const net::tcp::endpoint& at);
+    util::Result<net::tcp::endpoint, net::ListenFailure> start(const net::tcp::endpoint& at);
     void stop();
     /// Sends `result` to every WebSocket subscribed to `topic` (io thread).
     void publish(std::string_view topic, const json::value& result);
@@ -55,7 +56,7 @@ public:
     ServerStats stats() const;
 
 private:
-    net::awaitable<void> accept_loop();
+    void on_accept(net::tcp::socket s);
     net::awaitable<void> session(net::tcp::socket socket);
     net::awaitable<void> websocket(boost::beast::tcp_stream stream,
                                    boost::beast::http::request<boost::beast::http::string_body> req);
@@ -64,7 +65,7 @@ private:
     boost::asio::io_context& m_io;
     const Dispatcher& m_dispatcher;
     const util::Limits m_limits;
-    net::tcp::acceptor m_acceptor;
+    std::unique_ptr<net::Listener> m_listener;
     Admission m_admission;
     ServerStats m_stats;
     std::vector<std::weak_ptr<WsSession>> m_sockets;
