@@ -1,9 +1,9 @@
 // The data-plane simulator (sim/dataplane): seeds pass, every scenario it
 // claims to cover actually happens, and a run is a function of its seed.
 
-#include "conet/sim/dataplane.hpp"
-
 #include <gtest/gtest.h>
+
+#include "conet/sim/dataplane.hpp"
 
 namespace conet::sim {
 namespace {

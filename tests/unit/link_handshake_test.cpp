@@ -117,7 +117,8 @@ TEST(LinkHandshake, AnUnknownLinkKindFailsOnTheFirstByte) {
 }
 
 TEST(LinkHandshake, AnOversizedOrEmptyMessageFailsOnItsHeaderAlone) {
-    for (std::uint16_t len : {std::uint16_t{0}, std::uint16_t{max_handshake_message_bytes + 1}, std::uint16_t{0xffff}}) {
+    for (std::uint16_t len :
+         {std::uint16_t{0}, std::uint16_t{max_handshake_message_bytes + 1}, std::uint16_t{0xffff}}) {
         Pair p;
         auto relay = p.responder();
         const util::Bytes head{static_cast<std::uint8_t>(LinkKind::client), static_cast<std::uint8_t>(len >> 8),

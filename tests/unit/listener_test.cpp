@@ -3,11 +3,11 @@
 // order and reports refusals. No sleeps: the io_context runs until the
 // condition under test holds.
 
+#include "conet/net/listener.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "conet/net/listener.hpp"
 
 namespace conet::net {
 namespace {

@@ -27,8 +27,7 @@ namespace {
 
 ListenError classify_listen(const boost::system::error_code& ec) {
     if (ec == asio::error::address_in_use) return ListenError::address_in_use;
-    if (ec.value() == EADDRNOTAVAIL)
-        return ListenError::address_not_available;
+    if (ec.value() == EADDRNOTAVAIL) return ListenError::address_not_available;
     if (ec == asio::error::access_denied || ec.value() == EACCES) return ListenError::permission_denied;
     return ListenError::failed;
 }
