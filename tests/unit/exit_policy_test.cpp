@@ -77,10 +77,10 @@ TEST(Cidr, ParsesAndRejects) {
     EXPECT_TRUE(Cidr::parse("10.0.0.0/8"));
     EXPECT_TRUE(Cidr::parse("::1/128"));
     EXPECT_EQ(Cidr::parse("127.0.0.1")->prefix, 32u);
-    EXPECT_FALSE(Cidr::parse("10.0.0.0/33"));
+    EXPECT_EQ(Cidr::parse("10.0.0.0/33").error(), CidrError::bad_prefix);
     EXPECT_FALSE(Cidr::parse("::/129"));
-    EXPECT_FALSE(Cidr::parse("nonsense/8"));
-    EXPECT_FALSE(Cidr::parse("10.0.0.0/x"));
+    EXPECT_EQ(Cidr::parse("nonsense/8").error(), CidrError::not_an_address);
+    EXPECT_EQ(Cidr::parse("10.0.0.0/x").error(), CidrError::bad_prefix);
     EXPECT_TRUE(Cidr::parse("0.0.0.0/0")->contains(ip::make_address("1.2.3.4")));
     EXPECT_FALSE(Cidr::parse("0.0.0.0/0")->contains(ip::make_address("::1")));
 }

@@ -141,5 +141,29 @@ TEST(Http, AbsoluteUriIsRewrittenToOriginFormWithoutProxyHeaders) {
     EXPECT_FALSE(rewrite_absolute(https.value));
 }
 
+TEST(HttpDestination, EachRefusalHasItsOwnReason) {
+    EXPECT_EQ(parse_authority("[::1", 0).error(), HttpError::bad_authority);
+    EXPECT_EQ(parse_authority("[::1]x443", 0).error(), HttpError::bad_authority);
+    EXPECT_EQ(parse_authority("example.com:99999", 0).error(), HttpError::bad_port);
+    EXPECT_EQ(parse_authority("example.com", 0).error(), HttpError::bad_port);  // CONNECT needs a port
+    EXPECT_EQ(parse_authority("exa mple.com:80", 0).error(), HttpError::bad_host);
+    auto ok = parse_authority("[::1]:8080", 0);
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->host, "::1");
+    EXPECT_EQ(ok->port, 8080);
+
+    HttpRequest req{"GET", "ftp://example.com/", "HTTP/1.1", {}};
+    EXPECT_EQ(rewrite_absolute(req).error(), HttpError::not_http);
+    req.target = "http://user:secret@example.com/";
+    EXPECT_EQ(rewrite_absolute(req).error(), HttpError::credentials_in_uri);
+    req.target = "http://example.com:0/";
+    EXPECT_EQ(rewrite_absolute(req).error(), HttpError::bad_port);
+    req.target = "http://example.com/a?b";
+    auto fwd = rewrite_absolute(req);
+    ASSERT_TRUE(fwd.has_value());
+    EXPECT_EQ(fwd->target.port, 80);
+    EXPECT_EQ(fwd->head.substr(0, 20), "GET /a?b HTTP/1.1\r\nH");
+}
+
 }  // namespace
 }  // namespace conet::proxy

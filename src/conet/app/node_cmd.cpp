@@ -60,7 +60,7 @@ int cmd_init(const NodeOptions& o) {
     c.allow_private_relays = o.allow_private_relays;
     for (const auto& a : o.exit_allow) {
         auto cidr = relay::Cidr::parse(a);
-        if (!cidr) return fail("--exit-allow: " + cidr.error(), exit_usage);
+        if (!cidr) return fail("--exit-allow " + a + ": " + std::string(relay::describe(cidr.error())), exit_usage);
         c.exit_allow.push_back(*cidr);
     }
     if (!o.directory.empty()) c.directory = std::filesystem::absolute(o.directory).string();

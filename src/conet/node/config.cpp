@@ -124,7 +124,7 @@ const std::vector<Option>& options() {
                  auto s = e.value<std::string>();
                  if (!s) return "must be an array of CIDR strings";
                  auto cidr = relay::Cidr::parse(*s);
-                 if (!cidr) return cidr.error();
+                 if (!cidr) return std::string(relay::describe(cidr.error())) + ": " + *s;
                  c.exit_allow.push_back(*cidr);
              }
              return std::nullopt;

@@ -69,15 +69,26 @@ Parsed<HttpRequest> parse_http_head(util::ByteView in) {
     return P::ok(std::move(req), end + 4);
 }
 
-util::Result<net::Target, std::string> parse_authority(std::string_view a, std::uint16_t default_port) {
+std::string_view describe(HttpError e) {
+    switch (e) {
+        case HttpError::bad_authority: return "bad authority (host:port or [v6]:port)";
+        case HttpError::bad_port: return "bad port";
+        case HttpError::bad_host: return "bad host";
+        case HttpError::not_http: return "only http:// absolute URIs can be proxied (use CONNECT for TLS)";
+        case HttpError::credentials_in_uri: return "credentials in URI";
+    }
+    return "bad request";
+}
+
+util::Result<net::Target, HttpError> parse_authority(std::string_view a, std::uint16_t default_port) {
     std::string host;
     std::string_view port_text;
     if (!a.empty() && a.front() == '[') {
         const std::size_t close = a.find(']');
-        if (close == std::string_view::npos) return util::unexpected(std::string("bad IPv6 authority"));
+        if (close == std::string_view::npos) return util::unexpected(HttpError::bad_authority);
         host = std::string(a.substr(1, close - 1));
         if (close + 1 < a.size()) {
-            if (a[close + 1] != ':') return util::unexpected(std::string("bad authority"));
+            if (a[close + 1] != ':') return util::unexpected(HttpError::bad_authority);
             port_text = a.substr(close + 2);
         }
     } else {
@@ -88,25 +99,25 @@ util::Result<net::Target, std::string> parse_authority(std::string_view a, std::
     unsigned port = default_port;
     if (!port_text.empty() || (port_text.empty() && default_port == 0)) {
         port = 0;
-        if (port_text.empty() || port_text.size() > 5) return util::unexpected(std::string("bad port"));
+        if (port_text.empty() || port_text.size() > 5) return util::unexpected(HttpError::bad_port);
         for (char c : port_text) {
-            if (c < '0' || c > '9') return util::unexpected(std::string("bad port"));
+            if (c < '0' || c > '9') return util::unexpected(HttpError::bad_port);
             port = port * 10 + unsigned(c - '0');
         }
     }
-    if (port == 0 || port > 65535) return util::unexpected(std::string("bad port"));
-    if (!net::valid_host(host)) return util::unexpected(std::string("bad host"));
+    if (port == 0 || port > 65535) return util::unexpected(HttpError::bad_port);
+    if (!net::valid_host(host)) return util::unexpected(HttpError::bad_host);
     return net::Target{std::move(host), static_cast<std::uint16_t>(port)};
 }
 
-util::Result<Forward, std::string> rewrite_absolute(const HttpRequest& req) {
+util::Result<Forward, HttpError> rewrite_absolute(const HttpRequest& req) {
     constexpr std::string_view scheme = "http://";
     if (req.target.size() <= scheme.size() || !iequals(req.target.substr(0, scheme.size()), scheme))
-        return util::unexpected(std::string("only http:// absolute URIs can be proxied (use CONNECT for TLS)"));
+        return util::unexpected(HttpError::not_http);
     const std::string_view rest = std::string_view(req.target).substr(scheme.size());
     const std::size_t slash = rest.find_first_of("/?#");
     const std::string_view authority = rest.substr(0, slash);
-    if (authority.find('@') != std::string_view::npos) return util::unexpected(std::string("credentials in URI"));
+    if (authority.find('@') != std::string_view::npos) return util::unexpected(HttpError::credentials_in_uri);
     auto target = parse_authority(authority, 80);
     if (!target) return util::unexpected(target.error());
     std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));

@@ -25,8 +25,12 @@ struct HttpRequest {
 /// Parses up to the blank line; the body (if any) starts at `consumed`.
 Parsed<HttpRequest> parse_http_head(util::ByteView in);
 
+/// Why a request's destination was refused (the proxy answers 400 with it).
+enum class HttpError { bad_authority, bad_port, bad_host, not_http, credentials_in_uri };
+std::string_view describe(HttpError e);
+
 /// "host:port" or "[v6]:port" (CONNECT).
-util::Result<net::Target, std::string> parse_authority(std::string_view authority, std::uint16_t default_port);
+util::Result<net::Target, HttpError> parse_authority(std::string_view authority, std::uint16_t default_port);
 
 /// An absolute-URI request ("GET http://host:port/path HTTP/1.1"): the
 /// destination and the head to send it (origin-form, no proxy headers,
@@ -35,7 +39,7 @@ struct Forward {
     net::Target target;
     std::string head;
 };
-util::Result<Forward, std::string> rewrite_absolute(const HttpRequest& req);
+util::Result<Forward, HttpError> rewrite_absolute(const HttpRequest& req);
 
 /// DNS-rebinding defence for the proxy's own pages (/status): the request
 /// must carry exactly one Host header, naming 127.0.0.1, localhost, [::1],

@@ -189,8 +189,8 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
             kind = Kind::http_connect;
             auto t = parse_authority(req.target, 0);
             if (!t) {
-                co_await write_text(
-                    socket, http_response(400, "Bad Request", "text/plain", "conet proxy: " + t.error() + "\n"));
+                co_await write_text(socket, http_response(400, "Bad Request", "text/plain",
+                                                          "conet proxy: " + std::string(describe(t.error())) + "\n"));
                 co_return;
             }
             target = *t;
@@ -220,8 +220,8 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
             kind = Kind::http_forward;
             auto fwd = rewrite_absolute(req);
             if (!fwd) {
-                co_await write_text(
-                    socket, http_response(400, "Bad Request", "text/plain", "conet proxy: " + fwd.error() + "\n"));
+                co_await write_text(socket, http_response(400, "Bad Request", "text/plain",
+                                                          "conet proxy: " + std::string(describe(fwd.error())) + "\n"));
                 co_return;
             }
             target = fwd->target;

@@ -46,18 +46,26 @@ bool in_v6(const ip::address_v6& a, std::string_view cidr) {
 
 }  // namespace
 
-util::Result<Cidr, std::string> Cidr::parse(std::string_view text) {
+std::string_view describe(CidrError e) {
+    switch (e) {
+        case CidrError::not_an_address: return "not an IP address";
+        case CidrError::bad_prefix: return "bad prefix length";
+    }
+    return "bad CIDR";
+}
+
+util::Result<Cidr, CidrError> Cidr::parse(std::string_view text) {
     const auto slash = text.find('/');
     boost::system::error_code ec;
     const address base = ip::make_address(std::string(text.substr(0, slash)), ec);
-    if (ec) return util::unexpected("not an IP address: " + std::string(text));
+    if (ec) return util::unexpected(CidrError::not_an_address);
     const unsigned max_bits = base.is_v4() ? 32 : 128;
     unsigned prefix = max_bits;
     if (slash != std::string_view::npos) {
         const auto digits = text.substr(slash + 1);
         const auto [ptr, err] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
         if (err != std::errc() || ptr != digits.data() + digits.size() || prefix > max_bits)
-            return util::unexpected("bad prefix length in " + std::string(text));
+            return util::unexpected(CidrError::bad_prefix);
     }
     return Cidr{base, prefix};
 }

@@ -18,12 +18,15 @@ namespace conet::relay {
 
 using boost::asio::ip::address;
 
+enum class CidrError { not_an_address, bad_prefix };
+std::string_view describe(CidrError e);
+
 struct Cidr {
     address base;
     unsigned prefix = 0;
 
     /// "10.0.0.0/8", "::1/128", or a bare address (full length).
-    static util::Result<Cidr, std::string> parse(std::string_view text);
+    static util::Result<Cidr, CidrError> parse(std::string_view text);
     bool contains(const address& a) const;
     std::string to_string() const;
 };
