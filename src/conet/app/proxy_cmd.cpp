@@ -12,6 +12,7 @@
 #include "conet/node/config.hpp"
 #include "conet/node/discovery.hpp"
 #include "conet/node/ledger_sync.hpp"
+#include "conet/node/node_context.hpp"
 #include "conet/proxy/server.hpp"
 #include "conet/util/file.hpp"
 
@@ -110,28 +111,24 @@ util::Result<ledger::Directory, std::string> directory_from_ledger(const ProxyCm
 }
 
 int cmd_proxy(const ProxyCmdOptions& o) {
-    std::optional<ledger::Genesis> genesis;
+    node::NodeContext ctx;
+    const ledger::Genesis* genesis = nullptr;
     util::Result<ledger::Directory, std::string> found = util::unexpected(std::string());
     if (!o.directory.empty()) {
         found = directory_from_file(o);
     } else {
         if (o.rpc.empty() || o.genesis.empty())
             return fail("give --directory FILE, or --rpc URL with --genesis FILE", exit_usage);
-        auto text = util::read_file(o.genesis, 16u << 20);
-        if (!text) return fail("--genesis: " + text.error().message());
-        auto g = ledger::Genesis::from_json(*text);
-        if (!g) return fail("--genesis: " + g.error());
-        genesis = std::move(*g);
+        auto g = ctx.load_genesis(o.genesis, "--genesis");
+        if (!g) return fail(g.error());
+        genesis = *g;
         found = directory_from_ledger(o, *genesis);
     }
     if (!found) return fail(found.error());
     ledger::Directory directory = std::move(*found);
 
-    auto listen = node::parse_host_port(o.listen);
-    if (!listen) return fail("--listen: " + listen.error(), exit_usage);
-    boost::system::error_code ec;
-    const auto addr = boost::asio::ip::make_address(listen->host, ec);
-    if (ec) return fail("--listen must be an IP literal and port", exit_usage);
+    auto listen = node::NodeContext::listen_address(o.listen, "--listen");
+    if (!listen) return fail(listen.error(), exit_usage);
 
     std::optional<proxy::WalletOptions> wallet;
     if (!o.wallet_keystore.empty()) {
@@ -144,8 +141,7 @@ int cmd_proxy(const ProxyCmdOptions& o) {
         if (wallet->price_per_mib == 0) spdlog::info("[proxy] this chain has no usage price: the wallet pays nothing");
     }
 
-    boost::asio::io_context io(1);
-    crypto::SystemRng rng;
+    auto& io = ctx.io();
     proxy::ClientOptions co;
     co.wallet = wallet;
     co.hops = o.hops;
@@ -159,9 +155,9 @@ int cmd_proxy(const ProxyCmdOptions& o) {
             "[proxy] --allow-private-relays: relays on private and loopback addresses are accepted, and "
             "relays of one network may share a path (devnet only)");
     const std::size_t relays = directory.records().size();
-    proxy::Client client(io, co, std::move(directory), rng);
+    proxy::Client client(io, co, std::move(directory), ctx.rng());
     proxy::ProxyOptions po;
-    po.listen = {addr, listen->port};
+    po.listen = *listen;
     po.allowed_hosts = o.allow_hosts;
     proxy::ProxyServer server(io, po, client);
     auto bound = server.start();
@@ -206,17 +202,14 @@ int cmd_proxy(const ProxyCmdOptions& o) {
         sync->start();
     }
 
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code, int sig) {
-        spdlog::info("[proxy] signal {}: shutting down", sig);
+    ctx.on_stop([&] {
         server.stop();
         client.stop();
-        io.stop();
     });
     std::cout << "proxy listening on " << bound->address().to_string() << ":" << bound->port() << std::endl;
     spdlog::info("[proxy] {} relays verified; {} hops; PAC at http://{}:{}/pac", relays, o.hops,
                  bound->address().to_string(), bound->port());
-    io.run();
+    ctx.run("proxy");
     if (sync) sync->stop();
     return exit_ok;
 }

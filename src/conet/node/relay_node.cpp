@@ -11,6 +11,7 @@
 #include "conet/node/http_endpoint.hpp"
 #include "conet/node/ledger_rpc.hpp"
 #include "conet/node/ledger_sync.hpp"
+#include "conet/node/node_context.hpp"
 #include "conet/node/prober.hpp"
 #include "conet/node/usage_claimer.hpp"
 #include "conet/node/validator.hpp"
@@ -67,236 +68,234 @@ ledger::NodeRecord make_record(const NodeConfig& config, const crypto::X25519Pub
     return r;
 }
 
-int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const crypto::X25519KeyPair& noise_key,
-              std::optional<crypto::PrivateKey> wallet) {
-    asio::io_context io(1);
-    crypto::SystemRng rng;
+namespace {
+
+/// One `conet node run`: the relay and the roles its config turns on, each
+/// started by one step. Members are declared so that each outlives what
+/// refers to it (the status endpoint and the validator's commit hook refer
+/// to the servers; the prober submits through the validator).
+struct RelayNode {
+    NodeContext& ctx;
+    const std::filesystem::path& dir;
+    const NodeConfig& config;
+    const crypto::X25519KeyPair& noise_key;
+    std::optional<crypto::PrivateKey> wallet;
 
     ledger::Directory directory;
-    if (!config.directory.empty()) {
+    std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+    relay::RelayMetrics metrics{*registry};
+    std::unique_ptr<relay::RelayServer> server;
+    std::vector<asio::ip::tcp::endpoint> bound;
+    std::unique_ptr<ledger::BlockStore> store;
+    rpc::Dispatcher dispatcher;
+    rpc::HttpServer rpc_server{ctx.io(), dispatcher, config.limits};
+    std::unique_ptr<Validator> validator;
+    std::unique_ptr<Prober> prober;
+    std::unique_ptr<HttpEndpoint> http;
+    std::unique_ptr<Follower> follower;
+    std::unique_ptr<UsageClaimer> claimer;
+    std::unique_ptr<LedgerSync> sync;  ///< registration and relay list, with config.ledger_rpc
+
+    const ledger::Genesis& genesis() const { return *ctx.genesis(); }
+
+    Status load_directory() {
+        if (config.directory.empty()) return {};
         auto text = util::read_file(config.directory, 64u << 20);
-        if (!text) {
-            std::cerr << "conet: error: directory: " << text.error().message() << "\n";
-            return 1;
-        }
+        if (!text) return util::unexpected("directory: " + text.error().message());
         std::vector<std::string> rejected;
         const auto now = static_cast<std::uint64_t>(std::time(nullptr));
         directory = ledger::Directory(ledger::parse_directory(*text, config.chain_id, now, rejected));
         for (const auto& r : rejected) spdlog::warn("[relay] directory: {}", r);
+        return {};
     }
 
-    boost::system::error_code ec;
-    const auto listen_addr = asio::ip::make_address(config.listen.host, ec);
-    if (ec) {
-        std::cerr << "conet: error: listen address must be an IP literal: " << config.listen.host << "\n";
-        return 1;
-    }
-    std::unique_ptr<LedgerSync> sync;  // registration and relay list, with config.ledger_rpc
-    relay::RelayConfig rc;
-    rc.on_unknown_relay = [&sync] {
-        if (sync) sync->poke();
-    };
-    rc.static_key = noise_key.clone();
-    rc.listen.emplace_back(listen_addr, config.listen.port);
-    rc.exit_enabled = config.exit;
-    rc.exit_policy.allow = config.exit_allow;
-    rc.limits = config.limits;
-    rc.allow_private_relays = config.allow_private_relays;
-    if (!config.advertise.empty()) {
-        auto adv = parse_host_port(config.advertise);
-        const auto adv_addr = adv ? asio::ip::make_address(adv->host, ec) : asio::ip::address{};
-        if (adv && !ec) rc.advertised.emplace_back(adv_addr, adv->port);
-    }
-
-    auto registry = std::make_shared<prometheus::Registry>();
-    relay::RelayMetrics metrics(*registry);
-    relay::RelayServer server(io, std::move(rc), directory, rng, metrics);
-    auto bound = server.start();
-    if (!bound) {
-        std::cerr << "conet: error: " << net::describe(bound.error()) << " (the config's `listen`)\n";
-        return 1;
+    Status start_relay() {
+        boost::system::error_code ec;
+        const auto listen_addr = asio::ip::make_address(config.listen.host, ec);
+        if (ec) return util::unexpected("listen address must be an IP literal: " + config.listen.host);
+        relay::RelayConfig rc;
+        rc.on_unknown_relay = [this] {
+            if (sync) sync->poke();
+        };
+        rc.static_key = noise_key.clone();
+        rc.listen.emplace_back(listen_addr, config.listen.port);
+        rc.exit_enabled = config.exit;
+        rc.exit_policy.allow = config.exit_allow;
+        rc.limits = config.limits;
+        rc.allow_private_relays = config.allow_private_relays;
+        if (!config.advertise.empty()) {
+            auto adv = parse_host_port(config.advertise);
+            const auto adv_addr = adv ? asio::ip::make_address(adv->host, ec) : asio::ip::address{};
+            if (adv && !ec) rc.advertised.emplace_back(adv_addr, adv->port);
+        }
+        server = std::make_unique<relay::RelayServer>(ctx.io(), std::move(rc), directory, ctx.rng(), metrics);
+        auto started = server->start();
+        if (!started) return util::unexpected(net::describe(started.error()) + " (the config's `listen`)");
+        bound = std::move(*started);
+        ctx.on_stop([this] { server->stop(); });
+        return {};
     }
 
-    std::unique_ptr<Validator> validator;  // declared before the endpoint that reports on it
-    std::unique_ptr<Prober> prober;
-    HttpEndpoint http(io, [registry, &server, &validator, &prober](const std::string& path) -> HttpReply {
-        if (path == "/metrics") {
-            server.refresh_metrics();
-            std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
-            if (validator) text += validator->metrics();
-            if (prober) text += prober->metrics();
-            return {200, "text/plain; version=0.0.4", std::move(text)};
-        }
-        if (path == "/health") return {200, "text/plain", "ok\n"};
-        return {404, "text/plain", "try /metrics or /health\n"};
-    });
-    if (!config.metrics.empty()) {
-        auto ep = parse_host_port(config.metrics);
-        const auto addr = asio::ip::make_address(ep->host, ec);
-        if (ec) {
-            std::cerr << "conet: error: metrics address must be an IP literal\n";
-            return 1;
-        }
-        auto m = http.start({addr, ep->port});
-        if (!m) {
-            std::cerr << "conet: error: " << net::describe(m.error()) << " (the config's `metrics`)\n";
-            return 1;
-        }
+    Status start_status() {
+        http = std::make_unique<HttpEndpoint>(ctx.io(), [this](const std::string& path) -> HttpReply {
+            if (path == "/metrics") {
+                server->refresh_metrics();
+                std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
+                if (validator) text += validator->metrics();
+                if (prober) text += prober->metrics();
+                return {200, "text/plain; version=0.0.4", std::move(text)};
+            }
+            if (path == "/health") return {200, "text/plain", "ok\n"};
+            return {404, "text/plain", "try /metrics or /health\n"};
+        });
+        ctx.on_stop([this] { http->stop(); });
+        if (config.metrics.empty()) return {};
+        auto at = NodeContext::listen_address(config.metrics, "metrics address");
+        if (!at) return util::unexpected(at.error());
+        auto m = http->start(*at);
+        if (!m) return util::unexpected(net::describe(m.error()) + " (the config's `metrics`)");
         std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
+        return {};
     }
 
-    // The validator role: block store, block production, JSON-RPC.
-    std::optional<ledger::Genesis> genesis;
-    std::unique_ptr<ledger::BlockStore> store;
-    rpc::Dispatcher dispatcher;
-    rpc::HttpServer rpc_server(io, dispatcher, config.limits);
-    if (config.validator && !config.follow.empty()) {
-        std::cerr << "conet: error: node.toml sets both validator and follow: a validator does not follow\n";
-        return 1;
+    Status load_genesis() {
+        if (config.validator && !config.follow.empty())
+            return util::unexpected(
+                std::string("node.toml sets both validator and follow: a validator does not follow"));
+        if (!config.validator && config.ledger_rpc.empty() && config.follow.empty()) return {};
+        if (!wallet && (config.validator || !config.ledger_rpc.empty()))
+            return util::unexpected(
+                std::string("the validator role and ledger registration need the wallet: pass --password-file"));
+        auto g = ctx.load_genesis(config.genesis, "genesis");
+        if (!g) return util::unexpected(g.error());
+        return {};
     }
-    if (config.validator || !config.ledger_rpc.empty() || !config.follow.empty()) {
-        if (!wallet && (config.validator || !config.ledger_rpc.empty())) {
-            std::cerr << "conet: error: the validator role and ledger registration need the wallet: pass "
-                         "--password-file\n";
-            return 1;
-        }
-        auto text = util::read_file(config.genesis, 16u << 20);
-        if (!text) {
-            std::cerr << "conet: error: genesis: " << text.error().message() << "\n";
-            return 1;
-        }
-        auto g = ledger::Genesis::from_json(*text);
-        if (!g) {
-            std::cerr << "conet: error: genesis: " << g.error() << "\n";
-            return 1;
-        }
-        genesis = std::move(*g);
-    }
-    if (config.validator) {
-        auto opened = ledger::BlockStore::open(dir / "chain", *genesis);
-        if (!opened) {
-            std::cerr << "conet: error: " << opened.error() << "\n";
-            return 1;
-        }
+
+    Status open_store() {
+        auto opened = ledger::BlockStore::open(dir / "chain", genesis());
+        if (!opened) return util::unexpected(opened.error());
         store = std::move(*opened);
-        auto made = Validator::create(io, *store, *genesis, wallet->clone(),
+        return {};
+    }
+
+    /// Block store, consensus, JSON-RPC methods; the prober with config.probe.
+    Status start_validator() {
+        if (!config.validator) return {};
+        if (auto s = open_store(); !s) return s;
+        auto made = Validator::create(ctx.io(), *store, genesis(), wallet->clone(),
                                       {config.block_interval_ms, config.validator_peers, config.validator_listen,
                                        dir / "consensus", config.limits});
-        if (!made) {
-            std::cerr << "conet: error: " << made.error() << "\n";
-            return 1;
-        }
+        if (!made) return util::unexpected(made.error());
         validator = std::move(*made);
         validator->register_methods(dispatcher);
-        validator->on_commit([&rpc_server](const boost::json::value& head) { rpc_server.publish("newHeads", head); });
-        if (auto started = validator->start(); !started) {
-            std::cerr << "conet: error: " << started.error() << "\n";
-            return 1;
-        }
-        spdlog::info("[validator] chain {} at height {}", genesis->chain_id, store->head().height);
-        if (config.probe) {
-            ProberOptions po;
-            po.echo = *parse_host_port(config.probe_echo);
-            po.allow_private_relays = config.allow_private_relays;
-            prober = std::make_unique<Prober>(
-                io, *store, wallet->address(),
-                [&validator](const ledger::ProbeReportPayload& report) {
-                    return validator->submit_own(ledger::TxKind::probe_report, codec::encode(report));
-                },
-                po);
-            if (auto started = prober->start(); !started) {
-                std::cerr << "conet: error: " << started.error() << "\n";
-                return 1;
-            }
-        }
-    }
-    std::unique_ptr<Follower> follower;
-    if (!config.follow.empty()) {
-        auto opened = ledger::BlockStore::open(dir / "chain", *genesis);
-        if (!opened) {
-            std::cerr << "conet: error: " << opened.error() << "\n";
-            return 1;
-        }
-        store = std::move(*opened);
-        register_ledger_methods(dispatcher, *store, *genesis, nullptr);
-        follower = std::make_unique<Follower>(
-            io, *store, *genesis,
-            FollowerOptions{config.follow, 500, static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms)});
-        follower->on_commit = [&rpc_server, &genesis, &store](const ledger::Block& b) {
-            rpc_server.publish("newHeads", header_answer(b, *store, *genesis));
-        };
-        follower->start();
-    }
-    if (!config.rpc.empty()) {
-        auto ep = parse_host_port(config.rpc);
-        const auto addr = asio::ip::make_address(ep->host, ec);
-        if (ec) {
-            std::cerr << "conet: error: rpc address must be an IP literal\n";
-            return 1;
-        }
-        auto r = rpc_server.start({addr, ep->port});
-        if (!r) {
-            std::cerr << "conet: error: " << net::describe(r.error()) << " (the config's `rpc`)\n";
-            return 1;
-        }
-        std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;
+        validator->on_commit([this](const boost::json::value& head) { rpc_server.publish("newHeads", head); });
+        if (auto started = validator->start(); !started) return util::unexpected(started.error());
+        ctx.on_stop([this] { validator->stop(); });
+        spdlog::info("[validator] chain {} at height {}", genesis().chain_id, store->head().height);
+        if (!config.probe) return {};
+        ProberOptions po;
+        po.echo = *parse_host_port(config.probe_echo);
+        po.allow_private_relays = config.allow_private_relays;
+        prober = std::make_unique<Prober>(
+            ctx.io(), *store, wallet->address(),
+            [this](const ledger::ProbeReportPayload& report) {
+                return validator->submit_own(ledger::TxKind::probe_report, codec::encode(report));
+            },
+            po);
+        if (auto started = prober->start(); !started) return util::unexpected(started.error());
+        ctx.on_stop([this] { prober->stop(); });
+        return {};
     }
 
-    // Paid usage at this exit: the price comes from the genesis.
-    std::unique_ptr<UsageClaimer> claimer;
-    if (genesis && config.exit && genesis->params.incentives.usage_price_per_mib > 0) {
+    Status start_follower() {
+        if (config.follow.empty()) return {};
+        if (auto s = open_store(); !s) return s;
+        register_ledger_methods(dispatcher, *store, genesis(), nullptr);
+        follower = std::make_unique<Follower>(
+            ctx.io(), *store, genesis(),
+            FollowerOptions{config.follow, 500, static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms)});
+        follower->on_commit = [this](const ledger::Block& b) {
+            rpc_server.publish("newHeads", header_answer(b, *store, genesis()));
+        };
+        follower->start();
+        return {};
+    }
+
+    Status start_rpc() {
+        ctx.on_stop([this] { rpc_server.stop(); });
+        if (config.rpc.empty()) return {};
+        auto at = NodeContext::listen_address(config.rpc, "rpc address");
+        if (!at) return util::unexpected(at.error());
+        auto r = rpc_server.start(*at);
+        if (!r) return util::unexpected(net::describe(r.error()) + " (the config's `rpc`)");
+        std::cout << "rpc on " << r->address().to_string() << ":" << r->port() << std::endl;
+        return {};
+    }
+
+    /// Paid usage at this exit: the price comes from the genesis.
+    Status start_paid_usage() {
+        if (!ctx.genesis() || !config.exit || genesis().params.incentives.usage_price_per_mib == 0) return {};
         relay::MeterConfig mc;
-        mc.chain_id = genesis->chain_id;
+        mc.chain_id = genesis().chain_id;
         mc.exit = noise_key.public_key;
-        mc.price_per_mib = genesis->params.incentives.usage_price_per_mib;
+        mc.price_per_mib = genesis().params.incentives.usage_price_per_mib;
         mc.credit_bytes = std::uint64_t{config.usage_credit_mib} << 20;
         mc.free_bytes_per_second = std::uint64_t{config.free_tier_kbps} * 1024;
-        server.meter() = relay::UsageMeter(mc);
+        server->meter() = relay::UsageMeter(mc);
         spdlog::info("[usage] paid exit: {} base units per MiB, credit {} MiB, free tier {}", mc.price_per_mib,
                      config.usage_credit_mib,
                      config.free_tier_kbps ? std::to_string(config.free_tier_kbps) + " KiB/s per circuit" : "off");
         if (config.ledger_rpc.empty())
             spdlog::warn("[usage] no ledger_rpc: receipts cannot be claimed and balances are not checked");
         else
-            claimer = std::make_unique<UsageClaimer>(io, server.meter(), wallet->clone(), genesis->chain_id,
-                                                     genesis->params.min_fee);
+            claimer = std::make_unique<UsageClaimer>(ctx.io(), server->meter(), wallet->clone(), genesis().chain_id,
+                                                     genesis().params.min_fee);
+        return {};
     }
-    // Registration on the ledger and the relay list from it.
-    if (!config.ledger_rpc.empty()) {
+
+    /// Registration on the ledger and the relay list from it.
+    Status start_registration() {
+        if (config.ledger_rpc.empty()) return {};
         Registration reg{config, config.listen, noise_key.public_key, wallet->clone()};
         if (!config.advertise.empty())
             reg.advertise = *parse_host_port(config.advertise);
         else
-            reg.advertise = {bound->front().address().to_string(), bound->front().port()};
-        sync = std::make_unique<LedgerSync>(io, std::vector<std::string>{config.ledger_rpc}, *genesis,
+            reg.advertise = {bound.front().address().to_string(), bound.front().port()};
+        sync = std::make_unique<LedgerSync>(ctx.io(), std::vector<std::string>{config.ledger_rpc}, genesis(),
                                             config.ledger_refresh_seconds * 1000, std::move(reg),
-                                            [&directory](ledger::Directory d) { directory = std::move(d); });
+                                            [this](ledger::Directory d) { directory = std::move(d); });
         sync->set_rpc_timeout_ms(static_cast<std::uint32_t>(config.limits.rpc_client_timeout_ms));
         if (claimer)
             sync->add_task(
                 [c = claimer.get()](const std::string& url, const rpc::CallOptions& call) { c->refresh(url, call); });
         sync->start();
+        return {};
     }
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code, int sig) {
-        spdlog::info("[relay] signal {}: shutting down", sig);
-        server.stop();
-        http.stop();
-        rpc_server.stop();
-        if (prober) prober->stop();
-        if (validator) validator->stop();
-        io.stop();
-    });
-    for (const auto& b : *bound)
+    ~RelayNode() {
+        if (sync) sync->stop();
+    }
+};
+
+}  // namespace
+
+int run_relay(const std::filesystem::path& dir, const NodeConfig& config, const crypto::X25519KeyPair& noise_key,
+              std::optional<crypto::PrivateKey> wallet) {
+    NodeContext ctx;
+    RelayNode node{ctx, dir, config, noise_key, std::move(wallet)};
+    for (auto step : {&RelayNode::load_directory, &RelayNode::start_relay, &RelayNode::start_status,
+                      &RelayNode::load_genesis, &RelayNode::start_validator, &RelayNode::start_follower,
+                      &RelayNode::start_rpc, &RelayNode::start_paid_usage, &RelayNode::start_registration}) {
+        if (auto s = (node.*step)(); !s) {
+            std::cerr << "conet: error: " << s.error() << "\n";
+            return 1;
+        }
+    }
+    for (const auto& b : node.bound)
         std::cout << "relay listening on " << b.address().to_string() << ":" << b.port() << std::endl;
-    spdlog::info("[relay] {} relays in directory; exit {}", directory.records().size(),
+    spdlog::info("[relay] {} relays in directory; exit {}", node.directory.records().size(),
                  config.exit ? "enabled" : "disabled");
-    io.run();
-    if (sync) sync->stop();
-    follower.reset();   // joins its thread
-    prober.reset();     // before the validator it submits through
-    validator.reset();  // before the store and genesis it refers to
+    ctx.run("relay");
     return 0;
 }
 
