@@ -28,6 +28,7 @@ void add_proxy_commands(CLI::App& app, int& exit_code);
 void add_genesis_commands(CLI::App& app, int& exit_code);
 void add_ledger_commands(CLI::App& app, int& exit_code);
 void add_devnet_commands(CLI::App& app, int& exit_code);
+void add_testnet_command(CLI::App& app, int& exit_code);
 void add_sim_commands(CLI::App& app, int& exit_code);
 
 }  // namespace conet::app

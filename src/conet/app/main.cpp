@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     conet::app::add_genesis_commands(app, exit_code);
     conet::app::add_ledger_commands(app, exit_code);
     conet::app::add_devnet_commands(app, exit_code);
+    conet::app::add_testnet_command(app, exit_code);
     conet::app::add_sim_commands(app, exit_code);
 
     try {
