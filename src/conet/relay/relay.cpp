@@ -152,10 +152,7 @@ struct RelayServer::ExitCircuit final : net::CircuitEnd {
     CircuitKey key;  ///< in the circuit table and the usage meter
     bool dead = false;
     bool cutting_off = false;
-    std::set<std::uint32_t> pending_streams;  ///< resolving or connecting
-    /// Pending streams the user RESET before CONNECTED: when the connect ends
-    /// the socket is closed and RESET answers the BEGIN (still counted as pending).
-    std::set<std::uint32_t> cancelled_streams;
+    ExitOpenings openings;  ///< streams resolving or connecting, and those the user cancelled meanwhile
 };
 
 // ---- lifecycle --------------------------------------------------------------------------
@@ -573,40 +570,23 @@ void RelayServer::handle_exit_message(const std::shared_ptr<ExitCircuit>& circ, 
     };
     switch (msg.command) {
         case RelayCommand::begin: {
-            if (msg.stream_id == 0 || circ->find_stream(msg.stream_id) || circ->pending_streams.count(msg.stream_id)) {
-                destroy_circuit(circ->key, EndReason::protocol_error);
-                return;
+            ExitCapacity capacity;
+            capacity.exit_enabled = m_config.exit_enabled;
+            capacity.paid = m_config.exit_enabled ? m_meter.admit_stream(circ->key) : MeterVerdict::ok;
+            capacity.process_full = m_exit_streams + m_exit_pending >= m_config.limits.max_exit_streams ||
+                                    m_links.size() + m_handshakes + m_exit_streams + m_exit_pending >= m_socket_cap;
+            auto d = circ->openings.on_begin(msg.stream_id, msg.body, capacity,
+                                             circ->find_stream(msg.stream_id) != nullptr, circ->stream_count());
+            switch (d.kind) {
+                case BeginDecision::Kind::protocol_error: destroy_circuit(circ->key, EndReason::protocol_error); return;
+                case BeginDecision::Kind::refuse:
+                    m_metrics.reject(d.metric);
+                    reset(d.reason);
+                    return;
+                case BeginDecision::Kind::open:
+                    asio::co_spawn(m_io, open_exit_stream(circ, msg.stream_id, std::move(d.target)), asio::detached);
+                    return;
             }
-            if (!m_config.exit_enabled) {
-                m_metrics.reject("not_an_exit");
-                reset(EndReason::exit_policy);
-                return;
-            }
-            if (const auto paid = m_meter.admit_stream(circ->key); paid != MeterVerdict::ok) {
-                m_metrics.reject(paid == MeterVerdict::balance_exhausted ? "balance_exhausted" : "payment_required");
-                reset(paid == MeterVerdict::balance_exhausted ? EndReason::balance_exhausted
-                                                              : EndReason::payment_required);
-                return;
-            }
-            if (circ->stream_count() + circ->pending_streams.size() >= net::max_streams_per_circuit) {
-                m_metrics.reject("streams_per_circuit");
-                reset(EndReason::resource_limit);
-                return;
-            }
-            if (m_exit_streams + m_exit_pending >= m_config.limits.max_exit_streams ||
-                m_links.size() + m_handshakes + m_exit_streams + m_exit_pending >= m_socket_cap) {
-                m_metrics.reject("exit_streams");
-                reset(EndReason::resource_limit);
-                return;
-            }
-            auto target = net::decode_target(msg.body);
-            if (!target) {
-                m_metrics.reject("bad_target");
-                reset(EndReason::protocol_error);
-                return;
-            }
-            circ->pending_streams.insert(msg.stream_id);
-            asio::co_spawn(m_io, open_exit_stream(circ, msg.stream_id, std::move(*target)), asio::detached);
             return;
         }
         case RelayCommand::receipt: {
@@ -620,10 +600,7 @@ void RelayServer::handle_exit_message(const std::shared_ptr<ExitCircuit>& circ, 
         }
         case RelayCommand::reset:
             // The user gave up waiting for CONNECTED: cancel the connect in flight.
-            if (circ->pending_streams.count(msg.stream_id)) {
-                circ->cancelled_streams.insert(msg.stream_id);
-                return;
-            }
+            if (circ->openings.on_reset(msg.stream_id)) return;
             [[fallthrough]];
         default:
             if (!circ->on_stream_message(msg)) {
@@ -648,9 +625,8 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
     auto finish_with = [&](EndReason reason) {
         auto c = weak.lock();
         if (!c || c->dead) return;
-        c->pending_streams.erase(stream_id);
-        c->cancelled_streams.erase(stream_id);  // every BEGIN gets one answer, cancelled or not
-        const std::uint8_t r = static_cast<std::uint8_t>(reason);
+        // Every BEGIN gets one answer, cancelled or not.
+        const std::uint8_t r = static_cast<std::uint8_t>(c->openings.on_open_result(stream_id, reason).reset);
         c->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
     };
 
@@ -701,10 +677,9 @@ awaitable<void> RelayServer::open_exit_stream(std::weak_ptr<ExitCircuit> weak, s
     }
     auto circ = weak.lock();
     if (!circ || circ->dead) co_return;
-    circ->pending_streams.erase(stream_id);
-    if (circ->cancelled_streams.erase(stream_id)) {
+    if (const auto answer = circ->openings.on_open_result(stream_id, std::nullopt); !answer.connected) {
         // The user gave up meanwhile: the socket closes here and RESET is the BEGIN's one answer.
-        const std::uint8_t r = static_cast<std::uint8_t>(EndReason::done);
+        const std::uint8_t r = static_cast<std::uint8_t>(answer.reset);
         circ->send_relay(RelayCommand::reset, stream_id, util::ByteView(&r, 1));
         co_return;
     }

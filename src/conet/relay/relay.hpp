@@ -21,6 +21,7 @@
 #include "conet/net/listener.hpp"
 #include "conet/net/stream.hpp"
 #include "conet/relay/circuit_table.hpp"
+#include "conet/relay/exit_core.hpp"
 #include "conet/relay/exit_policy.hpp"
 #include "conet/relay/resolver.hpp"
 #include "conet/relay/usage_meter.hpp"

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "conet/crypto/sodium.hpp"
@@ -12,6 +13,7 @@
 #include "conet/net/stream_core.hpp"
 #include "conet/proxy/circuit_core.hpp"
 #include "conet/relay/circuit_table.hpp"
+#include "conet/relay/exit_core.hpp"
 #include "conet/runtime/sim.hpp"
 
 namespace conet::sim {
@@ -109,13 +111,13 @@ private:
         std::uint64_t sent = 0, got = 0;
         std::uint64_t granted = 0;  ///< stream credit sent back in SENDMEs
         net::StreamCore core;       ///< the real stream state machine; the destination is its socket
-        bool connected = false;
-        bool cancelled = false;  ///< the user RESET it while connecting: RESET answers when the connect ends
     };
     struct ExitCircuit {
         net::SendWindow send{net::circuit_window_bytes};
         net::RecvWindow recv{net::circuit_window_bytes, net::circuit_sendme_bytes};
-        std::map<std::uint32_t, ExitStream> streams;
+        relay::ExitOpenings openings;                 ///< the real exit's BEGIN admission and cancels
+        std::set<std::uint32_t> reset_while_opening;  ///< the simulator\'s own record, to check the core by
+        std::map<std::uint32_t, ExitStream> streams;  ///< connected
     };
     struct Relay {
         crypto::X25519KeyPair key;
@@ -377,10 +379,11 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
     };
     switch (m.command) {
         case RelayCommand::begin: {
-            auto target = net::decode_target(m.body);
-            auto demand = target ? decode_demand(target->host) : std::nullopt;
-            if (!demand || m.stream_id == 0 || ex.streams.count(m.stream_id)) {
-                fail("an honest user sent a bad BEGIN");
+            const auto d = ex.openings.on_begin(m.stream_id, m.body, relay::ExitCapacity{},
+                                                ex.streams.count(m.stream_id) != 0, ex.streams.size());
+            auto demand = d.kind == relay::BeginDecision::Kind::open ? decode_demand(d.target.host) : std::nullopt;
+            if (!demand) {
+                fail("an honest user's BEGIN was refused" + (d.metric.empty() ? "" : ": " + std::string(d.metric)));
                 return;
             }
             const std::uint32_t id = m.stream_id;
@@ -388,30 +391,31 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             // A slow destination connects just around the user's 20 s deadline (mostly just before it,
             // so that CONNECTED is in flight when the user gives up).
             const TimeMs connect_ms = demand->slow ? stream_timeout_ms - 60 + m_rng.below(70) : 1 + m_rng.below(10);
-            if (demand->refuse) {
-                m_sched.at(m_sched.now() + connect_ms, [this, r, c, id, life] {
-                    if (!m_relays[r].up || m_relays[r].life != life || !m_relays[r].table->alive(c)) return;
-                    const auto reason = static_cast<std::uint8_t>(EndReason::connection_refused);
-                    exit_send(r, c, RelayCommand::reset, id, util::ByteView(&reason, 1));
-                });
-                return;
-            }
-            ExitStream& s = ex.streams[id];
-            s.demand = *demand;
             // Some destinations read slowly; the hostile stream's never catches up with it.
-            s.read_delay = demand->hostile ? 2'000 : m_rng.below(4) == 0 ? m_rng.below(300) : 0;
-            s.key_down = demand->key;
-            s.key_up = demand->key ^ 0x5555'5555'5555'5555ull;
-            m_sched.at(m_sched.now() + connect_ms, [this, r, c, id, life] {
+            const TimeMs read_delay = demand->hostile ? 2'000 : m_rng.below(4) == 0 ? m_rng.below(300) : 0;
+            m_sched.at(m_sched.now() + connect_ms, [this, r, c, id, life, read_delay, demand = *demand] {
                 Relay& rl = m_relays[r];
-                if (!rl.up || rl.life != life || !rl.exits.count(c) || !rl.exits.at(c).streams.count(id)) return;
-                if (rl.exits.at(c).streams.at(id).cancelled) {
-                    rl.exits.at(c).streams.erase(id);
-                    const auto done = static_cast<std::uint8_t>(EndReason::done);
-                    exit_send(r, c, RelayCommand::reset, id, util::ByteView(&done, 1));
+                if (!rl.up || rl.life != life || !rl.table->alive(c) || !rl.exits.count(c)) return;
+                ExitCircuit& e = rl.exits.at(c);
+                if (!e.openings.opening(id)) return;  // another circuit under the same key
+                const auto failure = demand.refuse ? std::optional(EndReason::connection_refused) : std::nullopt;
+                const bool cancelled = e.reset_while_opening.erase(id) != 0;
+                const auto answer = e.openings.on_open_result(id, failure);
+                if (answer.connected != (!cancelled && !failure))
+                    fail(std::string("the exit core ") + (answer.connected ? "connected" : "refused") + " stream " +
+                         std::to_string(id) +
+                         (cancelled ? ", which the user had reset while it was connecting"
+                                    : ", whose destination " + std::string(failure ? "refused" : "accepted")));
+                if (!answer.connected) {
+                    const auto reason = static_cast<std::uint8_t>(answer.reset);
+                    exit_send(r, c, RelayCommand::reset, id, util::ByteView(&reason, 1));
                     return;
                 }
-                rl.exits.at(c).streams.at(id).connected = true;
+                ExitStream& s = e.streams[id];
+                s.demand = demand;
+                s.read_delay = read_delay;
+                s.key_down = demand.key;
+                s.key_up = demand.key ^ 0x5555'5555'5555'5555ull;
                 exit_send(r, c, RelayCommand::connected, id, {});
                 exit_pump(r, c, id);
             });
@@ -488,9 +492,8 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
         }
         case RelayCommand::reset: {
             // As the real exit: a stream still connecting is cancelled and answered when the connect ends.
-            const auto it = ex.streams.find(m.stream_id);
-            if (it != ex.streams.end() && !it->second.connected)
-                it->second.cancelled = true;
+            if (ex.openings.on_reset(m.stream_id))
+                ex.reset_while_opening.insert(m.stream_id);
             else
                 ex.streams.erase(m.stream_id);
             return;
@@ -531,7 +534,7 @@ void Dataplane::exit_pump(std::size_t r, CircuitKey c, std::uint32_t id) {
         if (!rel.table->alive(c) || !rel.exits.count(c)) return;
         ExitCircuit& ex = rel.exits.at(c);
         const auto it = ex.streams.find(id);
-        if (it == ex.streams.end() || !it->second.connected || it->second.core.sent_end()) return;
+        if (it == ex.streams.end() || it->second.core.sent_end()) return;
         ExitStream& s = it->second;
         if (s.sent == s.demand.down) {
             s.core.local_end();
