@@ -10,8 +10,9 @@ namespace {
 
 TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
     DataplaneResult sum;
-    // Seeds chosen to include a hostile user, a relay crash and link breaks (3 s of faults each).
-    for (std::uint64_t seed : {2, 5, 7}) {
+    // Seeds chosen to include a hostile user, relay crashes, link breaks and
+    // lossy links (3 s of faults each).
+    for (std::uint64_t seed : {2, 7, 8}) {
         DataplaneOptions o;
         o.seed = seed;
         o.fault_seconds = 3;
@@ -23,6 +24,7 @@ TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
         sum.bytes_delivered += r.bytes_delivered;
         sum.sendmes += r.sendmes;
         sum.link_breaks += r.link_breaks;
+        sum.retransmits += r.retransmits;
         sum.relay_crashes += r.relay_crashes;
         sum.hostile_destroyed += r.hostile_destroyed;
     }
@@ -32,6 +34,7 @@ TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
     EXPECT_GT(sum.bytes_delivered, 16u << 20) << "streams past the windows need SENDMEs";
     EXPECT_GT(sum.sendmes, 0u);
     EXPECT_GT(sum.link_breaks, 0u);
+    EXPECT_GT(sum.retransmits, 0u);
     EXPECT_GT(sum.relay_crashes, 0u);
     EXPECT_GT(sum.hostile_destroyed, 0u);
 }

@@ -89,7 +89,9 @@ public:
     DataplaneResult run();
 
 private:
-    // ---- links: ordered (TCP), with latency and bandwidth; a break loses what is in flight
+    // ---- links: ordered (TCP), with latency and bandwidth; a break loses what is in flight.
+    // A lost segment is what TCP makes of it: resent after a retransmission
+    // timeout, and every later cell on that direction waits behind it.
     struct Direction {
         TimeMs last = 0;
         std::uint64_t busy_us = 0;
@@ -99,6 +101,7 @@ private:
         LinkId local[2];
         TimeMs latency = 1;
         std::uint64_t bytes_per_ms = 100'000;
+        std::uint32_t loss_per_mille = 0;  ///< cells whose segment is lost once and resent
         Direction dir[2];
         bool up = true;
     };
@@ -211,6 +214,7 @@ private:
     LinkId m_next_local = 1;
     TimeMs m_fault_end = 0;
     bool m_any_fault = false;
+    bool m_lossy = false;  ///< drawn per seed: links lose segments (TCP resends them)
 };
 
 // ---- links ------------------------------------------------------------------------------
@@ -222,7 +226,8 @@ std::size_t Dataplane::connect(std::size_t a, std::size_t b) {
     l.local[0] = m_next_local++;
     l.local[1] = m_next_local++;
     l.latency = 1 + m_rng.below(20);
-    l.bytes_per_ms = 20'000 + m_rng.below(180'000);  // 20..200 MB/s
+    l.bytes_per_ms = 20'000 + m_rng.below(180'000);                                // 20..200 MB/s
+    l.loss_per_mille = m_lossy ? static_cast<std::uint32_t>(m_rng.below(31)) : 0;  // up to 3%
     const std::size_t id = m_links.size();
     m_links.push_back(l);
     m_link_of[{a, l.local[0]}] = id;
@@ -239,7 +244,11 @@ void Dataplane::send(std::size_t node, LinkId local, util::Bytes cell) {
     Direction& d = l.dir[side];
     const std::uint64_t start = std::max<std::uint64_t>(m_sched.now() * 1000, d.busy_us);
     d.busy_us = start + cell.size() * 1000 / l.bytes_per_ms;
-    const TimeMs arrive = std::max<TimeMs>((d.busy_us + 999) / 1000 + l.latency, d.last);
+    TimeMs arrive = std::max<TimeMs>((d.busy_us + 999) / 1000 + l.latency, d.last);
+    if (l.loss_per_mille && m_rng.below(1000) < l.loss_per_mille) {
+        arrive += std::max<TimeMs>(200, 3 * l.latency);  // Linux's least RTO, or a few round trips
+        ++m_r.retransmits;
+    }
     d.last = arrive;
     const std::size_t link = it->second;
     m_sched.at(arrive, [this, link, side, cell = std::move(cell)] { deliver(link, side, cell); });
@@ -927,6 +936,7 @@ DataplaneResult Dataplane::run() {
     m_users.resize(m_o.users);
     const bool hostile = m_rng.below(2) == 0;
     const bool faults = m_rng.below(3) != 0;
+    m_lossy = m_rng.below(3) == 0;
     m_fault_end = static_cast<TimeMs>(m_o.fault_seconds) * 1000;
     std::uint32_t slow = 0;
     for (std::size_t u = 0; u < m_users.size(); ++u) {
@@ -961,7 +971,8 @@ DataplaneResult Dataplane::run() {
     m_r.scenario = std::to_string(m_o.relays) + " relays, " + std::to_string(m_o.users) + " users (" +
                    std::to_string(slow) + " slow readers" + (hostile ? ", user 0 hostile" : "") + "), " +
                    (faults ? std::to_string(planned) + " faults in " + std::to_string(m_o.fault_seconds) + " s"
-                           : std::string("no faults"));
+                           : std::string("no faults")) +
+                   (m_lossy ? ", lossy links" : "");
     const TimeMs limit = m_fault_end + drain_ms;
     while (m_r.passed && m_sched.next_time() <= limit && m_sched.step()) {
     }

@@ -42,6 +42,7 @@ struct DataplaneResult {
     std::uint64_t bytes_delivered = 0;  ///< stream bytes verified at their receiver, both ways
     std::uint64_t sendmes = 0;
     std::uint64_t link_breaks = 0;
+    std::uint64_t retransmits = 0;  ///< cells delayed by a lost segment (lossy links)
     std::uint64_t relay_crashes = 0;
     std::uint64_t hostile_destroyed = 0;  ///< circuits of the hostile user destroyed for a window violation
 };
