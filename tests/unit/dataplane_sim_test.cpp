@@ -10,14 +10,17 @@ namespace {
 
 TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
     DataplaneResult sum;
-    // Seeds chosen to include a hostile user, relay crashes, link breaks and
-    // lossy links (3 s of faults each).
-    for (std::uint64_t seed : {2, 7, 8}) {
+    // Seeds chosen to include relay crashes, link breaks, lossy links and each
+    // of the hostile user's attacks (3 s of faults each): a forged cell (2),
+    // stream credit for bytes never sent (8), data past the stream window (27).
+    for (std::uint64_t seed : {2, 8, 27}) {
         DataplaneOptions o;
         o.seed = seed;
         o.fault_seconds = 3;
         const DataplaneResult r = run_dataplane(o);
         ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure << " (" << r.scenario << ")";
+        EXPECT_EQ(r.hostile_destroyed, 1u) << "seed " << seed << ": the attack cost the hostile user its circuit ("
+                                           << r.scenario << ")";
         sum.circuits_built += r.circuits_built;
         sum.streams_completed += r.streams_completed;
         sum.streams_failed += r.streams_failed;

@@ -140,8 +140,25 @@ private:
         enum class State { opening, open, done, failed } state = State::opening;
         EndReason reason = EndReason::misc;
     };
+    /// What the hostile user does on its first round's first stream (the
+    /// hardening issue's attacks, each of which must cost it its circuit and
+    /// no honest user anything).
+    enum class Hostility {
+        window,  ///< sends past its stream window
+        credit,  ///< grants stream credit for bytes never sent to it
+        forged,  ///< sends a RELAY cell its entry cannot authenticate
+    };
+    static const char* hostility_name(Hostility h) {
+        switch (h) {
+            case Hostility::window: return "past its stream window";
+            case Hostility::credit: return "stream credit for bytes never sent";
+            case Hostility::forged: return "a forged cell";
+        }
+        return "?";
+    }
     struct User {
-        bool hostile = false;   ///< its first round ignores the windows
+        bool hostile = false;  ///< its first round attacks (see Hostility)
+        Hostility hostility = Hostility::window;
         TimeMs read_delay = 0;  ///< a slow reader consumes what arrives this much later
         std::size_t link = none;
         LinkId local = 0;
@@ -194,6 +211,8 @@ private:
     void end_round(std::size_t u);
     void apply_user(std::size_t u, CircuitActions a);
     void user_message(std::size_t u, const net::RelayView& m);
+    /// The hostile user's act on its hostile stream, once it is open.
+    void attack(std::size_t u, std::uint32_t id);
     void user_send(std::size_t u, RelayCommand cmd, std::uint32_t stream, util::ByteView body);
     void user_pump(std::size_t u, std::uint32_t stream);
     void user_consume(std::size_t u, std::uint32_t stream, std::size_t n);
@@ -214,7 +233,15 @@ private:
     LinkId m_next_local = 1;
     TimeMs m_fault_end = 0;
     bool m_any_fault = false;
-    bool m_lossy = false;  ///< drawn per seed: links lose segments (TCP resends them)
+    bool m_lossy = false;
+    /// Forged cells the hostile user sent that no relay has refused yet.
+    std::uint32_t m_forged_in_flight = 0;
+    /// hostile_destroyed when the hostile user attacked (unset: it has not).
+    std::optional<std::uint64_t> m_punished_before;
+    /// A fault hit the hostile user's attacking round, or happened after it
+    /// (either may take the circuit, or the evidence, before a relay judges it).
+    bool m_attack_excused = false;
+    ///< lose segments (TCP resends them)
 };
 
 // ---- links ------------------------------------------------------------------------------
@@ -321,8 +348,16 @@ void Dataplane::break_link(std::size_t link, bool fault) {
 
 void Dataplane::apply_relay(std::size_t r, TableActions& out) {
     for (auto& s : out.sends) send(r, s.link, std::move(s.cell));
-    // Every peer here is honest but the hostile user, whose excess the exit (not the table) refuses.
-    for (const char* why : out.rejects) fail("relay " + std::to_string(r) + " refused something: " + why);
+    // Every peer here is honest but the hostile user: a relay may refuse only its forged cell
+    // (which the entry passes on as it is: the user's link was its layer).
+    for (const char* why : out.rejects) {
+        if (m_forged_in_flight > 0 && std::string_view(why) == "onion_auth") {
+            --m_forged_in_flight;
+            ++m_r.hostile_destroyed;
+            continue;
+        }
+        fail("relay " + std::to_string(r) + " refused something: " + why);
+    }
     for (const auto& c : out.closes) {
         if (const auto it = m_link_of.find({r, c.link}); it != m_link_of.end()) {
             const std::size_t link = it->second;
@@ -527,7 +562,12 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
             const auto it = ex.streams.find(m.stream_id);
             if (it == ex.streams.end()) return;
             if (!it->second.core.on_sendme(*credit_bytes)) {
-                fail("an honest user granted more stream credit than it was sent");
+                if (!it->second.demand.hostile) {
+                    fail("an honest user granted more stream credit than it was sent");
+                    return;
+                }
+                ++m_r.hostile_destroyed;
+                destroy("stream credit beyond what was sent");
                 return;
             }
             exit_pump(r, c, m.stream_id);
@@ -579,6 +619,7 @@ void Dataplane::crash(std::size_t r) {
     if (!rel.up) return;
     ++m_r.relay_crashes;
     m_any_fault = true;
+    if (m_punished_before) m_attack_excused = true;
     trace("relay " + std::to_string(r) + " crashes");
     for (auto& usr : m_users)
         if (std::count(usr.path.begin(), usr.path.end(), r)) usr.round_hit = true;
@@ -643,6 +684,7 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
         if (it == usr.streams.end()) continue;
         if (ans.connected) {
             it->second.state = UserStream::State::open;
+            if (it->second.demand.hostile) attack(u, ans.stream_id);
             user_pump(u, ans.stream_id);
         } else {
             stream_ended(u, ans.stream_id, false, ans.reason);
@@ -680,8 +722,10 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
     }
     if (a.death && usr.life == life) {
         trace("user " + std::to_string(u) + " circuit dies: " + std::string(a.death->why));
-        // Relays and exits here are honest: the user's core never has cause to call them wrong.
-        if (a.death->reason == EndReason::protocol_error)
+        // Relays and exits here are honest: the user's core never has cause to call them wrong
+        // (the forging user's entry rightly calls it wrong, and says so).
+        if (a.death->reason == EndReason::protocol_error &&
+            !(usr.hostile && usr.round == 1 && usr.hostility == Hostility::forged))
             fail("user " + std::to_string(u) + "'s circuit died of a protocol error: " + std::string(a.death->why));
         if (a.death->build_hop) ++m_r.circuits_failed;
         std::vector<std::uint32_t> open;
@@ -722,6 +766,27 @@ void Dataplane::user_send(std::size_t u, RelayCommand cmd, std::uint32_t stream,
     send(m_relays.size() + u, usr.local, std::move(buf));
 }
 
+void Dataplane::attack(std::size_t u, std::uint32_t id) {
+    User& usr = m_users[u];
+    if (!m_punished_before) m_punished_before = m_r.hostile_destroyed;
+    switch (usr.hostility) {
+        case Hostility::window: return;  // user_pump sends past the window
+        case Hostility::credit:
+            trace("user " + std::to_string(u) + " grants credit for bytes it never got");
+            // More than the exit can have sent: it has had no credit for this stream yet.
+            user_send(u, RelayCommand::sendme, id, net::encode_u32(net::stream_window_bytes + 1));
+            return;
+        case Hostility::forged: {
+            trace("user " + std::to_string(u) + " sends a forged cell");
+            util::Bytes body(net::relay_header_bytes + 64 + crypto::noise::tag_bytes);
+            for (auto& b : body) b = static_cast<std::uint8_t>(m_rng.next());
+            ++m_forged_in_flight;
+            send(m_relays.size() + u, usr.local, net::encode_cell(usr.core->circuit_id(), CellCommand::relay, body));
+            return;
+        }
+    }
+}
+
 void Dataplane::user_pump(std::size_t u, std::uint32_t id) {
     for (;;) {
         User& usr = m_users[u];
@@ -737,10 +802,11 @@ void Dataplane::user_pump(std::size_t u, std::uint32_t id) {
             return;
         }
         std::size_t n = std::min<std::size_t>(s.demand.up - s.sent, net::max_data_bytes);
-        // The hostile stream keeps to the circuit's window but not to its own.
-        n = std::min(n, s.demand.hostile ? usr.send.available() : s.core.room(usr.send.available()));
+        // The window-ignoring stream keeps to the circuit's window but not to its own.
+        const bool ignores_window = s.demand.hostile && usr.hostility == Hostility::window;
+        n = std::min(n, ignores_window ? usr.send.available() : s.core.room(usr.send.available()));
         if (n == 0) return;  // a SENDME restarts the pump
-        if (!s.demand.hostile) s.core.sent(n);
+        if (!ignores_window) s.core.sent(n);
         usr.send.consume(n);
         util::Bytes body(n);
         for (std::size_t i = 0; i < n; ++i) body[i] = pattern(s.key_up, s.sent + i);
@@ -845,7 +911,8 @@ void Dataplane::user_message(std::size_t u, const net::RelayView& m) {
             }
             const auto it = usr.streams.find(m.stream_id);
             if (it == usr.streams.end()) return;
-            if (!it->second.demand.hostile && !it->second.core.on_sendme(*credit))
+            if (!(it->second.demand.hostile && usr.hostility == Hostility::window) &&
+                !it->second.core.on_sendme(*credit))
                 fail("an honest exit granted more stream credit than it was sent");
             user_pump(u, m.stream_id);
             return;
@@ -886,6 +953,7 @@ void Dataplane::end_round(std::size_t u) {
     User& usr = m_users[u];
     if (usr.round_over) return;
     usr.round_over = true;
+    if (usr.hostile && usr.round == 1 && usr.round_hit) m_attack_excused = true;
     const std::uint64_t life = usr.life;
     if (usr.final_round) {
         bool all = usr.core && usr.core->state() == ClientCircuitCore::State::ready;
@@ -941,6 +1009,7 @@ DataplaneResult Dataplane::run() {
     std::uint32_t slow = 0;
     for (std::size_t u = 0; u < m_users.size(); ++u) {
         m_users[u].hostile = hostile && u == 0;
+        if (m_users[u].hostile) m_users[u].hostility = static_cast<Hostility>(m_rng.below(3));
         if (m_rng.below(3) == 0) {
             m_users[u].read_delay = 5 + m_rng.below(200);
             ++slow;
@@ -964,12 +1033,14 @@ DataplaneResult Dataplane::run() {
                     if (m_links[l].up) up.push_back(l);
                 if (up.empty()) return;
                 m_any_fault = true;
+                if (m_punished_before) m_attack_excused = true;
                 break_link(up[which % up.size()], true);
             });
         }
     }
     m_r.scenario = std::to_string(m_o.relays) + " relays, " + std::to_string(m_o.users) + " users (" +
-                   std::to_string(slow) + " slow readers" + (hostile ? ", user 0 hostile" : "") + "), " +
+                   std::to_string(slow) + " slow readers" +
+                   (hostile ? std::string(", user 0 hostile: ") + hostility_name(m_users[0].hostility) : "") + "), " +
                    (faults ? std::to_string(planned) + " faults in " + std::to_string(m_o.fault_seconds) + " s"
                            : std::string("no faults")) +
                    (m_lossy ? ", lossy links" : "");
@@ -985,8 +1056,12 @@ DataplaneResult Dataplane::run() {
                  " circuits after every user tore down");
         if (!m_relays[r].exits.empty()) fail("relay " + std::to_string(r) + " still holds exit state");
     }
-    if (m_users.front().hostile && m_r.hostile_destroyed == 0 && !m_any_fault)
-        fail("the hostile user's window violation went unpunished");
+    if (m_users.front().hostile && !m_punished_before && !m_any_fault) fail("the hostile user never got to attack");
+    // The attack must cost the hostile user its circuit (a relay may judge it
+    // after the user's round is over: the excess is still on its way).
+    if (m_punished_before && !m_attack_excused && m_r.hostile_destroyed == *m_punished_before)
+        fail(std::string("the hostile user's attack went unpunished (") + hostility_name(m_users.front().hostility) +
+             ")");
     return m_r;
 }
 

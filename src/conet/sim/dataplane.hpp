@@ -44,7 +44,7 @@ struct DataplaneResult {
     std::uint64_t link_breaks = 0;
     std::uint64_t retransmits = 0;  ///< cells delayed by a lost segment (lossy links)
     std::uint64_t relay_crashes = 0;
-    std::uint64_t hostile_destroyed = 0;  ///< circuits of the hostile user destroyed for a window violation
+    std::uint64_t hostile_destroyed = 0;  ///< circuits of the hostile user destroyed for its attack
 };
 
 DataplaneResult run_dataplane(const DataplaneOptions& options);
