@@ -38,10 +38,30 @@ struct SimArgs {
     std::uint32_t streams = 3;
 };
 
-/// Runs `count` seeds from `first` on `jobs` threads; `one(seed, verbose)`
-/// returns (passed, the line to print). Ends with "N passed, M failed".
-template <class One>
-int run_seeds(std::uint64_t first, std::uint64_t count, unsigned jobs, bool verbose, One one) {
+/// One seed's run, as each simulator reports it.
+struct SeedOutcome {
+    bool passed = false;
+    std::string failure, scenario, replay;
+    std::uint64_t trace_hash = 0;
+    std::string summary;  ///< the line printed for a seed that passed
+};
+
+/// Runs `count` seeds from `first` on `jobs` threads; `run(seed)` gives a
+/// SeedOutcome. With `check_determinism` each seed runs twice and must give
+/// the same trace. Prints failures (every seed with `verbose`) and ends with
+/// "N passed, M failed".
+template <class Run>
+int run_seeds(std::uint64_t first, std::uint64_t count, unsigned jobs, bool verbose, bool check_determinism, Run run) {
+    auto one = [&](std::uint64_t seed) {
+        SeedOutcome r = run(seed);
+        if (r.passed && check_determinism && run(seed).trace_hash != r.trace_hash) {
+            r.passed = false;
+            r.failure = "not deterministic: the same seed gave two different traces";
+        }
+        if (r.passed) return std::pair{true, std::move(r.summary)};
+        return std::pair{false, "FAIL seed " + std::to_string(seed) + ": " + r.failure + "\n  scenario: " + r.scenario +
+                                    "\n  replay:   " + r.replay};
+    };
     std::mutex out_mu;
     std::atomic<std::uint64_t> next{0}, passed{0}, failed{0}, done{0};
     auto worker = [&] {
@@ -80,17 +100,10 @@ int run_dataplane_sim(const SimArgs& a) {
     const std::uint64_t first = a.seed_given ? a.seed : a.seed_from;
     const std::uint64_t count = a.seed_given ? 1 : a.count;
     const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
-    return run_seeds(first, count, jobs, a.verbose, [&](std::uint64_t seed) {
+    return run_seeds(first, count, jobs, a.verbose, a.check_determinism, [&](std::uint64_t seed) {
         sim::DataplaneOptions o = base;
         o.seed = seed;
-        sim::DataplaneResult r = sim::run_dataplane(o);
-        if (r.passed && a.check_determinism && sim::run_dataplane(o).trace_hash != r.trace_hash) {
-            r.passed = false;
-            r.failure = "not deterministic: the same seed gave two different traces";
-        }
-        if (!r.passed)
-            return std::pair{false, "FAIL seed " + std::to_string(seed) + ": " + r.failure + "\n  scenario: " +
-                                        r.scenario + "\n  replay:   " + sim::dataplane_replay_command(o)};
+        const sim::DataplaneResult r = sim::run_dataplane(o);
         char line[512];
         std::snprintf(
             line, sizeof line,
@@ -105,7 +118,7 @@ int run_dataplane_sim(const SimArgs& a) {
             static_cast<unsigned long long>(r.retransmits), static_cast<unsigned long long>(r.link_breaks),
             static_cast<unsigned long long>(r.relay_crashes), static_cast<unsigned long long>(r.hostile_destroyed),
             static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
-        return std::pair{true, std::string(line)};
+        return SeedOutcome{r.passed, r.failure, r.scenario, sim::dataplane_replay_command(o), r.trace_hash, line};
     });
 }
 
@@ -125,17 +138,10 @@ int run_sim(const SimArgs& a) {
     const std::uint64_t count = a.seed_given ? 1 : a.count;
     const unsigned jobs = a.jobs ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
 
-    return run_seeds(first, count, jobs, a.verbose, [&](std::uint64_t seed) {
+    return run_seeds(first, count, jobs, a.verbose, a.check_determinism, [&](std::uint64_t seed) {
         sim::SimOptions o = base;
         o.seed = seed;
-        sim::SimResult r = sim::run_simulation(o);
-        if (r.passed && a.check_determinism && sim::run_simulation(o).trace_hash != r.trace_hash) {
-            r.passed = false;
-            r.failure = "not deterministic: the same seed gave two different traces";
-        }
-        if (!r.passed)
-            return std::pair{false, "FAIL seed " + std::to_string(seed) + ": " + r.failure +
-                                        "\n  scenario: " + r.scenario + "\n  replay:   " + sim::replay_command(o)};
+        const sim::SimResult r = sim::run_simulation(o);
         char line[1024];
         std::snprintf(
             line, sizeof line,
@@ -156,7 +162,7 @@ int run_sim(const SimArgs& a) {
             static_cast<unsigned long long>(r.users_cut_off), static_cast<unsigned long long>(r.evidence_found),
             static_cast<unsigned long long>(r.slashed), static_cast<unsigned long long>(r.trace_hash),
             r.scenario.c_str());
-        return std::pair{true, std::string(line)};
+        return SeedOutcome{r.passed, r.failure, r.scenario, sim::replay_command(o), r.trace_hash, line};
     });
 }
 
@@ -183,8 +189,8 @@ void add_sim_commands(CLI::App& app, int& exit_code) {
                     "End an epoch every N blocks; the set changes over validators + 1 keys, by rotation on the "
                     "model chain and by bond transactions with --ledger (default 0: one set)");
     sim->add_flag("--dataplane", args->dataplane,
-                  "Simulate the data plane instead: relays (circuit tables), users (circuit cores) and "
-                  "destinations with link breaks, relay crashes and a hostile user (docs/performance.md)");
+                  "Simulate the data plane instead: relays (circuit tables, exit cores), users (circuit cores) and "
+                  "destinations with lossy links, link breaks, relay crashes and a hostile user (docs/protocol.md)");
     sim->add_option("--relays", args->relays, "Relays, with --dataplane (default 5)");
     sim->add_option("--users", args->users, "Users, with --dataplane (default 3)");
     sim->add_option("--streams", args->streams, "Most streams per user and round, with --dataplane (default 3)");

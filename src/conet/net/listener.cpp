@@ -132,12 +132,19 @@ std::string_view describe(DialError e) {
 awaitable<util::Result<tcp::socket, DialError>> dial(asio::any_io_executor ex,
                                                      std::span<const tcp::endpoint> candidates,
                                                      std::uint64_t timeout_ms) {
-    if (candidates.empty()) co_return util::unexpected(DialError::no_address);
-    // The socket lives in shared state: the deadline's handler closes it, and
-    // may run after this coroutine has moved on.
     auto socket = std::make_shared<tcp::socket>(ex);
+    auto done = co_await dial(socket, candidates, timeout_ms);
+    if (!done) co_return util::unexpected(done.error());
+    co_return std::move(*socket);
+}
+
+awaitable<util::Result<void, DialError>> dial(std::shared_ptr<tcp::socket> socket,
+                                              std::span<const tcp::endpoint> candidates, std::uint64_t timeout_ms) {
+    if (candidates.empty()) co_return util::unexpected(DialError::no_address);
+    // The socket is shared with the deadline's handler, which closes it and
+    // may run after this coroutine has moved on.
     auto timed_out = std::make_shared<bool>(false);
-    asio::steady_timer deadline(ex);
+    asio::steady_timer deadline(socket->get_executor());
     deadline.expires_after(std::chrono::milliseconds(timeout_ms));
     deadline.async_wait([socket, timed_out](boost::system::error_code e) {
         if (e) return;
@@ -154,9 +161,10 @@ awaitable<util::Result<tcp::socket, DialError>> dial(asio::any_io_executor ex,
         if (!ec && !*timed_out) {
             deadline.cancel();
             socket->set_option(tcp::no_delay(true), ignored);
-            co_return std::move(*socket);
+            co_return util::Result<void, DialError>{};
         }
         last = ec;
+        if (ec == asio::error::operation_aborted) break;  // closed: by the deadline or by the owner
     }
     deadline.cancel();
     if (*timed_out) co_return util::unexpected(DialError::timeout);

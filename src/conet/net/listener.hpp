@@ -74,5 +74,9 @@ std::string_view describe(DialError e);
 awaitable<util::Result<tcp::socket, DialError>> dial(asio::any_io_executor ex,
                                                      std::span<const tcp::endpoint> candidates,
                                                      std::uint64_t timeout_ms);
+/// The same on a socket the caller holds, so that it can close it to abort
+/// the connect (at shutdown): a connect aborted that way ends the dial.
+awaitable<util::Result<void, DialError>> dial(std::shared_ptr<tcp::socket> socket,
+                                              std::span<const tcp::endpoint> candidates, std::uint64_t timeout_ms);
 
 }  // namespace conet::net

@@ -801,13 +801,12 @@ awaitable<std::string> PeerTransport::Impl::run_outbound(PeerId peer) {
         for (const auto& r : results) targets.push_back(r.endpoint());
         if (!o.active) co_return "no longer in a validator set";  // set inactive while resolving
     }
-    auto [cec, connected_to] = co_await asio::async_connect(*socket, targets, use_nothrow);
+    auto dialed = co_await dial(socket, targets, config.limits.handshake_timeout_ms);
     if (stopped) co_return "stopped";
-    if (cec) {
+    if (!dialed) {
         ++stats.connect_failures;
-        co_return deadline.fired() ? "connect timed out" : cec.message();
+        co_return deadline.fired() ? "connect timed out" : std::string(describe(dialed.error()));
     }
-    socket->set_option(tcp::no_delay(true), ec);
 
     // Handshake and hellos.
     auto session = PeerSession::dial(identity, peer, config.limits.max_message_bytes, rng);
