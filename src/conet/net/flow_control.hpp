@@ -13,7 +13,7 @@
 namespace conet::net {
 
 /// The protocol's windows (docs/protocol.md "Flow control").
-inline constexpr std::int64_t stream_window_bytes = 4 << 20;
+inline constexpr std::int64_t stream_window_bytes = 16 << 20;
 inline constexpr std::int64_t circuit_window_bytes = 16 << 20;
 inline constexpr std::int64_t stream_sendme_bytes = stream_window_bytes / 4;
 inline constexpr std::int64_t circuit_sendme_bytes = circuit_window_bytes / 4;

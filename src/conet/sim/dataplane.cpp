@@ -144,13 +144,13 @@ private:
     /// hardening issue's attacks, each of which must cost it its circuit and
     /// no honest user anything).
     enum class Hostility {
-        window,  ///< sends past its stream window
+        window,  ///< sends past its windows
         credit,  ///< grants stream credit for bytes never sent to it
         forged,  ///< sends a RELAY cell its entry cannot authenticate
     };
     static const char* hostility_name(Hostility h) {
         switch (h) {
-            case Hostility::window: return "past its stream window";
+            case Hostility::window: return "past its windows";
             case Hostility::credit: return "stream credit for bytes never sent";
             case Hostility::forged: return "a forged cell";
         }
@@ -802,12 +802,13 @@ void Dataplane::user_pump(std::size_t u, std::uint32_t id) {
             return;
         }
         std::size_t n = std::min<std::size_t>(s.demand.up - s.sent, net::max_data_bytes);
-        // The window-ignoring stream keeps to the circuit's window but not to its own.
+        // The window-ignoring stream keeps to neither window (its stream's is as
+        // large as the circuit's, so passing one means passing both).
         const bool ignores_window = s.demand.hostile && usr.hostility == Hostility::window;
-        n = std::min(n, ignores_window ? usr.send.available() : s.core.room(usr.send.available()));
+        if (!ignores_window) n = std::min(n, s.core.room(usr.send.available()));
         if (n == 0) return;  // a SENDME restarts the pump
         if (!ignores_window) s.core.sent(n);
-        usr.send.consume(n);
+        usr.send.consume(std::min(n, usr.send.available()));
         util::Bytes body(n);
         for (std::size_t i = 0; i < n; ++i) body[i] = pattern(s.key_up, s.sent + i);
         s.sent += n;
