@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives import serialization
 
 HASHLEN = 64
-LINK_PROLOGUE = b"CONET link v1"
+LINK_PROLOGUE = b"CONET link v2"
 CIRCUIT_PROLOGUE = b"CONET circuit v1"
 NK_NAME = b"Noise_NK_25519_ChaChaPoly_BLAKE2b"
 

@@ -456,7 +456,7 @@ def metric(text, name, labels=""):
 
 def test_a_slow_reader_does_not_make_relays_buffer(net, httpd):
     """A client that stops reading a 1 GiB download: flow control stops the exit
-    within the windows (4 MiB per stream) plus socket buffers, instead of it
+    within the windows (16 MiB per stream and circuit) plus socket buffers, instead of it
     pulling the whole download into the relays' memory."""
     code, s = socks5_connect(net.proxy.port, "127.0.0.1", httpd.port)
     assert code == 0

@@ -21,7 +21,7 @@ from netlib import Httpd, Network
 
 # docs/protocol.md, "Cryptography", "Cells"
 NK = b"Noise_NK_25519_ChaChaPoly_BLAKE2b"
-LINK_PROLOGUE = b"CONET link v1"
+LINK_PROLOGUE = b"CONET link v2"
 CIRCUIT_PROLOGUE = b"CONET circuit v1"
 CREATE, CREATED, RELAY, DESTROY, EXTEND, EXTENDED, PING, PONG = range(1, 9)
 BEGIN, CONNECTED, DATA, END, RESET, SENDME, R_EXTEND, R_EXTENDED = range(1, 9)
@@ -201,7 +201,8 @@ class Circuit:
                 break
             assert command == DATA, command
             response += body
-            # "Flow control": credit back what was consumed, in bytes, per stream every 1 MiB
+            # "Flow control": credit back what was consumed, in bytes, per stream every 1 MiB (more often
+            # than the receiver must: any credit up to what was sent is valid)
             # and per circuit (stream 0) every 4 MiB.
             stream_unacked += len(body)
             circuit_unacked += len(body)
@@ -273,7 +274,7 @@ def test_the_wrong_extend_for_the_first_hop_destroys_the_circuit(relays):
 
 
 def test_the_documented_sendme_credit_carries_a_download_past_both_windows(relays, httpd):
-    # 20 MiB is more than the stream (4 MiB) and circuit (16 MiB) windows: without
+    # 20 MiB is more than the stream and circuit windows (16 MiB each): without
     # SENDMEs of the right unit the exit stops sending and the read times out.
     (port, entry_key), (_, exit_key), _ = relays
     link = UserLink(port, entry_key)

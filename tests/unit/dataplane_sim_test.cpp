@@ -26,6 +26,7 @@ TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
         sum.streams_failed += r.streams_failed;
         sum.bytes_delivered += r.bytes_delivered;
         sum.sendmes += r.sendmes;
+        sum.stream_window_stalls += r.stream_window_stalls;
         sum.link_breaks += r.link_breaks;
         sum.retransmits += r.retransmits;
         sum.relay_crashes += r.relay_crashes;
@@ -36,6 +37,7 @@ TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
     EXPECT_GT(sum.streams_failed, 0u);
     EXPECT_GT(sum.bytes_delivered, 16u << 20) << "streams past the windows need SENDMEs";
     EXPECT_GT(sum.sendmes, 0u);
+    EXPECT_GT(sum.stream_window_stalls, 0u) << "a download past its stream window waits for a stream SENDME";
     EXPECT_GT(sum.link_breaks, 0u);
     EXPECT_GT(sum.retransmits, 0u);
     EXPECT_GT(sum.relay_crashes, 0u);

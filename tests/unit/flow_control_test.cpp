@@ -97,7 +97,7 @@ TEST(FlowControl, SenderAndReceiverAgreeThroughExhaustionAndRefill) {
             ++sendmes;
         }
     }
-    EXPECT_EQ(sendmes, 3u);  // 4 MiB consumed in ~1 MiB steps; the last < 1 MiB stays unacked
+    EXPECT_EQ(sendmes, 3u);  // the window consumed in ~quarter-window steps; the last quarter stays unacked
     EXPECT_TRUE(send.open());
     EXPECT_LT(send.available(), static_cast<std::size_t>(stream_window_bytes));
     EXPECT_GE(send.available(), static_cast<std::size_t>(stream_window_bytes - stream_sendme_bytes));

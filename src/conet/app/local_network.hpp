@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "conet/crypto/keys.hpp"
+#include "conet/ledger/state.hpp"
 #include "conet/node/config.hpp"
 #include "conet/util/result.hpp"
 #include "conet/util/rng.hpp"
 
 namespace conet::app {
 
-inline constexpr std::uint64_t conet_unit = 1'000'000;  // base units per CONET
+inline constexpr std::uint64_t conet_unit = ledger::base_units_per_conet;
 /// What every wallet of a local network starts with.
 inline constexpr std::uint64_t initial_balance = 1'000 * conet_unit;
 

@@ -192,7 +192,7 @@ int cmd_proxy(const ProxyCmdOptions& o) {
             if (!epoch) spdlog::warn("[proxy] could not learn the epoch yet: receipts wait for it");
             sync->add_task([&io, &client, fetch](const std::string& url, const rpc::CallOptions& call) {
                 const auto [e, p] = fetch(url, call);
-                boost::asio::post(io, [&client, e, p] {
+                boost::asio::post(io, [&client, e = e, p = p] {
                     if (e) client.set_epoch(*e);
                     if (p) client.set_prepaid(*p);
                 });

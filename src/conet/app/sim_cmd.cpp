@@ -108,16 +108,16 @@ int run_dataplane_sim(const SimArgs& a) {
         std::snprintf(
             line, sizeof line,
             "seed %llu ok: %llu circuits built (%llu failed), %llu streams completed, %llu failed with a "
-            "reason, %llu bytes verified, %llu SENDMEs, %llu cells (%llu resent), %llu link breaks, %llu relay "
-            "crashes, "
-            "%llu hostile circuits destroyed, trace %016llx (%s)",
+            "reason, %llu bytes verified, %llu SENDMEs (%llu stream-window stalls), %llu cells (%llu resent), "
+            "%llu link breaks, %llu relay crashes, %llu hostile circuits destroyed, trace %016llx (%s)",
             static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.circuits_built),
             static_cast<unsigned long long>(r.circuits_failed), static_cast<unsigned long long>(r.streams_completed),
             static_cast<unsigned long long>(r.streams_failed), static_cast<unsigned long long>(r.bytes_delivered),
-            static_cast<unsigned long long>(r.sendmes), static_cast<unsigned long long>(r.cells),
-            static_cast<unsigned long long>(r.retransmits), static_cast<unsigned long long>(r.link_breaks),
-            static_cast<unsigned long long>(r.relay_crashes), static_cast<unsigned long long>(r.hostile_destroyed),
-            static_cast<unsigned long long>(r.trace_hash), r.scenario.c_str());
+            static_cast<unsigned long long>(r.sendmes), static_cast<unsigned long long>(r.stream_window_stalls),
+            static_cast<unsigned long long>(r.cells), static_cast<unsigned long long>(r.retransmits),
+            static_cast<unsigned long long>(r.link_breaks), static_cast<unsigned long long>(r.relay_crashes),
+            static_cast<unsigned long long>(r.hostile_destroyed), static_cast<unsigned long long>(r.trace_hash),
+            r.scenario.c_str());
         return SeedOutcome{r.passed, r.failure, r.scenario, sim::dataplane_replay_command(o), r.trace_hash, line};
     });
 }

@@ -21,7 +21,7 @@ std::string_view describe(LinkError e) {
 
 namespace {
 
-constexpr std::string_view link_prologue = "CONET link v1";
+constexpr std::string_view link_prologue = "CONET link v2";
 constexpr std::size_t header_bytes = 2;
 static_assert(max_handshake_message_bytes <= 0xffff);
 

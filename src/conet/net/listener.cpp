@@ -106,13 +106,19 @@ awaitable<void> accept_loop(std::shared_ptr<Listener::State> s) {
         if (s->closed) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            // Out of descriptors and the like: accepting again at once would spin.
-            if (out_of_resources(ec) && s->on_error) s->on_error(ec);
+            if (!out_of_resources(ec)) continue;  // that connection's own trouble: accept the next
+            // Out of descriptors or memory: accepting again at once would spin.
+            if (s->on_error) {
+                const auto on_error = s->on_error;  // close() from inside it releases s->on_error
+                on_error(ec);
+                if (s->closed) co_return;
+            }
             s->backoff.expires_after(std::chrono::milliseconds(s->options.backoff_ms));
             co_await s->backoff.async_wait(use_nothrow);
             continue;
         }
-        s->on_accept(std::move(socket));
+        const auto on_accept = s->on_accept;  // close() from inside it releases s->on_accept
+        on_accept(std::move(socket));
     }
 }
 
@@ -142,23 +148,29 @@ awaitable<util::Result<void, DialError>> dial(std::shared_ptr<tcp::socket> socke
                                               std::span<const tcp::endpoint> candidates, std::uint64_t timeout_ms) {
     if (candidates.empty()) co_return util::unexpected(DialError::no_address);
     // The socket is shared with the deadline's handler, which closes it and
-    // may run after this coroutine has moved on.
-    auto timed_out = std::make_shared<bool>(false);
+    // may run after this coroutine has moved on: an expiry already queued
+    // when the connect succeeds is not undone by cancel(), hence `settled`.
+    struct Deadline {
+        bool timed_out = false;
+        bool settled = false;
+    };
+    auto st = std::make_shared<Deadline>();
     asio::steady_timer deadline(socket->get_executor());
     deadline.expires_after(std::chrono::milliseconds(timeout_ms));
-    deadline.async_wait([socket, timed_out](boost::system::error_code e) {
-        if (e) return;
-        *timed_out = true;
+    deadline.async_wait([socket, st](boost::system::error_code e) {
+        if (e || st->settled) return;
+        st->timed_out = true;
         boost::system::error_code ignored;
         socket->close(ignored);
     });
     boost::system::error_code last = asio::error::host_unreachable;
     for (const auto& ep : candidates) {
-        if (*timed_out) break;
+        if (st->timed_out) break;
         boost::system::error_code ignored;
         socket->close(ignored);
         auto [ec] = co_await socket->async_connect(ep, use_nothrow);
-        if (!ec && !*timed_out) {
+        if (!ec && !st->timed_out) {
+            st->settled = true;
             deadline.cancel();
             socket->set_option(tcp::no_delay(true), ignored);
             co_return util::Result<void, DialError>{};
@@ -166,8 +178,9 @@ awaitable<util::Result<void, DialError>> dial(std::shared_ptr<tcp::socket> socke
         last = ec;
         if (ec == asio::error::operation_aborted) break;  // closed: by the deadline or by the owner
     }
+    st->settled = true;
     deadline.cancel();
-    if (*timed_out) co_return util::unexpected(DialError::timeout);
+    if (st->timed_out) co_return util::unexpected(DialError::timeout);
     if (last == asio::error::connection_refused) co_return util::unexpected(DialError::refused);
     if (last == asio::error::host_unreachable || last == asio::error::network_unreachable)
         co_return util::unexpected(DialError::unreachable);

@@ -42,7 +42,8 @@ struct ListenerOptions {
 class Listener {
 public:
     using AcceptHandler = std::function<void(tcp::socket)>;
-    /// An accept failed for lack of descriptors or memory; the loop now backs off.
+    /// An accept failed for lack of descriptors or memory; the loop now backs
+    /// off (other accept errors are one connection's trouble: the loop goes on).
     using ErrorHandler = std::function<void(const boost::system::error_code&)>;
 
     /// Opens, binds (SO_REUSEADDR) and listens. Nothing is accepted before start().
@@ -75,7 +76,9 @@ awaitable<util::Result<tcp::socket, DialError>> dial(asio::any_io_executor ex,
                                                      std::span<const tcp::endpoint> candidates,
                                                      std::uint64_t timeout_ms);
 /// The same on a socket the caller holds, so that it can close it to abort
-/// the connect (at shutdown): a connect aborted that way ends the dial.
+/// the connect (at shutdown): a connect aborted that way ends the dial. The
+/// socket is (re)opened for each candidate, so a close before the dial
+/// starts is not seen: the owner checks its own state first.
 awaitable<util::Result<void, DialError>> dial(std::shared_ptr<tcp::socket> socket,
                                               std::span<const tcp::endpoint> candidates, std::uint64_t timeout_ms);
 

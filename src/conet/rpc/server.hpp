@@ -34,7 +34,7 @@ namespace conet::rpc {
 /// What the server refused or cut short, for tests and metrics.
 struct ServerStats {
     AdmissionStats admission;
-    std::uint64_t accept_errors = 0;  ///< accept() failures (e.g. out of descriptors), each followed by a pause
+    std::uint64_t accept_errors = 0;  ///< accept() failed for lack of descriptors or memory, each followed by a pause
     std::uint64_t ws_expired = 0;     ///< WebSockets closed at the end of their lifetime
     std::uint64_t ws_cut_off = 0;     ///< WebSockets cut off for queuing more than their byte budget
 };
@@ -65,11 +65,11 @@ private:
     boost::asio::io_context& m_io;
     const Dispatcher& m_dispatcher;
     const util::Limits m_limits;
-    std::unique_ptr<net::Listener> m_listener;
     Admission m_admission;
     ServerStats m_stats;
     std::vector<std::weak_ptr<WsSession>> m_sockets;
     std::uint64_t m_next_subscription = 1;
+    std::unique_ptr<net::Listener> m_listener;  ///< last: gone first, with its handler that uses the above
 };
 
 }  // namespace conet::rpc

@@ -118,8 +118,10 @@ private:
     struct ExitCircuit {
         net::SendWindow send{net::circuit_window_bytes};
         net::RecvWindow recv{net::circuit_window_bytes, net::circuit_sendme_bytes};
-        relay::ExitOpenings openings;                 ///< the real exit's BEGIN admission and cancels
-        std::set<std::uint32_t> reset_while_opening;  ///< the simulator\'s own record, to check the core by
+        relay::ExitOpenings openings;  ///< the real exit's BEGIN admission and cancels
+        // The simulator's own record, to check the core by: BEGINs not yet
+        // answered, and those of them the user reset meanwhile.
+        std::set<std::uint32_t> unanswered, reset_while_opening;
         std::map<std::uint32_t, ExitStream> streams;  ///< connected
     };
     struct Relay {
@@ -431,6 +433,7 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
                 return;
             }
             const std::uint32_t id = m.stream_id;
+            ex.unanswered.insert(id);
             const std::uint64_t life = rel.life;
             // A slow destination connects just around the user's 20 s deadline (mostly just before it,
             // so that CONNECTED is in flight when the user gives up).
@@ -443,6 +446,7 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
                 ExitCircuit& e = rl.exits.at(c);
                 if (!e.openings.opening(id)) return;  // another circuit under the same key
                 const auto failure = demand.refuse ? std::optional(EndReason::connection_refused) : std::nullopt;
+                e.unanswered.erase(id);
                 const bool cancelled = e.reset_while_opening.erase(id) != 0;
                 const auto answer = e.openings.on_open_result(id, failure);
                 if (answer.connected != (!cancelled && !failure))
@@ -536,7 +540,14 @@ void Dataplane::exit_message(std::size_t r, CircuitKey c, const net::RelayView& 
         }
         case RelayCommand::reset: {
             // As the real exit: a stream still connecting is cancelled and answered when the connect ends.
-            if (ex.openings.on_reset(m.stream_id))
+            const bool opening = ex.unanswered.count(m.stream_id) != 0;
+            if (ex.openings.on_reset(m.stream_id) != opening) {
+                fail("the exit core " + std::string(opening ? "did not cancel" : "cancelled") + " stream " +
+                     std::to_string(m.stream_id) + " on a RESET while it was " + (opening ? "" : "not ") +
+                     "connecting");
+                return;
+            }
+            if (opening)
                 ex.reset_while_opening.insert(m.stream_id);
             else
                 ex.streams.erase(m.stream_id);
@@ -592,7 +603,11 @@ void Dataplane::exit_pump(std::size_t r, CircuitKey c, std::uint32_t id) {
             return;
         }
         const std::size_t room = s.core.room(ex.send.available());
-        if (room == 0) return;  // a SENDME restarts the pump
+        if (room == 0) {
+            if (s.core.room(ex.send.available() + 1) == 0)
+                ++m_r.stream_window_stalls;  // its own window, not the circuit's
+            return;                          // a SENDME restarts the pump
+        }
         const std::size_t n = std::min({static_cast<std::size_t>(s.demand.down - s.sent), room,
                                         static_cast<std::size_t>(1 + m_rng.below(net::max_data_bytes))});
         util::Bytes body(n);
@@ -693,14 +708,15 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
     if (a.message && usr.life == life) user_message(u, a.message->view);
     if (a.ready && usr.life == life) {
         ++m_r.circuits_built;
-        // Open this round's streams: sizes from nothing to past the stream window.
+        // Open this round's streams.
         const std::uint32_t n = usr.final_round ? 1 : 1 + static_cast<std::uint32_t>(m_rng.below(m_o.streams));
         for (std::uint32_t i = 0; i < n && usr.core->state() == ClientCircuitCore::State::ready; ++i) {
             Demand d;
-            const auto kind = m_rng.below(10);
-            d.down = kind < 3   ? m_rng.below(2'000)
-                     : kind < 8 ? m_rng.below(1 << 20)
-                                : (4u << 20) + m_rng.below(2u << 20);
+            // Sizes from nothing to past the stream window (1 in 20: it takes SENDMEs of both kinds).
+            const auto kind = m_rng.below(20);
+            d.down = kind < 6    ? m_rng.below(2'000)
+                     : kind < 19 ? m_rng.below(1 << 20)
+                                 : static_cast<std::size_t>(net::stream_window_bytes) + m_rng.below(2u << 20);
             d.up = m_rng.below(4) == 0 ? m_rng.below(300'000) : m_rng.below(200);
             d.refuse = !usr.final_round && m_rng.below(15) == 0;
             d.slow = !usr.final_round && !d.refuse && m_rng.below(8) == 0;
@@ -724,8 +740,9 @@ void Dataplane::apply_user(std::size_t u, CircuitActions a) {
         trace("user " + std::to_string(u) + " circuit dies: " + std::string(a.death->why));
         // Relays and exits here are honest: the user's core never has cause to call them wrong
         // (the forging user's entry rightly calls it wrong, and says so).
-        if (a.death->reason == EndReason::protocol_error &&
-            !(usr.hostile && usr.round == 1 && usr.hostility == Hostility::forged))
+        const bool forger = usr.hostile && usr.round == 1 && usr.hostility == Hostility::forged && m_punished_before;
+        if (usr.hostile) m_forged_in_flight = 0;  // refused by now, or lost with the circuit
+        if (a.death->reason == EndReason::protocol_error && !forger)
             fail("user " + std::to_string(u) + "'s circuit died of a protocol error: " + std::string(a.death->why));
         if (a.death->build_hop) ++m_r.circuits_failed;
         std::vector<std::uint32_t> open;

@@ -41,6 +41,7 @@ struct DataplaneResult {
     std::uint64_t streams_failed = 0;   ///< ended with a reason (a fault, a refused destination)
     std::uint64_t bytes_delivered = 0;  ///< stream bytes verified at their receiver, both ways
     std::uint64_t sendmes = 0;
+    std::uint64_t stream_window_stalls = 0;  ///< an exit's stream waited on its own window (not the circuit's)
     std::uint64_t link_breaks = 0;
     std::uint64_t retransmits = 0;  ///< cells delayed by a lost segment (lossy links)
     std::uint64_t relay_crashes = 0;
