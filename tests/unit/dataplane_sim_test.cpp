@@ -19,8 +19,8 @@ TEST(DataplaneSim, SeedsPassAndCoverFaultsHostilityAndFlowControl) {
         o.fault_seconds = 3;
         const DataplaneResult r = run_dataplane(o);
         ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure << " (" << r.scenario << ")";
-        EXPECT_EQ(r.hostile_destroyed, 1u) << "seed " << seed << ": the attack cost the hostile user its circuit ("
-                                           << r.scenario << ")";
+        EXPECT_EQ(r.hostile_destroyed, 1u)
+            << "seed " << seed << ": the attack cost the hostile user its circuit (" << r.scenario << ")";
         sum.circuits_built += r.circuits_built;
         sum.streams_completed += r.streams_completed;
         sum.streams_failed += r.streams_failed;
