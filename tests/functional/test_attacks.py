@@ -599,6 +599,10 @@ def test_a_proxy_out_of_descriptors_waits_instead_of_spinning(one_exit, conet):
     retried at once kept a core busy doing nothing (it did, before the one
     net::Listener). It must wait between attempts, and serve again when the
     connections go."""
+    if b"__asan_init" in pathlib.Path(conet.binary).read_bytes():
+        # The sanitizers' runtime needs descriptors of its own (UBSan probes memory through a pipe):
+        # out of them it reports a valid object as corrupt and stops the process serving.
+        pytest.skip("needs an unsanitized binary: the sanitizer runtime itself fails without descriptors")
     net, exit_relay, entry, bulk = one_exit
     net.start()  # relays and a first proxy, so the paths exist
     fd_limit = 64
