@@ -55,5 +55,18 @@ TEST(JsonRpc, BatchesAndNotifications) {
     EXPECT_EQ(call(d, big + "]").at("error").at("code"), -32600);
 }
 
+TEST(JsonRpc, ANumberJsonCannotCarryBackIsAParseErrorAndTheAnswerIsJson) {
+    // Boost.JSON reads 1e777 as infinity and would write it as `Infinity` (found by fuzz_rpc).
+    const auto d = make();
+    for (const char* body : {R"({"jsonrpc":"2.0","method":"add","params":[1e777,1],"id":1})",
+                             R"([{"jsonrpc":"2.0","method":"add","params":{"a":-1e999},"id":1}])"}) {
+        const std::string out = d.handle(body);
+        boost::system::error_code ec;
+        const json::value v = json::parse(out, ec);
+        ASSERT_FALSE(ec) << out;
+        EXPECT_EQ(v.at("error").at("code"), -32700) << out;
+    }
+}
+
 }  // namespace
 }  // namespace conet::rpc

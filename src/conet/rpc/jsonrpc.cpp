@@ -1,5 +1,8 @@
 #include "conet/rpc/jsonrpc.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace conet::rpc {
 
 json::value error_response(const json::value& id, int code, std::string_view message) {
@@ -32,6 +35,21 @@ json::value Dispatcher::handle_one(const json::value& request) const {
     return result;
 }
 
+namespace {
+
+/// A number JSON cannot carry back: Boost.JSON reads 1e777 as infinity and
+/// would write it as `Infinity`, which is no JSON (found by fuzz_rpc).
+bool has_non_finite(const json::value& v) {
+    if (const double* d = v.if_double()) return !std::isfinite(*d);
+    if (const json::array* a = v.if_array())
+        return std::any_of(a->begin(), a->end(), [](const json::value& e) { return has_non_finite(e); });
+    if (const json::object* o = v.if_object())
+        return std::any_of(o->begin(), o->end(), [](const auto& kv) { return has_non_finite(kv.value()); });
+    return false;
+}
+
+}  // namespace
+
 std::string Dispatcher::handle(std::string_view body) const {
     if (body.size() > max_request_bytes)
         return json::serialize(error_response(nullptr, invalid_request, "request too large"));
@@ -40,6 +58,8 @@ std::string Dispatcher::handle(std::string_view body) const {
     opts.max_depth = 32;
     const json::value doc = json::parse(body, ec, {}, opts);
     if (ec) return json::serialize(error_response(nullptr, parse_error, "parse error: " + ec.message()));
+    if (has_non_finite(doc))
+        return json::serialize(error_response(nullptr, parse_error, "parse error: number out of range"));
     if (const json::array* batch = doc.if_array()) {
         if (batch->empty()) return json::serialize(error_response(nullptr, invalid_request, "empty batch"));
         if (batch->size() > max_batch)
