@@ -15,7 +15,7 @@ import sys
 
 LAYERS = [
     ["util"],
-    ["crypto", "codec", "runtime"],
+    ["crypto", "codec", "runtime", "web"],
     ["net"],
     ["ledger"],
     ["rpc", "proxy", "relay", "consensus", "incentive"],

@@ -35,6 +35,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   python3-pytest python3-socks python3-websocket curl
+  # the dashboards' browser tests: headless Chromium over the DevTools protocol
+  chromium
 )
 if ((with_bench)); then
   packages+=(shadowsocks-libev openssl tor)

@@ -223,6 +223,7 @@ private:
     std::thread site_thread;
     std::string demo_url, rpc_url, proxy_at;
     std::vector<std::string> rpc_urls, relay_endpoints;
+    std::vector<std::string> operator_pages;  ///< each relay's operator dashboard URL
 
     const crypto::Address& user_address() const { return addresses[o.validators]; }
     const crypto::Address& operator_address(std::size_t i) const { return addresses[o.validators + 1 + i]; }
@@ -388,12 +389,16 @@ private:
             rc.ledger_rpc = rpc_urls[i % rpc_urls.size()];  // any validator will do: answers are certified
             rc.ledger_refresh_seconds = 2;
             rc.free_tier_kbps = devnet_free_tier_kbps;
+            rc.metrics = "127.0.0.1:0";  // its status port: the operator dashboard, /status, /metrics
             if (auto s = spawn_node("relay" + std::to_string(i), rc); !s) return s;
         }
         for (std::size_t i = o.validators; i < children.size(); ++i) {
             auto r = wait_ready(children[i], std::regex("relay listening on ([^\\s]+)"), *stop);
             if (!r) return failed(r.error());
             relay_endpoints.push_back(*r);  // "host:port", as each relay listens in this run
+            auto page = wait_ready(children[i], std::regex("operator dashboard on ([^\\s]+)"), *stop);
+            if (!page) return failed(page.error());
+            operator_pages.push_back(*page);
         }
         return {};
     }
@@ -490,6 +495,9 @@ private:
                            {"proxy", proxy_at},
                            {"demo_url", demo_url},
                            {"status_url", "http://" + proxy_at + "/status"},
+                           {"dashboards", json::object{{"user", "http://" + proxy_at + "/"},
+                                                       {"operator", json::value_from(operator_pages)},
+                                                       {"explorer", rpc_url + "/"}}},
                            {"genesis", genesis_file.string()},
                            {"password_file", password_file.string()},
                            {"wallets", json::object{{"validator", validator_ks.front().string()},
@@ -510,6 +518,11 @@ private:
             " --keystore " + user_ks.string() + " --password-file " + password_file.string();
         std::cout << "\nCONET devnet is up: " << o.validators << (o.validators == 1 ? " validator, " : " validators, ")
                   << o.relays << " relays (DE and US), a demo site, and the proxy.\n"
+                  << "Dashboards (open them in a browser):\n"
+                  << "  you, the user:       http://" << proxy_at << "/\n"
+                  << "  operator of relay0:  " << operator_pages.front() << "   (relay1… in " << state_file.string()
+                  << ")\n"
+                  << "  explorer:            " << rpc_url << "/\n"
                   << "Try:\n"
                   << "  curl --socks5-hostname " << proxy_at << " " << demo_url << "\n"
                   << "  curl -x http://" << proxy_at << " " << demo_url << "\n"

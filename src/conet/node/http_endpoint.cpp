@@ -3,6 +3,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "conet/proxy/http.hpp"
+#include "conet/web/web.hpp"
 
 namespace conet::node {
 
@@ -56,7 +57,7 @@ net::awaitable<void> HttpEndpoint::serve(net::tcp::socket s) {
             reply = {400, "text/plain", "bad request\n"};
         } else if (lec || !proxy::host_is_local(head.value, local.address().to_string())) {
             // DNS rebinding: a web page re-pointed at this port sends its own name.
-            reply = {403, "text/plain", "forbidden: Host must be this node's address or localhost\n"};
+            reply = {403, "text/plain", std::string(web::foreign_host_message)};
         } else {
             reply = m_handler(head.value.target);
         }
@@ -65,7 +66,7 @@ net::awaitable<void> HttpEndpoint::serve(net::tcp::socket s) {
                                                      : reply.status == 403 ? "Forbidden"
                                                      : reply.status == 404 ? "Not Found"
                                                                            : "Bad Request",
-                                                     reply.content_type, reply.body);
+                                                     reply.content_type, reply.body, reply.headers);
         co_await asio::async_write(s, asio::buffer(out), net::use_nothrow);
         co_return;
     }

@@ -1,6 +1,8 @@
 #pragma once
-/// A tiny HTTP/1.1 GET endpoint for status and metrics (one response per
-/// connection). Requests are parsed by proxy::parse_http_head with its limits.
+/// A tiny HTTP/1.1 GET endpoint for status, metrics and the operator's
+/// dashboard (one response per connection). Requests are parsed by
+/// proxy::parse_http_head with its limits; every path answers only to a local
+/// Host (DNS rebinding, docs/web.md).
 
 #include <functional>
 #include <string>
@@ -15,6 +17,7 @@ struct HttpReply {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
+    std::string headers;  ///< extra header lines, each ending "\r\n"
 };
 
 class HttpEndpoint {

@@ -19,6 +19,7 @@
 #include "conet/rpc/server.hpp"
 #include "conet/util/file.hpp"
 #include "conet/util/hex.hpp"
+#include "conet/web/web.hpp"
 
 namespace conet::node {
 
@@ -95,6 +96,8 @@ struct RelayNode {
     std::unique_ptr<Follower> follower;
     std::unique_ptr<UsageClaimer> claimer;
     std::unique_ptr<LedgerSync> sync;  ///< registration and relay list, with config.ledger_rpc
+    const std::int64_t started_at =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
     const ledger::Genesis& genesis() const { return *ctx.genesis(); }
 
@@ -136,6 +139,76 @@ struct RelayNode {
         return {};
     }
 
+    /// The ledger's JSON-RPC the operator page reads: this node's own when it
+    /// serves one, else the validator it registers with.
+    std::string page_rpc_url() const {
+        if (!config.rpc.empty())
+            if (auto hp = parse_host_port(config.rpc)) {
+                std::string host = hp->host == "0.0.0.0" || hp->host == "::" ? "127.0.0.1" : hp->host;
+                if (host.find(':') != std::string::npos) host = "[" + host + "]";
+                return "http://" + host + ":" + std::to_string(hp->port);
+            }
+        return config.ledger_rpc;
+    }
+
+    /// What an operator must see, in words (the operator page shows each).
+    std::vector<std::string> warnings() const {
+        std::vector<std::string> out;
+        if (directory.records().empty())
+            out.push_back(config.ledger_rpc.empty() && !config.validator
+                              ? "No relays known and no ledger to learn them from: this node cannot extend circuits "
+                                "(set ledger_rpc or directory in node.toml)."
+                              : "No relays known yet: this node cannot extend circuits until the ledger lists them.");
+        const auto& budget = server->memory_budget();
+        if (budget.used() * 10 > budget.limit() * 8)
+            out.push_back("Budget pressure: send queues hold " + std::to_string(budget.used() >> 20) + " of " +
+                          std::to_string(budget.limit() >> 20) + " MiB; links are closed to stay within it.");
+        if (budget.links_reclaimed() > 0)
+            out.push_back(std::to_string(budget.links_reclaimed()) +
+                          " link(s) were closed so far to keep within the memory budget.");
+        if (config.exit && ctx.genesis() && genesis().params.incentives.usage_price_per_mib > 0 &&
+            config.ledger_rpc.empty())
+            out.push_back("Paid exit without ledger_rpc: usage receipts cannot be claimed.");
+        return out;
+    }
+
+    /// GET /status: the node as its operator page shows it.
+    std::string status_json() {
+        server->refresh_metrics();
+        const auto now = std::chrono::system_clock::now();
+        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+        boost::json::array warns;
+        for (auto& w : warnings()) warns.emplace_back(std::move(w));
+        const auto& ep = bound.empty()
+                             ? std::string()
+                             : bound.front().address().to_string() + ":" + std::to_string(bound.front().port());
+        boost::json::object o{
+            {"node", util::to_hex(noise_key.public_key)},
+            {"operator", wallet ? boost::json::value(wallet->address().to_string()) : boost::json::value(nullptr)},
+            {"region", config.region},
+            {"endpoint", config.advertise.empty() ? ep : config.advertise},
+            {"exit", config.exit},
+            {"validator", config.validator},
+            {"prober", config.validator && config.probe},
+            {"started_at", started_at},
+            {"now", now_s},
+            {"now_ms", now_ms},
+            {"uptime_seconds", now_s - started_at},
+            {"links", static_cast<std::uint64_t>(metrics.links.Value())},
+            {"circuits", static_cast<std::uint64_t>(metrics.circuits.Value())},
+            {"streams", static_cast<std::uint64_t>(metrics.streams.Value())},
+            {"bytes_in", static_cast<std::uint64_t>(metrics.bytes_in.Value())},
+            {"bytes_out", static_cast<std::uint64_t>(metrics.bytes_out.Value())},
+            {"queued_bytes", server->memory_budget().used()},
+            {"budget_bytes", server->memory_budget().limit()},
+            {"relays_known", directory.records().size()},
+            {"ledger_rpc", config.ledger_rpc},
+            {"rpc", config.rpc.empty() ? std::string() : page_rpc_url()},
+            {"warnings", std::move(warns)}};
+        return boost::json::serialize(o) + "\n";
+    }
+
     Status start_status() {
         http = std::make_unique<HttpEndpoint>(ctx.io(), [this](const std::string& path) -> HttpReply {
             if (path == "/metrics") {
@@ -146,7 +219,17 @@ struct RelayNode {
                 return {200, "text/plain; version=0.0.4", std::move(text)};
             }
             if (path == "/health") return {200, "text/plain", "ok\n"};
-            return {404, "text/plain", "try /metrics or /health\n"};
+            if (path == "/status") return {200, "application/json", status_json(), "Cache-Control: no-store\r\n"};
+            if (const auto* asset = web::find(web::Page::operator_, path)) {
+                // The page may read the ledger's JSON-RPC (and nothing else) besides this port.
+                std::string rpc = page_rpc_url();
+                std::string connect;
+                if (rpc.starts_with("http://")) connect = rpc + " ws://" + rpc.substr(7);
+                if (rpc.starts_with("https://")) connect = rpc + " wss://" + rpc.substr(8);
+                return {200, std::string(asset->content_type), std::string(asset->body),
+                        web::security_headers(connect)};
+            }
+            return {404, "text/plain", "try / (the operator dashboard), /status, /metrics or /health\n"};
         });
         ctx.on_stop([this] { http->stop(); });
         if (config.metrics.empty()) return {};
@@ -155,6 +238,8 @@ struct RelayNode {
         auto m = http->start(*at);
         if (!m) return util::unexpected(net::describe(m.error()) + " (the config's `metrics`)");
         std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
+        const auto host = m->address().is_v6() ? "[" + m->address().to_string() + "]" : m->address().to_string();
+        std::cout << "operator dashboard on http://" << host << ":" << m->port() << "/" << std::endl;
         return {};
     }
 

@@ -536,6 +536,48 @@ void Client::send_receipt(ClientCircuit& c, const WalletOptions& w, const UsageK
     c.send_relay(RelayCommand::receipt, 0, codec::encode(m));
 }
 
+std::string_view describe(RouteError e) {
+    switch (e) {
+        case RouteError::bad_hops: return "hops must be 2 or 3";
+        case RouteError::bad_region:
+            return "an exit region is two capital letters (ISO 3166 alpha-2, e.g. DE) or empty for any";
+        case RouteError::no_exit_in_region: return "no known exit is in that region";
+    }
+    return "bad route";
+}
+
+std::vector<std::string> Client::exit_regions() const {
+    std::set<std::string> regions;
+    for (const auto& r : m_directory.records())
+        if (r.capabilities & ledger::capability_exit) regions.insert(r.region);
+    return {regions.begin(), regions.end()};
+}
+
+util::Result<void, RouteError> Client::set_route(std::size_t hops, std::string exit_region) {
+    if (hops != 2 && hops != 3) return util::unexpected(RouteError::bad_hops);
+    if (!exit_region.empty() && (exit_region.size() != 2 || !std::all_of(exit_region.begin(), exit_region.end(),
+                                                                         [](char c) { return c >= 'A' && c <= 'Z'; })))
+        return util::unexpected(RouteError::bad_region);
+    if (!exit_region.empty()) {
+        const auto regions = exit_regions();
+        if (std::find(regions.begin(), regions.end(), exit_region) == regions.end())
+            return util::unexpected(RouteError::no_exit_in_region);
+    }
+    if (hops == m_options.hops && exit_region == m_options.exit_region) return {};
+    spdlog::info("[proxy] route: {} hops, exit region {}", hops, exit_region.empty() ? "any" : exit_region);
+    m_options.hops = hops;
+    m_options.exit_region = std::move(exit_region);
+    // Circuits of the old route leave the pool; an open stream keeps its own
+    // circuit alive until it ends (as when a circuit ages out).
+    for (auto& c : m_pool) c->retired = true;
+    for (auto& [k, c] : m_isolated) c->retired = true;
+    m_pool.clear();
+    m_isolated.clear();
+    m_tick.cancel();  // the maintain loop builds the new pool now
+    m_pool_changed.notify();
+    return {};
+}
+
 json::value Client::wallet_status() const {
     if (!m_options.wallet) return nullptr;
     const WalletOptions& w = *m_options.wallet;
@@ -576,7 +618,10 @@ json::value Client::status() const {
         const char* state = c->state == ClientCircuit::State::ready      ? "ready"
                             : c->state == ClientCircuit::State::building ? "building"
                                                                          : "dead";
+        json::array regions;
+        for (const auto& n : c->path) regions.push_back(json::value(n.region));
         circuits.push_back(json::object{{"path", std::move(path)},
+                                        {"regions", std::move(regions)},
                                         {"state", state},
                                         {"isolated", !c->isolation.empty()},
                                         {"streams", c->stream_count()},
@@ -607,6 +652,8 @@ json::value Client::status() const {
                         {"relays_known", m_directory.records().size()},
                         {"entry_rtt_ms", std::move(rtts)},
                         {"hops", m_options.hops},
+                        {"exit_region", m_options.exit_region},
+                        {"exit_regions", json::value_from(exit_regions())},
                         {"relays_refused", m_relays_refused},
                         {"entry_guards", std::move(guards)},
                         {"wallet", wallet_status()}};

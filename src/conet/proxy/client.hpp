@@ -58,6 +58,10 @@ struct ClientOptions {
 class ClientCircuit;
 struct EntryLink;
 
+/// Why a route (hops and exit region) was refused.
+enum class RouteError { bad_hops, bad_region, no_exit_in_region };
+std::string_view describe(RouteError e);
+
 /// Result of opening a stream: the stream owns the application socket either
 /// way, so the caller can write its protocol's reply on it.
 struct StreamOpen {
@@ -79,6 +83,13 @@ public:
     std::size_t relays_known() const { return m_directory.records().size(); }
     /// Records refused by the address rule in the last directory given.
     std::size_t relays_refused() const { return m_relays_refused; }
+
+    /// From now on circuits take `hops` relays (2 or 3) and an exit in
+    /// `exit_region` (ISO 3166 alpha-2; empty: any). Circuits built for the
+    /// old route take no new streams; streams already on them finish there.
+    util::Result<void, RouteError> set_route(std::size_t hops, std::string exit_region);
+    /// Regions with at least one usable exit, sorted.
+    std::vector<std::string> exit_regions() const;
 
     /// A ready circuit for this isolation key (empty: the shared pool).
     awaitable<std::shared_ptr<ClientCircuit>> circuit_for(std::string isolation);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "conet/web/web.hpp"
+
 namespace conet::proxy {
 
 namespace {
@@ -143,35 +145,14 @@ bool host_is_local(const HttpRequest& req, std::string_view local_address, std::
         if (value) return false;  // two Host headers: ambiguous, refused
         value = &v;
     }
-    if (!value) return false;
-    std::string_view host = *value, port;
-    if (!host.empty() && host.front() == '[') {
-        const auto close = host.find(']');
-        if (close == std::string_view::npos) return false;
-        port = host.substr(close + 1);
-        host = host.substr(1, close - 1);
-        if (!port.empty() && port.front() != ':') return false;
-    } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
-        port = host.substr(colon);
-        host = host.substr(0, colon);
-        if (host.find(':') != std::string_view::npos) return false;  // a bare IPv6 address: not a valid Host
-    }
-    if (!port.empty()) {
-        port.remove_prefix(1);
-        if (port.empty() || port.size() > 5 ||
-            !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-            return false;
-    }
-    if (host.empty()) return false;
-    if (host == "127.0.0.1" || host == "::1" || iequals(host, "localhost")) return true;
-    if (!local_address.empty() && iequals(host, local_address)) return true;
-    return std::any_of(allowed_names.begin(), allowed_names.end(),
-                       [&](const std::string& n) { return !n.empty() && iequals(host, n); });
+    return value && web::host_allowed(*value, local_address, allowed_names);
 }
 
-std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body) {
+std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body,
+                          std::string_view extra_headers) {
     std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
     out += "Content-Type: " + std::string(content_type) + "\r\n";
+    out += extra_headers;
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     out += "Connection: close\r\n\r\n";
     out += body;

@@ -50,6 +50,8 @@ util::Result<Forward, HttpError> rewrite_absolute(const HttpRequest& req);
 bool host_is_local(const HttpRequest& req, std::string_view local_address,
                    std::span<const std::string> allowed_names = {});
 
-std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body);
+/// A whole response with "Connection: close"; `extra_headers` are lines each ending "\r\n".
+std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body,
+                          std::string_view extra_headers = {});
 
 }  // namespace conet::proxy

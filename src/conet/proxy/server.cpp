@@ -2,11 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 
 #include "conet/proxy/http.hpp"
 #include "conet/proxy/socks.hpp"
+#include "conet/web/web.hpp"
 
 namespace conet::proxy {
 
@@ -37,6 +40,8 @@ std::string http_error(EndReason r) {
         return http_response(402, "Payment Required", "text/plain", body);
     return http_response(502, "Bad Gateway", "text/plain", body);
 }
+
+}  // namespace
 
 /// The bytes received so far, and a way to get more before a deadline.
 class RequestReader {
@@ -70,6 +75,18 @@ private:
     std::array<std::uint8_t, max_request_bytes> m_buf{};
     std::size_t m_have = 0;
 };
+
+namespace {
+
+/// The value of the request's header `name` (case-insensitive), or empty.
+std::string_view header_value(const HttpRequest& req, std::string_view name) {
+    for (const auto& [k, v] : req.headers)
+        if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
+            return v;
+    return {};
+}
 
 template <class T, class F>
 awaitable<Parsed<T>> read_message(RequestReader& reader, F parse) {
@@ -126,6 +143,81 @@ void ProxyServer::on_accept(tcp::socket socket) {
     asio::co_spawn(
         m_io, [this, s = std::move(socket)]() mutable { return serve(std::move(s)); },
         [this](std::exception_ptr) { --m_connections; });
+}
+
+/// The proxy's own pages: the PAC file, the user's dashboard (docs/web.md),
+/// its /status and POST /route, which changes hops and exit region.
+awaitable<void> ProxyServer::serve_local(tcp::socket& socket, const HttpRequest& req, RequestReader& reader) {
+    boost::system::error_code ec;
+    const tcp::endpoint local = socket.local_endpoint(ec);
+    if (req.method == "GET" && (req.target == "/pac" || req.target == "/proxy.pac")) {
+        // Any Host: the PAC file holds only the address the client just
+        // reached, so a rebinding page learns nothing from it, and browsers
+        // fetch it under whatever name the user typed (docs/path-selection.md).
+        co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac(local)));
+        co_return;
+    }
+    if (!host_is_local(req, ec ? std::string() : local.address().to_string(), m_options.allowed_hosts)) {
+        co_await write_text(socket, http_response(403, "Forbidden", "text/plain",
+                                                  "conet proxy: " + std::string(web::foreign_host_message)));
+        co_return;
+    }
+    const auto json_answer = [](int status, const boost::json::value& v) {
+        return http_response(status, status == 200 ? "OK" : "Bad Request", "application/json",
+                             boost::json::serialize(v) + "\n", "Cache-Control: no-store\r\n");
+    };
+    if (req.method == "GET" && req.target == "/status") {
+        co_await write_text(socket, json_answer(200, m_client.status()));
+    } else if (req.target == "/route") {
+        co_await write_text(socket, co_await change_route(req, reader));
+    } else if (const auto* asset = req.method == "GET" ? web::find(web::Page::user, req.target) : nullptr) {
+        co_await write_text(socket,
+                            http_response(200, "OK", asset->content_type, asset->body, web::security_headers()));
+    } else {
+        co_await write_text(socket, http_response(404, "Not Found", "text/plain",
+                                                  "conet proxy: try / (the dashboard), /pac or /status\n"));
+    }
+}
+
+/// POST /route {"hops": 2|3, "exit_region": "DE"|""}: a page of another site
+/// cannot send it (a JSON body needs a CORS preflight this proxy never
+/// grants, and its Origin must be the page's own).
+awaitable<std::string> ProxyServer::change_route(const HttpRequest& req, RequestReader& reader) {
+    namespace json = boost::json;
+    const auto refuse = [](int status, std::string_view why) {
+        return http_response(status,
+                             status == 405   ? "Method Not Allowed"
+                             : status == 403 ? "Forbidden"
+                                             : "Bad Request",
+                             "application/json", json::serialize(json::object{{"error", why}}) + "\n");
+    };
+    if (req.method != "POST") co_return refuse(405, "POST a JSON object {\"hops\", \"exit_region\"} to /route");
+    if (!header_value(req, "Content-Type").starts_with("application/json"))
+        co_return refuse(400, "the body must be JSON (Content-Type: application/json)");
+    if (const auto origin = header_value(req, "Origin"); !origin.empty()) {
+        const auto host = header_value(req, "Host");
+        if (origin != "http://" + std::string(host)) co_return refuse(403, "cross-origin requests are refused");
+    }
+    std::size_t length = 0;
+    const auto cl = header_value(req, "Content-Length");
+    const auto [end, err] = std::from_chars(cl.data(), cl.data() + cl.size(), length);
+    if (cl.empty() || err != std::errc() || end != cl.data() + cl.size() || length > 1024)
+        co_return refuse(400, "a Content-Length of at most 1024 bytes is required");
+    while (reader.data().size() < length)
+        if (!co_await reader.more()) co_return refuse(400, "the body ended early");
+    const auto body = reader.data().first(length);
+    boost::system::error_code jec;
+    const json::value v = json::parse(std::string_view(reinterpret_cast<const char*>(body.data()), body.size()), jec);
+    const json::object* o = jec ? nullptr : v.if_object();
+    const json::value* hops = o ? o->if_contains("hops") : nullptr;
+    const json::value* region = o ? o->if_contains("exit_region") : nullptr;
+    if (!hops || !hops->is_int64() || !region || !region->is_string())
+        co_return refuse(400, "expected {\"hops\": 2 or 3, \"exit_region\": \"DE\" or \"\"}");
+    auto changed = m_client.set_route(static_cast<std::size_t>(std::max<std::int64_t>(0, hops->as_int64())),
+                                      std::string(region->as_string()));
+    if (!changed) co_return refuse(400, describe(changed.error()));
+    co_return http_response(200, "OK", "application/json", json::serialize(m_client.status()) + "\n",
+                            "Cache-Control: no-store\r\n");
 }
 
 awaitable<void> ProxyServer::serve(tcp::socket socket) {
@@ -195,26 +287,7 @@ awaitable<void> ProxyServer::serve(tcp::socket socket) {
             }
             target = *t;
         } else if (!req.target.empty() && req.target.front() == '/') {
-            boost::system::error_code ec;
-            const tcp::endpoint local = socket.local_endpoint(ec);
-            if (req.method == "GET" && (req.target == "/pac" || req.target == "/proxy.pac")) {
-                // Any Host: the PAC file holds only the address the client
-                // just reached, so a rebinding page learns nothing from it,
-                // and browsers fetch it under whatever name the user typed
-                // (docs/path-selection.md).
-                co_await write_text(socket, http_response(200, "OK", "application/x-ns-proxy-autoconfig", pac(local)));
-            } else if (req.target == "/status" &&
-                       !host_is_local(req, ec ? std::string() : local.address().to_string(), m_options.allowed_hosts)) {
-                co_await write_text(socket, http_response(403, "Forbidden", "text/plain",
-                                                          "conet proxy: /status answers only Host: 127.0.0.1, "
-                                                          "localhost, [::1] or an --allow-host name\n"));
-            } else if (req.method == "GET" && req.target == "/status") {
-                co_await write_text(socket, http_response(200, "OK", "application/json",
-                                                          boost::json::serialize(m_client.status()) + "\n"));
-            } else {
-                co_await write_text(
-                    socket, http_response(404, "Not Found", "text/plain", "conet proxy: try /pac or /status\n"));
-            }
+            co_await serve_local(socket, req, reader);
             co_return;
         } else {
             kind = Kind::http_forward;

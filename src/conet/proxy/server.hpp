@@ -17,6 +17,9 @@ struct ProxyOptions {
     std::vector<std::string> allowed_hosts;
 };
 
+struct HttpRequest;
+class RequestReader;
+
 class ProxyServer {
 public:
     ProxyServer(asio::io_context& io, ProxyOptions options, Client& client);
@@ -32,6 +35,8 @@ public:
 private:
     void on_accept(tcp::socket socket);
     awaitable<void> serve(tcp::socket socket);
+    awaitable<void> serve_local(tcp::socket& socket, const HttpRequest& req, RequestReader& reader);
+    awaitable<std::string> change_route(const HttpRequest& req, RequestReader& reader);
 
     asio::io_context& m_io;
     ProxyOptions m_options;

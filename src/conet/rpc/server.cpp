@@ -9,6 +9,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "conet/rpc/outbox.hpp"
+#include "conet/web/web.hpp"
 
 namespace conet::rpc {
 
@@ -232,6 +233,28 @@ void HttpServer::on_accept(net::tcp::socket s) {
         [this, source](std::exception_ptr) { m_admission.release(source); });
 }
 
+void HttpServer::serve_page(http::response<http::string_body>& res, const http::request<http::string_body>& req,
+                            const web::Asset& asset, const net::tcp::socket& socket) const {
+    boost::system::error_code ec;
+    const auto local = socket.local_endpoint(ec);
+    // Exactly one Host header, naming this node (DNS rebinding).
+    const auto host = req.find(http::field::host);
+    const bool one_host = host != req.end() && req.count(http::field::host) == 1;
+    if (ec || !one_host || !web::host_allowed(host->value(), local.address().to_string(), m_web_hosts)) {
+        res.result(http::status::forbidden);
+        res.set(http::field::content_type, "text/plain");
+        res.body() = std::string(web::foreign_host_message);
+        return;
+    }
+    res.set(http::field::content_type, asset.content_type);
+    res.set("Content-Security-Policy", web::content_security_policy());
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::string(asset.body);
+}
+
 net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
@@ -268,13 +291,26 @@ net::awaitable<void> HttpServer::session(net::tcp::socket socket) {
         const auto& req = parser.get();
         http::response<http::string_body> res{http::status::ok, req.version()};
         res.keep_alive(req.keep_alive());
-        if (req.method() == http::verb::post && (req.target() == "/" || req.target() == "/rpc")) {
+        const bool rpc_path = req.target() == "/" || req.target() == "/rpc";
+        if (req.method() == http::verb::options && rpc_path) {
+            // CORS: any page may read the public ledger (no credentials are
+            // ever involved), e.g. an operator's dashboard on its node's port.
+            res.result(http::status::no_content);
+            res.set(http::field::access_control_allow_origin, "*");
+            res.set(http::field::access_control_allow_methods, "POST");
+            res.set(http::field::access_control_allow_headers, "Content-Type");
+            res.set(http::field::access_control_max_age, "600");
+        } else if (req.method() == http::verb::post && rpc_path) {
+            res.set(http::field::access_control_allow_origin, "*");
             res.set(http::field::content_type, "application/json");
             res.body() = m_dispatcher.handle(req.body());
             if (res.body().empty()) res.result(http::status::no_content);
         } else if (req.method() == http::verb::get && req.target() == "/health") {
             res.set(http::field::content_type, "text/plain");
             res.body() = "ok\n";
+        } else if (const auto* asset =
+                       req.method() == http::verb::get ? web::find(web::Page::explorer, req.target()) : nullptr) {
+            serve_page(res, req, *asset, stream.socket());
         } else {
             res.result(http::status::not_found);
             res.set(http::field::content_type, "text/plain");

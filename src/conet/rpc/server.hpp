@@ -28,6 +28,7 @@
 #include "conet/rpc/admission.hpp"
 #include "conet/rpc/jsonrpc.hpp"
 #include "conet/util/limits.hpp"
+#include "conet/web/web.hpp"
 
 namespace conet::rpc {
 
@@ -45,6 +46,9 @@ class HttpServer {
 public:
     /// Uses the RPC section of `limits` (copied).
     HttpServer(boost::asio::io_context& io, const Dispatcher& dispatcher, const util::Limits& limits = {});
+    /// Host names, besides 127.0.0.1, localhost, [::1] and the address a
+    /// client connected to, under which GET / serves the explorer (docs/web.md).
+    void set_web_hosts(std::vector<std::string> names) { m_web_hosts = std::move(names); }
     util::Result<net::tcp::endpoint, net::ListenFailure> start(const net::tcp::endpoint& at);
     void stop();
     /// Sends `result` to every WebSocket subscribed to `topic` (io thread).
@@ -61,6 +65,9 @@ private:
     net::awaitable<void> websocket(boost::beast::tcp_stream stream,
                                    boost::beast::http::request<boost::beast::http::string_body> req);
     std::string handle_ws_message(WsSession& ws, std::string_view text);
+    void serve_page(boost::beast::http::response<boost::beast::http::string_body>& res,
+                    const boost::beast::http::request<boost::beast::http::string_body>& req, const web::Asset& asset,
+                    const net::tcp::socket& socket) const;
 
     boost::asio::io_context& m_io;
     const Dispatcher& m_dispatcher;
@@ -69,6 +76,7 @@ private:
     ServerStats m_stats;
     std::vector<std::weak_ptr<WsSession>> m_sockets;
     std::uint64_t m_next_subscription = 1;
+    std::vector<std::string> m_web_hosts;
     std::unique_ptr<net::Listener> m_listener;  ///< last: gone first, with its handler that uses the above
 };
 
