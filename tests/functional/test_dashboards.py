@@ -187,6 +187,12 @@ def test_operator_page_shows_the_node_and_a_stopped_relay_as_down(devnet, browse
                   LIVE, "the stake from the ledger")
     page.wait_for("document.querySelector('#ledger-state').textContent.includes('active')", LIVE)
     page.wait_for("document.querySelector('#live').textContent === '● live'", LIVE)
+    # Probe scores per epoch: the page's rows are the ledger's history of this node, newest first.
+    shown = page.wait_for("(r => r.length > 0 && r)([...document.querySelectorAll('#scores tbody tr')]"
+                          ".map(tr => Number(tr.firstChild.textContent)))", LIVE, "the node's scored epochs")
+    history = [e["epoch"] for e in rpc(rpc_url, "conet_getNodeHistory", key, 100)["epochs"]]
+    assert shown == sorted(shown, reverse=True) and set(shown) <= set(history), (shown, history)
+    page.wait_for("document.querySelector('#bytes-rate').textContent !== ''", LIVE, "a second sample of bytes")
     page.screenshot(SHOTS / "operator.png")
     assert page.errors == []
 

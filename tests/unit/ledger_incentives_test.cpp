@@ -305,7 +305,7 @@ TEST(Incentives, TheNextEpochsProbersAreSeededByTheBlockBeforeTheEpochsLast) {
     EXPECT_EQ(n.state.epoch_info().seed, n.head.parent);
 }
 
-TEST(Incentives, TheStoreKeepsEveryEpochsSummaryAndRewardsAcrossReopening) {
+TEST(Incentives, TheStoreKeepsEveryEpochsSummaryRewardsAndScoresAcrossReopening) {
     const auto dir = std::filesystem::temp_directory_path() / ("conet-incentives-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     Net n;
@@ -335,6 +335,24 @@ TEST(Incentives, TheStoreKeepsEveryEpochsSummaryAndRewardsAcrossReopening) {
     EXPECT_FALSE((*store)->reward_at(1, n.keys[5].address()));
     EXPECT_TRUE((*store)->reward_at(2, n.keys[5].address()));
     EXPECT_EQ((*store)->rewards_of_epoch(1, 100).size(), 3u);  // two operators and the fund
+    // Each node's score in every epoch, newest first: the last is the state's.
+    for (std::size_t i = 0; i < 3; ++i) {
+        const auto history = (*store)->score_history(n.node_key(i), 10);
+        ASSERT_GE(history.size(), 2u) << "node " << i;
+        const NodeService& now = n.state.node(n.node_key(i))->service;
+        EXPECT_EQ(history[0].epoch, 2u);
+        EXPECT_EQ(history[0].score_bps, now.score_bps);
+        EXPECT_EQ(history[0].reward, now.reward);
+        EXPECT_EQ(history[1].epoch, 1u);
+        for (std::size_t k = 1; k < history.size(); ++k) EXPECT_LT(history[k].epoch, history[k - 1].epoch);
+        EXPECT_EQ((*store)->score_history(n.node_key(i), 1).size(), 1u);
+    }
+    // Epoch 1 scored node 2 down (no reward) and node 0 good; epoch 2 node 2 good.
+    EXPECT_EQ((*store)->score_history(n.node_key(2), 10)[1].reward, 0u);
+    EXPECT_GT((*store)->score_history(n.node_key(2), 10)[0].reward, 0u);
+    EXPECT_GT((*store)->score_history(n.node_key(0), 10)[1].score_bps,
+              (*store)->score_history(n.node_key(2), 10)[1].score_bps);
+    EXPECT_TRUE((*store)->score_history(crypto::X25519Public{}, 10).empty());
     std::filesystem::remove_all(dir);
 }
 

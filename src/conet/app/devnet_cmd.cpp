@@ -34,12 +34,16 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
+/// The documented ports (README, docs/web.md): the proxy's and the explorer's/JSON-RPC's.
+constexpr std::uint16_t default_proxy_port = 1080;
+constexpr std::uint16_t default_rpc_port = 8545;
+
 struct DevnetOptions {
     std::string dir;
     std::size_t validators = 1;
     std::size_t relays = 4;
-    std::uint16_t proxy_port = 0;
-    std::uint16_t rpc_port = 0;
+    std::uint16_t proxy_port = default_proxy_port;  ///< taken: a free port instead, unless given
+    std::uint16_t rpc_port = default_rpc_port;      ///< the same
     std::uint16_t demo_port = 0;
     std::uint32_t block_interval_ms = 1000;
     /// Blocks per epoch: probes, scores and rewards run per epoch (0: none).
@@ -176,7 +180,7 @@ util::Result<void, std::string> fund_user(const std::string& rpc_url, const fs::
 /// says what failed (and the run stops every child it started).
 class Devnet {
 public:
-    explicit Devnet(const DevnetOptions& o) : o(o) {}
+    explicit Devnet(const DevnetOptions& options) : o(options) {}
     ~Devnet() { stop_everything(); }
 
     int run() {
@@ -581,11 +585,12 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--relays", opts->relays, "Number of relays (half in DE, half in US)")
         ->check(CLI::Range(4, 32))
         ->capture_default_str();
-    cmd->add_option("--proxy-port", opts->proxy_port, "Proxy port on 127.0.0.1 (0 = a free port)")
-        ->capture_default_str();
-    cmd->add_option("--rpc-port", opts->rpc_port,
-                    "The first validator's JSON-RPC port on 127.0.0.1 (0 = a free port; the others take free ports)")
-        ->capture_default_str();
+    auto* proxy_port = cmd->add_option("--proxy-port", opts->proxy_port,
+                                       "Proxy port on 127.0.0.1 (default 1080 when free, else a free port; 0 = a "
+                                       "free port)");
+    auto* rpc_port = cmd->add_option("--rpc-port", opts->rpc_port,
+                                     "The first validator's JSON-RPC port on 127.0.0.1 (default 8545 when free, else "
+                                     "a free port; 0 = a free port; the others take free ports)");
     cmd->add_option("--demo-port", opts->demo_port, "Demo site port on 127.0.0.1 (0 = a free port)")
         ->capture_default_str();
     cmd->add_option("--block-interval-ms", opts->block_interval_ms, "Milliseconds between blocks")
@@ -603,7 +608,12 @@ void add_devnet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--prepaid", opts->prepaid,
                     "Base units on the user's prepaid balance at start (its proxy pays from it)")
         ->capture_default_str();
-    cmd->final_callback([&exit_code, opts] { exit_code = run_devnet(*opts); });
+    cmd->final_callback([&exit_code, opts, proxy_port, rpc_port] {
+        // The documented ports when free; a port given on the command line is used as given.
+        if (!proxy_port->count()) opts->proxy_port = port_if_free(default_proxy_port);
+        if (!rpc_port->count()) opts->rpc_port = port_if_free(default_rpc_port);
+        exit_code = run_devnet(*opts);
+    });
 }
 
 }  // namespace conet::app

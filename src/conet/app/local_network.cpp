@@ -45,6 +45,17 @@ util::Result<std::vector<std::uint16_t>, std::string> free_ports(std::size_t n) 
     return ports;
 }
 
+std::uint16_t port_if_free(std::uint16_t port) {
+    boost::asio::io_context io;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::acceptor a(io);
+    a.open(boost::asio::ip::tcp::v4(), ec);
+    if (!ec) a.set_option(boost::asio::socket_base::reuse_address(true), ec);  // as the servers bind
+    if (!ec) a.bind({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) a.listen(1, ec);
+    return ec ? 0 : port;
+}
+
 util::Result<void, std::string> write_node_dir(const fs::path& node_dir, const node::NodeConfig& config,
                                                util::Rng& rng) {
     if (!fs::exists(node_dir / node::noise_key_file_name)) {

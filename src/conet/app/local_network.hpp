@@ -28,6 +28,8 @@ util::Result<crypto::Address, std::string> wallet_address(const std::filesystem:
 /// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago (each
 /// validator must know every other's consensus port before any starts).
 util::Result<std::vector<std::uint16_t>, std::string> free_ports(std::size_t n);
+/// `port` when nothing listens on 127.0.0.1:port now, else 0 (a free port).
+std::uint16_t port_if_free(std::uint16_t port);
 /// Writes DIR/node.toml for this run (ports change between runs); the node's
 /// Noise key is made once and kept.
 util::Result<void, std::string> write_node_dir(const std::filesystem::path& node_dir, const node::NodeConfig& config,

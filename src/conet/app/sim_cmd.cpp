@@ -74,8 +74,8 @@ int run_seeds(std::uint64_t first, std::uint64_t count, unsigned jobs, bool verb
             const std::uint64_t n_done = ++done;
             if (!ok || verbose || count == 1) std::cout << line << "\n";
             if (count > 1 && (n_done % 50 == 0 || n_done == count))
-                std::fprintf(stderr, "sim: %llu/%llu seeds\n", static_cast<unsigned long long>(n_done),
-                             static_cast<unsigned long long>(count));
+                std::fprintf(stderr, "sim: %llu/%llu seeds, %llu failed\n", static_cast<unsigned long long>(n_done),
+                             static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed.load()));
             std::cout.flush();
         }
     };

@@ -1,6 +1,7 @@
 #include "conet/app/unlock.hpp"
 
 #include "conet/app/password.hpp"
+#include "conet/app/progress.hpp"
 #include "conet/crypto/keystore.hpp"
 #include "conet/util/file.hpp"
 
@@ -19,7 +20,7 @@ util::Result<crypto::PrivateKey, std::string> unlock_keystore(const std::string&
     if (!ks) return util::unexpected(keystore + ": " + std::string(describe(ks.error())));
     auto password = obtain_password(password_file, "Keystore password: ", Confirm::no);
     if (!password) return util::unexpected(password.error());
-    auto key = crypto::decrypt_keystore(*ks, *password);
+    auto key = with_progress("unlocking the wallet (scrypt)", [&] { return crypto::decrypt_keystore(*ks, *password); });
     if (!key) return util::unexpected(keystore + ": " + std::string(describe(key.error())));
     return std::move(*key);
 }

@@ -6,6 +6,7 @@
 
 #include "conet/app/cli.hpp"
 #include "conet/app/password.hpp"
+#include "conet/app/progress.hpp"
 #include "conet/app/unlock.hpp"
 #include "conet/crypto/eip191.hpp"
 #include "conet/crypto/keystore.hpp"
@@ -44,7 +45,8 @@ int save(const WalletOptions& o, const PrivateKey& key) {
     if (!password) return fail(password.error());
     crypto::SystemRng rng;
     const auto params = o.light ? crypto::ScryptParams::light() : crypto::ScryptParams::standard();
-    auto doc = crypto::encrypt_keystore(key, *password, params, rng);
+    auto doc = with_progress("encrypting the keystore (scrypt)",
+                             [&] { return crypto::encrypt_keystore(key, *password, params, rng); });
     if (!doc) return fail(describe(doc.error()));
     auto written = util::write_file_atomic(o.keystore, util::as_bytes(*doc), secret_file_mode, util::Overwrite::no);
     if (!written) return fail(written.error().message());

@@ -91,6 +91,7 @@ const std::string p_grant = "state/grant/";
 const std::string p_usage = "state/usage/";
 const std::string p_epoch_history = "epoch/";
 const std::string p_reward_history = "reward/";
+const std::string p_score_history = "score/";  ///< + node key + be64 epoch
 const std::string p_bond = "state/bond/";
 const std::string p_valset = "valset/";
 const std::string p_valproof = "valproof/";
@@ -175,6 +176,34 @@ void write_changed(rocksdb::WriteBatch& batch, const std::string& prefix, const 
     for (; b != before.end(); ++b) batch.Delete(key_of(b->first));
 }
 
+ScoreHistoryEntry score_entry(const NodeService& s) {
+    return {s.scored_epoch, s.reports, s.score_bps, s.reward, s.failed_epochs, s.jailed};
+}
+
+/// be64 epoch | be32 reports | be32 score_bps | be64 reward | be32 failed_epochs | u8 jailed.
+std::string encode_score(const ScoreHistoryEntry& e) {
+    std::string out;
+    codec::append_be(out, e.epoch);
+    codec::append_be(out, e.reports);
+    codec::append_be(out, e.score_bps);
+    codec::append_be(out, e.reward);
+    codec::append_be(out, e.failed_epochs);
+    out.push_back(e.jailed ? '\1' : '\0');
+    return out;
+}
+
+std::optional<ScoreHistoryEntry> decode_score(std::string_view v) {
+    if (v.size() != 29) return std::nullopt;
+    ScoreHistoryEntry e;
+    e.epoch = codec::load_be<std::uint64_t>(v.data());
+    e.reports = codec::load_be<std::uint32_t>(v.data() + 8);
+    e.score_bps = codec::load_be<std::uint32_t>(v.data() + 12);
+    e.reward = codec::load_be<std::uint64_t>(v.data() + 16);
+    e.failed_epochs = codec::load_be<std::uint32_t>(v.data() + 24);
+    e.jailed = v[28] != 0;
+    return e;
+}
+
 std::string smt_key(const SparseMerkleTree::Position& p) {
     return p_smt + std::string(util::as_chars(util::ByteView(p)));
 }
@@ -217,8 +246,18 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
                             batch.Delete(key_of(old_node));
                         }
                     });
-    if (&before.nodes() != &after.nodes())  // the registry is shared until a copy changes it
+    if (&before.nodes() != &after.nodes()) {  // the registry is shared until a copy changes it
         write_changed(batch, p_node, before.nodes(), after.nodes(), encoded<NodeEntry>);
+        for (const auto& [k, e] : after.nodes()) {
+            if (!e.service.scored) continue;
+            const auto entry = score_entry(e.service);
+            const auto old = before.nodes().find(k);
+            if (old != before.nodes().end() && old->second.service.scored && score_entry(old->second.service) == entry)
+                continue;
+            batch.Put(p_score_history + std::string(util::as_chars(key_bytes(k))) + be64(entry.epoch),
+                      encode_score(entry));
+        }
+    }
     if (before.pending() != after.pending()) batch.Put(k_state_pending, encode_pending(after.pending()));
     if (&before.bonds() != &after.bonds())
         write_changed(batch, p_bond, before.bonds(), after.bonds(), encoded<ValidatorBond>);
@@ -550,6 +589,17 @@ std::optional<SmtProof> BlockStore::validator_set_proof(std::uint64_t epoch) con
     std::string bytes;
     if (!m_db->Get(rocksdb::ReadOptions(), p_valproof + be64(epoch), &bytes).ok()) return std::nullopt;
     return decode_proof(bytes);
+}
+
+std::vector<ScoreHistoryEntry> BlockStore::score_history(const crypto::X25519Public& node, std::size_t limit) const {
+    std::vector<ScoreHistoryEntry> out;
+    const std::string prefix = p_score_history + std::string(util::as_chars(key_bytes(node)));
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions()));
+    // Newest first: from past the last epoch backwards.
+    for (it->SeekForPrev(prefix + std::string(8, '\xff'));
+         it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Prev())
+        if (auto e = decode_score(it->value().ToStringView())) out.push_back(*e);
+    return out;
 }
 
 std::optional<std::uint64_t> BlockStore::height_of(const crypto::Hash256& block_hash) const {

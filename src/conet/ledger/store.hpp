@@ -22,6 +22,17 @@ struct TxLocation {
     std::uint32_t index = 0;
 };
 
+/// A node's score as its epoch's payout left it (NodeService's scored fields).
+struct ScoreHistoryEntry {
+    std::uint64_t epoch = 0;
+    std::uint32_t reports = 0;
+    std::uint32_t score_bps = 0;
+    std::uint64_t reward = 0;
+    std::uint32_t failed_epochs = 0;
+    bool jailed = false;
+    bool operator==(const ScoreHistoryEntry&) const = default;
+};
+
 class BlockStore {
 public:
     static util::Result<std::unique_ptr<BlockStore>, std::string> open(const std::filesystem::path& dir,
@@ -52,6 +63,9 @@ public:
     /// Everyone paid in `epoch`, by address, at most `limit`.
     std::vector<std::pair<crypto::Address, RewardRecord>> rewards_of_epoch(std::uint64_t epoch,
                                                                            std::size_t limit) const;
+    /// `node`'s score in each epoch it was scored, newest first, at most
+    /// `limit` (kept for every epoch, as the rewards are).
+    std::vector<ScoreHistoryEntry> score_history(const crypto::X25519Public& node, std::size_t limit) const;
     std::optional<std::uint64_t> height_of(const crypto::Hash256& block_hash) const;
     std::optional<TxLocation> find_transaction(const crypto::Hash256& tx_id) const;
 

@@ -147,7 +147,9 @@ const std::vector<Option>& options() {
              c.directory = v;
              return std::nullopt;
          })},
-        {"metrics", "host:port serving Prometheus metrics at /metrics; empty = off.",
+        {"metrics",
+         "host:port of the status port: the operator dashboard at /, /status, Prometheus metrics at\n"
+         "# /metrics, /health; empty = off.",
          [](const NodeConfig& c) { return quote(c.metrics); },
          read_string([](const std::string& v, NodeConfig& c) -> std::optional<std::string> {
              if (!v.empty()) {
@@ -157,6 +159,26 @@ const std::vector<Option>& options() {
              c.metrics = v;
              return std::nullopt;
          })},
+        {"web_hosts",
+         "Host names under which the dashboards (the status port's and the explorer at the rpc port's /)\n"
+         "# answer, besides 127.0.0.1, localhost, [::1] and the address reached (DNS-rebinding guard).",
+         [](const NodeConfig& c) {
+             std::string s = "[";
+             for (std::size_t i = 0; i < c.web_hosts.size(); ++i) s += (i ? ", " : "") + quote(c.web_hosts[i]);
+             return s + "]";
+         },
+         [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+             const auto* arr = n.as_array();
+             if (!arr) return "must be an array of host names";
+             c.web_hosts.clear();
+             for (const auto& e : *arr) {
+                 auto s = e.value<std::string>();
+                 if (!s || s->empty() || s->size() > 253 || s->find_first_of(" /:[]@") != std::string::npos)
+                     return "must be an array of host names (no port, no scheme)";
+                 c.web_hosts.push_back(*s);
+             }
+             return std::nullopt;
+         }},
         {"record_ttl_seconds", "Lifetime of a signed node record, in seconds.",
          [](const NodeConfig& c) { return std::to_string(c.record_ttl_seconds); },
          [](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {

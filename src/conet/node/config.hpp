@@ -22,8 +22,9 @@ struct NodeConfig {
     std::string region = "ZZ";
     bool exit = true;
     std::vector<relay::Cidr> exit_allow;
-    std::string directory;  ///< JSON file of signed node records
-    std::string metrics;    ///< host:port for /metrics; empty = off
+    std::string directory;               ///< JSON file of signed node records
+    std::string metrics;                 ///< host:port of the status port (dashboard, /status, /metrics); empty = off
+    std::vector<std::string> web_hosts;  ///< names the dashboards answer to besides loopback (docs/web.md)
     std::uint64_t record_ttl_seconds = 7 * 24 * 3600;
     std::uint64_t chain_id = ledger::default_chain_id;
     bool validator = false;  ///< produce blocks (needs the wallet password at run)

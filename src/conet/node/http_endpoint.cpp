@@ -15,7 +15,8 @@ constexpr std::size_t max_connections = 64;
 constexpr auto request_timeout = std::chrono::seconds(10);
 }  // namespace
 
-HttpEndpoint::HttpEndpoint(asio::io_context& io, Handler handler) : m_io(io), m_handler(std::move(handler)) {}
+HttpEndpoint::HttpEndpoint(asio::io_context& io, Handler handler, std::vector<std::string> allowed_hosts)
+    : m_io(io), m_handler(std::move(handler)), m_allowed_hosts(std::move(allowed_hosts)) {}
 
 util::Result<net::tcp::endpoint, net::ListenFailure> HttpEndpoint::start(const net::tcp::endpoint& at) {
     auto listener = net::Listener::open(m_io.get_executor(), at, {.backlog = 16});
@@ -55,7 +56,7 @@ net::awaitable<void> HttpEndpoint::serve(net::tcp::socket s) {
         const auto local = s.local_endpoint(lec);
         if (head.status != proxy::ParseStatus::done || head.value.method != "GET") {
             reply = {400, "text/plain", "bad request\n"};
-        } else if (lec || !proxy::host_is_local(head.value, local.address().to_string())) {
+        } else if (lec || !proxy::host_is_local(head.value, local.address().to_string(), m_allowed_hosts)) {
             // DNS rebinding: a web page re-pointed at this port sends its own name.
             reply = {403, "text/plain", std::string(web::foreign_host_message)};
         } else {

@@ -23,7 +23,8 @@ struct HttpReply {
 class HttpEndpoint {
 public:
     using Handler = std::function<HttpReply(const std::string& path)>;
-    HttpEndpoint(boost::asio::io_context& io, Handler handler);
+    /// `allowed_hosts`: names it answers to besides loopback and the address reached.
+    HttpEndpoint(boost::asio::io_context& io, Handler handler, std::vector<std::string> allowed_hosts = {});
     util::Result<net::tcp::endpoint, net::ListenFailure> start(const net::tcp::endpoint& at);
     void stop();
 
@@ -31,6 +32,7 @@ private:
     net::awaitable<void> serve(net::tcp::socket s);
     boost::asio::io_context& m_io;
     Handler m_handler;
+    std::vector<std::string> m_allowed_hosts;
     std::unique_ptr<net::Listener> m_listener;
     std::size_t m_connections = 0;
 };

@@ -224,6 +224,28 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
         return json::value(
             json::object{{"epoch", *epoch}, {"summary", epoch_summary_json(*summary)}, {"rewards", std::move(paid)}});
     });
+    // A node's score, tier and reward in each epoch it was scored, newest first.
+    d.add("conet_getNodeHistory", [&store](const json::value& p) -> MethodResult {
+        auto node = rpc_params::hex_param<32>(p, 0, "the node's 32-byte hex Noise key");
+        if (!node) return util::unexpected(node.error());
+        constexpr std::uint64_t max_epochs = 100;
+        const std::uint64_t limit =
+            std::min<std::uint64_t>(given(p, 1) ? u64_param(p, 1, "a limit").value_or(20) : 20, max_epochs);
+        json::array epochs;
+        for (const auto& e : store.score_history(*node, limit)) {
+            const auto tier = ledger::tier_of(e.score_bps);
+            epochs.push_back(json::object{{"epoch", e.epoch},
+                                          {"reports", e.reports},
+                                          {"score_bps", e.score_bps},
+                                          {"tier", e.reports == 0 ? "unmeasured" : ledger::tier_name(tier)},
+                                          {"multiplier_bps", ledger::tier_multiplier_bps(tier)},
+                                          {"reward", e.reward},
+                                          {"failed_epochs", e.failed_epochs},
+                                          {"jailed", e.jailed}});
+        }
+        return json::value(
+            json::object{{"node", util::to_hex(*node)}, {"head", store.head().height}, {"epochs", std::move(epochs)}});
+    });
     // What an exit has been paid for: the usage claimed of (payer, entry) pairs in one epoch.
     d.add("conet_getUsage", [&store](const json::value& p) -> MethodResult {
         auto exit = rpc_params::hex_param<32>(p, 0, "the exit's 32-byte hex Noise key");

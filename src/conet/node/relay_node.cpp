@@ -210,27 +210,30 @@ struct RelayNode {
     }
 
     Status start_status() {
-        http = std::make_unique<HttpEndpoint>(ctx.io(), [this](const std::string& path) -> HttpReply {
-            if (path == "/metrics") {
-                server->refresh_metrics();
-                std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
-                if (validator) text += validator->metrics();
-                if (prober) text += prober->metrics();
-                return {200, "text/plain; version=0.0.4", std::move(text)};
-            }
-            if (path == "/health") return {200, "text/plain", "ok\n"};
-            if (path == "/status") return {200, "application/json", status_json(), "Cache-Control: no-store\r\n"};
-            if (const auto* asset = web::find(web::Page::operator_, path)) {
-                // The page may read the ledger's JSON-RPC (and nothing else) besides this port.
-                std::string rpc = page_rpc_url();
-                std::string connect;
-                if (rpc.starts_with("http://")) connect = rpc + " ws://" + rpc.substr(7);
-                if (rpc.starts_with("https://")) connect = rpc + " wss://" + rpc.substr(8);
-                return {200, std::string(asset->content_type), std::string(asset->body),
-                        web::security_headers(connect)};
-            }
-            return {404, "text/plain", "try / (the operator dashboard), /status, /metrics or /health\n"};
-        });
+        http = std::make_unique<HttpEndpoint>(
+            ctx.io(),
+            [this](const std::string& path) -> HttpReply {
+                if (path == "/metrics") {
+                    server->refresh_metrics();
+                    std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
+                    if (validator) text += validator->metrics();
+                    if (prober) text += prober->metrics();
+                    return {200, "text/plain; version=0.0.4", std::move(text)};
+                }
+                if (path == "/health") return {200, "text/plain", "ok\n"};
+                if (path == "/status") return {200, "application/json", status_json(), "Cache-Control: no-store\r\n"};
+                if (const auto* asset = web::find(web::Page::operator_, path)) {
+                    // The page may read the ledger's JSON-RPC (and nothing else) besides this port.
+                    std::string rpc = page_rpc_url();
+                    std::string connect;
+                    if (rpc.starts_with("http://")) connect = rpc + " ws://" + rpc.substr(7);
+                    if (rpc.starts_with("https://")) connect = rpc + " wss://" + rpc.substr(8);
+                    return {200, std::string(asset->content_type), std::string(asset->body),
+                            web::security_headers(connect)};
+                }
+                return {404, "text/plain", "try / (the operator dashboard), /status, /metrics or /health\n"};
+            },
+            config.web_hosts);
         ctx.on_stop([this] { http->stop(); });
         if (config.metrics.empty()) return {};
         auto at = NodeContext::listen_address(config.metrics, "metrics address");
@@ -238,8 +241,9 @@ struct RelayNode {
         auto m = http->start(*at);
         if (!m) return util::unexpected(net::describe(m.error()) + " (the config's `metrics`)");
         std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << std::endl;
-        const auto host = m->address().is_v6() ? "[" + m->address().to_string() + "]" : m->address().to_string();
-        std::cout << "operator dashboard on http://" << host << ":" << m->port() << "/" << std::endl;
+        const bool v6 = m->address().is_v6();
+        std::cout << "operator dashboard on http://" << (v6 ? "[" : "") << m->address().to_string() << (v6 ? "]" : "")
+                  << ":" << m->port() << "/" << std::endl;
         return {};
     }
 
@@ -308,6 +312,7 @@ struct RelayNode {
 
     Status start_rpc() {
         ctx.on_stop([this] { rpc_server.stop(); });
+        rpc_server.set_web_hosts(config.web_hosts);
         if (config.rpc.empty()) return {};
         auto at = NodeContext::listen_address(config.rpc, "rpc address");
         if (!at) return util::unexpected(at.error());

@@ -155,10 +155,10 @@
 
     const g = await call('conet_getGrants', []);
     setText('fund-grants', `${g.total} (${g.grants.filter((x) => x.status === 'open').length} open)`);
-    fill('grants', table(['#id', 'recipient', '#amount', 'status', '#approving stake'],
-      g.grants.map((x) => [x.id, h('span', { class: 'mono' }, short(x.recipient, 6)), amount(x.amount),
+    fill('grants', table(['id', 'recipient', '#amount', 'status', '#approvals'],
+      g.grants.map((x) => [h('span', { class: 'mono' }, short(x.id, 6)), h('span', { class: 'mono' }, short(x.recipient, 6)), amount(x.amount),
                            badge(x.status, x.status === 'paid' ? 'good' : x.status === 'open' ? 'warn' : ''),
-                           `${amount(x.approving_stake)} of ${amount(x.total_stake)}`]),
+                           `${x.approving_validators} of ${x.voting_validators} validators`]),
       'no grants proposed'));
   }
 

@@ -6,7 +6,6 @@
   const { rpc, getJson, h, setText, fill, table, amount, bytes, duration, short, badge, tierBadge, banner, every } = conet;
   const samples = [];  // bytes relayed per sample
   let last = null;     // previous /status
-  let scoreHistory = new Map();  // epoch -> score entry seen by this page
 
   function warnings(list) {
     fill('warnings', list.map((w) => h('div', { class: 'banner warn warning' }, w)));
@@ -38,11 +37,12 @@
       fill('ledger-state', mine.jailed ? badge('jailed', 'bad') : badge('active', 'good'),
         mine.failed_epochs ? ` ${mine.failed_epochs} failed epoch(s) in a row` : '');
       if (mine.jailed) extra.push('This node is jailed: it failed its probes for too many epochs and earns nothing until it is released.');
-      if (mine.last) scoreHistory.set(mine.last.epoch, mine.last);
-      const rows = [...scoreHistory.values()].sort((a, b) => b.epoch - a.epoch).map((s) => [
-        s.epoch, s.reports, `${(s.score_bps / 100).toFixed(1)}%`, tierBadge(s.tier), `${(s.multiplier_bps / 100).toFixed(0)}%`, amount(s.reward)]);
+      const history = await call('conet_getNodeHistory', [st.node, 10]);
+      const rows = history.epochs.map((e) => [
+        e.epoch, e.reports, `${(e.score_bps / 100).toFixed(1)}%`, tierBadge(e.tier), `${(e.multiplier_bps / 100).toFixed(0)}%`,
+        amount(e.reward), e.jailed ? badge('jailed', 'bad') : e.failed_epochs ? `${e.failed_epochs} failed in a row` : '']);
       fill('scores', h('p', { class: 'muted' }, `epoch ${scores.epoch}: probed by ${mine.probers.length} validator(s), ${mine.reported_this_epoch.length} reported so far`),
-        table(['#epoch', '#reports', '#score', 'tier', '#multiplier', '#reward'], rows, 'not measured yet'));
+        table(['#epoch', '#reports', '#score', 'tier', '#multiplier', '#reward', 'state'], rows, 'not measured yet'));
     } else {
       setText('ledger-state', 'not on the ledger');
       fill('scores', h('p', { class: 'muted' }, 'not measured: the node has no record on the ledger'));
