@@ -76,7 +76,7 @@ class SlowSite:
     """Serves one download of `size` bytes in 64 KiB pieces, `pause` apart, so
     it lasts a few seconds: long enough for a page to watch it."""
 
-    def __init__(self, size=6 << 20, pause=0.04):
+    def __init__(self, size=8 << 20, pause=0.05):
         self.size, self.pause = size, pause
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"

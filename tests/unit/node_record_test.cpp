@@ -126,6 +126,7 @@ TEST(NodeConfig, AnnotatedConfigDocumentsAndRoundTripsEveryOption) {
     c.exit_allow = {*relay::Cidr::parse("127.0.0.1/32")};
     c.directory = "/d.json";
     c.metrics = "127.0.0.1:9100";
+    c.web_hosts = {"node.example", "dash.example"};
     c.record_ttl_seconds = 3600;
     c.chain_id = 7;
     c.validator = true;

@@ -38,7 +38,12 @@ struct NodeOptions {
 };
 
 util::Result<node::NodeConfig, std::string> load(const NodeOptions& o) {
-    return node::load_config(std::filesystem::path(o.dir) / node::config_file_name);
+    const auto file = std::filesystem::path(o.dir) / node::config_file_name;
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec))
+        return util::unexpected("no " + file.string() + ": create the node first with `conet node init --dir " + o.dir +
+                                " --wallet-keystore FILE …` (see conet node init --help)");
+    return node::load_config(file);
 }
 
 int cmd_init(const NodeOptions& o) {

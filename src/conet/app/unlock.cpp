@@ -13,7 +13,10 @@ util::Result<crypto::PrivateKey, std::string> unlock_keystore(const std::string&
     if (!text) {
         if (text.error().code == util::FileErrorCode::too_large)
             return util::unexpected(std::string(describe(crypto::KeystoreError::too_large)));
-        return util::unexpected("cannot read keystore: " + text.error().message());
+        return util::unexpected("cannot read keystore: " + text.error().message() +
+                                (text.error().code == util::FileErrorCode::not_found
+                                     ? " (create a wallet with `conet wallet new --keystore FILE`)"
+                                     : ""));
     }
     // Parse before asking for a password, so a broken file fails fast.
     auto ks = crypto::parse_keystore(*text);

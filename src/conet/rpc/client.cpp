@@ -175,7 +175,10 @@ util::Result<std::string, std::string> exchange(const std::string& url, http::ve
         return stopped(why);
     }
     if (failure == asio::error::connection_refused || phase == std::string_view("connecting"))
-        return util::unexpected("cannot reach " + url + ": " + failure.message());
+        return util::unexpected("cannot reach " + url + ": " + failure.message() +
+                                (failure == asio::error::connection_refused
+                                     ? " (is a node serving JSON-RPC there? check the URL, and `rpc` in its node.toml)"
+                                     : ""));
     if (failure) return util::unexpected("request to " + url + " failed: " + failure.message());
     return std::move(parser.get().body());
 }
