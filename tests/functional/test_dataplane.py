@@ -417,6 +417,19 @@ def test_tampered_directory_records_are_refused(conet, tmp_path):
         assert "not signed by its operator" in out.stderr or "invalid" in out.stderr
 
 
+def test_a_taken_proxy_port_is_an_error_that_names_the_option(conet, tmp_path):
+    with Network(conet, tmp_path) as n, socket.socket() as taken:
+        n.add_relay("r0", "DE")
+        n.write_directory()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        out = conet.run("proxy", "--directory", n.directory_file, "--allow-private-relays", "--listen",
+                        f"127.0.0.1:{port}", check=False, timeout=60)
+        assert out.returncode == 1, out
+        assert f"127.0.0.1:{port}" in out.stderr and "in use" in out.stderr and "--listen" in out.stderr, out.stderr
+
+
 def test_sigterm_stops_relays_and_proxy_cleanly(conet, tmp_path, httpd):
     with Network(conet, tmp_path) as n:
         for i in range(2):

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 
 #include "conet/crypto/random.hpp"
@@ -226,8 +228,13 @@ struct RelayNode {
                     // The page may read the ledger's JSON-RPC (and nothing else) besides this port.
                     std::string rpc = page_rpc_url();
                     std::string connect;
-                    if (rpc.starts_with("http://")) connect = rpc + " ws://" + rpc.substr(7);
-                    if (rpc.starts_with("https://")) connect = rpc + " wss://" + rpc.substr(8);
+                    // Only a plain URL goes into the header (no space, quote, ';' or line break).
+                    const bool plain = std::all_of(rpc.begin(), rpc.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) ||
+                               std::string_view(":/.-_[]%").find(c) != std::string_view::npos;
+                    });
+                    if (plain && rpc.starts_with("http://")) connect = rpc + " ws://" + rpc.substr(7);
+                    if (plain && rpc.starts_with("https://")) connect = rpc + " wss://" + rpc.substr(8);
                     return {200, std::string(asset->content_type), std::string(asset->body),
                             web::security_headers(connect)};
                 }
