@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "functional"))
@@ -81,7 +82,6 @@ class SourceServer:
 
 def start_listening(args, port, log_path, timeout=30):
     """Starts a reference program and waits until its port accepts connections."""
-    import time
     proc = subprocess.Popen([str(a) for a in args], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -126,6 +126,11 @@ def percentile(values, p):
     k = (len(values) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def progress(text):
+    """A progress line on stderr (results go to stdout): long runs say where they are."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def median(values):

@@ -13,7 +13,7 @@ import socket
 import tempfile
 import time
 
-from benchlib import SourceServer, conet_network, percentile
+from benchlib import SourceServer, conet_network, percentile, progress
 
 
 def request_direct(port):
@@ -63,7 +63,9 @@ def main():
             request_socks(net.proxy.port, src.port)
             request_direct(src.port)
         direct, proxied = [], []
-        for _ in range(args.requests):
+        for i in range(args.requests):
+            if i % 250 == 0:
+                progress(f"request {i}/{args.requests}")
             direct.append(request_direct(src.port) * 1000)
             proxied.append(request_socks(net.proxy.port, src.port) * 1000)
     finally:

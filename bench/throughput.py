@@ -18,7 +18,7 @@ import tempfile
 import time
 import pathlib
 
-from benchlib import SourceServer, conet_network, free_port, median, start_listening
+from benchlib import SourceServer, conet_network, free_port, median, progress, start_listening
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -101,7 +101,8 @@ def main():
         conet_cpu = CpuMeter({"proxy": net.proxy.p.pid, "entry": roles["entry"].proc.p.pid,
                               "exit": roles["exit"].proc.p.pid})
         results = {"direct": [], "shadowsocks (1 hop)": [], "conet (2 hops)": []}
-        for _ in range(args.runs):
+        for run in range(args.runs):
+            progress(f"run {run + 1}/{args.runs}: direct, shadowsocks, conet ({args.bytes >> 20} MiB each)")
             results["direct"].append(curl_rate([], url, args.bytes))
             results["shadowsocks (1 hop)"].append(ss_cpu.measure(
                 lambda: curl_rate(["--socks5-hostname", f"127.0.0.1:{ss_local}"], url, args.bytes)))

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import Conet, Network, SourceServer, free_port, median
+from benchlib import Conet, Network, SourceServer, free_port, median, progress
 
 TOR_BOOTSTRAP_TIMEOUT = 240  # seconds; typically 80-90 (consensuses come at 20 s voting boundaries)
 
@@ -349,10 +349,12 @@ def measure(paths, small, big, args, rate, ttfb):
         for _ in range(5):
             curl(port, small, timeout=60)
         curl(port, big.rsplit("/", 1)[0] + f"/{1 << 20}", timeout=60)
+    progress(f"time to first byte: {args.requests} requests per path")
     for _ in range(args.requests):
         for name, port in paths.items():
             ttfb.setdefault(name, []).append(curl(port, small, timeout=60)[2] * 1000)
-    for _ in range(args.runs):
+    for run in range(args.runs):
+        progress(f"download run {run + 1}/{args.runs} over {', '.join(paths)}")
         for name, port in paths.items():
             rate.setdefault(name, []).append(throughput(port, big, args.bytes))
 

@@ -3,18 +3,21 @@
 # (DESIGN.md §3) and, for the interop tests only, npm packages into
 # tests/interop/node_modules. Idempotent: a second run changes nothing.
 #
-# Usage: scripts/install-deps.sh [--no-npm] [--bench]
-#   --no-npm  skip the npm packages (interop tests only)
+# Usage: scripts/install-deps.sh [--no-npm] [--no-browser] [--bench]
+#   --no-npm      skip the npm packages (interop tests only)
+#   --no-browser  skip Chromium (the dashboards' browser tests only)
 #   --bench   also install the benchmarks' reference peers (shadowsocks-libev;
 #             tor, which ships tor-gencert, for bench/tor.py)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 with_npm=1
+with_browser=1
 with_bench=0
 for arg in "$@"; do
   case "$arg" in
     --no-npm) with_npm=0 ;;
+    --no-browser) with_browser=0 ;;
     --bench) with_bench=1 ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -35,9 +38,10 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   python3-pytest python3-socks python3-websocket curl
-  # the dashboards' browser tests: headless Chromium over the DevTools protocol
-  chromium
 )
+if ((with_browser)); then
+  packages+=(chromium)  # the dashboards' browser tests: headless Chromium over the DevTools protocol
+fi
 if ((with_bench)); then
   packages+=(shadowsocks-libev openssl tor)
 fi

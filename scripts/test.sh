@@ -12,7 +12,8 @@
 #   6. the incentive protocol's adversarial study (fails when a dishonest
 #      strategy earns as much per unit of cost as honest service)
 #   7. a short smoke run of every fuzz target
-#   8. functional tests (pytest-3) against the real binaries
+#   8. functional tests (pytest-3) against the real binaries, with the dashboards'
+#      browser tests (headless Chromium) in the debug run (docs/web.md)
 # Environment: FUZZ_SECONDS (default 6) per fuzz target; SIM_SEEDS (default
 # 500) and SIM_SECONDS (default 20 simulated seconds of faults per seed);
 # SKIP_DEPS=1 to skip step 1 on a machine that is already set up.

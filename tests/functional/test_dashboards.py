@@ -21,7 +21,7 @@ import pytest
 
 from browser import Browser
 from netlib import url_rpc as rpc
-from test_devnet import start_devnet, stop_devnet
+from test_devnet import devnet  # noqa: F401  (the module-scoped devnet fixture: one devnet for these tests)
 
 pytestmark = pytest.mark.once  # the pages and their servers behave alike in every build; run under ASan
 
@@ -29,14 +29,6 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 SHOTS = pathlib.Path(os.environ.get("CONET_SCREENSHOTS", REPO / "build" / "screenshots"))
 LIVE = 90  # seconds for a page to show what the network did (ASan builds are slow)
 CURL_TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def devnet(conet, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dashboards")
-    proc = start_devnet(conet, tmp / "net", tmp / "devnet.log")
-    yield proc
-    assert stop_devnet(proc) == 0, proc.read_log()
 
 
 @pytest.fixture(scope="module")
