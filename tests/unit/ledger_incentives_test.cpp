@@ -356,7 +356,7 @@ TEST(Incentives, TheStoreKeepsEveryEpochsSummaryRewardsAndScoresAcrossReopening)
     std::filesystem::remove_all(dir);
 }
 
-TEST(Incentives, UsageRecordsAreKeptByTheStoreAndPrunedOnceNoLongerClaimable) {
+TEST(Incentives, UsageRecordsAndFeesAreKeptByTheStoreAndRecordsPrunedOnceNoLongerClaimable) {
     const auto dir = std::filesystem::temp_directory_path() / ("conet-usage-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     IncentiveParams ip;
@@ -388,6 +388,17 @@ TEST(Incentives, UsageRecordsAreKeptByTheStoreAndPrunedOnceNoLongerClaimable) {
         ASSERT_TRUE(store) << store.error();
         EXPECT_EQ((*store)->state().state_root(), n.state.state_root());
         EXPECT_EQ((*store)->state().usage().size(), 1u);
+        // The fees each operator earned from the epoch's usage: the claim's split, kept by the store.
+        const UsageSplit split = split_usage_fee(10'000, ip);
+        ASSERT_GT(split.entry, 0u);
+        ASSERT_GT(split.exit, 0u);
+        const auto exit_op = n.state.node(n.node_key(0))->record.operator_address;
+        const auto entry_op = n.state.node(n.node_key(1))->record.operator_address;
+        ASSERT_NE(exit_op, entry_op);
+        EXPECT_EQ((*store)->usage_fees(epoch, exit_op), split.exit);
+        EXPECT_EQ((*store)->usage_fees(epoch, entry_op), split.entry);
+        EXPECT_EQ((*store)->usage_fees(epoch + 1, exit_op), 0u);
+        EXPECT_EQ((*store)->usage_fees(epoch, n.keys[1].address()), 0u) << "the payer earned nothing";
     }
     const std::size_t before = n.blocks.size();
     n.advance_to_epoch_end();  // the epoch's own end: still claimable in the next

@@ -4,6 +4,8 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
 
+#include <map>
+
 #include "conet/codec/codec.hpp"
 
 namespace conet::ledger {
@@ -92,6 +94,7 @@ const std::string p_usage = "state/usage/";
 const std::string p_epoch_history = "epoch/";
 const std::string p_reward_history = "reward/";
 const std::string p_score_history = "score/";  ///< + node key + be64 epoch
+const std::string p_fee_history = "fee/";      ///< + be64 epoch + address + be64 height: usage fees earned
 const std::string p_bond = "state/bond/";
 const std::string p_valset = "valset/";
 const std::string p_valproof = "valproof/";
@@ -284,6 +287,40 @@ void write_entry_changes(rocksdb::WriteBatch& batch, const State& before, const 
         batch.Put(p_valproof + be64(after.validator_set().epoch),
                   encode_proof(after.tree().prove(State::validator_set_key())));
     }
+}
+
+/// The usage fees each operator earned in a block, by the epoch of the usage:
+/// each claimed record's increase, priced and split as the claim paid it
+/// (State::plan_usage_claim), the entry's share to the fund when the entry
+/// has left the registry.
+void write_fee_history(rocksdb::WriteBatch& batch, const State& before, const State& after, std::uint64_t height) {
+    const IncentiveParams& ip = after.params().incentives;
+    if (ip.usage_price_per_mib == 0) return;
+    std::map<std::pair<std::uint64_t, crypto::Address>, std::uint64_t> earned;
+    UsageTrie::diff(
+        before.usage(), after.usage(), [&](const UsageTrie::NodeT* old_node, const UsageTrie::NodeT* new_node) {
+            if (!new_node || !new_node->is_leaf()) return;
+            const UsageRecord& now = UsageTrie::as_leaf(new_node)->value;
+            std::uint64_t was = 0;
+            if (old_node && old_node->is_leaf()) {
+                const UsageRecord& old = UsageTrie::as_leaf(old_node)->value;
+                if (old.epoch == now.epoch && old.exit == now.exit && old.payer == now.payer && old.entry == now.entry)
+                    was = old.bytes;
+            }
+            const auto cost_now = usage_cost(now.bytes, ip.usage_price_per_mib);
+            const auto cost_was = usage_cost(was, ip.usage_price_per_mib);
+            if (now.bytes <= was || !cost_now || !cost_was) return;
+            const UsageSplit split = split_usage_fee(*cost_now - *cost_was, ip);
+            const NodeEntry* entry = after.node(now.entry);
+            const NodeEntry* exit = after.node(now.exit);
+            earned[{now.epoch, entry ? entry->record.operator_address : developer_fund_address()}] += split.entry;
+            if (exit) earned[{now.epoch, exit->record.operator_address}] += split.exit;
+        });
+    for (const auto& [k, amount] : earned)
+        if (amount > 0)
+            batch.Put(p_fee_history + be64(k.first) + std::string(util::as_chars(util::ByteView(k.second.bytes))) +
+                          be64(height),
+                      be64(amount));
 }
 
 /// Entries and tree leaves: O(changed entries) writes, found in O(changed nodes).
@@ -526,6 +563,7 @@ util::Result<void, std::string> BlockStore::commit(const Block& block, const Sta
         batch.Put(key("tx/", block.transactions[i].hash()), loc);
     }
     write_state_changes(batch, m_state, next);
+    write_fee_history(batch, m_state, next, h);
     batch.Put(k_head, be64(h));
     rocksdb::WriteOptions w;
     w.sync = true;  // durable before anyone is told the block is committed
@@ -589,6 +627,15 @@ std::optional<SmtProof> BlockStore::validator_set_proof(std::uint64_t epoch) con
     std::string bytes;
     if (!m_db->Get(rocksdb::ReadOptions(), p_valproof + be64(epoch), &bytes).ok()) return std::nullopt;
     return decode_proof(bytes);
+}
+
+std::uint64_t BlockStore::usage_fees(std::uint64_t epoch, const crypto::Address& a) const {
+    std::uint64_t total = 0;
+    const std::string prefix = p_fee_history + be64(epoch) + std::string(util::as_chars(util::ByteView(a.bytes)));
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+        if (it->value().size() == 8) total += read_be64(it->value().ToStringView());
+    return total;
 }
 
 std::vector<ScoreHistoryEntry> BlockStore::score_history(const crypto::X25519Public& node, std::size_t limit) const {

@@ -63,6 +63,9 @@ public:
     /// Everyone paid in `epoch`, by address, at most `limit`.
     std::vector<std::pair<crypto::Address, RewardRecord>> rewards_of_epoch(std::uint64_t epoch,
                                                                            std::size_t limit) const;
+    /// The usage fees `a` earned (as entry or exit operator) from usage of
+    /// `epoch`, over every claim committed so far (kept for every epoch).
+    std::uint64_t usage_fees(std::uint64_t epoch, const crypto::Address& a) const;
     /// `node`'s score in each epoch it was scored, newest first, at most
     /// `limit` (kept for every epoch, as the rewards are).
     std::vector<ScoreHistoryEntry> score_history(const crypto::X25519Public& node, std::size_t limit) const;

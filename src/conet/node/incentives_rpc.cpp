@@ -221,8 +221,10 @@ void register_incentive_methods(rpc::Dispatcher& d, const ledger::BlockStore& st
                 paid.push_back(std::move(o));
             }
         }
-        return json::value(
-            json::object{{"epoch", *epoch}, {"summary", epoch_summary_json(*summary)}, {"rewards", std::move(paid)}});
+        json::object out{{"epoch", *epoch}, {"summary", epoch_summary_json(*summary)}, {"rewards", std::move(paid)}};
+        // The usage fees it earned from that epoch's traffic, claimed so far (they go to its balance).
+        if (address) out["usage_fees"] = store.usage_fees(*epoch, *address);
+        return json::value(std::move(out));
     });
     // A node's score, tier and reward in each epoch it was scored, newest first.
     d.add("conet_getNodeHistory", [&store](const json::value& p) -> MethodResult {

@@ -55,10 +55,12 @@
         let r;
         try { r = await call('conet_getRewards', [st.operator, ep]); } catch { break; }
         const mineR = (r.rewards || []).find((x) => x.address.toLowerCase() === st.operator.toLowerCase());
-        rows.push([ep, amount(mineR ? mineR.node_reward : 0), amount(mineR ? mineR.validator_reward : 0), amount(mineR ? mineR.total : 0)]);
+        const fees = r.usage_fees || 0;
+        rows.push([ep, amount(mineR ? mineR.node_reward : 0), amount(mineR ? mineR.validator_reward : 0), amount(fees),
+                   amount((mineR ? mineR.total : 0) + fees)]);
       }
-      fill('rewards', h('p', { class: 'muted' }, 'paid to the operator address (all its nodes)'),
-        table(['#epoch', '#node reward', '#validator reward', '#total'], rows, 'no epoch paid yet'));
+      fill('rewards', h('p', { class: 'muted' }, 'paid to the operator address (all its nodes); usage fees as claimed so far'),
+        table(['#epoch', '#node reward', '#validator reward', '#usage fees', '#total'], rows, 'no epoch paid yet'));
     }
   }
 
