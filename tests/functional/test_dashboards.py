@@ -37,6 +37,12 @@ def browser(tmp_path_factory):
         yield b
 
 
+def conet_amount(units):
+    """Base units as the pages print them: "1,234.5 CONET" (up to 6 decimals)."""
+    text = f"{units / 1e6:,.6f}".rstrip("0").rstrip(".")
+    return f"{text} CONET"
+
+
 def status(devnet):
     with urllib.request.urlopen(devnet.state["status_url"], timeout=30) as r:
         return json.loads(r.read())
@@ -185,6 +191,19 @@ def test_operator_page_shows_the_node_and_a_stopped_relay_as_down(devnet, browse
     history = [e["epoch"] for e in rpc(rpc_url, "conet_getNodeHistory", key, 100)["epochs"]]
     assert shown == sorted(shown, reverse=True) and set(shown) <= set(history), (shown, history)
     page.wait_for("document.querySelector('#bytes-rate').textContent !== ''", LIVE, "a second sample of bytes")
+    # Rewards and usage fees per epoch, as the ledger holds them for the operator.
+    operator = page.text("#node-operator")
+    deadline = time.monotonic() + LIVE
+    while True:
+        row = page.wait_for("(r => r && [...r.children].map(td => td.textContent))"
+                            "(document.querySelector('#rewards tbody tr'))", LIVE, "a paid epoch")
+        paid = rpc(rpc_url, "conet_getRewards", operator, int(row[0]))
+        mine = [r for r in paid["rewards"] if r["address"].lower() == operator.lower()]
+        expected = [conet_amount(mine[0]["node_reward"] if mine else 0), conet_amount(paid["usage_fees"])]
+        if row[1] == expected[0] and row[3] == expected[1]:
+            break
+        assert time.monotonic() < deadline, (row, expected, paid)
+        browser.pump(1)
     page.screenshot(SHOTS / "operator.png")
     assert page.errors == []
 
