@@ -115,6 +115,14 @@ def test_explorer_follows_the_head_live_and_shows_a_transfer(conet, devnet, brow
     assert sent["status"] == "committed"
     page.wait_for(f"[...document.querySelectorAll('.tx-id')].some(e => e.textContent === {json.dumps(sent['id'])})",
                   LIVE, "the transfer among the latest transactions")
+    # Its details: looking it up shows what it did, as the node answers.
+    page.eval(f"document.querySelector('#search').value = {json.dumps(sent['id'])}; "
+              "document.querySelector('#search-form').requestSubmit()")
+    shown_tx = page.wait_for("(k => k && [k.textContent, document.querySelector('.tx-amount').textContent])"
+                             "(document.querySelector('.tx-kind'))", LIVE, "the transaction's details")
+    tx = rpc(rpc_url, "conet_getTransaction", sent["id"])
+    assert tx["kind"] == "transfer" and tx["to"].lower() == to and tx["amount"] == 2_500_000, tx
+    assert shown_tx == ["transfer", "2.5 CONET"], shown_tx
     # Looking up the recipient shows the balance the ledger holds for it.
     page.eval(f"document.querySelector('#search').value = {json.dumps(to)}; "
               "document.querySelector('#search-form').requestSubmit()")

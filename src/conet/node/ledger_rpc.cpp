@@ -34,6 +34,66 @@ json::value header_json(const ledger::Header& h) {
                         {"encoded", util::to_hex_prefixed(codec::encode(h))}};
 }
 
+std::string_view tx_kind_name(ledger::TxKind k) {
+    using ledger::TxKind;
+    switch (k) {
+        case TxKind::transfer: return "transfer";
+        case TxKind::register_node: return "register_node";
+        case TxKind::deregister_node: return "deregister_node";
+        case TxKind::stake: return "stake";
+        case TxKind::unstake: return "unstake";
+        case TxKind::deposit: return "deposit";
+        case TxKind::withdraw: return "withdraw";
+        case TxKind::validator_bond: return "validator_bond";
+        case TxKind::validator_unbond: return "validator_unbond";
+        case TxKind::probe_report: return "probe_report";
+        case TxKind::unjail: return "unjail";
+        case TxKind::evidence: return "evidence";
+        case TxKind::grant_propose: return "grant_propose";
+        case TxKind::grant_vote: return "grant_vote";
+        case TxKind::usage_claim: return "usage_claim";
+    }
+    return "unknown";
+}
+
+/// What a committed transaction did, for people (the explorer): its kind,
+/// sender, nonce, fee, and the payload's main fields for the common kinds.
+void describe_transaction(json::object& out, const ledger::Transaction& tx) {
+    using ledger::TxKind;
+    out["kind"] = tx_kind_name(tx.kind);
+    if (auto from = tx.sender()) out["from"] = from->to_string();
+    out["nonce"] = tx.nonce;
+    out["fee"] = tx.fee;
+    switch (tx.kind) {
+        case TxKind::transfer:
+            if (auto p = codec::decode<ledger::TransferPayload>(tx.payload)) {
+                out["to"] = p->to.to_string();
+                out["amount"] = p->amount;
+            }
+            break;
+        case TxKind::deposit:
+        case TxKind::withdraw:
+        case TxKind::validator_unbond:
+            if (auto p = codec::decode<ledger::AmountPayload>(tx.payload)) out["amount"] = p->amount;
+            break;
+        case TxKind::stake:
+        case TxKind::unstake:
+            if (auto p = codec::decode<ledger::StakePayload>(tx.payload)) {
+                out["node"] = util::to_hex(p->node_key);
+                out["amount"] = p->amount;
+            }
+            break;
+        case TxKind::usage_claim:
+            if (auto p = codec::decode<ledger::UsageClaimPayload>(tx.payload)) {
+                out["node"] = util::to_hex(p->exit);
+                out["epoch"] = p->epoch;
+                out["receipts"] = p->receipts.size();
+            }
+            break;
+        default: break;
+    }
+}
+
 json::value block_json(const ledger::Block& b) {
     json::array txs;
     for (const auto& tx : b.transactions) txs.push_back(json::value(util::to_hex_prefixed(tx.hash())));
@@ -137,8 +197,12 @@ void register_ledger_methods(rpc::Dispatcher& d, const ledger::BlockStore& store
     d.add("conet_getTransaction", [&store, mempool](const json::value& p) -> MethodResult {
         auto id = hex_param<32>(p, 0, "a 32-byte hex transaction id");
         if (!id) return util::unexpected(id.error());
-        if (auto loc = store.find_transaction(*id))
-            return json::value(json::object{{"status", "committed"}, {"height", loc->height}, {"index", loc->index}});
+        if (auto loc = store.find_transaction(*id)) {
+            json::object out{{"status", "committed"}, {"height", loc->height}, {"index", loc->index}};
+            if (auto block = store.block_at(loc->height); block && loc->index < block->transactions.size())
+                describe_transaction(out, block->transactions[loc->index]);
+            return json::value(std::move(out));
+        }
         if (mempool && mempool->contains(*id)) return json::value(json::object{{"status", "pending"}});
         return json::value(json::object{{"status", "unknown"}});
     });

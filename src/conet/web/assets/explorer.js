@@ -78,10 +78,17 @@
 
   async function showTx(id) {
     const t = await call('conet_getTransaction', [id]);
+    const addr = (a) => link(h('span', { class: 'mono' }, a), () => showAccount(a));
+    const details = [
+      ['kind', t.kind ? h('span', { class: 'tx-kind' }, t.kind) : null], ['from', t.from ? addr(t.from) : null],
+      ['to', t.to ? addr(t.to) : null], ['amount', t.amount !== undefined ? h('span', { class: 'tx-amount' }, amount(t.amount)) : null],
+      ['node', t.node ? link(h('span', { class: 'mono' }, short(t.node)), () => showNode(t.node)) : null],
+      ['epoch', t.epoch], ['receipts', t.receipts], ['nonce', t.nonce], ['fee', t.fee !== undefined ? amount(t.fee) : null],
+    ].filter(([, v]) => v !== undefined && v !== null);
     result(`Transaction ${short(id)}`, kvList([
       ['id', h('span', { class: 'mono' }, id)], ['status', badge(t.status, t.status === 'committed' ? 'good' : 'warn')],
       ['block', t.height !== undefined ? link(String(t.height), () => showBlock(t.height)) : '—'],
-      ['index', t.index !== undefined ? t.index : '—'],
+      ['index', t.index !== undefined ? t.index : '—'], ...details,
     ]));
   }
 
