@@ -138,6 +138,12 @@ util::Result<Forward, HttpError> rewrite_absolute(const HttpRequest& req) {
     return Forward{std::move(*target), std::move(head)};
 }
 
+std::string_view header_value(const HttpRequest& req, std::string_view name) {
+    for (const auto& [k, v] : req.headers)
+        if (iequals(k, name)) return v;
+    return {};
+}
+
 bool host_is_local(const HttpRequest& req, std::string_view local_address, std::span<const std::string> allowed_names) {
     const std::string* value = nullptr;
     for (const auto& [name, v] : req.headers) {

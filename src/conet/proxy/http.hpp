@@ -22,6 +22,9 @@ struct HttpRequest {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// The value of the request's first header `name` (case-insensitive), or empty.
+std::string_view header_value(const HttpRequest& req, std::string_view name);
+
 /// Parses up to the blank line; the body (if any) starts at `consumed`.
 Parsed<HttpRequest> parse_http_head(util::ByteView in);
 

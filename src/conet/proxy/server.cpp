@@ -78,16 +78,6 @@ private:
 
 namespace {
 
-/// The value of the request's header `name` (case-insensitive), or empty.
-std::string_view header_value(const HttpRequest& req, std::string_view name) {
-    for (const auto& [k, v] : req.headers)
-        if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-            }))
-            return v;
-    return {};
-}
-
 template <class T, class F>
 awaitable<Parsed<T>> read_message(RequestReader& reader, F parse) {
     for (;;) {

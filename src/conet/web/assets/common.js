@@ -124,6 +124,7 @@ const conet = (() => {
 
   /** Draws values (oldest first) as a line with its area into an <svg class="spark">. */
   function sparkline(svg, values) {
+    if (values.length === 1) values = [values[0], values[0]];  // one sample: a level line
     const w = 300, hgt = 70;
     svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
     svg.setAttribute('preserveAspectRatio', 'none');
