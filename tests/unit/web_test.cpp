@@ -80,7 +80,12 @@ TEST(WebHeaders, TheCspAllowsOnlyTheOwnOriginPlusWhatIsNamed) {
     EXPECT_NE(headers.find("Content-Security-Policy: " + csp + "\r\n"), std::string::npos);
     EXPECT_NE(headers.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos);
     EXPECT_NE(headers.find("X-Frame-Options: DENY\r\n"), std::string::npos);
+    EXPECT_NE(headers.find("Cache-Control: no-store\r\n"), std::string::npos);
     EXPECT_TRUE(headers.ends_with("\r\n"));
+    // The fields servers set one by one are the same headers.
+    std::string joined;
+    for (const auto& [name, value] : security_header_fields()) joined += name + ": " + value + "\r\n";
+    EXPECT_EQ(joined, headers);
 }
 
 TEST(WebHosts, LoopbackTheConnectedAddressAndConfiguredNamesAreAllowed) {

@@ -247,11 +247,7 @@ void HttpServer::serve_page(http::response<http::string_body>& res, const http::
         return;
     }
     res.set(http::field::content_type, asset.content_type);
-    res.set("Content-Security-Policy", web::content_security_policy());
-    res.set("X-Content-Type-Options", "nosniff");
-    res.set("X-Frame-Options", "DENY");
-    res.set("Referrer-Policy", "no-referrer");
-    res.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : web::security_header_fields()) res.set(name, value);
     res.body() = std::string(asset.body);
 }
 

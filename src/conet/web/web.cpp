@@ -99,13 +99,18 @@ std::string content_security_policy(std::string_view extra_connect) {
     return csp;
 }
 
+std::vector<std::pair<std::string, std::string>> security_header_fields(std::string_view extra_connect) {
+    return {{"Content-Security-Policy", content_security_policy(extra_connect)},
+            {"X-Content-Type-Options", "nosniff"},
+            {"X-Frame-Options", "DENY"},
+            {"Referrer-Policy", "no-referrer"},
+            {"Cache-Control", "no-store"}};
+}
+
 std::string security_headers(std::string_view extra_connect) {
-    return "Content-Security-Policy: " + content_security_policy(extra_connect) +
-           "\r\n"
-           "X-Content-Type-Options: nosniff\r\n"
-           "X-Frame-Options: DENY\r\n"
-           "Referrer-Policy: no-referrer\r\n"
-           "Cache-Control: no-store\r\n";
+    std::string out;
+    for (const auto& [name, value] : security_header_fields(extra_connect)) out += name + ": " + value + "\r\n";
+    return out;
 }
 
 bool host_allowed(std::string_view host, std::string_view local_address, std::span<const std::string> allowed_names) {

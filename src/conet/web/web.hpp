@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace conet::web {
 
@@ -29,6 +31,8 @@ const Asset* find(Page page, std::string_view target);
 /// `extra_connect` (e.g. "http://127.0.0.1:8545 ws://127.0.0.1:8545", for an
 /// operator page reading its node's RPC) — no framing, no referrer, no caching.
 std::string security_headers(std::string_view extra_connect = {});
+/// The same headers as (name, value) pairs, for servers that set fields one by one.
+std::vector<std::pair<std::string, std::string>> security_header_fields(std::string_view extra_connect = {});
 /// The same Content-Security-Policy value alone.
 std::string content_security_policy(std::string_view extra_connect = {});
 
